@@ -138,7 +138,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     const need = routes.get(request.method, route)?.auth
     return need ? authorizer.principal(request, set, need) : null
   })
-  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold, watchToken: (p) => (onRevoked) => rt.revocations.watch(p, onRevoked) }
+  // A large list page ends once its token is revoked, its user removed, or their role changed:
+  // its rows were chosen by each resource's rule for the role the request came with (a list's
+  // SQL reads each space as it is now at every batch; the role it was built for, not).
+  const watchToken: RouteKit['watchToken'] = (p) => (onStop) =>
+    rt.revocations.watch(p, () => onStop('token_revoked'), { allowed: (role) => role === p.role, onLost: onStop })
+  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold, watchToken }
   const guards = requestGuards(rt.config, rt.drain)
   let registered: readonly { method: string; path: string }[] = []
 

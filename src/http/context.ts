@@ -64,6 +64,6 @@ export interface RouteKit {
   auth: AuthPlugin
   ctx: RequestContexts['caller']
   withholdFromReplay: WithholdFromReplay
-  /** A large list page's body ends once its token is revoked (streamedJson's `watch`). */
+  /** A large list page's body ends once its token is revoked, its user removed or their role changed (streamedJson's `watch`). */
   watchToken: (principal: Principal) => WatchToken
 }

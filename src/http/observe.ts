@@ -157,6 +157,8 @@ interface Observed {
   bytes: number | undefined
   /** A body sent as it is produced (bodyMeter): its bytes so far, and the access line once it ends. */
   stream?: Streamed
+  /** The server's log, for a body that ends early (bodyMeter's end). */
+  log: Logger
 }
 interface Streamed {
   bytes: number
@@ -188,8 +190,12 @@ export function noteJsonBytes(request: Request, bytes: number): void {
 export interface BodyMeter {
   /** `bytes` more were handed to the server. */
   sent(bytes: number): void
-  /** The body ended, however it did (complete, failed, the client gone); again: nothing. */
-  end(): void
+  /**
+   * The body ended, however it did (complete, failed, the client gone); again: nothing. `failed`:
+   * the server ended it early, and why (no secret in it: it is written to the log as
+   * `answer_ended_early`, whether or not the access log is on).
+   */
+  end(failed?: string): void
 }
 
 const NO_METER: BodyMeter = { sent() {}, end() {} }
@@ -210,9 +216,12 @@ export function bodyMeter(request: Request): BodyMeter {
     sent(bytes) {
       stream.bytes += bytes
     },
-    end() {
+    end(failed) {
       if (stream.ended) return
       stream.ended = true
+      if (failed !== undefined) {
+        noted.log.warn('answer_ended_early', { requestId: noted.id ?? null, method: request.method, path: loggedTarget(request.url), bytes: stream.bytes, reason: failed })
+      }
       stream.write?.()
     },
   }
@@ -245,7 +254,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
     .onRequest(({ request }) => {
       unlogged++
       // The client address while the connection is there to ask (after the answer it may be gone).
-      ;(request as Noted)[OBSERVED] = { t0: performance.now(), ip: logging ? clientAddress(request) : null, id: undefined, bytes: undefined }
+      ;(request as Noted)[OBSERVED] = { t0: performance.now(), ip: logging ? clientAddress(request) : null, id: undefined, bytes: undefined, log }
     })
     // A route's JSON body has its size told by the adapter that serializes it (noteJsonBytes,
     // from src/http/compression.ts), a Response by its maker (noteBodySize) or its length: on a

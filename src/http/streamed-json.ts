@@ -1,6 +1,7 @@
 import { JSON_TYPE, MIN_COMPRESSED_BYTES, negotiate, type Coding } from './compression'
 import { sentAsItComes } from './listen'
 import { bodyMeter } from './observe'
+import { errorMessage } from '../errors'
 
 /**
  * The items of a JSON array read as they are sent (a large list page: src/db/paging.ts,
@@ -11,10 +12,23 @@ export class StreamedArray<T = unknown> {
 }
 
 /**
- * Watches the token of a request while its answer is sent (RevocationWatch.watch for the
- * request's principal): `onRevoked` when it is revoked; the function returned stops watching.
+ * Why a large page's request may no longer be answered, seen while its body is sent: its token
+ * revoked, its user removed from the organization, or their role changed (the page's rows were
+ * chosen for the role they had: src/app.ts watchToken).
  */
-export type WatchToken = (onRevoked: () => void) => () => void
+export type StopReason = 'token_revoked' | 'membership_revoked' | 'access_changed'
+
+const STOPPED: Record<StopReason, string> = {
+  token_revoked: 'the token of this request was revoked while its answer was sent',
+  membership_revoked: 'the user of this request was removed from the organization while its answer was sent',
+  access_changed: "the role of this request's user changed while its answer was sent (its rows were chosen for the role it had)",
+}
+
+/**
+ * Watches the request while its answer is sent (RevocationWatch.watch for the request's
+ * principal): `onStop` once it may no longer be answered; the function returned stops watching.
+ */
+export type WatchToken = (onStop: (why: StopReason) => void) => () => void
 
 /**
  * JSON sent as it is produced: `value` is a StreamedArray, or an object some of whose fields are
@@ -27,9 +41,13 @@ export type WatchToken = (onRevoked: () => void) => () => void
  * waiting in the server, not the page, until the idle timeout closes its connection
  * (src/http/listen.ts). The bytes are those JSON.stringify writes for the whole value, with the
  * arrays' items in place. Compressed as it goes when `compression` is on and the request
- * accepts a coding (compressor); without Content-Length (chunked). A failure midway ends the
- * body early: the client sees invalid JSON, and the server's log the error. With `watch`, so does
- * a revocation of the request's token meanwhile (seen within about a second: src/auth/revocation-watch.ts):
+ * accepts a coding (compressor); without Content-Length (chunked). A failure midway (a batch's
+ * read fails) ends the body as a failed transfer: the stream errors, and Bun then resets the
+ * connection without the last chunk (no `0\r\n\r\n`; compressed or not, HTTP/1.1 or 1.0), so
+ * fetch rejects and curl exits non-zero (56) rather than hand over a prefix that might parse
+ * (test/streamed-json-failures.test.ts); the server logs why (`answer_ended_early`: src/http/observe.ts).
+ * With `watch`, so does the request's loss of its right to the answer meanwhile (its token revoked,
+ * its user removed or their role changed; seen within about a second: src/auth/revocation-watch.ts):
  * nothing read after it is sent.
  */
 export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean, watch?: WatchToken): Promise<Response> {
@@ -37,12 +55,14 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
   const text = jsonText(value instanceof StreamedArray ? [value] : objectParts(value))
   // The access log's bytes: the JSON's, before compression, as for every JSON answer.
   const meter = bodyMeter(request)
-  // Its token revoked while the body is sent (a slow reader takes minutes for a page of tens of
-  // MB): no batch is read for it after that; the body ends early, as on a failure midway.
-  let revoked = false
-  let unwatch = watch?.(() => (revoked = true)) ?? (() => {})
-  const end = () => {
-    meter.end()
+  // Its token revoked (or its user's access lost) while the body is sent (a slow reader takes
+  // minutes for a page of tens of MB): no batch is read for it after that; the body ends early,
+  // as on a failure midway.
+  let stopped: StopReason | null = null
+  let unwatch = watch?.((why) => (stopped = why)) ?? (() => {})
+  /** The body ended: `failed`, why it ended early (the server's log says it). */
+  const end = (failed?: string) => {
+    meter.end(failed)
     unwatch()
     unwatch = () => {}
   }
@@ -53,13 +73,14 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
         await new Promise((resolve) => setImmediate(resolve))
         let next: IteratorResult<string>
         try {
-          if (revoked) {
+          if (stopped !== null) {
+            const why = stopped
             await text.return(undefined)
-            throw new Error('the token of this request was revoked while its answer was sent')
+            throw new StoppedError(why)
           }
           next = await text.next()
         } catch (e) {
-          end()
+          end(e instanceof StoppedError ? `${e.reason}: ${e.message}` : `error: ${errorMessage(e)}`)
           throw e
         }
         if (next.done) {
@@ -84,6 +105,13 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
   const body = coding === null ? json : json.pipeThrough(await compressor(coding))
   // Sent as it comes: never read whole first (src/http/listen.ts, sentWhole).
   return sentAsItComes(new Response(body, { headers }))
+}
+
+/** The end of a body whose request may no longer be answered (WatchToken). */
+class StoppedError extends Error {
+  constructor(readonly reason: StopReason) {
+    super(STOPPED[reason])
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
-import type { RevocationWatch } from '../../auth/revocation-watch'
+import type { AccessLost, RevocationWatch } from '../../auth/revocation-watch'
 import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
 import { bearerChallenge } from '../../auth/authenticate'
@@ -12,6 +12,7 @@ import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../s
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, eventShownTo, executionLogs, executionShownTo, executionTree, failureError, getVisibleExecution, listExecutions, startExecution } from './service'
 import { executionStream } from './sse'
+import { canOpenExecution } from './access'
 import { executeResult } from '../../execute-result'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
@@ -63,7 +64,7 @@ const streamedExecute = {
       schema: {
         type: 'string',
         description:
-          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer). A comment line every 15 s keeps proxies from closing an idle stream.',
+          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer; or, while the run goes on, `token_revoked` once the token is revoked, `not_found` once you may no longer open the execution (its space made private to you or deleted, your role changed), `membership_revoked` once you are no longer a member: checked about every second). A comment line every 15 s keeps proxies from closing an idle stream.',
       },
       example:
         ': stream open\n\n' +
@@ -122,6 +123,19 @@ function revokedWhileOpen(executionId: string, cancelled = false) {
   })
 }
 
+/** What an execute stream is told when its caller may no longer open its execution (canOpenExecution); the execution goes on. */
+function lostWhileOpen(executionId: string, why: AccessLost) {
+  const after = `Execution ${executionId} goes on (an organization admin can read or cancel it: /api/v1/executions/${executionId}).`
+  if (why === 'membership_revoked') {
+    // The code the next request of its token is answered with (src/auth/authenticate.ts).
+    return new AppError('membership_revoked', `Your user was removed from the organization while this stream was open: the stream ends here. ${after}`, { details: { executionId } })
+  }
+  // As GET /executions/{id} now answers it.
+  return new AppError('not_found', `Execution ${executionId} is no longer visible to you (its space was made private or deleted, or your role changed, while this stream was open): the stream ends here. ${after}`, {
+    details: { executionId },
+  })
+}
+
 export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay, watchToken }: RouteKit, compression: boolean) {
   /**
    * Both execute routes: an agent (`agentRef`, its id or slug) or the built-in default assistant
@@ -161,14 +175,21 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       // 409 naming this execution instead of running the agent again.
       withholdFromReplay(request, execution.id, 'stream')
       // Revoking its token ends the stream (TeamDay: revoking "stops all API requests using that
-      // token"), with an `error` event; the run goes on, as when the client goes away.
-      const unwatch = revocations.watch(principal, () => {
-        const e = revokedWhileOpen(execution.id)
+      // token"), with an `error` event; the run goes on, as when the client goes away. So does
+      // the caller's loss of the execution meanwhile, by the rule every execution route applies
+      // (canOpenExecution, with their role and the run's space as they are now): removed from the
+      // organization, or the space made private to them or gone. Asked with the token, once a
+      // second for all open requests (src/auth/revocation-watch.ts), not per event.
+      const endWith = (e: AppError) =>
         // The run's status as it is now (queued runs are still pending).
         void getExecutionRow(c.db, execution.id).then(
           (row) => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: row?.status ?? 'running' }),
           () => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' }),
         )
+      const unwatch = revocations.watch(principal, () => endWith(revokedWhileOpen(execution.id)), {
+        spaceId: execution.spaceId,
+        allowed: (role, space) => canOpenExecution({ userId: principal.userId, organizationId: principal.organizationId, role }, execution, space),
+        onLost: (why) => endWith(lostWhileOpen(execution.id, why)),
       })
       return stream.response(execution, request, { onEnd: unwatch, server }) as any
     }

@@ -62,13 +62,13 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
       const enc = new TextEncoder()
       let heartbeat: ReturnType<typeof setInterval> | undefined
       /** No more writing, however the stream ends (its end, the client gone, a reader that stopped): the run goes on. */
-      const stopWriting = () => {
+      const stopWriting = (failed?: string) => {
         stopped = true
         early.length = 0
         clearInterval(heartbeat)
         deliver = () => {}
         endWith = null
-        meter.end()
+        meter.end(failed)
         ended?.()
         ended = undefined
       }
@@ -121,13 +121,14 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
             closeWhenSilent(o.server, request)
             stopWriting()
           }
-          const close = () => {
+          /** `failed`: the server ends the stream before the run's end, and why (for its log). */
+          const close = (failed?: string) => {
             if (!open) return
             open = false
             try {
               controller.close()
             } catch {}
-            stopWriting()
+            stopWriting(failed)
           }
           let index = 0
           let textOpen = false
@@ -147,7 +148,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
           endWith = (data) => {
             endBlocks()
             event('error', data)
-            close()
+            close(`${String(data.code)}: ${String(data.message)}`)
           }
           send(': stream open\n\n')
           event('meta', { executionId: r0.id, chatId: r0.chatId, sessionId: r0.sessionId, agentId: r0.agentId, model: r0.model })
