@@ -143,3 +143,33 @@ describe('an execute stream whose caller loses the execution meanwhile ends with
     await t.req('POST', `/api/v1/executions/${s.id}/cancel`, { token: owner.token })
   }, 60_000)
 })
+
+describe('a synchronous execute whose caller loses the execution while it waits', () => {
+  test('its space made private: 404 not_found naming the execution, which goes on; its membership gone: 401 membership_revoked', async () => {
+    const m = await makeActor(t, { role: 'member' })
+    const sp = await space('Made private while waiting')
+    const ag = await agent(t, owner)
+    const running = () => t.req('GET', `/api/v1/executions?agentId=${ag.id}`, { token: owner.token }).then((r) => (r.body as any[]).filter((x) => x.status === 'running').length)
+    const waiting = t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: m.token, body: { message: 'HANG', spaceId: sp } })
+    await until(async () => (await running()) === 1)
+    expect((await t.req('PATCH', `/api/v1/spaces/${sp}`, { token: owner.token, body: { visibility: 'private' } })).status).toBe(200)
+    await t.rt.revocations.check()
+    const r = await Promise.race([waiting, Bun.sleep(20_000).then(() => null)])
+    expect(r).not.toBeNull()
+    expect([r!.status, r!.body.code]).toEqual([404, 'not_found'])
+    const id = r!.body.details.executionId
+    expect((await t.req('GET', `/api/v1/executions/${id}`, { token: owner.token })).body.execution.status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: owner.token })
+
+    const n = await makeActor(t, { role: 'member' })
+    const waiting2 = t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: n.token, body: { message: 'HANG' } })
+    await until(async () => (await running()) === 1)
+    await t.db.delete(memberships).where(and(eq(memberships.organizationId, n.organizationId), eq(memberships.userId, n.userId)))
+    await t.rt.revocations.check()
+    const r2 = await Promise.race([waiting2, Bun.sleep(20_000).then(() => null)])
+    expect(r2).not.toBeNull()
+    expect([r2!.status, r2!.body.code]).toEqual([401, 'membership_revoked'])
+    expect(r2!.headers.get('www-authenticate')).toContain('invalid_token')
+    await t.req('POST', `/api/v1/executions/${r2!.body.details.executionId}/cancel`, { token: owner.token })
+  }, 60_000)
+})

@@ -3671,7 +3671,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Not found: no such agent or space, archived, not visible to you, or in another organization.
+         * @description Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).
          * @example {
          *       "error": true,
          *       "statusCode": 404,
@@ -3716,7 +3716,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Not found: no such space, archived, not visible to you, or in another organization.
+         * @description Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).
          * @example {
          *       "error": true,
          *       "statusCode": 404,
@@ -8568,7 +8568,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Not found: no such space, archived, not visible to you, or in another organization. */
+            /** @description Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8798,7 +8798,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Not found: no such agent or space, archived, not visible to you, or in another organization. */
+            /** @description Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

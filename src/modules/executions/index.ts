@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
-import type { AccessLost, RevocationWatch } from '../../auth/revocation-watch'
+import type { Access, AccessLost, RevocationWatch } from '../../auth/revocation-watch'
 import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
 import { bearerChallenge } from '../../auth/authenticate'
@@ -12,7 +12,7 @@ import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../s
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, eventShownTo, executionLogs, executionShownTo, executionTree, failureError, getVisibleExecution, listExecutions, startExecution } from './service'
 import { executionStream } from './sse'
-import { canOpenExecution } from './access'
+import { canOpenExecution, type ExecutionAccess } from './access'
 import { executeResult } from '../../execute-result'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
@@ -24,8 +24,8 @@ import { withoutTimeout } from '../../http/listen'
 type Server = { timeout(request: Request, seconds: number): void }
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
-const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
-const spaceNotFound = errorResponse(404, 'not_found', 'Not found: no such space, archived, not visible to you, or in another organization.', 'Space production not found (or archived, or not visible to you).')
+const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
+const spaceNotFound = errorResponse(404, 'not_found', 'Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).', 'Space production not found (or archived, or not visible to you).')
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
@@ -64,7 +64,7 @@ const streamedExecute = {
       schema: {
         type: 'string',
         description:
-          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer; or, while the run goes on, `token_revoked` once the token is revoked, `not_found` once you may no longer open the execution (its space made private to you or deleted, your role changed), `membership_revoked` once you are no longer a member: checked about every second). A comment line every 15 s keeps proxies from closing an idle stream.',
+          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer; or, the run going on, `token_revoked`, `membership_revoked`, or `not_found` once you may no longer see the execution). A comment line every 15 s keeps proxies from closing an idle stream.',
       },
       example:
         ': stream open\n\n' +
@@ -123,17 +123,33 @@ function revokedWhileOpen(executionId: string, cancelled = false) {
   })
 }
 
-/** What an execute stream is told when its caller may no longer open its execution (canOpenExecution); the execution goes on. */
+/** What an execute still open (a stream, a synchronous wait) is told when its caller may no longer open its execution (canOpenExecution); the execution goes on. */
 function lostWhileOpen(executionId: string, why: AccessLost) {
   const after = `Execution ${executionId} goes on (an organization admin can read or cancel it: /api/v1/executions/${executionId}).`
   if (why === 'membership_revoked') {
     // The code the next request of its token is answered with (src/auth/authenticate.ts).
-    return new AppError('membership_revoked', `Your user was removed from the organization while this stream was open: the stream ends here. ${after}`, { details: { executionId } })
+    return new AppError('membership_revoked', `Your user was removed from the organization while this request was open: the request ends here. ${after}`, {
+      details: { executionId },
+      headers: { 'www-authenticate': bearerChallenge('invalid_token', 'User no longer a member of the organization') },
+    })
   }
   // As GET /executions/{id} now answers it.
-  return new AppError('not_found', `Execution ${executionId} is no longer visible to you (its space was made private or deleted, or your role changed, while this stream was open): the stream ends here. ${after}`, {
+  return new AppError('not_found', `Execution ${executionId} is no longer visible to you (its space was made private or deleted, or your role changed, while this request was open): the request ends here. ${after}`, {
     details: { executionId },
   })
+}
+
+/**
+ * The watch over an execute still open (RevocationWatch's `access`): ends it (`onLost`) once its
+ * caller may no longer open the execution by the rule every execution route applies
+ * (canOpenExecution), with their role and the run's space as they are now.
+ */
+function stillOpenable(caller: Principal, execution: ExecutionAccess, onLost: (why: AccessLost) => void): Access {
+  return {
+    spaceId: execution.spaceId,
+    allowed: (role, space) => canOpenExecution({ userId: caller.userId, organizationId: caller.organizationId, role }, execution, space),
+    onLost,
+  }
 }
 
 export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay, watchToken }: RouteKit, compression: boolean) {
@@ -186,20 +202,23 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
           (row) => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: row?.status ?? 'running' }),
           () => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' }),
         )
-      const unwatch = revocations.watch(principal, () => endWith(revokedWhileOpen(execution.id)), {
-        spaceId: execution.spaceId,
-        allowed: (role, space) => canOpenExecution({ userId: principal.userId, organizationId: principal.organizationId, role }, execution, space),
-        onLost: (why) => endWith(lostWhileOpen(execution.id, why)),
-      })
+      const unwatch = revocations.watch(principal, () => endWith(revokedWhileOpen(execution.id)), stillOpenable(principal, execution, (why) => endWith(lostWhileOpen(execution.id, why))))
       return stream.response(execution, request, { onEnd: unwatch, server }) as any
     }
     const { execution, done } = await startExecution(c, engine, agentRef, body, { from, awaited: true })
     // The run may take longer than a connection may be silent (src/http/listen.ts): the wait is
     // the run's, bounded by its own timeout (and the client may go at any time).
     withoutTimeout(server, request)
-    // Waiting for the run: a revocation of the token meanwhile ends the wait with its 401.
+    // Waiting for the run: a revocation of the token meanwhile ends the wait with its 401; the
+    // caller's loss of the execution (as for a stream, above) with the status the next request
+    // would get (404 not_found, 401 membership_revoked). A run's own child is the run's work: its
+    // access is the run's (runnableNow, at its start), not watched here.
     let unwatch = () => {}
     const revoked = new Promise<never>((_, reject) => {
+      const lost = (why: AccessLost) => {
+        delete set.headers['teamday-token-expiration']
+        reject(lostWhileOpen(execution.id, why))
+      }
       unwatch = revocations.watch(principal, () => {
         // The token's expiry, set when it authenticated, no longer says when it stops working.
         delete set.headers['teamday-token-expiration']
@@ -212,7 +231,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
           () => reject(refusal),
           () => reject(refusal),
         )
-      })
+      }, from ? undefined : stillOpenable(principal, execution, lost))
     })
     const row = await Promise.race([done, revoked]).finally(unwatch)
     if (row.status !== 'completed') throw failureError(row)
