@@ -30,7 +30,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
   // Each event as its reader may see it (`shown` may read the database), in the order they came.
   let order = Promise.resolve()
   let deliver: ((e: EngineEvent) => void) | null = null
-  /** Ends the stream with an `error` event of the server's own (its token revoked), once it is open. */
+  /** Ends the stream with an `error` event of the server's own (its token revoked, or its caller no longer allowed to see the execution), once it is open. */
   let endWith: ((data: Record<string, unknown>) => void) | null = null
   let ended: (() => void) | undefined
   /** Nothing more is written (stopWriting): the run's further events are not even prepared. */
