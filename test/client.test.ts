@@ -248,6 +248,20 @@ describe('agents', () => {
     await t.req('POST', `/api/v1/executions/${run}/cancel`, { token: admin.token })
   })
 
+  test('--stream whose execution its caller may no longer see (its space made private meanwhile) exits 4 (not found), as without --stream; the run goes on', async () => {
+    const sp = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Closing', visibility: 'organization' } })
+    expect(sp.status).toBe(201)
+    const streaming = cli(['agents', 'execute', agentId, '--message', 'HANG', '--stream', '--space', sp.body.space.id], { who: member })
+    await until(() => t.rt.engine.runningCount > 0)
+    expect((await t.req('PATCH', `/api/v1/spaces/${sp.body.space.id}`, { token: admin.token, body: { visibility: 'private' } })).status).toBe(200)
+    const r = await streaming
+    expect(r.code).toBe(4)
+    expect(r.err).toContain('no longer visible to you')
+    const run = /execution (exec_\w+)/.exec(r.err)![1]!
+    expect((await api(`/api/v1/executions/${run}`)).execution.status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${run}/cancel`, { token: admin.token })
+  })
+
   test('usage errors exit 2: missing --message, --stream with --async, no ID', async () => {
     expect((await cli(['agents', 'execute', agentId])).code).toBe(2)
     expect((await cli(['agents', 'execute', agentId, '-m', 'x', '--stream', '--async'])).code).toBe(2)

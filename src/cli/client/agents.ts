@@ -132,9 +132,11 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       return waitForExecution(io, client, started, values.json ? 'stream' : false, limit)
     }
     let failure: string | null = null
-    // The stream ended because its token was revoked (the run goes on): an authentication
-    // failure (exit 3) with the new-token hint, as the same revocation without --stream.
-    let revoked = false
+    // The stream ended because its token was revoked or its user removed (the run goes on): an
+    // authentication failure (exit 3) with the new-token hint; because the execution is no longer
+    // theirs to see (its space made private to them): not found (exit 4). As the same request
+    // without --stream answers (401, 404).
+    let endedFor: string | undefined
     let finished = false
     let last = '\n'
     let executionId = res.headers.get('x-execution-id') ?? '?'
@@ -155,14 +157,15 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
         } else if (ev.event === 'result') finished = true
         else if (ev.event === 'error') {
           failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
-          revoked = data?.code === 'token_revoked'
+          endedFor = typeof data?.code === 'string' ? data.code : undefined
         }
       }
     } finally {
       done()
       if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
     }
-    if (failure && revoked) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, 'token_revoked')
+    if (failure && (endedFor === 'token_revoked' || endedFor === 'membership_revoked')) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, endedFor)
+    if (failure && endedFor === 'not_found') throw new ClientError('notFound', failure, undefined, undefined, 'not_found')
     if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
     if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${executionId}); see teamday executions get ${executionId}`, undefined, undefined, 'stream_ended')
     return
