@@ -157,6 +157,8 @@ describe('a synchronous execute whose caller loses the execution while it waits'
     const r = await Promise.race([waiting, Bun.sleep(20_000).then(() => null)])
     expect(r).not.toBeNull()
     expect([r!.status, r!.body.code]).toEqual([404, 'not_found'])
+    // The token still works: its expiry is still said.
+    expect(r!.headers.get('teamday-token-expiration')).not.toBeNull()
     const id = r!.body.details.executionId
     expect((await t.req('GET', `/api/v1/executions/${id}`, { token: owner.token })).body.execution.status).toBe('running')
     await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: owner.token })
@@ -170,6 +172,7 @@ describe('a synchronous execute whose caller loses the execution while it waits'
     expect(r2).not.toBeNull()
     expect([r2!.status, r2!.body.code]).toEqual([401, 'membership_revoked'])
     expect(r2!.headers.get('www-authenticate')).toContain('invalid_token')
+    expect(r2!.headers.get('teamday-token-expiration')).toBeNull()
     await t.req('POST', `/api/v1/executions/${r2!.body.details.executionId}/cancel`, { token: owner.token })
   }, 60_000)
 })

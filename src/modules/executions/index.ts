@@ -216,7 +216,8 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     let unwatch = () => {}
     const revoked = new Promise<never>((_, reject) => {
       const lost = (why: AccessLost) => {
-        delete set.headers['teamday-token-expiration']
+        // A token whose user is no longer a member no longer works: its expiry says nothing.
+        if (why === 'membership_revoked') delete set.headers['teamday-token-expiration']
         reject(lostWhileOpen(execution.id, why))
       }
       unwatch = revocations.watch(principal, () => {
