@@ -448,3 +448,34 @@ describe('stdin of a real process', () => {
     expect(seen[0]!.body.message).toBe(text)
   }, 30_000)
 })
+
+describe('tasks: a blank assignee, and --unassign', () => {
+  // The API refuses a blank assignedTo (422: null unassigns), and the client dropped an empty
+  // list filter, so `tasks list --assigned-to "$WHO"` with WHO unset listed every task.
+  test('--assigned-to "" or "  " (an unset variable) is a usage error, nothing sent', async () => {
+    answer = () => Response.json({ id: 'task_1' })
+    for (const argv of [
+      ['tasks', 'update', 'task_1', '--assigned-to', ''],
+      ['tasks', 'update', 'task_1', '--assign-to', '  '],
+      ['tasks', 'create', '--title', 'x', '--assigned-to', ''],
+      ['tasks', 'list', '--assigned-to', ''],
+    ]) {
+      const r = await cli(argv)
+      expect([argv, r.code, seen.length]).toEqual([argv, 2, 0])
+      expect(r.err).toContain('is empty (an unset variable?)')
+      expect(r.err).toContain('--unassign')
+    }
+  })
+
+  test('tasks update --unassign sends assignedTo: null; with an assignee it is a usage error', async () => {
+    answer = () => Response.json({ id: 'task_1', title: 't', assignedTo: null })
+    const r = await cli(['tasks', 'update', 'task_1', '--unassign'])
+    expect(r.code).toBe(0)
+    expect(seen).toEqual([{ method: 'PATCH', path: '/api/v1/tasks/task_1', body: { assignedTo: null } }])
+    for (const extra of [['--assigned-to', 'user_x'], ['--assign-to', 'bot'], ['--assignee-type', 'agent']]) {
+      const bad = await cli(['tasks', 'update', 'task_1', '--unassign', ...extra])
+      expect([extra, bad.code, seen.length]).toEqual([extra, 2, 0])
+      expect(bad.err).toContain('--unassign leaves the task without an assignee')
+    }
+  })
+})

@@ -133,6 +133,22 @@ describe('tasks: the CLI flow', () => {
     }
   })
 
+  test('a blank assignedTo (or assignTo) is 422 naming it, not a silent unassign; null unassigns', async () => {
+    // `"assignedTo": "$WHO"` with WHO unset was stored as null: the task lost its assignee without a word.
+    const tk = await create(memberA, { title: 'Keep my assignee', assignedTo: memberB.userId })
+    for (const [field, value] of [['assignedTo', ''], ['assignedTo', '   '], ['assignTo', ''], ['assignTo', '\t\n']] as const) {
+      for (const [method, path, body] of [['POST', '/api/v1/tasks', { title: 'x', [field]: value }], ['PATCH', `/api/v1/tasks/${tk.id}`, { [field]: value }]] as const) {
+        const res = await t.req(method, path, { token: memberA.token, body })
+        expect([method, field, value, res.status, res.body.code, res.body.details?.[0]?.field]).toEqual([method, field, value, 422, 'validation_failed', field])
+        expect(res.body.message).toContain(`${field} is blank: send null to unassign the task`)
+      }
+    }
+    expect((await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: memberA.token })).body).toMatchObject({ assignedTo: memberB.userId, assigneeType: 'user' })
+    expect((await t.req('GET', '/api/v1/tasks?limit=200', { token: memberA.token })).body.map((x: { title: string }) => x.title)).not.toContain('x')
+    const un = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { assignedTo: null } })
+    expect(un.body).toMatchObject({ assignedTo: null, assigneeType: null })
+  })
+
   test('mass assignment: id, status, organizationId, createdBy, completedAt are ignored on create', async () => {
     const res = await create(memberA, {
       title: 'Sneaky', id: 'task_mine', status: 'completed', organizationId: otherOrg.organizationId, createdBy: admin.userId, completedAt: '2020-01-01T00:00:00Z',

@@ -305,7 +305,7 @@ const CLIENT_COMMANDS: Declared[] = [
       leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), 'assign-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new task\'s id', notes: [textNote('description')], options: { ...taskFields(), title: req('T') }, load: () => tasks().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', notes: [textNote('description')], positionals: id('task'), options: { ...taskFields(), status: str('S') }, load: () => tasks().then((m) => m.update) }),
+      leaf({ name: 'update', summary: 'changes only the options given', notes: [textNote('description')], positionals: id('task'), options: { ...taskFields(), status: str('S'), unassign: flag }, load: () => tasks().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'deletes the task', positionals: id('task'), load: () => tasks().then((m) => m.remove) }),
     ]),
   ),

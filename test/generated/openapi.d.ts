@@ -11538,7 +11538,7 @@ export interface operations {
                      * @enum {string}
                      */
                     priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
+                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422) */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
@@ -11860,7 +11860,7 @@ export interface operations {
                      * @enum {string}
                      */
                     priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
+                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422) */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;

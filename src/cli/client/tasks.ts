@@ -6,7 +6,7 @@ import { readTexts } from './text-input'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { title?: string; description?: string; 'description-file'?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
+type Fields = { title?: string; description?: string; 'description-file'?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string; unassign?: boolean }
 
 const COLUMNS = ['id', 'title', 'status', 'priority', 'assignedTo', 'spaceId', 'dueDate', 'updatedAt']
 const DETAIL = ['id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'dueDate', 'completedAt', 'metadata', 'createdBy', 'createdAt', 'updatedAt']
@@ -18,7 +18,17 @@ const DETAIL = ['id', 'title', 'description', 'status', 'priority', 'assignedTo'
 function assignee(v: { 'assign-to'?: string; 'assigned-to'?: string }): string | undefined {
   const [a, b] = [v['assign-to'], v['assigned-to']]
   if (a !== undefined && b !== undefined && a !== b) throw new UsageError('--assign-to and --assigned-to are the same option: give one')
-  return a ?? b
+  const to = a ?? b
+  // Blank (`--assigned-to "$WHO"` with WHO unset): the API refuses it (422) rather than unassign.
+  if (to !== undefined && to.trim() === '') throw new UsageError(`--${a !== undefined ? 'assign-to' : 'assigned-to'} is empty (an unset variable?): give who does it, or use --unassign (tasks update) to leave the task unassigned`)
+  return to
+}
+
+/** `tasks update --unassign`: `assignedTo: null`, the API's way to leave a task unassigned. */
+function unassigned(v: Fields): boolean {
+  if (!v.unassign) return false
+  if (v['assign-to'] !== undefined || v['assigned-to'] !== undefined || v['assignee-type'] !== undefined) throw new UsageError('--unassign leaves the task without an assignee: give it without --assign-to, --assigned-to and --assignee-type')
+  return true
 }
 
 function taskBody(v: Fields) {
@@ -34,7 +44,7 @@ function taskBody(v: Fields) {
     title: v.title,
     description: v.description,
     priority: v.priority,
-    assignedTo: assignee(v),
+    assignedTo: unassigned(v) ? null : assignee(v),
     assigneeType: v['assignee-type'],
     spaceId: v.space,
     dueDate: v.due,

@@ -68,7 +68,7 @@ const nullableText = (field: string, max: number, description: string) =>
 const editable = {
   description: nullableText('description', 20_000, 'Free text'),
   priority: t.Optional(TaskPriority),
-  assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns'),
+  assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422)'),
   assignTo: nullableText('assignTo', 200, 'Alias of assignedTo (older clients); assignedTo wins when both are sent'),
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
   spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),

@@ -106,8 +106,14 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
     if (input.assigneeType !== undefined) throw invalidField('assigneeType', 'assigneeType can only be sent together with assignedTo')
     return undefined
   }
-  const value = to?.trim() || null
-  if (value === null) return { assignedTo: null, assigneeType: null }
+  if (to === null) return { assignedTo: null, assigneeType: null }
+  const value = to.trim()
+  // Blank is no assignee anyone asked for: `"assignedTo": "$WHO"` with WHO unset unassigned the
+  // task without a word. null is the way to unassign (the document says so).
+  if (value === '') {
+    const field = input.assignedTo !== undefined ? 'assignedTo' : 'assignTo'
+    throw invalidField(field, `${field} is blank: send null to unassign the task, or who does it (an agent id char_…, a user id user_…, an agent's slug, or free text)`)
+  }
   let type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   // A slug names an agent wherever its id does (as spaceId's slug does in the same body): one of
   // the organization's agents by that slug is that agent, anything else stays free text.
