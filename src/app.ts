@@ -19,7 +19,7 @@ import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
-import { refusedQueryParameter, RouteTable } from './http/routes'
+import { queryEntries, refusedQueryParameter, RouteTable } from './http/routes'
 import { routeByDecodedPath } from './http/url-path'
 import { agentsModule, agentsApiModels } from './modules/agents'
 import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
@@ -158,7 +158,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
-    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages))
+    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages, (request, route) => refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url))))
     .onRequest(guards.head)
     // A console form from another site: its 403 page before anything reads the body (src/console/index.ts).
     .onRequest(webConsole.crossOriginGuard)
@@ -222,14 +222,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // list does not declare, or one given twice, is refused, not ignored (src/http/routes.ts).
     // Registered before the health routes, so that it holds for them too (the reuse-port proof
     // took a repeated challenge as its last value).
+    // A query that fails validation is checked so too, first (errorsPlugin's queryRefusal).
     .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
-      const q = request.url.indexOf('?')
-      if (q < 0) return
+      if (request.url.indexOf('?') < 0) return
       // From the URL: the validated query has had undeclared names cleaned away, and repeats folded, already.
-      // The '&' keeps a second '?' (`/tasks??status=x`) in the first name, where the route reads
-      // it too: URLSearchParams drops a leading '?', so `status` looked declared and the filter
-      // (`?status` to the route) was dropped.
-      const refused = refusedQueryParameter(routes.get(request.method, route), new URLSearchParams(`&${request.url.slice(q + 1)}`).keys())
+      const refused = refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url))
       if (refused) throw refused
     })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {

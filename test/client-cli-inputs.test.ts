@@ -479,3 +479,24 @@ describe('tasks: a blank assignee, and --unassign', () => {
     }
   })
 })
+
+describe('list filters given empty', () => {
+  // The client left an empty value out of the query: `tasks list --space "$SPACE"` with SPACE
+  // unset listed every task. The API refuses an empty filter (422); the client says so first.
+  test('are a usage error naming the option, nothing sent', async () => {
+    answer = () => Response.json([])
+    for (const argv of [
+      ['tasks', 'list', '--space', ''],
+      ['tasks', 'list', '--status', ''],
+      ['executions', 'list', '--agent', ''],
+      ['executions', 'list', '--since', ''],
+      ['agents', 'list', '--q', ''],
+      ['audit', 'list', '--type', ''],
+      ['tokens', 'list', '--status', ''],
+    ]) {
+      const r = await cli(argv)
+      expect([argv, r.code, seen.length]).toEqual([argv, 2, 0])
+      expect(r.err).toContain(`${argv[2]} is empty (an unset variable?)`)
+    }
+  })
+})

@@ -21,7 +21,7 @@ describe('list query parameters', () => {
         const res = await t.req('GET', `${path}${sep(path)}${q}`, { token: admin.token })
         expect({ q, status: res.status }).toEqual({ q, status: 200 })
       }
-      for (const [q, field] of [['limit=0', 'limit'], ['limit=201', 'limit'], ['limit=abc', 'limit'], ['limit=1.5', 'limit'], ['limit=', 'limit'], ['limit=%201', 'limit'], ['offset=-1', 'offset'], ['offset=x', 'offset']] as const) {
+      for (const [q, field] of [['limit=0', 'limit'], ['limit=201', 'limit'], ['limit=abc', 'limit'], ['limit=1.5', 'limit'], ['limit=%201', 'limit'], ['offset=-1', 'offset'], ['offset=x', 'offset']] as const) {
         const res = await t.req('GET', `${path}${sep(path)}${q}`, { token: admin.token })
         expect({ q, status: res.status, code: res.body?.code }).toEqual({ q, status: 422, code: 'validation_failed' })
         expect(res.body.details.map((d: any) => d.field)).toContain(field)
@@ -42,7 +42,7 @@ describe('list query parameters', () => {
   for (const [path, name] of [['/api/v1/agents', 'archived'], ['/api/v1/spaces', 'archived'], ['/api/v1/tokens', 'all']] as const) {
     test(`${path}: ${name}=true|false work; other values are 422`, async () => {
       for (const v of ['true', 'false']) expect((await t.req('GET', `${path}?${name}=${v}`, { token: admin.token })).status).toBe(200)
-      for (const v of ['yes', '1', '']) {
+      for (const v of ['yes', '1']) {
         const res = await t.req('GET', `${path}?${name}=${v}`, { token: admin.token })
         expect({ v, status: res.status }).toEqual({ v, status: 422 })
         expect(res.body.message).toBe(`Validation failed: ${name} must be true or false`)
@@ -142,5 +142,61 @@ describe('a query parameter given more than once', () => {
     const rule = { body: 'none' as const, objects: [], query: ['tag', 'limit'], repeatable: ['tag'] }
     expect(refusedQueryParameter(rule, ['tag', 'limit', 'tag', 'tag'])).toBeNull()
     expect(refusedQueryParameter(rule, ['tag', 'limit', 'limit'])?.message).toContain('"limit" was given more than once')
+  })
+
+  test('once empty, on either side, it is still named as given twice: the value is not what was wrong', async () => {
+    // `?status=pending&status=` was "Invalid status" (the last value validated), `?status=&status=pending` "more than once".
+    for (const q of ['status=pending&status=', 'status=&status=pending', 'status=&status=', 'limit=1&limit=', 'limit=&limit=1', 'status=bogus&status=pending', 'status=pending&status=bogus']) {
+      const res = await t.req('GET', `/api/v1/tasks?${q}`, { token: admin.token })
+      const field = q.split('=')[0]
+      expect([q, res.status, res.body.code, res.body.details]).toEqual([q, 422, 'validation_failed', [{ field, message: `query parameter "${field}" was given more than once: give it once (a repeated parameter is not a list here)` }]])
+    }
+    // An unknown name beside a bad value: the name is what is said.
+    const unknown = await t.req('GET', '/api/v1/agents?lmit=5&visibility=bogus', { token: admin.token })
+    expect([unknown.status, unknown.body.details?.[0]?.field]).toEqual([422, 'lmit'])
+    // Authentication still comes first.
+    expect((await t.req('GET', '/api/v1/tasks?status=pending&status=')).status).toBe(401)
+  })
+})
+
+describe('a query parameter given empty', () => {
+  // `?spaceId=$SPACE` with SPACE unset: tasks answered [] (a filter on the space ""), audit
+  // events every event (no filter), limit and enums their value's rule: one message now.
+  test('is 422 naming it, on every documented query parameter of every route', async () => {
+    const doc = (await t.req('GET', '/swagger/json')).body
+    const valid = (s: any): string => (s.type === 'boolean' ? 'true' : s.enum ? s.enum[0] : s.type === 'integer' ? String(s.minimum ?? 1) : s.pattern && s.examples ? s.examples[0] : 'x')
+    let checked = 0
+    for (const [pattern, item] of Object.entries<any>(doc.paths)) {
+      const params = (item.get?.parameters ?? []).map((p: any) => (p.$ref ? doc.components.parameters[p.$ref.split('/').pop()] : p)).filter((p: any) => p.in === 'query')
+      for (const p of params) {
+        // An empty cursor is the first page (documented), checked below.
+        if (p.name === 'cursor') continue
+        const path = pattern.replace('{orgId}', admin.organizationId).replace(/\{\w+\}/g, 'nope')
+        const others = params.filter((o: any) => o.required && o.name !== p.name).map((o: any) => `&${o.name}=${valid(o.schema)}`).join('')
+        const message = `query parameter "${p.name}" is empty (an unset variable?): give it a value, or leave it out`
+        for (const q of [`${p.name}=`, `${p.name}`]) {
+          const res = await t.req('GET', `${path}?${q}${others}`, { token: admin.token })
+          expect([pattern, q, res.status, res.body?.code, res.body?.message, res.body?.details]).toEqual([pattern, q, 422, 'validation_failed', `Validation failed: ${message}`, [{ field: p.name, message }]])
+        }
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(30)
+  })
+
+  test('the examples found: filters that answered every row or none', async () => {
+    await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'empty filters' } })
+    for (const path of ['/api/v1/tasks?spaceId=', '/api/v1/tasks?assignedTo=&status=pending', '/api/v1/audit-events?type=', '/api/v1/agents?q=', '/api/v1/executions?agentId=', '/api/v1/chats?spaceId=&cursor=']) {
+      const res = await t.req('GET', path, { token: admin.token })
+      expect([path, res.status, res.body.code]).toEqual([path, 422, 'validation_failed'])
+      expect(res.body.message).toContain('is empty')
+    }
+    // A value of spaces is a value: the route says what it finds (or refuses it by its rule).
+    expect((await t.req('GET', '/api/v1/agents?q=%20', { token: admin.token })).status).toBe(200)
+    // An empty cursor is the first page, as documented (test/list-cursors.test.ts, every list).
+    for (const path of ['/api/v1/spaces?cursor=', '/api/public/agents?cursor=', '/api/v1/tasks?cursor=&status=pending']) expect((await t.req('GET', path, { token: admin.token })).status).toBe(200)
+    // Routes without a query schema still ignore their query, and authentication comes first.
+    expect((await t.req('GET', '/api/v1/tokens/self?x=', { token: admin.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tasks?spaceId=')).status).toBe(401)
   })
 })

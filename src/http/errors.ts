@@ -141,17 +141,22 @@ export function errorsPlugin(
   clientAddress: (request: Request) => string | null,
   onAuthFailure: (code: string) => void = () => {},
   render?: ErrorRenderer,
+  queryRefusal?: (request: Request, route: string) => AppError | null,
 ) {
   let matchers: { method: string; path: string; re: RegExp }[] | undefined
   const outage = new RepeatedLines(clock)
-  return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
+  return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path, route }) => {
     const requestId = String(set.headers['x-request-id'] ?? newId('req'))
     try {
       // What the parse hook throws (authentication, readBody's rules) arrives wrapped in a
       // ParseError. readBody reports bad JSON as an AppError; anything else that failed there (the
       // database under the authentication or the rate limit) is a server error, not bad input.
       const cause = code === 'PARSE' ? (thrown as any)?.cause : undefined
-      const error = cause instanceof AppError || (cause instanceof Error && !(cause instanceof SyntaxError)) ? cause : thrown
+      // A query that failed validation: its names (unknown, given twice) and empty values are
+      // said first, as for one that passed (app.ts): `?status=pending&status=` was "Invalid
+      // status" (Elysia validates the last value), `?status=&status=pending` "given more than once".
+      const refusedQuery = code === 'VALIDATION' && (thrown as any)?.type === 'query' && queryRefusal && typeof route === 'string' ? queryRefusal(request, route) : null
+      const error = refusedQuery ?? (cause instanceof AppError || (cause instanceof Error && !(cause instanceof SyntaxError)) ? cause : thrown)
       let status = 500
       let errCode = 'internal_error'
       let message = INTERNAL

@@ -132,20 +132,33 @@ export class RouteTable {
 }
 
 /**
+ * The query parameters an empty value leaves out: `cursor=` is the first page (documented: a
+ * script's paging loop often starts with it).
+ */
+const EMPTY_IS_ABSENT: ReadonlySet<string> = new Set(['cursor'])
+
+/**
  * A query parameter the route does not declare, on a route that declares its parameters (the
  * lists): 422 naming it and those it takes, where it was ignored. `GET /tasks?space_id=…` (a
  * misspelt spaceId) answered every task of the organization, and a script deleting what a
  * filtered list returned would have deleted them all. Also a parameter given more than once
  * that the route does not declare as an array: `?status=pending&status=completed` was taken as
- * its last value and answered only completed tasks. Routes without a query schema ignore any
- * query, as before. `names`: the query's names in order, repeats included.
+ * its last value and answered only completed tasks. And one given empty (`?spaceId=`, what
+ * `?spaceId=$SPACE` sends with SPACE unset): some lists took it as no filter (every row), some
+ * as a filter nothing matches, the others refused it with their value's rule (but `cursor=`, the
+ * first page: EMPTY_IS_ABSENT). Routes without a
+ * query schema ignore any query, as before. `query`: the query's names, or [name, value] pairs,
+ * in order, repeats included. The names are looked at first: one given twice, once empty
+ * (`?status=pending&status=`), is named as given twice, the value's rule is not asked.
  */
-export function refusedQueryParameter(rule: RouteRule | undefined, names: Iterable<string>): AppError | null {
+export function refusedQueryParameter(rule: RouteRule | undefined, query: Iterable<string | readonly [string, string]>): AppError | null {
   const allowed = rule?.query
   if (allowed === undefined) return null
   const seen = new Set<string>()
-  for (const name of names) {
-    const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
+  const entries = [...query].map((e) => (typeof e === 'string' ? ([e, undefined] as const) : e))
+  const show = (name: string) => (name.length > 60 ? `${name.slice(0, 60)}…` : name)
+  for (const [name] of entries) {
+    const shown = show(name)
     if (allowed.includes(name)) {
       if (!seen.has(name)) {
         seen.add(name)
@@ -159,5 +172,20 @@ export function refusedQueryParameter(rule: RouteRule | undefined, names: Iterab
     const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`
     return invalidField(shown, message)
   }
+  for (const [name, value] of entries) {
+    if (value !== '' || EMPTY_IS_ABSENT.has(name)) continue
+    const shown = show(name)
+    return invalidField(shown, `query parameter "${shown}" is empty (an unset variable?): give it a value, or leave it out`)
+  }
   return null
+}
+
+/** The query of a request URL as [name, value] pairs, repeats included; [] without one. */
+export function queryEntries(url: string): [string, string][] {
+  const q = url.indexOf('?')
+  if (q < 0) return []
+  // The '&' keeps a second '?' (`/tasks??status=x`) in the first name, where the route reads
+  // it too: URLSearchParams drops a leading '?', so `status` looked declared and the filter
+  // (`?status` to the route) was dropped.
+  return [...new URLSearchParams(`&${url.slice(q + 1)}`)]
 }

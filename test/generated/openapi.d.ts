@@ -2391,7 +2391,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -3057,7 +3057,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -3761,7 +3761,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -4430,7 +4430,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -4853,7 +4853,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -5407,7 +5407,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -5843,7 +5843,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -6000,7 +6000,7 @@ export interface components {
             nextCursor: string | null;
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -6190,7 +6190,7 @@ export interface components {
             };
         };
         /**
-         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -7189,7 +7189,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7872,7 +7872,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8987,7 +8987,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9441,7 +9441,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9708,7 +9708,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10981,7 +10981,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11484,7 +11484,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12069,7 +12069,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12227,7 +12227,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -1,5 +1,5 @@
 import type { ClientValues, Run } from '../spec'
-import { intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { filterFlag, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 
 /**
  * `teamday audit list` over HTTP (organization admins): without --org or --db (options and
@@ -7,7 +7,7 @@ import { intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
  */
 export async function list({ values, io }: Run<ClientValues & { type?: string; 'token-id'?: string; 'user-id'?: string; since?: string; until?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { type: values.type, tokenId: values['token-id'], userId: values['user-id'], since: values.since, until: values.until, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { type: filterFlag(values.type, '--type'), tokenId: filterFlag(values['token-id'], '--token-id'), userId: filterFlag(values['user-id'], '--user-id'), since: filterFlag(values.since, '--since'), until: filterFlag(values.until, '--until'), limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/audit-events', { query, expect: { events: 'list' } })
   output(io, values.json, r.body, () => {
     const list = r.body.events.map((e: any) => ({ ...e, actor: e.actorUserId ?? e.source }))

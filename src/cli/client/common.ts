@@ -30,6 +30,16 @@ export function intFlag(value: string | undefined, flag: string, min: number, ma
   return n
 }
 
+/**
+ * A list's filter option: an empty one (`--space "$SPACE"` with SPACE unset) is a usage error.
+ * The client left an empty value out of the query, so the command listed every row; the API
+ * refuses an empty filter (422) for the same reason.
+ */
+export function filterFlag(value: string | undefined, flag: string): string | undefined {
+  if (value === '') throw new UsageError(`${flag} is empty (an unset variable?): give it a value, or leave the option out`)
+  return value
+}
+
 export function listFlag(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean)
 }

@@ -237,7 +237,7 @@ export const AgentBodyInvalid = errorResponse(422, 'validation_failed', 'Validat
   { field: 'maxTurns', message: MAX_TURNS_ERROR },
 ])
 
-export const AgentQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+export const AgentQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 

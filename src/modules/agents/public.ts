@@ -8,7 +8,7 @@ import { intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
-const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 

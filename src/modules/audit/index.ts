@@ -7,7 +7,7 @@ import { intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
-const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
 ])
 

@@ -8,7 +8,7 @@ import { listChats, readChat } from './service'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: you have no chat with this id in this organization (another user\'s chat, or another organization\'s, is not yours to read).', 'Chat chat_2Hn8Qw4Rt6Yu1Io3Pa5S not found.')
-const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 const chatErrorModels = named({ ChatNotFound: notFound, ChatQueryInvalid: badQuery })

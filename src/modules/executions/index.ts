@@ -26,7 +26,7 @@ type Server = { timeout(request: Request, seconds: number): void }
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
 const spaceNotFound = errorResponse(404, 'not_found', 'Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on).', 'Space production not found (or archived, or not visible to you).')
-const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 const executeErrorSchemas = {

@@ -110,7 +110,7 @@ export const MemberBodyInvalid = errorResponse(422, 'validation_failed', 'Valida
   { field: 'email', message: '"not-an-email" is not a valid e-mail address' },
 ])
 
-export const MemberQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+export const MemberQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 

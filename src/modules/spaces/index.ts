@@ -16,7 +16,7 @@ const notFound = errorResponse(
   'Not found: no such space, it is another member\'s private space, or it belongs to another organization.',
   'Space space_8Kq2LmX9vB3nR8kT1wYz not found',
 )
-const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 const spaceInvalid = errorResponse(

@@ -142,7 +142,7 @@ export const TaskBodyInvalid = errorResponse(422, 'validation_failed', 'Validati
   { field: 'status', message: `status: ${STATUS_ERROR}` },
 ])
 
-export const TaskQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+export const TaskQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
