@@ -232,6 +232,80 @@ describe('a --stream execute whose first answer was lost', () => {
   })
 })
 
+describe('an execute whose answer was lost after its run was recorded (409 idempotency_interrupted with details.executionId)', () => {
+  // The retry (same Idempotency-Key) is told which execution the first attempt recorded, e.g.
+  // `committed: true` when the connection to the database broke at its commit (src/idempotency).
+  // Only idempotency_stream_started was followed: every other mode failed (exit 1) a run that happened.
+  const interrupted = (id: string) =>
+    httpJson(409, { error: true, statusCode: 409, code: 'idempotency_interrupted', message: `Idempotency-Key of a request whose answer was lost: … recorded execution ${id} …`, details: { since: '2026-12-06T08:00:00.000Z', committed: true, executionId: id } })
+  function scripted(execution: Record<string, unknown>) {
+    const seen = { executes: 0, gets: 0 }
+    const raw = rawServer((line) => {
+      if (line.startsWith('POST /api/v1/agents/a/execute')) return seen.executes++ === 0 ? null : interrupted(String(execution.id))
+      if (line.startsWith(`GET /api/v1/executions/${execution.id} `)) {
+        seen.gets++
+        return httpJson(200, { success: true, execution })
+      }
+      return httpJson(404, { error: true, statusCode: 404, code: 'route_not_found', message: 'no' })
+    })
+    return { raw, seen, url: `http://127.0.0.1:${raw.port}` }
+  }
+  const done = { id: 'exec_int1', status: 'completed', result: 'the answer', messages: [], chatId: 'chat_1', sessionId: 'chat_1', tokensInput: 1, tokensOutput: 2, historyTrimmed: null }
+
+  test('every mode follows it: the result printed as its answer would have been, exit 0', async () => {
+    const { executeResult } = await import('../src/execute-result')
+    const s = scripted(done)
+    try {
+      const plain = await cli(['agents', 'execute', 'a', '--message', 'hi'], { TEAMDAY_URL: s.url })
+      expect([plain.code, plain.out], plain.err).toEqual([0, 'the answer\n'])
+      expect(plain.err).toContain('the answer was lost on the way; its execution exec_int1 was recorded: following it to its end')
+      expect(s.seen.executes).toBe(2)
+      // --json: the synchronous execute's own body.
+      const json = await cli(['agents', 'execute', 'a', '--message', 'hi', '--json'], { TEAMDAY_URL: s.url })
+      expect([json.code, json.json], json.err).toEqual([0, executeResult(done)])
+      const wait = await cli(['agents', 'execute', 'a', '--message', 'hi', '--async', '--wait'], { TEAMDAY_URL: s.url })
+      expect([wait.code, wait.out], wait.err).toEqual([0, 'the answer\n'])
+      // --async alone: the id, as the 202 would have given it; --json with the run's status now.
+      const id = await cli(['agents', 'execute', 'a', '--message', 'hi', '--async'], { TEAMDAY_URL: s.url })
+      expect([id.code, id.out], id.err).toEqual([0, 'exec_int1\n'])
+      const idJson = await cli(['agents', 'execute', 'a', '--message', 'hi', '--async', '--json'], { TEAMDAY_URL: s.url })
+      expect([idJson.code, idJson.json]).toEqual([0, { success: true, executionId: 'exec_int1', status: 'completed' }])
+      const stream = await cli(['agents', 'execute', 'a', '--message', 'hi', '--stream'], { TEAMDAY_URL: s.url })
+      expect([stream.code, stream.out], stream.err).toEqual([0, 'the answer\n'])
+    } finally {
+      s.raw.stop(true)
+    }
+  })
+
+  test('a recorded run that failed (e.g. "not started"): exit 1 naming it, as its own failure would', async () => {
+    const s = scripted({ ...done, id: 'exec_int2', status: 'failed', result: null, error: 'not started: the database was lost' })
+    try {
+      const r = await cli(['agents', 'execute', 'a', '--message', 'hi'], { TEAMDAY_URL: s.url })
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('execution exec_int2 failed: not started')
+    } finally {
+      s.raw.stop(true)
+    }
+  })
+
+  test('without an executionId (nothing to follow) the 409 is the answer, as before', async () => {
+    let executes = 0
+    const raw = rawServer((line) => {
+      if (!line.startsWith('POST /api/v1/agents/a/execute')) return httpJson(404, { error: true, statusCode: 404, code: 'route_not_found', message: 'no' })
+      if (executes++ === 0) return null
+      return httpJson(409, { error: true, statusCode: 409, code: 'idempotency_interrupted', message: 'Idempotency-Key of an interrupted request: …', details: { since: '2026-12-06T08:00:00.000Z' } })
+    })
+    try {
+      const r = await cli(['agents', 'execute', 'a', '--message', 'hi', '--json'], { TEAMDAY_URL: `http://127.0.0.1:${raw.port}` })
+      expect(r.code).not.toBe(0)
+      expect(r.json.code).toBe('idempotency_interrupted')
+      expect(r.err).not.toContain('following it')
+    } finally {
+      raw.stop(true)
+    }
+  })
+})
+
 describe("a lost stream's follow-up prints the stream's own result event", () => {
   test('--json: its data is the shape of the server\'s result event, historyTrimmed included (the follow-up had its own copy of the shape, without it)', async () => {
     const { executeResult } = await import('../src/execute-result')

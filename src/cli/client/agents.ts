@@ -126,8 +126,8 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       // proxy's 502): the retry, with the same Idempotency-Key, is told which execution that was
       // (a stream is not run again or replayed). It ran: follow it to its end and print its
       // result as a completed stream would, instead of failing (exit 1) a run that happened.
-      const started = e instanceof ClientError && isErrorEnvelope(e.body) && e.body.code === 'idempotency_stream_started' ? e.body.details?.executionId : undefined
-      if (typeof started !== 'string') throw e
+      const started = startedBefore(e)
+      if (started === undefined) throw e
       io.err(`the stream's answer was lost on the way; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
       return waitForExecution(io, client, started, values.json ? 'stream' : false, limit)
     }
@@ -172,7 +172,19 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   }
 
   if (values.async || values.wait) {
-    const r = await client.request('POST', path, { body: { ...body, async: true }, expect: { executionId: 'string', status: 'string' } })
+    let r
+    try {
+      r = await client.request('POST', path, { body: { ...body, async: true }, expect: { executionId: 'string', status: 'string' } })
+    } catch (e) {
+      const started = startedBefore(e)
+      if (started === undefined) throw e
+      io.err(`the answer was lost on the way; its execution ${started} was recorded${values.wait ? ': following it to its end' : ''} (teamday executions get ${started})`)
+      if (values.wait) return waitForExecution(io, client, started, values.json, limit)
+      // What the 202 would have said, with the run's status as it is now.
+      const now = await client.request('GET', `/api/v1/executions/${enc(started)}`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
+      output(io, values.json, { success: true, executionId: started, status: now.body.execution.status }, () => started)
+      return
+    }
     if (!values.wait) {
       output(io, values.json, r.body, () => r.body.executionId)
       return
@@ -181,14 +193,37 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     return waitForExecution(io, client, r.body.executionId, values.json, limit)
   }
 
-  const r = await client.request('POST', path, {
-    body,
-    // One limit for the whole request, its retries included (a 503's retry started the wait anew).
-    timeoutMs: null,
-    signal: AbortSignal.timeout(limitMs),
-    // Not retried: the run went on (or still goes on) on the server.
-    timeoutMessage: `no answer from ${client.opts.baseUrl} within ${limit.words}: the execution may still run (teamday executions list --agent ${positionals[0]}); for longer runs raise --timeout (seconds)`,
-    expect: { result: 'string' },
-  })
+  let r
+  try {
+    r = await client.request('POST', path, {
+      body,
+      // One limit for the whole request, its retries included (a 503's retry started the wait anew).
+      timeoutMs: null,
+      signal: AbortSignal.timeout(limitMs),
+      // Not retried: the run went on (or still goes on) on the server.
+      timeoutMessage: `no answer from ${client.opts.baseUrl} within ${limit.words}: the execution may still run (teamday executions list --agent ${positionals[0]}); for longer runs raise --timeout (seconds)`,
+      expect: { result: 'string' },
+    })
+  } catch (e) {
+    const started = startedBefore(e)
+    if (started === undefined) throw e
+    // Its result printed as the answer would have been (--json: the same body, executeResult).
+    io.err(`the answer was lost on the way; its execution ${started} was recorded: following it to its end (teamday executions get ${started})`)
+    return waitForExecution(io, client, started, values.json ? 'answer' : false, limit)
+  }
   output(io, values.json, r.body, () => r.body.result)
+}
+
+/**
+ * The execution a retried execute was told of instead of being run again (its Idempotency-Key
+ * was the first attempt's, whose answer was lost on the way): a stream's
+ * (`idempotency_stream_started`), or one whose run was recorded but whose answer was lost or never
+ * came (`idempotency_interrupted` with `details.executionId`, e.g. `committed: true` after the
+ * connection to the database broke at the commit). Undefined for any other error: those fail.
+ */
+export function startedBefore(e: unknown): string | undefined {
+  if (!(e instanceof ClientError) || !isErrorEnvelope(e.body)) return undefined
+  if (e.body.code !== 'idempotency_stream_started' && e.body.code !== 'idempotency_interrupted') return undefined
+  const id = e.body.details?.executionId
+  return typeof id === 'string' && id !== '' ? id : undefined
 }

@@ -36,7 +36,7 @@ const LAST_POLL_MS = 2_000
  * a server, or one that lets runs last hours, held a cron job without end). `json`: 'stream'
  * prints the end as `execute --stream --json` does, one `result` event line.
  */
-export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | undefined, limit: WaitLimit): Promise<void> {
+export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | 'answer' | undefined, limit: WaitLimit): Promise<void> {
   const sleep = limit.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)))
   const now = limit.now ?? Date.now
   let status = 'pending'
@@ -68,6 +68,9 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
         if (json === 'stream') {
           // The stream's own `result` event, made by the server's rule (src/execute-result.ts).
           io.out(JSON.stringify({ event: 'result', data: { ...executeResult(ex), execution: ex } }))
+        } else if (json === 'answer') {
+          // A synchronous execute's own body (src/execute-result.ts), as its lost answer would have been.
+          io.out(JSON.stringify(executeResult(ex), null, 2))
         } else io.out(json ? JSON.stringify(r.body, null, 2) : (ex.result ?? ''))
         return
       }
