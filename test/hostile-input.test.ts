@@ -273,6 +273,31 @@ describe('bodies that cannot be read as they are labelled', () => {
     expect(ok.body.title).toBe(`café ${type}`)
   })
 
+  test('a JSON body in UTF-16 (labelled or not): 400 invalid_json saying JSON is read as UTF-8 only, where it said only "Invalid JSON"', async () => {
+    const utf16le = (s: string) => new Uint8Array(Buffer.from(s, 'utf16le'))
+    const withBom = (s: string) => new Uint8Array([0xff, 0xfe, ...utf16le(s)])
+    for (const [type, raw, said] of [
+      // UTF-16 of ASCII is valid UTF-8 (a NUL byte after each character): it was "Invalid JSON" alone.
+      ['application/json', utf16le('{"title":"sixteen"}'), 'it looks like UTF-16: JSON is read as UTF-8 only'],
+      ['application/json; charset=UTF-16', utf16le('{"title":"sixteen"}'), 'its Content-Type declares charset=UTF-16; JSON is read as UTF-8 only'],
+      // With a byte-order mark it is not UTF-8 at all.
+      ['application/json; charset="utf-16"', withBom('{"title":"sixteen"}'), 'it is not valid UTF-8 (its Content-Type declares charset=utf-16; JSON is read as UTF-8 only)'],
+      ['application/json; charset=iso-8859-1', latin1(), 'it is not valid UTF-8 (its Content-Type declares charset=iso-8859-1; JSON is read as UTF-8 only)'],
+    ] as const) {
+      const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': type } })
+      expect([type, r.status, r.body.code]).toEqual([type, 400, 'invalid_json'])
+      expect(r.body.message).toContain(said)
+    }
+    // Plain invalid JSON, labelled UTF-8 or not at all, says nothing of encodings.
+    for (const type of ['application/json', 'application/json; charset=utf-8']) {
+      const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: '{"title":', headers: { 'content-type': type } })
+      expect([r.status, r.body.message]).toEqual([400, 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'])
+    }
+    // A UTF-8 body under another label is read, as before.
+    const ok = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: '{"title":"labelled utf-16"}', headers: { 'content-type': 'application/json; charset=UTF-16' } })
+    expect([ok.status, ok.body.title]).toEqual([201, 'labelled utf-16'])
+  })
+
   test('a form body that is not UTF-8: 422 naming the body, nothing stored', async () => {
     const raw = new Uint8Array([...enc.encode('title=form+caf'), 0xe9])
     const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/x-www-form-urlencoded' } })

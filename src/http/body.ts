@@ -20,8 +20,22 @@ function mediaType(request: Request): string {
  */
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
-function invalidJson(): AppError {
-  return new AppError('invalid_json', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.')
+function invalidJson(hint = ''): AppError {
+  return new AppError('invalid_json', `Invalid JSON in request body${hint}: send a valid JSON object with Content-Type: application/json.`)
+}
+
+/**
+ * Why a JSON body that could not be read may be in another encoding than UTF-8, the only one
+ * JSON has (RFC 8259 §8.1), as the start of a sentence; '' when nothing says so. A charset its
+ * Content-Type declares (`charset=UTF-16`) is not read (a body in UTF-8 or ASCII is taken
+ * whatever the label says), and UTF-16 text is UTF-8 with a NUL byte before or after each ASCII
+ * character: its refusal said only "Invalid JSON".
+ */
+function otherEncoding(request: Request, text?: string): string {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]{1,40})/i.exec(request.headers.get('content-type') ?? '')?.[1]
+  if (charset !== undefined && !/^(utf-?8|us-ascii)$/i.test(charset)) return ` (its Content-Type declares charset=${charset}; JSON is read as UTF-8 only)`
+  if (text !== undefined && (text.charCodeAt(0) === 0 || text.charCodeAt(1) === 0)) return ' (it looks like UTF-16: JSON is read as UTF-8 only)'
+  return ''
 }
 
 function notAnObject(type: string): AppError {
@@ -256,7 +270,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     if (shape.pageForm) return unreadableForm(type)
     throw notAnObject(type)
   }
-  const text = await bodyText(request, notUtf8Json)
+  const text = await bodyText(request, () => notUtf8Json(otherEncoding(request)))
   if (text.trim() === '') return empty()
   const scan = scanJson(text)
   if (scan & JSON_TOO_DEEP) {
@@ -266,7 +280,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   try {
     value = JSON.parse(text)
   } catch {
-    throw invalidJson()
+    throw invalidJson(otherEncoding(request, text))
   }
   if (!isPlainObject(value)) throw notAnObject(type)
   if (jsonHasNul(text)) throw nulRefused()
@@ -321,8 +335,8 @@ async function bodyText(request: Request, notUtf8: () => AppError): Promise<stri
   }
 }
 
-function notUtf8Json(): AppError {
-  return new AppError('invalid_json', 'Invalid JSON in request body: it is not valid UTF-8. Send JSON encoded as UTF-8 (RFC 8259), with Content-Type: application/json.')
+function notUtf8Json(hint = ''): AppError {
+  return new AppError('invalid_json', `Invalid JSON in request body: it is not valid UTF-8${hint}. Send JSON encoded as UTF-8 (RFC 8259), with Content-Type: application/json.`)
 }
 
 function notUtf8Form(): AppError {
