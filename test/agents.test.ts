@@ -192,7 +192,9 @@ describe('agents: validation', () => {
     await expect422({ name: 'x', maxTurns: 0 }, 'maxTurns', 'maxTurns must be between 1 and 500')
     await expect422({ name: 'x', maxTurns: 501 }, 'maxTurns', 'maxTurns must be between 1 and 500')
     await expect422({ name: 'x', maxTurns: 2.5 }, 'maxTurns', 'maxTurns must be between 1 and 500')
-    await expect422({}, 'name', /name is required/)
+    await expect422({}, 'name', 'name must be a string of 1-200 characters (it is required)')
+    // Too long was said as "name is required".
+    await expect422({ name: 'x'.repeat(201) }, 'name', 'name must be a string of 1-200 characters (it is required)')
     await expect422({ name: '   ' }, 'name', /name is required/)
     await expect422({ name: 'x', visibility: 'secret' }, 'visibility', /visibility must be one of/)
     await expect422({ name: 'x', tags: 'a,b' }, 'tags', /tags must be an array/)

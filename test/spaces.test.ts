@@ -99,7 +99,10 @@ describe('space lifecycle, as the CLI does it', () => {
     const a = await makeActor(t)
     const noName = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { description: 'x' } })
     expect(noName.status).toBe(422)
-    expect(noName.body.message).toContain('name is required')
+    expect(noName.body.message).toContain('name must be a string of 1-200 characters (it is required)')
+    // Too long was said as "name is required".
+    const long = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'n'.repeat(201) } })
+    expect([long.status, long.body.message]).toEqual([422, 'Validation failed: name must be a string of 1-200 characters (it is required)'])
     const blank = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: '   ' } })
     expect(blank.status).toBe(422)
     expect(blank.body.details[0].field).toBe('name')

@@ -175,7 +175,9 @@ describe('tasks: validation', () => {
     const path = `/api/v1/tasks/${task.id}`
     await expect422('PATCH', path, { status: 'done' }, 'status', STATUS_MESSAGE)
     await expect422('PATCH', path, { status: 'PENDING' }, 'status', STATUS_MESSAGE)
-    await expect422('POST', '/api/v1/tasks', {}, 'title', /title is required/)
+    await expect422('POST', '/api/v1/tasks', {}, 'title', 'title must be a string of 1-500 characters (it is required)')
+    // Too long was said as "title is required".
+    await expect422('POST', '/api/v1/tasks', { title: 't'.repeat(501) }, 'title', 'title must be a string of 1-500 characters (it is required)')
     await expect422('POST', '/api/v1/tasks', { title: '  ' }, 'title', /title is required/)
     await expect422('POST', '/api/v1/tasks', { title: 'x', priority: 'asap' }, 'priority', /priority must be one of/)
     await expect422('POST', '/api/v1/tasks', { title: 'x', dueDate: 'tomorrow' }, 'dueDate', /dueDate must be an ISO-8601 date-time/)

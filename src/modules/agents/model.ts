@@ -143,7 +143,7 @@ const editable = {
 }
 
 const nameField = (description: string) =>
-  t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
+  t.String({ minLength: 1, maxLength: 200, description, error: 'name must be a string of 1-200 characters (it is required)', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
 
 export const CreateAgentBody = t.Object(
   { name: nameField(about.name), slug: slugField('agent'), ...editable },

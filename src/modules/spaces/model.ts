@@ -95,7 +95,7 @@ const fields = {
 
 export const CreateSpaceBody = t.Object(
   {
-    name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) }),
+    name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name must be a string of 1-200 characters (it is required)', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) }),
     slug: slugField('space'),
     ...fields,
     addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation, by id or slug: same organization, not archived, visible to you')),

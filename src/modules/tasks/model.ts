@@ -95,7 +95,7 @@ const editable = {
   ),
 }
 
-const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title is required: a string of 1-500 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
+const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title must be a string of 1-500 characters (it is required)', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
 
 export const CreateTaskBody = t.Object(
   { title: titleField, ...editable },

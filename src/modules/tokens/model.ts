@@ -57,7 +57,7 @@ export const CreateTokenBody = t.Object(
       minLength: 1,
       maxLength: 100,
       description: 'What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422)',
-      error: 'name is required: a string of 1-100 characters',
+      error: 'name must be a string of 1-100 characters (it is required)',
       ...serviceRule({ pattern: namePattern(100) }),
     }),
     expiresInDays: t.Optional(
