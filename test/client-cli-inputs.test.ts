@@ -493,10 +493,12 @@ describe('list filters given empty', () => {
       ['agents', 'list', '--q', ''],
       ['audit', 'list', '--type', ''],
       ['tokens', 'list', '--status', ''],
+      // Not a filter, but the same mistake: the API refuses a blank spaceId (422) rather than run outside the space.
+      ['agents', 'execute', 'bot', '--message', 'hi', '--space', ''],
     ]) {
       const r = await cli(argv)
       expect([argv, r.code, seen.length]).toEqual([argv, 2, 0])
-      expect(r.err).toContain(`${argv[2]} is empty (an unset variable?)`)
+      expect(r.err).toContain(`${argv.at(-2)} is empty (an unset variable?)`)
     }
   })
 })

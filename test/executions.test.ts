@@ -255,6 +255,15 @@ describe('errors', () => {
     const m = await t.req('POST', path(agent.id), { token: a.token, body: {} })
     expect(m.status).toBe(422)
     expect(m.body.message).toContain('message')
+    // A blank spaceId (`"spaceId": "$SPACE"` with SPACE unset) ran the agent without a space: 422, nothing recorded.
+    const before = (await t.req('GET', '/api/v1/executions?limit=200', { token: a.token })).body.length
+    for (const [p, spaceId] of [[path(agent.id), ''], [path(agent.id), '   '], ['/api/v1/execute', '']] as const) {
+      for (const extra of [{}, { async: true }, { stream: true }]) {
+        const b = await t.req('POST', p, { token: a.token, body: { message: 'hi', spaceId, ...extra } })
+        expect([p, spaceId, extra, b.status, b.body?.code, b.body?.details]).toEqual([p, spaceId, extra, 422, 'validation_failed', [{ field: 'spaceId', message: "spaceId is blank: leave it out to run without a space, or give a space's id or slug" }]])
+      }
+    }
+    expect((await t.req('GET', '/api/v1/executions?limit=200', { token: a.token })).body.length).toBe(before)
     const priv = await insertAgent(t, other, { visibility: 'private' })
     const me = await makeActor(t, { org: 'other' })
     expect((await t.req('POST', path(priv.id), { token: me.token, body: { message: 'hi' } })).status).toBe(404)

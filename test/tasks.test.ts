@@ -147,6 +147,11 @@ describe('tasks: the CLI flow', () => {
     expect((await t.req('GET', '/api/v1/tasks?limit=200', { token: memberA.token })).body.map((x: { title: string }) => x.title)).not.toContain('x')
     const un = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { assignedTo: null } })
     expect(un.body).toMatchObject({ assignedTo: null, assigneeType: null })
+    // A blank spaceId was "not found: " (the blank echoed): said as blank, null being the way to detach.
+    for (const spaceId of ['', '  ']) {
+      const res = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { spaceId } })
+      expect([res.status, res.body.details]).toEqual([422, [{ field: 'spaceId', message: "spaceId is blank: send null to leave the task outside any space, or a space's id or slug" }]])
+    }
   })
 
   test('mass assignment: id, status, organizationId, createdBy, completedAt are ignored on create', async () => {

@@ -8460,7 +8460,7 @@ export interface operations {
                 "application/json": {
                     /** @description The instruction for the agent */
                     message: string;
-                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
+                    /** @description Run in this space (its id or its slug): its instructions join the system prompt. Leave it out to run without a space (blank is 422) */
                     spaceId?: string;
                     /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -): its newest earlier turns that fit in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters by default, system prompt and message included) are sent with the message, whole turns only; older ones stay stored but are left out (the log says so: `history_trimmed`) */
                     sessionId?: string;
@@ -8690,7 +8690,7 @@ export interface operations {
                 "application/json": {
                     /** @description The instruction for the agent */
                     message: string;
-                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
+                    /** @description Run in this space (its id or its slug): its instructions join the system prompt. Leave it out to run without a space (blank is 422) */
                     spaceId?: string;
                     /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -): its newest earlier turns that fit in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters by default, system prompt and message included) are sent with the message, whole turns only; older ones stay stored but are left out (the log says so: `history_trimmed`) */
                     sessionId?: string;

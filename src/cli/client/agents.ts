@@ -90,6 +90,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   if (seconds !== undefined && values.async && !values.wait) throw new UsageError('--timeout limits how long this command waits for the run; --async alone does not wait (add --wait)')
   // The API takes an empty parentExecutionId for none: a top-level run, outside the tree meant
   // (`--parent-execution "$PARENT"` with PARENT unset).
+  if (values.space !== undefined && values.space.trim() === '') throw new UsageError('--space is empty (an unset variable?): give the space\'s id or slug, or leave the option out to run without a space')
   if (values['parent-execution'] === '') throw new UsageError('--parent-execution is empty (an unset variable?): give the parent execution\'s id, or leave the option out for a top-level run')
   // Every mode waits at most this long for the run's end (it waited for ever with --wait).
   const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000

@@ -12,7 +12,7 @@ import type { EngineEvent } from '../../engine/run'
 import { DELEGATE_TOOL } from '../../engine/tools'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { retryAfterOfFailure } from '../../engine/run'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { agentFilterId, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
@@ -198,8 +198,11 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
   if (from && (from.userId !== p.userId || from.organizationId !== p.organizationId)) {
     throw new AppError('forbidden', "Forbidden: a run may run agents only with its own user's token (access denied)")
   }
+  // Blank (`"spaceId": "$SPACE"` with SPACE unset) ran the agent outside the space meant, without
+  // its instructions and secrets, as if none had been named.
+  if (input.spaceId !== undefined && input.spaceId.trim() === '') throw invalidField('spaceId', "spaceId is blank: leave it out to run without a space, or give a space's id or slug")
   const agent = agentId === null ? assistantAgent(p.organizationId, p.userId) : await runnableAgent(ctx, p, agentId)
-  const space = input.spaceId ? await spaceToRunIn(ctx, p, input.spaceId) : null
+  const space = input.spaceId !== undefined ? await spaceToRunIn(ctx, p, input.spaceId) : null
   let parent: Execution | null = null
   if (from) {
     if (input.parentExecutionId !== undefined && input.parentExecutionId !== from.id) {

@@ -143,6 +143,7 @@ async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<T
 
 /** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id (in writeTx). */
 async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
+  if (ref.trim() === '') throw invalidField('spaceId', "spaceId is blank: send null to leave the task outside any space, or a space's id or slug")
   const s = await usableSpaceForWrite(ctx.db, p, ref)
   if (!s) throw invalidField('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
   return s.id
