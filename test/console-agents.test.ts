@@ -329,7 +329,7 @@ describe('chats on the page', () => {
       expect(r.text).toContain('Validation failed: ')
       expect(hasForm(r.text)).toBe(true)
     }
-    expect((await c.post(`/agents/${id}/chat`, { message: '' })).text).toContain('Validation failed: &quot;Message&quot; is required: a non-empty string of at most 200000 characters')
+    expect((await c.post(`/agents/${id}/chat`, { message: '' })).text).toContain('Validation failed: &quot;Message&quot; must be a non-empty string of at most 200000 characters (it is required)')
     expect((await c.post(`/agents/${id}/chat`, { message: 'x', chatId: '-bad' })).text).toContain('Validation failed: chatId must be')
     // A refused message in an open chat keeps the chat open and the text typed.
     const kept = await c.post(`/agents/${id}/chat`, { message: ' ', chatId })

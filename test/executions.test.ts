@@ -255,6 +255,9 @@ describe('errors', () => {
     const m = await t.req('POST', path(agent.id), { token: a.token, body: {} })
     expect(m.status).toBe(422)
     expect(m.body.message).toContain('message')
+    // Too long was said as "message is required".
+    const long = await t.req('POST', path(agent.id), { token: a.token, body: { message: 'm'.repeat(200_001) } })
+    expect([long.status, long.body.message]).toEqual([422, 'Validation failed: message must be a non-empty string of at most 200000 characters (it is required)'])
     // A blank spaceId (`"spaceId": "$SPACE"` with SPACE unset) ran the agent without a space: 422, nothing recorded.
     const before = (await t.req('GET', '/api/v1/executions?limit=200', { token: a.token })).body.length
     for (const [p, spaceId] of [[path(agent.id), ''], [path(agent.id), '   '], ['/api/v1/execute', '']] as const) {

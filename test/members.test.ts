@@ -315,6 +315,11 @@ describe('removing a member revokes their tokens in the organization', () => {
       expect([JSON.stringify(email), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(email), 422, 'email'])
       expect(res.body.message).not.toContain(email)
     }
+    // Too long was said as "email is required".
+    for (const email of [`${'a'.repeat(64)}@${'b'.repeat(186)}.com`, '']) {
+      const res = await add(admin, { email, role: 'member' })
+      expect([email.length, res.status, res.body.message]).toEqual([email.length, 422, 'Validation failed: email must be an e-mail address of at most 254 characters (it is required)'])
+    }
     for (const name of ['Ada\u202e', '\u200b', 'x'.repeat(101)]) {
       const res = await add(admin, { email: `n${name.length}@example.com`, name, role: 'member' })
       expect([JSON.stringify(name).slice(0, 20), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(name).slice(0, 20), 422, 'name'])

@@ -906,7 +906,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: (?:secrets|keys) has invalid key/, () => 'Ungültige Eingabe: Ein Name besteht aus Großbuchstaben, Ziffern und _, beginnt mit einem Buchstaben und darf höchstens 128 Zeichen lang sein.'],
   [/^Validation failed: secrets\.\S+ is too large/, () => 'Ungültige Eingabe: Ein Wert darf höchstens 64 KiB groß sein.'],
   [/^Validation failed: secrets: at most (\d+) secrets per space/, (m) => `Ungültige Eingabe: Ein Space kann höchstens ${m[1]} Umgebungsvariablen haben.`],
-  [/^Validation failed: message is required/, () => 'Ungültige Eingabe: Schreiben Sie eine Nachricht (höchstens 200000 Zeichen).'],
+  [/^Validation failed: message must be a non-empty string/, () => 'Ungültige Eingabe: Schreiben Sie eine Nachricht (höchstens 200000 Zeichen).'],
   [/^Validation failed: chatId must be/, () => 'Ungültige Eingabe: Diese Chat-ID ist ungültig.'],
   [/^Too many executions waiting: (\d+)/, (m) => `Zu viele Ausführungen warten: ${m[1]} Ihrer Ausführungen stehen in dieser Organisation schon an. Warten Sie, bis sie starten, oder brechen Sie einige ab.`],
   [/^Forbidden: only the space's creator or an organization admin can change the secrets of it/, () => 'Nicht erlaubt: Die Umgebungsvariablen eines Spaces können nur die Person, die ihn erstellt hat, und die Administratoren der Organisation ändern.'],

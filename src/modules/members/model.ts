@@ -64,7 +64,7 @@ export const AddMemberBody = t.Object(
       minLength: 3,
       maxLength: 254,
       description: 'The user\'s e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it',
-      error: 'email is required: an e-mail address of at most 254 characters',
+      error: 'email must be an e-mail address of at most 254 characters (it is required)',
       ...serviceRule({ pattern: EMAIL_PATTERN }),
     }),
     role: MemberRole,
