@@ -245,8 +245,10 @@ describe('the rule (members/access.ts)', () => {
     for (const who of [session('org_a', 'member'), session('org_a', 'viewer'), token('org_a', 'member'), token('org_a', 'viewer')]) {
       expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'forbidden', status: 403 }))
     }
-    for (const who of [session('org_b', 'admin'), token('org_b', 'admin'), { kind: 'anonymous' as const, via: 'api' as const }]) {
-      expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'not_found', status: 404, message: 'Organization org_a not found' }))
+    expect(() => assertCanManageMembers({ kind: 'anonymous', via: 'api' }, 'org_a')).toThrow(expect.objectContaining({ code: 'not_found', status: 404, message: 'Organization org_a not found' }))
+    // A caller with an organization is told the id the path takes, theirs (its slug was "not found" beside it).
+    for (const who of [session('org_b', 'admin'), token('org_b', 'admin')]) {
+      expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'not_found', status: 404, message: 'Organization org_a not found: the path takes an organization id (org_…), and yours is org_b' }))
     }
     // The id is echoed cut to 100 characters.
     const long = `org_${'x'.repeat(200)}`

@@ -173,6 +173,16 @@ describe('organization secrets (/organizations/{orgId}/env)', () => {
     }
     expect((await t.req('GET', env(outsider.organizationId), { token: outsider.token })).body.secrets).toEqual([])
   })
+
+  test("the organization's slug in the path: still 403, but the message says the path takes an id and gives the caller's", async () => {
+    // "your token belongs to another organization" was all it said, for the very organization the token belongs to.
+    const res = await t.req('GET', env(admin.orgSlug), { token: admin.token })
+    expect([res.status, res.body.message]).toEqual([403, `Access denied to this organization: your token belongs to another organization (forbidden). The path takes an organization id (org_…): yours is ${admin.organizationId}.`])
+    const members = await t.req('GET', `/api/v1/organizations/${admin.orgSlug}/members`, { token: admin.token })
+    expect([members.status, members.body.message]).toEqual([404, `Organization ${admin.orgSlug} not found: the path takes an organization id (org_…), and yours is ${admin.organizationId}`])
+    const alias = await t.req('GET', `/api/tokens/list?organizationId=${admin.orgSlug}`, { token: admin.token })
+    expect([alias.status, alias.body.message]).toEqual([403, `Access denied to this organization: your token belongs to another organization (forbidden). organizationId takes an organization id (org_…): yours is ${admin.organizationId}.`])
+  })
 })
 
 describe('resolveSecrets and the audit log', () => {

@@ -23,7 +23,10 @@ export function assertCanManageMembers(actor: Actor, organizationId: string): vo
   if ((actor.kind === 'token' || actor.kind === 'session') && actor.principal.organizationId === organizationId) {
     throw new AppError('forbidden', `Forbidden: only organization admins can see and manage members; your role is ${actor.principal.role} (access denied)`)
   }
-  throw new AppError('not_found', `Organization ${organizationId.slice(0, 100)} not found`)
+  // A caller with an organization is told which id the path takes (theirs is no secret to them):
+  // its slug (`default`, as the first start names it) was "not found" beside an organization that is.
+  const own = actor.kind === 'token' || actor.kind === 'session' ? `: the path takes an organization id (org_…), and yours is ${actor.principal.organizationId}` : ''
+  throw new AppError('not_found', `Organization ${organizationId.slice(0, 100)} not found${own}`)
 }
 
 /**

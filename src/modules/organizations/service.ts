@@ -11,7 +11,7 @@ import { deleteSecrets, listSecretNames, setSecrets } from '../spaces/secrets'
  */
 function assertOwnOrganization(principal: Caller, orgId: string): void {
   if (orgId !== principal.organizationId) {
-    throw new AppError('forbidden', 'Access denied to this organization: your token belongs to another organization (forbidden).')
+    throw new AppError('forbidden', `Access denied to this organization: your token belongs to another organization (forbidden). The path takes an organization id (org_…): yours is ${principal.organizationId}.`)
   }
 }
 

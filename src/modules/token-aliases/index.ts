@@ -118,7 +118,7 @@ const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasToken: AliasTo
 
 function sameOrganization(principal: Principal, organizationId: string | undefined): void {
   if (organizationId !== undefined && organizationId !== '' && organizationId !== principal.organizationId) {
-    throw new AppError('forbidden', 'Access denied to this organization: your token belongs to another organization (forbidden).')
+    throw new AppError('forbidden', `Access denied to this organization: your token belongs to another organization (forbidden). organizationId takes an organization id (org_…): yours is ${principal.organizationId}.`)
   }
 }
 
