@@ -155,6 +155,10 @@ describe('GET /api/v1/audit-events', async () => {
       expect(r.body.code).toBe('validation_failed')
       expect(r.body.message).toStartWith('Validation failed: ')
     }
+    // A range written backwards was an empty log ("nothing happened"); the same day both ways is that day.
+    const swapped = await t.req('GET', '/api/v1/audit-events?since=2026-12-02&until=2026-12-01', { token: admin.token })
+    expect([swapped.status, swapped.body.details]).toEqual([422, [{ field: 'until', message: 'until (2026-12-01) is before since (2026-12-02): no event could match; swap them' }]])
+    expect((await t.req('GET', '/api/v1/audit-events?since=2026-12-01&until=2026-12-01', { token: admin.token })).status).toBe(200)
   })
 })
 

@@ -12004,7 +12004,7 @@ export interface operations {
                 userId?: string;
                 /** @description From this instant (ISO-8601, inclusive; a date alone: from its start, UTC; one before the year 1000 selects from the start) */
                 since?: string;
-                /** @description Up to this instant (ISO-8601, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end) */
+                /** @description Up to this instant (ISO-8601, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end; before `since`: 422) */
                 until?: string;
                 /** @description Page size (1-200, default 50) */
                 limit?: number;

@@ -55,7 +55,7 @@ export const ListAuditEventsQuery = t.Object({
   tokenId: t.Optional(t.String({ maxLength: 100, description: 'Only events about this token', error: 'tokenId must be a token id (pat_...)' })),
   userId: t.Optional(t.String({ maxLength: 100, description: 'Only events by this user (the actor)', error: 'userId must be a user id (user_...)' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'From this instant (ISO-8601, inclusive; a date alone: from its start, UTC; one before the year 1000 selects from the start)', examples: ['2026-12-01', '2026-12-01T09:00:00Z'], error: 'since must be an ISO-8601 date-time', ...serviceRule({ pattern: ISO_INSTANT_PATTERN }) })),
-  until: t.Optional(t.String({ maxLength: 40, description: 'Up to this instant (ISO-8601, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end)', examples: ['2026-12-01', '2026-12-01T17:00:00Z'], error: 'until must be an ISO-8601 date-time', ...serviceRule({ pattern: ISO_INSTANT_PATTERN }) })),
+  until: t.Optional(t.String({ maxLength: 40, description: 'Up to this instant (ISO-8601, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end; before `since`: 422)', examples: ['2026-12-01', '2026-12-01T17:00:00Z'], error: 'until must be an ISO-8601 date-time', ...serviceRule({ pattern: ISO_INSTANT_PATTERN }) })),
   limit: limitParam,
   offset: offsetParam('Events'),
   cursor: cursorParam,

@@ -6,7 +6,7 @@ import type { Db } from '../../db/connection'
 import { cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage, statementReads } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import type { AuditEventSchema } from './model'
 import { clampInstant, DATE_ONLY, filterInstant } from '../../instants'
 
@@ -90,6 +90,10 @@ export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ even
   checkAuditType(f.type)
   const since = instant('since', f.since)
   const until = instant('until', f.until)
+  // Swapped (a range written backwards): it was an empty log, read as "nothing happened".
+  if (since !== undefined && until !== undefined && since.getTime() > until.getTime()) {
+    throw invalidField('until', `until (${f.until}) is before since (${f.since}): no event could match; swap them`)
+  }
   const filters: AuditFilters = { organizationId: f.organizationId, type: f.type || undefined, tokenId: f.tokenId || undefined, userId: f.userId || undefined, since: f.since, until: f.until }
   const shape = [filters.organizationId !== null, filters.type, filters.tokenId, filters.userId, since, until].map((v) => Number(!!v)).join('')
   const q = prepared(ctx.db, `audit.list.${shape}`, () => listStatements(ctx.db, filters))
