@@ -218,3 +218,86 @@ export function decimalLength(written: string): number {
   if (whole > 0) return sign + digits + 1 // a point among the digits
   return sign + 2 + -whole + digits // "0.", zeros, digits
 }
+
+/**
+ * The number of object members written in JSON `text`: its colons outside strings, one per
+ * member. Compared with parsedMemberCount of what JSON.parse made of it, a difference means a
+ * key given twice in one object, which JSON.parse folds into its last value.
+ */
+export function jsonMemberCount(text: string): number {
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34 /* " */) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 92 /* \ */) i++
+        else if (d === 34) break
+      }
+    } else if (c === 58 /* : */) n++
+  }
+  return n
+}
+
+/** The number of own keys of every object in a parsed JSON value (nested no deeper than MAX_JSON_DEPTH, which scanJson checked). */
+export function parsedMemberCount(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 0
+  let n = 0
+  if (Array.isArray(v)) {
+    for (const x of v) n += parsedMemberCount(x)
+    return n
+  }
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) continue
+    n += 1 + parsedMemberCount((v as Record<string, unknown>)[k])
+  }
+  // JSON.parse keeps `__proto__` as an own key, which for…in also lists; nothing else is skipped.
+  return n
+}
+
+/**
+ * The first key that an object of valid JSON `text` holds twice, with the path of that object
+ * (`metadata.items[2]`, '' for the body itself), or null. Read only when the member counts above
+ * differ: a pass that remembers every key of the objects it is in.
+ */
+export function firstDuplicateKey(text: string): { key: string; path: string } | null {
+  type Frame = { keys: Set<string> | null; key: string; index: number; path: string }
+  const stack: Frame[] = []
+  let expectKey = false
+  const childPath = (top: Frame | undefined): string => (top === undefined ? '' : top.keys ? (top.path ? `${top.path}.${top.key}` : top.key) : `${top.path}[${top.index}]`)
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34 /* " */) {
+      let j = i + 1
+      let escaped = false
+      for (; j < text.length; j++) {
+        const d = text.charCodeAt(j)
+        if (d === 92) {
+          escaped = true
+          j++
+        } else if (d === 34) break
+      }
+      const top = stack.at(-1)
+      if (expectKey && top?.keys) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j)
+        if (top.keys.has(key)) return { key, path: top.path }
+        top.keys.add(key)
+        top.key = key
+        expectKey = false
+      }
+      i = j
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      const path = childPath(stack.at(-1))
+      stack.push({ keys: c === 123 ? new Set() : null, key: '', index: 0, path })
+      expectKey = c === 123
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      stack.pop()
+      expectKey = false
+    } else if (c === 44 /* , */) {
+      const top = stack.at(-1)
+      if (top?.keys) expectKey = true
+      else if (top) top.index++
+    }
+  }
+  return null
+}

@@ -298,6 +298,24 @@ describe('bodies that cannot be read as they are labelled', () => {
     expect([ok.status, ok.body.title]).toEqual([201, 'labelled utf-16'])
   })
 
+  test('a key given twice in one JSON object: 422 naming it (JSON.parse kept the last and dropped the other); the same key in different objects is fine', async () => {
+    const before = (await titles()).length
+    for (const [raw, field] of [
+      ['{"title":"first","title":"second"}', 'title'],
+      ['{"title":"t","\\u0074itle":"escaped"}', 'title'],
+      ['{"title":"t","metadata":{"a":1,"b":{"c":1,"c":2}}}', 'metadata.b.c'],
+      ['{"title":"t","metadata":{"items":[{"k":1},{"k":1,"k":2}]}}', 'metadata.items[1].k'],
+      ['{"title":"t","metadata":{"x:y":"a:b","x:y":"c"}}', 'metadata.x:y'],
+    ] as const) {
+      const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/json' } })
+      expect([raw, r.status, r.body.code, r.body.details]).toEqual([raw, 422, 'validation_failed', [{ field, message: `${field} was given more than once in the same JSON object: give it once (JSON keeps only the last, and the others were dropped without a word)` }]])
+    }
+    expect((await titles()).length).toBe(before)
+    // The same key in sibling or nested objects, and colons in keys and values, are no repeat.
+    const ok = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: '{"title":"a:b","metadata":{"a":{"a":1},"b":[{"a":1},{"a":2}],"c:d":"e:f","t":"\\"title\\":1"}}', headers: { 'content-type': 'application/json' } })
+    expect([ok.status, ok.body.metadata]).toEqual([201, { a: { a: 1 }, b: [{ a: 1 }, { a: 2 }], 'c:d': 'e:f', t: '"title":1' }])
+  })
+
   test('a form body that is not UTF-8: 422 naming the body, nothing stored', async () => {
     const raw = new Uint8Array([...enc.encode('title=form+caf'), 0xe9])
     const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/x-www-form-urlencoded' } })

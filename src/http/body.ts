@@ -3,7 +3,7 @@ import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
-import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
+import { firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, jsonMemberCount, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -287,6 +287,12 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused()
   // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
   if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
+  // A key given twice in one object (`{"title":"a","title":"b"}`): JSON.parse kept the last and
+  // dropped the other without a word, where a form's or a query's repeat is refused.
+  if (jsonMemberCount(text) !== parsedMemberCount(value)) {
+    const twice = firstDuplicateKey(text)
+    if (twice) throw duplicateKeyRefused(twice.path, twice.key)
+  }
   if (scan & JSON_INEXACT_NUMBER) {
     const target = firstInexactLiteral(text)
     const found = target === undefined ? null : numberPath(value, target)
@@ -381,6 +387,13 @@ function inexactNumberRefused(field: string, n: number): AppError {
 function nulRefused(): AppError {
   const message = 'text must not contain the NUL character (U+0000)'
   return invalidField('body', message)
+}
+
+function duplicateKeyRefused(path: string, key: string): AppError {
+  const shownKey = key.length > 60 ? `${key.slice(0, 60)}…` : key
+  const field = path ? `${path}.${shownKey}` : shownKey
+  const message = `${field} was given more than once in the same JSON object: give it once (JSON keeps only the last, and the others were dropped without a word)`
+  return invalidField(field, message)
 }
 
 function loneSurrogateRefused(): AppError {
