@@ -30,6 +30,8 @@ const space = async (body: Record<string, unknown>, who = owner) => t.req('POST'
 describe('derivation', () => {
   test('lower-case ASCII, dashes, trimmed, capped at 64; a fallback when nothing is left', () => {
     expect(deriveSlug('Deploy Bot', 'agent')).toBe('deploy-bot')
+    // Letters that are no letter and an accent were dropped: "Søren" was s-ren, "Łódź" d, "Straße" stra-e.
+    expect([deriveSlug('Søren Bot', 'agent'), deriveSlug('Łódź', 'space'), deriveSlug('Straße', 'agent'), deriveSlug('Ærø Œuvre Þór Đorđe', 'agent'), deriveSlug('Ünïcødé 🤖', 'agent')]).toEqual(['soren-bot', 'lodz', 'strasse', 'aero-oeuvre-thor-dorde', 'unicode'])
     expect(deriveSlug('  --Café  Ünïcode__Crème!! ', 'agent')).toBe('cafe-unicode-creme')
     expect(deriveSlug('日本語', 'agent')).toBe('agent')
     expect(deriveSlug('!!!', 'space')).toBe('space')

@@ -27,8 +27,15 @@ export function refersToId(ref: string, prefix: IdPrefix): boolean {
 }
 
 /**
- * The slug a name gives: accents dropped, lower case, every run of anything but a-z/0-9 one
- * dash, trimmed, at most 64 characters; `fallback` when nothing is left ("日本" → "agent").
+ * Latin letters that are no letter and an accent, so that dropping accents kept nothing of them:
+ * "Søren" gave `s-ren`, "Łódź" `d`, "Straße" `stra-e`. Written as the usual ASCII spelling.
+ */
+const LATIN_LETTERS: Record<string, string> = { ø: 'o', æ: 'ae', œ: 'oe', ß: 'ss', đ: 'd', ð: 'd', ł: 'l', þ: 'th', ı: 'i' }
+
+/**
+ * The slug a name gives: accents dropped (ø, æ, ß and the like spelt in ASCII), lower case,
+ * every run of anything but a-z/0-9 one dash, trimmed, at most 64 characters; `fallback` when
+ * nothing is left ("日本" → "agent").
  * Not unique: `chooseSlug` makes it so.
  */
 export function deriveSlug(name: string, fallback: string): string {
@@ -36,6 +43,7 @@ export function deriveSlug(name: string, fallback: string): string {
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
+    .replace(/[øæœßđðłþı]/g, (c) => LATIN_LETTERS[c]!)
     .replace(/[^a-z0-9]+/g, '-')
   const s = trimEndChar(trimChar(dashed, '-').slice(0, SLUG_MAX), '-')
   return s || fallback
