@@ -1,0 +1,65 @@
+/**
+ * A server whose PostgreSQL address answered as something else for a few seconds (an HTTP server:
+ * a wrong service behind the address during a failover, a proxy's error page) while authenticated
+ * requests kept arriving: readiness and requests came back ~31 s after the database did, the
+ * deadline of src/db/pg.ts (statement timeout + 1 s), on the binary as in-process. Two faults of
+ * postgres-js 3.4.9 (test/pg-driver-reconnect.test.ts; patches/postgres+3.4.9.patch): queries
+ * handed to a reset connection before its close hung and kept it off by one query once connected
+ * again, and a connection whose first query was cancelled (its deadline passed while it could not
+ * connect) was never offered to the pool again.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp } from './helpers/app'
+import { freshPgSchema, ON_PG } from './helpers/pg'
+import { startRelay } from './helpers/relay'
+
+const RELAY_PORT = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
+
+// Bun's node:net emits a reset connection's error after its close (the server logs these: guardLateSocketErrors).
+const late = (e: unknown) => {
+  if ((e as { code?: unknown })?.code !== 'ECONNRESET' && (e as { code?: unknown })?.code !== 'EPIPE') throw e
+}
+process.on('uncaughtException', late)
+afterAll(() => {
+  process.off('uncaughtException', late)
+})
+
+describe.skipIf(!ON_PG)('the database address answers HTTP for a few seconds while requests arrive', () => {
+  test('readiness and an authenticated request answer 200 within 5 s of the database answering again', async () => {
+    const pg = await freshPgSchema()
+    const u = new URL(pg.url)
+    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
+    u.port = String(relay.port)
+    // The statement timeout short enough that requests' deadlines (it + 1 s) pass during the impostor.
+    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: { dbStatementTimeoutMs: 1000 } })
+    try {
+      const a = await makeActor(t)
+      expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+      expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)
+      relay.impersonate()
+      const pending: Promise<number>[] = []
+      const t0 = Date.now()
+      while (Date.now() - t0 < 4000) {
+        for (let i = 0; i < 3; i++) pending.push(t.req('GET', '/api/v1/agents', { token: a.token }).then((r) => r.status))
+        pending.push(t.req('GET', '/api/health/ready').then((r) => r.status))
+        await Bun.sleep(100)
+      }
+      relay.genuine()
+      const back = Date.now()
+      let ready = -1
+      let served = -1
+      while ((ready < 0 || served < 0) && Date.now() - back < 60_000) {
+        const [r, s] = await Promise.all([t.req('GET', '/api/health/ready'), t.req('GET', '/api/v1/agents', { token: a.token })])
+        if (ready < 0 && r.status === 200) ready = Date.now() - back
+        if (served < 0 && s.status === 200) served = Date.now() - back
+        if (ready < 0 || served < 0) await Bun.sleep(100)
+      }
+      // Before: ready at once here (readiness waits 2 s at most), but the authenticated request ~30 s later.
+      expect({ ready: ready >= 0 && ready < 5000, served: served >= 0 && served < 5000, ms: { ready, served } }).toEqual({ ready: true, served: true, ms: { ready, served } })
+      // The requests of the outage each got an answer: a 503 (said so) or, once back, a 200.
+      for (const status of await Promise.all(pending)) expect([200, 503]).toContain(status)
+    } finally {
+      relay.stop()
+    }
+  }, 120_000)
+})
