@@ -12,6 +12,7 @@ import { createConsole } from './console'
 import { requestContexts, type RouteKit } from './http/context'
 import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
+import { trackRequestWrites } from './db/request-writes'
 import { requestGuards } from './http/guards'
 import { compressingAdapter } from './http/compression'
 import { listenOnce } from './http/listen'
@@ -132,7 +133,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     const x = rt.engine.runOf(request)?.job.execution
     return x ? { executionId: x.id, scopes: x.scopeLimit ?? [] } : undefined
   }
-  const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup, runLimit })
+  const authorizer = requestAuthorizer({ contextOf: contexts.authenticating, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup, runLimit })
   // Idempotency-Key on authenticated POST/PATCH: keys are per token, so it asks the authorizer.
   const idempotent = idempotency(rt, (request, set, route) => {
     const need = routes.get(request.method, route)?.auth
@@ -154,7 +155,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // every route, the access log and the console alike (src/http/url-path.ts).
     .wrap((handle, request) => {
       routeByDecodedPath(request)
-      return handle
+      // Each request with its own record of what its work committed: a 503 for the database
+      // then says whether part of it was (src/db/request-writes.ts, src/http/errors.ts).
+      return (...args: unknown[]) => trackRequestWrites(() => (handle as (...a: unknown[]) => unknown)(...args))
     })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)

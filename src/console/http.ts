@@ -1,5 +1,6 @@
 import type { Ctx, Services } from '../context'
 import { contextOf } from '../context'
+import { requestWorkStarted } from '../db/request-writes'
 import type { Origin } from '../actor'
 import type { Engine } from '../engine/runner'
 import { isLoopback } from '../http/client-address'
@@ -128,6 +129,7 @@ export function consoleKit(deps: ConsoleDeps) {
 
     /** A context for a request nobody is signed in to (sign-in, set-up links). */
     anonymousCtx(request: Request, set: Set): Ctx {
+      requestWorkStarted()
       return contextOf(services, { kind: 'anonymous', via: 'console' }, { requestId: requestIdOf(set), origin: origin(request) })
     },
 

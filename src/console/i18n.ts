@@ -989,6 +989,10 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   ],
   [/^Method (\S+) is not allowed on \S+; use (.+)\.$/, (m) => `Die Methode ${m[1]} ist hier nicht erlaubt; erlaubt sind: ${m[2]}.`],
   [/Nothing was changed by this request; retry in a moment/, () => 'Die Datenbank ist gerade nicht erreichbar; nichts wurde geändert. Versuchen Sie es gleich noch einmal.'],
+  [
+    /Part of this request's changes had already been committed before that/,
+    () => 'Die Datenbank ist gerade nicht erreichbar, aber ein Teil dieser Anfrage war schon gespeichert: Sie hat vielleicht teilweise gewirkt. Prüfen Sie, was sich geändert hat, bevor Sie sie erneut senden.',
+  ],
 ]
 
 const DE_BY_CODE: Partial<Record<string, string>> = {

@@ -7,6 +7,7 @@ import { audited, contextOf, type Ctx, type Origin, type Services } from '../con
 import type { Db } from '../db/connection'
 import { deleteBatch } from '../db/batch-delete'
 import { forShare } from '../db/locks'
+import { requestWorkStarted } from '../db/request-writes'
 import { dbTime, memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
 import { newId } from '../ids'
 
@@ -122,6 +123,8 @@ export async function resolveSession(services: Services, secret: string | null):
 
 /** A service context acting for a signed-in person (audited with source `console`). */
 export function sessionContext(services: Services, who: SignedIn, request: { requestId: string | null; origin: Origin | null }): Ctx {
+  // The request's work starts (src/db/request-writes.ts): the session's touch came before.
+  requestWorkStarted()
   return contextOf(services, { kind: 'session', principal: who.caller, sessionId: who.sessionId }, request)
 }
 

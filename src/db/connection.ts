@@ -4,6 +4,7 @@ import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import { drizzle, type SqliteRemoteDatabase } from 'drizzle-orm/sqlite-proxy'
 import * as schema from './schema/sqlite'
 import type { CachingDatabase } from './sqlite'
+import { changesCommitted } from './request-writes'
 
 /**
  * What services query: drizzle's SQLite dialect, asynchronous (every statement is awaited), as
@@ -116,6 +117,7 @@ export class SqliteConnection implements DbConnection {
     this.held = true
     const token = {}
     this.open = token
+    this.txChanged = false
     try {
       this.client.exec('BEGIN IMMEDIATE')
       let result: T
@@ -124,6 +126,7 @@ export class SqliteConnection implements DbConnection {
         // Not committed into a file no longer at its path (rolled back below): see checkFile.
         if (this.checkFile()) throw databaseMoved()
         this.client.exec('COMMIT')
+        if (this.txChanged) changesCommitted()
       } catch (e) {
         if (this.client.inTransaction) this.client.exec('ROLLBACK')
         throw e
@@ -195,6 +198,15 @@ export class SqliteConnection implements DbConnection {
     return this.afterTransaction(sql, params, method)
   }
 
+  /** Whether a statement of the open transaction changed a row (its commit is then a change: src/db/request-writes.ts). */
+  private txChanged = false
+
+  /** A statement changed rows: inside the open transaction, noted for its commit; outside one, committed already. */
+  private changed(): void {
+    if (this.open !== null) this.txChanged = true
+    else changesCommitted()
+  }
+
   private async afterTransaction(sql: string, params: unknown[], method: Method): Promise<Rows> {
     while (this.held) {
       if (this.open !== null && this.scope.getStore() === this.open) {
@@ -234,8 +246,15 @@ export class SqliteConnection implements DbConnection {
     // look at its text.
     if ((this.moved || !this.held) && !/^\s*select\b/i.test(sql) && (this.moved || this.checkFile())) throw databaseMoved()
     const stmt = this.client.prepare(sql)
-    if (method === 'run') return stmt.run(...(params as any[]))
+    if (method === 'run') {
+      const r = stmt.run(...(params as any[]))
+      // SQLite's count of the last INSERT, UPDATE or DELETE: asked only of one.
+      if (r.changes > 0 && !/^\s*select\b/i.test(sql)) this.changed()
+      return r
+    }
     const rows = stmt.values(...(params as any[]))
+    // A write's RETURNING rows are the rows it changed.
+    if (rows.length > 0 && !/^\s*select\b/i.test(sql)) this.changed()
     return { rows: method === 'get' ? rows[0] : rows }
   }
 }

@@ -6,6 +6,7 @@ import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } fr
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
+import { changesCommitted } from './request-writes'
 import { markCommitInDoubt } from './unavailable'
 
 export interface PgOptions {
@@ -56,7 +57,7 @@ export class PgConnection implements DbConnection {
   ) {
     this.deadlineMs = txWaitMs + 1000
     installSqliteStyleTerminals()
-    const pgdb = drizzle({ client: this.guard(client, () => this.escaping(), undefined, true) })
+    const pgdb = drizzle({ client: this.guard(client, () => this.escaping(), undefined, true, changesCommitted) })
     this.db = pgdb as unknown as Db
     attachConnection(this.db, this)
   }
@@ -134,6 +135,8 @@ export class PgConnection implements DbConnection {
     // Set once `fn` has returned: what remains is the driver's COMMIT, whose failure by a lost
     // connection leaves unknown whether it landed (markCommitInDoubt).
     let committing = false
+    // Whether a statement of it changed a row: its commit is then a change the request made (src/db/request-writes.ts).
+    let changed = false
     const aborted = new Promise<never>((_, reject) => (abort = reject))
     const beginTimer = setTimeout(() => abort(noAnswer(this.deadlineMs)), this.deadlineMs)
     const run = (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
@@ -142,7 +145,7 @@ export class PgConnection implements DbConnection {
       // the caller has its 503 already, and the body ran and committed all the same.
       if (gaveUp) throw gaveUp.why
       const session = (tx as any).session
-      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'), abort)
+      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'), abort, false, () => (changed = true))
       // Per schema: one deployment's instances share it; separate schemas (tests) do not.
       if (locked) await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
       const handle = tx as unknown as Db
@@ -157,10 +160,16 @@ export class PgConnection implements DbConnection {
       }
     })
     run.catch(() => {}).finally(() => clearTimeout(beginTimer))
-    return Promise.race([run, aborted]).catch((e: unknown) => {
-      gaveUp = { why: e }
-      throw committing ? markCommitInDoubt(e) : e
-    })
+    return Promise.race([run, aborted]).then(
+      (result) => {
+        if (changed) changesCommitted()
+        return result
+      },
+      (e: unknown) => {
+        gaveUp = { why: e }
+        throw committing ? markCommitInDoubt(e) : e
+      },
+    )
   }
 
   private escaping(): string | undefined {
@@ -173,12 +182,14 @@ export class PgConnection implements DbConnection {
    * The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why,
    * each statement timed and bounded by the deadline (`onLate` hears a statement that passed it).
    * `autoCommits`: the client outside transactions, where a write commits by itself, so its
-   * connection lost as it went leaves unknown whether it landed (inDoubtOnLoss).
+   * connection lost as it went leaves unknown whether it landed (inDoubtOnLoss). `onChanged`
+   * hears each write that changed a row (its result's count).
    */
-  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void, autoCommits = false): C {
+  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void, autoCommits = false, onChanged?: () => void): C {
     const timed = (q: PromiseLike<unknown>, sql: unknown) => {
       const bounded = this.deadlined(this.timed(q), onLate)
-      return autoCommits && typeof sql === 'string' && WRITE.test(sql) ? inDoubtOnLoss(bounded) : bounded
+      if (typeof sql !== 'string' || !WRITE.test(sql)) return bounded
+      return countChanges(autoCommits ? inDoubtOnLoss(bounded) : bounded, onChanged)
     }
     return new Proxy(client, {
       get(target, prop, receiver) {
@@ -550,6 +561,23 @@ function executeMapped(q: PgPrepared, values: Record<string, unknown> | undefine
 
 /** A statement that writes (drizzle's INSERT, UPDATE and DELETE), which outside a transaction commits by itself. */
 const WRITE = /^\s*(?:insert|update|delete)\b/i
+
+/** `query` (a write), `onChanged` told when it succeeded having changed a row (postgres-js's `count`). Patched in place like timed(). */
+function countChanges<Q extends PromiseLike<unknown>>(query: Q, onChanged: (() => void) | undefined): Q {
+  if (onChanged === undefined) return query
+  const then = query.then
+  ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
+    return then.call(
+      this,
+      (v: unknown) => {
+        if (((v as { count?: unknown } | null)?.count as number) > 0) onChanged()
+        return ok ? ok(v) : v
+      },
+      fail,
+    )
+  }
+  return query
+}
 
 /**
  * `query` (a write that commits by itself), its failure by a lost connection marked as a commit

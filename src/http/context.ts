@@ -3,6 +3,7 @@ import type { Actor, Origin } from '../actor'
 import type { AuthPlugin } from '../auth/plugin'
 import type { Principal } from '../auth/principal'
 import { contextOf, type Ctx, type Services } from '../context'
+import { requestWorkStarted } from '../db/request-writes'
 import type { WithholdFromReplay } from './idempotency'
 import type { WatchToken } from './streamed-json'
 
@@ -41,10 +42,17 @@ export function userAgentOf(request: Request): string | null {
  * principal and hand it to the service; services never see Elysia's context.
  */
 export function requestContexts(services: Services, clientAddress: (request: Request) => string | null, idempotencyKeyOf: (request: Request) => string | null = () => null) {
-  const of = (actor: Actor, request: Request, set: Set): Ctx =>
+  const make = (actor: Actor, request: Request, set: Set): Ctx =>
     contextOf(services, actor, { requestId: String(set.headers['x-request-id'] ?? '') || null, origin: new RequestOrigin(request, clientAddress), idempotencyKeyId: idempotencyKeyOf(request) })
+  /** A route handler's context: the request's work starts (what commits from now on is its change: src/db/request-writes.ts). */
+  const of = (actor: Actor, request: Request, set: Set): Ctx => {
+    requestWorkStarted()
+    return make(actor, request, set)
+  }
   return {
     of,
+    /** The context of the authentication (its last-use and counters are bookkeeping, not the request's work). */
+    authenticating: make,
     /** The context of an authenticated request, acting for its principal. */
     caller: (principal: Principal, request: Request, set: Set): Ctx => of({ kind: 'token', principal }, request, set),
   }

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { redactTokens } from '../auth/tokens'
 import { commitInDoubt, databaseUnavailable, errorCodes } from '../db/unavailable'
+import { requestCommitted } from '../db/request-writes'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
@@ -108,6 +109,16 @@ class RepeatedLines {
 export const COMMIT_IN_DOUBT =
   "The connection was lost while this request's changes were being committed, so whether they were is not known. With an Idempotency-Key, retry with the same key: it runs the request if nothing was committed, and answers 409 idempotency_interrupted (details.committed: true) if it was. Without one, check whether it took effect (e.g. list what it would have created) before sending it again."
 
+/**
+ * The rest of a 503's message when the request's work had committed changes before the statement
+ * that failed (src/db/request-writes.ts): only that statement's transaction was rolled back.
+ */
+export const PARTLY_COMMITTED =
+  "Part of this request's changes had already been committed before that, so it may have taken effect in part (details.committed: \"partly\"). With an Idempotency-Key, retry with the same key: it answers 409 idempotency_interrupted (details.committed: true) instead of running it twice. Without one, check what it did (e.g. read or list what it would have created or changed) before sending it again."
+
+/** What a 503 for the database says of the request's changes (`details.committed`). */
+export type CommittedOutcome = 'none' | 'partly' | 'unknown'
+
 const INTERNAL = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
 
 /** An error as it leaves, for a renderer that answers it in another form than the JSON envelope. */
@@ -214,7 +225,11 @@ export function errorsPlugin(
           // A connection lost while the request's COMMIT was in flight (PostgreSQL): it may have
           // landed, and "nothing was changed" may be false. The key, when there is one, knows
           // (src/idempotency/service.ts, marked in the same transaction): the retry tells.
-          message = commitInDoubt(error) ? `${busy} ${COMMIT_IN_DOUBT}` : `${busy} Nothing was changed by this request; retry in a moment.`
+          // Part of the request's work committed before the failing statement (several
+          // transactions, or writes that commit by themselves): "nothing was changed" was false.
+          const committed: CommittedOutcome = commitInDoubt(error) ? 'unknown' : requestCommitted() ? 'partly' : 'none'
+          message = committed === 'unknown' ? `${busy} ${COMMIT_IN_DOUBT}` : committed === 'partly' ? `${busy} ${PARTLY_COMMITTED}` : `${busy} Nothing was changed by this request; retry in a moment.`
+          details = { committed }
           headers = { 'retry-after': '1' }
           // The driver's code (a SQLSTATE such as 42501, or ECONNRESET) and message, never the SQL.
           const driverCode = errorCodes(error).at(-1)

@@ -163,9 +163,13 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
  * in `details` is the route's own answer (a synchronous execute whose run failed: the failed
  * execution, whose key is freed for a new run, as any failure's).
  */
-function outcomeUnknown(status: number, body: unknown): boolean {
+function outcomeUnknown(status: number, body: unknown): boolean | 'committed' {
   if (typeof body !== 'object' || body === null) return status === 500 || status === 503
   const { code, details } = body as { code?: unknown; details?: unknown }
+  // The database's 503 (src/http/errors.ts) says what of the request committed: 'partly' is
+  // known to have; 'unknown' (a lost COMMIT) and 'none' are left to the key's own mark.
+  const committed = status === 503 && code === 'service_unavailable' ? databaseOutcome(details) : undefined
+  if (committed !== undefined) return committed === 'partly' ? 'committed' : true
   return details === undefined && ((status === 500 && code === 'internal_error') || (status === 503 && code === 'service_unavailable'))
 }
 
@@ -271,3 +275,11 @@ export async function recordPendingKeys(): Promise<void> {
 const RECORD_RETRIES_MS = [500, 1000, 2000, 4000, 8000]
 /** Then, while the database is out of reach, every this often (awaitDatabase). */
 const WAIT_ROUND_MS = 5000
+
+/** `details.committed` of a 503 for the database (src/http/errors.ts), when `details` is that and nothing else. */
+function databaseOutcome(details: unknown): string | undefined {
+  if (typeof details !== 'object' || details === null) return undefined
+  const keys = Object.keys(details)
+  const c = (details as { committed?: unknown }).committed
+  return keys.length === 1 && (c === 'none' || c === 'partly' || c === 'unknown') ? c : undefined
+}

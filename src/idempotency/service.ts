@@ -265,7 +265,7 @@ export class IdempotencyKeys {
       if (existing.state === ANSWER_LOST) {
         throw new AppError(
           'idempotency_interrupted',
-          `Idempotency-Key of a request whose answer was lost: the request first sent with this key (${existing.method} ${existing.path}) took effect (its changes were committed) but the database connection was lost as they were, so it was answered with an error; it is not run again. Look at what it did (e.g. list what it created), rather than sending it again.`,
+          `Idempotency-Key of a request whose answer was lost: the request first sent with this key (${existing.method} ${existing.path}) took effect, in whole or in part (changes of it were committed), but the database failed as they were or after, so it was answered with an error; it is not run again. Look at what it did (e.g. list what it created), rather than sending it again.`,
           { details: { since: existing.createdAt.toISOString(), committed: true } },
         )
       }
@@ -331,8 +331,14 @@ export class IdempotencyKeys {
    * still holding the row, and sees its outcome); one whose work committed is kept, as ANSWER_LOST,
    * never to run again. Any other failure is a deliberate answer of the route and frees the key.
    */
-  async release(id: string, outcomeUnknown = false): Promise<void> {
+  async release(id: string, outcomeUnknown: boolean | 'committed' = false): Promise<void> {
     const t = idempotencyKeys
+    // Its answer (a 503 for the database) says part of its work committed: never run again,
+    // whether or not that part marked the key (a write outside withTx does not).
+    if (outcomeUnknown === 'committed') {
+      await this.deps.db.update(t).set({ state: ANSWER_LOST }).where(and(eq(t.id, id), inArray(t.state, ['in_progress', COMMITTED]))).run()
+      return
+    }
     if (!outcomeUnknown) {
       await this.deps.db.delete(t).where(and(eq(t.id, id), inArray(t.state, ['in_progress', COMMITTED]))).run()
       return

@@ -104,7 +104,7 @@ export const UNSUPPORTED_CONTENT_ENCODING_415 =
   'The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.'
 export const DATABASE_UNAVAILABLE = 'DatabaseUnavailable'
 export const DATABASE_UNAVAILABLE_503 =
-  'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request\'s COMMIT (or a write that commits by itself) was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.'
+  'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. `details.committed` says what of the request was done, and the message says it too: `"none"`, nothing was changed, retry; `"partly"`, part of its changes had committed before the statement that failed (a request of several transactions, or a change committed before the read it answers with): it may have taken effect in part; `"unknown"`, a PostgreSQL connection was lost while its COMMIT (or a write that commits by itself) was in flight. For `"partly"` and `"unknown"`: with an Idempotency-Key a retry with the same key is safe and tells which (it runs if nothing was committed, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check what it did (read or list what it would have created or changed) before sending it again.'
 export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
 export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
 export const NUL_IN_QUERY = 'NulInQuery'
@@ -135,6 +135,7 @@ export const sharedModels = named({
     'service_unavailable',
     DATABASE_UNAVAILABLE_503,
     'The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.',
+    { committed: 'none' },
   ),
   [INVALID_PATH_PARAMETER]: errorResponse(422, 'validation_failed', INVALID_PATH_PARAMETER_422, `Validation failed: ${PERCENT_ENCODING_RULE('id')}`, [{ field: 'id', message: PERCENT_ENCODING_RULE('id') }]),
   [NUL_IN_QUERY]: errorResponse(422, 'validation_failed', NUL_IN_QUERY_422, 'Validation failed: x must not contain the NUL character (%00)', [{ field: 'x', message: 'must not contain the NUL character (%00)' }]),

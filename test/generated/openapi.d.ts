@@ -1452,14 +1452,17 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT (or a write that commits by itself) was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.
+         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. `details.committed` says what of the request was done, and the message says it too: `"none"`, nothing was changed, retry; `"partly"`, part of its changes had committed before the statement that failed (a request of several transactions, or a change committed before the read it answers with): it may have taken effect in part; `"unknown"`, a PostgreSQL connection was lost while its COMMIT (or a write that commits by itself) was in flight. For `"partly"` and `"unknown"`: with an Idempotency-Key a retry with the same key is safe and tells which (it runs if nothing was committed, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check what it did (read or list what it would have created or changed) before sending it again.
          * @example {
          *       "error": true,
          *       "statusCode": 503,
          *       "statusMessage": "Service Unavailable",
          *       "code": "service_unavailable",
          *       "message": "The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.",
-         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "committed": "none"
+         *       }
          *     }
          */
         DatabaseUnavailable: {
@@ -1493,7 +1496,12 @@ export interface components {
              * @example req_3xY7kQ2mN8pL4vR6tB1c
              */
             requestId: string;
-            /** @description Per-field validation errors or other specifics */
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "committed": "none"
+             *     }
+             */
             details?: unknown;
         };
         /**
@@ -6870,7 +6878,7 @@ export interface components {
                 "application/json": components["schemas"]["NulInQuery"];
             };
         };
-        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT (or a write that commits by itself) was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again. */
+        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. `details.committed` says what of the request was done, and the message says it too: `"none"`, nothing was changed, retry; `"partly"`, part of its changes had committed before the statement that failed (a request of several transactions, or a change committed before the read it answers with): it may have taken effect in part; `"unknown"`, a PostgreSQL connection was lost while its COMMIT (or a write that commits by itself) was in flight. For `"partly"` and `"unknown"`: with an Idempotency-Key a retry with the same key is safe and tells which (it runs if nothing was committed, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check what it did (read or list what it would have created or changed) before sending it again. */
         DatabaseUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
