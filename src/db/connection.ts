@@ -4,7 +4,7 @@ import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import { drizzle, type SqliteRemoteDatabase } from 'drizzle-orm/sqlite-proxy'
 import * as schema from './schema/sqlite'
 import type { CachingDatabase } from './sqlite'
-import { changesCommitted } from './request-writes'
+import { changesCommitted, modifies } from './request-writes'
 
 /**
  * What services query: drizzle's SQLite dialect, asynchronous (every statement is awaited), as
@@ -248,13 +248,13 @@ export class SqliteConnection implements DbConnection {
     const stmt = this.client.prepare(sql)
     if (method === 'run') {
       const r = stmt.run(...(params as any[]))
-      // SQLite's count of the last INSERT, UPDATE or DELETE: asked only of one.
-      if (r.changes > 0 && !/^\s*select\b/i.test(sql)) this.changed()
+      // SQLite's count of the last INSERT, UPDATE or DELETE (of an earlier one after a read): asked only of one.
+      if (r.changes > 0 && modifies(sql)) this.changed()
       return r
     }
     const rows = stmt.values(...(params as any[]))
     // A write's RETURNING rows are the rows it changed.
-    if (rows.length > 0 && !/^\s*select\b/i.test(sql)) this.changed()
+    if (rows.length > 0 && modifies(sql)) this.changed()
     return { rows: method === 'get' ? rows[0] : rows }
   }
 }

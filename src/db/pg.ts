@@ -6,7 +6,7 @@ import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } fr
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
-import { changesCommitted } from './request-writes'
+import { changesCommitted, modifies } from './request-writes'
 import { markCommitInDoubt } from './unavailable'
 
 export interface PgOptions {
@@ -188,8 +188,8 @@ export class PgConnection implements DbConnection {
   private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void, autoCommits = false, onChanged?: () => void): C {
     const timed = (q: PromiseLike<unknown>, sql: unknown) => {
       const bounded = this.deadlined(this.timed(q), onLate)
-      if (typeof sql !== 'string' || !WRITE.test(sql)) return bounded
-      return countChanges(autoCommits ? inDoubtOnLoss(bounded) : bounded, onChanged)
+      if (typeof sql !== 'string' || !modifies(sql)) return bounded
+      return countChanges(autoCommits && WRITE.test(sql) ? inDoubtOnLoss(bounded) : bounded, onChanged)
     }
     return new Proxy(client, {
       get(target, prop, receiver) {

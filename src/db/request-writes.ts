@@ -44,3 +44,12 @@ export function changesCommitted(): void {
 export function requestCommitted(): boolean {
   return (scope.getStore()?.commits ?? 0) > 0
 }
+
+/** A data-modifying statement's first word; a WITH query modifies when one of its parts does. */
+const MODIFYING = /^\s*(?:insert|update|delete|replace)\b/i
+const MODIFYING_PART = /\b(?:insert\s+into|update\s+"?\w+"?\s+set|delete\s+from)\b/i
+
+/** Whether `sql` is a statement that may change rows (not a read, also not a WITH … SELECT). */
+export function modifies(sql: string): boolean {
+  return MODIFYING.test(sql) || (/^\s*with\b/i.test(sql) && MODIFYING_PART.test(sql))
+}
