@@ -9,6 +9,7 @@
 //   bun bench/soak.ts dist/teamday --db postgres://postgres@127.0.0.1:5432/postgres
 //       (creates the database SOAK_PG_DB, default teamday_soak, on that server; dropped at the end)
 //   SOAK_MINUTES=12 SOAK_SAMPLE_S=30 SOAK_WORKERS=8 SOAK_DIR=/tmp/soak bun bench/soak.ts dist/teamday
+//   SOAK_PORT / SOAK_PROVIDER_PORT: the server's and the provider double's ports (default: any free one)
 //
 // The workload (SOAK_WORKERS loops, each drawing its next action at random): tokens created,
 // rotated and revoked; authenticated lists and GETs of every resource; tasks, agents and spaces
@@ -69,7 +70,7 @@ if (PG) {
   dbArg = join(dir, 'teamday.db')
 }
 
-const double = startProviderDouble()
+const double = startProviderDouble(Number(process.env.SOAK_PROVIDER_PORT ?? 0))
 const env: Record<string, string> = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: dir,
@@ -96,7 +97,7 @@ cmd(['users', 'set-password', '--email', USERS[0]!, '--db', dbArg], PASSWORD + '
 const tokens = USERS.map((email) => cmd(['tokens', 'create', '--email', email, '--name', 'soak', '--db', dbArg]))
 const adminToken = tokens[0]!
 
-const server: ChildProcess = spawn(BIN ?? process.execPath, [...(BIN ? [] : [join(import.meta.dir, '..', 'src', 'main.ts')]), 'serve', '--host', '127.0.0.1', '--port', '0'], {
+const server: ChildProcess = spawn(BIN ?? process.execPath, [...(BIN ? [] : [join(import.meta.dir, '..', 'src', 'main.ts')]), 'serve', '--host', '127.0.0.1', '--port', process.env.SOAK_PORT ?? '0'], {
   cwd: dir,
   env,
   stdio: ['ignore', 'pipe', 'pipe'],

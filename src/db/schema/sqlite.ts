@@ -78,6 +78,10 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   index('pat_created_by_idx').on(t.createdByTokenId),
   // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
   index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+  // A user's working tokens, counted against TEAMDAY_MAX_TOKENS_PER_USER at every creation
+  // (countActiveTokens): the unrevoked ones by expiry, then the ones in a rotation's grace period,
+  // never the revoked history (a CI job making and revoking a token per run leaves one a run).
+  index('pat_user_org_revoked_idx').on(t.userId, t.organizationId, t.revokedAt, t.expiresAt),
   index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
 ])
 
