@@ -1,12 +1,13 @@
 // Benchmark: do the requests a long-lived deployment keeps making slow down as its history
 // grows? A CI user who makes a token per pipeline run and revokes it after leaves a revoked token
 // per run for good (they stay listed as the account's history: README "Retention and
-// housekeeping"); this seeds 1,000 and then HISTORY_BIG (default 50,000) revoked tokens of one
+// housekeeping"); this seeds 1,000 and then 50,000 revoked tokens (HISTORY_SIZES) of one
 // user, and times what that user goes on doing: make a token (POST /api/v1/tokens, which counts
 // the user's working tokens against TEAMDAY_MAX_TOKENS_PER_USER), revoke it, list their working
-// tokens (`?status=active`), rotate one. In-process (app.handle), on a WAL database file, with the
-// server's own runtime; prints the median ms of each and the ratio big / small. A request whose
-// cost follows the history shows a ratio far above 1.
+// tokens (`?status=active`) and, as the console's token page does for an admin, the
+// organization's (`?all=true&status=active`), rotate one. In-process (app.handle), on a WAL
+// database file, with the server's own runtime; prints the median ms of each and the ratio
+// big / small. A request whose cost follows the history shows a ratio far above 1.
 //
 //   bun bench/history.ts                     HISTORY_SIZES=1000,50000 HISTORY_REPEAT=25
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -54,15 +55,17 @@ async function measure(n: number): Promise<Record<string, number>> {
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`)
     return { ms, body: JSON.parse(text) }
   }
-  const times: Record<string, number[]> = { 'POST /api/v1/tokens': [], 'DELETE /api/v1/tokens/{id}': [], 'GET /api/v1/tokens?status=active': [], 'POST /api/v1/tokens/{id}/rotate': [] }
+  const times: Record<string, number[]> = { 'POST /api/v1/tokens': [], 'DELETE /api/v1/tokens/{id}': [], 'GET /api/v1/tokens?status=active': [], 'GET /api/v1/tokens?all=true&status=active': [], 'POST /api/v1/tokens/{id}/rotate': [] }
   for (let i = 0; i < REPEAT + 3; i++) {
     const made = await call('POST', '/api/v1/tokens', { name: `run ${i}`, scopes: ['tasks:read'] })
     const list = await call('GET', '/api/v1/tokens?status=active')
+    const orgList = await call('GET', '/api/v1/tokens?all=true&status=active')
     const rotated = await call('POST', `/api/v1/tokens/${made.body.id}/rotate`, { gracePeriodSeconds: 0 })
     const revoked = await call('DELETE', `/api/v1/tokens/${rotated.body.id}`)
     if (i < 3) continue
     times['POST /api/v1/tokens']!.push(made.ms)
     times['GET /api/v1/tokens?status=active']!.push(list.ms)
+    times['GET /api/v1/tokens?all=true&status=active']!.push(orgList.ms)
     times['POST /api/v1/tokens/{id}/rotate']!.push(rotated.ms)
     times['DELETE /api/v1/tokens/{id}']!.push(revoked.ms)
   }

@@ -24,7 +24,7 @@ import sqlite20 from '../../drizzle/sqlite/0020_execution_scope_limit.sql' with 
 import sqlite21 from '../../drizzle/sqlite/0021_execution_history_trimmed.sql' with { type: 'text' }
 import sqlite22 from '../../drizzle/sqlite/0022_idempotency_key_hash.sql' with { type: 'text' }
 import sqlite23 from '../../drizzle/sqlite/0023_execution_answer_stored_once.sql' with { type: 'text' }
-import sqlite24 from '../../drizzle/sqlite/0024_token_cap_idx.sql' with { type: 'text' }
+import sqlite24 from '../../drizzle/sqlite/0024_token_live_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -38,7 +38,7 @@ import pg8 from '../../drizzle/pg/0008_execution_scope_limit.sql' with { type: '
 import pg9 from '../../drizzle/pg/0009_execution_history_trimmed.sql' with { type: 'text' }
 import pg10 from '../../drizzle/pg/0010_idempotency_key_hash.sql' with { type: 'text' }
 import pg11 from '../../drizzle/pg/0011_execution_answer_stored_once.sql' with { type: 'text' }
-import pg12 from '../../drizzle/pg/0012_token_cap_idx.sql' with { type: 'text' }
+import pg12 from '../../drizzle/pg/0012_token_live_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -67,7 +67,7 @@ export const sqliteMigrations = {
     "0021_execution_history_trimmed": sqlite21,
     "0022_idempotency_key_hash": sqlite22,
     "0023_execution_answer_stored_once": sqlite23,
-    "0024_token_cap_idx": sqlite24,
+    "0024_token_live_idx": sqlite24,
   } as Record<string, string>,
 }
 
@@ -86,6 +86,6 @@ export const pgMigrations = {
     "0009_execution_history_trimmed": pg9,
     "0010_idempotency_key_hash": pg10,
     "0011_execution_answer_stored_once": pg11,
-    "0012_token_cap_idx": pg12,
+    "0012_token_live_idx": pg12,
   } as Record<string, string>,
 }

@@ -81,11 +81,15 @@ export const personalAccessTokens = pgTable('personal_access_tokens', {
   index('pat_created_by_idx').on(t.createdByTokenId),
   // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
   index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
-  // A user's working tokens, counted against TEAMDAY_MAX_TOKENS_PER_USER at every creation
-  // (countActiveTokens): the unrevoked ones by expiry, then the ones in a rotation's grace period,
-  // never the revoked history (a CI job making and revoking a token per run leaves one a run).
-  index('pat_user_org_revoked_idx').on(t.userId, t.organizationId, t.revokedAt, t.expiresAt),
   index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
+  // The same lists of the tokens that may still work (status active or expired; the console's
+  // token page lists the active ones), and the count of a user's working tokens against
+  // TEAMDAY_MAX_TOKENS_PER_USER at every creation: without the revoked history, which stays for
+  // good and which a filter on the two above walked row by row. Their statements name the
+  // predicate as a literal (liveTokenSql, src/modules/tokens/access.ts): a bound parameter never
+  // matches it on SQLite.
+  index('pat_user_org_live_idx').on(t.userId, t.organizationId, t.createdAt, t.id).where(sql`revoked_at IS NULL OR revoked_reason = 'rotated'`),
+  index('pat_org_live_idx').on(t.organizationId, t.createdAt, t.id).where(sql`revoked_at IS NULL OR revoked_reason = 'rotated'`),
 ])
 
 const json = <T>(name: string) => jsonb(name).$type<T>()

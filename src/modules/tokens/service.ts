@@ -12,7 +12,7 @@ import { prepared } from '../../db/prepared'
 import { cliSessions, dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace } from './access'
+import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, liveTokenSql } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
 import type { Token } from './model'
 
@@ -276,10 +276,13 @@ function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
   const ph = sql.placeholder
   // As tokenStatus decides: revokedSql / notRevokedSql (src/auth/revoked.ts).
   const notRevoked = notRevokedSql(t, ph('now'))
+  // Implied by notRevoked: named so that the active and expired lists walk pat_user_org_live_idx /
+  // pat_org_live_idx, which hold no revoked history (liveTokenSql).
+  const live = liveTokenSql(t)
   const byStatus = {
     revoked: revokedSql(t, ph('now')),
-    expired: and(notRevoked, lte(t.expiresAt, ph('now'))),
-    active: and(notRevoked, gt(t.expiresAt, ph('now'))),
+    expired: and(notRevoked, live, lte(t.expiresAt, ph('now'))),
+    active: and(notRevoked, live, gt(t.expiresAt, ph('now'))),
   }
   const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), status === undefined ? undefined : byStatus[status]]
   return {
