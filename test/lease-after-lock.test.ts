@@ -46,71 +46,45 @@ function holdWriteLock(file: string, ms: number) {
 }
 
 describe('a run recorded on SQLite behind another process\'s write lock', () => {
-  test.skipIf(sqliteOnly('another process holds a SQLite file\'s write lock; on PostgreSQL test/pg-instances.test.ts holds the transaction lock'))(
-    'its lease is counted from its write, once the lock is taken, not from before the wait',
-    async () => {
-      const double = startProviderDouble()
-      const file = join(dir, 'teamday.db')
-      const leaseMs = 5000
-      const t = await makeTestApp({ dbPath: file, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: leaseMs } })
-      // The wait for the lock is real time: the app's clock is the real one.
-      t.clock.now = () => Date.now()
-      const m = await makeActor(t, { role: 'admin' })
-      const agentId = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
-      // Only the lease as written: nothing renews it.
-      t.rt.engine.renewLeases = async () => {}
-      const holder = holdWriteLock(file, 1500)
-      try {
-        await holder.held()
-        // The token was used a moment ago from here: its last use is not written again (no write before the run's).
-        const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
-        expect(r.status).toBe(202)
-        const letGo = await holder.released()
-        const row = await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).where(eq(executions.id, r.body.executionId)).get()
-        // A whole lease from the lock's release on (it was counted from before the wait: 1.5 s short).
-        expect(row!.lease!.getTime()).toBeGreaterThanOrEqual(letGo + leaseMs)
-        await t.rt.engine.cancel(r.body.executionId)
-      } finally {
-        holder.stop()
-        await t.rt.engine.shutdown(0)
-        await t.rt.close()
-        double.stop()
-      }
-    },
-    30_000,
-  )
-
-  test.skipIf(sqliteOnly('another process holds a SQLite file\'s write lock; on PostgreSQL a renewal reads clock_timestamp() as it runs'))(
-    'a renewal of its lease is counted from its write, once the lock is taken, not from before the wait',
-    async () => {
-      const double = startProviderDouble()
-      const file = join(dir, 'teamday-renewal.db')
-      const leaseMs = 5000
-      const t = await makeTestApp({ dbPath: file, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: leaseMs } })
-      t.clock.now = () => Date.now()
-      const m = await makeActor(t, { role: 'admin' })
-      const agentId = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
-      // The renewal the test makes, and none of the engine's own.
-      const renew = t.rt.engine.renewLeases.bind(t.rt.engine)
-      t.rt.engine.renewLeases = async () => {}
-      const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
-      expect(r.status).toBe(202)
-      const holder = holdWriteLock(file, 1500)
-      try {
-        await holder.held()
-        await renew()
-        const letGo = await holder.released()
-        const row = await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).where(eq(executions.id, r.body.executionId)).get()
-        // A whole lease from the lock's release on (read before the wait: 1.5 s short).
-        expect(row!.lease!.getTime()).toBeGreaterThanOrEqual(letGo + leaseMs)
-        await t.rt.engine.cancel(r.body.executionId)
-      } finally {
-        holder.stop()
-        await t.rt.engine.shutdown(0)
-        await t.rt.close()
-        double.stop()
-      }
-    },
-    30_000,
-  )
+  // Its first lease, written by the execute; then a renewal (the engine's, made by the test).
+  for (const write of ['its lease', 'a renewal of its lease'] as const) {
+    test.skipIf(sqliteOnly('another process holds a SQLite file\'s write lock; on PostgreSQL test/pg-instances.test.ts holds the transaction lock'))(
+      `${write} is counted from its write, once the lock is taken, not from before the wait`,
+      async () => {
+        const double = startProviderDouble()
+        const file = join(dir, `teamday-${write.length}.db`)
+        const leaseMs = 5000
+        const t = await makeTestApp({ dbPath: file, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: leaseMs } })
+        // The wait for the lock is real time: the app's clock is the real one.
+        t.clock.now = () => Date.now()
+        const m = await makeActor(t, { role: 'admin' })
+        const agentId = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+        // Only the lease as the test has it written: the engine renews nothing itself.
+        const renew = t.rt.engine.renewLeases.bind(t.rt.engine)
+        t.rt.engine.renewLeases = async () => {}
+        const execute = () => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
+        // A renewal's run is recorded before the lock is taken.
+        let r = write === 'its lease' ? undefined : await execute()
+        const holder = holdWriteLock(file, 1500)
+        try {
+          await holder.held()
+          // The token was used a moment ago from here: its last use is not written again (no write before the run's).
+          if (r === undefined) r = await execute()
+          else await renew()
+          expect(r.status).toBe(202)
+          const letGo = await holder.released()
+          const row = await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).where(eq(executions.id, r.body.executionId)).get()
+          // A whole lease from the lock's release on (counted from before the wait: 1.5 s short).
+          expect(row!.lease!.getTime()).toBeGreaterThanOrEqual(letGo + leaseMs)
+          await t.rt.engine.cancel(r.body.executionId)
+        } finally {
+          holder.stop()
+          await t.rt.engine.shutdown(0)
+          await t.rt.close()
+          double.stop()
+        }
+      },
+      30_000,
+    )
+  }
 })
