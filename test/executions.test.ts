@@ -266,6 +266,13 @@ describe('errors', () => {
         expect([p, spaceId, extra, b.status, b.body?.code, b.body?.details]).toEqual([p, spaceId, extra, 422, 'validation_failed', [{ field: 'spaceId', message: "spaceId is blank: leave it out to run without a space, or give a space's id or slug" }]])
       }
     }
+    // A message of white space alone ran the agent on nothing: 422, nothing recorded.
+    for (const [p, message] of [[path(agent.id), ' '], [path(agent.id), '\n\t '], ['/api/v1/execute', '   ']] as const) {
+      for (const extra of [{}, { async: true }, { stream: true }]) {
+        const b = await t.req('POST', p, { token: a.token, body: { message, ...extra } })
+        expect([p, message, extra, b.status, b.body?.code, b.body?.details]).toEqual([p, message, extra, 422, 'validation_failed', [{ field: 'message', message: 'message is blank: give the agent an instruction (white space alone is none)' }]])
+      }
+    }
     expect((await t.req('GET', '/api/v1/executions?limit=200', { token: a.token })).body.length).toBe(before)
     const priv = await insertAgent(t, other, { visibility: 'private' })
     const me = await makeActor(t, { org: 'other' })

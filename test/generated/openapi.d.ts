@@ -8466,7 +8466,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The instruction for the agent */
+                    /** @description The instruction for the agent (white space alone is 422) */
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt. Leave it out to run without a space (blank is 422) */
                     spaceId?: string;
@@ -8696,7 +8696,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The instruction for the agent */
+                    /** @description The instruction for the agent (white space alone is 422) */
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt. Leave it out to run without a space (blank is 422) */
                     spaceId?: string;

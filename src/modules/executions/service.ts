@@ -201,6 +201,8 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
   // Blank (`"spaceId": "$SPACE"` with SPACE unset) ran the agent outside the space meant, without
   // its instructions and secrets, as if none had been named.
   if (input.spaceId !== undefined && input.spaceId.trim() === '') throw invalidField('spaceId', "spaceId is blank: leave it out to run without a space, or give a space's id or slug")
+  // Only white space (`"message": " $MSG"` with MSG unset) ran the agent, and paid for its model, on nothing.
+  if (input.message.trim() === '') throw invalidField('message', 'message is blank: give the agent an instruction (white space alone is none)')
   const agent = agentId === null ? assistantAgent(p.organizationId, p.userId) : await runnableAgent(ctx, p, agentId)
   const space = input.spaceId !== undefined ? await spaceToRunIn(ctx, p, input.spaceId) : null
   let parent: Execution | null = null
