@@ -65,6 +65,8 @@ async function ask(mode: Mode, kib: number): Promise<Uint8Array | string> {
   if (mode === 'sync') {
     const res = await post({ message })
     expect(res.status).toBe(200)
+    // A large answer goes out as bytes (src/json-text.ts jsonBody): still JSON, as a small one.
+    expect(res.headers.get('content-type')).toBe('application/json;charset=utf-8')
     return new Uint8Array(await res.arrayBuffer())
   }
   if (mode === 'stream') {
