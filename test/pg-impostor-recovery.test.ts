@@ -62,4 +62,41 @@ describe.skipIf(!ON_PG)('the database address answers HTTP for a few seconds whi
       relay.stop()
     }
   }, 120_000)
+
+  test('a request made while it answers so gets its 503 within seconds, not at its deadline (statement timeout + 1 s)', async () => {
+    const pg = await freshPgSchema()
+    const u = new URL(pg.url)
+    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
+    u.port = String(relay.port)
+    // The default statement timeout: the deadline of a statement is 31 s.
+    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: { dbStatementTimeoutMs: 30_000 } })
+    try {
+      const a = await makeActor(t)
+      expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)
+      // Every pooled connection closed, and every new one meets the impostor.
+      relay.impersonate()
+      // The pool has seen its connections close (a statement sent on one closing is another case: in doubt).
+      await Bun.sleep(300)
+      const t0 = Date.now()
+      const [read, write] = await Promise.all([
+        t.req('GET', '/api/v1/agents', { token: a.token }),
+        t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'while away' } }),
+      ])
+      const ms = Date.now() - t0
+      // Nothing was sent: a 503 that says so. Before: 31 s each (the deadline).
+      expect({ read: read.status, write: write.status, committed: write.body?.details?.committed, fast: ms < 15_000, ms }).toEqual({ read: 503, write: 503, committed: 'none', fast: true, ms })
+      relay.genuine()
+      const back = Date.now()
+      let served = -1
+      while (served < 0 && Date.now() - back < 30_000) {
+        if ((await t.req('GET', '/api/v1/agents', { token: a.token })).status === 200) served = Date.now() - back
+        else await Bun.sleep(100)
+      }
+      expect(served).toBeGreaterThanOrEqual(0)
+      const tasks = (await t.req('GET', '/api/v1/tasks', { token: a.token })).body
+      expect(tasks.map((x: { title: string }) => x.title)).not.toContain('while away')
+    } finally {
+      relay.stop()
+    }
+  }, 120_000)
 })

@@ -48,6 +48,12 @@ export class PgConnection implements DbConnection {
    */
   private readonly deadlineMs: number
 
+  /**
+   * Statements and transactions waiting for the database to take them (waitingUntilReachable):
+   * those never handed to a connection are failed early once it cannot be reached (failUnreached).
+   */
+  private readonly waiting = new Set<Waiting>()
+
   constructor(
     readonly client: postgres.Sql,
     /** The schema given in the options (tests), where the migrations' bookkeeping goes too. */
@@ -139,8 +145,12 @@ export class PgConnection implements DbConnection {
     let changed = false
     const aborted = new Promise<never>((_, reject) => (abort = reject))
     const beginTimer = setTimeout(() => abort(noAnswer(this.deadlineMs)), this.deadlineMs)
+    // Until its BEGIN has answered, nothing of it can run: failed early when the database cannot
+    // be reached (its body never runs after that: gaveUp).
+    const begun = this.waitUntilReachable(() => false, (e) => abort(e))
     const run = (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
       clearTimeout(beginTimer)
+      begun()
       // Its BEGIN answered after the deadline (a connection freed late, a network that healed):
       // the caller has its 503 already, and the body ran and committed all the same.
       if (gaveUp) throw gaveUp.why
@@ -159,7 +169,10 @@ export class PgConnection implements DbConnection {
         state.open = false
       }
     })
-    run.catch(() => {}).finally(() => clearTimeout(beginTimer))
+    run.catch(() => {}).finally(() => {
+      clearTimeout(beginTimer)
+      begun()
+    })
     return Promise.race([run, aborted]).then(
       (result) => {
         if (changed) changesCommitted()
@@ -250,7 +263,8 @@ export class PgConnection implements DbConnection {
     try {
       await this.deadlined(this.client`SELECT 1`, undefined, ms)
     } catch (e) {
-      if ((e as { code?: unknown }).code !== 'ETIMEDOUT' || !(e as Error).message.startsWith('the database did not answer')) throw e
+      const noContact = (e as { unreached?: unknown }).unreached === true || ((e as { code?: unknown }).code === 'ETIMEDOUT' && (e as Error).message.startsWith('the database did not answer'))
+      if (!noContact) throw e
       throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
     }
   }
@@ -262,24 +276,37 @@ export class PgConnection implements DbConnection {
 
   private deadlined<Q extends PromiseLike<unknown>>(query: Q, onLate?: (e: unknown) => void, ms = this.deadlineMs): Q {
     const then = query.then
+    const self = this
+    // Queued: leaves the queue; running: a cancel request, on a connection of its own, which
+    // fails too while the database is out of reach (nothing to report then).
+    const cancel = () => (query as { cancel?: () => Promise<unknown> | undefined }).cancel?.()?.catch(() => {})
+    // postgres-js sets a query's `state` (null until then) to its connection's backend key when
+    // it hands it to a connection, which PostgreSQL sends as it accepts one: until then nothing of it was sent.
+    const sent = () => (query as { state?: unknown }).state !== null || (query as { active?: unknown }).active === true
     ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
       const answer = new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
+          done()
           const e = noAnswer(ms)
-          // Queued: leaves the queue; running: a cancel request, on a connection of its own,
-          // which fails too while the database is out of reach (nothing to report then).
-          ;(query as { cancel?: () => Promise<unknown> | undefined }).cancel?.()?.catch(() => {})
+          cancel()
           onLate?.(e)
           reject(e)
         }, ms)
+        const done = self.waitUntilReachable(sent, (e) => {
+          clearTimeout(timer)
+          cancel()
+          reject(e)
+        })
         then.call(
           this,
           (v) => {
             clearTimeout(timer)
+            done()
             resolve(v)
           },
           (e) => {
             clearTimeout(timer)
+            done()
             reject(e)
           },
         )
@@ -289,9 +316,54 @@ export class PgConnection implements DbConnection {
     return query
   }
 
+  /**
+   * Notes a statement or transaction waiting for the database until the function returned is
+   * called (its answer came). While it waits, failUnreached may fail it with `fail` if `sent()`
+   * says nothing of it has gone to a connection yet.
+   */
+  private waitUntilReachable(sent: () => boolean, fail: (e: unknown) => void): () => void {
+    const w: Waiting = { since: performance.now(), sent, fail }
+    this.waiting.add(w)
+    return () => this.waiting.delete(w)
+  }
+
+  /**
+   * Every connection attempt has failed for `failingMs` (ConnectPacer, told at each failed
+   * attempt): once that is UNREACHABLE_MS or more, the statements and transactions that have
+   * waited that long and were never handed to a connection fail now (ECONNREFUSED: a 503, nothing
+   * sent so nothing changed), instead of at their deadline (the statement timeout and a second,
+   * 31 s by default). A refused or unresolvable address already failed them at once (postgres-js
+   * fails the query that opened the connection); an address that accepts and then closes (another
+   * service listening there, a proxy with no backend) is retried by the driver for as long as the
+   * query waits. A statement already sent is left to its deadline: it may be running.
+   */
+  failUnreached(failingMs: number): void {
+    if (failingMs < UNREACHABLE_MS || this.waiting.size === 0) return
+    const now = performance.now()
+    for (const w of this.waiting) {
+      if (now - w.since < UNREACHABLE_MS || w.sent()) continue
+      this.waiting.delete(w)
+      w.fail(unreached(failingMs))
+    }
+  }
+
   async close(): Promise<void> {
     await this.client.end({ timeout: 5 })
   }
+}
+
+/** A statement or transaction still waiting for a connection after every attempt for this long failed: failed then (failUnreached). */
+export const UNREACHABLE_MS = 3000
+
+interface Waiting {
+  since: number
+  sent: () => boolean
+  fail: (e: unknown) => void
+}
+
+/** What failUnreached fails a waiting statement with: no connection, so nothing was sent (src/db/unavailable.ts: 503). */
+function unreached(failingMs: number): Error {
+  return Object.assign(new Error(`could not connect to the database: every connection attempt for the last ${Math.round(failingMs / 1000)} s failed (nothing answered there as PostgreSQL)`), { code: 'ECONNREFUSED', unreached: true })
 }
 
 /** A statement whose answer did not come: a network failure (src/db/unavailable.ts: 503). */
@@ -381,9 +453,17 @@ export class ConnectPacer {
   /** The attempt `started` returned `token` for has ended: failed unless a connection was accepted meanwhile. */
   ended(token: number): void {
     if (token !== this.acceptedCount) return
+    if (this.failures === 0) this.firstFailure = this.now()
     this.failures = Math.min(this.failures + 1, 30)
     this.lastFailure = this.now()
+    this.onFailed?.(this.lastFailure - this.firstFailure)
   }
+
+  /** When the first of the attempts failing since a connection was last accepted ended. */
+  private firstFailure = 0
+
+  /** Told, at each failed attempt, how long attempts have been failing (from the first failure on). */
+  onFailed: ((failingMs: number) => void) | null = null
 
   /** A connection was accepted (authenticated): attempts start at once again. */
   accepted(): void {
@@ -475,7 +555,9 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
       ...(opts.schema ? { search_path: opts.schema } : {}),
     },
   })
-  return new PgConnection(client, opts.schema, opts.statementTimeoutMs)
+  const conn = new PgConnection(client, opts.schema, opts.statementTimeoutMs)
+  pacer.onFailed = (failingMs) => conn.failUnreached(failingMs)
+  return conn
 }
 
 let installed = false
