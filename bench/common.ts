@@ -285,3 +285,19 @@ export function connectionsPerProcess(children: ChildProcess[], port: number): n
     return n
   })
 }
+
+/**
+ * The in-process app's heap once a minute has passed on its clock (rate-limit and dedupe windows
+ * ended, as over a long run) and after two full collections. The test app keeps every log line
+ * it was given (t.logs, at debug level): the harness's memory, not the server's, cleared first;
+ * kept, they rose by a string or more a request and read as the server's growth.
+ */
+export async function settledHeap(t: { clock: { advance(ms: number): void }; logs: unknown[] }): Promise<ReturnType<typeof import('bun:jsc').heapStats>> {
+  const { heapStats } = await import('bun:jsc')
+  t.clock.advance(61_000)
+  t.logs.length = 0
+  Bun.gc(true)
+  await Bun.sleep(10)
+  Bun.gc(true)
+  return heapStats()
+}

@@ -9,7 +9,7 @@
 //
 //   bun bench/heap-growth.ts                      HEAP_ROUNDS=8 HEAP_ITERATIONS=150 (HEAP_PROVIDER_PORT: the provider double's port)
 //   TEAMDAY_TEST_DATABASE=postgres bun bench/heap-growth.ts     (on a fresh PostgreSQL schema)
-import { heapStats } from 'bun:jsc'
+import { settledHeap } from './common'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from '../test/helpers/app'
 import { consoleClient, givePassword } from '../test/helpers/console'
@@ -130,15 +130,7 @@ for (let r = 0; r < ROUNDS; r++) {
   const started = performance.now()
   for (let i = 0; i < ITERATIONS; i++) await iteration()
   await quiet()
-  // A minute passes: rate-limit windows and dedupe windows end, as over a long run.
-  t.clock.advance(61_000)
-  // The test app keeps every log line it was given (t.logs, at debug level): the harness's memory,
-  // not the server's. Kept, they rose by a string or more a request and read as the server's growth.
-  t.logs.length = 0
-  Bun.gc(true)
-  await Bun.sleep(10)
-  Bun.gc(true)
-  const s = heapStats()
+  const s = await settledHeap(t)
   rounds.push({ heapMb: s.heapSize / 1048576, objects: s.objectCount, types: { ...s.objectTypeCounts } })
   console.log(`round ${r + 1}: ${ITERATIONS} iterations in ${((performance.now() - started) / 1000).toFixed(1)} s, heap ${(s.heapSize / 1048576).toFixed(1)} MB, ${s.objectCount} objects, rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`)
 }
