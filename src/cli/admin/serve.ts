@@ -210,7 +210,10 @@ export async function serve(
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) io.out(firstStartText(first, base))
-  else if (counts.withPassword === 0) io.out(noPasswordHint(await firstAdmin(systemContext(rt))))
+  // A hint, after the server is listening: a database that fails this read (an outage a moment
+  // after the start) must not end the server, as it did ("The database is not answering", exit 1
+  // while serving): the hint then names nobody.
+  else if (counts.withPassword === 0) io.out(noPasswordHint(await firstAdmin(systemContext(rt)).catch(() => null)))
   cancelNormalJit = normalJitAfterStart()
   await stopped
   io.out('teamday stopped')
