@@ -258,6 +258,21 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     expect((await rowOf(id)).error ?? '').not.toContain('127.0.0.1')
   }, 60_000)
 
+  test("the database lost just after the start (the no-password hint's read) leaves the server serving", async () => {
+    // With no console password yet, serve reads the first admin for its hint once it listens: that
+    // read failing (ECONNRESET) made serve exit while serving ("The database is not answering").
+    const lost = relay.loseAnswerOf((q) => q.includes('"memberships"."role"') && q.includes('inner join "users"'))
+    const c = await start(viaRelayUrl)
+    try {
+      await lost
+      await Bun.sleep(500)
+      expect([(await req(c, 'GET', '/api/health')).status, c.proc.exitCode]).toEqual([200, null])
+      await until('served again', async () => (await req(c, 'GET', '/api/v1/agents', undefined, 5000)).status === 200)
+    } finally {
+      c.proc.kill('SIGKILL')
+    }
+  }, 60_000)
+
   test('the database address answers HTTP for a few seconds while authenticated requests arrive: ready and served within 5 s of the database answering again', async () => {
     // Before (postgres-js 3.4.9 unpatched): ~31 s (the requests' deadline), or not within 60 s at
     // all once a waiting query's deadline had passed (test/pg-driver-reconnect.test.ts): an
