@@ -17,16 +17,18 @@ export const JSON_INEXACT_NUMBER = 2
  * takes seconds). A literal is parsed here only when it has an exponent or a run of 16 digits
  * (the shortest integer beyond 2^53 - 1 has 16): only those can be infinite or an unsafe integer.
  */
-export function scanJson(text: string, max = MAX_JSON_DEPTH): number {
-  return scan(text, max)
+export function scanJson(text: string, max = MAX_JSON_DEPTH, counted?: { members: number }): number {
+  return scan(text, max, undefined, counted)
 }
 
 /**
  * scanJson's pass; `inexact` is told each literal that is not exact (parsed) and stops the pass
  * when it answers true (firstInexactLiteral: one reading of what a literal is, for both).
  */
-function scan(text: string, max: number, inexact?: (n: number) => boolean): number {
+function scan(text: string, max: number, inexact?: (n: number) => boolean, counted?: { members: number }): number {
   let depth = 0
+  // The object members written: colons outside strings, one per member (see parsedMemberCount).
+  let members = 0
   let inString = false
   let found = 0
   // The number literal being read: where it starts (-1: none), its longest run of digits, an
@@ -43,6 +45,7 @@ function scan(text: string, max: number, inexact?: (n: number) => boolean): numb
       else if (c === 34 /* " */) inString = false
       continue
     }
+    if (c === 58 /* : */) members++
     if (c >= 48 && c <= 57 /* 0-9 */) {
       if (start < 0) start = i
       if (++run > longest) longest = run
@@ -72,6 +75,7 @@ function scan(text: string, max: number, inexact?: (n: number) => boolean): numb
       if (++depth > max) return found | JSON_TOO_DEEP
     } else if (c === 125 /* } */ || c === 93 /* ] */) depth--
   }
+  if (counted) counted.members = members
   return found
 }
 
@@ -220,26 +224,11 @@ export function decimalLength(written: string): number {
 }
 
 /**
- * The number of object members written in JSON `text`: its colons outside strings, one per
- * member. Compared with parsedMemberCount of what JSON.parse made of it, a difference means a
- * key given twice in one object, which JSON.parse folds into its last value.
+ * The number of own keys of every object in a parsed JSON value (nested no deeper than
+ * MAX_JSON_DEPTH, which scanJson checked). Compared with the members scanJson counted in its
+ * text (`counted`), a difference means a key given twice in one object, which JSON.parse folds
+ * into its last value.
  */
-export function jsonMemberCount(text: string): number {
-  let n = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 34 /* " */) {
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i)
-        if (d === 92 /* \ */) i++
-        else if (d === 34) break
-      }
-    } else if (c === 58 /* : */) n++
-  }
-  return n
-}
-
-/** The number of own keys of every object in a parsed JSON value (nested no deeper than MAX_JSON_DEPTH, which scanJson checked). */
 export function parsedMemberCount(v: unknown): number {
   if (v === null || typeof v !== 'object') return 0
   let n = 0
@@ -257,7 +246,7 @@ export function parsedMemberCount(v: unknown): number {
 
 /**
  * The first key that an object of valid JSON `text` holds twice, with the path of that object
- * (`metadata.items[2]`, '' for the body itself), or null. Read only when the member counts above
+ * (`metadata.items[2]`, '' for the body itself), or null. Read only when the member counts
  * differ: a pass that remembers every key of the objects it is in.
  */
 export function firstDuplicateKey(text: string): { key: string; path: string } | null {

@@ -3,7 +3,7 @@ import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
-import { firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, jsonMemberCount, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
+import { firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -272,7 +272,8 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   }
   const text = await bodyText(request, () => notUtf8Json(otherEncoding(request)))
   if (text.trim() === '') return empty()
-  const scan = scanJson(text)
+  const counted = { members: 0 }
+  const scan = scanJson(text, MAX_JSON_DEPTH, counted)
   if (scan & JSON_TOO_DEEP) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
   }
@@ -289,7 +290,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
   // A key given twice in one object (`{"title":"a","title":"b"}`): JSON.parse kept the last and
   // dropped the other without a word, where a form's or a query's repeat is refused.
-  if (jsonMemberCount(text) !== parsedMemberCount(value)) {
+  if (counted.members !== parsedMemberCount(value)) {
     const twice = firstDuplicateKey(text)
     if (twice) throw duplicateKeyRefused(twice.path, twice.key)
   }
