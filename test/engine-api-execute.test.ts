@@ -447,6 +447,35 @@ describe('bounded as delegation is', () => {
     await until(() => double.aborted > abortedBefore)
     expect(w.t.rt.engine.runningCount).toBe(0)
   })
+
+  test("the same when the child's run ends (cancelled) before the cancel's own promise settles: still the revocation's 401, not a 409 for a cancelled run", async () => {
+    // The order a loaded PostgreSQL gave about one run in six (CI): the child's run recorded its
+    // end and answered before the cancel's promise had settled. Made certain here: the cancel
+    // settles 300 ms after its work is done.
+    const w = await world()
+    const engine = w.t.rt.engine
+    const cancel = engine.cancel.bind(engine)
+    engine.cancel = async (...args: Parameters<typeof cancel>) => {
+      const out = await cancel(...args)
+      await Bun.sleep(300)
+      return out
+    }
+    try {
+      const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })
+      let child: any
+      await until(async () => {
+        const list = (await w.t.req('GET', '/api/v1/executions', { token: w.member.token })).body as any[]
+        child = list.find((e) => e.parentExecutionId !== null)
+        return child?.status === 'running'
+      })
+      expect((await w.t.req('DELETE', `/api/v1/tokens/${w.spaceToken.id}`, { token: w.member.token })).status).toBe(200)
+      const r = await started
+      expect(toolResult(r.body.result)).toMatchObject({ status: 401, body: { code: 'token_revoked', details: { executionId: child.id } } })
+      expect(await row(w.t, child.id)).toMatchObject({ status: 'cancelled' })
+    } finally {
+      engine.cancel = cancel
+    }
+  })
 })
 
 describe('a child whose parent was cancelled as it was being made', () => {

@@ -214,6 +214,9 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     // would get (404 not_found, 401 membership_revoked). A run's own child is the run's work: its
     // access is the run's (runnableNow, at its start), not watched here.
     let unwatch = () => {}
+    // A run's own child cancelled for its token's revocation: its run may end (cancelled) before
+    // the cancel's own promise settles, and is answered as the revocation, not as a cancel.
+    let refusedFor: AppError | null = null
     const revoked = new Promise<never>((_, reject) => {
       const lost = (why: AccessLost) => {
         // A token whose user is no longer a member no longer works: its expiry says nothing.
@@ -228,6 +231,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         // Left running, it went on after its parent had read the 401 and ended (outside any
         // slot, its model call paid for), until its own timeout.
         const refusal = revokedWhileOpen(execution.id, true)
+        refusedFor = refusal
         void engine.cancel(execution.id).then(
           () => reject(refusal),
           () => reject(refusal),
@@ -235,7 +239,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       }, from ? undefined : stillOpenable(principal, execution, lost))
     })
     const row = await Promise.race([done, revoked]).finally(unwatch)
-    if (row.status !== 'completed') throw failureError(row)
+    if (row.status !== 'completed') throw refusedFor ?? failureError(row)
     // Its messages as shown: the answer is stored once (src/db/schema/shared.ts storedMessages).
     return executeResult({ ...row, messages: shownMessages(row.messages, row.result) })
   }
