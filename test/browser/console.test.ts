@@ -288,10 +288,12 @@ if (!browserSuitesRun) {
       await page.goto(`${base}/swagger`)
       await page.locator('.swagger-ui .info').waitFor()
       await page.context().close()
-      // A link to an operation opens it (deep links); opening one puts it in the address.
+      // A link to an operation opens it (deep links); opening one puts it in the address. Swagger UI
+      // lays out the whole document first: on a loaded 2-core machine (load average 15) that took
+      // over 15 s (a CI run), so the wait is as long as a page load may take here.
       const linked = await newPage()
       await linked.goto(`${base}/swagger#/Tokens/postApiV1Tokens`)
-      await linked.locator('#operations-Tokens-postApiV1Tokens.is-open').waitFor({ timeout: 15_000 })
+      await linked.locator('#operations-Tokens-postApiV1Tokens.is-open').waitFor({ timeout: 60_000 })
       await linked.locator('#operations-Tokens-getApiV1Tokens .opblock-summary-control').click()
       await linked.waitForURL(/#\/Tokens\/getApiV1Tokens$/)
       await linked.context().close()
