@@ -1,5 +1,5 @@
 import { write, writeSync } from 'node:fs'
-import { redactTokens } from './auth/tokens'
+import { redactSecrets } from './auth/tokens'
 
 /**
  * The server's log: one line per event, JSON lines or a readable one-line form, on stderr
@@ -67,7 +67,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
   const emit = sink ?? writer!.write
   const line = (lvl: Level, msg: string, fields: Fields | undefined) => {
     const time = clock()
-    return redactTokens(format === 'json' ? jsonLine(time, lvl, msg, fields) : prettyLine(time, lvl, msg, fields))
+    return redactSecrets(format === 'json' ? jsonLine(time, lvl, msg, fields) : prettyLine(time, lvl, msg, fields))
   }
   const log = (lvl: Level) => (msg: string, fields?: Fields) => {
     if (ORDER[lvl] < min) return
@@ -84,7 +84,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
       const lvl: Level = f.status >= 500 ? 'error' : 'info'
       if (ORDER[lvl] < min) return
       const time = clock()
-      emit(redactTokens(format === 'json' ? jsonAccess(time, lvl, f) : prettyAccess(time, lvl, f)))
+      emit(redactSecrets(format === 'json' ? jsonAccess(time, lvl, f) : prettyAccess(time, lvl, f)))
     },
     accessEnabled: accessOn && ORDER.info >= min,
     flush: () => writer?.flush(),

@@ -210,3 +210,65 @@ describe('redactTokens', () => {
     expect(JSON.stringify(redactTokens(o).self.self.s)).toBe(JSON.stringify(REDACTED))
   })
 })
+
+/**
+ * A token's 43 characters without `td_` are the whole secret (the prefix is the same for every
+ * token): the body reader refuses them in any field, X-Request-Id and User-Agent drop them, and
+ * so must everything that quotes a path or a query back. Found through the compiled binary: a
+ * path holding them (`GET /api/v1/agents/<43 characters>`) was quoted in the 404's message,
+ * written in the access log line, and stored (sealed, shown to admins) in a scope denial's
+ * audit event; a list query holding them came back in the `Link` header.
+ */
+describe('a token without its td_ prefix is redacted as the token is', () => {
+  const REDACTED_BODY = '…[redacted]'
+
+  test('quoted by an error, written in the logs, stored in an audit event: never the 43 characters', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const bare = admin.token.slice(3)
+    const narrow = await makeToken(t, admin, { scopes: ['tasks:read'] })
+    const cases: [string, string, string, number][] = [
+      ['a path parameter', 'GET', `/api/v1/agents/${bare}`, 404],
+      ['an unknown route', 'GET', `/api/v1/${bare}`, 404],
+      ['a path of a wrong method', 'PUT', `/api/v1/spaces/${bare}/secrets`, 405],
+      ['a query parameter\'s name', 'GET', `/api/v1/tasks?${bare}=1`, 422],
+    ]
+    for (const [what, method, path, status] of cases) {
+      const before = t.logs.length
+      const r = await t.req(method, path, { token: admin.token, body: method === 'GET' ? undefined : {} })
+      expect([what, r.status]).toEqual([what, status])
+      expect([what, r.text.includes(bare.slice(0, 30))]).toEqual([what, false])
+      expect([what, r.text.includes(REDACTED_BODY)]).toEqual([what, true])
+      expect([what, t.logs.slice(before).join('\n').includes(bare.slice(0, 30))]).toEqual([what, false])
+    }
+    // A scope denial records the path it was refused on, in the audit log admins read.
+    expect((await t.req('GET', `/api/v1/agents/${bare}`, { token: narrow.token })).status).toBe(403)
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.scope_denied', { token: admin.token })).body
+    expect(ev.total).toBe(1)
+    expect(ev.events[0].details.path).toBe(`/api/v1/agents/${REDACTED_BODY}`)
+    expect(t.logs.join('\n')).not.toContain(bare.slice(0, 30))
+  })
+
+  test('a list query holding them gets no Link header (X-Next-Cursor pages on)', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const bare = admin.token.slice(3)
+    for (const title of ['one', 'two']) expect((await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title } })).status).toBe(201)
+    // Rows an older version stored with such an assignee (no request can store one now).
+    await t.db.update(tasks).set({ assignedTo: bare }).run()
+    const r = await t.req('GET', `/api/v1/tasks?limit=1&assignedTo=${bare}`, { token: admin.token })
+    expect(r.status).toBe(200)
+    expect(r.headers.get('x-next-cursor')).toBeString()
+    expect(r.headers.get('link')).toBeNull()
+    for (const [, value] of r.headers) expect(value).not.toContain(bare.slice(0, 30))
+  })
+
+  test('43 characters that are no token (their checksum fails) are quoted as they are', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t)
+    const lookAlike = 'A'.repeat(43)
+    const r = await t.req('GET', `/api/v1/agents/${lookAlike}`, { token: admin.token })
+    expect(r.status).toBe(404)
+    expect(r.text).toContain(lookAlike)
+  })
+})

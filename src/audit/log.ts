@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors'
 import type { Actor, Origin } from '../actor'
-import { redactTokens } from '../auth/tokens'
+import { redactSecrets } from '../auth/tokens'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import { connectionOf, type Db } from '../db/connection'
@@ -110,7 +110,7 @@ export class AuditLog {
       // Where and with what a token was used is token metadata: sealed like the token's own
       // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
       // Redacted of tokens first: details and user agents can carry client input.
-      const seal = (v: string | null | undefined, field: string) => (v ? box.seal(redactTokens(v), `audit.${field}:${id}`) : null)
+      const seal = (v: string | null | undefined, field: string) => (v ? box.seal(redactSecrets(v), `audit.${field}:${id}`) : null)
       const principal = scope.actor.kind === 'token' || scope.actor.kind === 'session' ? scope.actor.principal : null
       const actor = e.actor !== undefined ? e.actor : principal
       await insertStatements(scope.db, auditEvents).run({

@@ -1,4 +1,4 @@
-import { redactTokens } from '../auth/tokens'
+import { redactSecrets } from '../auth/tokens'
 
 /**
  * The console's languages: English (default) and German, chosen per request from
@@ -1024,7 +1024,7 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
  */
 export function errorText(lang: Lang, e: { message: string; code: string; status: number }, field?: { name: string; label: string }): string {
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
-  const message = redactTokens(e.message)
+  const message = redactSecrets(e.message)
   for (const [re, said] of WORDED) {
     const m = re.exec(message)
     if (m) return said(m)[lang]

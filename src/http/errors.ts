@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { redactTokens } from '../auth/tokens'
+import { redactSecrets } from '../auth/tokens'
 import { commitInDoubt, databaseUnavailable, errorCodes } from '../db/unavailable'
 import { requestCommitted } from '../db/request-writes'
 import { AppError, errorBody, errorMessage } from '../errors'
@@ -261,7 +261,7 @@ export function errorsPlugin(
         if (headers) Object.assign(set.headers, headers)
         // Client input may come back in any field of the body (a message naming an id, details
         // listing rejected values or keys): every string of it is redacted of tokens.
-        return redactTokens(errorBody(status, errCode, message, requestId, details))
+        return redactSecrets(errorBody(status, errCode, message, requestId, details))
       }
       if (!render) return envelope()
       // A page the renderer claims the error for, with the error's headers; whatever fails in the
@@ -277,7 +277,7 @@ export function errorsPlugin(
       }
       let rendered: ReturnType<ErrorRenderer>
       try {
-        rendered = render({ request, status, code: errCode, message: redactTokens(message), requestId, headers, details })
+        rendered = render({ request, status, code: errCode, message: redactSecrets(message), requestId, headers, details })
       } catch (e) {
         return failed(e)
       }

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { redactTokens } from '../auth/tokens'
+import { withoutSecrets } from '../auth/tokens'
 import type { Principal } from '../auth/principal'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
@@ -78,13 +78,13 @@ export function loggedTarget(url: string): string {
     const eq = pair.indexOf('=')
     // A name is read like a value (decoded): a secret sent as a name (`?td%5F…=1`) is no name.
     const name = decode(eq < 0 ? pair : pair.slice(0, eq))
-    if (credentialLike(name) || redactTokens(name) !== name) return REDACTED
+    if (credentialLike(name) || withoutSecrets(name) !== name) return REDACTED
     if (eq < 0) return pair
     const value = decode(pair.slice(eq + 1))
-    if (secretName(name) || credentialLike(value) || redactTokens(value) !== value) return `${pair.slice(0, eq)}=${REDACTED}`
+    if (secretName(name) || credentialLike(value) || withoutSecrets(value) !== value) return `${pair.slice(0, eq)}=${REDACTED}`
     return pair
   })
-  return redactTokens(`${path}?${params.join('&')}`)
+  return withoutSecrets(`${path}?${params.join('&')}`)
 }
 
 /** The path of a request URL without its query, as loggedTarget writes it (an error message may quote it). */
@@ -103,9 +103,9 @@ function shownPath(raw: string): string {
   let path = raw
   if (path.includes('%')) {
     const decoded = decode(path)
-    if (redactTokens(decoded) !== decoded || withoutLinkSecrets(decoded) !== decoded) path = decoded
+    if (withoutSecrets(decoded) !== decoded || withoutLinkSecrets(decoded) !== decoded) path = decoded
   }
-  return withoutLinkSecrets(redactTokens(path))
+  return withoutLinkSecrets(withoutSecrets(path))
 }
 
 /** The console's one-time links carry their secret in the path (src/modules/users/links.ts). */

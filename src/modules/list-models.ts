@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
-import { ISSUED_SECRET } from '../auth/tokens'
+import { holdsTokenBody, ISSUED_SECRET } from '../auth/tokens'
 import { TOTAL_CAP } from '../db/paging'
 import { QueryInteger } from './query-params'
 import { errorResponse, named } from './shared-models'
@@ -84,8 +84,10 @@ export function setPagingHeaders(set: { headers: Record<string, string | number>
   // holding a secret's full shape gets no Link (X-Next-Cursor, with the filters the client
   // already has, pages on). A redacted copy pointed at another list (its cursor was refused: 400).
   // Only the full shape: the looser pattern of error bodies would also cut a search such as
-  // `q=std_library_functions`, whose list pages on by its link.
-  for (const [name, value] of url.searchParams) if (name !== 'cursor' && (ISSUED_SECRET.test(value) || ISSUED_SECRET.test(name))) return
+  // `q=std_library_functions`, whose list pages on by its link. A token's 43 characters without
+  // their `td_` are the whole secret too (holdsTokenBody: their checksum holds).
+  const secret = (s: string) => ISSUED_SECRET.test(s) || holdsTokenBody(s)
+  for (const [name, value] of url.searchParams) if (name !== 'cursor' && (secret(value) || secret(name))) return
   set.headers.link = `<${url.pathname}${url.search}>; rel="next"`
 }
 
