@@ -329,6 +329,63 @@ describe('teamday_api: who gets it', () => {
     expect(seen).toEqual([[], [], [], ['teamday_api'], ['delegate', 'teamday_api'], ['delegate']])
   })
 
+  test("only instructions of the token's user or an admin steer it: a member's agent, or a member's space, run by an admin with the admin's token gets no tool (not_author), a delegated child included", async () => {
+    // "Your agent can then use this token" (TeamDay's docs). A member's organization-wide agent
+    // (or shared space) whose instructions say "make me admin", run by an admin in a space that
+    // holds the admin's token, had the admin's rights: the instructions are the member's.
+    const w = await world({ runner: 'admin' })
+    const { t, admin, member } = w
+    const memberAgent = await agent(t, member, { name: 'Member agent' })
+    const boss = await agent(t, admin, { name: 'Boss', subagentIds: [memberAgent.id] })
+    const memberSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space', visibility: 'organization' } })).body.space
+    expect((await t.req('POST', `/api/v1/spaces/${memberSpace.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: w.token } } })).status).toBeLessThan(300)
+    const seen: Record<string, string[]> = {}
+    const lastUser = (body: any) => String((body.messages as any[]).findLast((m) => m.role === 'user')?.content ?? '')
+    p.handler = (_req, body) => {
+      const said = lastUser(body)
+      if (!(body.messages as any[]).some((m) => m.role === 'tool')) seen[said] = offered(body)
+      if (said === 'delegate it' && !(body.messages as any[]).some((m) => m.role === 'tool')) {
+        const call = { index: 0, id: 'call_0', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: memberAgent.id, message: 'as the child' }) } }
+        return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+      }
+      return rawStream(oaiFull('ok'))
+    }
+    const run = async (who: Actor, agentId: string, spaceId: string, message: string) => {
+      const r = await exec(t, who, agentId, { message, spaceId })
+      expect(r.status).toBe(200)
+      return r.body.executionId as string
+    }
+    const a = await run(admin, memberAgent.id, w.spaceId, "the member's agent in the admin's space")
+    const b = await run(admin, w.ag.id, memberSpace.id, "the admin's agent in the member's space")
+    await run(admin, w.ag.id, w.spaceId, "the admin's agent in the admin's space")
+    const d = await run(admin, boss.id, w.spaceId, 'delegate it')
+    expect(seen).toEqual({
+      "the member's agent in the admin's space": [],
+      "the admin's agent in the member's space": [],
+      "the admin's agent in the admin's space": ['teamday_api'],
+      'delegate it': ['delegate', 'teamday_api'],
+      'as the child': [],
+    })
+    for (const id of [a, b]) {
+      const logs = await getLogs(t, admin, id)
+      expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data)).toEqual([{ secret: 'TEAMDAY_TOKEN', code: 'not_author', note: expect.any(String) }])
+    }
+    const [child] = (await t.db.select().from(executions).where(eq(executions.parentExecutionId, d)).all())
+    expect((await getLogs(t, admin, child!.id)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
+
+    // The member's own agent in their own space with their own token: theirs.
+    const own = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Mine', visibility: 'private' } })).body.space
+    await t.req('POST', `/api/v1/spaces/${own.id}/secrets`, { token: member.token, body: { secrets: { TEAMDAY_TOKEN: (await makeToken(t, member, { name: 'mine' })).token } } })
+    await run(member, memberAgent.id, own.id, 'mine in mine')
+    // An agent written by an admin, while they are one; made a member, their instructions no longer steer another's token.
+    const admin2 = await makeActor(t, { role: 'admin' })
+    const byAdmin2 = await agent(t, admin2, { name: 'By the second admin' })
+    await run(member, byAdmin2.id, own.id, "an admin's agent in mine")
+    expect((await t.req('PATCH', `/api/v1/organizations/${admin.organizationId}/members/${admin2.userId}`, { token: admin.token, body: { role: 'member' } })).status).toBe(200)
+    await run(member, byAdmin2.id, own.id, 'the same, its writer no longer an admin')
+    expect([seen['mine in mine'], seen["an admin's agent in mine"], seen['the same, its writer no longer an admin']]).toEqual([['teamday_api'], ['teamday_api'], []])
+  })
+
   test("a member running an agent in a shared space that holds an admin's token gets no tool (not_owner): the exploit changes nothing", async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const admin = await makeActor(t, { role: 'admin' })

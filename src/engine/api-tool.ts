@@ -40,10 +40,12 @@ export interface ApiAccess {
   /**
    * The space's TEAMDAY_TOKEN, opened now; null without a space or without that secret in the
    * space; 'not_owner' when it is not a token of the run's user (another user's, or no known
-   * token at all): only its own user's runs may use it.
+   * token at all): only its own user's runs may use it; 'not_author' when the agent (`agentAuthor`,
+   * its creator) or the space was written by someone else who is not an admin of the
+   * organization: only instructions of the token's user or an admin steer it.
    * Throws AppError `decryption_failed` when the sealed value does not open.
    */
-  token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>): Promise<string | 'not_owner' | null>
+  token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>, agentAuthor: string): Promise<string | 'not_owner' | 'not_author' | null>
   /** Where a run's requests are marked as its own (set by Engine.useApi). */
   runs?: RunRequests
 }
@@ -215,9 +217,9 @@ export async function apiToolFor(
   const x = job.execution
   // The default assistant (agentId null) has no tools: a plain conversation.
   if (!api || !x.spaceId || x.agentId === null || job.agent.disallowedTools.includes(API_TOOL)) return undefined
-  let token: string | 'not_owner' | null
+  let token: string | 'not_owner' | 'not_author' | null
   try {
-    token = await api.token(x)
+    token = await api.token(x, job.agent.userId)
   } catch (e) {
     if (!(e instanceof AppError)) throw e
     await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: e.code })
@@ -227,6 +229,14 @@ export async function apiToolFor(
   if (!token) return undefined
   if (token === 'not_owner') {
     await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: 'not_owner', note: "the space's TEAMDAY_TOKEN is not a token of this run's user: only its own user's runs may use it" })
+    return undefined
+  }
+  if (token === 'not_author') {
+    await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', {
+      secret: API_TOKEN_SECRET,
+      code: 'not_author',
+      note: "this agent's instructions or the space's were written by another member who is not an admin: the token's calls follow only instructions of its own user or of an admin",
+    })
     return undefined
   }
   const secret = token

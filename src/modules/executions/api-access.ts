@@ -1,8 +1,8 @@
-import { and, eq } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import { findCliAccessTokenForAuth, findTokenForAuth } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, hashToken } from '../../auth/tokens'
 import type { Services } from '../../context'
-import { secrets } from '../../db/schema'
+import { memberships, secrets, spaces } from '../../db/schema'
 import { API_TOKEN_SECRET, type ApiAccess, type ApiHandler } from '../../engine/api-tool'
 import { resolveSecrets } from '../spaces/secrets'
 
@@ -17,11 +17,20 @@ import { resolveSecrets } from '../spaces/secrets'
  * Only the token's own user gets it: a run started by anyone else, in a space they may use, gets
  * no tool (`not_owner`), or every member who may run an agent there would act with the rights of
  * whoever stored their token in it (an admin's: make themselves admin). One rule, asked here.
+ *
+ * And only instructions its user trusts steer it (TeamDay: "*your* agent can then use this
+ * token"): the agent's system prompt and the space's instructions must each be written by the
+ * run's user or by an admin of the organization (as they are now), or the run gets no tool
+ * (`not_author`). Otherwise a member's organization-wide agent (or a member's shared space),
+ * run by an admin in a space holding the admin's token, had the admin's rights steered by the
+ * member's instructions: "make me admin". Who may write them: the agent's creator and admins
+ * (canEditAgent), the space's creator and admins (canEditSpace); an admin's edit of another's
+ * agent does not make it theirs, so the creator is who is asked.
  */
 export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHandler): ApiAccess {
   return {
     handle,
-    async token({ organizationId, spaceId, userId }) {
+    async token({ organizationId, spaceId, userId }, agentAuthor) {
       if (!spaceId) return null
       const row = await rt.db
         .select({ key: secrets.key })
@@ -39,7 +48,17 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
       const hash = hashToken(value)
       const owner = value.startsWith(ACCESS_TOKEN_PREFIX) ? await findCliAccessTokenForAuth(rt.db, hash) : await findTokenForAuth(rt.db, hash)
       if (!owner || owner.userId !== userId || owner.organizationId !== organizationId) return 'not_owner'
-      return value
+      const space = await rt.db.select({ createdBy: spaces.createdBy }).from(spaces).where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, organizationId))).get()
+      // A space deleted since the run was recorded: nobody vouches for its instructions.
+      if (!space) return 'not_author'
+      const others = [...new Set([agentAuthor, space.createdBy])].filter((a) => a !== userId)
+      if (others.length === 0) return value
+      const admins = await rt.db
+        .select({ userId: memberships.userId })
+        .from(memberships)
+        .where(and(eq(memberships.organizationId, organizationId), inArray(memberships.userId, others), eq(memberships.role, 'admin')))
+        .all()
+      return admins.length === others.length ? value : 'not_author'
     },
   }
 }
