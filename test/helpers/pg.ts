@@ -5,7 +5,8 @@
  *
  * - `TEAMDAY_TEST_DATABASE=postgres` runs the whole suite on PostgreSQL (.ci/run's second pass).
  * - `TEAMDAY_TEST_PG_URL` is the server (default postgres://postgres@127.0.0.1:5432/postgres);
- *   tests create and drop only databases named teamday_t_<random>.
+ *   tests create and drop only databases named teamday_t_<time>_<random> (and, from before the
+ *   time was in the name, teamday_t_<random>).
  */
 import postgres from 'postgres'
 import { PG_MIGRATION_LOCK, runPgMigrations } from '../../src/db/migrate'
@@ -61,7 +62,8 @@ let schemas = 0
 
 /** A fresh database of this process's own on the test server (dropped by dropTestDatabases). */
 export async function createTestDatabase(): Promise<string> {
-  const name = `teamday_t_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`
+  // When it was made, in the name: a run whose end could not drop it leaves it to a later run's sweep (dropStale).
+  const name = `teamday_t_${Date.now().toString(36)}_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
   try {
     await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`)
@@ -123,9 +125,43 @@ export function closeAtEnd(rt: { close(): Promise<void> }): void {
  * runtime on them has closed its pool (so no connection dies mid-statement).
  */
 export async function dropTestDatabases(): Promise<void> {
-  await Promise.allSettled(spare.splice(0))
-  await Promise.allSettled(opened.splice(0).map((rt) => rt.close()))
-  if (created.length > 0) await dropDatabases(created.splice(0))
+  // Each step bounded, the whole well inside the preload hook's 240 s: a PostgreSQL pass on a
+  // machine at load average 10-15 failed on that hook's timeout (which step was slow, it did not
+  // say). A cleanup that is late is said and left to a later run's sweep, not a failed run.
+  await bounded('the schemas still being prepared', Promise.allSettled(spare.splice(0)), 30_000)
+  await bounded('closing the test runtimes', Promise.allSettled(opened.splice(0).map((rt) => rt.close())), 30_000)
+  if (created.length > 0) await bounded('dropping this run\'s test databases', dropDatabases(created.splice(0)), 120_000)
+  await bounded('dropping stale test databases', dropStale(), 30_000)
+}
+
+async function bounded(what: string, work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)))
+  const out = await Promise.race([work.then(() => 'done' as const, (e) => e), late])
+  clearTimeout(timer)
+  if (out === 'late') console.error(`test/helpers/pg.ts: ${what} took over ${ms / 1000} s; going on (what is left is dropped by a later run)`)
+  else if (out !== 'done') console.error(`test/helpers/pg.ts: ${what} failed: ${out instanceof Error ? out.message : String(out)}`)
+}
+
+/** How old a test database is before any run drops it (none runs that long: CI takes ~20 min). */
+const STALE_MS = 6 * 3600_000
+
+/**
+ * Test databases whose name says they were made over STALE_MS ago (a run whose end was cut
+ * short, or late): dropped without FORCE, so one somebody is still connected to is left alone.
+ */
+async function dropStale(): Promise<void> {
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    const rows = await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname ~ '^teamday_t_[0-9a-z]+_[0-9a-f]+$'`
+    for (const { datname } of rows) {
+      const made = parseInt(datname.split('_')[2]!, 36)
+      if (!(Date.now() - made > STALE_MS)) continue
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${datname}`).catch(() => {})
+    }
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
 }
 
 /** Drops these databases of the test server, whoever is still connected to them. */
