@@ -7,7 +7,7 @@ import { activeTokenCount, countActiveTokens } from '../src/modules/tokens/acces
 import { sqliteConnection } from '../src/runtime'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { ON_PG } from './helpers/pg'
-import { describePlan, explainPg, INDEX_SCANS, nodesOf, type PgNode } from './helpers/pg-plans'
+import { describePlan, explainPg, INDEX_SCANS, nodesOf, rowsRead, type PgNode } from './helpers/pg-plans'
 
 /**
  * The per-user token cap (TEAMDAY_MAX_TOKENS_PER_USER) is checked at every token creation by
@@ -73,8 +73,8 @@ describe('the per-user token cap counts working tokens only', () => {
   })
 })
 
-/** The indexes without the revoked history (src/db/schema: pat_user_org_live_idx, pat_org_live_idx). */
-const LIVE = ['pat_user_org_live_idx', 'pat_org_live_idx']
+/** The indexes without the revoked history (src/db/schema: pat_user_org_live_idx, pat_org_live_idx, and the same tokens by expiry). */
+const LIVE = ['pat_user_org_live_idx', 'pat_org_live_idx', 'pat_user_org_expiry_idx', 'pat_org_expiry_idx']
 
 /** PostgreSQL: personal_access_tokens read only through LIVE indexes (a bitmap heap scan fetches what they found), never a sequential scan. */
 function readsOnlyLive(root: PgNode, where: string) {
@@ -86,7 +86,7 @@ function readsOnlyLive(root: PgNode, where: string) {
 }
 
 describe('the count reads the working tokens, not the history', () => {
-  test('SQLite: EXPLAIN QUERY PLAN searches pat_user_org_live_idx by user, fresh and after ANALYZE', async () => {
+  test('SQLite: EXPLAIN QUERY PLAN searches pat_user_org_live_idx or pat_user_org_expiry_idx by user, fresh and after ANALYZE', async () => {
     if (ON_PG) return
     const t = await makeTestApp()
     const a = await makeActor(t, { role: 'member' })
@@ -102,7 +102,8 @@ describe('the count reads the working tokens, not the history', () => {
       const where = `${analyzed ? 'after ANALYZE' : 'fresh'}:\n${plan.join('\n')}`
       const reads = plan.filter((d) => /^(SEARCH|SCAN) personal_access_tokens/.test(d))
       expect(reads, where).toHaveLength(1)
-      expect(reads[0], where).toMatch(/^SEARCH personal_access_tokens USING (COVERING )?INDEX pat_user_org_live_idx \(user_id=\? AND organization_id=\?/)
+      // By expiry (the user's unexpired working tokens only), or in list order (every working one).
+      expect(reads[0], where).toMatch(/^SEARCH personal_access_tokens USING (COVERING )?INDEX pat_user_org_(live|expiry)_idx \(user_id=\? AND organization_id=\?/)
     }
   })
 
@@ -161,4 +162,91 @@ describe('the lists of working tokens skip the revoked history', () => {
       }
     }
   })
+})
+
+describe('the lists of one status find the few of that status without reading the others', () => {
+  type Statement = { getQuery(): { sql: string; params: unknown[] } }
+  /** Every statement a list prepared (src/modules/tokens/service.ts, listStatements): its pages, its page with a count (PostgreSQL), its count. */
+  const statementsOf = (t: TestApp, key: string) =>
+    Object.entries(preparedQueries(t.rt.db).get(key) as Record<string, Statement | undefined>).filter((e): e is [string, Statement] => e[1] !== undefined)
+
+  /**
+   * A table of `n` tokens in one organization: many working ones, the oldest few expired and a
+   * few more revoked ('working'); or many expired ones, the newest few still working ('expired').
+   * One mix a table: PostgreSQL estimates how many have expired from the whole table's statistics.
+   */
+  async function scenario(mix: 'working' | 'expired', n: number, few: number) {
+    const t = await makeTestApp()
+    const now = t.clock.now()
+    const actor = await makeActor(t, { role: 'admin' })
+    const set = async (ids: string[], v: Partial<typeof personalAccessTokens.$inferInsert>) => {
+      for (let i = 0; i < ids.length; i += 1000) await t.db.update(personalAccessTokens).set(v).where(inArray(personalAccessTokens.id, ids.slice(i, i + 1000))).run()
+    }
+    const ids = await seedTokens(t.db, t.rt.box, { userId: actor.userId, organizationId: actor.organizationId }, n, { now: now - DAY, step: 1000 })
+    let lists
+    if (mix === 'working') {
+      const expired = ids.slice(0, few)
+      const revoked = ids.slice(few, 2 * few)
+      await set(expired, { expiresAt: new Date(now - DAY / 2) })
+      await set(revoked, { revokedAt: new Date(now - DAY / 2), revokedReason: 'manual' })
+      lists = [
+        { path: '/api/v1/tokens?all=true&status=expired', key: 'tokens.list.1.expired', ids: expired, index: 'pat_org_live_idx' },
+        { path: '/api/v1/tokens?status=expired', key: 'tokens.list.0.expired', ids: expired, index: 'pat_user_org_live_idx' },
+        { path: '/api/v1/tokens?all=true&status=revoked', key: 'tokens.list.1.revoked', ids: revoked, index: 'pat_org_revoked_idx' },
+        { path: '/api/v1/tokens?status=revoked', key: 'tokens.list.0.revoked', ids: revoked, index: 'pat_user_org_revoked_idx' },
+      ]
+    } else {
+      await set(ids.slice(0, n - few), { expiresAt: new Date(now - DAY / 2) })
+      const working = [...ids.slice(n - few), actor.tokenId]
+      lists = [
+        { path: '/api/v1/tokens?all=true&status=active', key: 'tokens.list.1.active', ids: working, index: 'pat_org_live_idx' },
+        { path: '/api/v1/tokens?status=active', key: 'tokens.list.0.active', ids: working, index: 'pat_user_org_live_idx' },
+      ]
+    }
+    if (t.rt.connection.dialect === 'pg') await t.rt.connection.client.unsafe('VACUUM ANALYZE personal_access_tokens')
+    else sqliteConnection(t.rt).client.exec('ANALYZE')
+    return { t, actor, now, lists }
+  }
+
+  for (const mix of ['working', 'expired'] as const) {
+    test(`${mix === 'working' ? 'expired and revoked among many working tokens' : 'working among many expired tokens'}: through an index, and on PostgreSQL a read of about that many rows`, async () => {
+      const few = 30
+      const { t, actor, now, lists } = await scenario(mix, ON_PG ? 20_000 : 2000, few)
+      for (const l of lists) {
+        const res = await t.req('GET', `${l.path}&limit=100`, { token: actor.token })
+        expect(res.status, l.path).toBe(200)
+        expect(res.body.tokens.map((x: { id: string }) => x.id).sort(), l.path).toEqual([...l.ids].sort())
+        expect(res.body.total, l.path).toBe(l.ids.length)
+
+        const values = { org: actor.organizationId, user: actor.userId, now: dbTime(now), limit: 50, offset: 0, cap: 10_001, afterT: dbTime(now), afterId: 'z' }
+        for (const [kind, q] of statementsOf(t, l.key)) {
+          const { sql, params } = q.getQuery()
+          if (t.rt.connection.dialect === 'sqlite') {
+            // SQLite cannot weigh the expiry's range (it has no statistics of the values): the
+            // lists walk in list order the working tokens, or the revoked history alone.
+            const plan = (sqliteConnection(t.rt).client.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail)
+            const where = `${l.key} ${kind}: ${plan.join(' | ')}`
+            const reads = plan.filter((d) => /^(SEARCH|SCAN) personal_access_tokens/.test(d))
+            expect(reads, where).toHaveLength(1)
+            expect(reads[0], where).toMatch(new RegExp(`^SEARCH personal_access_tokens USING (COVERING )?INDEX ${l.index} \\(`))
+            expect(plan.some((d) => d.includes('TEMP B-TREE')), where).toBe(false)
+            continue
+          }
+          const client = t.rt.connection.client
+          for (const mode of ['custom', 'generic'] as const) {
+            const root = await explainPg(client, sql, fillPlaceholders(params, values), mode, { analyze: mode === 'custom' })
+            const where = `${l.key} ${kind} (${mode} plan):\n${describePlan(root)}`
+            const tokenReads = nodesOf(root).filter((x) => x['Relation Name'] === 'personal_access_tokens')
+            expect(tokenReads.length, where).toBeGreaterThan(0)
+            // Never the whole table.
+            expect(tokenReads.every((x) => [...INDEX_SCANS, 'Bitmap Heap Scan'].includes(x['Node Type'])), where).toBe(true)
+            // The plan of the first executions (made for the values) reads about as many tokens as
+            // the list has (for a page and for its count), not the others: all 20,000 by a read
+            // of the table or a walk of the working ones in list order.
+            if (mode === 'custom') expect(rowsRead(root, 'personal_access_tokens'), `${where}\nrows read: ${rowsRead(root, 'personal_access_tokens')}`).toBeLessThanOrEqual(10 * few)
+          }
+        }
+      }
+    }, 180_000)
+  }
 })

@@ -25,6 +25,7 @@ import sqlite21 from '../../drizzle/sqlite/0021_execution_history_trimmed.sql' w
 import sqlite22 from '../../drizzle/sqlite/0022_idempotency_key_hash.sql' with { type: 'text' }
 import sqlite23 from '../../drizzle/sqlite/0023_execution_answer_stored_once.sql' with { type: 'text' }
 import sqlite24 from '../../drizzle/sqlite/0024_token_live_idx.sql' with { type: 'text' }
+import sqlite25 from '../../drizzle/sqlite/0025_token_status_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -39,6 +40,7 @@ import pg9 from '../../drizzle/pg/0009_execution_history_trimmed.sql' with { typ
 import pg10 from '../../drizzle/pg/0010_idempotency_key_hash.sql' with { type: 'text' }
 import pg11 from '../../drizzle/pg/0011_execution_answer_stored_once.sql' with { type: 'text' }
 import pg12 from '../../drizzle/pg/0012_token_live_idx.sql' with { type: 'text' }
+import pg13 from '../../drizzle/pg/0013_token_status_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -68,6 +70,7 @@ export const sqliteMigrations = {
     "0022_idempotency_key_hash": sqlite22,
     "0023_execution_answer_stored_once": sqlite23,
     "0024_token_live_idx": sqlite24,
+    "0025_token_status_idx": sqlite25,
   } as Record<string, string>,
 }
 
@@ -87,5 +90,6 @@ export const pgMigrations = {
     "0010_idempotency_key_hash": pg10,
     "0011_execution_answer_stored_once": pg11,
     "0012_token_live_idx": pg12,
+    "0013_token_status_idx": pg13,
   } as Record<string, string>,
 }

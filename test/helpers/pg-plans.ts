@@ -14,6 +14,11 @@ export interface PgNode {
   Strategy?: string
   /** The planner's estimate of the rows this node returns. */
   'Plan Rows': number
+  /** EXPLAIN ANALYZE only: the rows this node returned (per loop), those its filter read and dropped, and its loops. */
+  'Actual Rows'?: number
+  'Rows Removed by Filter'?: number
+  'Rows Removed by Index Recheck'?: number
+  'Actual Loops'?: number
   /** How the node feeds its parent: Outer, Inner, InitPlan (a subquery run once), SubPlan… */
   'Parent Relationship'?: string
   Plans?: PgNode[]
@@ -41,6 +46,15 @@ export function splitInitPlans(root: PgNode): { main: PgNode[]; initPlans: PgNod
 /** The scans that read a table in an index's order (a bitmap heap scan does not). */
 export const INDEX_SCANS = ['Index Scan', 'Index Only Scan']
 
+/**
+ * EXPLAIN ANALYZE: the rows of `table` the plan read (returned or dropped by a filter or a bitmap's
+ * recheck, in every loop): a measure of a statement's work that no load changes.
+ */
+export const rowsRead = (root: PgNode, table: string): number =>
+  nodesOf(root)
+    .filter((n) => n['Relation Name'] === table)
+    .reduce((sum, n) => sum + ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * (n['Actual Loops'] ?? 1), 0)
+
 /** The plan as indented lines, for a failing assertion's message. */
 export const describePlan = (n: PgNode, depth = 0): string =>
   [
@@ -63,13 +77,13 @@ const literal = (v: unknown): string => {
  * the server switches to after five executions when it looks no dearer). plan_cache_mode is set
  * on the explaining connection only, and reset; no other planner setting is touched.
  */
-export async function explainPg(client: postgres.Sql, sql: string, params: unknown[], mode: 'custom' | 'generic'): Promise<PgNode> {
+export async function explainPg(client: postgres.Sql, sql: string, params: unknown[], mode: 'custom' | 'generic', opts: { analyze?: boolean } = {}): Promise<PgNode> {
   const reserved = await client.reserve()
   try {
     await reserved.unsafe(`SET plan_cache_mode = force_${mode}_plan`)
     await reserved.unsafe(`PREPARE plan_check AS ${sql}`)
     try {
-      const [row] = await reserved.unsafe(`EXPLAIN (FORMAT JSON) EXECUTE plan_check${params.length ? `(${params.map(literal).join(', ')})` : ''}`)
+      const [row] = await reserved.unsafe(`EXPLAIN (${opts.analyze ? 'ANALYZE, ' : ''}FORMAT JSON) EXECUTE plan_check${params.length ? `(${params.map(literal).join(', ')})` : ''}`)
       return (row!['QUERY PLAN'] as { Plan: PgNode }[])[0]!.Plan
     } finally {
       await reserved.unsafe('DEALLOCATE plan_check')
