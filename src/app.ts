@@ -144,7 +144,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   // SQL reads each space as it is now at every batch; the role it was built for, not).
   const watchToken: RouteKit['watchToken'] = (p) => (onStop) =>
     rt.revocations.watch(p, () => onStop('token_revoked'), { allowed: (role) => role === p.role, onLost: onStop })
-  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold, watchToken }
+  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold, watchToken, listening: () => app.server ?? null }
   const guards = requestGuards(rt.config, rt.drain)
   let registered: readonly { method: string; path: string }[] = []
 

@@ -9,6 +9,7 @@ import { newId } from '../src/ids'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { signedInPerson } from './helpers/console'
 import { expectCompressedLike } from './helpers/codings'
+import { until } from './helpers/scripted-provider'
 
 /**
  * Tasks, agents and spaces hold what their members write (metadata up to 64 KiB, descriptions,
@@ -315,6 +316,41 @@ describe('a client that reads nothing', () => {
   afterAll(async () => {
     await t.db.delete(tasks).where(eq(tasks.organizationId, big.organizationId))
   })
+
+  // The server's log said nothing of such a page: its idle timeout closed the connection and the
+  // body ended as one whose client went away. Its other early ends (a failure, the token revoked)
+  // are logged as answer_ended_early (test/streamed-json-failures.test.ts).
+  test('is dropped by the idle timeout, and the log says so (answer_ended_early: client_stopped_reading); a client that closes its connection itself is not', async () => {
+    const app = t.app as unknown as { listen(o: object): unknown; stop(force?: boolean): Promise<unknown>; server: { port: number } | null }
+    // An idle timeout of 10 s: Bun closes a silent connection 8 to 12 s on (it looks every 4 s).
+    app.listen({ hostname: '127.0.0.1', port: 0, idleTimeout: 10 })
+    const PAGE = '/api/v1/tasks?limit=200'
+    const lines = () => t.logs.map((l) => JSON.parse(l))
+    const before = lines().length
+    const request = (onData: (socket: net.Socket) => void) => {
+      const socket = net.createConnection({ host: '127.0.0.1', port: app.server!.port })
+      socket.on('error', () => {})
+      socket.once('data', () => onData(socket))
+      socket.write(`GET ${PAGE} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${big.token}\r\nConnection: close\r\n\r\n`)
+      return socket
+    }
+    const sockets: net.Socket[] = []
+    try {
+      // Closes its connection once the first bytes came: its access line, and no early end.
+      sockets.push(request((s) => s.destroy()))
+      await until(() => lines().slice(before).some((l) => l.msg === 'request' && l.path === PAGE), 30_000)
+      // Reads nothing after the first bytes: closed by the idle timeout.
+      sockets.push(request((s) => s.pause()))
+      await until(() => lines().slice(before).some((l) => l.msg === "answer_ended_early"), 30_000)
+      const early = lines().slice(before).filter((l) => l.msg === 'answer_ended_early')
+      expect(early.map((l) => [l.method, l.path, l.reason.split(':')[0]])).toEqual([['GET', PAGE, 'client_stopped_reading']])
+      expect(early[0].reason).toContain('the idle timeout (10 s) closed its connection')
+      expect(early[0].bytes).toBeGreaterThan(0)
+    } finally {
+      for (const s of sockets) s.destroy()
+      await app.stop(true)
+    }
+  }, 60_000)
 
   test('makes the server produce about a batch of a 37 MB page beyond what the kernel buffers, not the page', async () => {
     const app = t.app as unknown as { listen(o: object): unknown; stop(): Promise<unknown>; server: { port: number } | null }

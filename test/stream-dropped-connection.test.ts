@@ -73,6 +73,10 @@ test('a stream dropped for a client that reads nothing has its connection closed
     // The access log's line of the request is written when its stream ends: here, its drop.
     const dropped = () => t.logs.some((l) => l.includes('"msg":"request"') && l.includes('/execute'))
     await until(dropped, 60_000)
+    // And the server's log says it ended the answer early, and why (as for its other early ends).
+    const early = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'answer_ended_early')
+    expect(early.map((l) => [l.path, l.reason.split(':')[0]])).toEqual([[`/api/v1/agents/${agentId}/execute`, 'client_stopped_reading']])
+    expect(early[0].reason).toMatch(/bytes of events waited for it/)
     const droppedAt = Date.now()
     // Closed 1 to 5 s after the drop (Bun looks at timeouts every 4 s); it was closed by the idle
     // timeout, 30 s after the last byte taken (at least 2 s before the drop).

@@ -74,4 +74,10 @@ export interface RouteKit {
   withholdFromReplay: WithholdFromReplay
   /** A large list page's body ends once its token is revoked, its user removed or their role changed (streamedJson's `watch`). */
   watchToken: (principal: Principal) => WatchToken
+  /**
+   * The server this app listens with (null in process), for a large list page to tell a client
+   * that stopped reading from one that went away (streamedJson's `server`). Not the request
+   * context's `server`: asking for it there defines a getter on every request of the route.
+   */
+  listening: () => object | null
 }

@@ -39,6 +39,7 @@ export function listenOnce(adapter: Adapter): Adapter {
       const idle = serve.idleTimeout ?? IDLE_TIMEOUT_S
       const fetch = sentWhole(shortHostsRouted(app.fetch as Fetch))
       app.server = Bun.serve({ development: false, ...serve, idleTimeout: idle, fetch: handlingTimeout === undefined ? fetch : handlingTime(fetch, idle, handlingTimeout) } as Serve)
+      idleTimeouts.set(app.server, idle)
       for (const hook of app.event.start ?? []) hook.fn(app)
       callback?.(app.server)
     },
@@ -83,6 +84,26 @@ export function receiving(server: { timeout(request: Request, seconds: number): 
   const { idle, handling } = bounds
   server.timeout(request, idle)
   return () => server.timeout(request, handling)
+}
+
+/** Each listening server's idle timeout, in seconds (idleTimeoutOf). */
+const idleTimeouts = new WeakMap<object, number>()
+
+/** Bun looks at connections' timeouts every 4 s (closeWhenSilent). */
+export const TIMEOUT_TICK_S = 4
+
+/**
+ * `server`'s idle timeout (seconds), and the least silence after which it closes a connection
+ * for it: Bun closes one silent for its idle timeout at its next look, which may come up to a
+ * look early (an idle timeout of 10 s closed connections silent for 8 to 12 s). A body sent as it
+ * is produced whose client took nothing for `closesAfter` and whose connection then closed was
+ * closed by this server, not by its client (src/http/streamed-json.ts). Null in process, or when
+ * the timeout is too short to tell (a close at once may be Bun's).
+ */
+export function idleTimeoutOf(server: object | null | undefined): { idle: number; closesAfter: number } | null {
+  const idle = server ? idleTimeouts.get(server) : undefined
+  if (idle === undefined || idle - TIMEOUT_TICK_S < 1) return null
+  return { idle, closesAfter: idle - TIMEOUT_TICK_S }
 }
 
 /** Seconds a connection whose answer was given up (closeWhenSilent) may stay silent. */

@@ -1,5 +1,5 @@
 import { JSON_TYPE, MIN_COMPRESSED_BYTES, negotiate, type Coding } from './compression'
-import { sentAsItComes } from './listen'
+import { idleTimeoutOf, sentAsItComes } from './listen'
 import { bodyMeter } from './observe'
 import { errorMessage } from '../errors'
 
@@ -48,9 +48,11 @@ export type WatchToken = (onStop: (why: StopReason) => void) => () => void
  * (test/streamed-json-failures.test.ts); the server logs why (`answer_ended_early`: src/http/observe.ts).
  * With `watch`, so does the request's loss of its right to the answer meanwhile (its token revoked,
  * its user removed or their role changed; seen within about a second: src/auth/revocation-watch.ts):
- * nothing read after it is sent.
+ * nothing read after it is sent. And so does a client that stopped reading, once `server` (the
+ * one serving `request`) closed its connection for it (its idle timeout: idleTimeoutOf), where a
+ * client that closes its connection itself ends the body without a word, as a complete one does.
  */
-export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean, watch?: WatchToken): Promise<Response> {
+export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean, watch?: WatchToken, server?: object | null): Promise<Response> {
   const encoder = new TextEncoder()
   const text = jsonText(value instanceof StreamedArray ? [value] : objectParts(value))
   // The access log's bytes: the JSON's, before compression, as for every JSON answer.
@@ -66,9 +68,12 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
     unwatch()
     unwatch = () => {}
   }
+  // Since when the last piece has waited for the socket to take it (null while a piece is made).
+  let waitingSince: number | null = null
   const json = new ReadableStream<Uint8Array>(
     {
       async pull(out) {
+        waitingSince = null
         // Let other requests in before the next batch: its read and its JSON are this pull's work.
         await new Promise((resolve) => setImmediate(resolve))
         let next: IteratorResult<string>
@@ -91,9 +96,14 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
         const bytes = encoder.encode(next.value)
         out.enqueue(bytes)
         meter.sent(bytes.byteLength)
+        waitingSince = performance.now()
       },
       async cancel() {
-        end()
+        // The connection closed: by the client, or by the server's idle timeout once the client
+        // had taken nothing for that long (its buffers full: it stopped reading).
+        const timeout = idleTimeoutOf(server)
+        const waited = waitingSince === null ? 0 : (performance.now() - waitingSince) / 1000
+        end(timeout !== null && waited >= timeout.closesAfter ? `client_stopped_reading: it took nothing for ${Math.round(waited)} s, and the idle timeout (${timeout.idle} s) closed its connection` : undefined)
         await text.return(undefined)
       },
     },

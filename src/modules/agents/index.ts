@@ -16,7 +16,7 @@ const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const agentsApiModels = { ...sharedModels, ...listModels, ...agentModels }
 
-export function agentsModule({ auth, ctx, watchToken }: RouteKit) {
+export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
   // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
   return new Elysia({ prefix: `${API_V1}/agents`, tags: ['Agents'] })
@@ -41,7 +41,7 @@ export function agentsModule({ auth, ctx, watchToken }: RouteKit) {
           if (!rest) return { success: true as const, agents, characters: agents, ...page }
           // A large page is sent as it is read (src/db/paging.ts, largePage), once for each of
           // its two arrays: the same object, which cachedJson does not keep.
-          return streamedJson(request, { success: true, agents: new StreamedArray(rest), characters: new StreamedArray(rest), ...page }, c.config.compression, watchToken(principal))
+          return streamedJson(request, { success: true, agents: new StreamedArray(rest), characters: new StreamedArray(rest), ...page }, c.config.compression, watchToken(principal), listening())
         }
         if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the

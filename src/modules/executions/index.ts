@@ -152,7 +152,7 @@ function stillOpenable(caller: Principal, execution: ExecutionAccess, onLost: (w
   }
 }
 
-export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay, watchToken }: RouteKit, compression: boolean) {
+export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay, watchToken, listening }: RouteKit, compression: boolean) {
   /**
    * Both execute routes: an agent (`agentRef`, its id or slug) or the built-in default assistant
    * (null). Default: waits and answers the completed run; `async`: 202 at once; `stream` (or
@@ -295,7 +295,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         setPagingHeaders(set, request, page)
         if (!page.rest) return page.executions
         // Elysia's types take a Response or the schema's value, not a union of both.
-        return (await streamedJson(request, new StreamedArray(page.rest), compression, watchToken(principal))) as unknown as typeof page.executions
+        return (await streamedJson(request, new StreamedArray(page.rest), compression, watchToken(principal), listening())) as unknown as typeof page.executions
       },
       {
         auth: 'executions:read',

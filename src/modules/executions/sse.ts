@@ -89,7 +89,9 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
               taken = written - waiting
               tookAt = performance.now()
             }
-            if (waiting > streamBacklogHardBytes || (waiting > streamBacklogBytes && performance.now() - tookAt > streamStallMs)) return dropStuck()
+            if (waiting > streamBacklogHardBytes) return dropStuck(`client_stopped_reading: ${waiting} bytes of events waited for it, past ${streamBacklogHardBytes}`)
+            const idle = performance.now() - tookAt
+            if (waiting > streamBacklogBytes && idle > streamStallMs) return dropStuck(`client_stopped_reading: ${waiting} bytes of events waited for it and it had taken none for ${(idle / 1000).toFixed(1)} s`)
             try {
               for (const bytes of [first, ...more]) {
                 controller.enqueue(bytes)
@@ -112,14 +114,14 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
           const largeEvent = (name: string, data: unknown) => {
             sendBytes(enc.encode(`event: ${name}\ndata: `), ...utf8Parts(jsonParts(data)), enc.encode('\n\n'))
           }
-          /** The reader stopped reading: what waits for it is dropped with the connection, closed within seconds; the run goes on. */
-          const dropStuck = () => {
+          /** The reader stopped reading (`why`, for the log): what waits for it is dropped with the connection, closed within seconds; the run goes on. */
+          const dropStuck = (why: string) => {
             open = false
             try {
               controller.error(new Error('the client stopped reading the stream'))
             } catch {}
             closeWhenSilent(o.server, request)
-            stopWriting()
+            stopWriting(why)
           }
           /** `failed`: the server ends the stream before the run's end, and why (for its log). */
           const close = (failed?: string) => {

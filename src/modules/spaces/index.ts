@@ -39,7 +39,7 @@ const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: bad
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const spacesApiModels = { ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels }
 
-export function spacesModule({ auth, ctx, watchToken }: RouteKit) {
+export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
   return new Elysia({ prefix: `${API_V1}/spaces`, tags: ['Spaces'] })
     .use(auth)
     .model(spacesApiModels)
@@ -50,7 +50,7 @@ export function spacesModule({ auth, ctx, watchToken }: RouteKit) {
         const { rest, ...page } = await listSpaces(c, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor, batched: true })
         if (!rest) return { success: true as const, ...page }
         // A large page is sent as it is read (src/db/paging.ts, largePage): the same object.
-        const streamed = await streamedJson(request, { success: true, ...page, spaces: new StreamedArray(rest) }, c.config.compression, watchToken(principal))
+        const streamed = await streamedJson(request, { success: true, ...page, spaces: new StreamedArray(rest) }, c.config.compression, watchToken(principal), listening())
         // Elysia's types take a Response or the schema's value, not a union of both.
         return streamed as unknown as { success: true } & typeof page
       },

@@ -13,7 +13,7 @@ const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: '
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tasksApiModels = { ...sharedModels, ...listModels, ...taskModels }
 
-export function tasksModule({ auth, ctx, watchToken }: RouteKit) {
+export function tasksModule({ auth, ctx, watchToken, listening }: RouteKit) {
   return new Elysia({ prefix: `${API_V1}/tasks`, tags: ['Tasks'] })
     .use(auth)
     .model(tasksApiModels)
@@ -36,7 +36,7 @@ export function tasksModule({ auth, ctx, watchToken }: RouteKit) {
         setPagingHeaders(set, request, page)
         if (!page.rest) return page.tasks
         // Elysia's types take a Response or the schema's value, not a union of both.
-        return (await streamedJson(request, new StreamedArray(page.rest), c.config.compression, watchToken(principal))) as unknown as typeof page.tasks
+        return (await streamedJson(request, new StreamedArray(page.rest), c.config.compression, watchToken(principal), listening())) as unknown as typeof page.tasks
       },
       {
         auth: 'tasks:read',
