@@ -9,6 +9,7 @@ import { newId } from '../src/ids'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { signedInPerson } from './helpers/console'
 import { expectCompressedLike } from './helpers/codings'
+import { bodyOf, rawGet, readPaused } from './helpers/raw-page'
 import { until } from './helpers/scripted-provider'
 
 /**
@@ -280,22 +281,6 @@ function kernelBuffer(name: 'tcp_wmem' | 'tcp_rmem', i: number, fallback: number
   }
 }
 
-/** The body of a whole HTTP/1.1 response (chunked, or of a Content-Length). */
-function bodyOf(raw: Buffer): Buffer {
-  let at = raw.indexOf('\r\n\r\n') + 4
-  const head = raw.subarray(0, at).toString()
-  expect(head).toStartWith('HTTP/1.1 200')
-  if (!head.toLowerCase().includes('transfer-encoding: chunked')) return raw.subarray(at)
-  const parts: Buffer[] = []
-  for (;;) {
-    const eol = raw.indexOf('\r\n', at)
-    const size = parseInt(raw.subarray(at, eol).toString(), 16)
-    if (size === 0) return Buffer.concat(parts)
-    parts.push(raw.subarray(eol + 2, eol + 2 + size))
-    at = eol + 2 + size + 2
-  }
-}
-
 describe('a client that reads nothing', () => {
   let big: Actor
   const ids: string[] = []
@@ -327,21 +312,16 @@ describe('a client that reads nothing', () => {
     const PAGE = '/api/v1/tasks?limit=200'
     const lines = () => t.logs.map((l) => JSON.parse(l))
     const before = lines().length
-    const request = (onData: (socket: net.Socket) => void) => {
-      const socket = net.createConnection({ host: '127.0.0.1', port: app.server!.port })
-      socket.on('error', () => {})
-      socket.once('data', () => onData(socket))
-      socket.write(`GET ${PAGE} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${big.token}\r\nConnection: close\r\n\r\n`)
-      return socket
-    }
     const sockets: net.Socket[] = []
     try {
       // Closes its connection once the first bytes came: its access line, and no early end.
-      sockets.push(request((s) => s.destroy()))
+      const closing = rawGet(app.server!.port, PAGE, big.token)
+      sockets.push(closing.socket)
+      closing.answered.then(() => closing.socket.destroy())
       await until(() => lines().slice(before).some((l) => l.msg === 'request' && l.path === PAGE), 30_000)
       // Reads nothing after the first bytes: closed by the idle timeout.
-      sockets.push(request((s) => s.pause()))
-      await until(() => lines().slice(before).some((l) => l.msg === "answer_ended_early"), 30_000)
+      sockets.push(rawGet(app.server!.port, PAGE, big.token, { pause: true }).socket)
+      await until(() => lines().slice(before).some((l) => l.msg === 'answer_ended_early'), 30_000)
       const early = lines().slice(before).filter((l) => l.msg === 'answer_ended_early')
       expect(early.map((l) => [l.method, l.path, l.reason.split(':')[0]])).toEqual([['GET', PAGE, 'client_stopped_reading']])
       expect(early[0].reason).toContain('the idle timeout (10 s) closed its connection')
@@ -364,27 +344,17 @@ describe('a client that reads nothing', () => {
       const batchJson = 2.5 * STREAMED_BATCH_BYTES
       const bound = kernelBuffer('tcp_wmem', 2, 4 << 20) + 2 * kernelBuffer('tcp_rmem', 1, 128 << 10) + 3 * batchJson
       expect(page).toBeGreaterThan(2 * bound)
-      const socket = net.createConnection({ host: '127.0.0.1', port: app.server!.port })
-      const received: Buffer[] = []
-      const ended = new Promise((ok) => socket.once('end', ok))
       // The first bytes show the server has answered; from then on the client reads nothing.
-      const answered = new Promise<void>((ok) =>
-        socket.on('data', (d) => {
-          received.push(d as Buffer)
-          if (received.length > 1) return
-          socket.pause()
-          ok()
-        }),
-      )
-      socket.write(`GET /api/v1/tasks?limit=200 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${big.token}\r\nConnection: close\r\n\r\n`)
-      await answered
       // Time to fill every buffer there is; then the tasks are deleted. What the server had
       // produced by then arrives; the rest of the page is read only after the deletion: nothing.
-      await Bun.sleep(1000)
-      await t.db.delete(tasks).where(eq(tasks.organizationId, big.organizationId))
-      socket.resume()
-      await ended
-      const body = bodyOf(Buffer.concat(received))
+      const read = await readPaused(app.server!.port, '/api/v1/tasks?limit=200', big.token, {
+        meanwhile: async () => {
+          await Bun.sleep(1000)
+          await t.db.delete(tasks).where(eq(tasks.organizationId, big.organizationId))
+        },
+      })
+      expect(read.how).toBe('end')
+      const body = bodyOf(read.raw)
       const got = JSON.parse(body.toString()) as { id: string }[]
       expect(body.length).toBeLessThan(bound)
       expect(got.length).toBeGreaterThan(0)

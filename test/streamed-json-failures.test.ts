@@ -6,12 +6,12 @@
 // server's log says why (`answer_ended_early`), never with the token. Over a real listening
 // server, on either backend.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import net from 'node:net'
 import { and, eq } from 'drizzle-orm'
 import { memberships, tasks } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { ON_PG } from './helpers/pg'
+import { readPaused, type PausedRead } from './helpers/raw-page'
 import { until } from './helpers/scripted-provider'
 
 let t: TestApp
@@ -41,50 +41,25 @@ afterAll(async () => {
   await (t.app as unknown as Listening).stop()
 })
 
-interface Cut {
-  /** How the connection ended: 'reset' (ECONNRESET) or 'end' (the server's FIN). */
-  how: string
-  raw: Buffer
-  /** Whether the chunked body ended with its last chunk, as a complete answer does. */
-  terminated: boolean
-}
-
 /**
  * GET `path` over a raw socket; once the first bytes came, the reader pauses (the server can send
  * no more than the kernel buffers), `meanwhile` runs and the watch over open requests is asked,
  * then it reads to the end (`watch`: once the watch has ended this request, the requests it
  * holds one fewer).
  */
-async function cut(path: string, token: string, headers: Record<string, string>, meanwhile: (() => Promise<unknown>) | null, watch = true): Promise<Cut> {
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
-  const socket = net.createConnection({ host: '127.0.0.1', port })
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n${extra}\r\n`)
-  const received: Buffer[] = []
-  const ended = new Promise<string>((ok) => {
-    socket.once('error', (e) => ok((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'reset' : `error ${e.message}`))
-    socket.once('end', () => ok('end'))
+function cut(path: string, token: string, headers: Record<string, string>, meanwhile: (() => Promise<unknown>) | null, watch = true): Promise<PausedRead> {
+  return readPaused(port, path, token, {
+    headers,
+    meanwhile: async () => {
+      const watched = t.rt.revocations.size
+      if (!meanwhile) return
+      await meanwhile()
+      if (!watch) return
+      // The watch's next tick (about a second), asked now too; it may be under way already.
+      await t.rt.revocations.check()
+      await until(() => t.rt.revocations.size < watched, 15_000)
+    },
   })
-  const answered = new Promise<void>((ok) =>
-    socket.on('data', (d) => {
-      received.push(d as Buffer)
-      if (received.length > 1) return
-      socket.pause()
-      ok()
-    }),
-  )
-  await answered
-  const watched = t.rt.revocations.size
-  if (meanwhile) await meanwhile()
-  if (meanwhile && watch) {
-    // The watch's next tick (about a second), asked now too; it may be under way already.
-    await t.rt.revocations.check()
-    await until(() => t.rt.revocations.size < watched, 15_000)
-  }
-  socket.resume()
-  const how = await Promise.race([ended, Bun.sleep(30_000).then(() => 'still open after 30 s')])
-  socket.destroy()
-  const raw = Buffer.concat(received)
-  return { how, raw, terminated: raw.subarray(-5).toString('latin1') === '0\r\n\r\n' }
 }
 
 /** The warning lines of answers ended early, parsed. */
@@ -139,7 +114,7 @@ describe('a large page that ends early is a failed transfer, and the log says wh
       if (ON_PG) await (t.db.$client as unknown as { unsafe(q: string): Promise<unknown> }).unsafe(`ALTER TABLE ${from} RENAME TO ${to}`)
       else (t.db.$client as unknown as { exec(q: string): void }).exec(`ALTER TABLE ${from} RENAME TO ${to}`)
     }
-    let r: Cut
+    let r: PausedRead
     try {
       // Nothing to wait for from the watch: the next batch's read fails.
       r = await cut(PAGE, owner.token, { 'accept-encoding': 'gzip' }, () => rename('tasks', 'tasks_away'), false)
