@@ -12,8 +12,10 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# npm ci applies them (patch-package, postinstall): the PostgreSQL driver's reconnect fix.
+# npm ci applies them (postinstall: scripts/patches.mjs runs patch-package, then checks the
+# driver carries them): the PostgreSQL driver's reconnect fix.
 COPY patches ./patches
+COPY scripts/patches.mjs ./scripts/patches.mjs
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
