@@ -55,9 +55,11 @@ export class PgCountedLookup {
   /**
    * The revocation rule (notRevokedSql, src/auth/revoked.ts: its one source) on the `auth` rows'
    * columns, rendered once for this statement, which is not drizzle's: its text cut at its
-   * parameters, and those (the placeholder `now` is the statement's time).
+   * parameters, as one template strings array made once (postgres-js keeps an Error per strings
+   * array it meets, for its stack: a new array per statement was a new Error each time, kept for
+   * ever), and those (the placeholder `now` is the statement's time).
    */
-  private readonly notRevoked: { strings: string[]; params: unknown[] }
+  private readonly notRevoked: { strings: TemplateStringsArray; params: unknown[] }
 
   constructor(
     private readonly conn: PgConnection,
@@ -71,7 +73,8 @@ export class PgCountedLookup {
     // drizzle's pg-core only here: this class exists only in a process on PostgreSQL.
     const { PgDialect } = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core')
     const rule = new PgDialect().sqlToQuery(notRevokedSql({ revokedAt: drizzleSql.raw('revoked_at'), revokedReason: drizzleSql.raw('revoked_reason') }, drizzleSql.placeholder('now')))
-    this.notRevoked = { strings: rule.sql.split(/\$\d+/), params: rule.params }
+    const strings = rule.sql.split(/\$\d+/)
+    this.notRevoked = { strings: Object.freeze(Object.assign([...strings], { raw: Object.freeze(strings) })) as unknown as TemplateStringsArray, params: rule.params }
   }
 
   /** Looks up a token (`pat`, or a CLI access token) by its hash and counts the request when it is valid. */
@@ -106,7 +109,7 @@ export class PgCountedLookup {
     // rule (src/auth/revoked.ts), as rendered in the constructor.
     const { strings, params } = this.notRevoked
     const values = params.map((p) => (p instanceof Placeholder ? nowIso : p))
-    const notRevoked = sql(Object.assign([...strings], { raw: strings }) as unknown as TemplateStringsArray, ...(values as never[]))
+    const notRevoked = sql(strings, ...(values as never[]))
     // `within`: how many of the batch's hits are within the first budget (the second counts those).
     const rows = await this.conn.bounded(sql`
       WITH auth AS (${auth}),
