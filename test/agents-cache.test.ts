@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { createApp } from '../src/app'
 import { agents } from '../src/db/schema'
-import { cachedJson, ResponseCache } from '../src/cache/response-cache'
+import { cachedBody, cachedJson, ResponseCache } from '../src/cache/response-cache'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -129,20 +129,20 @@ describe('agent list cache', () => {
 describe('ResponseCache', () => {
   test('evicts least recently used entries beyond its bounds', () => {
     const c = new ResponseCache(2, 1000)
-    c.set('a', new Blob([new Uint8Array(10)]))
-    c.set('b', new Blob([new Uint8Array(10)]))
+    c.set('a', cachedBody(new Uint8Array(10)))
+    c.set('b', cachedBody(new Uint8Array(10)))
     c.get('a')
-    c.set('c', new Blob([new Uint8Array(10)]))
+    c.set('c', cachedBody(new Uint8Array(10)))
     expect(c.get('b')).toBeUndefined()
     expect(c.get('a')).toBeDefined()
     expect(c.size).toBe(2)
-    const small = new ResponseCache(10, 100)
-    small.set('x', new Blob([new Uint8Array(20)]))
-    small.set('y', new Blob([new Uint8Array(20)]))
+    const small = new ResponseCache(10, 200)
+    small.set('x', cachedBody(new Uint8Array(20)))
+    small.set('y', cachedBody(new Uint8Array(20)))
     expect(small.size).toBe(2)
-    small.set('z', new Blob([new Uint8Array(24)]))
-    small.set('w', new Blob([new Uint8Array(24)]))
-    small.set('v', new Blob([new Uint8Array(24)]))
+    small.set('z', cachedBody(new Uint8Array(24)))
+    small.set('w', cachedBody(new Uint8Array(24)))
+    small.set('v', cachedBody(new Uint8Array(24)))
     expect(small.size).toBeLessThan(5)
   })
 })

@@ -4,7 +4,7 @@
  * re-sends a large body that was ready only after the event loop turned as one chunk of a stream.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { noteSentBytes, sentWhole, WHOLE_FROM_BYTES } from '../src/http/listen'
+import { noteSentBody, noteSentBytes, sentWhole, WHOLE_FROM_BYTES } from '../src/http/listen'
 import { makeActor, makeTestApp } from './helpers/app'
 
 const t = await makeTestApp()
@@ -66,6 +66,10 @@ test('over the socket, a large list keeps its bytes; on PostgreSQL (ready after 
   // The same bytes as in process.
   const inProcess = await t.req('GET', '/api/v1/agents?limit=50', { token: admin.token })
   expect(inProcess.text).toBe(text)
+  // The cached list's bytes go out in many responses at once, and again after: every one whole.
+  const again = async () => (await fetch(`${base}/api/v1/agents?limit=50`, { headers: { authorization: `Bearer ${admin.token}`, 'accept-encoding': 'identity' } })).text()
+  expect(await Promise.all(Array.from({ length: 24 }, again))).toEqual(Array.from({ length: 24 }, () => text))
+  expect(await again()).toBe(text)
 })
 
 /**
@@ -111,6 +115,19 @@ describe('sentWhole: what is re-sent as one chunk', () => {
     expect(sent.headers.get('x-request-id')).toBe('req_1')
     expect(sent.headers.get('content-type')).toBe('application/json;charset=utf-8')
     expect(await sent.text()).toBe(big)
+  })
+
+  test('a large body whose bytes were noted with it (the cached agent list) is re-sent from those bytes after a turn, its own body left unread', async () => {
+    const bytes = new TextEncoder().encode(big)
+    // Its own body differs, so that what is sent says where it came from.
+    const original = noteSentBody(new Response('{"not":"these bytes"}', { status: 200, headers: { 'content-type': 'application/json;charset=utf-8', 'x-request-id': 'req_2' } }), bytes)
+    const sent = await sentWhole(() => afterTurn(original))(get, server)
+    expect(sent).not.toBe(original)
+    expect([sent.status, sent.headers.get('x-request-id'), sent.headers.get('content-type')]).toEqual([200, 'req_2', 'application/json;charset=utf-8'])
+    expect(await sent.text()).toBe(big)
+    expect(original.bodyUsed).toBe(false)
+    // The bytes are shared by every response of that cache entry: sending leaves them as they were.
+    expect(new TextDecoder().decode(bytes)).toBe(big)
   })
 
   test('after a turn, a small body, one whose size is noted small, a stream of events, a HEAD and a 204 keep what they are', async () => {

@@ -255,6 +255,20 @@ export function noteSentBytes<R extends Response>(res: R, bytes: number): R {
   return res
 }
 
+const SENT_BODY = Symbol('teamday.sentBody')
+
+/**
+ * noteSentBytes with the body's bytes themselves, for a producer that holds them already (the
+ * cached agent list): a response after a turn is then re-sent from them, without reading its
+ * body back (`blob()` then `bytes()`, a copy and two awaits each time; the cached list on
+ * PostgreSQL paid them on every request). The bytes must not change afterwards: they may go out
+ * in several responses at once.
+ */
+export function noteSentBody<R extends Response>(res: R, body: Uint8Array): R {
+  ;(res as { [SENT_BODY]?: Uint8Array })[SENT_BODY] = body
+  return noteSentBytes(res, body.byteLength)
+}
+
 const AS_IT_COMES = Symbol('teamday.asItComes')
 
 type AsItComes = Response & { [AS_IT_COMES]?: true }
@@ -275,17 +289,28 @@ async function whole(res: Response): Promise<Response> {
   const known = (res as { [SENT_BYTES]?: number })[SENT_BYTES]
   if (known !== undefined && known < WHOLE_FROM_BYTES) return res
   if (res.bodyUsed || NO_BODY.has(res.status) || !REWRAPPED.test(res.headers.get('content-type') ?? '')) return res
-  const blob = await res.blob()
   const init = { status: res.status, statusText: res.statusText, headers: res.headers }
+  const noted = (res as { [SENT_BODY]?: Uint8Array })[SENT_BODY]
+  if (noted !== undefined) return new Response(oneChunk(noted), init)
+  const blob = await res.blob()
   if (blob.size < WHOLE_FROM_BYTES) return new Response(blob, init)
-  const bytes = await blob.bytes()
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(bytes)
-      c.close()
+  return new Response(oneChunk(await blob.bytes()), init)
+}
+
+/**
+ * `bytes` as a stream of one chunk, which Bun writes corked with the status line and headers. A
+ * direct stream (Bun's `type: 'direct'`: the bytes written to the response as they are handed
+ * over, no queue of chunks): 31 against 35 µs of CPU a response for a default stream with one
+ * enqueued chunk, in a bare server answering 24.6 KB after a turn.
+ */
+function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    type: 'direct',
+    pull(c) {
+      c.write(bytes)
+      c.end()
     },
-  })
-  return new Response(body, init)
+  }) as ReadableStream<Uint8Array>
 }
 
 /** Statuses that carry no body (RFC 9110). */
