@@ -428,8 +428,8 @@ describe('bounded as delegation is', () => {
     expect(await row(w.t, child!.id)).toMatchObject({ status: 'failed', errorCode: 'gateway_timeout' })
   })
 
-  test("the space's token revoked while its child runs: the tool is answered 401 and the child is cancelled with it, not left running past its parent", async () => {
-    const w = await world()
+  /** The boss's run executing the helper through the space's token, once that child is running (its model's SLOW answer takes 10 s). */
+  async function slowChildRunning(w: Awaited<ReturnType<typeof world>>) {
     const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })
     let child: any
     await until(async () => {
@@ -437,6 +437,12 @@ describe('bounded as delegation is', () => {
       child = list.find((e) => e.parentExecutionId !== null)
       return child?.status === 'running'
     })
+    return { started, child }
+  }
+
+  test("the space's token revoked while its child runs: the tool is answered 401 and the child is cancelled with it, not left running past its parent", async () => {
+    const w = await world()
+    const { started, child } = await slowChildRunning(w)
     const abortedBefore = double.aborted
     expect((await w.t.req('DELETE', `/api/v1/tokens/${w.spaceToken.id}`, { token: w.member.token })).status).toBe(200)
     const r = await started
@@ -461,13 +467,7 @@ describe('bounded as delegation is', () => {
       return out
     }
     try {
-      const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })
-      let child: any
-      await until(async () => {
-        const list = (await w.t.req('GET', '/api/v1/executions', { token: w.member.token })).body as any[]
-        child = list.find((e) => e.parentExecutionId !== null)
-        return child?.status === 'running'
-      })
+      const { started, child } = await slowChildRunning(w)
       expect((await w.t.req('DELETE', `/api/v1/tokens/${w.spaceToken.id}`, { token: w.member.token })).status).toBe(200)
       const r = await started
       expect(toolResult(r.body.result)).toMatchObject({ status: 401, body: { code: 'token_revoked', details: { executionId: child.id } } })
