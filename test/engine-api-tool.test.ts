@@ -337,7 +337,10 @@ describe('teamday_api: who gets it', () => {
     const { t, admin, member } = w
     const memberAgent = await agent(t, member, { name: 'Member agent' })
     const boss = await agent(t, admin, { name: 'Boss', subagentIds: [memberAgent.id] })
-    const memberSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space', visibility: 'organization' } })).body.space
+    const memberSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space', visibility: 'organization', instructions: 'Follow the notes pinned in this space.' } })).body.space
+    // The same without instructions: nothing of its creator's is in the prompt.
+    const plainSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space, no instructions', visibility: 'organization' } })).body.space
+    expect((await t.req('POST', `/api/v1/spaces/${plainSpace.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: w.token } } })).status).toBeLessThan(300)
     expect((await t.req('POST', `/api/v1/spaces/${memberSpace.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: w.token } } })).status).toBeLessThan(300)
     const seen: Record<string, string[]> = {}
     const lastUser = (body: any) => String((body.messages as any[]).findLast((m) => m.role === 'user')?.content ?? '')
@@ -358,11 +361,13 @@ describe('teamday_api: who gets it', () => {
     const a = await run(admin, memberAgent.id, w.spaceId, "the member's agent in the admin's space")
     const b = await run(admin, w.ag.id, memberSpace.id, "the admin's agent in the member's space")
     await run(admin, w.ag.id, w.spaceId, "the admin's agent in the admin's space")
+    await run(admin, w.ag.id, plainSpace.id, "the admin's agent in the member's space without instructions")
     const d = await run(admin, boss.id, w.spaceId, 'delegate it')
     expect(seen).toEqual({
       "the member's agent in the admin's space": [],
       "the admin's agent in the member's space": [],
       "the admin's agent in the admin's space": ['teamday_api'],
+      "the admin's agent in the member's space without instructions": ['teamday_api'],
       'delegate it': ['delegate', 'teamday_api'],
       'as the child': [],
     })

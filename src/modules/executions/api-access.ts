@@ -19,8 +19,8 @@ import { resolveSecrets } from '../spaces/secrets'
  * whoever stored their token in it (an admin's: make themselves admin). One rule, asked here.
  *
  * And only instructions its user trusts steer it (TeamDay: "*your* agent can then use this
- * token"): the agent's system prompt and the space's instructions must each be written by the
- * run's user or by an admin of the organization (as they are now), or the run gets no tool
+ * token"): the agent's system prompt and the space's instructions (when it has any) must each be
+ * written by the run's user or by an admin of the organization (as they are now), or the run gets no tool
  * (`not_author`). Otherwise a member's organization-wide agent (or a member's shared space),
  * run by an admin in a space holding the admin's token, had the admin's rights steered by the
  * member's instructions: "make me admin". Who may write them: the agent's creator and admins
@@ -48,10 +48,16 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
       const hash = hashToken(value)
       const owner = value.startsWith(ACCESS_TOKEN_PREFIX) ? await findCliAccessTokenForAuth(rt.db, hash) : await findTokenForAuth(rt.db, hash)
       if (!owner || owner.userId !== userId || owner.organizationId !== organizationId) return 'not_owner'
-      const space = await rt.db.select({ createdBy: spaces.createdBy }).from(spaces).where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, organizationId))).get()
+      const space = await rt.db
+        .select({ createdBy: spaces.createdBy, instructions: spaces.instructions })
+        .from(spaces)
+        .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, organizationId)))
+        .get()
       // A space deleted since the run was recorded: nobody vouches for its instructions.
       if (!space) return 'not_author'
-      const others = [...new Set([agentAuthor, space.createdBy])].filter((a) => a !== userId)
+      // A space without instructions puts nothing of its creator's in the prompt.
+      const authors = space.instructions?.trim() ? [agentAuthor, space.createdBy] : [agentAuthor]
+      const others = [...new Set(authors)].filter((a) => a !== userId)
       if (others.length === 0) return value
       const admins = await rt.db
         .select({ userId: memberships.userId })
