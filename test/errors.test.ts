@@ -445,7 +445,12 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
     const { TX_LOCK } = await import('../src/db/pg')
     const dir = mkdtempSync(join(tmpdir(), 'busy-'))
     try {
-      const t = await makeTestApp({ dbPath: process.env.TEAMDAY_TEST_DATABASE === 'postgres' ? undefined : join(dir, 't.db'), config: { dbStatementTimeoutMs: 300 } })
+      // PostgreSQL: the locked write waits out this timeout. Not shorter: every statement and
+      // transaction of the app has it too, and a process left unscheduled for longer in the middle
+      // of a transaction (a loaded CI machine) has that transaction ended by PostgreSQL's
+      // idle-in-transaction timeout: a 503 for makeActor or the write after the lock (with 300 ms,
+      // a stall of 900 ms failed 2 token creations of 12 here; with 3000 ms, none).
+      const t = await makeTestApp({ dbPath: process.env.TEAMDAY_TEST_DATABASE === 'postgres' ? undefined : join(dir, 't.db'), config: { dbStatementTimeoutMs: 3000 } })
       const a = await makeActor(t, { role: 'admin' })
       const conn = t.rt.connection
       let release: () => Promise<void>
