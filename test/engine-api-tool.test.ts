@@ -391,6 +391,35 @@ describe('teamday_api: who gets it', () => {
     expect([seen['mine in mine'], seen["an admin's agent in mine"], seen['the same, its writer no longer an admin']]).toEqual([['teamday_api'], ['teamday_api'], []])
   })
 
+  test("a queued run follows the space's instructions it was recorded with: removed before it starts, their writer is still asked (not_author)", async () => {
+    const w = await world({ runner: 'admin', config: { maxConcurrentExecutions: 1 } })
+    const { t, admin, member } = w
+    const memberSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space', visibility: 'organization', instructions: 'Do as the notes say.' } })).body.space
+    expect((await t.req('POST', `/api/v1/spaces/${memberSpace.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: w.token } } })).status).toBeLessThan(300)
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const seen: Record<string, { tools: string[]; system: string }> = {}
+    p.handler = async (_req, body) => {
+      const messages = body.messages as any[]
+      const said = String(messages.findLast((m) => m.role === 'user')?.content ?? '')
+      seen[said] = { tools: offered(body), system: String(messages.find((m) => m.role === 'system')?.content ?? '') }
+      if (said === 'hold the slot') await gate
+      return rawStream(oaiFull('ok'))
+    }
+    const holding = exec(t, admin, w.ag.id, { message: 'hold the slot', spaceId: w.spaceId })
+    await until(() => 'hold the slot' in seen)
+    const queued = await exec(t, admin, w.ag.id, { message: 'queued', spaceId: memberSpace.id, async: true })
+    expect(queued.status).toBe(202)
+    // The member takes the instructions out before the run starts: the run still holds them.
+    expect((await t.req('PATCH', `/api/v1/spaces/${memberSpace.id}`, { token: member.token, body: { instructions: '' } })).status).toBe(200)
+    release()
+    expect((await holding).status).toBe(200)
+    await until(async () => (await getExec(t, admin, queued.body.executionId)).status === 'completed')
+    expect(seen.queued!.system).toContain('Do as the notes say.')
+    expect(seen.queued!.tools).toEqual([])
+    expect((await getLogs(t, admin, queued.body.executionId)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
+  })
+
   test("a member running an agent in a shared space that holds an admin's token gets no tool (not_owner): the exploit changes nothing", async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const admin = await makeActor(t, { role: 'admin' })

@@ -40,12 +40,12 @@ export interface ApiAccess {
   /**
    * The space's TEAMDAY_TOKEN, opened now; null without a space or without that secret in the
    * space; 'not_owner' when it is not a token of the run's user (another user's, or no known
-   * token at all): only its own user's runs may use it; 'not_author' when the agent (`agentAuthor`,
-   * its creator) or the space was written by someone else who is not an admin of the
+   * token at all): only its own user's runs may use it; 'not_author' when one of `writtenBy` (who
+   * wrote the run's system prompt: Job.writtenBy) is someone else who is not an admin of the
    * organization: only instructions of the token's user or an admin steer it.
    * Throws AppError `decryption_failed` when the sealed value does not open.
    */
-  token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>, agentAuthor: string): Promise<string | 'not_owner' | 'not_author' | null>
+  token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>, writtenBy: readonly string[]): Promise<string | 'not_owner' | 'not_author' | null>
   /** Where a run's requests are marked as its own (set by Engine.useApi). */
   runs?: RunRequests
 }
@@ -219,7 +219,7 @@ export async function apiToolFor(
   if (!api || !x.spaceId || x.agentId === null || job.agent.disallowedTools.includes(API_TOOL)) return undefined
   let token: string | 'not_owner' | 'not_author' | null
   try {
-    token = await api.token(x, job.agent.userId)
+    token = await api.token(x, job.writtenBy)
   } catch (e) {
     if (!(e instanceof AppError)) throw e
     await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: e.code })

@@ -15,6 +15,12 @@ export interface Job {
   execution: Execution
   agent: Agent
   system: string
+  /**
+   * Who wrote what `system` holds, as it was built when the run was recorded: the agent's creator,
+   * and the space's creator when the space's instructions are in it (src/engine/api-tool.ts: only
+   * their user's or an admin's instructions steer a `teamday_api` token).
+   */
+  writtenBy: string[]
   selected: SelectedModel
   /** What its delegation tree has used of its budgets: one object for the whole tree, which runs in one process. */
   tree?: DelegationTree
@@ -222,5 +228,6 @@ export async function createJob(
         })
       : await insertExecution(deps.db, leased())
   if (!selected) return { execution, selected: null }
-  return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected, ...(input.tree && { tree: input.tree }) }
+  const writtenBy = input.space?.instructions?.trim() ? [input.agent.userId, input.space.createdBy] : [input.agent.userId]
+  return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), writtenBy, selected, ...(input.tree && { tree: input.tree }) }
 }

@@ -2,7 +2,7 @@ import { and, eq, inArray } from 'drizzle-orm'
 import { findCliAccessTokenForAuth, findTokenForAuth } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, hashToken } from '../../auth/tokens'
 import type { Services } from '../../context'
-import { memberships, secrets, spaces } from '../../db/schema'
+import { memberships, secrets } from '../../db/schema'
 import { API_TOKEN_SECRET, type ApiAccess, type ApiHandler } from '../../engine/api-tool'
 import { resolveSecrets } from '../spaces/secrets'
 
@@ -25,12 +25,14 @@ import { resolveSecrets } from '../spaces/secrets'
  * run by an admin in a space holding the admin's token, had the admin's rights steered by the
  * member's instructions: "make me admin". Who may write them: the agent's creator and admins
  * (canEditAgent), the space's creator and admins (canEditSpace); an admin's edit of another's
- * agent does not make it theirs, so the creator is who is asked.
+ * agent does not make it theirs, so the creator is who is asked. The prompt asked about is the
+ * one the run holds (Job.writtenBy, from when it was recorded): a queued run keeps the space's
+ * instructions of then, even if they were removed before it started.
  */
 export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHandler): ApiAccess {
   return {
     handle,
-    async token({ organizationId, spaceId, userId }, agentAuthor) {
+    async token({ organizationId, spaceId, userId }, writtenBy) {
       if (!spaceId) return null
       const row = await rt.db
         .select({ key: secrets.key })
@@ -48,16 +50,9 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
       const hash = hashToken(value)
       const owner = value.startsWith(ACCESS_TOKEN_PREFIX) ? await findCliAccessTokenForAuth(rt.db, hash) : await findTokenForAuth(rt.db, hash)
       if (!owner || owner.userId !== userId || owner.organizationId !== organizationId) return 'not_owner'
-      const space = await rt.db
-        .select({ createdBy: spaces.createdBy, instructions: spaces.instructions })
-        .from(spaces)
-        .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, organizationId)))
-        .get()
-      // A space deleted since the run was recorded: nobody vouches for its instructions.
-      if (!space) return 'not_author'
-      // A space without instructions puts nothing of its creator's in the prompt.
-      const authors = space.instructions?.trim() ? [agentAuthor, space.createdBy] : [agentAuthor]
-      const others = [...new Set(authors)].filter((a) => a !== userId)
+      // Who wrote the prompt as the run holds it (built when it was recorded: instructions changed
+      // or removed since are not what it follows), each as they are now.
+      const others = [...new Set(writtenBy)].filter((a) => a !== userId)
       if (others.length === 0) return value
       const admins = await rt.db
         .select({ userId: memberships.userId })
