@@ -20,8 +20,8 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { personalAccessTokens, spaces } from '../src/db/schema'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
-import { freshPgSchema, ON_PG } from './helpers/pg'
-import { startRelay } from './helpers/relay'
+import { appBehindRelay } from './helpers/outage'
+import { ON_PG } from './helpers/pg'
 
 const RELAY_PORT = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
 const dirs: string[] = []
@@ -43,11 +43,7 @@ process.on('uncaughtException', late)
  */
 async function appFailingAt(): Promise<{ t: TestApp; failAt: (sql: RegExp, nth: number, inTransaction: boolean) => void; heal: () => void; stop: () => void }> {
   if (ON_PG) {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
-    u.port = String(relay.port)
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema } })
+    const { t, relay } = await appBehindRelay(undefined, RELAY_PORT)
     return {
       t,
       failAt: (sql, nth, inTransaction) => {

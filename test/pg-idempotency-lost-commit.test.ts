@@ -11,21 +11,11 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { executions, tasks } from '../src/db/schema'
-import { insertWriter, makeActor, makeTestApp } from './helpers/app'
-import { freshPgSchema, needPostgres } from './helpers/pg'
-import { startRelay } from './helpers/relay'
+import { insertWriter, makeActor } from './helpers/app'
+import { appBehindRelay } from './helpers/outage'
+import { needPostgres } from './helpers/pg'
 
 const HAVE_PG = await needPostgres('test/pg-idempotency-lost-commit.test.ts')
-
-/** An app on a fresh PostgreSQL schema, reached through a relay (any free port). */
-async function appBehindRelay(config?: object) {
-  const pg = await freshPgSchema()
-  const u = new URL(pg.url)
-  const relay = startRelay(u.hostname, Number(u.port || 5432))
-  u.port = String(relay.port)
-  const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config })
-  return { t, relay }
-}
 
 /** The statement that makes a task durable: a COMMIT, or an INSERT of a task outside any transaction (it commits by itself). */
 const commitsTheTask = (sql: string, inTransaction: boolean) => /^\s*commit\s*$/i.test(sql) || (!inTransaction && /^\s*insert into "tasks"/i.test(sql))

@@ -9,9 +9,9 @@
  * connect) was never offered to the pool again.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { makeActor, makeTestApp } from './helpers/app'
-import { freshPgSchema, ON_PG } from './helpers/pg'
-import { startRelay } from './helpers/relay'
+import { makeActor } from './helpers/app'
+import { appBehindRelay } from './helpers/outage'
+import { ON_PG } from './helpers/pg'
 
 const RELAY_PORT = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
 
@@ -26,12 +26,8 @@ afterAll(() => {
 
 describe.skipIf(!ON_PG)('the database address answers HTTP for a few seconds while requests arrive', () => {
   test('readiness and an authenticated request answer 200 within 5 s of the database answering again', async () => {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
-    u.port = String(relay.port)
     // The statement timeout short enough that requests' deadlines (it + 1 s) pass during the impostor.
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: { dbStatementTimeoutMs: 1000 } })
+    const { t, relay } = await appBehindRelay({ dbStatementTimeoutMs: 1000 }, RELAY_PORT)
     try {
       const a = await makeActor(t)
       expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
@@ -64,12 +60,8 @@ describe.skipIf(!ON_PG)('the database address answers HTTP for a few seconds whi
   }, 120_000)
 
   test('a request made while it answers so gets its 503 within seconds, not at its deadline (statement timeout + 1 s)', async () => {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
-    u.port = String(relay.port)
     // The default statement timeout: the deadline of a statement is 31 s.
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: { dbStatementTimeoutMs: 30_000 } })
+    const { t, relay } = await appBehindRelay({ dbStatementTimeoutMs: 30_000 }, RELAY_PORT)
     try {
       const a = await makeActor(t)
       expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)

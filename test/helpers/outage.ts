@@ -27,14 +27,23 @@ export function cleanUpOutages(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 }
 
+/**
+ * A test app on a fresh PostgreSQL schema, reached through a relay (test/helpers/relay.ts) on
+ * 127.0.0.1:`relayPort` (0: any free port): what the relay does to its connections, the app meets.
+ */
+export async function appBehindRelay(config?: object, relayPort = 0) {
+  const pg = await freshPgSchema()
+  const u = new URL(pg.url)
+  const relay = startRelay(u.hostname, Number(u.port || 5432), relayPort)
+  u.port = String(relay.port)
+  const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config })
+  return { t, relay }
+}
+
 /** `relayPort`: the relay's port on PostgreSQL (0: any free one). `config`: the app's. */
 export async function appWithOutage(opts: { relayPort: number; config?: object; name: string }): Promise<Outage> {
   if (ON_PG) {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), opts.relayPort)
-    u.port = String(relay.port)
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: opts.config })
+    const { t, relay } = await appBehindRelay(opts.config, opts.relayPort)
     return { t, down: () => relay.cut(), up: () => relay.restore(), stop: () => relay.stop() }
   }
   const dir = mkdtempSync(join(tmpdir(), `teamday-${opts.name}-`))
