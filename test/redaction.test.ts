@@ -272,3 +272,36 @@ describe('a token without its td_ prefix is redacted as the token is', () => {
     expect(r.text).toContain(lookAlike)
   })
 })
+
+/**
+ * A token with one character wrong (`td_` and 43 characters, a typo among them) is rebuilt offline
+ * in at most 43 × 61 checksum tries: it is the secret. redactTokens' pattern needs 16 token
+ * characters after the prefix, so one whose wrong character is punctuation early on
+ * (`td_AbCd.…`) was quoted whole: in a 404's message, the access log, a scope denial's audit
+ * event, the token's last-used User-Agent.
+ */
+describe('a near miss is redacted as the token is', () => {
+  test('a path, a User-Agent: not in the error body, the logs, an audit event or the token\'s last use', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const narrow = await makeToken(t, admin, { scopes: ['tasks:read'] })
+    const near = `${admin.token.slice(0, 8)}.${admin.token.slice(9)}`
+    const tail = admin.token.slice(9, 40)
+    const before = t.logs.length
+    const r = await t.req('GET', `/api/v1/agents/${near}`, { token: admin.token })
+    expect(r.status).toBe(404)
+    expect(r.text).not.toContain(tail)
+    expect(r.text).toContain('td_…[redacted]')
+    expect((await t.req('GET', `/api/v1/agents/${near}`, { token: narrow.token })).status).toBe(403)
+    const ua = await t.req('GET', '/api/v1/tasks', { token: narrow.token, headers: { 'user-agent': `script/1.0 (${near})` } })
+    expect(ua.status).toBe(200)
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.scope_denied', { token: admin.token })).body
+    expect(ev.total).toBe(1)
+    expect(JSON.stringify(ev.events[0])).not.toContain(tail)
+    expect(ev.events[0].details.path).toBe('/api/v1/agents/td_…[redacted]')
+    const listed = await t.req('GET', '/api/v1/tokens', { token: admin.token })
+    expect(listed.status).toBe(200)
+    expect(listed.text).not.toContain(tail)
+    expect(t.logs.slice(before).join('\n')).not.toContain(tail)
+  })
+})

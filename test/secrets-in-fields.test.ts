@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checksum, generateToken, holdsSecret, holdsTokenBody } from '../src/auth/tokens'
-import { randomBase62 } from '../src/auth/random'
+import { checksum, generateToken, holdsSecret, holdsTokenBody, redactPrefixed, withoutSecrets } from '../src/auth/tokens'
+import { BASE62, randomBase62 } from '../src/auth/random'
 import { SECRET_FIELDS } from '../src/http/secret-fields'
 import { messages } from '../src/console/i18n'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -22,24 +22,32 @@ import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 const DE = { 'accept-language': 'de-DE,de;q=0.9' }
 const REFUSED = 'must not contain a token or another secret'
 
-/** A token of the same shape with a wrong checksum: `td_` and 43 characters that are no secret. */
+/** A token of the same shape with a wrong checksum: its last character changed. */
 function badChecksum(token: string): string {
   const last = token.at(-1)!
   return token.slice(0, -1) + (last === 'a' ? 'b' : 'a')
 }
 
+/** `s` with its character at `i` replaced by `c` (a different one). */
+function typo(s: string, i: number, c: string): string {
+  return s.slice(0, i) + (s[i] === c ? (c === 'a' ? 'b' : 'a') : c) + s.slice(i + 1)
+}
+
+/** `s` with its characters at `i` and `i + 1` swapped. */
+function swapped(s: string, i: number): string {
+  return s.slice(0, i) + s[i + 1] + s[i] + s.slice(i + 2)
+}
+
 describe('what counts as a secret', () => {
-  test('issued secrets of every prefix, cut short, or without their prefix; never a near miss or random base62', () => {
+  test('issued secrets of every prefix, cut short, or without their prefix; never random base62', () => {
     for (const prefix of ['td_', 'tdo_', 'tdr_', 'tdc_'] as const) {
       const token = generateToken(prefix)
       const body = token.slice(prefix.length)
       for (const s of [token, `see ${token}.`, `x${token}y`, body, `key=${body}`, token.slice(0, -3), token.slice(0, prefix.length + 37)]) {
         expect({ s: s.length, found: holdsSecret(s) }).toEqual({ s: s.length, found: true })
       }
-      // A near miss: 42 characters whose last 5 are not the checksum's, or 43 with a wrong one.
-      const near = badChecksum(token.slice(0, -1))
-      expect(holdsSecret(near)).toBe(false)
-      expect(holdsSecret(badChecksum(token))).toBe(false)
+      // Without its prefix, one character wrong is a look-alike (nearMissAt says why).
+      expect(holdsSecret(badChecksum(body))).toBe(false)
     }
     // Random base62 of a token's length, or long runs of it, pass the checksum once in 62^6.
     for (let i = 0; i < 2000; i++) expect(holdsSecret(randomBase62(43))).toBe(false)
@@ -47,6 +55,51 @@ describe('what counts as a secret', () => {
     // The rolled CRC finds a body wherever it is in a run.
     const random = randomBase62(37)
     for (const pad of [0, 1, 36, 37, 500]) expect(holdsTokenBody(randomBase62(pad) + random + checksum(random) + randomBase62(pad % 7))).toBe(true)
+  })
+
+  // One character wrong anywhere in a token's 43 (or the 42 of a copy cut short), or two adjacent
+  // ones swapped: whoever reads it rebuilds the token offline with the checksum (43 × 61 tries).
+  // holdsSecret took it for a look-alike, stored and shown as sent.
+  test('a prefixed near miss is a secret: one character wrong (base62 or not) or two swapped, in 43 or 42 characters', () => {
+    for (const prefix of ['td_', 'tdo_', 'tdr_', 'tdc_'] as const) {
+      const token = generateToken(prefix)
+      const p = prefix.length
+      for (let i = p; i < token.length; i++) {
+        for (const c of [BASE62[(i * 7) % 62]!, BASE62[(i * 13 + 5) % 62]!, '.', '-', ' ']) {
+          const near = typo(token, i, c)
+          expect({ i: i - p, c, found: holdsSecret(`see ${near}, thanks`) }).toEqual({ i: i - p, c, found: true })
+          const shown = withoutSecrets(`see ${near}, thanks`)
+          expect({ shown: shown.startsWith(`see ${prefix}…[redacted]`), head: shown.includes(near.slice(p, p + 16)), tail: shown.includes(near.slice(p + 20, p + 36)) }).toEqual({ shown: true, head: false, tail: false })
+        }
+        if (i + 1 < token.length && token[i] !== token[i + 1]) expect({ swap: i - p, found: holdsSecret(swapped(token, i)) }).toEqual({ swap: i - p, found: true })
+        // A copy cut at 42 characters, with a typo in them.
+        if (i + 1 < token.length) expect({ cut: i - p, found: holdsSecret(`${typo(token, i, BASE62[i % 62]!).slice(0, -1)}.`) }).toEqual({ cut: i - p, found: true })
+      }
+      // Two characters wrong, or none of the prefix: a look-alike.
+      expect(holdsSecret(typo(typo(token, p + 3, 'a'), p + 20, '.'))).toBe(false)
+      expect(holdsSecret(typo(token.slice(p), 10, 'Q'))).toBe(false)
+    }
+    // Random prefixed look-alikes pass one edit's checks about once in millions.
+    let found = 0
+    for (let i = 0; i < 5000; i++) if (holdsSecret(`td_${randomBase62(43)}`) || holdsSecret(`td_${randomBase62(42)}`)) found++
+    expect(found).toBeLessThan(3)
+    // Redacted before redactTokens, whose pattern needs 16 characters before the wrong one.
+    const token = generateToken()
+    expect(redactPrefixed(`x=${typo(token, 8, '.')}&y=1`)).toBe('x=td_…[redacted]&y=1')
+  })
+
+  test('a near miss costs one CRC per prefixed candidate: 1 MiB of them, and of prefixes, in well under a second', () => {
+    let candidates = ''
+    while (candidates.length < 1 << 20) candidates += `td_${randomBase62(43)} td_${randomBase62(41)}.`
+    const prefixes = 'td_tdo_'.repeat(150_000)
+    holdsSecret(candidates)
+    const start = performance.now()
+    for (const s of [candidates, prefixes]) {
+      holdsSecret(s)
+      withoutSecrets(s)
+    }
+    // About 0.1 s on a loaded 2-core machine; trying 2,623 CRCs per candidate would take minutes.
+    expect(performance.now() - start).toBeLessThan(5000)
   })
 
   test('cheap enough for every request: 64 KiB of base62 (a full metadata) in a few milliseconds', () => {
@@ -155,9 +208,26 @@ describe('every write route', () => {
     expect([form.status, form.body.details?.[0]?.field]).toEqual([422, 'title'])
   })
 
-  test('near misses and look-alikes are stored as sent', async () => {
+  test('a prefixed near miss is refused as the token is: a title, an agent\'s name, a token\'s name, a member\'s name; never echoed', async () => {
     const secret = generateToken()
-    for (const title of [badChecksum(secret.slice(0, -1)), badChecksum(secret), randomBase62(43), `td_${randomBase62(20)}`, `std::string ${randomBase62(60)}`]) {
+    const sends: [string, string, unknown, string][] = [
+      ['POST', '/api/v1/tasks', { title: `deploy with ${badChecksum(secret)}` }, 'title'],
+      ['POST', '/api/v1/tasks', { title: 'ok', description: typo(secret, 10, '.') }, 'description'],
+      ['POST', '/api/v1/agents', { name: swapped(secret, 20), role: 'r', systemPrompt: 'p' }, 'name'],
+      ['POST', '/api/v1/tokens', { name: typo(generateToken('tdo_'), 30, 'Z') }, 'name'],
+      ['POST', `/api/v1/organizations/${admin.organizationId}/members`, { email: 'near@example.com', role: 'member', name: typo(secret, 40, '-') }, 'name'],
+    ]
+    for (const [method, path, body, field] of sends) {
+      const res = await t.req(method, path, { token: admin.token, body })
+      expect({ path, status: res.status, field: res.body.details?.[0]?.field }).toEqual({ path, status: 422, field })
+      expect(res.text).not.toContain(secret.slice(3, 19))
+      expect(res.text).not.toContain(secret.slice(24, 40))
+    }
+  })
+
+  test('look-alikes are stored as sent', async () => {
+    const secret = generateToken()
+    for (const title of [badChecksum(secret.slice(3)), typo(typo(secret, 5, 'a'), 30, 'b'), randomBase62(43), `td_${randomBase62(20)}`, `std::string ${randomBase62(60)}`]) {
       const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title } })
       expect([title, res.status]).toEqual([title, 201])
       expect(res.body.title).toBe(title)
@@ -242,9 +312,12 @@ describe('console forms', () => {
     expect(de.text).toContain('name="message"')
     expect(de.text).not.toContain(bare.slice(0, 16))
     expect((await t.req('GET', '/api/v1/executions', { token: a.token })).body).toHaveLength(0)
-    // A near miss is a message like any other.
-    const near = await c.post(`/agents/${agent}/chat`, { message: badChecksum(secret) })
-    expect(near.text).not.toContain('must not contain a token')
+    // A near miss with its prefix is refused too; without it, it is a message like any other.
+    const near = await c.post(`/agents/${agent}/chat`, { message: typo(secret, 12, '.') })
+    expect(near.status).toBe(422)
+    expect(near.text).not.toContain(secret.slice(16, 40))
+    const bareNear = await c.post(`/agents/${agent}/chat`, { message: badChecksum(bare) })
+    expect(bareNear.text).not.toContain('must not contain a token')
   })
 
   // The message box was marked invalid for any refusal; it is so only for one about the message

@@ -1,4 +1,4 @@
-import { holdsTokenBody, redactTokens } from '../auth/tokens'
+import { holdsTokenBody, redactPrefixed } from '../auth/tokens'
 import { t } from 'elysia'
 import type { Messages } from './i18n'
 import { FormFieldRefusal, TAKEN_OUT } from '../http/secret-fields'
@@ -148,13 +148,13 @@ export function refusedField(e: { details?: unknown }, fields: FormFields): { na
 
 /**
  * A text field as a refused form shows it again: as typed, but a token pasted into it redacted
- * (`td_…[redacted]`, as error bodies do), and a token's 43 characters without their prefix not
+ * (`td_…[redacted]`, as error bodies do; a near miss too), and a token's 43 characters without their prefix not
  * shown at all (the field comes back empty). A secret is never echoed in a page. At most `max`
  * characters come back.
  */
 export function echoed(typed: string, max = 1000): string {
   if (typed === '') return typed
-  const text = redactTokens(typed.slice(0, max))
+  const text = redactPrefixed(typed.slice(0, max))
   return holdsTokenBody(text) ? '' : text
 }
 

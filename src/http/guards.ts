@@ -3,7 +3,7 @@ import { AppError } from '../errors'
 import { pathStart } from './url-path'
 import { newId } from '../ids'
 import { abortedBody } from './body'
-import { holdsTokenBody, redactTokens } from '../auth/tokens'
+import { withoutSecrets } from '../auth/tokens'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -25,7 +25,7 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
       // A token sent as the id (pasted into the wrong header), with its prefix or without, is not
       // kept: the id is echoed in the response and written to the log and to audit events, where a
       // token's plaintext never goes.
-      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) && redactTokens(incoming) === incoming && !holdsTokenBody(incoming) ? incoming : newId('req')
+      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) && withoutSecrets(incoming) === incoming ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'

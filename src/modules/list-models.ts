@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
-import { holdsTokenBody, ISSUED_SECRET } from '../auth/tokens'
+import { holdsSecret, ISSUED_SECRET } from '../auth/tokens'
 import { TOTAL_CAP } from '../db/paging'
 import { QueryInteger } from './query-params'
 import { errorResponse, named } from './shared-models'
@@ -85,8 +85,9 @@ export function setPagingHeaders(set: { headers: Record<string, string | number>
   // already has, pages on). A redacted copy pointed at another list (its cursor was refused: 400).
   // Only the full shape: the looser pattern of error bodies would also cut a search such as
   // `q=std_library_functions`, whose list pages on by its link. A token's 43 characters without
-  // their `td_` are the whole secret too (holdsTokenBody: their checksum holds).
-  const secret = (s: string) => ISSUED_SECRET.test(s) || holdsTokenBody(s)
+  // their `td_` are the whole secret too (holdsTokenBody: their checksum holds), and so is a prefixed
+  // near miss (holdsSecret: one character wrong, `td_abc.def…`, rebuilt offline).
+  const secret = (s: string) => ISSUED_SECRET.test(s) || holdsSecret(s)
   for (const [name, value] of url.searchParams) if (name !== 'cursor' && (secret(value) || secret(name))) return
   set.headers.link = `<${url.pathname}${url.search}>; rel="next"`
 }
