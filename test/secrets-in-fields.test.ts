@@ -225,6 +225,19 @@ describe('every write route', () => {
     }
   })
 
+  // A wrong character that JSON escapes is two characters in the body as sent (`\"`, `\\`, `\n`,
+  // `\t`): the one pass over the raw text saw no near miss there and skipped the walk of the
+  // parsed values, so the title was stored as sent.
+  test('a near miss whose wrong character JSON escapes (a quote, a backslash, a newline, a tab) is refused too', async () => {
+    const secret = generateToken()
+    for (const c of ['"', '\\', '\n', '\t']) {
+      const near = typo(secret, 10, c)
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: `x ${near}` } })
+      expect({ c, status: res.status, field: res.body.details?.[0]?.field }).toEqual({ c, status: 422, field: 'title' })
+      expect(res.text).not.toContain(secret.slice(11, 40))
+    }
+  })
+
   test('look-alikes are stored as sent', async () => {
     const secret = generateToken()
     for (const title of [badChecksum(secret.slice(3)), typo(typo(secret, 5, 'a'), 30, 'b'), randomBase62(43), `td_${randomBase62(20)}`, `std::string ${randomBase62(60)}`]) {
