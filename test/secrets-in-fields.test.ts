@@ -86,6 +86,8 @@ describe('what counts as a secret', () => {
     // Redacted before redactTokens, whose pattern needs 16 characters before the wrong one.
     const token = generateToken()
     expect(redactPrefixed(`x=${typo(token, 8, '.')}&y=1`)).toBe('x=td_…[redacted]&y=1')
+    const other = generateToken('tdo_')
+    expect(redactPrefixed(`a ${swapped(token, 3)} b ${typo(other, 30, ' ')} c`)).toBe('a td_…[redacted] b tdo_…[redacted] c')
   })
 
   test('a near miss costs one CRC per prefixed candidate: 1 MiB of them, and of prefixes, in well under a second', () => {

@@ -331,12 +331,14 @@ function nearTables(): { diff: Uint32Array; at: Map<number, number[]> } {
  * (`td_AbCd.…`: under 16 characters before it) verbatim.
  */
 export function redactPrefixed(text: string): string {
-  let out = text
-  for (let hit = nearMissAt(out, 0); hit !== null; hit = nearMissAt(out, hit.start + 1)) {
-    const prefix = out.slice(hit.start, out.indexOf('_', hit.start) + 1)
-    out = `${out.slice(0, hit.start)}${prefix}…[redacted]${out.slice(hit.end)}`
+  let out = ''
+  let done = 0
+  // One pass: each near miss's characters are skipped, the text between them copied once.
+  for (let hit = nearMissAt(text, 0); hit !== null; hit = nearMissAt(text, hit.end)) {
+    out += `${text.slice(done, hit.start)}${text.slice(hit.start, text.indexOf('_', hit.start) + 1)}…[redacted]`
+    done = hit.end
   }
-  return redactTokens(out)
+  return redactTokens(done === 0 ? text : out + text.slice(done))
 }
 
 /**
