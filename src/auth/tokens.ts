@@ -178,15 +178,15 @@ const PREFIXED = new RegExp(`td[cor]?_([A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},})`, '
  * among them (a Map: one lookup; 62 for a 42-character copy, whose 5 checksum characters leave
  * 62 values), and a swap at j is one xor of two constants. One CRC per prefixed candidate, as an
  * exact secret's check already costs; text without `td` pays one native `includes`. A random
- * prefixed look-alike passes by chance about once in 10⁶ (43 characters: ~2,300 edits against
- * a 32-bit CRC, when its checksum part can be one) to 10⁵ (42: 5 checksum characters).
+ * prefixed look-alike passes by chance about once in 2·10⁷ (43 characters: ~2,300 edits, each
+ * matching the 6 checksum characters once in 62⁶) to once in 4·10⁵ (42: only 5 of them to match).
  *
  * Not covered, on purpose:
  * - A bare near miss (43 base62 characters one edit from a token body, no prefix). Any run of 43
- *   base62 characters is within one edit of ~2,300 strings, each passing the 32-bit checksum by
- *   chance: roughly one window in 10⁷ matches, so a few MiB of base62/base64 (a hash list, an
- *   encoded file: legitimate content) would be refused by chance, and every position of every
- *   long run would pay the lookups. The prefix is what says "a token was meant here"; without it
+ *   base62 characters is within one edit of ~2,300 strings, each passing the checksum by chance
+ *   once in 62⁶: one window in ~2·10⁷ matches, so a 1 MiB run of base62 (~10⁶ windows: a hash
+ *   list, an encoded file: legitimate content) would be refused about once in twenty, and every
+ *   position of every long run would pay the lookups. The prefix is what says "a token was meant here"; without it
  *   only an exact checksum (1 in 62⁶) is evidence enough.
  * - Two or more edits, a deleted or an inserted character, a non-base62 character in a copy cut
  *   at 42, and a copy cut shorter than 42 with an edit: each multiplies the tries (a deletion:
