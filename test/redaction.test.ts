@@ -304,4 +304,22 @@ describe('a near miss is redacted as the token is', () => {
     expect(listed.text).not.toContain(tail)
     expect(t.logs.slice(before).join('\n')).not.toContain(tail)
   })
+
+  // X-Request-Id is taken as sent when it fits [A-Za-z0-9._:-]{1,64} and holds no secret: a near
+  // miss whose wrong character is a `.` in its first 16 passed redactTokens' pattern, and came
+  // back in the header and was kept in the audit event of what the request did, for admins to read.
+  test('an X-Request-Id holding one is not taken: a new id in the header and the audit event', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const near = `${admin.token.slice(0, 8)}.${admin.token.slice(9)}`
+    const made = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'with an id' }, headers: { 'x-request-id': near } })
+    expect(made.status).toBe(201)
+    expect(made.headers.get('x-request-id')).toStartWith('req_')
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.created', { token: admin.token })).body
+    expect(ev.events.length).toBeGreaterThan(0)
+    expect(JSON.stringify(ev)).not.toContain(admin.token.slice(9, 40))
+    // An ordinary id is still taken as sent.
+    const plain = await t.req('GET', '/api/v1/tasks', { token: admin.token, headers: { 'x-request-id': 'deploy-42.step:3' } })
+    expect(plain.headers.get('x-request-id')).toBe('deploy-42.step:3')
+  })
 })
