@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executionLogs, executions, secrets } from '../src/db/schema'
 import { apiCaller, MAX_API_CALLS_PER_RUN, MAX_API_RESULT_CHARS, refusedPath, storedApiResult } from '../src/engine/api-tool'
+import { generateToken } from '../src/auth/tokens'
 import { agentApiAccess } from '../src/modules/executions/api-access'
 import { makeActor, makeToken, type Actor, type TestApp } from './helpers/app'
 import { agentApiToolWorkload, atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
@@ -680,6 +681,19 @@ describe('teamday_api: the caller alone', () => {
     const refused = await bad({ method: 'GET', path: '/api/v1/agents' }, undefined)
     expect(refused.status).toBeNull()
     expect(refused.result).not.toContain('value-secret-123')
+  })
+
+  test("a response holding a token's 43 characters without their prefix, or a near miss of one, is redacted too", async () => {
+    // What the model is given is kept in the run's messages and shown to whoever reads the run.
+    const other = generateToken()
+    // One character mistyped as punctuation early on: no 16 token characters after the prefix.
+    const near = other.slice(0, 8) + '.' + other.slice(9)
+    const echo = apiCaller(async () => Response.json({ bare: other.slice(3), near }), TOKEN, { executionId: 'exec_1' })
+    const out = await echo({ method: 'GET', path: '/api/v1/agents' }, undefined)
+    expect(out.status).toBe(200)
+    expect(out.result).not.toContain(other.slice(3, 30))
+    expect(out.result).not.toContain(near.slice(9, 40))
+    expect(out.result).toContain('[redacted]')
   })
 
   test('refusedPath', () => {

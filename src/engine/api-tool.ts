@@ -1,4 +1,4 @@
-import { redactTokens } from '../auth/tokens'
+import { redactSecrets } from '../auth/tokens'
 import { trimEndChar } from '../text'
 import type { Db } from '../db/connection'
 import type { Execution } from '../db/schema'
@@ -148,9 +148,9 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; m
  * header of the requests it makes. Refusals and every HTTP status come back as text for the
  * model (`HTTP 403` and the error body); nothing here throws for an answer the API gave.
  */
-/** `s` without `token` (whatever its shape) and without anything token-like (src/auth/tokens.ts). */
+/** `s` without `token` (whatever its shape) and without any secret redactSecrets finds (src/auth/tokens.ts: prefixed, near misses, a token's 43 characters alone). */
 function scrubbed(s: string, token: string): string {
-  return redactTokens(token.length >= 8 ? s.split(token).join('[redacted]') : s)
+  return redactSecrets(token.length >= 8 ? s.split(token).join('[redacted]') : s)
 }
 
 export function apiCaller(handler: ApiHandler, token: string, about: { executionId: string }): ApiCall {
