@@ -12,6 +12,7 @@ set -euo pipefail
 tests_for() {
   case "$1" in
     src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens redaction ;;
+    src/auth/token-text.ts) echo token-format auth-edges redaction secrets-in-fields client-errors ;;
     src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit pg:pg-auth-statement pg:ratelimit ;;
     src/auth/pg-lookup.ts) echo pg:pg-auth-statement pg:ratelimit pg:agents-cache pg:token-usage pg:auth ;;
     src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;

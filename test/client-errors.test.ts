@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
 import type { ClientIo } from '../src/cli/client/common'
 import { run } from '../src/main'
+import { generateToken } from '../src/auth/tokens'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -209,6 +210,19 @@ describe('a URL that is not a teamday server', () => {
       expect(r.err).toContain('has no route for this request')
       expect(r.err).toContain('without a path in front of its routes')
       expect(r.json).toMatchObject({ error: true, code: 'route_not_found' })
+    }
+  })
+
+  test("a token pasted in the wrong place of a command line: the error quoting it redacts its 43 characters without td_, and a near miss, on stderr and in --json", async () => {
+    const body = generateToken().slice(3)
+    // Mistyped early as punctuation: fewer than 16 token characters after the prefix.
+    const near = `td_${body.slice(0, 5)}.${body.slice(6)}`
+    for (const argv of [['agents', 'list', `--${body}`, '--json'], [`agentz${body}`, '--json'], ['agents', 'list', `--${near}`, '--json']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('[redacted]')
+      expect(r.out).toContain('[redacted]')
+      expect(r.out + r.err).not.toContain(body.slice(6, 30))
     }
   })
 

@@ -32,9 +32,9 @@ function closure(inputs: Record<string, BundleInput>, roots: string[]): { module
 }
 
 // The modules a client command may evaluate: the command line, the HTTP client, and some leaves
-// (the redaction of tokens in error output, src/auth/redact.ts, and the text helper it uses; the rule for secret names, src/secret-names.ts, which the server checks too;
+// (the redaction of tokens in error output, src/auth/redact.ts and src/auth/token-text.ts, and the text helper they use; the rule for secret names, src/secret-names.ts, which the server checks too;
 // the shape of an execute's result, src/execute-result.ts, which the server answers with).
-const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|text\.ts|retry-after\.ts|secret-names\.ts|execute-result\.ts)$/
+const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|auth\/token-text\.ts|text\.ts|retry-after\.ts|secret-names\.ts|execute-result\.ts)$/
 
 describe('what a client command loads', () => {
   test('the command line bundle holds no package and no server module; only `login` may import a node: module statically', async () => {

@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto'
+import { BASE62 } from './token-text'
 
-export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+export { BASE62 }
 
 // Bytes from the OS CSPRNG, drawn 4 KiB at a time: one system call serves many ids (every
 // request gets a request id), the way Node's randomUUID caches its entropy. Each byte is used once.

@@ -1,7 +1,8 @@
 import { mapStrings } from '../text'
 
 // The redaction of token-shaped text, apart from src/auth/tokens.ts (which makes and checks
-// tokens, with node:crypto): the command line's error output uses it too, and loads no more.
+// tokens, with node:crypto): src/auth/token-text.ts builds the whole redaction on it (near misses,
+// bodies without their prefix), which the command line's error output uses too.
 
 const TOKEN_LIKE = /td[cor]?_[A-Za-z0-9_-]{16,}/g
 const MAYBE_TOKEN = /td[cor]?_/

@@ -1,5 +1,5 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
-import { redactTokens } from '../auth/redact'
+import { redactSecrets } from '../auth/token-text'
 import { COMMIT, VERSION, versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
@@ -159,12 +159,14 @@ const HELP_NOT_JSON = 'help has no --json form (it is text for people): leave ou
 function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
   const f = failure(e)
   // A token in what a server answered (one that echoes the request's Authorization header back,
-  // as a debugging proxy does) is not printed: the README's promise holds for this side too.
-  io.err(redactTokens(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`))
+  // as a debugging proxy does) is not printed: the README's promise holds for this side too. Nor
+  // one pasted in the wrong place of a command line, which its error quotes (`--<token>`, an
+  // unknown command): its 43 characters without `td_`, or a near miss, included. CI logs keep it.
+  io.err(redactSecrets(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`))
   // One line: after `--stream --json`'s one JSON object a line, the failure is one more line.
   if (json) {
     try {
-      io.out(JSON.stringify(redactTokens(jsonError(e, f))))
+      io.out(JSON.stringify(redactSecrets(jsonError(e, f))))
     } catch (out) {
       // A reader gone (`| true`) does not turn the failure into a success: its exit code stands
       // (a token created and not delivered was exit 0 with --json).

@@ -148,7 +148,7 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; m
  * header of the requests it makes. Refusals and every HTTP status come back as text for the
  * model (`HTTP 403` and the error body); nothing here throws for an answer the API gave.
  */
-/** `s` without `token` (whatever its shape) and without any secret redactSecrets finds (src/auth/tokens.ts: prefixed, near misses, a token's 43 characters alone). */
+/** `s` without `token` (whatever its shape) and without any secret redactSecrets finds (src/auth/token-text.ts: prefixed, near misses, a token's 43 characters alone). */
 function scrubbed(s: string, token: string): string {
   return redactSecrets(token.length >= 8 ? s.split(token).join('[redacted]') : s)
 }

@@ -4,7 +4,7 @@ import { firstInJson, SKIP_CONTENTS } from '../json-limits'
 
 /**
  * "A token's plaintext exists only in its creation response": a token (`td_…`, or a CLI sign-in's
- * `tdo_`/`tdr_`/`tdc_` secret, src/auth/tokens.ts holdsSecret) pasted into a field that is stored
+ * `tdo_`/`tdr_`/`tdc_` secret, src/auth/token-text.ts holdsSecret) pasted into a field that is stored
  * (a task's title or metadata, an agent's instructions, a space's description, a message to an
  * agent, a console form) is refused, as GitHub's push protection refuses a commit holding one:
  * 422 naming the field, nothing stored. Checked once, by the body reader (src/http/body.ts), for
