@@ -213,9 +213,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (isPostgresUrl(dbPath) && !isValidPostgresUrl(dbPath)) throw new ConfigError(`the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
   // Empty is unset (`PORT=` listened on a random port).
   const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
-  const logLevel = (env.TEAMDAY_LOG_LEVEL ?? 'info') as Config['logLevel']
+  // Blank is unset and the case is free, as for TEAMDAY_LOG_FORMAT (`TEAMDAY_LOG_LEVEL=` refused to start).
+  const logLevel = (env.TEAMDAY_LOG_LEVEL?.trim().toLowerCase() || 'info') as Config['logLevel']
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}")`)
+    throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${env.TEAMDAY_LOG_LEVEL}")`)
   }
   const logFormat = (env.TEAMDAY_LOG_FORMAT || 'auto').toLowerCase() as Config['logFormat']
   if (!['json', 'pretty', 'auto'].includes(logFormat)) {
@@ -232,7 +233,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
-    keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
+    // Blank is unset: an empty path is an in-memory database's (a random key, never kept), and a
+    // file database served with one sealed its data under a key lost at the next start.
+    keyFile: env.TEAMDAY_KEY_FILE?.trim() || defaultKeyFile(dbPath),
     trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
     trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
     corsOrigins: parseCorsOrigins(env.TEAMDAY_CORS_ORIGINS),

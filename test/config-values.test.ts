@@ -23,6 +23,24 @@ describe('set but empty is unset', () => {
     expect(loadConfig({ TEAMDAY_DB: '' }).dbPath).toBe(defaults.dbPath)
     expect(loadConfig({ HOST: '' }).host).toBe('0.0.0.0')
   })
+
+  test('TEAMDAY_KEY_FILE= is the key file beside the database, not an in-memory key lost at the next start', () => {
+    // An empty key file path is what an in-memory database gets: a random key nobody keeps. A file
+    // database served so sealed its token names and secrets under a key gone at the next start.
+    for (const db of ['./data/teamday.db', 'postgres://u@h/d']) {
+      const defaults = loadConfig({ TEAMDAY_DB: db })
+      expect(defaults.keyFile).not.toBe('')
+      for (const blank of ['', ' ', '\t']) expect(loadConfig({ TEAMDAY_DB: db, TEAMDAY_KEY_FILE: blank }).keyFile).toBe(defaults.keyFile)
+    }
+    expect(loadConfig({ TEAMDAY_KEY_FILE: '/etc/teamday/key' }).keyFile).toBe('/etc/teamday/key')
+  })
+
+  test('TEAMDAY_LOG_LEVEL= is info (it refused to start), and the level is read in any case, as TEAMDAY_LOG_FORMAT is', () => {
+    for (const blank of ['', ' ']) expect(loadConfig({ TEAMDAY_LOG_LEVEL: blank }).logLevel).toBe('info')
+    expect(loadConfig({ TEAMDAY_LOG_LEVEL: 'WARN' }).logLevel).toBe('warn')
+    expect(loadConfig({ TEAMDAY_LOG_FORMAT: 'JSON' }).logFormat).toBe('json')
+    expect(() => loadConfig({ TEAMDAY_LOG_LEVEL: 'verbose' })).toThrow('TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "verbose")')
+  })
 })
 
 describe('PORT', () => {
