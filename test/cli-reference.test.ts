@@ -160,3 +160,44 @@ describe('client commands: registry, --help and README name the same options', (
     expect(flagsIn(line!)).toEqual(common)
   })
 })
+
+/**
+ * The README's reference of the server and administration commands ("The binary"), against the
+ * registry: each admin command listed, with every option it shows (`--db FILE` is said once for
+ * all of them, under the block). `serve`'s metrics listener and `users set-password` were missing.
+ */
+describe('admin commands: the README names each with its options', () => {
+  const adminLeaves = allCommands()
+    .filter((c) => c.mode === 'admin')
+    .flatMap((top) => leaves(top))
+
+  test("README's block under \"The binary\" lists every admin command with the registry's options", () => {
+    const start = README.indexOf('\n```\nteamday serve ')
+    expect(start).toBeGreaterThan(0)
+    const block = README.slice(start + 5, README.indexOf('\n```', start + 5)).split('\n')
+    const listed = new Map<string, string[]>()
+    for (const raw of block) {
+      const line = raw.replace(/\s+#.*$/, '')
+      expect(line).toStartWith('teamday ')
+      if (line.startsWith('teamday --version')) continue
+      const words = line.slice('teamday '.length).split(' ')
+      const top = adminLeaves.filter((l) => l.path[0] === words[0])
+      expect({ line, known: top.length > 0 }).toEqual({ line, known: true })
+      const leaf = top.find((l) => l.path.length === 1 || l.path[1] === words[1])
+      expect({ line, known: !!leaf }).toEqual({ line, known: true })
+      const key = leaf!.path.join(' ')
+      listed.set(key, [...new Set([...(listed.get(key) ?? []), ...flagsIn(line)])].sort())
+    }
+    expect(README).toContain('Every admin command accepts `--db FILE`.')
+    const drift = adminLeaves.flatMap(({ path, cmd }) => {
+      const key = path.join(' ')
+      if (!listed.has(key)) return [`${key}: not in README`]
+      const flags = shown(cmd.options).filter((f) => f !== '--db')
+      const have = listed.get(key)!.filter((f) => f !== '--db')
+      const missing = flags.filter((f) => !have.includes(f))
+      const extra = have.filter((f) => !flags.includes(f))
+      return missing.length || extra.length ? [`${key}:${missing.length ? ` not in README ${missing.join(' ')}` : ''}${extra.length ? ` not an option ${extra.join(' ')}` : ''}`] : []
+    })
+    expect(drift).toEqual([])
+  })
+})
