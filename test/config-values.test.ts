@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { loadConfig } from '../src/config'
+
+const README = readFileSync(resolve(import.meta.dir, '../README.md'), 'utf8')
 
 /** Settings an operator can get wrong by one character: refused at start, naming the setting, never taken for something else. */
 describe('the database setting', () => {
@@ -80,5 +84,82 @@ describe('model provider URLs', () => {
     expect(loadConfig({ ANTHROPIC_BASE_URL: 'https://proxy.example.com' }).anthropicBaseUrl).toBe('https://proxy.example.com')
     expect(loadConfig({ OPENAI_API_KEY: 'k' }).openaiBaseUrl).toBe('https://api.openai.com/v1')
     expect(loadConfig({ OPENAI_BASE_URL: '' }).openaiBaseUrl).toBeUndefined()
+  })
+})
+
+describe("README's Configuration table", () => {
+  /** `| \`NAME\` | default | meaning |` rows: the default column as written. */
+  const rows = new Map(
+    [...README.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]),
+  )
+  const policy = (p: { limit: number; windowMs: number } | null) => (p ? `${p.limit}/${p.windowMs / 1000}s` : 'off')
+
+  test('each default the table gives in code is the one the server takes when the variable is unset', () => {
+    const c = loadConfig({})
+    const onOff = (b: boolean) => (b ? 'on' : 'off')
+    const expected: Record<string, string> = {
+      HOST: c.host,
+      PORT: String(c.port),
+      TEAMDAY_DB: c.dbPath,
+      TEAMDAY_DB_STATEMENT_TIMEOUT_MS: String(c.dbStatementTimeoutMs),
+      TEAMDAY_EXECUTION_LEASE_MS: String(c.executionLeaseMs),
+      TEAMDAY_TRUSTED_PROXY_HOPS: String(c.trustedProxyHops),
+      TEAMDAY_LOG_LEVEL: c.logLevel,
+      TEAMDAY_LOG_FORMAT: c.logFormat,
+      TEAMDAY_ACCESS_LOG: onOff(c.accessLog),
+      TEAMDAY_METRICS_HOST: c.metricsHost,
+      TEAMDAY_RATE_LIMIT: policy(c.rateLimit),
+      TEAMDAY_MAX_TOKENS_PER_USER: String(c.maxTokensPerUser),
+      TEAMDAY_COMPRESSION: onOff(c.compression),
+      TEAMDAY_CACHE: onOff(c.cache),
+      TEAMDAY_AUTH_FAILURE_LIMIT: policy(c.authFailureLimit),
+      TEAMDAY_LEAK_REPORT_RATE_LIMIT: policy(c.leakReportRateLimit),
+      TEAMDAY_CLI_LOGIN_RATE_LIMIT: policy(c.cliLoginRateLimit),
+      TEAMDAY_CLI_POLL_RATE_LIMIT: policy(c.cliPollRateLimit),
+      TEAMDAY_CONSOLE_RATE_LIMIT: policy(c.consoleRateLimit),
+      TEAMDAY_MAX_CONCURRENT_EXECUTIONS: String(c.maxConcurrentExecutions),
+      TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER: String(c.maxQueuedExecutionsPerUser),
+      TEAMDAY_EXECUTION_TIMEOUT_MS: String(c.executionTimeoutMs),
+      TEAMDAY_MAX_HISTORY_CHARS: String(c.maxHistoryChars),
+      TEAMDAY_MAX_DELEGATION_DEPTH: String(c.maxDelegationDepth),
+      TEAMDAY_MAX_DELEGATIONS_PER_RUN: String(c.maxDelegationsPerRun),
+    }
+    const drift = Object.entries(expected).flatMap(([name, value]) => (rows.get(name) === `\`${value}\`` ? [] : [`${name}: README ${rows.get(name)}, server ${value}`]))
+    expect(drift).toEqual([])
+    // The per-user budget is 3 × the per-token one, as the table says.
+    expect(rows.get('TEAMDAY_USER_RATE_LIMIT')).toBe('3 × `TEAMDAY_RATE_LIMIT`')
+    expect(policy(c.userRateLimit)).toBe(`${c.rateLimit!.limit * 3}/${c.rateLimit!.windowMs / 1000}s`)
+    // Unset ones are unset.
+    for (const name of ['TEAMDAY_DATABASE_URL', 'TEAMDAY_ENCRYPTION_KEY', 'TEAMDAY_ENCRYPTION_KEYS_PREVIOUS', 'TEAMDAY_TRUSTED_PROXIES', 'TEAMDAY_CORS_ORIGINS', 'TEAMDAY_METRICS_PORT', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'TEAMDAY_MODEL_ALIASES', 'TEAMDAY_ADMIN_PASSWORD_FILE']) {
+      expect({ name, default: rows.get(name) }).toEqual({ name, default: 'unset' })
+    }
+    expect([c.metricsPort, c.encryptionKey, c.corsOrigins, c.trustedProxies, c.modelAliases]).toEqual([null, undefined, [], [], []])
+  })
+
+  test('each range the table gives is the one the server enforces', () => {
+    const ranges: [string, number, number][] = [
+      ['TEAMDAY_DB_POOL', 1, 1000],
+      ['TEAMDAY_DB_STATEMENT_TIMEOUT_MS', 100, 3600000],
+      ['TEAMDAY_EXECUTION_TIMEOUT_MS', 100, 86400000],
+      ['TEAMDAY_MAX_CONCURRENT_EXECUTIONS', 1, 1000],
+      ['TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER', 1, 100000],
+      ['TEAMDAY_MAX_DELEGATION_DEPTH', 0, 20],
+      ['TEAMDAY_EXECUTION_LEASE_MS', 1000, 3600000],
+      ['TEAMDAY_TRUSTED_PROXY_HOPS', 0, 10],
+      ['TEAMDAY_MAX_TOKENS_PER_USER', 1, 100000],
+      ['TEAMDAY_MAX_HISTORY_CHARS', 0, 100000000],
+      ['TEAMDAY_MAX_DELEGATIONS_PER_RUN', 0, 10000],
+      ['TEAMDAY_AUDIT_RETENTION_DAYS', 1, 36500],
+      ['TEAMDAY_EXECUTION_RETENTION_DAYS', 1, 36500],
+    ]
+    for (const [name, min, max] of ranges) {
+      const row = [...README.matchAll(new RegExp(`^\\| \`${name}\` \\|.*$`, 'gm'))][0]![0]
+      const written = (n: number) => [String(n), n.toLocaleString('en-US')]
+      expect({ name, inReadme: written(min).some((a) => written(max).some((b) => row.includes(`${a}–${b}`) || row.includes(`${a}-${b}`))) }).toEqual({ name, inReadme: true })
+      expect(() => loadConfig({ [name]: String(min) })).not.toThrow()
+      expect(() => loadConfig({ [name]: String(max) })).not.toThrow()
+      expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(name)
+      if (min > 0) expect(() => loadConfig({ [name]: String(min - 1) })).toThrow(name)
+    }
   })
 })
