@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Io } from '../src/cli/common'
 import { allCommands, COMMAND_NAMES, commandsNamed, EXIT } from '../src/cli/registry'
 import type { Command } from '../src/cli/spec'
+import { databaseUnavailable } from '../src/db/unavailable'
 import { run } from '../src/main'
 
 /** The command registry: every command declared once; parsing, help and exit codes come from it. */
@@ -94,6 +95,21 @@ describe('every declared command', () => {
       expect({ name, inHelp: new RegExp(`\\b${name}\\b`).test(out) }).toEqual({ name, inHelp: true })
       expect({ name, inReadme: readme.includes(`\`${name}\``) }).toEqual({ name, inReadme: true })
     }
+  })
+
+  test('every TEAMDAY_ variable a message of the server or client names is one that is read', () => {
+    // A 503 for PostgreSQL's statement timeout said to set TEAMDAY_DB_STATEMENT_TIMEOUT, which
+    // nothing reads (the setting is TEAMDAY_DB_STATEMENT_TIMEOUT_MS).
+    const src = resolve(import.meta.dir, '../src')
+    const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') || f.endsWith('.tsx')).map((f) => readFileSync(join(src, f), 'utf8'))
+    const text = files.join('\n')
+    const read = new Set([...text.matchAll(/\benv(?:\.|\[['"])(TEAMDAY_[A-Z0-9_]+)/g)].map((m) => m[1]!))
+    // Build-time constants (`bun build --define`), not environment variables.
+    const defines = new Set([...text.matchAll(/declare const (TEAMDAY_[A-Z0-9_]+)/g)].map((m) => m[1]!))
+    const named = new Set([...text.matchAll(/\b(TEAMDAY_[A-Z0-9_]+)\b/g)].map((m) => m[1]!))
+    const unknown = [...named].filter((n) => !read.has(n) && !defines.has(n))
+    expect(unknown).toEqual([])
+    expect(databaseUnavailable({ code: '57014' })).toContain('TEAMDAY_DB_STATEMENT_TIMEOUT_MS')
   })
 })
 

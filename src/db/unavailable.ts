@@ -1,7 +1,7 @@
 /** PostgreSQL's SQLSTATEs of a database that cannot take this request now (not of a bad request). */
 const PG_UNAVAILABLE: Record<string, string> = {
   '55P03': 'The database is busy: a lock this request needs is held by another session.',
-  '57014': 'The database is busy: a statement ran into its timeout (TEAMDAY_DB_STATEMENT_TIMEOUT).',
+  '57014': 'The database is busy: a statement ran into its timeout (TEAMDAY_DB_STATEMENT_TIMEOUT_MS).',
   '40P01': 'The database is busy: this request was chosen to end a deadlock.',
   '57P01': 'The database is restarting or shutting down.',
   '57P02': 'The database is restarting or shutting down.',
