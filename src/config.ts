@@ -206,7 +206,11 @@ export const DEFAULT_MAX_HISTORY_CHARS = 200_000
 
 type Env = Record<string, string | undefined>
 
-export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+export function loadConfig(given: Env = process.env, overrides: Partial<Config> = {}): Config {
+  // Set but blank is unset, for every variable alike: an env or compose file's `VAR= ` keeps its
+  // space, and TEAMDAY_DB=" " opened a file named " ", TEAMDAY_ACCESS_LOG=" " refused to start,
+  // where `VAR=` (and leaving it out) is the default. README, Configuration: "Nothing is required".
+  const env = withoutBlankValues(given)
   // Set but empty is unset, as for PORT: `TEAMDAY_DB=` opened the current folder as the database.
   const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
   rejectUnknownScheme(dbPath)
@@ -280,6 +284,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     ...overrides,
     ...(overrides.dbPath !== undefined ? { dbPath } : {}),
   }
+}
+
+/** `env` without the variables whose value is empty or only white space. */
+function withoutBlankValues(env: Env): Env {
+  const kept: Env = {}
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value.trim() !== '') kept[name] = value
+  return kept
 }
 
 /** Whether a database string names PostgreSQL (`postgres://` or `postgresql://`). */

@@ -28,6 +28,28 @@ describe('set but empty is unset', () => {
     expect(loadConfig({ HOST: '' }).host).toBe('0.0.0.0')
   })
 
+  test('every variable the server reads takes a blank value (empty, spaces, a tab) as unset', () => {
+    // An env or compose file's `VAR= ` kept its space: TEAMDAY_DB=" " opened a file named " ",
+    // HOST=" " listened nowhere, TEAMDAY_ACCESS_LOG=" " refused to start, where `VAR=` was the default.
+    const config = readFileSync(resolve(import.meta.dir, '../src/config.ts'), 'utf8')
+    const names = [...new Set([...config.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))]
+    expect(names.length).toBeGreaterThan(35)
+    const defaults = JSON.stringify(loadConfig({}))
+    const differ: string[] = []
+    for (const name of names) {
+      for (const blank of ['', ' ', '\t', '  ']) {
+        let got: string
+        try {
+          got = JSON.stringify(loadConfig({ [name]: blank }))
+        } catch (e) {
+          got = String(e)
+        }
+        if (got !== defaults) differ.push(`${name}=${JSON.stringify(blank)}`)
+      }
+    }
+    expect(differ).toEqual([])
+  })
+
   test('TEAMDAY_KEY_FILE= is the key file beside the database, not an in-memory key lost at the next start', () => {
     // An empty key file path is what an in-memory database gets: a random key nobody keeps. A file
     // database served so sealed its token names and secrets under a key gone at the next start.
