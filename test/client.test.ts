@@ -124,6 +124,17 @@ describe('health and whoami', () => {
     expect(r.code).toBe(0)
     expect(r.json.token.id).toBe(member.tokenId)
   })
+
+  test('a blank TEAMDAY_TOKEN or TEAMDAY_URL (spaces, a tab) is unset, as an empty one is: the next source is used', async () => {
+    // A CI variable holding a space: TEAMDAY_TOKEN=" " said "no token configured" with
+    // TEAMDAY_API_TOKEN set, and TEAMDAY_URL=" " refused to run (exit 2) where "" fell through.
+    for (const blank of ['', ' ', '\t']) {
+      const r = await cli(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: blank, TEAMDAY_API_TOKEN: member.token } })
+      expect({ blank, code: r.code, id: r.json?.token?.id }).toEqual({ blank, code: 0, id: member.tokenId })
+      const h = await cli(['health', '--retries', '0'], { who: null, env: { TEAMDAY_URL: blank, TEAMDAY_API_URL: base } })
+      expect({ blank, code: h.code }).toEqual({ blank, code: 0 })
+    }
+  })
 })
 
 describe('agents', () => {

@@ -24,8 +24,9 @@ export interface ClientConfig {
  * `warn` gets a line for stderr when the token file is open to other users. `token: false`: the
  * URL only (no token source is read).
  */
-export async function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string; token?: boolean }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
-  const raw = flags.url ?? (env.TEAMDAY_URL || undefined) ?? (env.TEAMDAY_API_URL || undefined) ?? DEFAULT_URL
+export async function loadClientConfig(given: Env, flags: { url?: string; tokenFile?: string; token?: boolean }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
+  const env = clientEnv(given)
+  const raw = flags.url ?? env.TEAMDAY_URL ?? env.TEAMDAY_API_URL ?? DEFAULT_URL
   const baseUrl = normalizeUrl(raw, flags.url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : 'TEAMDAY_API_URL')
   if (flags.token === false) return { baseUrl, token: null, tokenSource: null }
   if (flags.tokenFile !== undefined) {
@@ -45,7 +46,7 @@ export async function loadClientConfig(env: Env, flags: { url?: string; tokenFil
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: checkTokenCharacters(env.TEAMDAY_TOKEN.trim(), 'TEAMDAY_TOKEN'), tokenSource: 'TEAMDAY_TOKEN' }
   if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: checkTokenCharacters(env.TEAMDAY_API_TOKEN.trim(), 'TEAMDAY_API_TOKEN'), tokenSource: 'TEAMDAY_API_TOKEN' }
-  const file = await credentialsPath(env)
+  const file = await credentialsPath(given)
   const stored = (await readCredentials(file, warn))[baseUrl]
   if (stored) {
     const source = `teamday login (${file})`
@@ -54,6 +55,12 @@ export async function loadClientConfig(env: Env, flags: { url?: string; tokenFil
     return { baseUrl, token: stored.accessToken, tokenSource: source, login: new LoginSession(file, baseUrl, stored) }
   }
   return { baseUrl, token: null, tokenSource: null }
+}
+
+/** The client's variables, a blank one (empty, or only white space: a CI variable holding a space) left out, as unset. */
+export function clientEnv(env: Env): { TEAMDAY_URL?: string; TEAMDAY_API_URL?: string; TEAMDAY_TOKEN?: string; TEAMDAY_API_TOKEN?: string } {
+  const set = (v: string | undefined) => (v !== undefined && v.trim() !== '' ? v : undefined)
+  return { TEAMDAY_URL: set(env.TEAMDAY_URL), TEAMDAY_API_URL: set(env.TEAMDAY_API_URL), TEAMDAY_TOKEN: set(env.TEAMDAY_TOKEN), TEAMDAY_API_TOKEN: set(env.TEAMDAY_API_TOKEN) }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { loginCodeDisplay } from '../../auth/login-code'
-import { DEFAULT_URL, normalizeUrl } from '../../client/config'
+import { clientEnv, DEFAULT_URL, normalizeUrl } from '../../client/config'
 import { credentialsPath, readCredentials, writeCredentials } from '../../client/credentials'
 import { ClientError, unexpectedAnswer } from '../../client/errors'
 import { ApiClient } from '../../client/http'
@@ -14,8 +14,9 @@ import { intFlag } from './common'
 
 type Env = Record<string, string | undefined>
 
-function serverUrl(env: Env, url: string | undefined): string {
-  const raw = url ?? (env.TEAMDAY_URL || undefined) ?? (env.TEAMDAY_API_URL || undefined) ?? DEFAULT_URL
+function serverUrl(given: Env, url: string | undefined): string {
+  const env = clientEnv(given)
+  const raw = url ?? env.TEAMDAY_URL ?? env.TEAMDAY_API_URL ?? DEFAULT_URL
   return normalizeUrl(raw, url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : env.TEAMDAY_API_URL ? 'TEAMDAY_API_URL' : 'the default URL')
 }
 
@@ -124,7 +125,8 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   }
   // A token in the environment (or --token-file) comes before a stored login: say so, or the
   // next command runs as someone else than who just signed in.
-  const before = values['token-file'] !== undefined ? '--token-file' : io.env.TEAMDAY_TOKEN ? 'TEAMDAY_TOKEN' : io.env.TEAMDAY_API_TOKEN ? 'TEAMDAY_API_TOKEN' : null
+  const set = clientEnv(io.env)
+  const before = values['token-file'] !== undefined ? '--token-file' : set.TEAMDAY_TOKEN ? 'TEAMDAY_TOKEN' : set.TEAMDAY_API_TOKEN ? 'TEAMDAY_API_TOKEN' : null
   if (before) io.err(`warning: ${before} is set and comes before this login: commands use it, not this sign-in, while it is set${before === '--token-file' ? ' (drop --token-file)' : ` (unset ${before})`}.`)
   if (values.json) {
     io.out(JSON.stringify({ signedIn: true, server: baseUrl, email: self.email, userId: self.userId, organizationId: self.organizationId, organizationSlug: self.organizationSlug ?? null, role: self.role, credentialsFile: file, previousLoginRevoked: previousRevoked, tokenSourceFirst: before }, null, 2))
