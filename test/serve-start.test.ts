@@ -53,6 +53,9 @@ describe('serve: what a start prints', () => {
     const first = await startAndStop(db)
     expect(first).toContain('/setup/')
     expect(first).not.toContain(HINT)
+    // Where the tokens are made, as TeamDay's docs and the README's Quick start say it (it said
+    // only "/settings/tokens", a path that redirects to that section).
+    expect(first).toContain(' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),\n or headless: teamday tokens create --email E --name NAME')
     const second = await startAndStop(db)
     expect(second).not.toContain('/setup/')
     expect(second).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost`)
@@ -63,7 +66,9 @@ describe('serve: what a start prints', () => {
     const file = join(dir, 'admin-password')
     writeFileSync(file, 'a long enough password\n', { mode: 0o600 })
     const env = { TEAMDAY_ADMIN_EMAIL: 'ops@example.com', TEAMDAY_ADMIN_PASSWORD_FILE: file }
-    expect(await startAndStop(db, env)).toContain('with the password from TEAMDAY_ADMIN_PASSWORD_FILE')
+    const first = await startAndStop(db, env)
+    expect(first).toContain('with the password from TEAMDAY_ADMIN_PASSWORD_FILE')
+    expect(first).toContain(' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),')
     rmSync(file)
     const later = await startAndStop(db, env)
     expect(later).toContain('listening on')

@@ -404,11 +404,14 @@ async function namingSettings<T>(make: () => Promise<T>): Promise<T> {
  * What the first start prints: never a credential that lasts. The set-up link works once, for
  * an hour; the server keeps only its hash.
  */
+/** Where tokens are made, in the words of TeamDay's docs (Settings → Profile → Personal Access Tokens), and without a browser. */
+const CREATE_TOKEN = [' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),', ' or headless: teamday tokens create --email E --name NAME']
+
 export function firstStartText(first: Bootstrap, base: string): string {
   const rule = '================================================================================'
   const lines =
     first.kind === 'password_file'
-      ? [` First start: created organization "${first.org}" and admin ${first.email} with the password from TEAMDAY_ADMIN_PASSWORD_FILE.`, ` Sign in at ${base}/login`]
+      ? [` First start: created organization "${first.org}" and admin ${first.email} with the password from TEAMDAY_ADMIN_PASSWORD_FILE.`, ` Sign in at ${base}/login`, ...CREATE_TOKEN]
       : [
           ` First start: created organization "${first.org}" and admin user ${first.email}.`,
           ' Choose the admin password here (one use, expires in 1 hour):',
@@ -416,7 +419,7 @@ export function firstStartText(first: Bootstrap, base: string): string {
           `   ${base}${first.path}`,
           '',
           ` Expires: ${first.expiresAt.toISOString()}. Missed it? teamday users set-password --email ${first.email}`,
-          ' Then create tokens at /settings/tokens, or headless: teamday tokens create --email E --name NAME',
+          ...CREATE_TOKEN,
         ]
   return ['', rule, ...lines, rule, ''].join('\n')
 }
