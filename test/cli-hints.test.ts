@@ -51,6 +51,8 @@ describe('login and logout honour --retries', () => {
     const code = await run(['logout', '--url', DEAD, '--retries', '0'], { out: (s) => out.push(s), err: (s) => err.push(s), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config') } })
     expect(code).toBe(0)
     expect(err.join('\n')).toContain('warning: could not revoke the sign-in on the server')
+    // Where the console lists CLI sign-ins, in the words of the no-token hint below (it said "Settings, tokens page").
+    expect(err.join('\n')).toContain('or revoke it in the console (Settings > Profile > Personal Access Tokens, CLI sign-ins)')
     expect(err.join('\n')).not.toContain('retrying')
     expect(JSON.parse(readFileSync(file, 'utf8')).servers).toEqual({})
   }, 20_000)

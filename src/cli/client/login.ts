@@ -121,7 +121,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   if (previous && previous.refreshToken !== login.refreshToken) {
     const why = await revokeSession(client, previous.refreshToken)
     previousRevoked = why === null
-    if (why !== null) io.err(`warning: could not revoke the sign-in this one replaces (${why}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
+    if (why !== null) io.err(`warning: could not revoke the sign-in this one replaces (${why}); it ends by itself within 90 days, or revoke it in the console (Settings > Profile > Personal Access Tokens, CLI sign-ins).`)
   }
   // A token in the environment (or --token-file) comes before a stored login: say so, or the
   // next command runs as someone else than who just signed in.
@@ -158,7 +158,7 @@ export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   const why = await revokeSession(client, stored.refreshToken)
   const revoked = why === null
-  if (why !== null) io.err(`warning: could not revoke the sign-in on the server (${why}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
+  if (why !== null) io.err(`warning: could not revoke the sign-in on the server (${why}); it ends by itself within 90 days, or revoke it in the console (Settings > Profile > Personal Access Tokens, CLI sign-ins).`)
   await writeCredentials(file, baseUrl, null)
   if (values.json) io.out(JSON.stringify({ signedOut: true, server: baseUrl, credentialsFile: file, revoked }, null, 2))
   else io.out(`Signed out of ${baseUrl}${revoked ? ' (the server revoked the session)' : ''}; removed from ${file}.`)
