@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
 import postgres from 'postgres'
 import { freshPgSchema, ON_PG, sqliteOnly } from './helpers/pg'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ERROR_STATUS } from '../src/errors'
 
 /** Errors and limits (issue 2, section 5): one envelope, a request id, never a 500 for a client mistake. */
 
@@ -570,5 +573,28 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
       await owner.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
       await owner.end({ timeout: 1 })
     }
+  })
+})
+
+describe("README's error tables", () => {
+  test('name every code the server answers with, at its status (decryption_failed, slug_taken, model_not_served … were missing)', () => {
+    const root = join(import.meta.dir, '..')
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const listed = new Map<string, number[]>()
+    for (const m of readme.matchAll(/^\| (\d{3})(?: \/ (\d{3}))? \| ([^|]+) \|/gm)) {
+      for (const c of m[3]!.matchAll(/`([a-z_]+)`/g)) listed.set(c[1]!, [m[1], m[2]].filter(Boolean).map(Number))
+    }
+    const auth = readme.slice(readme.indexOf('### Authentication errors'), readme.indexOf('### Other errors'))
+    for (const m of auth.matchAll(/^\| `([a-z_]+)` \| /gm)) listed.set(m[1]!, [401])
+    // The codes some module answers with (a quoted literal outside the table itself).
+    const src = join(root, 'src')
+    const text = (readdirSync(src, { recursive: true }) as string[])
+      .filter((f) => /\.tsx?$/.test(f) && f !== 'errors.ts')
+      .map((f) => readFileSync(join(src, f), 'utf8'))
+      .join('\n')
+    const used = Object.entries(ERROR_STATUS).filter(([code]) => text.includes(`'${code}'`))
+    expect(used.length).toBeGreaterThan(40)
+    const drift = used.flatMap(([code, status]) => (listed.get(code)?.includes(status) ? [] : [`${code} ${status}: README ${listed.get(code) ?? 'none'}`]))
+    expect(drift).toEqual([])
   })
 })
