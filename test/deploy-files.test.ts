@@ -140,3 +140,20 @@ describe("README, backups: the one-time folder, then the nightly cron line", () 
     }
   }, 60_000)
 })
+
+describe("the repository's files the README names", () => {
+  test('exist (db:generate pointed at src/db/schema.ts, which the split into two dialects removed)', () => {
+    const named = [...new Set([...readme.matchAll(/\b((?:src|test|bench|scripts|deploy|docs|openapi|drizzle)\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_])/g)].map((m) => m[1]!))]
+    expect(named.length).toBeGreaterThan(50)
+    // `src/commands/` is TeamDay-AI/cli's, which the README quotes.
+    const missing = named.filter((p) => p !== 'src/commands' && !/\{|\*/.test(p)).filter((p) => {
+      try {
+        statSync(join(root, p))
+        return false
+      } catch {
+        return true
+      }
+    })
+    expect(missing).toEqual([])
+  })
+})
