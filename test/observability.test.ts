@@ -544,6 +544,11 @@ describe('GET /metrics', () => {
         return res.text
       }
       const before = await scrape()
+      // Every execution status the README's table names is a series from the first scrape, at 0
+      // before any run: a counter with no series was absent, and an alert on it saw no data.
+      for (const status of ['started', 'completed', 'failed', 'cancelled']) {
+        expect({ status, value: value(before, `teamday_executions_total{status="${status}"}`) }).toEqual({ status, value: 0 })
+      }
       const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Counted' } })
       await t.req('GET', `/api/v1/agents/${agent.body.id}`, { token: admin.token })
       await t.req('GET', `/api/v1/agents/${agent.body.id}`, { token: admin.token })
@@ -565,6 +570,7 @@ describe('GET /metrics', () => {
       expect(value(text, 'teamday_rate_limited_total{method="GET",route="/api/v1/tokens"}')).toBeGreaterThanOrEqual(1)
       expect(value(text, 'teamday_executions_total{status="started"}')).toBe(1)
       expect(value(text, 'teamday_executions_total{status="completed"}')).toBe(1)
+      expect(value(text, 'teamday_executions_total{status="failed"}')).toBe(0)
       expect(value(text, 'teamday_model_tokens_total{provider="openai",direction="input"}')).toBeGreaterThan(0)
       expect(value(text, 'teamday_model_tokens_total{provider="openai",direction="output"}')).toBeGreaterThan(0)
       expect(value(text, 'teamday_executions_queued')).toBe(0)

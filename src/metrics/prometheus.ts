@@ -46,13 +46,26 @@ export class PrometheusExporter {
     add('teamday_http_request_duration_seconds', 'Time to answer HTTP requests, by method and route template.', 'histogram', () => histogramValues('teamday_http_request_duration_seconds', m.latency))
     add('teamday_auth_failures_total', 'Refused authentications (401), by error code.', 'counter', () => counterValues(m.authFailures))
     add('teamday_rate_limited_total', 'Requests refused by a rate limit (429), by method and route template.', 'counter', () => counterValues(m.rateLimited))
-    add('teamday_executions_total', 'Executions that started or ended, by status (started, completed, failed, cancelled).', 'counter', () => counterValues(m.executions))
+    add('teamday_executions_total', 'Executions that started or ended, by status (started, completed, failed, cancelled).', 'counter', () => withZeros(counterValues(m.executions), 'status', EXECUTION_STATUSES))
     add('teamday_executions_queued', 'Executions waiting for a slot (pending).', 'gauge', () => [{ value: m.gauges.executionsQueued(), labels: {} }])
     add('teamday_executions_running', 'Executions running now.', 'gauge', () => [{ value: m.gauges.executionsRunning(), labels: {} }])
     add('teamday_model_tokens_total', 'Model tokens used by executions, by provider and direction (input, output).', 'counter', () => counterValues(m.modelTokens))
     add('teamday_db_query_duration_seconds', 'Time spent running database statements.', 'histogram', () => histogramValues('teamday_db_query_duration_seconds', m.dbQueries))
     return registry
   }
+}
+
+/** The statuses teamday_executions_total counts (README, Metrics). */
+const EXECUTION_STATUSES = ['started', 'completed', 'failed', 'cancelled']
+
+/**
+ * `values` with a series at 0 for each of `known` it lacks: a counter's series appeared only once
+ * counted, so before the first failed run `teamday_executions_total{status="failed"}` was absent
+ * and a rate() or an alert on it saw no data rather than 0.
+ */
+function withZeros(values: Value[], label: string, known: string[]): Value[] {
+  const have = new Set(values.map((v) => v.labels[label]))
+  return [...values, ...known.filter((k) => !have.has(k)).map((k) => ({ value: 0, labels: { [label]: k } }))]
 }
 
 function counterValues(c: Counter): Value[] {
