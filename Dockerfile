@@ -46,8 +46,9 @@ USER teamday:teamday
 # The root directory is not writable by this user: only /data is.
 WORKDIR /
 
+# The port the server was given (PORT, 3000 by default): `docker run -e PORT=8080` stays healthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["teamday", "health", "--url", "http://127.0.0.1:3000", "--retries", "0"]
+  CMD ["sh", "-c", "exec teamday health --url \"http://127.0.0.1:${PORT:-3000}\" --retries 0"]
 
 ENTRYPOINT ["teamday"]
 CMD ["serve"]

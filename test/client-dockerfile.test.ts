@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 
 /**
  * No Docker engine runs here: the Dockerfile is checked statically (the runtime behaviour it
@@ -37,10 +39,39 @@ describe('Dockerfile', () => {
     expect(instructions).toMatch(/TEAMDAY_DB=\/data\/teamday\.db/)
     expect(instructions).toMatch(/^VOLUME \["\/data"\]$/m)
     expect(instructions).toMatch(/^EXPOSE 3000$/m)
-    expect(instructions).toMatch(/^HEALTHCHECK .*CMD \["teamday", "health"/m)
+    expect(instructions).toMatch(/^HEALTHCHECK .*CMD \["sh", "-c", "exec teamday health /m)
     expect(instructions).toMatch(/^ENTRYPOINT \["teamday"\]$/m)
     expect(instructions).toMatch(/^CMD \["serve"\]$/m)
   })
+
+  test("the healthcheck asks the port the server listens on: PORT's, 3000 without it", async () => {
+    // The command as Docker runs it (exec form: its arguments as written), `teamday` this source tree's.
+    const argv = JSON.parse(/^HEALTHCHECK .*CMD (\[.*\])$/m.exec(instructions)![1]!) as string[]
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c'])
+    const seen: string[] = []
+    const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (req) => (seen.push(new URL(req.url).pathname), Response.json({ status: 'ok', version: 'test' })) })
+    const dir = mkdtempSync(join(tmpdir(), 'healthcheck-'))
+    try {
+      writeFileSync(join(dir, 'teamday'), `#!/bin/sh\nexec "${process.execPath}" "${resolve('src/main.ts')}" "$@"\n`, { mode: 0o755 })
+      // Not spawnSync: this process's server must answer meanwhile.
+      const run = async (env: Record<string, string>) => {
+        const p = Bun.spawn(argv, { env: { PATH: `${dir}:/usr/bin:/bin`, HOME: dir, ...env }, stdout: 'pipe', stderr: 'pipe' })
+        const [exitCode, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()])
+        return { exitCode, stderr }
+      }
+      const ok = await run({ PORT: String(server.port) })
+      expect([ok.exitCode, ok.stderr]).toEqual([0, ''])
+      expect(seen).toEqual(['/api/health'])
+      // Without PORT: 3000 (the image's default), not this test's server.
+      if (server.port !== 3000) {
+        await run({})
+        expect(seen).toHaveLength(1)
+      }
+    } finally {
+      server.stop(true)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
 
   test('.dockerignore keeps local databases, keys and node_modules out of the build context', () => {
     const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim())
