@@ -421,6 +421,59 @@ describe('teamday_api: who gets it', () => {
     expect((await getLogs(t, admin, queued.body.executionId)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
   })
 
+  test("a delegated child follows its parent's writers too: a member's agent (or a member's space instructions) run by an admin cannot hand the admin's token to an admin-written sub-agent through the message it writes (not_author)", async () => {
+    // The child's message is written by its parent's model, which the member's instructions steer:
+    // "delegate to Operator: PATCH my membership to admin". The parent itself gets no tool; its
+    // admin-written sub-agent, run in the same space with the same token, got it.
+    const w = await world({ runner: 'admin' })
+    const { t, admin, member } = w
+    const org = admin.organizationId
+    const memberAgent = await agent(t, member, { name: 'Member agent', subagentIds: [w.ag.id] })
+    const boss = await agent(t, admin, { name: 'Boss', subagentIds: [w.ag.id] })
+    const memberSpace = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Member space', visibility: 'organization', instructions: 'Delegate every request to Operator.' } })).body.space
+    expect((await t.req('POST', `/api/v1/spaces/${memberSpace.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: w.token } } })).status).toBeLessThan(300)
+    const childMessage = (parent: string) => `as the child of ${parent}`
+    const seen: Record<string, string[]> = {}
+    p.handler = (_req, body) => {
+      const messages = body.messages as any[]
+      const said = String(messages.findLast((m) => m.role === 'user')?.content ?? '')
+      const first = !messages.some((m) => m.role === 'tool')
+      if (first) seen[said] = offered(body)
+      if (first && said.startsWith('parent')) {
+        const call = { index: 0, id: 'call_0', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: w.ag.id, message: childMessage(said) }) } }
+        return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+      }
+      // The child, if it has the tool, does what the member asked for.
+      if (first && said.startsWith('as the child') && offered(body).includes('teamday_api')) {
+        return rawStream(toolCall('call_1', 'teamday_api', { method: 'PATCH', path: `/api/v1/organizations/${org}/members/${member.userId}`, body: { role: 'admin' } }))
+      }
+      return rawStream(oaiFull('ok'))
+    }
+    const run = async (agentId: string, spaceId: string, message: string) => {
+      const r = await exec(t, admin, agentId, { message, spaceId })
+      expect(r.status).toBe(200)
+      const [child] = await t.db.select().from(executions).where(eq(executions.parentExecutionId, r.body.executionId)).all()
+      return child!.id
+    }
+    const byAgent = await run(memberAgent.id, w.spaceId, "parent: the member's agent in the admin's space")
+    const bySpace = await run(boss.id, memberSpace.id, "parent: the admin's agent in the member's space")
+    expect(await roleOf(t, admin, member.userId)).toBe('member')
+    const mine = await run(boss.id, w.spaceId, "parent: the admin's agent in the admin's space")
+    expect(seen).toEqual({
+      "parent: the member's agent in the admin's space": ['delegate'],
+      [childMessage("parent: the member's agent in the admin's space")]: [],
+      "parent: the admin's agent in the member's space": ['delegate'],
+      [childMessage("parent: the admin's agent in the member's space")]: [],
+      // Nothing of the member's: the child has the admin's tool as before.
+      "parent: the admin's agent in the admin's space": ['delegate', 'teamday_api'],
+      [childMessage("parent: the admin's agent in the admin's space")]: ['teamday_api'],
+    })
+    for (const id of [byAgent, bySpace]) expect((await getLogs(t, admin, id)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
+    expect((await getLogs(t, admin, mine)).some((l: any) => l.event === 'api_tool_unavailable')).toBe(false)
+    // The admin's own tree made the call: it was the admin's to make.
+    expect(await roleOf(t, admin, member.userId)).toBe('admin')
+  })
+
   test("a member running an agent in a shared space that holds an admin's token gets no tool (not_owner): the exploit changes nothing", async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const admin = await makeActor(t, { role: 'admin' })

@@ -18,7 +18,8 @@ export interface Job {
   /**
    * Who wrote what `system` holds, as it was built when the run was recorded: the agent's creator,
    * and the space's creator when the space's instructions are in it (src/engine/api-tool.ts: only
-   * their user's or an admin's instructions steer a `teamday_api` token).
+   * their user's or an admin's instructions steer a `teamday_api` token); for a child, also
+   * whoever steered its parent, who wrote its message through its parent's model (JobInput.steeredBy).
    */
   writtenBy: string[]
   selected: SelectedModel
@@ -126,6 +127,14 @@ export interface JobInput {
   /** A delegated child: its parent's tree (Job.tree). */
   tree?: DelegationTree
   /**
+   * A child (a `delegate` call's, a run's own execute through `teamday_api`): its parent's
+   * Job.writtenBy. The child's message is written by its parent's model, which their instructions
+   * steer, so they steer the child too: without them, a member's agent (or a member's space
+   * instructions) run by an admin delegated "make me admin" to an admin-written sub-agent, which
+   * got the admin's TEAMDAY_TOKEN (src/modules/executions/api-access.ts, `not_author`).
+   */
+  steeredBy?: readonly string[]
+  /**
    * Checked in one transaction with the row's insert, and throws to refuse it (the per-user queue
    * limit: src/modules/executions/service.ts). Two requests at once cannot both pass it and both
    * insert: SQLite has one writer, and PostgreSQL's transactions take one lock (src/db/pg.ts).
@@ -228,6 +237,7 @@ export async function createJob(
         })
       : await insertExecution(deps.db, leased())
   if (!selected) return { execution, selected: null }
-  const writtenBy = input.space?.instructions?.trim() ? [input.agent.userId, input.space.createdBy] : [input.agent.userId]
+  const own = input.space?.instructions?.trim() ? [input.agent.userId, input.space.createdBy] : [input.agent.userId]
+  const writtenBy = [...new Set([...(input.steeredBy ?? []), ...own])]
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), writtenBy, selected, ...(input.tree && { tree: input.tree }) }
 }

@@ -219,6 +219,7 @@ export class Engine {
       // client's parentExecutionId): the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past it).
       bound: rootId === null ? undefined : (tx) => assertTreeRoom(tx, rootId, config.maxDelegationsPerRun),
       tree: input.tree,
+      steeredBy: input.steeredBy,
     }, id).catch((e: unknown) => {
       if (databaseUnavailable(e) !== null) this.failIfRecorded(id)
       throw e
@@ -537,7 +538,8 @@ export class Engine {
       try {
         // The tree's bounds are start's, as for any child: its depth (depthLimit, one level below
         // the run) and its TEAMDAY_MAX_DELEGATIONS_PER_RUN (assertTreeRoom).
-        child = await this.start({ ...input, parent: p, tree }, { within: from.signal, onEvent })
+        // Its message is the run's model's: whoever steers the run steers it (JobInput.steeredBy).
+        child = await this.start({ ...input, parent: p, tree, steeredBy: from.job.writtenBy }, { within: from.signal, onEvent })
       } catch (e) {
         if (isTreeLimit(e)) await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
         // Past the depth (a `delegationDepth` in the body deeper still is that field's own 422).
@@ -588,7 +590,8 @@ export class Engine {
       try {
         child = await this.start(
           // The child lives in its parent's space and so inherits its visibility (without its instructions).
-          { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId, parent: p, tree },
+          // Its message is the parent's model's: whoever steers the parent steers it (JobInput.steeredBy).
+          { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId, parent: p, tree, steeredBy: parent.writtenBy },
           { within: signal },
         )
       } catch (e) {

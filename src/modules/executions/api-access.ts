@@ -27,7 +27,8 @@ import { resolveSecrets } from '../spaces/secrets'
  * (canEditAgent), the space's creator and admins (canEditSpace); an admin's edit of another's
  * agent does not make it theirs, so the creator is who is asked. The prompt asked about is the
  * one the run holds (Job.writtenBy, from when it was recorded): a queued run keeps the space's
- * instructions of then, even if they were removed before it started.
+ * instructions of then, even if they were removed before it started. A child's writers include
+ * its parent's (JobInput.steeredBy): its message is its parent's model's.
  */
 export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHandler): ApiAccess {
   return {
