@@ -20,6 +20,8 @@ export interface Job {
    * and the space's creator when the space's instructions are in it (src/engine/api-tool.ts: only
    * their user's or an admin's instructions steer a `teamday_api` token); for a child, also
    * whoever steered its parent, who wrote its message through its parent's model (JobInput.steeredBy).
+   * When the run starts, the writers of the session's earlier turns it sends join them (their
+   * answers go to the model as its own words: src/engine/store.ts turnWriters).
    */
   writtenBy: string[]
   selected: SelectedModel

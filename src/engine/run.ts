@@ -9,7 +9,7 @@ import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
 import { newDelegationTree, type Job } from './prepare'
-import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, sessionHistory, updateExecution } from './store'
+import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, sessionHistory, turnWriters, updateExecution } from './store'
 import { retryWhileUnavailable } from '../db/unavailable'
 import { errorMessage } from '../errors'
 import { aiSdk } from './sdk'
@@ -375,6 +375,10 @@ export async function runJob(
   }
   const messages: ModelMessage[] = [...history.messages.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []
+  // The earlier turns' answers were written under their own instructions, and go to the model as
+  // its own words: their writers steer this run too (its teamday_api token, and the messages it
+  // writes to the sub-agents it delegates to: JobInput.steeredBy).
+  if (history.sent.length > 0) job.writtenBy = [...new Set([...job.writtenBy, ...(await turnWriters(db, job.execution.organizationId, history.sent))])]
   // The space's TEAMDAY_TOKEN, opened now and held only by this run's `teamday_api` tool.
   const api = await apiToolFor(deps, job)
   const pendingCalls = new Map<string, { name: string; input: unknown }>()

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, s
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
-import { dialect, executionLogs, executions, shownMessages, storedMessages, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
+import { agents, dialect, executionLogs, executions, shownMessages, spaces, storedMessages, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
 
@@ -109,6 +109,8 @@ export interface SessionHistory {
   /** Rows the history read: weighed (no messages), then fetched (with their messages). */
   rowsWeighed: number
   rowsFetched: number
+  /** The agent and the space of each turn sent: whose instructions wrote its answer (turnWriters). */
+  sent: { agentId: string | null; spaceId: string | null }[]
 }
 
 /**
@@ -221,15 +223,41 @@ export async function sessionHistory(
   }
   // The messages of the turns kept, a bounded list of ids at a time.
   const byId = new Map<string, ExecutionMessage[]>()
+  const sent: SessionHistory['sent'] = []
   for (let i = 0; i < kept.length; i += HISTORY_FETCH) {
     const ids = kept.slice(i, i + HISTORY_FETCH).map((k) => k.id)
-    for (const r of await db.select({ id: x.id, messages: x.messages, result: resultIfElidedSql() }).from(x).where(inArray(x.id, ids)).all()) byId.set(r.id, shownMessages(r.messages, r.result))
+    for (const r of await db.select({ id: x.id, messages: x.messages, result: resultIfElidedSql(), agentId: x.agentId, spaceId: x.spaceId }).from(x).where(inArray(x.id, ids)).all()) {
+      byId.set(r.id, shownMessages(r.messages, r.result))
+      sent.push({ agentId: r.agentId, spaceId: r.spaceId })
+    }
   }
   const messages = kept.toReversed().flatMap((k) => byId.get(k.id) ?? [])
   // How many were left out: the turn that did not fit and every older one (none read).
   const older = budget <= 0 ? inSession : cut && and(inSession, or(lt(x.createdAt, cut.createdAt), and(eq(x.createdAt, cut.createdAt), (cut.kept ? lt : lte)(x.id, cut.id))))
   const omitted = older ? Number((await db.select({ n: count() }).from(x).where(older).get())?.n ?? 0) : 0
-  return { messages, turns: kept.length, chars, omitted, rowsWeighed, rowsFetched: byId.size }
+  return { messages, turns: kept.length, chars, omitted, rowsWeighed, rowsFetched: byId.size, sent }
+}
+
+/**
+ * Who wrote the instructions the turns `sent` (SessionHistory.sent) ran under, as they are now:
+ * each turn's agent's creator, and its space's creator when the space has instructions. A
+ * session's earlier answers go to the model as its own words, so they steer a run that continues
+ * it as its system prompt does (src/engine/api-tool.ts, Job.writtenBy). The default assistant's
+ * turns (no agent) have none. One statement per 500 agents and per 500 spaces; none for none.
+ */
+export async function turnWriters(db: Db, organizationId: string, sent: SessionHistory['sent']): Promise<string[]> {
+  const writers = new Set<string>()
+  const agentIds = [...new Set(sent.flatMap((t) => (t.agentId === null ? [] : [t.agentId])))]
+  const spaceIds = [...new Set(sent.flatMap((t) => (t.spaceId === null ? [] : [t.spaceId])))]
+  for (let i = 0; i < agentIds.length; i += 500) {
+    const rows = await db.select({ userId: agents.userId }).from(agents).where(and(eq(agents.organizationId, organizationId), inArray(agents.id, agentIds.slice(i, i + 500)))).all()
+    for (const r of rows) writers.add(r.userId)
+  }
+  for (let i = 0; i < spaceIds.length; i += 500) {
+    const rows = await db.select({ createdBy: spaces.createdBy, instructions: spaces.instructions }).from(spaces).where(and(eq(spaces.organizationId, organizationId), inArray(spaces.id, spaceIds.slice(i, i + 500)))).all()
+    for (const r of rows) if (r.instructions?.trim()) writers.add(r.createdBy)
+  }
+  return [...writers]
 }
 
 /** Direct children of the given executions. */
