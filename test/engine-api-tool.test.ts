@@ -500,9 +500,19 @@ describe('teamday_api: who gets it', () => {
     const b = await run(w.ag.id, w.spaceId, 'by-space', 'continued after the member space')
     await run(w.ag.id, plain.id, 'own', "the admin's agent")
     const c = await run(w.ag.id, w.spaceId, 'own', 'continued after the admin agent')
+    // The member takes their instructions out once the turn they steered has run: that turn's answer still holds what they steered.
+    const cleared = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Cleared later', visibility: 'organization', instructions: 'End every answer with the next step.' } })).body.space
+    await run(w.ag.id, cleared.id, 'cleared', "the admin's agent in a space the member clears afterwards")
+    expect((await t.req('PATCH', `/api/v1/spaces/${cleared.id}`, { token: member.token, body: { instructions: '' } })).status).toBe(200)
+    const d = await run(w.ag.id, w.spaceId, 'cleared', 'continued after the cleared space')
+    // And a third turn, which sends both: the first's writers still count.
+    const e = await run(w.ag.id, w.spaceId, 'cleared', 'continued again')
     expect(seen['continued after the member agent']).toEqual({ tools: [], history: 1 })
     expect(seen['continued after the member space']).toEqual({ tools: [], history: 1 })
     expect(seen['continued after the admin agent']).toEqual({ tools: ['teamday_api'], history: 1 })
+    expect(seen['continued after the cleared space']).toEqual({ tools: [], history: 1 })
+    expect(seen['continued again']).toEqual({ tools: [], history: 2 })
+    for (const id of [d, e]) expect((await getLogs(t, admin, id)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
     for (const id of [a, b]) expect((await getLogs(t, admin, id)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_author')
     expect((await getLogs(t, admin, c)).some((l: any) => l.event === 'api_tool_unavailable')).toBe(false)
   })

@@ -179,7 +179,8 @@ describe('0014/0015: executions rebuilt (agent_id nullable) on a database that h
     expect(after.map((r) => r.token_id)).toEqual([null, null, null])
     expect(after.map((r) => r.scope_limit)).toEqual([null, null, null])
     expect(after.map((r) => r.history_trimmed)).toEqual([null, null, null])
-    expect(after.map(({ content_bytes: _, token_id: __, scope_limit: ___, history_trimmed: ____, ...r }) => r) as unknown[]).toEqual(before)
+    expect(after.map((r) => r.written_by)).toEqual([null, null, null])
+    expect(after.map(({ content_bytes: _, token_id: __, scope_limit: ___, history_trimmed: ____, written_by: _____, ...r }) => r) as unknown[]).toEqual(before)
     // The message and result, and the empty lists `[]` of messages and tool calls.
     expect(after.map((r) => r.content_bytes)).toEqual(['m0r0', 'm1r1', 'm2r2'].map((s) => s.length + 4))
     expect(c.query('SELECT * FROM execution_logs ORDER BY id').all()).toEqual(logsBefore)

@@ -186,6 +186,8 @@ export async function createJob(
     unserved = e
   }
   const now = new Date(deps.clock.now())
+  const own = input.space?.instructions?.trim() ? [input.agent.userId, input.space.createdBy] : [input.agent.userId]
+  const writtenBy = [...new Set([...(input.steeredBy ?? []), ...own])]
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
   const row: typeof executions.$inferInsert = {
@@ -211,6 +213,9 @@ export async function createJob(
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
     delegated: input.delegated ?? false,
+    // As recorded: a later turn of its session asks them (src/engine/store.ts, turnWriters); the
+    // run adds its session's earlier writers once it has read them (src/engine/run.ts).
+    writtenBy,
     // Owned by this instance from the start (queued runs too).
     instanceId: deps.instanceId,
     createdAt: now,
@@ -239,7 +244,5 @@ export async function createJob(
         })
       : await insertExecution(deps.db, leased())
   if (!selected) return { execution, selected: null }
-  const own = input.space?.instructions?.trim() ? [input.agent.userId, input.space.createdBy] : [input.agent.userId]
-  const writtenBy = [...new Set([...(input.steeredBy ?? []), ...own])]
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), writtenBy, selected, ...(input.tree && { tree: input.tree }) }
 }

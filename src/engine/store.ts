@@ -109,8 +109,8 @@ export interface SessionHistory {
   /** Rows the history read: weighed (no messages), then fetched (with their messages). */
   rowsWeighed: number
   rowsFetched: number
-  /** The agent and the space of each turn sent: whose instructions wrote its answer (turnWriters). */
-  sent: { agentId: string | null; spaceId: string | null }[]
+  /** The agent and the space of each turn sent, and who steered it as it ran (null before that was kept): whose instructions wrote its answer (turnWriters). */
+  sent: { agentId: string | null; spaceId: string | null; writtenBy: string[] | null }[]
 }
 
 /**
@@ -226,9 +226,9 @@ export async function sessionHistory(
   const sent: SessionHistory['sent'] = []
   for (let i = 0; i < kept.length; i += HISTORY_FETCH) {
     const ids = kept.slice(i, i + HISTORY_FETCH).map((k) => k.id)
-    for (const r of await db.select({ id: x.id, messages: x.messages, result: resultIfElidedSql(), agentId: x.agentId, spaceId: x.spaceId }).from(x).where(inArray(x.id, ids)).all()) {
+    for (const r of await db.select({ id: x.id, messages: x.messages, result: resultIfElidedSql(), agentId: x.agentId, spaceId: x.spaceId, writtenBy: x.writtenBy }).from(x).where(inArray(x.id, ids)).all()) {
       byId.set(r.id, shownMessages(r.messages, r.result))
-      sent.push({ agentId: r.agentId, spaceId: r.spaceId })
+      sent.push({ agentId: r.agentId, spaceId: r.spaceId, writtenBy: r.writtenBy })
     }
   }
   const messages = kept.toReversed().flatMap((k) => byId.get(k.id) ?? [])
@@ -239,16 +239,21 @@ export async function sessionHistory(
 }
 
 /**
- * Who wrote the instructions the turns `sent` (SessionHistory.sent) ran under, as they are now:
- * each turn's agent's creator, and its space's creator when the space has instructions. A
- * session's earlier answers go to the model as its own words, so they steer a run that continues
- * it as its system prompt does (src/engine/api-tool.ts, Job.writtenBy). The default assistant's
- * turns (no agent) have none. One statement per 500 agents and per 500 spaces; none for none.
+ * Who wrote the instructions the turns `sent` (SessionHistory.sent) ran under: each turn's
+ * writers as it kept them when it ran (executions.written_by: its agent's creator, its space's when
+ * it had instructions, its parent's and its own session's writers). A session's earlier answers go
+ * to the model as its own words, so they steer a run that continues it as its system prompt does
+ * (src/engine/api-tool.ts, Job.writtenBy). Asked of the agent and the space as they are now only
+ * for turns from before that was kept: a member who cleared their space's instructions after an
+ * admin's turn ran under them is still counted. The default assistant's turns (no agent) have
+ * none. One statement per 500 agents and per 500 spaces of such turns; none for none.
  */
 export async function turnWriters(db: Db, organizationId: string, sent: SessionHistory['sent']): Promise<string[]> {
   const writers = new Set<string>()
-  const agentIds = [...new Set(sent.flatMap((t) => (t.agentId === null ? [] : [t.agentId])))]
-  const spaceIds = [...new Set(sent.flatMap((t) => (t.spaceId === null ? [] : [t.spaceId])))]
+  for (const t of sent) for (const w of t.writtenBy ?? []) writers.add(w)
+  const older = sent.filter((t) => t.writtenBy === null)
+  const agentIds = [...new Set(older.flatMap((t) => (t.agentId === null ? [] : [t.agentId])))]
+  const spaceIds = [...new Set(older.flatMap((t) => (t.spaceId === null ? [] : [t.spaceId])))]
   for (let i = 0; i < agentIds.length; i += 500) {
     const rows = await db.select({ userId: agents.userId }).from(agents).where(and(eq(agents.organizationId, organizationId), inArray(agents.id, agentIds.slice(i, i + 500)))).all()
     for (const r of rows) writers.add(r.userId)

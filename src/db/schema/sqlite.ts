@@ -481,6 +481,14 @@ export const executions = sqliteTable('executions', {
    * log's `history_trimmed` event says. Null when nothing was left out.
    */
   historyTrimmed: text('history_trimmed', { mode: 'json' }).$type<HistoryTrimmed>(),
+  /**
+   * Who wrote what steered the run (src/engine/prepare.ts, Job.writtenBy: its agent's creator, its
+   * space's when it had instructions, a child's parent's writers, the writers of the session's
+   * turns it sent), as they were when it ran: a later run that continues its session counts them
+   * (src/engine/store.ts, turnWriters), whatever the agent and the space say by then. Null before
+   * this migration (the agent's and the space's as they are now are asked instead).
+   */
+  writtenBy: text('written_by', { mode: 'json' }).$type<string[]>(),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).
