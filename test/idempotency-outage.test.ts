@@ -45,6 +45,18 @@ describe('an Idempotency-Key whose request answered while the database was out o
       let commits = 0
       // A write the outage fails (its 503 says nothing was changed), and one done before it.
       const probe = () => t.db.update(idempotencyKeys).set({ method: 'POST' }).where(eq(idempotencyKeys.id, 'idem_none')).run()
+      // The quick retries' schedule, shortened after its first delay (which the retry below must
+      // come before) and told when it is spent: the outage then outlasts them, with no fixed wait.
+      let quickRetriesSpent = 0
+      const schedule = {
+        recordRetriesMs: {
+          *[Symbol.iterator]() {
+            yield* [500, 100, 100, 100, 100]
+            quickRetriesSpent++
+          },
+        },
+        waitRoundMs: 250,
+      }
       const app = new Elysia()
         .onError(({ error, set }) => {
           if (error instanceof AppError) {
@@ -54,7 +66,7 @@ describe('an Idempotency-Key whose request answered while the database was out o
           set.status = databaseUnavailable(error) !== null ? 503 : 500
           return { code: set.status === 503 ? 'service_unavailable' : 'internal_error' }
         })
-        .use(idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write')).plugin)
+        .use(idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write'), schedule).plugin)
         .use(authPlugin(authorizer))
         .post(
           '/fails',
@@ -95,11 +107,15 @@ describe('an Idempotency-Key whose request answered while the database was out o
       expect(runs).toBe(2)
 
       // 200 whose answer could not be recorded, in an outage longer than the quick retries
-      // (0.5 + 1 + 2 + 4 + 8 s): recorded once the database is back, without a retry to ask.
+      // (0.5 + 1 + 2 + 4 + 8 s in production; the schedule above here): recorded once the
+      // database is back, without a retry to ask.
+      expect(quickRetriesSpent).toBe(0)
       const done = await send('/commits', 'k-200')
       expect([done.status, done.body]).toEqual([200, { commits: 1 }])
       await until(() => logged('idempotency_record_retrying') === 2)
-      await Bun.sleep(17_000)
+      await until(() => quickRetriesSpent === 1, 30_000)
+      // A round of the wait that follows them, with the database still out of reach.
+      await Bun.sleep(500)
       up()
       await until(() => logged('idempotency_recorded_late') === 2, 30_000)
       expect(logged('idempotency_not_recorded')).toBe(0)

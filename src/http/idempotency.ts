@@ -23,7 +23,13 @@ let seq = 0
  * attempt (4xx/5xx) frees the key, so a corrected retry may reuse it. Other requests cost a
  * method comparison, and a WeakMap miss when their response goes out.
  */
-export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
+export function idempotency(
+  deps: KeyStoreDeps & { log: Logger },
+  callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null,
+  schedule: RecordSchedule = {},
+) {
+  const retriesMs = schedule.recordRetriesMs ?? RECORD_RETRIES_MS
+  const waitRoundMs = schedule.waitRoundMs ?? WAIT_ROUND_MS
   const keys = new IdempotencyKeys(deps)
   const states = new WeakMap<Request, State>()
   /**
@@ -123,18 +129,18 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
   }
 
   /**
-   * Tries `record` again after 0.5, 1, 2, 4 and 8 s; then, while the database is out of reach
-   * (unavailableForNow: a lock held by another process, PostgreSQL lost), every 5 s with the
+   * Tries `record` again after 0.5, 1, 2, 4 and 8 s (schedule.recordRetriesMs); then, while the database is out of reach
+   * (unavailableForNow: a lock held by another process, PostgreSQL lost), every 5 s (schedule.waitRoundMs) with the
    * other keys waiting (awaitDatabase) until the key would be stale anyway (IN_PROGRESS_STALE_MS).
    * At once when a retry with the key finds it in progress (recordNow: the database answered that
    * retry), or when the server stops (recordPendingKeys). Logs the outcome.
    */
   async function recordLater(id: string, record: () => Promise<void>, about: Record<string, unknown>): Promise<void> {
     deps.log.warn('idempotency_record_retrying', about)
-    const entry: PendingRecord = { id, record, about, done: false, unavailable: false, log: deps.log, since: performance.now() }
+    const entry: PendingRecord = { id, record, about, done: false, unavailable: false, log: deps.log, since: performance.now(), waitRoundMs }
     pending.set(entry.id, entry)
     try {
-      for (const delay of RECORD_RETRIES_MS) {
+      for (const delay of retriesMs) {
         await new Promise((resolve) => setTimeout(resolve, delay))
         if (entry.done) return
         if (await attempt(entry)) return
@@ -195,6 +201,8 @@ interface PendingRecord {
   log: Logger
   /** performance.now() when the record first failed. */
   since: number
+  /** How often it is tried while the database is out of reach (awaitDatabase). */
+  waitRoundMs: number
 }
 
 /** Keys whose record is being tried again (recordLater), in every app of the process, by record id. */
@@ -218,6 +226,8 @@ async function attempt(entry: PendingRecord): Promise<boolean> {
 /** Keys waiting for the database to answer again (awaitDatabase), oldest first, and the timer of their next round. */
 const waiting = new Set<{ entry: PendingRecord; settled: (ok: boolean) => void }>()
 let waitTimer: ReturnType<typeof setTimeout> | null = null
+/** performance.now() when waitTimer fires. */
+let waitDue = 0
 
 /**
  * Waits for the key's record to go through, tried every WAIT_ROUND_MS with every other waiting
@@ -228,6 +238,11 @@ let waitTimer: ReturnType<typeof setTimeout> | null = null
 function awaitDatabase(entry: PendingRecord): Promise<boolean> {
   return new Promise((settled) => {
     waiting.add({ entry, settled })
+    // A round due later than this key's own (another app's, a longer one) is brought forward.
+    if (waitTimer !== null && waitDue > performance.now() + entry.waitRoundMs) {
+      clearTimeout(waitTimer)
+      waitTimer = null
+    }
     if (waitTimer === null) waitTimer = nextRound()
   })
 }
@@ -250,9 +265,15 @@ async function waitRound(): Promise<void> {
   waitTimer = waiting.size > 0 ? nextRound() : null
 }
 
-/** The next round, which does not keep a stopping process alive (a graceful stop records the keys itself: recordPendingKeys). */
+/**
+ * The next round (after the shortest round of the waiting keys' apps), which does not keep a
+ * stopping process alive (a graceful stop records the keys itself: recordPendingKeys).
+ */
 function nextRound(): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(waitRound, WAIT_ROUND_MS)
+  let ms = WAIT_ROUND_MS
+  for (const w of waiting) ms = Math.min(ms, w.entry.waitRoundMs)
+  waitDue = performance.now() + ms
+  const timer = setTimeout(waitRound, ms)
   timer.unref?.()
   return timer
 }
@@ -269,6 +290,16 @@ export async function recordPendingKeys(): Promise<void> {
     entry.done = true
     entry.log.error('idempotency_not_recorded', entry.about)
   }
+}
+
+/**
+ * When a key whose record failed is tried again, and how often once those are spent: the
+ * defaults below unless the app's factory is given others (a test's outage, shorter).
+ */
+export interface RecordSchedule {
+  /** The delays before each quick retry, in order (read once per failed record). */
+  recordRetriesMs?: Iterable<number>
+  waitRoundMs?: number
 }
 
 /** When a key whose record failed is recorded again (src/http/idempotency.ts). */
