@@ -6,13 +6,14 @@
  * `async` run queued beside it keeps its place and runs once the database is back.
  *
  * The outage is a real one on either backend: on SQLite another connection holds the file's
- * write lock (an admin command, a rekey: SQLITE_BUSY after the 5 s busy timeout, the event loop
- * held meanwhile); on PostgreSQL the app reaches the database through a relay this test cuts.
+ * write lock (an admin command, a rekey: SQLITE_BUSY after the busy timeout, 5 s, shortened here to
+ * 0.2 s, the event loop held meanwhile); on PostgreSQL the app reaches the database through a relay this test cuts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
 import { makeActor } from './helpers/app'
+import { ON_PG } from './helpers/pg'
 import { appWithOutage as outageApp, cleanUpOutages, type Outage } from './helpers/outage'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
@@ -33,8 +34,11 @@ afterAll(() => {
 })
 
 /** An app on a database this test can take away (`down`) and give back (`up`). */
-function appWithOutage(config: object): Promise<Outage> {
-  return outageApp({ relayPort: RELAY_PORT, name: 'queued-outage', config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config } })
+async function appWithOutage(config: object): Promise<Outage> {
+  const outage = await outageApp({ relayPort: RELAY_PORT, name: 'queued-outage', config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config } })
+  // SQLITE_BUSY after 0.2 s rather than 5 s: the same failure, sooner (each blocks the event loop).
+  if (!ON_PG) outage.t.db.$client.exec('PRAGMA busy_timeout = 200')
+  return outage
 }
 
 describe('a synchronous execute queued while the database is out of reach', () => {
@@ -45,8 +49,9 @@ describe('a synchronous execute queued while the database is out of reach', () =
     // PostgreSQL, and in 2 of 3 with a 900 ms stall of the event loop injected as it was sent:
     // its transaction's lock wait, or PostgreSQL's idle-in-transaction timeout, passed while the
     // process stood still; with 3000 ms, none). A lease long enough for the end of the abandoned run to be written once the
-    // database is back (it is tried again for a lease).
-    const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 3000, executionLeaseMs: 20_000 })
+    // database is back (it is tried again for a lease), and for the holder's to outlast the outage;
+    // 15 s rather than 20 s: on SQLite the outage is first seen by a lease renewal (every lease/3).
+    const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 3000, executionLeaseMs: 15_000 })
     try {
       const a = await makeActor(t)
       const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
