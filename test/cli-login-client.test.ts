@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { recordingIo } from './helpers/cli-io'
 import { run } from '../src/main'
 import { decideLogin } from '../src/modules/cli-auth/service'
+import { LOGIN_TIMING } from '../src/cli/client/login'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
 import { createUser } from '../src/modules/users/service'
@@ -43,7 +44,14 @@ let alice: Actor
 let home: string
 const file = () => join(home, 'config', 'teamday', 'credentials.json')
 
+// Polls every 0.5 s rather than the server's 2 s (the client's longest pause between polls,
+// which a test may shorten: src/cli/client/login.ts): each login here waited out a whole 2 s
+// interval before its first poll. Past the per-code limit (6 polls in 10 s) the client retries
+// its 429 as it would any other.
+const savedTiming = { ...LOGIN_TIMING }
+
 beforeAll(async () => {
+  Object.assign(LOGIN_TIMING, { maxIntervalMs: 500 })
   a = await serve()
   b = await serve()
   alice = await makeActor(a.t, { role: 'member' })
@@ -52,6 +60,7 @@ beforeAll(async () => {
 })
 
 afterAll(() => {
+  Object.assign(LOGIN_TIMING, savedTiming)
   a.server.stop(true)
   b.server.stop(true)
   rmSync(home, { recursive: true, force: true })
