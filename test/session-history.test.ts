@@ -3,8 +3,10 @@
 // stored conversation stays whole.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { fillPlaceholders } from 'drizzle-orm'
+import { copyRows } from '../bench/seed'
 import { DEFAULT_MAX_HISTORY_CHARS, loadConfig } from '../src/config'
 import { executions } from '../src/db/schema'
+import * as pgTables from '../src/db/schema/pg'
 import { MESSAGE_OVERHEAD_CHARS, sessionHistory, sessionTurnsPage } from '../src/engine/store'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -26,7 +28,7 @@ const app = (maxHistoryChars?: number) => makeTestApp({ config: { openaiBaseUrl:
  * Completed turns of session `session` (its chat too), oldest first, a millisecond apart, ending
  * a minute before the test clock: turn i asks `q<i>` and is answered `answer(i)`.
  */
-async function seedTurns(t: TestApp, a: Actor, agentId: string, session: string, n: number, answer: (i: number) => string, o: { userId?: string; status?: 'completed' | 'failed' } = {}) {
+async function seedTurns(t: TestApp, a: Actor, agentId: string, session: string, n: number, answer: (i: number) => string, o: { userId?: string; status?: 'completed' | 'failed'; copy?: boolean } = {}) {
   const start = t.clock.now() - 60_000 - n
   const rows = Array.from({ length: n }, (_, i) => {
     const at = new Date(start + i)
@@ -52,6 +54,9 @@ async function seedTurns(t: TestApp, a: Actor, agentId: string, session: string,
       updatedAt: at,
     }
   })
+  // `copy`: on PostgreSQL in one COPY (bench/seed.ts), for the plan test's thousands of small turns
+  // (in INSERTs of 50 they took most of its time).
+  if (o.copy && t.rt.connection.dialect === 'pg') return copyRows(t.rt.connection.client, pgTables.executions, rows)
   // In batches: one statement of many MiB (or many parameters) is not what this is about.
   for (let i = 0; i < rows.length; i += 50) await t.db.insert(executions).values(rows.slice(i, i + 50)).run()
 }
@@ -264,9 +269,9 @@ describe('what a continued session reads', () => {
     const other = await makeActor(t, { org: a.orgSlug })
     // PostgreSQL plans by cost: sessions of many turns beside many others, analyzed.
     const n = ON_PG ? 3000 : 200
-    await seedTurns(t, a, ag.id, 'planned', n, (i) => `a${i}`)
-    for (const s of ['s1', 's2', 's3']) await seedTurns(t, a, ag.id, s, n, (i) => `b${i}`)
-    await seedTurns(t, other, ag.id, 'planned', n, (i) => `c${i}`, { userId: other.userId })
+    await seedTurns(t, a, ag.id, 'planned', n, (i) => `a${i}`, { copy: true })
+    for (const s of ['s1', 's2', 's3']) await seedTurns(t, a, ag.id, s, n, (i) => `b${i}`, { copy: true })
+    await seedTurns(t, other, ag.id, 'planned', n, (i) => `c${i}`, { userId: other.userId, copy: true })
     const run = { organizationId: a.organizationId, userId: a.userId, sessionId: 'planned', excludeId: 'exec_none' }
     const queries = [sessionTurnsPage(t.rt.db, run, null, 64), sessionTurnsPage(t.rt.db, run, { createdAt: new Date(t.clock.now() - 60_000 - 100), id: 'exec_zzz' }, 64)]
     const conn = t.rt.connection
