@@ -500,8 +500,9 @@ describe('GET /api/health/ready', () => {
     const conn = t.rt.connection
     if (conn.dialect !== 'pg') return
     expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
-    // Every pooled connection held for 4 s (as a reconnection hanging until connect_timeout held one).
-    const held = Promise.all(Array.from({ length: t.rt.config.dbPool }, () => conn.client.unsafe('SELECT pg_sleep(4)')))
+    // Every pooled connection held for 3 s (as a reconnection hanging until connect_timeout held one):
+    // longer than readiness waits (2 s), by as much as the answer below may take past that bound.
+    const held = Promise.all(Array.from({ length: t.rt.config.dbPool }, () => conn.client.unsafe('SELECT pg_sleep(3)')))
     await Bun.sleep(100)
     const t0 = performance.now()
     const busy = await t.req('GET', '/api/health/ready')
