@@ -11405,7 +11405,7 @@ export interface operations {
                 status?: "pending" | "in_progress" | "completed" | "cancelled";
                 /** @description Only tasks with this priority */
                 priority?: "low" | "medium" | "high" | "urgent";
-                /** @description Only tasks whose assignedTo is exactly this (an agent id, a user id or the free text) */
+                /** @description Only tasks assigned to this: an agent by id or slug (the slug of an agent you may see is taken as its id, as when assigning), a user id, or the free text exactly as stored */
                 assignedTo?: string;
                 /** @description Only tasks in this space (its id or slug) */
                 spaceId?: string;

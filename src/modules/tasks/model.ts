@@ -115,7 +115,7 @@ export const UpdateTaskBody = t.Object(
 export const ListTasksQuery = t.Object({
   status: t.Optional(t.Union(TaskStatus.anyOf, { description: 'Only tasks with this status', error: TaskStatus.error })),
   priority: t.Optional(t.Union(TaskPriority.anyOf, { description: 'Only tasks with this priority', error: TaskPriority.error })),
-  assignedTo: t.Optional(t.String({ maxLength: 200, description: 'Only tasks whose assignedTo is exactly this (an agent id, a user id or the free text)', error: 'assignedTo must be a string of at most 200 characters' })),
+  assignedTo: t.Optional(t.String({ maxLength: 200, description: 'Only tasks assigned to this: an agent by id or slug (the slug of an agent you may see is taken as its id, as when assigning), a user id, or the free text exactly as stored', error: 'assignedTo must be a string of at most 200 characters' })),
   spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only tasks in this space (its id or slug)', error: 'spaceId must be a string of at most 100 characters' })),
   limit: limitParam,
   offset: offsetParam(),
