@@ -611,7 +611,7 @@ export interface paths {
         head?: never;
         /**
          * Update a task
-         * @description Changes the fields sent; null clears. `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.
+         * @description Changes the fields sent. null clears `description` and `dueDate`, unassigns (`assignedTo`) and detaches (`spaceId`); `title`, `status`, `priority` and `metadata` take no null (422: send `{}` to empty the metadata). `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.
          */
         patch: operations["patchApiV1TasksById"];
         trace?: never;
