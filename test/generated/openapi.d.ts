@@ -203,7 +203,7 @@ export interface paths {
         head?: never;
         /**
          * Update an agent
-         * @description Changes the fields sent (the agent by id or slug); a list replaces the whole list ([] clears it); null clears a text field or maxTurns. Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another agent has it). `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.
+         * @description Changes the fields sent (the agent by id or slug); a list replaces the whole list ([] or null clears it); null clears `role`, `systemPrompt`, `description`, `category`, `model` or `maxTurns`, while `name`, `slug`, `visibility` and `archived` take no null (422). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another agent has it). `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.
          */
         patch: operations["patchApiV1AgentsById"];
         trace?: never;
