@@ -206,6 +206,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
       tokenId: r.maybe(() => `pat_${r.int(0, 1e6)}`),
       scopeLimit: r.maybe(() => r.pick([['*'], [], ['agents:execute'], ['agents:read', 'tasks:write', 'audit:read']])),
       historyTrimmed: r.maybe(() => ({ turnsSent: r.int(0, 100), turnsOmitted: r.int(1, 10_000), charsSent: r.int(0, 200_000), maxChars: r.int(1, 2 ** 31 - 1) })),
+      writtenBy: r.maybe(() => r.pick([[], ['user_1'], ['user_1', 'user_2', 'user_3']])),
       createdAt: instant(r),
       updatedAt: instant(r),
     } as any

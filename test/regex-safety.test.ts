@@ -155,7 +155,7 @@ describe('regular expressions in src/', () => {
     expect(at('src/db/identity.ts').map((r) => [r.kind, r.source])).toContainEqual(['RegExp', '^[A-Za-z0-9_-]{43}$'])
     expect(at('src/modules/system/index.ts').map((r) => [r.kind, r.source])).toContainEqual(['schema pattern', '^[A-Za-z0-9_-]{43}$'])
     // A template of constants: `td[cor]?_([A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},})`.
-    expect(at('src/auth/tokens.ts').map((r) => r.source)).toContainEqual(expect.stringMatching(/^td\[cor\]\?_\(\[A-Za-z0-9\]\{\d+,\}\)$/))
+    expect(at('src/auth/token-text.ts').map((r) => r.source)).toContainEqual(expect.stringMatching(/^td\[cor\]\?_\(\[A-Za-z0-9\]\{\d+,\}\)$/))
     const built = found.filter((r) => r.source === null).map((r) => ({ file: fileOf(r.where), text: r.text }))
     expect(built).toEqual(expect.arrayContaining(BUILT.map(({ file, text }) => ({ file, text }))))
     expect(built.length).toBe(BUILT.length)
