@@ -46,14 +46,14 @@ export function holdsTokenBody(s: string): boolean {
   return tokenBodyAt(s) >= 0
 }
 
-/** Where the first token body (holdsTokenBody) starts in `s`, or -1. */
-function tokenBodyAt(s: string): number {
+/** Where the first token body (holdsTokenBody) at or after `from` starts in `s`, or -1. */
+function tokenBodyAt(s: string, from = 0): number {
   const n = s.length
-  if (n < TOKEN_BODY_LENGTH) return -1
+  if (n - from < TOKEN_BODY_LENGTH) return -1
   const { table, drop, windowInit } = (crc ??= rollingCrc())
   let run = 0
   let reg = 0
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < n; i++) {
     const c = s.charCodeAt(i)
     if (DIGIT[c & 0x7f]! < 0 || c > 0x7f) {
       run = 0
@@ -330,11 +330,18 @@ export function redactPrefixed(text: string): string {
  * device, audit events), where the body reader's refusal (src/http/secret-fields.ts) does not reach.
  */
 export function withoutSecrets(text: string): string {
-  let out = redactPrefixed(text)
+  const prefixed = redactPrefixed(text)
   // Most text has no run of 43 base62 characters: one native test, not the rolling CRC's loop.
-  if (!BODY_RUN.test(out)) return out
-  for (let at = tokenBodyAt(out); at >= 0; at = tokenBodyAt(out)) out = `${out.slice(0, at)}…[redacted]${out.slice(at + TOKEN_BODY_LENGTH)}`
-  return out
+  if (!BODY_RUN.test(prefixed)) return prefixed
+  // One pass: each search resumes after the body before it (restarting at 0 after each one was
+  // quadratic: 4,000 bodies in 176 KB took 0.37 s, a 1 MiB line of them 13-20 s).
+  let out = ''
+  let done = 0
+  for (let at = tokenBodyAt(prefixed); at >= 0; at = tokenBodyAt(prefixed, done)) {
+    out += `${prefixed.slice(done, at)}…[redacted]`
+    done = at + TOKEN_BODY_LENGTH
+  }
+  return out + prefixed.slice(done)
 }
 const BODY_RUN = /[A-Za-z0-9]{43}/
 
