@@ -9,6 +9,34 @@ const body = () => {
   return random + checksum(random)
 }
 
+describe('a near miss whose wrong character is outside the BMP (two UTF-16 code units)', () => {
+  const chars = ['😀', '𝒜', '\u{10FFFF}']
+  test('counts as one character wrong: refused where stored, redacted where quoted, at every position', () => {
+    for (let round = 0; round < 3; round++) {
+      const b = body()
+      for (let j = 0; j < 43; j++) {
+        const wrong = chars[(round + j) % chars.length]!
+        const text = `name: td_${b.slice(0, j)}${wrong}${b.slice(j + 1)} end`
+        expect({ j, held: holdsSecret(text) }).toEqual({ j, held: true })
+        // Nothing of the secret survives next to the prefix: neither the characters before the
+        // wrong one nor those after it, nor half of the pair. (The wrong one in last place stays,
+        // as a wrong BMP character there does: a copy cut at 42, it tells nothing.)
+        const want = `name: td_…[redacted]${j === 42 ? wrong : ''} end`
+        expect({ j, out: redactPrefixed(text) }).toEqual({ j, out: want })
+        expect(withoutSecrets(text)).toBe(want)
+      }
+    }
+  })
+
+  test('a look-alike with one stays ordinary text', () => {
+    for (let k = 0; k < 200; k++) {
+      const text = `td_${randomBase62(10)}😀${randomBase62(32)}`
+      expect(holdsSecret(text)).toBe(false)
+      expect(redactPrefixed(text)).toBe(text)
+    }
+  })
+})
+
 describe('cost', () => {
   test('withoutSecrets: many bare token bodies in one text, one pass (not one rescan from the start per body)', () => {
     const bodies = Array.from({ length: 24_000 }, body)

@@ -190,8 +190,26 @@ export function nearMissAt(text: string, from: number): { start: number; end: nu
 }
 const PREFIX = /td[cor]?_/g
 
-/** Where the near miss starting at `at` (just after a prefix) ends, or -1 when it is none. */
+/**
+ * Where the near miss starting at `at` (just after a prefix) ends, or -1 when it is none. A
+ * character outside the BMP (an emoji) is two UTF-16 code units but one character wrong all the
+ * same: it is looked at as one (U+FFFD in its place), the end moved past both units when it lies
+ * after it. Read as two, `td_` + 3 characters + 😀 + the rest was no near miss, neither refused
+ * where stored nor redacted where quoted, though one lookup per position rebuilds the secret.
+ */
 function nearMissEnd(s: string, at: number): number {
+  const stop = Math.min(s.length - 1, at + TOKEN_BODY_LENGTH)
+  for (let i = at; i < stop; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) !== 0xd800 || (s.charCodeAt(i + 1) & 0xfc00) !== 0xdc00) continue
+    const one = `${s.slice(at, i)}\ufffd${s.slice(i + 2, at + TOKEN_BODY_LENGTH + 1)}`
+    const end = bmpNearMissEnd(one, 0)
+    return end < 0 ? -1 : at + end + (end > i - at ? 1 : 0)
+  }
+  return bmpNearMissEnd(s, at)
+}
+
+/** nearMissEnd for text with no surrogate pair among the 43 code units at `at`. */
+function bmpNearMissEnd(s: string, at: number): number {
   const len = Math.min(s.length - at, TOKEN_BODY_LENGTH)
   if (len < TOKEN_BODY_LENGTH - 1) return -1
   let odd = -1
