@@ -50,3 +50,26 @@ describe('cost', () => {
     expect(redactSecrets({ line: `a ${bodies[0]} b ${bodies[1]}` })).toEqual({ line: 'a …[redacted] b …[redacted]' })
   })
 })
+
+describe('a refused console form shows its field again (echoed): a secret across the cut', () => {
+  test('a token body or a near miss cut by the length limit is not shown', async () => {
+    const { echoed } = await import('../src/console/form')
+    for (let k = 0; k < 20; k++) {
+      const b = body()
+      for (const cut of [37, 40, 42]) {
+        // A token's 43 characters without their prefix, the cut leaving 37 to 42 of them.
+        const bare = `${'x '.repeat(400)}${b} and more`
+        const atBare = bare.indexOf(b)
+        const shownBare = echoed(bare, atBare + cut)
+        expect(shownBare.includes(b.slice(0, 37))).toBe(false)
+        // A near miss whose wrong character (punctuation) comes early: `td_Ab.…`.
+        const near = `${'y '.repeat(400)}td_${b.slice(0, 2)}.${b.slice(3)} and more`
+        const atNear = near.indexOf('td_') + 3
+        const shownNear = echoed(near, atNear + cut)
+        expect(shownNear.includes(b.slice(3, 37))).toBe(false)
+      }
+      // Text without a secret comes back as typed, cut at max.
+      expect(echoed(`${'z '.repeat(600)}`, 1000)).toBe('z '.repeat(500))
+    }
+  })
+})

@@ -154,8 +154,12 @@ export function refusedField(e: { details?: unknown }, fields: FormFields): { na
  */
 export function echoed(typed: string, max = 1000): string {
   if (typed === '') return typed
-  const text = redactPrefixed(typed.slice(0, max))
-  return holdsTokenBody(text) ? '' : text
+  // Looked for before the cut, not after: a secret across the `max`-th character, cut there, is
+  // no longer one the search knows (a token's 43 characters cut to 40 without their prefix, a near
+  // miss `td_Ab.…` cut to 40), yet its first 37 characters rebuild it. 64 more characters hold
+  // whatever secret starts before `max` (a prefix, 43 characters, an emoji's second unit).
+  const text = redactPrefixed(typed.slice(0, max + 64))
+  return holdsTokenBody(text) ? '' : text.slice(0, max)
 }
 
 /** A form field as a refused form shows it again (echoed); '' for one that held a token. */
