@@ -47,8 +47,10 @@ USER teamday:teamday
 WORKDIR /
 
 # The port the server was given (PORT, 3000 by default): `docker run -e PORT=8080` stays healthy.
+# Read as the server reads it: white space around it dropped, blank as unset (src/config.ts), by
+# splitting it into words (globbing off); `${PORT:-3000}` made `PORT=" "` ask `127.0.0.1: `.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["sh", "-c", "exec teamday health --url \"http://127.0.0.1:${PORT:-3000}\" --retries 0"]
+  CMD ["sh", "-c", "set -f; set -- $PORT; exec teamday health --url \"http://127.0.0.1:${1:-3000}\" --retries 0"]
 
 ENTRYPOINT ["teamday"]
 CMD ["serve"]

@@ -39,7 +39,7 @@ describe('Dockerfile', () => {
     expect(instructions).toMatch(/TEAMDAY_DB=\/data\/teamday\.db/)
     expect(instructions).toMatch(/^VOLUME \["\/data"\]$/m)
     expect(instructions).toMatch(/^EXPOSE 3000$/m)
-    expect(instructions).toMatch(/^HEALTHCHECK .*CMD \["sh", "-c", "exec teamday health /m)
+    expect(instructions).toMatch(/^HEALTHCHECK .*CMD \["sh", "-c", "set -f; set -- \$PORT; exec teamday health /m)
     expect(instructions).toMatch(/^ENTRYPOINT \["teamday"\]$/m)
     expect(instructions).toMatch(/^CMD \["serve"\]$/m)
   })
@@ -62,10 +62,19 @@ describe('Dockerfile', () => {
       const ok = await run({ PORT: String(server.port) })
       expect([ok.exitCode, ok.stderr]).toEqual([0, ''])
       expect(seen).toEqual(['/api/health'])
-      // Without PORT: 3000 (the image's default), not this test's server.
+      // PORT with white space around it: the server listens on the number (src/config.ts parsePort
+      // reads Number(" 8080 ")), so the healthcheck asks it there too, not at `127.0.0.1: 8080 `.
+      const padded = await run({ PORT: ` ${server.port}\t` })
+      expect([padded.exitCode, padded.stderr]).toEqual([0, ''])
+      expect(seen).toEqual(['/api/health', '/api/health'])
+      // Without PORT, or PORT blank (unset to the server: src/config.ts): 3000 (the image's
+      // default), not this test's server, and a URL the health command takes.
       if (server.port !== 3000) {
-        await run({})
-        expect(seen).toHaveLength(1)
+        for (const env of [{}, { PORT: ' ' }]) {
+          const other = await run(env)
+          expect(other.stderr).not.toContain('must be an http(s) URL')
+          expect(seen).toHaveLength(2)
+        }
       }
     } finally {
       server.stop(true)
