@@ -70,7 +70,7 @@ describe('Dockerfile', () => {
       // Without PORT, or PORT blank (unset to the server: src/config.ts): 3000 (the image's
       // default), not this test's server, and a URL the health command takes.
       if (server.port !== 3000) {
-        for (const env of [{}, { PORT: ' ' }]) {
+        for (const env of [{}, { PORT: ' ' }] as Record<string, string>[]) {
           const other = await run(env)
           expect(other.stderr).not.toContain('must be an http(s) URL')
           expect(seen).toHaveLength(2)
