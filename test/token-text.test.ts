@@ -68,6 +68,12 @@ describe('a refused console form shows its field again (echoed): a secret across
         const shownNear = echoed(near, atNear + cut)
         expect(shownNear.includes(b.slice(3, 37))).toBe(false)
       }
+      // Redactions before the cut shorten the text and bring later characters under it: two
+      // prefixed tokens (46 characters each, 14 redacted) moved a body cut at 41 by a fixed
+      // window (37 random characters and 4 of the checksum) into the part shown.
+      const token = () => `td_${body()}`
+      const shifted = `${token()} ${token()} ${'w'.repeat(1000 - 95 + 23)}.${b} tail`
+      expect(echoed(shifted, 1000).includes(b.slice(0, 37))).toBe(false)
       // Text without a secret comes back as typed, cut at max.
       expect(echoed(`${'z '.repeat(600)}`, 1000)).toBe('z '.repeat(500))
     }

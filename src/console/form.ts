@@ -154,11 +154,13 @@ export function refusedField(e: { details?: unknown }, fields: FormFields): { na
  */
 export function echoed(typed: string, max = 1000): string {
   if (typed === '') return typed
-  // Looked for before the cut, not after: a secret across the `max`-th character, cut there, is
-  // no longer one the search knows (a token's 43 characters cut to 40 without their prefix, a near
-  // miss `td_Ab.…` cut to 40), yet its first 37 characters rebuild it. 64 more characters hold
-  // whatever secret starts before `max` (a prefix, 43 characters, an emoji's second unit).
-  const text = redactPrefixed(typed.slice(0, max + 64))
+  // Looked for in the whole text, before the cut: a secret across the `max`-th character, cut
+  // there, is no longer one the search knows (a token's 43 characters cut to 40 without their
+  // prefix, a near miss `td_Ab.…` cut to 40), yet its first 37 characters rebuild it. No fixed
+  // window past `max` is enough: each redaction before the cut shortens the text (a token's 46
+  // characters become 14, a long `td_…` run more), bringing later characters under it. One linear
+  // pass over a field of a body the reader has already searched whole (src/http/secret-fields.ts).
+  const text = redactPrefixed(typed)
   return holdsTokenBody(text) ? '' : text.slice(0, max)
 }
 
