@@ -253,6 +253,27 @@ export async function apiToolFor(
   // MAX_API_CALLS_PER_RUN in a run: the calls share their user's rate limit with every client of theirs.
   let calls = 0
   let turn: Promise<unknown> = Promise.resolve()
+  // The writers the token was given for. A sub-agent's answer joins the run's writers once it is
+  // back (src/engine/runner.ts, steeredByChild): the next call asks again, and once another
+  // member's instructions steer the run, its calls are refused for the rest of it.
+  let granted = new Set(job.writtenBy)
+  let steered = false
+  const stillAuthor = async (): Promise<boolean> => {
+    if (steered) return false
+    if (job.writtenBy.every((w) => granted.has(w))) return true
+    const again = await api.token(x, job.writtenBy)
+    if (again === secret) {
+      granted = new Set(job.writtenBy)
+      return true
+    }
+    steered = true
+    await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', {
+      secret: API_TOKEN_SECRET,
+      code: again === 'not_author' ? 'not_author' : 'not_owner',
+      note: "a sub-agent's answer, written under instructions of another member who is not an admin, now steers this run: its further calls are refused",
+    })
+    return false
+  }
   return (input, signal) => {
     const mine = turn.then(async (): Promise<ApiCallOutcome> => {
       // A call still waiting its turn when the run is stopped (cancelled, timed out) is not made.
@@ -261,7 +282,9 @@ export async function apiToolFor(
       const out: ApiCallOutcome =
         ++calls > MAX_API_CALLS_PER_RUN
           ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
-          : await call(input, signal)
+          : !(await stillAuthor())
+            ? { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
+            : await call(input, signal)
       const path = typeof input?.path === 'string' ? scrubbed(input.path.slice(0, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
       return out
