@@ -12,7 +12,7 @@
  * that imports test/helpers/app.ts runs on both passes, whichever of its functions it calls).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 
 /** What reads the backend choice. */
 const MARKERS = /\bON_PG\b|\bsqliteOnly\b|TEAMDAY_TEST_DATABASE/
@@ -34,6 +34,9 @@ export function backendDependence(root: string): { file: string; dependent: bool
     for (const p of [base, `${base}.ts`, `${base}.tsx`, join(base, 'index.ts')]) if (isFile(p)) return p
     return null
   }
+  /** Every test module by its file name. */
+  const byName = new Map<string, string[]>()
+  for (const f of walk(test)) byName.set(basename(f), [...(byName.get(basename(f)) ?? []), f])
   /** The test-local modules `file` imports, or names by path (a script it runs). */
   const edges = (file: string, text: string): string[] => {
     const out: string[] = []
@@ -43,6 +46,8 @@ export function backendDependence(root: string): { file: string; dependent: bool
     }
     for (const m of text.matchAll(/['"`]([\w./-]+\.tsx?)['"`]/g)) {
       for (const p of [resolve(dirname(file), m[1]!), resolve(root, m[1]!), resolve(test, m[1]!)]) if (p !== file && isFile(p)) out.push(p)
+      // A path put together from pieces (`join(dir, 'helpers', 'x.ts')`): any test module of that name.
+      for (const p of byName.get(basename(m[1]!)) ?? []) if (p !== file) out.push(p)
     }
     return out.filter((p) => p !== pgHelper)
   }
