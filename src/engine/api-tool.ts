@@ -254,7 +254,7 @@ export async function apiToolFor(
   let calls = 0
   let turn: Promise<unknown> = Promise.resolve()
   // The writers the token was given for. A sub-agent's answer joins the run's writers once it is
-  // back (src/engine/runner.ts, steeredByChild): the next call asks again, and once another
+  // back (src/engine/prepare.ts, joinWriters): the next call asks again, and once another
   // member's instructions steer the run, its calls are refused for the rest of it.
   let granted = new Set(job.writtenBy)
   let steered = false

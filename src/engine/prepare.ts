@@ -6,7 +6,7 @@ import { executions, type Agent, type Execution, type Space } from '../db/schema
 import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
-import { insertExecution } from './store'
+import { insertExecution, updateExecution } from './store'
 import { leaseUntil } from './leases'
 import { storedAgentId } from './assistant'
 
@@ -102,6 +102,20 @@ export const newDelegationTree = (): DelegationTree => ({ delegations: 0, writte
 export interface Unserved {
   execution: Execution
   selected: null
+}
+
+/**
+ * `more` writers join the run's (Job.writtenBy), kept on its row too (executions.written_by) for
+ * the turns that will continue it: the writers of its session's earlier turns once it has read
+ * them (src/engine/run.ts), a sub-agent's once its answer is back (src/engine/runner.ts). Its
+ * `teamday_api` tool asks again at its next call (src/engine/api-tool.ts). Nothing is written when
+ * nothing is new.
+ */
+export async function joinWriters(db: Db, job: Job, more: readonly string[]): Promise<void> {
+  const added = [...new Set(more)].filter((w) => !job.writtenBy.includes(w))
+  if (added.length === 0) return
+  job.writtenBy = [...job.writtenBy, ...added]
+  await updateExecution(db, job.execution.id, { writtenBy: job.writtenBy })
 }
 
 export interface JobInput {

@@ -8,7 +8,7 @@ import type { Db } from '../db/connection'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
-import { newDelegationTree, type Job } from './prepare'
+import { joinWriters, newDelegationTree, type Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, sessionHistory, turnWriters, updateExecution } from './store'
 import { retryWhileUnavailable } from '../db/unavailable'
 import { errorMessage } from '../errors'
@@ -378,12 +378,7 @@ export async function runJob(
   // The earlier turns' answers were written under their own instructions, and go to the model as
   // its own words: their writers steer this run too (its teamday_api token, and the messages it
   // writes to the sub-agents it delegates to: JobInput.steeredBy).
-  if (history.sent.length > 0) {
-    const writers = [...new Set([...job.writtenBy, ...(await turnWriters(db, job.execution.organizationId, history.sent))])]
-    // Kept on the run too, for the turns that will continue it (turnWriters reads them as they were).
-    if (writers.length > job.writtenBy.length) await updateExecution(db, id, { writtenBy: writers })
-    job.writtenBy = writers
-  }
+  if (history.sent.length > 0) await joinWriters(db, job, await turnWriters(db, job.execution.organizationId, history.sent))
   // The space's TEAMDAY_TOKEN, opened now and held only by this run's `teamday_api` tool.
   const api = await apiToolFor(deps, job)
   const pendingCalls = new Map<string, { name: string; input: unknown }>()

@@ -4,7 +4,7 @@ import { databaseUnavailable, retryWhileUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { newId } from '../ids'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
-import { assertTreeRoom, createJob, depthLimit, newDelegationTree, type Job, type JobInput } from './prepare'
+import { assertTreeRoom, createJob, depthLimit, joinWriters, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
@@ -12,7 +12,7 @@ import { RunRequests, type RunRequest } from './run-requests'
 import { storedAgentId } from './assistant'
 import { failLapsed, renewLeases, rowAndLease } from './leases'
 import { claimNext, claimedOrSettledOf } from './queue'
-import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable, updateExecution } from './store'
+import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
 import { afterOtherRequests } from '../next-turn'
 
 export type { EngineDeps } from './run'
@@ -553,7 +553,7 @@ export class Engine {
       throw e
     }
     // Its answer goes back to the run as an API answer: its writers steer the run from then on.
-    const done = child.done.then(async (row) => (await this.steeredByChild(from.job, row), row)).finally(release)
+    const done = child.done.then(async (row) => (await joinWriters(db, from.job, row.writtenBy ?? []), row)).finally(release)
     await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: child.execution.id, agentId, depth: child.execution.delegationDepth, via: 'teamday_api' })
     return { execution: child.execution, done }
   }
@@ -608,28 +608,13 @@ export class Engine {
     }
     await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: child.execution.id, agentId, depth: child.execution.delegationDepth })
     const row = await child.done
-    // Its answer goes to the parent's model: whoever steered the child steers the parent from now on.
-    await this.steeredByChild(parent, row)
+    // Its answer goes to the parent's model: whoever steered the child (its own instructions'
+    // writers and its children's) steers the parent from now on.
+    await joinWriters(db, parent, row.writtenBy ?? [])
     if (row.status === 'completed') return row.result ?? ''
     // Without the child's id: the parent's tool calls and answer are read by whoever may open the
     // parent, and the child may be one they may not open (its log and tree then hide it).
     return `Error: the sub-agent's execution ${row.status}: ${row.error ?? ''}`.trim()
-  }
-
-  /**
-   * A child's writers (its row's written_by: its own instructions' and any of its children's) join
-   * its parent's once its answer is back, as a session's earlier turns do (src/engine/store.ts,
-   * turnWriters): the answer was written under them and reaches the parent's model as a tool
-   * result. The parent's `teamday_api` tool asks again at its next call (src/engine/api-tool.ts),
-   * and its row keeps them for the turns that continue it. Without this, an admin's agent that
-   * delegated to a member's sub-agent called the API with the admin's token on what the member's
-   * instructions had the sub-agent answer ("PATCH my membership to admin").
-   */
-  private async steeredByChild(parent: Job, child: Execution): Promise<void> {
-    const added = (child.writtenBy ?? []).filter((w) => !parent.writtenBy.includes(w))
-    if (added.length === 0) return
-    parent.writtenBy = [...parent.writtenBy, ...added]
-    await updateExecution(this.deps.db, parent.execution.id, { writtenBy: parent.writtenBy })
   }
 
   /**
