@@ -1,5 +1,5 @@
 import { dirname, join, resolve } from 'node:path'
-import { trimEndChar } from './text'
+import { trimEndChar, unlessBlank } from './text'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
@@ -289,7 +289,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
 /** `env` without the variables whose value is empty or only white space. */
 function withoutBlankValues(env: Env): Env {
   const kept: Env = {}
-  for (const [name, value] of Object.entries(env)) if (value !== undefined && value.trim() !== '') kept[name] = value
+  for (const [name, value] of Object.entries(env)) if (unlessBlank(value) !== undefined) kept[name] = value
   return kept
 }
 

@@ -143,3 +143,12 @@ export function trimChar(s: string, ch: string): string {
   while (start < s.length && s[start] === ch) start++
   return trimEndChar(s.slice(start), ch)
 }
+
+/**
+ * A variable's value, or undefined when it is unset, empty or only white space (`VAR= ` in an env
+ * or compose file, a CI secret holding a space): the one rule of blank-is-unset, for the server's
+ * configuration (src/config.ts) and the client's (src/client/config.ts) alike.
+ */
+export function unlessBlank(value: string | undefined): string | undefined {
+  return value !== undefined && value.trim() !== '' ? value : undefined
+}

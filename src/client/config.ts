@@ -1,6 +1,7 @@
 import { credentialsPath, readCredentials, readWithMode } from './credentials'
 import { ClientError } from './errors'
 import { LoginSession } from './login-session'
+import { unlessBlank } from '../text'
 
 type Env = Record<string, string | undefined>
 
@@ -59,8 +60,7 @@ export async function loadClientConfig(given: Env, flags: { url?: string; tokenF
 
 /** The client's variables, a blank one (empty, or only white space: a CI variable holding a space) left out, as unset. */
 export function clientEnv(env: Env): { TEAMDAY_URL?: string; TEAMDAY_API_URL?: string; TEAMDAY_TOKEN?: string; TEAMDAY_API_TOKEN?: string } {
-  const set = (v: string | undefined) => (v !== undefined && v.trim() !== '' ? v : undefined)
-  return { TEAMDAY_URL: set(env.TEAMDAY_URL), TEAMDAY_API_URL: set(env.TEAMDAY_API_URL), TEAMDAY_TOKEN: set(env.TEAMDAY_TOKEN), TEAMDAY_API_TOKEN: set(env.TEAMDAY_API_TOKEN) }
+  return { TEAMDAY_URL: unlessBlank(env.TEAMDAY_URL), TEAMDAY_API_URL: unlessBlank(env.TEAMDAY_API_URL), TEAMDAY_TOKEN: unlessBlank(env.TEAMDAY_TOKEN), TEAMDAY_API_TOKEN: unlessBlank(env.TEAMDAY_API_TOKEN) }
 }
 
 /**
