@@ -41,6 +41,8 @@ export interface RoundFigures {
   rss: number
   /** How SO_REUSEPORT spread the connections over the instances, if several. */
   split: string
+  /** wrk's wake-ups a request (WrkResult.wakeups). */
+  wakeups: number
 }
 
 /** The rounds' medians (the largest RSS; every split listed). */
@@ -53,6 +55,7 @@ export function medianFigures(rs: RoundFigures[]): RoundFigures {
     pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
     rss: Math.max(...rs.map((r) => r.rss)),
     split: rs.map((r) => r.split).filter(Boolean).join(', '),
+    wakeups: median(rs.map((r) => r.wakeups)),
   }
 }
 
@@ -61,6 +64,17 @@ export function toMs(v: string): number {
   if (!m) return NaN
   const n = Number(m[1])
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
+}
+
+/** Voluntary context switches of all a process's threads so far; NaN once it is gone. */
+export function voluntarySwitches(pid: number): number {
+  try {
+    let n = 0
+    for (const t of readdirSync(`/proc/${pid}/task`)) n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))?.[1])
+    return n
+  } catch {
+    return NaN
+  }
 }
 
 /** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
@@ -97,6 +111,14 @@ export interface WrkResult {
   p99: number
   requests: number
   errors: string
+  /**
+   * wrk's voluntary context switches a request, counted from 10 % to 90 % of the run: how often
+   * the load generator fell asleep waiting for an answer and had to be woken. On this 2-core VM a
+   * wake-up is an expensive inter-processor interrupt charged to the *server's* `sendmsg`, so a
+   * server that keeps wrk waiting pays kernel time a faster one does not (docs/performance.md,
+   * "Thirty-sixth session"). NaN when it could not be read.
+   */
+  wakeups: number
 }
 
 /**
@@ -109,12 +131,18 @@ export async function wrk(url: string, opts: { connections: number; seconds: num
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   const timer = opts.midway ? setTimeout(opts.midway, opts.seconds * 500) : null
+  const switches: number[] = []
+  const count = () => switches.push(voluntarySwitches(child.pid!))
+  const samples = [setTimeout(count, opts.seconds * 100), setTimeout(count, opts.seconds * 900)]
   await new Promise((r) => child.once('exit', r))
   if (timer) clearTimeout(timer)
+  for (const s of samples) clearTimeout(s)
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1]
   const socket = /Socket errors: (.*)/.exec(out)?.[1]
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    wakeups: switches.length === 2 ? (switches[1]! - switches[0]!) / (opts.seconds * 0.8) / rps : NaN,
+    rps,
     p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
     p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     requests: Number(/(\d+) requests in/.exec(out)?.[1]),

@@ -134,6 +134,8 @@ interface Result {
   idle: number
   errors: string
   split: string
+  /** wrk's wake-ups a request (bench/common.ts, WrkResult.wakeups). */
+  wakeups: number
 }
 
 /** A server under test: its URL and processes (several for instances sharing a port). */
@@ -171,6 +173,7 @@ async function bench(s: Server): Promise<Result> {
     rss: s.children.reduce((t, c) => t + rssMb(c.pid!), 0),
     errors: r.errors,
     split,
+    wakeups: r.wakeups,
   }
 }
 
@@ -216,7 +219,7 @@ try {
   for (let i = 0; i < ROUNDS; i++) for (const x of all) runs.get(x)!.push(await bench(x))
   const b = medianOf(runs.get(bare)!)
   const line = (name: string, r: Result) =>
-    `  ${name.padEnd(38)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)}${r.pgCpu === null ? '' : ` + PostgreSQL ${r.pgCpu.toFixed(2)}`} ms/req  idle ${r.idle.toFixed(0)} %  RSS ${r.rss.toFixed(0)} MB` +
+    `  ${name.padEnd(38)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)}${r.pgCpu === null ? '' : ` + PostgreSQL ${r.pgCpu.toFixed(2)}`} ms/req  idle ${r.idle.toFixed(0)} %  RSS ${r.rss.toFixed(0)} MB  wrk wake-ups ${r.wakeups.toFixed(2)}/req` +
     (r === b ? '' : `  ×${(r.rps / b.rps).toFixed(2)} bare req/s, p99 ×${(r.p99 / b.p99).toFixed(2)}`) +
     (r.split ? `  (connections per instance: ${r.split})` : '') +
     (r.errors ? `  (${r.errors})` : '')

@@ -247,7 +247,7 @@ try {
       const ratio = label === bare.label ? '' : `  ×${(m.rps / b.rps).toFixed(2)} bare`
       const pg = m.pgCpu === null ? '' : ` + PostgreSQL ${m.pgCpu.toFixed(3)}`
       console.log(
-        `  ${label.padEnd(30)}${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms  CPU ${m.cpu.toFixed(3)}${pg} ms/req  RSS ${m.rss.toFixed(0)} MB${ratio}${m.split ? `  (connections per instance: ${m.split})` : ''}`,
+        `  ${label.padEnd(30)}${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms  CPU ${m.cpu.toFixed(3)}${pg} ms/req  RSS ${m.rss.toFixed(0)} MB  wrk wake-ups ${m.wakeups.toFixed(2)}/req${ratio}${m.split ? `  (connections per instance: ${m.split})` : ''}`,
       )
     }
   }
