@@ -80,6 +80,8 @@ function start(argv: string[], env: Record<string, string> = {}) {
 }
 const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).done
 
+const passworded = new Set<string>()
+
 /**
  * Runs `teamday login`, waits for the URL it prints, and does the browser step as `who`: opens it
  * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
@@ -96,7 +98,13 @@ async function login(s: Served, who: Actor, extra: string[] = [], env: Record<st
   }
   expect(url).toBeTruthy()
   const path = new URL(url!).pathname
-  await givePassword(s.t, who.userId)
+  // A password once per person and server: setting one signs the person out everywhere, CLI
+  // sign-ins included, which ended the sign-in a second login replaces before the client could
+  // (a test of that revoke passed without it).
+  if (!passworded.has(`${s.base} ${who.userId}`)) {
+    await givePassword(s.t, who.userId)
+    passworded.add(`${s.base} ${who.userId}`)
+  }
   const browser = consoleClient(s.t)
   const first = await browser.get(path)
   expect(first.headers.get('location')).toStartWith('/login?next=')
@@ -205,7 +213,11 @@ describe('teamday login', () => {
   test('signing in again to the same server revokes the session it replaces; a token in the environment that comes first is named', async () => {
     expect((await login(a, alice)).code).toBe(0)
     const first = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
-    const r = await login(a, alice, [], { TEAMDAY_TOKEN: alice.token })
+    const r = await login(a, alice, [], { TEAMDAY_TOKEN: alice.token }, async (browser, path) => {
+      // Nothing else ended the first sign-in before the client replaced it: the revoke below is the client's.
+      expect((await a.t.req('GET', '/api/v1/agents', { token: first.accessToken })).status).toBe(200)
+      expect((await browser.post(path, { decision: 'approve', organizationId: alice.organizationId })).status).toBe(303)
+    })
     expect(r.code).toBe(0)
     expect(r.out).toContain('The sign-in it replaces was revoked')
     expect(r.err).toContain('warning: TEAMDAY_TOKEN is set and comes before this login')
