@@ -27,8 +27,7 @@ export interface ClientConfig {
  */
 export async function loadClientConfig(given: Env, flags: { url?: string; tokenFile?: string; token?: boolean }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
   const env = clientEnv(given)
-  const raw = flags.url ?? env.TEAMDAY_URL ?? env.TEAMDAY_API_URL ?? DEFAULT_URL
-  const baseUrl = normalizeUrl(raw, flags.url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : 'TEAMDAY_API_URL')
+  const baseUrl = clientBaseUrl(given, flags.url)
   if (flags.token === false) return { baseUrl, token: null, tokenSource: null }
   if (flags.tokenFile !== undefined) {
     let text: string
@@ -56,6 +55,17 @@ export async function loadClientConfig(given: Env, flags: { url?: string; tokenF
     return { baseUrl, token: stored.accessToken, tokenSource: source, login: new LoginSession(file, baseUrl, stored) }
   }
   return { baseUrl, token: null, tokenSource: null }
+}
+
+/**
+ * The server a client command talks to: --url, TEAMDAY_URL, TEAMDAY_API_URL (a blank one is
+ * unset), http://localhost:3000; normalised (normalizeUrl), an error naming where a bad one came
+ * from. The one rule of every client command, `teamday login` and `logout` included.
+ */
+export function clientBaseUrl(given: Env, url: string | undefined): string {
+  const env = clientEnv(given)
+  const raw = url ?? env.TEAMDAY_URL ?? env.TEAMDAY_API_URL ?? DEFAULT_URL
+  return normalizeUrl(raw, url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : env.TEAMDAY_API_URL ? 'TEAMDAY_API_URL' : 'the default URL')
 }
 
 /** The client's variables, a blank one (empty, or only white space: a CI variable holding a space) left out, as unset. */

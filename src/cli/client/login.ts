@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { loginCodeDisplay } from '../../auth/login-code'
-import { clientEnv, DEFAULT_URL, normalizeUrl } from '../../client/config'
+import { clientBaseUrl, clientEnv } from '../../client/config'
 import { credentialsPath, readCredentials, writeCredentials } from '../../client/credentials'
 import { ClientError, unexpectedAnswer } from '../../client/errors'
 import { ApiClient } from '../../client/http'
@@ -13,12 +13,6 @@ import { intFlag } from './common'
  */
 
 type Env = Record<string, string | undefined>
-
-function serverUrl(given: Env, url: string | undefined): string {
-  const env = clientEnv(given)
-  const raw = url ?? env.TEAMDAY_URL ?? env.TEAMDAY_API_URL ?? DEFAULT_URL
-  return normalizeUrl(raw, url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : env.TEAMDAY_API_URL ? 'TEAMDAY_API_URL' : 'the default URL')
-}
 
 /** xdg-open (with a display) or open (macOS); never waits for it, never fails the command. */
 function openBrowser(url: string, env: Env): boolean {
@@ -74,7 +68,7 @@ function inWords(ms: number): string {
 const retriesOf = (values: ClientValues): number => intFlag(values.retries, '--retries', 0, 10) ?? 3
 
 export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: boolean }>): Promise<void> {
-  const baseUrl = serverUrl(io.env, values.url)
+  const baseUrl = clientBaseUrl(io.env, values.url)
   const retries = retriesOf(values)
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false, expect: { code: 'string', authUrl: 'string' } })
@@ -146,7 +140,7 @@ async function revokeSession(client: ApiClient, refreshToken: string): Promise<s
 }
 
 export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
-  const baseUrl = serverUrl(io.env, values.url)
+  const baseUrl = clientBaseUrl(io.env, values.url)
   const retries = retriesOf(values)
   const file = await credentialsPath(io.env)
   const stored = (await readCredentials(file, (line) => io.err(line)))[baseUrl]
