@@ -78,7 +78,6 @@ export const ERROR_STATUS = {
   // 500
   internal_error: 500,
   decryption_failed: 500,
-  not_implemented: 501,
   no_model_provider: 501,
   bad_gateway: 502,
   service_unavailable: 503,

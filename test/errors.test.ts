@@ -594,6 +594,9 @@ describe("README's error tables", () => {
       .join('\n')
     const used = Object.entries(ERROR_STATUS).filter(([code]) => text.includes(`'${code}'`))
     expect(used.length).toBeGreaterThan(40)
+    // And the table holds no code nothing answers with (not_implemented, 501, was one): README
+    // and the table say the same codes.
+    expect(Object.keys(ERROR_STATUS).filter((code) => !text.includes(`'${code}'`))).toEqual([])
     const drift = used.flatMap(([code, status]) => (listed.get(code)?.includes(status) ? [] : [`${code} ${status}: README ${listed.get(code) ?? 'none'}`]))
     expect(drift).toEqual([])
   })
