@@ -45,6 +45,11 @@ export interface Config {
   dbStatementTimeoutMs: number
   /** base64 of 32 bytes; when unset a key file beside the database is used (created 0600). */
   encryptionKey?: string
+  /**
+   * TEAMDAY_ENCRYPTION_KEY was set but blank (empty, or only white space): unset like any blank
+   * variable, and a start says so once, with the key it uses instead (src/crypto/keys.ts).
+   */
+  encryptionKeyBlank?: boolean
   /** Older keys (comma-separated base64) still accepted for decryption during a rotation. */
   previousEncryptionKeys: string[]
   keyFile: string
@@ -236,6 +241,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, defaultDbPool(navigator.hardwareConcurrency), 1, 1000),
     dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
+    encryptionKeyBlank: given.TEAMDAY_ENCRYPTION_KEY !== undefined && env.TEAMDAY_ENCRYPTION_KEY === undefined,
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
     // Blank is unset: an empty path is an in-memory database's (a random key, never kept), and a
     // file database served with one sealed its data under a key lost at the next start.

@@ -2,7 +2,7 @@ import { AuditLog } from './audit/log'
 import { systemClock, type Clock } from './clock'
 import type { Config } from './config'
 import type { Services } from './context'
-import { loadSecretBox, type KeySource } from './crypto/keys'
+import { blankKeyWarning, loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
 import { describeDatabase, isPostgresUrl } from './config'
 import { resolve } from 'node:path'
@@ -144,6 +144,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     key ??= keyOf(mayCreate && found.keyCheck === undefined && sample === undefined)
     const { box, source, warning } = key
     if (warning) log.warn('key_file_permissions', { warning })
+    const blank = opts.box ? undefined : blankKeyWarning(config, source)
+    if (blank) log.warn('encryption_key_blank', { warning: blank })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     // The check as read above: opened before the migrations already, or now; a new database gets one.
     if (found !== before) {

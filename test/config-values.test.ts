@@ -1,7 +1,9 @@
-import { describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { loadConfig } from '../src/config'
+import { generateKey } from '../src/crypto/keys'
 
 const README = readFileSync(resolve(import.meta.dir, '../README.md'), 'utf8')
 
@@ -34,13 +36,16 @@ describe('set but empty is unset', () => {
     const config = readFileSync(resolve(import.meta.dir, '../src/config.ts'), 'utf8')
     const names = [...new Set([...config.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))]
     expect(names.length).toBeGreaterThan(35)
-    const defaults = JSON.stringify(loadConfig({}))
+    // The settings: all but whether TEAMDAY_ENCRYPTION_KEY was set blank, which only has a start
+    // say so (it changes no setting: the test below).
+    const settings = (c: ReturnType<typeof loadConfig>) => JSON.stringify({ ...c, encryptionKeyBlank: undefined })
+    const defaults = settings(loadConfig({}))
     const differ: string[] = []
     for (const name of names) {
       for (const blank of ['', ' ', '\t', '  ']) {
         let got: string
         try {
-          got = JSON.stringify(loadConfig({ [name]: blank }))
+          got = settings(loadConfig({ [name]: blank }))
         } catch (e) {
           got = String(e)
         }
@@ -184,4 +189,72 @@ describe("README's Configuration table", () => {
       if (min > 0) expect(() => loadConfig({ [name]: String(min - 1) })).toThrow(name)
     }
   })
+})
+
+// Blank is unset (above), but an operator who set TEAMDAY_ENCRYPTION_KEY meant a key: a secret
+// that came through empty had the server take the key file without a word.
+describe('TEAMDAY_ENCRYPTION_KEY set but blank', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-blank-key-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const db = join(dir, 't.db')
+  const keyFile = join(dir, 'teamday.key')
+  const SAID = 'TEAMDAY_ENCRYPTION_KEY is set but blank, which counts as unset: using the '
+  const times = (text: string) => text.split(SAID).length - 1
+
+  /** `teamday ARGS` as a process, with `key` as TEAMDAY_ENCRYPTION_KEY (undefined: not set at all). */
+  async function teamday(args: string[], key: string | undefined, until?: RegExp): Promise<{ code: number | null; out: string; err: string }> {
+    const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'production', TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ENCRYPTION_KEY: key }
+    if (key === undefined) delete env.TEAMDAY_ENCRYPTION_KEY
+    const p = Bun.spawn([process.execPath, join(import.meta.dir, '../src/main.ts'), ...args], { env, stdout: 'pipe', stderr: 'pipe' })
+    if (until) {
+      // A server: stopped once its output says it listens (it runs until stopped).
+      let out = ''
+      const reader = p.stdout.getReader()
+      for (const end = Date.now() + 15_000; !until.test(out) && Date.now() < end; ) {
+        const { value, done } = await reader.read()
+        if (done) break
+        out += new TextDecoder().decode(value)
+      }
+      p.kill('SIGTERM')
+      const [code, err] = await Promise.all([p.exited, new Response(p.stderr).text()])
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        out += new TextDecoder().decode(value)
+      }
+      return { code, out, err }
+    }
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    return { code, out, err }
+  }
+
+  test('is unset (the key file is used, or created), and every command that opens the key says so once, naming the key it uses', async () => {
+    const created = await teamday(['migrate', '--db', db], ' ')
+    expect(created.code).toBe(0)
+    expect(times(created.err)).toBe(1)
+    expect(created.err).toContain(`${SAID}new encryption key written to ${keyFile}`)
+    expect(created.err).toContain('"encryption_key_blank"')
+    for (const blank of ['', '\t']) {
+      const again = await teamday(['migrate', '--db', db], blank)
+      expect({ blank, code: again.code, times: times(again.err) }).toEqual({ blank, code: 0, times: 1 })
+      expect(again.err).toContain(`${SAID}encryption key from ${keyFile}`)
+    }
+    const listed = await teamday(['audit', 'list', '--db', db], ' ')
+    expect([listed.code, times(listed.err)]).toEqual([0, 1])
+    const backup = await teamday(['backup', '--db', db, '--out', join(dir, 'b.db')], ' ')
+    expect([backup.code, times(backup.err)]).toEqual([0, 1])
+    expect(backup.err).toContain(`warning: ${SAID}encryption key from ${keyFile}`)
+    const served = await teamday(['serve', '--db', db, '--host', '127.0.0.1', '--port', '23417'], ' ', /listening on/)
+    expect(served.out).toContain(`encryption key from ${keyFile}`)
+    expect(times(served.err)).toBe(1)
+  }, 60_000)
+
+  test('unset, or set to a key, says nothing of it', async () => {
+    const own = join(dir, 'own.db')
+    expect(times((await teamday(['migrate', '--db', own], generateKey())).err)).toBe(0)
+    const other = join(dir, 'other.db')
+    const r = await teamday(['migrate', '--db', other], undefined)
+    expect([r.code, times(r.err)]).toEqual([0, 0])
+    expect(r.err).not.toContain('encryption_key_blank')
+  }, 60_000)
 })

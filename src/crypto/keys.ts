@@ -60,6 +60,19 @@ export function describeKey(source: KeySource, keyFile: string): string {
   }
 }
 
+/**
+ * TEAMDAY_ENCRYPTION_KEY set but blank is unset, as every blank variable is; but whoever set it
+ * meant something (a secret that came through empty): said once by whatever opens the key (a
+ * start, an admin command), with the key used instead. Undefined when there is nothing to say.
+ */
+export function blankKeyWarning(config: Pick<Config, 'encryptionKey' | 'encryptionKeyBlank' | 'keyFile'>, source: KeySource): string | undefined {
+  if (!config.encryptionKeyBlank || config.encryptionKey) return undefined
+  return `TEAMDAY_ENCRYPTION_KEY is set but blank, which counts as unset: using the ${describeKey(source, config.keyFile)}`
+}
+
+/** How TEAMDAY_ENCRYPTION_KEY stands when no key was found: "is not set", or "is set but blank". */
+export const keyVarState = (config: Pick<Config, 'encryptionKeyBlank'>): string => (config.encryptionKeyBlank ? 'is set but blank' : 'is not set')
+
 export function generateKey(): string {
   return randomBytes(KEY_BYTES).toString('base64')
 }
@@ -75,7 +88,7 @@ export type KeySource = 'env' | 'file' | 'created' | 'ephemeral'
  * gets a fresh key, as its data lives no longer than the process.
  */
 export function loadSecretBox(
-  config: Pick<Config, 'encryptionKey' | 'previousEncryptionKeys' | 'keyFile'>,
+  config: Pick<Config, 'encryptionKey' | 'encryptionKeyBlank' | 'previousEncryptionKeys' | 'keyFile'>,
   opts: { create?: boolean; fs?: KeyFileSystem } = {},
 ): {
   box: SecretBox
@@ -98,7 +111,7 @@ export function loadSecretBox(
     return { box: new SecretBox(key, previous), source: 'file', ...(warning ? { warning } : {}) }
   }
   if (opts.create === false) {
-    throw new MissingKeyError(`no encryption key: TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${config.keyFile} (set TEAMDAY_KEY_FILE or TEAMDAY_ENCRYPTION_KEY to the key this database was created with)`)
+    throw new MissingKeyError(`no encryption key: TEAMDAY_ENCRYPTION_KEY ${keyVarState(config)} and there is no key file at ${config.keyFile} (set TEAMDAY_KEY_FILE or TEAMDAY_ENCRYPTION_KEY to the key this database was created with)`)
   }
   const dir = dirname(config.keyFile)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })

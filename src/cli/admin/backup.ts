@@ -1,7 +1,7 @@
 import { rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { isPostgresUrl, type Config } from '../../config'
-import { describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
+import { blankKeyWarning, describeKey, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { inspect, restoreInto, sameFile, vacuumInto, type DatabaseReport } from '../../db/backup'
 import { keyOpensCheck } from '../../db/settings'
 import { UsageError, type Io } from '../common'
@@ -26,7 +26,7 @@ export function backup({ values, io }: Run<{ out?: string; db?: string }>): void
     rmSync(out, { force: true })
     throw new Error(`the copy failed its integrity check (${report.integrity.slice(0, 3).join('; ')}) and was removed; check ${from} (PRAGMA integrity_check) before relying on it`)
   }
-  const key = keyOf(config, report)
+  const key = keyOf(config, report, io)
   io.out(`backup written: ${out} (${mib(statSync(out).size)}, integrity ok, ${report.migrations} migrations)`)
   // The copy is sound and kept; but the key to keep with it must be the one that opens it, or
   // an operator following this advice keeps a key that opens nothing (a rekey done under another
@@ -58,7 +58,7 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
   if (report.newerThanThisBuild) {
     throw new Error(`${from} was made by a newer teamday (it has migrations this build does not know): restore it with that version or a later one; nothing was changed`)
   }
-  const key = keyOf(config, report)
+  const key = keyOf(config, report, io)
   if (key.found && !key.opens) {
     throw new Error(`the ${key.text} does not open this backup: put the key it was made with in place first (TEAMDAY_ENCRYPTION_KEY, or the key file ${config.keyFile}); nothing was changed`)
   }
@@ -80,12 +80,14 @@ function fileConfig(io: Io, db: string | undefined): Config {
 const sound = (r: DatabaseReport) => r.integrity.length === 1 && r.integrity[0] === 'ok'
 
 /** The configured key (never created here), and whether it opens the database's key check. */
-function keyOf(config: Config, report: DatabaseReport): { found: boolean; opens: boolean; text: string } {
+function keyOf(config: Config, report: DatabaseReport, io: Io): { found: boolean; opens: boolean; text: string } {
   try {
     const { box, source } = loadSecretBox(config, { create: false })
+    const blank = blankKeyWarning(config, source)
+    if (blank) io.err(`warning: ${blank}`)
     return { found: true, opens: report.keyCheck === undefined || keyOpensCheck(box, report.keyCheck), text: describeKey(source, config.keyFile) }
   } catch (e) {
-    if (e instanceof MissingKeyError) return { found: false, opens: false, text: `no encryption key found (TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${config.keyFile})` }
+    if (e instanceof MissingKeyError) return { found: false, opens: false, text: `no encryption key found (TEAMDAY_ENCRYPTION_KEY ${keyVarState(config)} and there is no key file at ${config.keyFile})` }
     throw e
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describeDatabase, isPostgresUrl, isValidPostgresUrl, normalizeDatabase, POSTGRES_URL_FORM, type Config } from '../../config'
-import { describeKey, keyOfFile, loadSecretBox, MissingKeyError } from '../../crypto/keys'
+import { blankKeyWarning, describeKey, keyOfFile, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
 import { keyOpensCheck } from '../../db/settings'
@@ -31,7 +31,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
   let key: SourceKey
   const t0 = performance.now()
   try {
-    key = sourceKey(configFrom(io, file), sourceKeyCheck(source))
+    key = sourceKey(configFrom(io, file), sourceKeyCheck(source), io)
     if (key.found && !key.opens) {
       throw new Error(`the ${key.text} does not open ${file}'s sealed data (it was made with another key): put the key it was made with in place (TEAMDAY_ENCRYPTION_KEY, or TEAMDAY_KEY_FILE) and run this again; nothing was copied`)
     }
@@ -76,9 +76,11 @@ interface SourceKey {
 }
 
 /** The key this environment gives the SQLite database (never created here), and whether it opens its key check. */
-function sourceKey(config: Config, check: string | undefined): SourceKey {
+function sourceKey(config: Config, check: string | undefined, io: Io): SourceKey {
   try {
     const { box, source } = loadSecretBox(config, { create: false })
+    const blank = blankKeyWarning(config, source)
+    if (blank) io.err(`warning: ${blank}`)
     return { found: true, opens: check === undefined || keyOpensCheck(box, check), source: source as 'env' | 'file', file: config.keyFile, text: describeKey(source, config.keyFile) }
   } catch (e) {
     if (e instanceof MissingKeyError) return { found: false, opens: false, file: config.keyFile, text: 'no key' }
@@ -95,7 +97,7 @@ function keyAdvice(key: SourceKey, pg: Config): string {
   const previous = pg.previousEncryptionKeys.length > 0 ? ' and the same TEAMDAY_ENCRYPTION_KEYS_PREVIOUS' : ''
   if (!key.found) {
     return (
-      `warning: no encryption key found (TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${key.file}). ` +
+      `warning: no encryption key found (TEAMDAY_ENCRYPTION_KEY ${keyVarState(pg)} and there is no key file at ${key.file}). ` +
       'Secrets, token names and other sealed values were copied sealed: give every PostgreSQL instance the key this SQLite database was created with ' +
       '(TEAMDAY_ENCRYPTION_KEY); an instance with another key refuses to start.'
     )
