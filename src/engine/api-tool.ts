@@ -256,12 +256,25 @@ export async function apiToolFor(
   // The writers the token was given for. A sub-agent's answer joins the run's writers once it is
   // back (src/engine/prepare.ts, joinWriters): the next call asks again, and once another
   // member's instructions steer the run, its calls are refused for the rest of it.
+  // The ask may fail (AppError: the secret no longer opens, decryption_failed; the database busy):
+  // this call is refused as the others are ('unchecked'), said in the run's log and the server's
+  // as at the run's start, and the next call asks again. It was thrown through the tool: the
+  // model and the stored execution got the error's own message (the operator's advice on the
+  // encryption key), and the refused call had no api_call row.
   let granted = new Set(job.writtenBy)
   let steered = false
-  const stillAuthor = async (): Promise<boolean> => {
+  const stillAuthor = async (): Promise<boolean | 'unchecked'> => {
     if (steered) return false
     if (job.writtenBy.every((w) => granted.has(w))) return true
-    const again = await api.token(x, job.writtenBy)
+    let again: Awaited<ReturnType<ApiAccess['token']>>
+    try {
+      again = await api.token(x, job.writtenBy)
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e
+      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: e.code, note: "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
+      log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code: e.code })
+      return 'unchecked'
+    }
     if (again === secret) {
       granted = new Set(job.writtenBy)
       return true
@@ -279,12 +292,15 @@ export async function apiToolFor(
       // A call still waiting its turn when the run is stopped (cancelled, timed out) is not made.
       if (signal?.aborted) return { result: 'Error: the run was stopped before this call.', status: null }
       // Past the cap: refused, and logged as every refusal is (status null).
+      const author = ++calls > MAX_API_CALLS_PER_RUN ? null : await stillAuthor()
       const out: ApiCallOutcome =
-        ++calls > MAX_API_CALLS_PER_RUN
+        author === null
           ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
-          : !(await stillAuthor())
-            ? { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
-            : await call(input, signal)
+          : author === 'unchecked'
+            ? { result: "Error: refused: this space's token could not be checked again after a sub-agent's answer joined this run, so this call was not made. Try again later, or answer with what you have.", status: null }
+            : !author
+              ? { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
+              : await call(input, signal)
       const path = typeof input?.path === 'string' ? scrubbed(input.path.slice(0, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
       return out
