@@ -8,6 +8,7 @@ import { changeSignal, closeDatabase, openDatabase } from '../src/db/client'
 import { memberships, personalAccessTokens } from '../src/db/schema'
 import { findCliAccessTokenForAuth, findTokenForAuth } from '../src/auth/lookup'
 import { hashToken } from '../src/auth/tokens'
+import { agentsVersionScope, readVersion } from '../src/db/versions'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
@@ -188,6 +189,55 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every ch
     expect(session?.kind).toBe('cli')
     expect(Object.isFrozen(session)).toBe(true)
     expect(await findCliAccessTokenForAuth(db, cli)).toBe(session!)
+  })
+
+  test('a shared read (a token, a data version) asked again before any commit runs no statement: the same object; a write by the connection, a commit elsewhere or a transaction reads again', async () => {
+    const { t, file, member } = await setup()
+    const conn = sqliteConnection(t.rt)
+    const db = conn.db
+    const hash = hashToken(member.token)
+    const scope = agentsVersionScope(member.organizationId)
+    const first = await findTokenForAuth(db, hash)
+    const version = await readVersion(db, scope)
+    let statements = 0
+    let observed = 0
+    const prepare = conn.client.prepare
+    const onQuery = conn.onQuery
+    conn.client.prepare = ((...a: Parameters<typeof prepare>) => {
+      statements++
+      return prepare(...a)
+    }) as typeof prepare
+    conn.onQuery = (seconds) => {
+      observed++
+      onQuery?.(seconds)
+    }
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(await findTokenForAuth(db, hash)).toBe(first!)
+        expect(await readVersion(db, scope)).toBe(version)
+      }
+      expect(statements).toBe(0)
+      // Still told to the metrics as statements, as the row cache's answers always were.
+      expect(observed).toBe(6)
+      // A write by this connection: the next read runs and sees it.
+      await db.update(personalAccessTokens).set({ revokedAt: new Date(9) }).where(eq(personalAccessTokens.id, member.tokenId))
+      statements = 0
+      expect((await findTokenForAuth(db, hash))?.revokedAt?.getTime()).toBe(9)
+      expect(statements).toBe(1)
+      // A commit by another process: seen from the next turn.
+      writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = 5 WHERE id = '${member.tokenId}'`)
+      await nextTurn()
+      expect((await findTokenForAuth(db, hash))?.revokedAt?.getTime()).toBe(5)
+      // Inside a transaction its handle reads: the transaction sees its own write.
+      await conn.transaction(async (tx) => {
+        await tx.update(personalAccessTokens).set({ revokedAt: null }).where(eq(personalAccessTokens.id, member.tokenId))
+        expect((await findTokenForAuth(tx, hash))?.revokedAt).toBeNull()
+      })
+      expect((await findTokenForAuth(db, hash))?.revokedAt).toBeNull()
+    } finally {
+      conn.client.prepare = prepare
+      conn.onQuery = onQuery
+    }
   })
 
   test('a token expiring while cached is refused at its expiry (the clock is checked on every request)', async () => {

@@ -102,6 +102,22 @@ export class SqliteConnection implements DbConnection {
     return undefined
   }
 
+  /**
+   * The row cache's generation (src/db/sqlite.ts, src/db/change-signal.ts) when a read by `db`
+   * would be answered by that cache now: `db` is the connection's own, no transaction is held or
+   * open, the row cache is on. Else -1. What is kept above the row cache under this number (the
+   * shared results of src/db/prepared.ts) is what the row cache would answer until it changes.
+   */
+  cachedReadGeneration(db: Db): number {
+    if (db !== this.db || this.held || !this.client.keepsRows || this.client.inTransaction) return -1
+    return this.client.signal.generation()
+  }
+
+  /** A read answered from memory above the row cache: told to the metrics as the row cache's hits are (a statement of no time). */
+  noteCachedRead(): void {
+    this.onQuery?.(0)
+  }
+
   /** Whether `db` is a transaction's handle. */
   isTransaction(db: Db): boolean {
     return db === this.txDb

@@ -46,6 +46,11 @@ export class CachingDatabase extends Database {
   private generation = -1
   private rowCache = true
 
+  /** Whether the row cache is on (read above it by src/db/prepared.ts's shared results). */
+  get keepsRows(): boolean {
+    return this.rowCache
+  }
+
   /** Turns the row cache off (statements are still reused): for measuring what it earns. */
   withoutRowCache(): this {
     this.rowCache = false
