@@ -8,6 +8,10 @@ import { agents } from '../src/db/schema'
 import { cachedBody, cachedJson, ResponseCache } from '../src/cache/response-cache'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
+import { findTokenForAuth } from '../src/auth/lookup'
+import { authenticate } from '../src/auth/authenticate'
+import { hashToken } from '../src/auth/tokens'
+import { agentsVersionScope, readVersion } from '../src/db/versions'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-cache-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -27,6 +31,20 @@ describe('agent list cache', () => {
     expect(names(await list())).toEqual(['Uno'])
     await t.req('DELETE', `/api/v1/agents/${created.body.id}`, { token: a.token })
     expect(names(await list())).toEqual([])
+  })
+
+  test('the token look-up reads the organization\'s agents version in its own statement: the list\'s key needs no read of its own', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const hash = hashToken(a.token)
+    const version = () => readVersion(t.rt.db, agentsVersionScope(a.organizationId))
+    expect((await findTokenForAuth(t.rt.db, hash))?.agentsVersion).toBe('0') // no agent yet: no version row
+    await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
+    const bumped = await version()
+    expect(bumped).not.toBe('0')
+    expect((await findTokenForAuth(t.rt.db, hash))?.agentsVersion).toBe(bumped)
+    const looked = await authenticate(t.ctx, `Bearer ${a.token}`)
+    expect(looked.principal.agentsVersion).toBe(bumped)
   })
 
   test('a list served from the cache carries every response header', async () => {

@@ -103,10 +103,13 @@ const noLongerMember = (cli: boolean) =>
  */
 export type TokenLookup = (ctx: Ctx, kind: AuthRow['kind'], hash: string, now: number) => Promise<CountedLookup>
 
-/** The plain look-up (src/auth/lookup.ts): counts nothing; validity judged once it has answered. */
+/**
+ * The plain look-up (src/auth/lookup.ts): counts nothing; validity judged once it has answered.
+ * The organization's agents version comes with the token's row, from the same statement.
+ */
 export const plainLookup: TokenLookup = async (ctx, kind, hash) => {
   const row = kind === 'cli' ? await findCliAccessTokenForAuth(ctx.db, hash) : await findTokenForAuth(ctx.db, hash)
-  return { row, now: ctx.clock.now() }
+  return row === undefined ? { row, now: ctx.clock.now() } : { row, now: ctx.clock.now(), agentsVersion: row.agentsVersion }
 }
 
 export interface Authenticated {

@@ -3,7 +3,8 @@ import { audited, type Ctx } from '../context'
 import type { Db } from '../db/connection'
 import { prepared } from '../db/prepared'
 import { errorMessage } from '../errors'
-import { cliAccessTokens, cliSessions, memberships, personalAccessTokens, users, type Role } from '../db/schema'
+import { cliAccessTokens, cliSessions, memberships, personalAccessTokens, settings, users, type Role } from '../db/schema'
+import { agentsVersionScope, versionKey } from '../db/versions'
 
 /** The token look-up of authentication (and of leaked-credential reports), and last-use tracking. */
 
@@ -25,6 +26,12 @@ export interface AuthRow {
   role: Role | null
   /** A personal access token, or a CLI session's access token (`tdo_`; `id` is then the session's). */
   kind: 'pat' | 'cli'
+  /**
+   * The version of the organization's agents (src/db/versions.ts), the agent list's cache key, as
+   * of the same statement: a cached list then costs one read, not two (PostgreSQL's reads it in
+   * its authentication statement the same way, src/auth/pg-lookup.ts).
+   */
+  agentsVersion: string
 }
 
 /**
@@ -39,6 +46,17 @@ export function ownerEmail(db: Db) {
 /** A user's e-mail as a scalar subquery (see ownerEmail for why not a join). */
 function emailOf(db: Db, userId: AnyColumn) {
   return sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, userId))})`
+}
+
+/**
+ * An organization's agents version as a scalar subquery ('0' before its first agent). The key's
+ * constant prefix is written into the SQL text (no parameter: the look-ups stay one-parameter
+ * reads, kept by value above the row cache: src/db/prepared.ts).
+ */
+function agentsVersionOf(organizationId: AnyColumn) {
+  const prefix = versionKey(agentsVersionScope(''))
+  if (!/^[a-z:]+$/.test(prefix)) throw new Error(`unexpected version key prefix ${prefix}`)
+  return sql<string>`coalesce((select ${settings.value} from ${settings} where ${settings.key} = ${sql.raw(`'${prefix}'`)} || ${organizationId}), '0')`
 }
 
 /** A user's current role in an organization as a scalar subquery: null once they are no member. */
@@ -61,6 +79,7 @@ function prepareAuthLookup(db: Db) {
       email: ownerEmail(db),
       role: currentRoleOf(db, t.organizationId, t.userId),
       kind: sql<'pat'>`'pat'`,
+      agentsVersion: agentsVersionOf(t.organizationId),
     })
     .from(t)
     .where(eq(t.tokenHash, sql.placeholder('hash')))
@@ -88,6 +107,7 @@ function prepareCliAuthLookup(db: Db) {
       email: emailOf(db, s.userId),
       role: currentRoleOf(db, s.organizationId, s.userId),
       kind: sql<'cli'>`'cli'`,
+      agentsVersion: agentsVersionOf(s.organizationId),
     })
     .from(a)
     .innerJoin(s, eq(s.id, a.sessionId))

@@ -148,6 +148,7 @@ export class PgCountedLookup {
       email: r.email,
       role: r.role,
       kind,
+      agentsVersion: r.agents_version,
     }
     const agentsVersion: string = r.agents_version
     // No budget on: nothing to count; otherwise the first budget's upsert ran iff the token was valid.

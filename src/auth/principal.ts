@@ -24,7 +24,8 @@ export interface Principal extends Caller {
   credential: 'pat' | 'cli'
   /**
    * The organization's agents version (src/db/versions.ts), when the token look-up read it in
-   * its own statement (PostgreSQL: src/auth/pg-lookup.ts), as of this request; else read it.
+   * its own statement (both look-ups do: src/auth/lookup.ts, src/auth/pg-lookup.ts), as of this
+   * request; else read it.
    */
   agentsVersion?: string
   /**

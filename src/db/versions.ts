@@ -31,8 +31,9 @@ export function versionKey(scope: string): string {
 }
 
 /**
- * The version an organization's agent list cache is keyed by. Also read by the token look-up on
- * PostgreSQL in its own statement (src/auth/pg-lookup.ts), so a cached list costs no round trip.
+ * The version an organization's agent list cache is keyed by. Also read by the token look-up in
+ * its own statement (src/auth/lookup.ts, src/auth/pg-lookup.ts), so a cached list costs one read
+ * (on PostgreSQL, no round trip of its own).
  */
 export function agentsVersionScope(organizationId: string): string {
   return `agents:${organizationId}`

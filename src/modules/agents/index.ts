@@ -46,7 +46,7 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
         if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request;
-        // on PostgreSQL the token look-up's statement read it already: principal.agentsVersion).
+        // the token look-up's statement read it already, on both backends: principal.agentsVersion).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
         const key = [
           principal.agentsVersion ?? (await readVersion(c.db, agentsVersionScope(principal.organizationId))),
