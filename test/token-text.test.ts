@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { checksum, holdsSecret, redactPrefixed, redactSecrets, withoutSecrets } from '../src/auth/token-text'
+import { checksum, checksumMatchesAt, holdsSecret, redactPrefixed, redactSecrets, withoutSecrets } from '../src/auth/token-text'
 import { randomBase62 } from '../src/auth/random'
 
 // The search for secrets in text (src/auth/token-text.ts), without an app: its edges and its cost.
@@ -33,6 +33,18 @@ describe('a near miss whose wrong character is outside the BMP (two UTF-16 code 
       const text = `td_${randomBase62(10)}😀${randomBase62(32)}`
       expect(holdsSecret(text)).toBe(false)
       expect(redactPrefixed(text)).toBe(text)
+    }
+  })
+})
+
+describe('checksumMatchesAt (the check of every authenticated request)', () => {
+  test('agrees with checksum() on real bodies, on every one-character change, and at any offset', () => {
+    for (let i = 0; i < 300; i++) {
+      const b = body()
+      for (const [prefix, s] of [['', b], ['td_', `td_${b}`], ['tdo_', `tdo_${b}`]] as const) expect(checksumMatchesAt(s, prefix.length)).toBe(true)
+      const at = i % 43
+      const changed = b.slice(0, at) + (b[at] === 'z' ? 'y' : 'z') + b.slice(at + 1)
+      expect(checksumMatchesAt(`td_${changed}`, 3)).toBe(checksum(changed.slice(0, 37)) === changed.slice(37))
     }
   })
 })

@@ -19,6 +19,20 @@ export function checksum(randomPart: string): string {
   return checksumOf(Bun.hash.crc32(randomPart) >>> 0)
 }
 
+/**
+ * Whether the TOKEN_CHECKSUM_LENGTH characters of `s` after the TOKEN_RANDOM_LENGTH from `start`
+ * are those characters' checksum: `checksum(random) === given`, compared character by character
+ * from the last (no string built: the check of every authenticated request).
+ */
+export function checksumMatchesAt(s: string, start: number): boolean {
+  let n = Bun.hash.crc32(s.slice(start, start + TOKEN_RANDOM_LENGTH)) >>> 0
+  for (let i = start + TOKEN_RANDOM_LENGTH + TOKEN_CHECKSUM_LENGTH - 1; i >= start + TOKEN_RANDOM_LENGTH; i--) {
+    if (s.charCodeAt(i) !== BASE62.charCodeAt(n % 62)) return false
+    n = Math.floor(n / 62)
+  }
+  return true
+}
+
 /** The checksum's 6 base62 characters for a CRC32 value. */
 function checksumOf(crc32: number): string {
   let n = crc32
