@@ -1,4 +1,4 @@
-import { Elysia } from 'elysia'
+import { Elysia, type Static } from 'elysia'
 import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
@@ -13,6 +13,29 @@ import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 'AgentSlugTaken', 422: 'AgentBodyInvalid' } as const
 
+/** What the agent list's query asks for (listAgents's options). */
+function listOptions(query: Static<typeof ListAgentsQuery>) {
+  return {
+    includeArchived: boolParam(query.archived),
+    visibility: query.visibility,
+    category: query.category,
+    q: query.q,
+    limit: intParam(query.limit, 50),
+    offset: intParam(query.offset, 0),
+    cursor: query.cursor,
+    batched: true,
+  }
+}
+
+/** The options of a list with no query parameter, as its cache key holds them (written once). */
+const PLAIN_LIST = JSON.stringify(listOptions({}))
+
+/** The list's options as text for its cache key: the usual list's (no parameter) without a JSON.stringify a request. */
+function optionsText(query: Record<string, unknown>, opts: object): string {
+  const plain = query.archived === undefined && query.visibility === undefined && query.category === undefined && query.q === undefined && query.limit === undefined && query.offset === undefined && query.cursor === undefined
+  return plain ? PLAIN_LIST : JSON.stringify(opts)
+}
+
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const agentsApiModels = { ...sharedModels, ...listModels, ...agentModels }
 
@@ -26,16 +49,7 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
       '',
       async ({ principal, query, request, set }) => {
         const c = ctx(principal, request, set)
-        const opts = {
-          includeArchived: boolParam(query.archived),
-          visibility: query.visibility,
-          category: query.category,
-          q: query.q,
-          limit: intParam(query.limit, 50),
-          offset: intParam(query.offset, 0),
-          cursor: query.cursor,
-          batched: true,
-        }
+        const opts = listOptions(query)
         const build = async () => {
           const { agents, rest, ...page } = await listAgents(c, opts)
           if (!rest) return { success: true as const, agents, characters: agents, ...page }
@@ -52,7 +66,7 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
           principal.agentsVersion ?? (await readVersion(c.db, agentsVersionScope(principal.organizationId))),
           principal.organizationId,
           isOrgAdmin(principal.role) ? '*' : principal.userId,
-          JSON.stringify(opts),
+          optionsText(query, opts),
         ].join('|')
         // A Response (the cached bytes): Elysia sends it as it is.
         return cachedJson(listCache, key, request, set, c.config.compression, build) as any
