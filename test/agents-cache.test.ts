@@ -47,6 +47,22 @@ describe('agent list cache', () => {
     expect(looked.principal.agentsVersion).toBe(bumped)
   })
 
+  test('the usual list and lists with parameters never share an entry (a parameter at its default does)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    for (const name of ['One', 'Two']) await t.req('POST', '/api/v1/agents', { token: a.token, body: { name } })
+    const two = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Gone' } })
+    await t.req('DELETE', `/api/v1/agents/${two.body.id}`, { token: a.token })
+    const list = async (query = '') => names(await t.req('GET', `/api/v1/agents${query}`, { token: a.token }))
+    for (let i = 0; i < 2; i++) {
+      expect(await list()).toEqual(['One', 'Two'])
+      expect((await list('?limit=1')).length).toBe(1)
+      expect(await list('?archived=true')).toEqual(['Gone', 'One', 'Two'])
+      expect(await list('?q=On')).toEqual(['One'])
+      expect(await list('?limit=50&offset=0')).toEqual(['One', 'Two'])
+    }
+  })
+
   test('a list served from the cache carries every response header', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t, { role: 'member' })

@@ -27,13 +27,18 @@ function listOptions(query: Static<typeof ListAgentsQuery>) {
   }
 }
 
-/** The options of a list with no query parameter, as its cache key holds them (written once). */
-const PLAIN_LIST = JSON.stringify(listOptions({}))
+/** The options of a list with no query parameter (limit and offset at their defaults), and as its cache key holds them (written once). */
+const PLAIN = listOptions({})
+const PLAIN_TEXT = JSON.stringify(PLAIN)
+const PLAIN_KEYS = Object.keys(PLAIN) as (keyof typeof PLAIN)[]
 
-/** The list's options as text for its cache key: the usual list's (no parameter) without a JSON.stringify a request. */
-function optionsText(query: Record<string, unknown>, opts: object): string {
-  const plain = query.archived === undefined && query.visibility === undefined && query.category === undefined && query.q === undefined && query.limit === undefined && query.offset === undefined && query.cursor === undefined
-  return plain ? PLAIN_LIST : JSON.stringify(opts)
+/**
+ * The list's options as text for its cache key: the usual list's (each option the same value as
+ * with no parameter, so the same JSON) without a JSON.stringify a request.
+ */
+function optionsText(opts: typeof PLAIN): string {
+  for (const k of PLAIN_KEYS) if (opts[k] !== PLAIN[k]) return JSON.stringify(opts)
+  return PLAIN_TEXT
 }
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
@@ -66,7 +71,7 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
           principal.agentsVersion ?? (await readVersion(c.db, agentsVersionScope(principal.organizationId))),
           principal.organizationId,
           isOrgAdmin(principal.role) ? '*' : principal.userId,
-          optionsText(query, opts),
+          optionsText(opts),
         ].join('|')
         // A Response (the cached bytes): Elysia sends it as it is.
         return cachedJson(listCache, key, request, set, c.config.compression, build) as any
