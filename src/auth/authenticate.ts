@@ -1,7 +1,7 @@
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError, type ErrorCode } from '../errors'
-import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed, type AuthRow } from './lookup'
+import { authRowNow, touchLastUsed, type AuthRow } from './lookup'
 import type { CountedHits, CountedLookup } from './pg-lookup'
 import type { Principal } from './principal'
 import { revocationInForce } from './revoked'
@@ -101,14 +101,19 @@ const noLongerMember = (cli: boolean) =>
  * its validity is judged by. A look-up may also count the request against its rate-limit budgets
  * when the token is valid (PostgreSQL: src/auth/pg-lookup.ts, one round trip for both).
  */
-export type TokenLookup = (ctx: Ctx, kind: AuthRow['kind'], hash: string, now: number) => Promise<CountedLookup>
+export type TokenLookup = (ctx: Ctx, kind: AuthRow['kind'], hash: string, now: number) => CountedLookup | Promise<CountedLookup>
 
 /**
  * The plain look-up (src/auth/lookup.ts): counts nothing; validity judged once it has answered.
- * The organization's agents version comes with the token's row, from the same statement.
+ * The organization's agents version comes with the token's row, from the same statement. A
+ * promise only when the read is one (not on SQLite's synchronous path).
  */
-export const plainLookup: TokenLookup = async (ctx, kind, hash) => {
-  const row = kind === 'cli' ? await findCliAccessTokenForAuth(ctx.db, hash) : await findTokenForAuth(ctx.db, hash)
+export const plainLookup: TokenLookup = (ctx, kind, hash) => {
+  const found = authRowNow(ctx.db, kind, hash)
+  return found instanceof Promise ? found.then((row) => plainAnswer(ctx, row)) : plainAnswer(ctx, found)
+}
+
+function plainAnswer(ctx: Ctx, row: Readonly<AuthRow> | undefined): CountedLookup {
   return row === undefined ? { row, now: ctx.clock.now() } : { row, now: ctx.clock.now(), agentsVersion: row.agentsVersion }
 }
 
@@ -150,7 +155,8 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   }
 
   const hash = hashToken(credentials)
-  const { row, now, counted, agentsVersion } = await lookup(ctx, cli ? 'cli' : 'pat', hash, ctx.clock.now())
+  const looked = lookup(ctx, cli ? 'cli' : 'pat', hash, ctx.clock.now())
+  const { row, now, counted, agentsVersion } = looked instanceof Promise ? await looked : looked
   const fix = cli ? CLI_FIX : FIX
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
   // In force once committed, whatever the clock of the instance that made it (src/auth/revoked.ts).
@@ -179,7 +185,8 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
   }
   if (!row.role) throw noLongerMember(cli)
-  await touchLastUsed(ctx, row)
+  const touched = touchLastUsed(ctx, row)
+  if (touched) await touched
   const principal: Principal = {
     userId: row.userId,
     email: row.email,

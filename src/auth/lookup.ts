@@ -116,7 +116,7 @@ function prepareCliAuthLookup(db: Db) {
 }
 
 export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
-  return (await prepared(db, 'cliAuth.authLookup', () => prepareCliAuthLookup(db), { shared: true }).get({ hash: tokenHash })) as AuthRow | undefined
+  return await authRowNow(db, 'cli', tokenHash)
 }
 
 /**
@@ -125,7 +125,17 @@ export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Prom
  * organization are seen by the very next request, on every instance sharing the database file.
  */
 export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
-  return (await prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db), { shared: true }).get({ hash: tokenHash })) as AuthRow | undefined
+  return await authRowNow(db, 'pat', tokenHash)
+}
+
+/**
+ * findTokenForAuth or findCliAccessTokenForAuth by kind, as the prepared query answers: the row
+ * itself when it ran synchronously (SQLite: src/db/prepared.ts), else a promise of it
+ * (authentication's look-up awaits only then).
+ */
+export function authRowNow(db: Db, kind: AuthRow['kind'], tokenHash: string): Readonly<AuthRow> | undefined | Promise<Readonly<AuthRow> | undefined> {
+  const q = kind === 'cli' ? prepared(db, 'cliAuth.authLookup', () => prepareCliAuthLookup(db), { shared: true }) : prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db), { shared: true })
+  return q.get({ hash: tokenHash }) as unknown as Readonly<AuthRow> | undefined | Promise<Readonly<AuthRow> | undefined>
 }
 
 /**
@@ -177,7 +187,8 @@ function forget(tokenId: string, ip: string): void {
  * time stays one statement). Never throws: a failure to
  * record use must not fail the request. `ctx` is the request's (its origin and request id).
  */
-export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<void> {
+export function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): void | Promise<void> {
+  // Decided synchronously (no promise, nothing to await) in the usual case: nothing to write.
   const now = ctx.clock.now()
   const recent = row.lastUsedAt !== null && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS
   if (row.kind === 'cli') return recent ? undefined : touchCliSession(ctx, row.id, now)
@@ -188,6 +199,11 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
   // addresses than are remembered would otherwise write and audit on every request. The address
   // is not remembered then, so a later write records it.
   if (recent && recentMoves(row.id, now).length >= MOVES_PER_MINUTE) return
+  return recordUse(ctx, row, now, ip, known, recent)
+}
+
+/** touchLastUsed's writes, once it found there may be one. Never throws. */
+async function recordUse(ctx: Ctx, row: Readonly<AuthRow>, now: number, ip: string | null, known: boolean, recent: boolean): Promise<void> {
   const userAgent = ctx.origin?.userAgent ?? null
   try {
     const t = personalAccessTokens
