@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { bundleInputs, type BundleInput } from './helpers/bundle'
 
 /**
@@ -57,4 +57,53 @@ describe('what a client command loads', () => {
     // `--version` itself evaluates only these before it prints.
     expect(closure(inputs, ['src/main.ts']).modules).toEqual(['src/build-info.ts', 'src/main.ts', 'src/production-mode.ts'])
   })
+})
+
+/**
+ * JavaScriptCore writes some built-ins in JavaScript (Array.prototype.map, filter, find, some,
+ * every…) and compiles each from its source on its first call: ~0.1 M instructions apiece, as
+ * much as twenty of the command line's own functions, where a whole `teamday health` is ~10 M
+ * (docs/performance.md, Thirty-sixth session). The common client commands call none of them:
+ * JSC lists every code block it links with BUN_JSC_dumpGeneratedBytecodes, built-ins included.
+ */
+const JS_BUILTINS = ['every', 'filter', 'find', 'findIndex', 'findLast', 'findLastIndex', 'flat', 'flatMap', 'forEach', 'map', 'reduce', 'reduceRight', 'some']
+
+describe('the built-ins a client command compiles', () => {
+  const agent = { id: 'char_1', name: 'Reviewer', role: 'Developer', visibility: 'organization', model: null, archived: false, updatedAt: '2026-12-06T00:00:00.000Z' }
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: (req) => {
+      const path = new URL(req.url).pathname
+      if (path === '/api/health') return Response.json({ status: 'ok', version: '0.1.0' })
+      if (path === '/api/v1/agents') return Response.json({ agents: [agent, { ...agent, id: 'char_2' }], total: 2 })
+      if (path === '/api/v1/tokens/self') return Response.json({ token: { id: 'pat_1', name: 'ci', email: 'a@b.c', role: 'admin', scopes: ['agents:read'], tokenScopes: ['agents:read'] } })
+      return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+    },
+  })
+  const url = `http://127.0.0.1:${server.port}`
+  afterAll(() => server.stop(true))
+
+  /** The names of the code blocks `teamday ARGS` linked, and its exit code. */
+  async function codeBlocks(args: string[]): Promise<{ names: Set<string>; exitCode: number }> {
+    const p = Bun.spawn([process.execPath, '--no-env-file', 'src/main.ts', ...args], {
+      env: { PATH: process.env.PATH, HOME: '/nonexistent', TEAMDAY_TOKEN: `td_${'a'.repeat(43)}`, BUN_JSC_dumpGeneratedBytecodes: '1' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const [out, err, exitCode] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    const names = new Set<string>()
+    for (const m of `${out}\n${err}`.matchAll(/^([^\s#]+)#[A-Za-z0-9]{6}:\[/gm)) names.add(m[1]!)
+    return { names, exitCode }
+  }
+
+  for (const args of [['health'], ['agents', 'list'], ['whoami']]) {
+    test(`teamday ${args.join(' ')}`, async () => {
+      const { names, exitCode } = await codeBlocks([...args, '--url', url])
+      expect(exitCode).toBe(0)
+      // The dump works: the command's own functions are in it.
+      expect(names.has('tokenArgumentError')).toBe(true)
+      expect(JS_BUILTINS.filter((b) => names.has(b))).toEqual([])
+    })
+  }
 })

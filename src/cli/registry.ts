@@ -404,7 +404,16 @@ function build(d: Declared): TopCommand {
 }
 
 /** The top-level names, in declaration order, each once (`tokens` and `audit` have two modes). */
-export const COMMAND_NAMES: readonly string[] = [...new Set(DECLARED.map((d) => d.name))]
+// Loops, not map/filter: JavaScriptCore compiles those built-ins (written in JavaScript) on their
+// first call, ~0.1 M instructions apiece, and every command evaluates this module and calls
+// commandsNamed (docs/performance.md, Thirty-sixth session).
+export const COMMAND_NAMES: readonly string[] = topNames()
+
+function topNames(): string[] {
+  const names: string[] = []
+  for (let i = 0; i < DECLARED.length; i++) if (!names.includes(DECLARED[i]!.name)) names.push(DECLARED[i]!.name)
+  return names
+}
 
 /** Every top-level command, in declaration order (admin, then client): `teamday help`, tests. */
 export function allCommands(): readonly TopCommand[] {
@@ -413,5 +422,7 @@ export function allCommands(): readonly TopCommand[] {
 
 /** The declarations of a top-level name: one, or two for `tokens` and `audit` (admin, client). */
 export function commandsNamed(name: string): TopCommand[] {
-  return DECLARED.filter((d) => d.name === name).map(build)
+  const named: TopCommand[] = []
+  for (let i = 0; i < DECLARED.length; i++) if (DECLARED[i]!.name === name) named.push(build(DECLARED[i]!))
+  return named
 }

@@ -79,7 +79,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   if (named.length === 0) return fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   // Chosen by the options before the command too: `teamday --db FILE tokens list --email E`.
   const mode: Mode = isAdminMode(lead.options) || isAdminMode(rest) ? 'admin' : 'client'
-  const top = named.find((c) => c.mode === mode) ?? named[0]!
+  const top = ofMode(named, mode) ?? named[0]!
   // The usage text is written only when it is shown (help, a usage error): most runs never format it.
   const usage = async () => (await help()).usageText([top])
   let options: Options = {}
@@ -111,7 +111,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       }
       // Any other option where the subcommand goes (`teamday agents --limit 5`).
       if (sub.startsWith('-')) throw optionBeforeCommand(sub, cmd, path, top.name)
-      const next = cmd.subcommands.find((s) => s.name === sub)
+      const next = subcommandNamed(cmd.subcommands, sub)
       if (!next) {
         const other = otherMode(named, top, path, sub)
         if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
@@ -291,6 +291,21 @@ function otherMode(named: TopCommand[], top: TopCommand, path: string[], sub: st
 
 const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-h'
 
+// Loops, not Array.prototype.find/some/findIndex: JavaScriptCore writes those built-ins in
+// JavaScript and compiles each on its first call, ~0.1 M instructions apiece, which every client
+// command paid on this path (docs/performance.md, Thirty-sixth session).
+/** The command of `mode` among `named`. */
+function ofMode(named: readonly TopCommand[], mode: Mode): TopCommand | undefined {
+  for (let i = 0; i < named.length; i++) if (named[i]!.mode === mode) return named[i]
+  return undefined
+}
+
+/** The subcommand called `name`. */
+function subcommandNamed(commands: readonly Command[], name: string): Command | undefined {
+  for (let i = 0; i < commands.length; i++) if (commands[i]!.name === name) return commands[i]
+  return undefined
+}
+
 /**
  * The common options, wherever they may come before a command's own arguments: --json, the
  * client's other common ones (--url, --token-file, --retries, --env-file) and those that choose an
@@ -303,7 +318,10 @@ const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-
 const COMMON_FLAGS = ['--json']
 const COMMON_VALUED = ['--url', '--token-file', '--retries', '--env-file', '--db', '--email', '--org']
 /** Whether `word` is one of the long options `list` names, alone or with its value after `=`. */
-const isOneOf = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
+function isOneOf(list: readonly string[], word: string): boolean {
+  for (let i = 0; i < list.length; i++) if (word === list[i] || word.startsWith(`${list[i]}=`)) return true
+  return false
+}
 
 /**
  * How many words of `args` from `i` are one common option: 1 for a flag or `--name=value`, 2 for a
@@ -417,7 +435,8 @@ function optionBeforeCommand(word: string, group: Command, path: string[], topic
  * costs a compiled client command more than the whole check (docs/performance.md).
  */
 export function isAdminMode(args: string[]): boolean {
-  return args.some((a) => ADMIN_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)))
+  for (let i = 0; i < args.length; i++) if (isOneOf(ADMIN_FLAGS, args[i]!)) return true
+  return false
 }
 const ADMIN_FLAGS = ['--db', '--email', '--org']
 
@@ -429,14 +448,16 @@ const TOKEN_LIKE = /^(Bearer\s+)?td[or]?_[A-Za-z0-9]{8,}$|td[or]?_[A-Za-z0-9]{43
 // expression is compiled on its first use (as much as the rest of `run` before the request).
 const mayBeTokenFlag = (a: string) => a.startsWith('-') && (a.toLowerCase().includes('token') || a.toLowerCase().includes('bearer'))
 const mayBeToken = (a: string) => a.includes('td_') || a.includes('tdo_') || a.includes('tdr_')
+const isTokenArgument = (a: string) => (mayBeTokenFlag(a) && TOKEN_FLAGS.test(a)) || (mayBeToken(a) && TOKEN_LIKE.test(a))
 
 /**
  * Tokens are never accepted as arguments: they would land in shell history and be visible to
  * every local user in `ps`. Returns the error message (which never repeats the argument), or null.
  */
 export function tokenArgumentError(argv: string[]): string | null {
-  const i = argv.findIndex((a) => (mayBeTokenFlag(a) && TOKEN_FLAGS.test(a)) || (mayBeToken(a) && TOKEN_LIKE.test(a)))
-  if (i < 0) return null
+  let i = 0
+  while (i < argv.length && !isTokenArgument(argv[i]!)) i++
+  if (i === argv.length) return null
   const what = TOKEN_FLAGS.test(argv[i]!) ? `option ${argv[i]!.split('=')[0]}` : `argument ${i + 1} looks like a token and`
   return (
     `error: ${what} is refused: a token on the command line is saved in your shell history and visible to every user of this machine (ps, /proc).\n` +
