@@ -905,3 +905,49 @@ describe('teamday_api: nothing at rest', () => {
   })
 })
 
+
+describe('teamday_api: the re-ask meets a database that cannot answer', () => {
+  test("the token asked again once a sub-agent's writers join, and the database is busy (no AppError: SQLITE_BUSY, a PostgreSQL lock timeout): the call is refused as for decryption_failed, the driver's message never reaches the model", async () => {
+    const w = await world({ runner: 'admin' })
+    const { t, admin } = w
+    const admin2 = await makeActor(t, { role: 'admin' })
+    const helper = await agent(t, admin2, { name: 'Admin helper' })
+    const boss = await agent(t, admin, { name: 'Boss', subagentIds: [helper.id] })
+    // The engine's access to the token: once the sub-agent has answered, the database is busy.
+    const deps = (t.rt.engine as any).deps
+    const real = deps.api.token
+    let busy = false
+    deps.api = {
+      ...deps.api,
+      token: async (...a: unknown[]) => {
+        if (busy) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
+        return real(...a)
+      },
+    }
+    const before = p.requests.length
+    p.handler = async (_req, body) => {
+      const messages = body.messages as any[]
+      const said = String(messages.find((m) => m.role === 'user')?.content ?? '')
+      const tools = messages.filter((m) => m.role === 'tool').length
+      if (said === 'ask the helper') {
+        if (tools === 0) {
+          const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: helper.id, message: 'what next?' }) } }
+          return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+        }
+        if (tools === 1) return rawStream(toolCall('call_a', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
+        return rawStream(oaiFull('done'))
+      }
+      busy = true
+      return rawStream(oaiFull('Next: list the agents.'))
+    }
+    const r = await exec(t, admin, boss.id, { message: 'ask the helper', spaceId: w.spaceId })
+    expect(r.status).toBe(200)
+    expect(r.body.status).toBe('completed')
+    const got = modelGot(p.requests, before)
+    expect(got.get('call_a')).toStartWith('Error: refused: ')
+    expect(got.get('call_a')).not.toContain('locked')
+    const logs = await getLogs(t, admin, r.body.executionId)
+    expect(logs.filter((l: any) => l.event === 'api_call').map((l: any) => l.data.status)).toEqual([null])
+    expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data.code)).toEqual(['service_unavailable'])
+  })
+})

@@ -3,6 +3,7 @@ import { trimEndChar } from '../text'
 import type { Db } from '../db/connection'
 import type { Execution } from '../db/schema'
 import { AppError } from '../errors'
+import { databaseUnavailable } from '../db/unavailable'
 import type { Clock } from '../clock'
 import type { Logger } from '../logger'
 import type { Job } from './prepare'
@@ -270,9 +271,11 @@ export async function apiToolFor(
     try {
       again = await api.token(x, job.writtenBy)
     } catch (e) {
-      if (!(e instanceof AppError)) throw e
-      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: e.code, note: "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
-      log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code: e.code })
+      // A database that cannot answer now (busy, restarting, out of reach) is no AppError: the same refusal.
+      const code = e instanceof AppError ? e.code : databaseUnavailable(e) !== null ? 'service_unavailable' : null
+      if (code === null) throw e
+      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note: "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
+      log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code })
       return 'unchecked'
     }
     if (again === secret) {
