@@ -71,6 +71,28 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
     closeDatabase(db)
   })
 
+  test('a sample that fails (SQLITE_BUSY, an I/O error) is no sample: the next look in the same turn asks data_version again', async () => {
+    const file = dbFile()
+    const db = openDatabase(file)
+    db.client.exec('CREATE TABLE x (v INTEGER)')
+    const s = changeSignal(db)
+    await nextTurn()
+    const g0 = s.generation()
+    await nextTurn()
+    writeFromAnotherProcess(file, 'INSERT INTO x VALUES (1)')
+    // The turn's first look fails (the request that made it gets its 503)...
+    const stmt = (s as any).stmt
+    const values = stmt.values
+    stmt.values = () => {
+      stmt.values = values
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
+    }
+    expect(() => s.generation()).toThrow('database is locked')
+    // ...and the next request of the same turn must not be answered from before the commit.
+    expect(s.generation()).not.toBe(g0)
+    closeDatabase(db)
+  })
+
   test('data_version is sampled once per turn: a commit by another connection in the same turn is seen from the next one', async () => {
     const file = dbFile()
     const db = openDatabase(file)

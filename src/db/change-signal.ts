@@ -32,11 +32,13 @@ export class ChangeSignal {
   generation(): number {
     if (this.closed) return ++this.gen
     if (!this.sampled) {
-      this.sampled = true
-      setImmediate(this.unsample)
       // Compiled by bun:sqlite's own prepare: never through the caching one in src/db/sqlite.ts.
       this.stmt ??= Database.prototype.prepare.call(this.client, 'PRAGMA data_version')
+      // Sampled only once read: a look that throws (SQLITE_BUSY, an I/O error) left the turn's
+      // later looks answering from before a commit they never asked about.
       const v = (this.stmt.values() as unknown[][])[0]![0]
+      this.sampled = true
+      setImmediate(this.unsample)
       if (v !== this.version) {
         this.version = v
         this.gen++
