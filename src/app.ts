@@ -262,6 +262,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   registered = app.routes
   settleSchemas(app.routes)
   documentOnlyErrors(app.routes)
+  idempotent.onlyWhereKeyed(app.routes)
   routes.index(app.routes)
   // An agent's `teamday_api` tool calls this app in-process, through every rule above (src/engine/api-tool.ts).
   rt.engine.useApi(agentApiAccess(rt, (request) => app.handle(request)))

@@ -33,3 +33,29 @@ describe('per-request context', () => {
     expect({ cookie: inferred.cookie, headers: inferred.headers, server: inferred.server }).toEqual({ cookie: false, headers: false, server: false })
   })
 })
+
+describe('hooks a route runs', () => {
+  type Hook = { fn: (...a: unknown[]) => unknown }
+  type Route = { method: string; path: string; hooks: { beforeHandle?: Hook[]; mapResponse?: Hook[] } }
+  const asyncHooks = (hooks: Hook[] | undefined) => (hooks ?? []).filter((h) => h.fn.constructor.name === 'AsyncFunction').length
+
+  // Elysia awaits an async hook on every request of a route: the idempotency hooks (a key counts
+  // on POST and PATCH only) returned at once on every GET, after two calls and two promise turns.
+  test('a GET or DELETE route runs no Idempotency-Key hook; POST and PATCH routes do', async () => {
+    const t = await makeTestApp()
+    const routes = (t.app.routes as Route[]).filter((r) => r.path.startsWith('/api/v1/'))
+    const awaited: Record<string, number> = {}
+    for (const r of routes) awaited[`${r.method} ${r.path}`] = asyncHooks(r.hooks.mapResponse)
+    const byMethod = (m: string) => Object.entries(awaited).filter(([k]) => k.startsWith(`${m} `))
+    expect(byMethod('GET').length).toBeGreaterThan(10)
+    expect(byMethod('GET').filter(([, n]) => n > 0)).toEqual([])
+    expect(byMethod('DELETE').length).toBeGreaterThan(0)
+    expect(byMethod('DELETE').filter(([, n]) => n > 0)).toEqual([])
+    expect(byMethod('POST').length).toBeGreaterThan(5)
+    expect(byMethod('POST').filter(([, n]) => n !== 1)).toEqual([])
+    expect(byMethod('PATCH').filter(([, n]) => n !== 1)).toEqual([])
+    // The authenticated list: the auth macro's resolve is its one async hook before the handler.
+    const list = (t.app.routes as Route[]).find((r) => r.method === 'GET' && r.path === '/api/v1/agents')!
+    expect(asyncHooks(list.hooks.beforeHandle)).toBe(1)
+  })
+})

@@ -15,6 +15,8 @@ export type WithholdFromReplay = (request: Request, createdId: string, kind?: Wi
 const KEPT_HEADERS = ['location', 'teamday-execution-id']
 
 let seq = 0
+/** Methods a route serves only to requests that carry no key (a key counts on POST and PATCH only). */
+const KEYLESS_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'])
 
 /**
  * Idempotency-Key on authenticated POST and PATCH requests (keys are per token: `callerOf`
@@ -43,69 +45,69 @@ export function idempotency(
   const withhold: WithholdFromReplay = (request, createdId, kind = 'secret') => {
     withheld.set(request, { id: createdId, kind })
   }
-  const plugin = new Elysia({ name: 'teamday-idempotency', seed: ++seq })
-    .onBeforeHandle({ as: 'global' }, async ({ request, set, body, route }) => {
-      if (request.method !== 'POST' && request.method !== 'PATCH') return
-      const key = request.headers.get('idempotency-key')
-      if (key === null) return
-      const caller = callerOf(request, set, route)
-      if (caller === null) return
-      const principal = await caller
-      const url = new URL(request.url)
-      // The hash binds the key to the exact target; what is stored (and quoted in a conflict's
-      // message) is the target as the access log writes it, never a token sent in it.
-      const target = url.pathname + url.search
-      const r = await keys.begin({
-        tokenId: principal.tokenId,
-        key,
-        method: request.method,
-        path: loggedTarget(request.url),
-        hash: requestHash(deps.box, request.method, target, body),
-        sameAs: (stored) => sameRequestAs(deps.box, stored, request.method, target, body),
-        settle: recordNow,
-      })
-      if (r.kind === 'new') {
-        states.set(request, { id: r.id })
-        return
-      }
-      states.set(request, 'replayed')
-      set.status = r.status
-      Object.assign(set.headers, r.headers)
-      set.headers['idempotency-status'] = 'replayed'
-      // Returned as a value, not a Response: it passes the route's response schema again.
-      return r.body
+  const claim = async ({ request, set, body, route }: { request: Request; set: { status?: number | string; headers: Record<string, string | number> }; body: unknown; route: string }) => {
+    if (request.method !== 'POST' && request.method !== 'PATCH') return
+    const key = request.headers.get('idempotency-key')
+    if (key === null) return
+    const caller = callerOf(request, set, route)
+    if (caller === null) return
+    const principal = await caller
+    const url = new URL(request.url)
+    // The hash binds the key to the exact target; what is stored (and quoted in a conflict's
+    // message) is the target as the access log writes it, never a token sent in it.
+    const target = url.pathname + url.search
+    const r = await keys.begin({
+      tokenId: principal.tokenId,
+      key,
+      method: request.method,
+      path: loggedTarget(request.url),
+      hash: requestHash(deps.box, request.method, target, body),
+      sameAs: (stored) => sameRequestAs(deps.box, stored, request.method, target, body),
+      settle: recordNow,
     })
-    /**
-     * Runs for every response, success or error, before it is sent: stores a 2xx, frees the key
-     * otherwise (before the response goes out, so a retry right after a failure may reuse it).
-     * It answers with the response it was given: Elysia's error path sends whatever a global
-     * mapResponse returns, `undefined` included (an empty body).
-     */
-    .mapResponse({ as: 'global' }, async ({ request, set, responseValue }) => {
-      const s = states.get(request)
-      if (s !== undefined && s !== 'replayed') {
-        states.delete(request)
-        const record = settlement(s.id, request, set, responseValue)
-        try {
-          await record()
-        } catch (e) {
-          // The route's work is done (committed, or refused) whatever happens to its key: the
-          // client gets the answer that work earned, never an error claiming otherwise (a write
-          // reported as failed is retried, and made twice). The key is recorded (a 2xx) or freed
-          // (a failure: its 503 says "retry") again a few times in the background: a database
-          // connection lost at that moment left it "in progress" for good, so the retry the 503
-          // asked for was 409 idempotency_in_progress, then idempotency_interrupted: never run.
-          // Meanwhile a retry with the key is 409 idempotency_in_progress ("retry after it finishes").
-          void recordLater(s.id, record, {
-            requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
-            method: request.method,
-            path: loggedTarget(request.url),
-            error: errorMessage(e),
-          })
-        }
+    if (r.kind === 'new') {
+      states.set(request, { id: r.id })
+      return
+    }
+    states.set(request, 'replayed')
+    set.status = r.status
+    Object.assign(set.headers, r.headers)
+    set.headers['idempotency-status'] = 'replayed'
+    // Returned as a value, not a Response: it passes the route's response schema again.
+    return r.body
+  }
+  /**
+   * Runs for every response, success or error, before it is sent: stores a 2xx, frees the key
+   * otherwise (before the response goes out, so a retry right after a failure may reuse it).
+   * It answers with the response it was given: Elysia's error path sends whatever a global
+   * mapResponse returns, `undefined` included (an empty body).
+   */
+  const settle = async ({ request, set, responseValue }: { request: Request; set: { status?: number | string; headers: Record<string, string | number> }; responseValue: unknown }) => {
+    const s = states.get(request)
+    if (s !== undefined && s !== 'replayed') {
+      states.delete(request)
+      const record = settlement(s.id, request, set, responseValue)
+      try {
+        await record()
+      } catch (e) {
+        // The route's work is done (committed, or refused) whatever happens to its key: the
+        // client gets the answer that work earned, never an error claiming otherwise (a write
+        // reported as failed is retried, and made twice). The key is recorded (a 2xx) or freed
+        // (a failure: its 503 says "retry") again a few times in the background: a database
+        // connection lost at that moment left it "in progress" for good, so the retry the 503
+        // asked for was 409 idempotency_in_progress, then idempotency_interrupted: never run.
+        // Meanwhile a retry with the key is 409 idempotency_in_progress ("retry after it finishes").
+        void recordLater(s.id, record, {
+          requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
+          method: request.method,
+          path: loggedTarget(request.url),
+          error: errorMessage(e),
+        })
       }
-      return responseValue as Response
-    })
+    }
+    return responseValue as Response
+  }
+  const plugin = new Elysia({ name: 'teamday-idempotency', seed: ++seq }).onBeforeHandle({ as: 'global' }, claim).mapResponse({ as: 'global' }, settle)
 
   /** The record id of the key `request` claimed and still holds (null: none, or replayed). */
   const keyOf = (request: Request): string | null => {
@@ -113,7 +115,22 @@ export function idempotency(
     return s === undefined || s === 'replayed' ? null : s.id
   }
 
-  return { plugin, withhold, keyOf }
+  /**
+   * Its two hooks taken off the routes no key can apply to (a route of a method other than POST
+   * and PATCH, which only requests of that method reach: each hook returns at once for them),
+   * before any route is compiled (on its first request). Elysia awaits both on every route, being
+   * async functions: two calls and two promise turns a GET paid for nothing. A 404, an error
+   * answered before routing, and any route of several methods keep them.
+   */
+  const onlyWhereKeyed = (routes: readonly { method: string; hooks?: { beforeHandle?: { fn: unknown }[]; mapResponse?: { fn: unknown }[] } }[]): void => {
+    for (const { method, hooks } of routes) {
+      if (!KEYLESS_METHODS.has(method) || !hooks) continue
+      if (hooks.beforeHandle) hooks.beforeHandle = hooks.beforeHandle.filter((h) => h.fn !== claim)
+      if (hooks.mapResponse) hooks.mapResponse = hooks.mapResponse.filter((h) => h.fn !== settle)
+    }
+  }
+
+  return { plugin, withhold, keyOf, onlyWhereKeyed }
 
   /** What stores or frees a key once its request's response is known (decided now; done, and maybe done again, by the function returned). */
   function settlement(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): () => Promise<void> {

@@ -100,13 +100,16 @@ export function refuseHead(request: Request, path: string): void {
 }
 
 export class RouteTable {
-  private readonly rules = new Map<string, RouteRule>()
+  /** By method, then route: asked on every request (twice or more), so no key text is built for it. */
+  private readonly rules = new Map<string, Map<string, RouteRule>>()
 
   index(routes: readonly { method: string; path: string; hooks?: any }[]): void {
     for (const r of routes) {
       const query = r.hooks?.query
       const body = r.hooks?.body
-      this.rules.set(`${r.method} ${r.path}`, {
+      let byRoute = this.rules.get(r.method)
+      if (byRoute === undefined) this.rules.set(r.method, (byRoute = new Map()))
+      byRoute.set(r.path, {
         auth: authRequirementOf(r.hooks),
         body: bodyRule(body),
         query: queryKeys(query),
@@ -123,7 +126,7 @@ export class RouteTable {
 
   /** HEAD runs the GET route (Elysia), its auth macro included: it is that route's rule. */
   get(method: string, route: string): RouteRule | undefined {
-    return this.rules.get(`${method === 'HEAD' ? 'GET' : method} ${route}`)
+    return this.rules.get(method === 'HEAD' ? 'GET' : method)?.get(route)
   }
 
   authenticates(method: string, route: string): boolean {

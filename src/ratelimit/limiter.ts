@@ -16,6 +16,9 @@ type Headers = Record<string, string | number>
 export class RateLimiter {
   /** Header values that never change for a policy, built once. */
   private readonly fixedHeaders = new Map<RatePolicy, Map<string, FixedHeaders>>()
+  /** The counters' keys of tokens and users, by id (ids only: never a token's text). */
+  private readonly tokenKeys = new KeyTexts('tok:')
+  private readonly userKeys = new KeyTexts('user:')
 
   constructor(
     private readonly deps: { config: Config; clock: Clock; log: Logger },
@@ -55,8 +58,8 @@ export class RateLimiter {
       // A shared store counts both in one round trip, the user's only when the token's is within.
       const now = this.deps.clock.now()
       const chained = this.store.hitChain(
-        { key: `tok:${tokenId}`, limit: rateLimit.limit, windowMs: rateLimit.windowMs },
-        { key: `user:${userId}`, limit: userRateLimit.limit, windowMs: userRateLimit.windowMs },
+        { key: this.tokenKeys.of(tokenId), limit: rateLimit.limit, windowMs: rateLimit.windowMs },
+        { key: this.userKeys.of(userId), limit: userRateLimit.limit, windowMs: userRateLimit.windowMs },
         now,
       )
       return chained.then(([t, u]) => {
@@ -65,7 +68,7 @@ export class RateLimiter {
         this.afterUser(tok, u && toWindow(u, userRateLimit, 'user', now), set)
       })
     }
-    const tok = rateLimit ? this.hit(`tok:${tokenId}`, rateLimit, 'default') : null
+    const tok = rateLimit ? this.hit(this.tokenKeys.of(tokenId), rateLimit, 'default') : null
     if (tok instanceof Promise) return tok.then((t) => this.afterToken(t, userId, set))
     return this.afterToken(tok, userId, set)
   }
@@ -91,7 +94,7 @@ export class RateLimiter {
   private afterToken(tok: Window | null, userId: string, set: { headers: Headers }): void | Promise<void> {
     const { userRateLimit } = this.deps.config
     this.checkToken(tok, set)
-    const user = userRateLimit ? this.hit(`user:${userId}`, userRateLimit, 'user') : null
+    const user = userRateLimit ? this.hit(this.userKeys.of(userId), userRateLimit, 'user') : null
     if (user instanceof Promise) return user.then((u) => this.afterUser(tok, u, set))
     return this.afterUser(tok, user, set)
   }
@@ -164,6 +167,26 @@ export class RateLimiter {
     let v = byName.get(name)
     if (!v) byName.set(name, (v = new FixedHeaders(String(policy.limit), `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`)))
     return v
+  }
+}
+
+/**
+ * A counter key per id, kept: the same string on each request, whose hash a Map look-up computes
+ * once, instead of a new string concatenated, flattened and hashed each time. Bounded (cleared
+ * past 10,000 ids: a key is then made again).
+ */
+class KeyTexts {
+  private readonly keys = new Map<string, string>()
+
+  constructor(private readonly prefix: string) {}
+
+  of(id: string): string {
+    let key = this.keys.get(id)
+    if (key === undefined) {
+      if (this.keys.size >= 10_000) this.keys.clear()
+      this.keys.set(id, (key = this.prefix + id))
+    }
+    return key
   }
 }
 
