@@ -177,6 +177,33 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
     expect(errors() - before).toBeLessThan(30)
   }, 60_000)
 
+  test('a look-up builds no postgres-js fragment: its statement, rendered once, is sent with its values (the same text and parameters as built from the fragments)', async () => {
+    const t = await pgApp({ rateLimit: { limit: 100, windowMs: MIN }, userRateLimit: { limit: 300, windowMs: MIN } })
+    const a = await makeActor(t, { role: 'admin' })
+    const conn = t.rt.connection as PgConnection
+    let tagged = 0
+    let unsafe = 0
+    const client = new Proxy(conn.client, {
+      apply(target, self, args) {
+        tagged++
+        return Reflect.apply(target, self, args)
+      },
+      get(target, prop) {
+        const v = Reflect.get(target, prop)
+        if (prop !== 'unsafe') return typeof v === 'function' ? v.bind(target) : v
+        return (...args: unknown[]) => (unsafe++, (v as Function).apply(target, args))
+      },
+    })
+    const fused = new PgCountedLookup({ client, bounded: (q: PromiseLike<unknown>) => conn.bounded(q) } as unknown as PgConnection, t.rt.limiter.store as PgRateLimitStore, t.rt.config)
+    tagged = 0
+    const now = t.clock.now()
+    const first = await fused.lookup('pat', hashToken(a.token), now)
+    const second = await fused.lookup('pat', hashToken(a.token), now)
+    expect([tagged, unsafe]).toEqual([0, 2])
+    expect(first.row).toEqual(await findTokenForAuth(t.rt.db, hashToken(a.token)))
+    expect([first.counted?.token?.count, second.counted?.token?.count, second.counted?.user?.count]).toEqual([1, 2, 2])
+  }, 30_000)
+
   test("a request that waited for its token's statement in flight, which timed out, gets its 503 then: not after a second timeout of its own", async () => {
     // A start waits at most this timeout for the migration lock, which the schemas the helpers
     // prepare meanwhile hold: a few tries.

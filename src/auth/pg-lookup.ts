@@ -4,6 +4,7 @@ import type { PgConnection } from '../db/pg'
 import { agentsVersionScope, versionKey } from '../db/versions'
 import { addingHits, hitOfPlace, hitsWithin, StatementBatches, type PgRateLimitStore } from '../ratelimit/pg-store'
 import type { Hit } from '../ratelimit/store'
+import { fill, renderOnce, Slot, type Rendered } from '../db/pg-render'
 import type { AuthRow } from './lookup'
 import { notRevokedSql } from './revoked'
 
@@ -53,13 +54,13 @@ export class PgCountedLookup {
   /** The budgets counted in the statement, in order: the token's (if on), then the user's (if on). */
   private readonly budgets: { policy: RatePolicy; key: 'id' | 'user_id' }[]
   /**
-   * The revocation rule (notRevokedSql, src/auth/revoked.ts: its one source) on the `auth` rows'
-   * columns, rendered once for this statement, which is not drizzle's: its text cut at its
-   * parameters, as one template strings array made once (postgres-js keeps an Error per strings
-   * array it meets, for its stack: a new array per statement was a new Error each time, kept for
-   * ever), and those (the placeholder `now` is the statement's time).
+   * The statement for each kind of token, rendered once (src/db/pg-render.ts) from the fragments
+   * below, the counters' ones shared with PgRateLimitStore (addingHits, hitsWithin): building ~15
+   * nested postgres-js fragments (each a Query, a Promise) for every statement cost more of the
+   * process's CPU than the statement's values. Its values, by Slot: the token's hash, the time
+   * (ISO), the batch's size, each budget's new window end (ISO).
    */
-  private readonly notRevoked: { strings: TemplateStringsArray; params: unknown[] }
+  private readonly statements: Record<Kind, Rendered>
 
   constructor(
     private readonly conn: PgConnection,
@@ -70,27 +71,21 @@ export class PgCountedLookup {
       ...(config.rateLimit ? [{ policy: config.rateLimit, key: 'id' as const }] : []),
       ...(config.userRateLimit ? [{ policy: config.userRateLimit, key: 'user_id' as const }] : []),
     ]
-    // drizzle's pg-core only here: this class exists only in a process on PostgreSQL.
-    const { PgDialect } = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core')
-    const rule = new PgDialect().sqlToQuery(notRevokedSql({ revokedAt: drizzleSql.raw('revoked_at'), revokedReason: drizzleSql.raw('revoked_reason') }, drizzleSql.placeholder('now')))
-    const strings = rule.sql.split(/\$\d+/)
-    this.notRevoked = { strings: Object.freeze(Object.assign([...strings], { raw: Object.freeze(strings) })) as unknown as TemplateStringsArray, params: rule.params }
+    this.statements = { pat: this.statement('pat'), cli: this.statement('cli') }
   }
 
-  /** Looks up a token (`pat`, or a CLI access token) by its hash and counts the request when it is valid. */
-  lookup(kind: Kind, hash: string, now: number): Promise<CountedLookup> {
-    return this.batches.add(`${kind}:${hash}`, { kind, hash }, now)
-  }
-
-  private async send(kind: Kind, hash: string, k: number, now: number): Promise<(i: number) => CountedLookup> {
+  private statement(kind: Kind): Rendered {
     const sql = this.conn.client
-    const nowIso = new Date(now).toISOString()
+    const hash = new Slot(0) as unknown as string
+    const nowIso = new Slot(1) as unknown as string
+    const k = new Slot(2) as unknown as number
+    const resetAt = [new Slot(3), new Slot(4)]
     const [b1, b2] = this.budgets
     // The limiter's keys (`tok:<token id>`, `user:<user id>`), as PgRateLimitStore stores them.
     const keyOf = (b: (typeof this.budgets)[number]) => (b.key === 'id' ? sql`'tok:' || id` : sql`'user:' || user_id`)
     const upsert = (b: (typeof this.budgets)[number], n: ReturnType<typeof sql>, from: ReturnType<typeof sql>) => sql`
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
-        SELECT ${keyOf(b)}, ${n}, ${new Date(now + b.policy.windowMs).toISOString()}::timestamptz FROM ${from}
+        SELECT ${keyOf(b)}, ${n}, ${resetAt[b === b1 ? 0 : 1] as unknown as string}::timestamptz FROM ${from}
         ON CONFLICT (key) DO UPDATE SET ${addingHits(sql, nowIso)}
         RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms`
     const auth =
@@ -106,12 +101,16 @@ export class PgCountedLookup {
           (SELECT m.role FROM memberships m WHERE m.organization_id = s.organization_id AND m.user_id = s.user_id) AS role
         FROM cli_access_tokens a JOIN cli_sessions s ON s.id = a.session_id WHERE a.token_hash = ${hash}`
     // Not revoked, or in a rotation's grace period still running at `now`: notRevokedSql, the one
-    // rule (src/auth/revoked.ts), as rendered in the constructor.
-    const { strings, params } = this.notRevoked
-    const values = params.map((p) => (p instanceof Placeholder ? nowIso : p))
-    const notRevoked = sql(strings, ...(values as never[]))
+    // rule (src/auth/revoked.ts), rendered by drizzle's pg-core (only here: this class exists only
+    // in a process on PostgreSQL) on the `auth` rows' columns, the placeholder `now` the statement's time.
+    const { PgDialect } = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core')
+    const rule = new PgDialect().sqlToQuery(notRevokedSql({ revokedAt: drizzleSql.raw('revoked_at'), revokedReason: drizzleSql.raw('revoked_reason') }, drizzleSql.placeholder('now')))
+    const ruleStrings = rule.sql.split(/\$\d+/)
+    const notRevoked = sql(Object.assign([...ruleStrings], { raw: ruleStrings }) as unknown as TemplateStringsArray, ...(rule.params.map((p) => (p instanceof Placeholder ? nowIso : p)) as never[]))
     // `within`: how many of the batch's hits are within the first budget (the second counts those).
-    const rows = await this.conn.bounded(sql`
+    return renderOnce(
+      sql,
+      sql`
       WITH auth AS (${auth}),
       valid AS (
         SELECT id, user_id FROM auth
@@ -131,7 +130,20 @@ export class PgCountedLookup {
         ${b1 && b2 ? sql`(SELECT reset_ms FROM second)` : sql`NULL::bigint`} AS second_reset_ms,
         ${b1 && b2 ? sql`(SELECT n FROM within)` : sql`NULL::int`} AS second_added,
         COALESCE((SELECT value FROM settings WHERE key = ${versionKey(agentsVersionScope(''))} || a.organization_id), '0') AS agents_version
-      FROM auth a`)
+      FROM auth a`,
+    )
+  }
+
+  /** Looks up a token (`pat`, or a CLI access token) by its hash and counts the request when it is valid. */
+  lookup(kind: Kind, hash: string, now: number): Promise<CountedLookup> {
+    return this.batches.add(`${kind}:${hash}`, { kind, hash }, now)
+  }
+
+  private async send(kind: Kind, hash: string, k: number, now: number): Promise<(i: number) => CountedLookup> {
+    const [b1, b2] = this.budgets
+    const values = [hash, new Date(now).toISOString(), k, b1 && new Date(now + b1.policy.windowMs).toISOString(), b2 && new Date(now + b2.policy.windowMs).toISOString()]
+    const statement = this.statements[kind]
+    const rows = await this.conn.bounded(this.conn.client.unsafe(statement.text, fill(statement, values) as never[], { prepare: true }))
     if (b1) this.store.sweep(now)
     const r = rows[0]
     if (!r) return () => ({ row: undefined, now })
