@@ -4,6 +4,7 @@
  * re-sends a large body that was ready only after the event loop turned as one chunk of a stream.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
+import { cachedBody, cachedJson, ResponseCache } from '../src/cache/response-cache'
 import { noteSentBody, noteSentBytes, sentWhole, WHOLE_FROM_BYTES } from '../src/http/listen'
 import { makeActor, makeTestApp } from './helpers/app'
 
@@ -128,6 +129,22 @@ describe('sentWhole: what is re-sent as one chunk', () => {
     expect(original.bodyUsed).toBe(false)
     // The bytes are shared by every response of that cache entry: sending leaves them as they were.
     expect(new TextDecoder().decode(bytes)).toBe(big)
+  })
+
+  test('a cached JSON body answered after its request\'s turn is made once, as the one-chunk stream: no Response from its Blob made again by whole()', async () => {
+    const cache = new ResponseCache()
+    cache.set('k', cachedBody(new TextEncoder().encode(big)))
+    let made: Response | undefined
+    const answer = (request: Request) => afterTurn(null).then(async () => (made = await cachedJson(cache, 'k', request, { headers: { 'x-request-id': 'req_3' } }, false, async () => ({}))))
+    const sent = await sentWhole(answer)(new Request('http://localhost/x'), server)
+    expect(sent).toBe(made!)
+    expect([sent.status, sent.headers.get('x-request-id'), sent.headers.get('content-type')]).toEqual([200, 'req_3', 'application/json;charset=utf-8'])
+    expect(await sent.text()).toBe(big)
+    // In its own turn (SQLite), a HEAD, or outside sentWhole: the same answer (the Response of its Blob).
+    const sameTurn = await sentWhole((request) => cachedJson(cache, 'k', request, { headers: {} }, false, async () => ({})))(new Request('http://localhost/x'), server)
+    const head = await sentWhole(answer)(new Request('http://localhost/x', { method: 'HEAD' }), server)
+    const outside = await cachedJson(cache, 'k', new Request('http://localhost/x'), { headers: {} }, false, async () => ({}))
+    for (const r of [sameTurn, head, outside]) expect([r.status, r.headers.get('content-type'), await r.text()]).toEqual([200, 'application/json;charset=utf-8', big])
   })
 
   test('after a turn, a small body, one whose size is noted small, a stream of events, a HEAD and a 204 keep what they are', async () => {

@@ -1,6 +1,6 @@
 import { compress, JSON_TYPE, negotiate } from '../http/compression'
 import { noteBodySize } from '../http/observe'
-import { noteSentBody } from '../http/listen'
+import { noteSentBody, wholeNow } from '../http/listen'
 /**
  * A serialized response body as the cache keeps it: its bytes (UTF-8), never changed once kept,
  * and a Blob of them. A Response is made from the Blob (Bun takes a Blob's bytes without a copy:
@@ -131,7 +131,7 @@ export async function cachedJson(
   }
   // One conversion of the plain object, cheaper than a Headers.set per header. The bytes noted
   // with the response: sent after a turn (PostgreSQL), they go out from these (src/http/listen.ts).
-  const res = noteSentBody(new Response(sent.blob, { headers }), sent.bytes)
+  const res = wholeNow(request, sent.bytes, headers) ?? noteSentBody(new Response(sent.blob, { headers }), sent.bytes)
   set.headers = {}
   // The access log notes the JSON's size, as for every other response.
   return noteBodySize(res, body.bytes.byteLength)

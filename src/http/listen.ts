@@ -223,23 +223,38 @@ const REWRAPPED = /^(application\/json|text\/html|text\/plain)\b/
  * A turn is counted by one setImmediate scheduled by the first request of a turn, not one per
  * request.
  */
+let turn = 0
+let counting = false
+const turned = () => {
+  turn++
+  counting = false
+}
+const STARTED = Symbol('teamday.startedTurn')
+
 export function sentWhole(fetch: Fetch): Fetch {
-  let turn = 0
-  let counting = false
-  const turned = () => {
-    turn++
-    counting = false
-  }
   return (request, server) => {
+    const started = turn
+    ;(request as { [STARTED]?: number })[STARTED] = started
     const answer = fetch(request, server)
     if (!(answer instanceof Promise)) return answer
     if (!counting) {
       counting = true
       setImmediate(turned)
     }
-    const started = turn
     return answer.then((res) => (turn === started || request.method === 'HEAD' ? res : whole(res)))
   }
+}
+
+/**
+ * The response for `request` of `bytes` (held, never changed afterwards) with `headers`, made as
+ * whole() would send it when the request's turn has passed (a GET served by sentWhole, after an
+ * await: every list on PostgreSQL), so that no Response from a Blob is made only to be made again;
+ * null when Bun can send a Blob's Response as it is (same turn, a small body, HEAD).
+ */
+export function wholeNow(request: Request, bytes: Uint8Array, headers: Record<string, string>): Response | null {
+  const started = (request as { [STARTED]?: number })[STARTED]
+  if (started === undefined || started === turn || bytes.byteLength < WHOLE_FROM_BYTES || request.method !== 'GET') return null
+  return sentAsItComes(noteSentBytes(new Response(oneChunk(bytes), { headers }), bytes.byteLength))
 }
 
 const SENT_BYTES = Symbol('teamday.sentBytes')
