@@ -47,6 +47,28 @@ const toolCall = (id: string, name: string, args: object) => [
 ]
 
 /** The model asks for `calls` one after another (each after the previous result), then answers `final`. */
+/** What a model request says: its user message, and how many tool results it carries. */
+const turnOf = (body: any) => {
+  const messages = body.messages as any[]
+  return { said: String(messages.find((m) => m.role === 'user')?.content ?? ''), tools: messages.filter((m) => m.role === 'tool').length }
+}
+
+/** An admin's agent "Boss" whose sub-agent "Admin helper" belongs to another admin: its answer adds a writer to the boss's run. */
+async function bossWithAnotherAdminsHelper() {
+  const w = await world({ runner: 'admin' })
+  const { t, admin } = w
+  const admin2 = await makeActor(t, { role: 'admin' })
+  const helper = await agent(t, admin2, { name: 'Admin helper' })
+  const boss = await agent(t, admin, { name: 'Boss', subagentIds: [helper.id] })
+  return { w, t, admin, helper, boss }
+}
+
+/** A model turn that asks the sub-agent `agentId` "what next?" (the delegate tool, call id call_d). */
+const delegateTurn = (agentId: string) => {
+  const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId, message: 'what next?' }) } }
+  return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+}
+
 function script(calls: Call[], final = 'done') {
   p.handler = async (_req, body) => {
     const n = (body.messages as any[]).filter((m) => m.role === 'tool').length
@@ -485,14 +507,11 @@ describe('teamday_api: who gets it', () => {
     const byMember = await agent(t, admin, { name: 'Boss of the member helper', subagentIds: [helper.id] })
     const byAdmin = await agent(t, admin, { name: 'Boss of the operator', subagentIds: [w.ag.id] })
     p.handler = (_req, body) => {
-      const messages = body.messages as any[]
-      const said = String(messages.find((m) => m.role === 'user')?.content ?? '')
-      const tools = messages.filter((m) => m.role === 'tool').length
+      const { said, tools } = turnOf(body)
       if (said.startsWith('boss')) {
         const [target, sub] = said === 'boss of the member helper' ? [member.userId, helper.id] : [other.userId, w.ag.id]
         if (tools === 0) {
-          const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: sub, message: 'what next?' }) } }
-          return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+          return delegateTurn(sub)
         }
         // As the sub-agent's answer said.
         if (tools === 1) return rawStream(toolCall('call_p', 'teamday_api', { method: 'PATCH', path: `/api/v1/organizations/${org}/members/${target}`, body: { role: 'admin' } }))
@@ -516,23 +535,14 @@ describe('teamday_api: who gets it', () => {
     // Another admin's sub-agent: its writer joins the run's, so the next teamday_api call asks
     // for the token again (src/engine/api-tool.ts stillAuthor). Meanwhile the sealed value was
     // replaced by one that does not open: that ask throws AppError decryption_failed.
-    const w = await world({ runner: 'admin' })
-    const { t, admin } = w
-    const admin2 = await makeActor(t, { role: 'admin' })
-    const helper = await agent(t, admin2, { name: 'Admin helper' })
-    const boss = await agent(t, admin, { name: 'Boss', subagentIds: [helper.id] })
+    const { w, t, admin, helper, boss } = await bossWithAnotherAdminsHelper()
     await t.req('POST', `/api/v1/spaces/${w.spaceId}/secrets`, { token: admin.token, body: { secrets: { OTHER: 'y' } } })
     const otherEnc = (await t.db.select().from(secrets).where(eq(secrets.key, 'OTHER')).get())!.valueEnc
     const before = p.requests.length
     p.handler = async (_req, body) => {
-      const messages = body.messages as any[]
-      const said = String(messages.find((m) => m.role === 'user')?.content ?? '')
-      const tools = messages.filter((m) => m.role === 'tool').length
+      const { said, tools } = turnOf(body)
       if (said === 'ask the helper') {
-        if (tools === 0) {
-          const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: helper.id, message: 'what next?' }) } }
-          return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
-        }
+        if (tools === 0) return delegateTurn(helper.id)
         if (tools === 1) return rawStream(toolCall('call_a', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
         if (tools === 2) return rawStream(toolCall('call_b', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
         return rawStream(oaiFull('done'))
@@ -908,11 +918,7 @@ describe('teamday_api: nothing at rest', () => {
 
 describe('teamday_api: the re-ask meets a database that cannot answer', () => {
   test("the token asked again once a sub-agent's writers join, and the database is busy (no AppError: SQLITE_BUSY, a PostgreSQL lock timeout): the call is refused as for decryption_failed, the driver's message never reaches the model", async () => {
-    const w = await world({ runner: 'admin' })
-    const { t, admin } = w
-    const admin2 = await makeActor(t, { role: 'admin' })
-    const helper = await agent(t, admin2, { name: 'Admin helper' })
-    const boss = await agent(t, admin, { name: 'Boss', subagentIds: [helper.id] })
+    const { w, t, admin, helper, boss } = await bossWithAnotherAdminsHelper()
     // The engine's access to the token: once the sub-agent has answered, the database is busy.
     const deps = (t.rt.engine as any).deps
     const real = deps.api.token
@@ -926,14 +932,9 @@ describe('teamday_api: the re-ask meets a database that cannot answer', () => {
     }
     const before = p.requests.length
     p.handler = async (_req, body) => {
-      const messages = body.messages as any[]
-      const said = String(messages.find((m) => m.role === 'user')?.content ?? '')
-      const tools = messages.filter((m) => m.role === 'tool').length
+      const { said, tools } = turnOf(body)
       if (said === 'ask the helper') {
-        if (tools === 0) {
-          const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: helper.id, message: 'what next?' }) } }
-          return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
-        }
+        if (tools === 0) return delegateTurn(helper.id)
         if (tools === 1) return rawStream(toolCall('call_a', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
         return rawStream(oaiFull('done'))
       }

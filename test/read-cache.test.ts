@@ -30,12 +30,17 @@ function writeFromAnotherProcess(file: string, statement: string) {
 /** The next event-loop turn: commits by other connections are sampled at most once per turn. */
 const nextTurn = () => new Promise<void>((r) => setImmediate(r))
 
+/** A database file with a table x, opened, and its change signal. */
+function signalOnNewFile() {
+  const file = dbFile()
+  const db = openDatabase(file)
+  db.client.exec('CREATE TABLE x (v INTEGER)')
+  return { file, db, s: changeSignal(db) }
+}
+
 describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
   test('file database: unchanged without commits; changes on a commit by this connection at once, by another connection or process from the next turn', async () => {
-    const file = dbFile()
-    const db = openDatabase(file)
-    db.client.exec('CREATE TABLE x (v INTEGER)')
-    const s = changeSignal(db)
+    const { file, db, s } = signalOnNewFile()
     const g0 = s.generation()
     db.client.query('SELECT count(*) FROM x').get()
     await nextTurn()
@@ -72,10 +77,7 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
   })
 
   test('a sample that fails (SQLITE_BUSY, an I/O error) is no sample: the next look in the same turn asks data_version again', async () => {
-    const file = dbFile()
-    const db = openDatabase(file)
-    db.client.exec('CREATE TABLE x (v INTEGER)')
-    const s = changeSignal(db)
+    const { file, db, s } = signalOnNewFile()
     await nextTurn()
     const g0 = s.generation()
     await nextTurn()
@@ -94,10 +96,7 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
   })
 
   test('data_version is sampled once per turn: a commit by another connection in the same turn is seen from the next one', async () => {
-    const file = dbFile()
-    const db = openDatabase(file)
-    db.client.exec('CREATE TABLE x (v INTEGER)')
-    const s = changeSignal(db)
+    const { file, db, s } = signalOnNewFile()
     await nextTurn()
     const g0 = s.generation()
     const other = openDatabase(file)
