@@ -1,4 +1,5 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
+import { firstWhere } from '../client/lists'
 import { redactSecrets } from '../auth/token-text'
 import { COMMIT, VERSION, versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
@@ -79,7 +80,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   if (named.length === 0) return fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   // Chosen by the options before the command too: `teamday --db FILE tokens list --email E`.
   const mode: Mode = isAdminMode(lead.options) || isAdminMode(rest) ? 'admin' : 'client'
-  const top = ofMode(named, mode) ?? named[0]!
+  const top = firstWhere(named, (c) => c.mode === mode) ?? named[0]!
   // The usage text is written only when it is shown (help, a usage error): most runs never format it.
   const usage = async () => (await help()).usageText([top])
   let options: Options = {}
@@ -111,7 +112,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       }
       // Any other option where the subcommand goes (`teamday agents --limit 5`).
       if (sub.startsWith('-')) throw optionBeforeCommand(sub, cmd, path, top.name)
-      const next = subcommandNamed(cmd.subcommands, sub)
+      const next = firstWhere(cmd.subcommands, (s) => s.name === sub)
       if (!next) {
         const other = otherMode(named, top, path, sub)
         if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
@@ -290,21 +291,6 @@ function otherMode(named: TopCommand[], top: TopCommand, path: string[], sub: st
 }
 
 const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-h'
-
-// Loops, not Array.prototype.find/some/findIndex: JavaScriptCore writes those built-ins in
-// JavaScript and compiles each on its first call, ~0.1 M instructions apiece, which every client
-// command paid on this path (docs/performance.md, Thirty-sixth session).
-/** The command of `mode` among `named`. */
-function ofMode(named: readonly TopCommand[], mode: Mode): TopCommand | undefined {
-  for (let i = 0; i < named.length; i++) if (named[i]!.mode === mode) return named[i]
-  return undefined
-}
-
-/** The subcommand called `name`. */
-function subcommandNamed(commands: readonly Command[], name: string): Command | undefined {
-  for (let i = 0; i < commands.length; i++) if (commands[i]!.name === name) return commands[i]
-  return undefined
-}
 
 /**
  * The common options, wherever they may come before a command's own arguments: --json, the

@@ -4,6 +4,7 @@ import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason,
 export { networkReason }
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 import { retryAfterMs } from '../retry-after'
+import { allAre } from './lists'
 
 export interface ApiResponse<T = any> {
   status: number
@@ -299,15 +300,6 @@ export function unexpectedShape(body: object, expected: Expected): string | unde
   return undefined
 }
 
-/**
- * Whether every item of a list (a parsed JSON array: no holes) passes: a loop, not
- * Array.prototype.every, which JavaScriptCore compiles (it is written in JavaScript) on its
- * first call, ~0.1 M instructions, in every list command (docs/performance.md, Thirty-sixth session).
- */
-function allAre(list: unknown[], test: (v: unknown) => boolean): boolean {
-  for (let i = 0; i < list.length; i++) if (!test(list[i])) return false
-  return true
-}
 const isString = (v: unknown): boolean => typeof v === 'string'
 
 /** Every item of a teamday list is an object: `[null]` or `[1,2,3]` is another server (a table of dashes, or a crash on null). */

@@ -1,4 +1,5 @@
 import { notTeamday } from '../../client/errors'
+import { allAre } from '../../client/lists'
 import type { ClientValues, Run } from '../spec'
 import { details, makeClient, output } from './common'
 
@@ -37,9 +38,7 @@ function runRows(token: SelfScopes): Record<string, unknown> {
 function sameScopes(a: unknown[], b: unknown): boolean {
   if (!Array.isArray(b) || a.length !== b.length) return false
   const set = new Set(b)
-  // A loop, not Array.prototype.every: a JavaScript built-in, compiled on its first call (src/client/http.ts, allAre).
-  for (let i = 0; i < a.length; i++) if (!set.has(a[i])) return false
-  return true
+  return allAre(a, (s) => set.has(s))
 }
 
 export async function health({ values, io }: Run<ClientValues>): Promise<void> {
