@@ -63,6 +63,10 @@ async function bossWithAnotherAdminsHelper() {
   return { w, t, admin, helper, boss }
 }
 
+/** The boss's turns: it asks `helperId` "what next?", then makes `calls` teamday_api GETs of the agents (call_a, call_b, …), then answers "done". */
+const bossTurn = (helperId: string, tools: number, calls: number) =>
+  tools === 0 ? delegateTurn(helperId) : tools <= calls ? rawStream(toolCall(`call_${'abcdefgh'[tools - 1]}`, 'teamday_api', { method: 'GET', path: '/api/v1/agents' })) : rawStream(oaiFull('done'))
+
 /** A model turn that asks the sub-agent `agentId` "what next?" (the delegate tool, call id call_d). */
 const delegateTurn = (agentId: string) => {
   const call = { index: 0, id: 'call_d', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId, message: 'what next?' }) } }
@@ -542,10 +546,7 @@ describe('teamday_api: who gets it', () => {
     p.handler = async (_req, body) => {
       const { said, tools } = turnOf(body)
       if (said === 'ask the helper') {
-        if (tools === 0) return delegateTurn(helper.id)
-        if (tools === 1) return rawStream(toolCall('call_a', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
-        if (tools === 2) return rawStream(toolCall('call_b', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
-        return rawStream(oaiFull('done'))
+        return bossTurn(helper.id, tools, 2)
       }
       // The sub-agent: while it answers, the space's token stops opening.
       await t.db.update(secrets).set({ valueEnc: otherEnc }).where(eq(secrets.key, 'TEAMDAY_TOKEN')).run()
@@ -934,9 +935,7 @@ describe('teamday_api: the re-ask meets a database that cannot answer', () => {
     p.handler = async (_req, body) => {
       const { said, tools } = turnOf(body)
       if (said === 'ask the helper') {
-        if (tools === 0) return delegateTurn(helper.id)
-        if (tools === 1) return rawStream(toolCall('call_a', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
-        return rawStream(oaiFull('done'))
+        return bossTurn(helper.id, tools, 1)
       }
       busy = true
       return rawStream(oaiFull('Next: list the agents.'))
