@@ -108,6 +108,31 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
     closeDatabase(db)
   })
 
+  test('a look made by a timer (a housekeeping pass, a lease sweep) is not reused for a request sent after a later commit: the request is read in a later phase of the loop than the sample\'s end', async () => {
+    const { file, db, s } = signalOnNewFile()
+    const seen: number[] = []
+    const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => (seen.push(s.generation()), new Response('ok')) })
+    try {
+      const answered = new Promise<number>((ok) => {
+        setTimeout(() => {
+          const sampled = s.generation() // the timer's look: the turn's sample
+          // Another process commits (the admin CLI revoking a token) while the timer runs...
+          writeFromAnotherProcess(file, 'INSERT INTO x VALUES (1)')
+          // ...then a client sends a request, which is on the socket before the timer ends.
+          Bun.spawn(['curl', '-s', '-o', '/dev/null', `http://127.0.0.1:${server.port}/`]).exited.then(() => ok(sampled))
+          const until = performance.now() + 400
+          while (performance.now() < until) {}
+        }, 10)
+      })
+      const sampled = await answered
+      expect(seen).toHaveLength(1)
+      expect(seen[0]).not.toBe(sampled)
+    } finally {
+      server.stop(true)
+      closeDatabase(db)
+    }
+  })
+
   test('in-memory database: unchanged without writes, changed by each write', async () => {
     const db = openDatabase(':memory:')
     db.client.exec('CREATE TABLE x (v INTEGER)')

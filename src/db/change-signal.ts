@@ -14,7 +14,10 @@ import { Database, type Statement } from 'bun:sqlite'
  *   event-loop turn, at the first look in that turn. A request read from a socket in a later
  *   turn than a commit therefore sees it: a revocation by `teamday tokens revoke` refuses the
  *   very next request. Requests already read in the same turn as the commit are concurrent
- *   with it and may be answered from before it.
+ *   with it and may be answered from before it. A sample taken outside a request (a timer's
+ *   housekeeping pass or lease sweep) ends in that turn's immediates, which Bun runs before it
+ *   polls the sockets again: a request that arrived meanwhile is read after the sample ended
+ *   (test/read-cache.test.ts holds this order).
  */
 export class ChangeSignal {
   private gen = 0
