@@ -142,6 +142,19 @@ export function firstInJson<R>(value: unknown, visit: (v: unknown, path: string,
 }
 
 /**
+ * Where in parsed JSON `value` the first text (a string, or an object's key) that `bad` holds
+ * is, in document order: the string's field path, or for a key the path of its object ('' for
+ * the body's own keys); null when none.
+ */
+export function firstBadText(value: unknown, bad: (text: string) => boolean): { path: string; key: boolean } | null {
+  return firstInJson(value, (v, path) => {
+    if (typeof v === 'string') return bad(v) ? { path, key: false } : undefined
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const k of Object.keys(v)) if (bad(k)) return { path, key: true }
+    return undefined
+  })
+}
+
+/**
  * True when JSON `text` holds the NUL character (the escape `\u0000`, in a string or a key: raw
  * control characters are invalid JSON anyway). PostgreSQL's text and jsonb cannot store it, so
  * both backends refuse it at the door rather than one failing on it later (a SQLite database

@@ -98,7 +98,7 @@ describe('errors on console page paths are console pages', () => {
 
     const nul = await c.post(action, { message: 'before\u0000after', chatId: chat })
     expectConsolePage(nul, 422)
-    expect(main(nul.text)).toContain('Validation failed: text must not contain the NUL character (U+0000)')
+    expect(main(nul.text)).toContain('Validation failed: message must not contain the NUL character (U+0000)')
     expect(main(nul.text)).toContain('Your form was not sent')
     expect(backLink(nul.text)!.slice(1)).toEqual([`/agents/${agent}/chat?chat=${chat}`, ' data-back=""', 'Back to the form'])
 

@@ -406,6 +406,14 @@ describe('service errors that had no German', () => {
   })
 })
 
+describe('the NUL character in a form, said in German whichever field holds it', () => {
+  test('a field, a key, or the body as a whole: the same German sentence', () => {
+    const de = (message: string) => errorText('de', { message, code: 'validation_failed', status: 422 })
+    const said = 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'
+    for (const message of ['message', 'metadata.list[0]', 'a key of body', 'text'].map((f) => `Validation failed: ${f} must not contain the NUL character (U+0000)`)) expect([message, de(message)]).toEqual([message, said])
+  })
+})
+
 describe('a refusal names the field as the form labels it, never by its name in the API', () => {
   test('English: a date out of range, an unknown role, a name too long: "Custom expiration date", "Role", "Name" (not expiresAt, role, name); German names none', async () => {
     const app = await makeTestApp()

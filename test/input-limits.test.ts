@@ -482,10 +482,18 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
   })
 
   test('in a JSON string, a key or free-form metadata: 422, nothing stored', async () => {
-    for (const body of ['{"title":"a\\u0000b"}', '{"title":"ok","metadata":{"k\\u0000":1}}', '{"title":"ok","metadata":{"list":["\\\\\\u0000"]}}']) {
-      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: body, headers: JSON_TYPE })
+    // Each names where the character is: in 64 KiB of metadata "the body" did not say.
+    for (const [body, field, message, said] of [
+      ['{"title":"a\\u0000b"}', 'title', 'must not contain the NUL character (U+0000)', 'title must not'],
+      ['{"title":"ok","metadata":{"k\\u0000":1}}', 'metadata', 'a key must not contain the NUL character (U+0000)', 'a key of metadata must not'],
+      ['{"title":"ok","metadata":{"list":["\\\\\\u0000"]}}', 'metadata.list[0]', 'must not contain the NUL character (U+0000)', 'metadata.list[0] must not'],
+      ['{"title":"ok","metadata":{"deep":{"k":"a\\u0000"}}}', 'metadata.deep.k', 'must not contain the NUL character (U+0000)', 'metadata.deep.k must not'],
+      ['{"title":"ok","\\u0000":1}', 'body', 'a key must not contain the NUL character (U+0000)', 'a key of body must not'],
+    ]) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: body!, headers: JSON_TYPE })
       expectEnvelope(res, 422, 'validation_failed')
-      expect(res.body.details).toEqual([{ field: 'body', message: 'text must not contain the NUL character (U+0000)' }])
+      expect([body, res.body.details]).toEqual([body, [{ field, message }]])
+      expect(res.body.message).toStartWith(`Validation failed: ${said} contain the NUL character`)
     }
     const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, raw: '{"name":"Nul\\u0000agent"}', headers: JSON_TYPE })
     expectEnvelope(agent, 422, 'validation_failed')
@@ -504,7 +512,7 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
   test('in a form body (the web console): 422, as a console page (src/console/error-pages.tsx)', async () => {
     const res = await t.req('POST', '/login', { raw: 'email=a%00b%40example.com&password=x', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, ip: '127.0.0.1' })
     expect([res.status, res.headers.get('content-type')]).toEqual([422, 'text/html; charset=utf-8'])
-    expect(res.text).toContain('Validation failed: text must not contain the NUL character (U+0000)')
+    expect(res.text).toContain('Validation failed: email must not contain the NUL character (U+0000)')
   })
 
   test('jsonHasNul: escapes only, after an odd number of backslashes', () => {

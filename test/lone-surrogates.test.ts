@@ -25,19 +25,21 @@ describe('in a request body', () => {
   test('a lone surrogate in any string or key is a 422 naming it, on either backend; a pair is kept', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
-    const refused: [string, string][] = [
-      ['/api/v1/tasks', '{"title":"a\\ud800b"}'],
-      ['/api/v1/tasks', '{"title":"x","metadata":{"k":"\\udc00"}}'],
-      ['/api/v1/tasks', '{"title":"x","metadata":{"\\uD83D":"v"}}'],
-      ['/api/v1/tasks', '{"title":"x","metadata":{"k":["ok","\\ude00\\ud83d"]}}'],
-      ['/api/v1/agents', '{"name":"bot\\udbff"}'],
-      ['/api/v1/spaces', '{"name":"docs","instructions":"\\udfff"}'],
+    // Each names where it is (the string's field, or the object a key is in).
+    const refused: [string, string, string, boolean][] = [
+      ['/api/v1/tasks', '{"title":"a\\ud800b"}', 'title', false],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"k":"\\udc00"}}', 'metadata.k', false],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"\\uD83D":"v"}}', 'metadata', true],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"k":["ok","\\ude00\\ud83d"]}}', 'metadata.k[1]', false],
+      ['/api/v1/agents', '{"name":"bot\\udbff"}', 'name', false],
+      ['/api/v1/spaces', '{"name":"docs","instructions":"\\udfff"}', 'instructions', false],
+      ['/api/v1/tasks', '{"\\udfff":"x","title":"x"}', 'body', true],
     ]
-    for (const [path, raw] of refused) {
+    for (const [path, raw, field, key] of refused) {
       const r = await post(t, a.token, path, raw)
       expect([path, raw, r.status, r.body.code]).toEqual([path, raw, 422, 'validation_failed'])
-      expect(r.body.message).toContain('well-formed Unicode')
-      expect(r.body.details).toEqual([{ field: 'body', message: expect.stringContaining('surrogate pair') }])
+      expect(r.body.message).toContain(key ? `Validation failed: a key of ${field} must be well-formed Unicode` : `Validation failed: ${field} must be well-formed Unicode`)
+      expect([raw, r.body.details]).toEqual([raw, [{ field, message: `${key ? 'a key ' : ''}must be well-formed Unicode: an escape \\ud800-\\udfff must be half of a surrogate pair` }]])
     }
     const kept = await post(t, a.token, '/api/v1/tasks', '{"title":"\\ud83d\\ude00 done","metadata":{"\\uD83D\\uDE00":"\\\\ud800"}}')
     expect(kept.status).toBe(201)

@@ -978,7 +978,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Invalid cursor: /, () => 'Ungültiger Seitenverweis: Folgen Sie den Links der Seite oder beginnen Sie wieder auf der ersten Seite.'],
   // Refused before a console page runs (src/http/guards.ts, src/http/body.ts, src/http/errors.ts).
   [/^Not found: no id or slug contains the NUL character/, () => 'Nicht gefunden: Keine ID und kein Kurzname enthält das NUL-Zeichen (%00).'],
-  [/^Validation failed: text must not contain the NUL character/, () => 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'],
+  [/^Validation failed: (?:text|a key of \S+|\S+) must not contain the NUL character \(U\+0000\)/, () => 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'],
   [/^Validation failed: .* must not contain the NUL character \(%00\)/, () => 'Ungültige Eingabe: Die Adresse enthält das NUL-Zeichen (%00).'],
   [/^Validation failed: .* is not valid percent-encoding/, () => 'Ungültige Eingabe: Die Adresse enthält eine ungültige Prozent-Kodierung (jedes % beginnt ein Escape von UTF-8).'],
   [/^Request body too large: the limit is (\d+) bytes/, (m) => `Die Anfrage ist zu groß: höchstens ${m[1]} Bytes (1 MiB), nach der Kodierung des Formulars. Kürzen Sie den Text.`],

@@ -3,7 +3,7 @@ import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
-import { firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
+import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -240,7 +240,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if (coding !== null) throw encodingRefused(coding)
   if (type === 'application/x-www-form-urlencoded') {
     const form = await bodyText(request, notUtf8Form)
-    if (form.includes('%00') || form.includes('\0')) throw nulRefused()
+    if (form.includes('%00') || form.includes('\0')) throw nulRefused(nulInForm(form))
     if (form.trim() === '') return NOTHING
     refuseBadEscapes(form)
     const fields = parseQuery(form) as Record<string, unknown>
@@ -284,8 +284,8 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     throw invalidJson(otherEncoding(request, text))
   }
   if (!isPlainObject(value)) throw notAnObject(type)
-  if (jsonHasNul(text)) throw nulRefused()
-  if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused()
+  if (jsonHasNul(text)) throw nulRefused(firstBadText(value, (s) => s.includes('\0')))
+  if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused(firstBadText(value, (s) => !s.isWellFormed()))
   // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
   if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
   // A key given twice in one object (`{"title":"a","title":"b"}`): JSON.parse kept the last and
@@ -385,9 +385,35 @@ function inexactNumberRefused(field: string, n: number): AppError {
   return invalidField(field, message)
 }
 
-function nulRefused(): AppError {
-  const message = 'text must not contain the NUL character (U+0000)'
-  return invalidField('body', message)
+/** Where a bad character is (firstBadText): the field it names, as details and the message say it. */
+type BadTextAt = { path: string; key: boolean } | null
+
+function badTextRefused(at: BadTextAt, rule: string): AppError {
+  const field = at === null || at.path === '' ? 'body' : at.path
+  const message = at === null ? `text ${rule}` : at.key ? `a key ${rule}` : rule
+  const said = at === null ? message : at.key ? `a key of ${field} ${rule}` : `${field} ${rule}`
+  return new AppError('validation_failed', `Validation failed: ${said}`, { details: [{ field, message }] })
+}
+
+/** The NUL character in a JSON body or a form, said of the field that holds it (in a 64 KiB body, "text" did not say where). */
+function nulRefused(at: BadTextAt): AppError {
+  return badTextRefused(at, 'must not contain the NUL character (U+0000)')
+}
+
+/** The first field of a form (or a field's name) holding the NUL character; null when the form does not parse. */
+function nulInForm(form: string): BadTextAt {
+  let fields: Record<string, unknown>
+  try {
+    fields = parseQuery(form) as Record<string, unknown>
+  } catch {
+    return null
+  }
+  for (const [k, v] of Object.entries(fields)) {
+    if (k.includes('\0')) return { path: '', key: true }
+    const values = Array.isArray(v) ? v : [v]
+    if (values.some((x) => typeof x === 'string' && x.includes('\0'))) return { path: k.length > 64 ? `${k.slice(0, 64)}…` : k, key: false }
+  }
+  return null
 }
 
 function duplicateKeyRefused(path: string, key: string): AppError {
@@ -397,9 +423,8 @@ function duplicateKeyRefused(path: string, key: string): AppError {
   return invalidField(field, message)
 }
 
-function loneSurrogateRefused(): AppError {
-  const message = 'text must be well-formed Unicode: an escape \\ud800-\\udfff must be half of a surrogate pair'
-  return invalidField('body', message)
+function loneSurrogateRefused(at: BadTextAt): AppError {
+  return badTextRefused(at, 'must be well-formed Unicode: an escape \\ud800-\\udfff must be half of a surrogate pair')
 }
 
 /** What readAny answers when no body was sent (none, an empty text, an empty form): never handed on as it is. */
