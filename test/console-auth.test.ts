@@ -163,7 +163,7 @@ describe('sign-in', () => {
     const a = await makeActor(p)
     await givePassword(p, a.userId)
     // nginx on the same host in front, TEAMDAY_TRUSTED_PROXIES unset: every request comes from 127.0.0.1.
-    const proxied: Record<string, string>[] = [{ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' }, { 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=http' }, { 'x-forwarded-proto': 'https' }]
+    const proxied: Record<string, string>[] = [{ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' }, { 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=http' }, { 'x-forwarded-proto': 'https' }, { 'x-real-ip': '203.0.113.9' }, { via: '1.1 nginx' }, { 'x-forwarded-port': '80' }]
     for (const headers of proxied) {
       const c = consoleClient(p, { ip: '127.0.0.1', headers })
       const refused = await c.signIn(a.email)

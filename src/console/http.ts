@@ -47,8 +47,12 @@ function readCookie(request: Request, name: string): string | null {
   return null
 }
 
-/** Headers a proxy adds to what it forwards (RFC 7239's and the de-facto ones). */
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
+/**
+ * Headers a proxy adds to what it forwards (RFC 7239's, HTTP's Via, and the de-facto ones): any
+ * one of them on a request from loopback says a proxy forwarded it. nginx set up with only
+ * `proxy_set_header X-Real-IP`, a common configuration, sends none of the X-Forwarded-* ones.
+ */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-server', 'x-real-ip', 'via', 'true-client-ip', 'cf-connecting-ip']
 
 /** The CLI sign-in's approval page (src/console/routes/cli.tsx): its path is its login code. */
 const CLI_APPROVAL_PAGE = /^\/cli\/authorize\/tdc_[A-Za-z0-9]{43}$/
