@@ -507,6 +507,22 @@ describe('tokens and audit (client mode: no --email/--org/--db)', () => {
     expect((await cli(['tokens', 'create'])).code).toBe(2)
   })
 
+  test('revoke of a token revoked earlier says when it was, not "revoked ... from now on" (the API answers 200 both times)', async () => {
+    const token = (await ok(['tokens', 'create', '--name', 'old one', '--scopes', 'agents:read'])).out.trim()
+    const id = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: token } })).json.token.id
+    // Revoked by someone five minutes ago, by the server's clock.
+    const earlier = (t.clock.ms = Date.now() - 5 * 60_000)
+    expect((await t.req('DELETE', `/api/v1/tokens/${id}`, { token: admin.token })).status).toBe(200)
+    t.clock.ms = Date.now()
+    const again = await ok(['tokens', 'revoke', id])
+    expect(again.out.trim()).toBe(`token ${id} was already revoked at ${new Date(earlier).toISOString()}`)
+    // Revoked just now (a retried DELETE whose first answer was lost finds that too): "revoked".
+    const fresh = (await ok(['tokens', 'create', '--name', 'fresh', '--scopes', 'agents:read'])).out.trim()
+    const freshId = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: fresh } })).json.token.id
+    expect((await ok(['tokens', 'revoke', freshId])).out).toContain(`revoked token ${freshId}; requests using it are refused from now on`)
+    expect((await ok(['tokens', 'revoke', freshId])).out).toContain(`revoked token ${freshId}`)
+  })
+
   test('revoke self: the token the command runs with gives itself up (a CI job at its end)', async () => {
     const token = (await ok(['tokens', 'create', '--name', 'job', '--scopes', 'agents:read'])).out.trim()
     const id = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: token } })).json.token.id

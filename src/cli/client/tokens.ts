@@ -35,7 +35,20 @@ export async function revoke({ values, positionals, io }: Run<ClientValues>): Pr
   // `teamday logout` forgets it (it stayed, and the next command failed with a hint to set a token).
   const login = positionals[0] === 'self' ? client.opts.login : undefined
   if (login) await writeCredentials(login.file, login.baseUrl, null)
-  output(io, values.json, r.body, () => `revoked token ${r.body.token.id}; requests using it are refused from now on${login ? `; signed out of ${login.baseUrl} (removed from ${login.file})` : ''}`)
+  const earlier = revokedEarlier(r.body.token.revokedAt, r.headers.get('date'))
+  const said = earlier ? `token ${r.body.token.id} was already revoked at ${r.body.token.revokedAt}` : `revoked token ${r.body.token.id}; requests using it are refused from now on`
+  output(io, values.json, r.body, () => `${said}${login ? `; signed out of ${login.baseUrl} (removed from ${login.file})` : ''}`)
+}
+
+/**
+ * Whether a token's `revokedAt` is from before this revocation: a minute or more before the
+ * answer's Date (both the server's clock; Date has whole seconds, and a retried DELETE whose
+ * first answer was lost finds the revocation it made seconds ago). The API answers 200 either way.
+ */
+export function revokedEarlier(revokedAt: unknown, date: string | null): boolean {
+  const at = typeof revokedAt === 'string' ? Date.parse(revokedAt) : NaN
+  const now = date === null ? NaN : Date.parse(date)
+  return Number.isFinite(at) && Number.isFinite(now) && now - at >= 60_000
 }
 
 export async function rotate({ values, positionals, io }: Run<ClientValues & { 'expires-in-days'?: string; 'grace-period-seconds'?: string }>): Promise<void> {
