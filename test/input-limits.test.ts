@@ -481,6 +481,24 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
     expect(res.body.details).toEqual([{ field: 'assignedTo', message: 'must not contain the NUL character (%00)' }])
   })
 
+  test('a query parameter that is not valid percent-encoding: 422 naming it, on any route (it was taken as the literal text)', async () => {
+    for (const [path, field] of [
+      ['/api/v1/tasks?status=pending&assignedTo=a%ZZ', 'assignedTo'],
+      ['/api/v1/agents?q=%ED%A0%80', 'q'],
+      ['/api/v1/tasks?assignedTo=50%', 'assignedTo'],
+      ['/api/health?x=%E0%A4', 'x'],
+      ['/api/v1/tasks?%FF=1', 'query'],
+    ] as const) {
+      const res = await t.req('GET', path, { token: admin.token })
+      expectEnvelope(res, 422, 'validation_failed')
+      const named = field === 'query' ? 'a query parameter name' : field
+      expect([path, res.body.details]).toEqual([path, [{ field, message: `${named} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25` }]])
+    }
+    // Valid escapes, and a + for a space, are as before.
+    const ok = await t.req('GET', '/api/v1/tasks?assignedTo=a%25ZZ+b%C3%A9', { token: admin.token })
+    expect(ok.status).toBe(200)
+  })
+
   test('in a JSON string, a key or free-form metadata: 422, nothing stored', async () => {
     // Each names where the character is: in 64 KiB of metadata "the body" did not say.
     for (const [body, field, message, said] of [

@@ -4,6 +4,7 @@ import { pathStart } from './url-path'
 import { newId } from '../ids'
 import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
+import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -42,6 +43,8 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
       // The path and query only: the scheme and the Host header are not the client's request target.
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
       if (request.url.includes('%00')) nulInUrl(request.url)
+      const query = request.url.indexOf('?')
+      if (query >= 0 && request.url.indexOf('%', query) >= 0) badQueryEscapes(request.url.slice(query + 1))
       const length = request.headers.get('content-length')
       if (length !== null && Number(length) > config.maxBodyBytes) throw tooLarge()
     },
@@ -73,6 +76,34 @@ function nulInUrl(url: string): never {
   throw new AppError('validation_failed', `Validation failed: ${names.length > 0 ? names.join(', ') : 'a query parameter name'} ${message}`, {
     details: (names.length > 0 ? names : ['query']).map((field) => ({ field, message })),
   })
+}
+
+/**
+ * A query parameter (its name or value) that is not valid percent-encoding (`%ZZ`, `50%`, a cut
+ * UTF-8 sequence such as `%ED%A0%80`) is refused (422 naming it), as in a path or a form: it was
+ * taken as the literal text, so `?assignedTo=a%ZZ` filtered for "a%ZZ" and a search for `%ED%A0%80`
+ * ran. Any route, as the NUL rule above.
+ */
+function badQueryEscapes(query: string): void {
+  const hash = query.indexOf('#')
+  for (const pair of (hash >= 0 ? query.slice(0, hash) : query).split('&')) {
+    if (!pair.includes('%')) continue
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    const decoded = decodedOrNull(name)
+    if (decoded !== null && decodedOrNull(eq < 0 ? '' : pair.slice(eq + 1)) !== null) continue
+    const field = decoded === null ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
+    const message = PERCENT_ENCODING_RULE(decoded === null ? 'a query parameter name' : field)
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+  }
+}
+
+function decodedOrNull(text: string): string | null {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '))
+  } catch {
+    return null
+  }
 }
 
 async function bodyExceeds(request: Request, limit: number): Promise<boolean> {

@@ -277,7 +277,7 @@ function withRequestLimits(path: string, op: Schema): Schema {
   if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
   if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, 'Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it).')
   // Any route: the URL's NUL rule runs before routing (README, Request limits).
-  add('422', NUL_IN_QUERY, 'Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it).')
+  add('422', NUL_IN_QUERY, 'Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it).')
   // Every route but liveness and the docs reads or writes the database.
   if (path !== '/api/health' && !path.startsWith('/swagger')) add('503', DATABASE_UNAVAILABLE)
   // Any other status an error comes with (a 500 too) has the same envelope: `default`, the Error

@@ -109,7 +109,7 @@ export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
 export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
 export const NUL_IN_QUERY = 'NulInQuery'
 export const NUL_IN_QUERY_422 =
-  'A query parameter holds the NUL character (%00), which no id, slug or filter can hold (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.'
+  'A query parameter holds the NUL character (%00), which no id, slug or filter can hold, or its name or value is not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence: write a % itself as %25) (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.'
 /** The message of a path parameter that is not valid percent-encoding (src/http/errors.ts). */
 export const PERCENT_ENCODING_RULE = (field: string) => `${field} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25`
 

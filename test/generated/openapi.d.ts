@@ -1564,7 +1564,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.
+         * @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold, or its name or value is not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence: write a % itself as %25) (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -6868,7 +6868,7 @@ export interface components {
                 "application/json": components["schemas"]["InvalidPathParameter"];
             };
         };
-        /** @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query. */
+        /** @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold, or its name or value is not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence: write a % itself as %25) (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query. */
         NulInQuery: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7103,7 +7103,7 @@ export interface operations {
                     "application/json": components["schemas"]["UriTooLong"];
                 };
             };
-            /** @description Validation failed: the challenge or the probe is not 43 base64url characters, or is missing. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: the challenge or the probe is not 43 base64url characters, or is missing. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7197,7 +7197,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7325,7 +7325,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7607,7 +7607,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7880,7 +7880,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8059,7 +8059,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8421,7 +8421,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8608,7 +8608,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8838,7 +8838,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8995,7 +8995,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9449,7 +9449,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9716,7 +9716,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9865,7 +9865,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10213,7 +10213,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10425,7 +10425,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10546,7 +10546,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10758,7 +10758,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10879,7 +10879,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10989,7 +10989,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11131,7 +11131,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11367,7 +11367,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11492,7 +11492,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11638,7 +11638,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11970,7 +11970,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12077,7 +12077,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12162,7 +12162,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12235,7 +12235,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12422,7 +12422,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12520,7 +12520,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12607,7 +12607,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12736,7 +12736,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12819,7 +12819,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
