@@ -75,6 +75,24 @@ describe('serve: what a start prints', () => {
     expect(later).not.toContain(HINT)
   }, 30_000)
 
+  // Behind a proxy or in a container (deploy/compose.yaml) the address serve listens on is not the
+  // browser's: the set-up link named the container's own port while CLI sign-in links said
+  // TEAMDAY_PUBLIC_URL. Its trailing slash is not doubled.
+  test('with TEAMDAY_PUBLIC_URL, the set-up link, "Sign in at" and "Console:" name it, not the address serve listens on', async () => {
+    const env = { TEAMDAY_PUBLIC_URL: 'https://td.example.org/' }
+    const link = await startAndStop(await newDatabase('public-link'), env)
+    expect(link).toMatch(/^ {3}https:\/\/td\.example\.org\/setup\/[A-Za-z0-9_-]+$/m)
+    expect(link).toContain('Console: https://td.example.org/login   API docs: https://td.example.org/swagger')
+    expect(link).not.toMatch(/127\.0\.0\.1:\d+\/(setup|login)/)
+    const file = join(dir, 'admin-password-public')
+    writeFileSync(file, 'a long enough password\n', { mode: 0o600 })
+    const withFile = await startAndStop(await newDatabase('public-password'), { ...env, TEAMDAY_PUBLIC_URL: 'https://td.example.org/teamday', TEAMDAY_ADMIN_PASSWORD_FILE: file })
+    expect(withFile).toContain(' Sign in at https://td.example.org/teamday/login\n')
+    expect(withFile).toContain('Console: https://td.example.org/teamday/login   API docs: https://td.example.org/teamday/swagger')
+    // Unset: the address it listens on, as before.
+    expect(await startAndStop(await newDatabase('no-public-link'))).toMatch(/^ {3}http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]+$/m)
+  }, 30_000)
+
   test('a first start refused by its admin settings names the setting (a bare ENOENT or "a password must be 12-256 characters" did not)', async () => {
     const short = join(dir, 'short-password')
     writeFileSync(short, 'short\n', { mode: 0o600 })

@@ -156,7 +156,9 @@ export async function serve(
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
-  const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
+  // Where a browser reaches the console: TEAMDAY_PUBLIC_URL when set (behind a proxy or in a
+  // container, the address it listens on is not one), as CLI sign-in links use it; else that address.
+  const base = config.publicUrl ?? `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   // Before the first line a supervisor or test waits for: a SIGTERM sent on seeing it must find
   // the handlers in place (otherwise it kills the process outright).
   let cancelNormalJit = () => {}
