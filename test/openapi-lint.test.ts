@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { loadConfig } from '../src/config'
 import { makeTestApp } from './helpers/app'
 
 /**
@@ -119,12 +120,18 @@ async function expectCleanCommittedAndServed(prefix: string, config?: Parameters
   const { app, rt } = await makeTestApp()
   const served = await app.handle(new Request('http://teamday.internal:3000/swagger/json'))
   expect(served.status).toBe(200)
-  const [committed, live] = await Promise.all([
+  // At a TEAMDAY_PUBLIC_URL (with a path, given with a trailing slash), `servers` is that URL.
+  const pub = await makeTestApp({ config: { publicUrl: loadConfig({ TEAMDAY_PUBLIC_URL: 'https://teamday.internal/td/' }).publicUrl } })
+  const servedPublic = await pub.app.handle(new Request('http://127.0.0.1:3000/swagger/json'))
+  expect(((await servedPublic.clone().json()) as { servers: unknown }).servers).toEqual([{ url: 'https://teamday.internal/td', description: 'This server' }])
+  const [committed, live, livePublic] = await Promise.all([
     lint(`${prefix}committed.json`, readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8'), config),
     lint(`${prefix}served.json`, await served.text(), config),
+    lint(`${prefix}served-public.json`, await servedPublic.text(), config),
   ])
   rt.close()
-  for (const result of [committed, live]) {
+  pub.rt.close()
+  for (const result of [committed, live, livePublic]) {
     expect(summary(result)).toEqual([])
     expect(result.totals).toEqual({ errors: 0, warnings: 0, ignored: 0 })
   }

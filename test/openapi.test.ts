@@ -153,6 +153,21 @@ describe('the committed openapi/openapi.json', () => {
     proxied.rt.close()
   })
 
+  // With TLS at a proxy not declared as trusted (nginx on the same host), the request's origin is
+  // http://: Swagger UI's "Try it out" from https://…/swagger called http:// and the browser blocked it.
+  test('with TEAMDAY_PUBLIC_URL, `servers` is it alone, whatever the request or a trusted proxy says', async () => {
+    const pub = await makeTestApp({ config: { publicUrl: 'https://td.example.org' } })
+    const viaPlainProxy = await pub.app.handle(new Request('http://td.example.org/swagger/json', { headers: { 'x-forwarded-for': '203.0.113.9' } }))
+    expect(((await viaPlainProxy.json()) as Json).servers).toEqual([{ url: 'https://td.example.org', description: 'This server' }])
+    expect((await pub.req('GET', '/swagger/json')).body.servers).toEqual([{ url: 'https://td.example.org', description: 'This server' }])
+    pub.rt.close()
+    const proxied = await makeTestApp({ config: { publicUrl: 'https://td.example.org/teamday', trustedProxyHops: 1 } })
+    const res = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'internal.example.org:8080' } })
+    expect(res.body.servers).toEqual([{ url: 'https://td.example.org/teamday', description: 'This server' }])
+    expect({ ...res.body, servers: spec.servers }).toEqual(spec)
+    proxied.rt.close()
+  })
+
   test("the sizes the README gives are the document's, within 5 %", async () => {
     // README, API: "the committed file is N KB pretty-printed …; /swagger/json serves it compact,
     // about N KB, and compressed … (N KB gzip)". They had fallen 5-10 % behind as routes came.

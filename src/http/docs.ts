@@ -66,11 +66,15 @@ function swaggerPage(title: string): string {
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
 
 /**
- * `servers` of the document served for a request: this server as the client reached it. Behind
- * a reverse proxy (TEAMDAY_TRUSTED_PROXY_HOPS or TEAMDAY_TRUSTED_PROXIES set), the proxy's
- * X-Forwarded-Proto and X-Forwarded-Host (first values, when well-formed) say what that was.
+ * `servers` of the document served for a request: TEAMDAY_PUBLIC_URL when set (where browsers
+ * reach this server, as CLI sign-in and console links say: behind a TLS proxy not declared as
+ * trusted, the request's own origin was http://, and Swagger UI's "Try it out" from the https page
+ * was blocked as mixed content); else this server as the client reached it. Behind a reverse proxy
+ * (TEAMDAY_TRUSTED_PROXY_HOPS or TEAMDAY_TRUSTED_PROXIES set), the proxy's X-Forwarded-Proto and
+ * X-Forwarded-Host (first values, when well-formed) say what that was.
  */
-export function servedServers(request: Request, behindProxy = false) {
+export function servedServers(request: Request, behindProxy = false, publicUrl?: string) {
+  if (publicUrl !== undefined) return [{ url: publicUrl, description: 'This server' }]
   const url = new URL(request.url)
   let origin = url.origin
   if (behindProxy) {
@@ -168,7 +172,7 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
       `${DOCS_PATH}/json`,
       async ({ request }) => {
         const { openapi, info, servers: _, ...rest } = await (document ??= makeDocument())
-        return { openapi, info, servers: servedServers(request, behindProxy), ...rest }
+        return { openapi, info, servers: servedServers(request, behindProxy, config.publicUrl), ...rest }
       },
       { detail: { hide: true } },
     )
