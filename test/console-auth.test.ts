@@ -206,6 +206,44 @@ describe('sign-in', () => {
     p.rt.close()
   })
 
+  // deploy/compose.yaml: nginx in a container, its port published on the Docker host; a browser
+  // there opens http://localhost:8080 and reaches nginx from the bridge (172.x), not from loopback:
+  // the set-up link and sign-in were refused, the documented path did not work.
+  test('at an http TEAMDAY_PUBLIC_URL on a loopback name: a browser that addressed a loopback name at its port signs in over plain HTTP from any address; one that addressed the machine by another name does not', async () => {
+    const p = await makeTestApp({ config: { publicUrl: 'http://localhost:8080', trustedProxyHops: 1 } })
+    const a = await makeActor(p)
+    await givePassword(p, a.userId)
+    const viaBridge = (host: string, from = '172.18.0.1') => consoleClient(p, { ip: '172.18.0.4', headers: { host, 'x-forwarded-for': from } })
+    for (const host of ['localhost:8080', 'LOCALHOST:8080', '127.0.0.1:8080', '[::1]:8080']) {
+      const c = viaBridge(host)
+      expect([host, (await c.get('/login')).status]).toEqual([host, 200])
+      const res = await c.signIn(a.email)
+      expect([host, res.status]).toEqual([host, 303])
+      // Plain HTTP: no Secure cookie (a browser drops one sent over http:// but on localhost).
+      expect(res.headers.get('set-cookie')).toMatch(/^teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax$/)
+      expect((await c.get('/settings/profile')).status).toBe(200)
+    }
+    // Another machine: its browser names the Docker host (or its address), not loopback; nor
+    // does a Host on loopback at another port (nginx's default, proxy_pass http://localhost:3000),
+    // nor one that does not parse as a lone host.
+    for (const [host, from] of [['192.168.1.5:8080', '192.168.1.20'], ['teamday.lan:8080', '192.168.1.20'], ['localhost:3000', '192.168.1.20'], ['localhost', '192.168.1.20'], ['localhost:8080@evil.example', '192.168.1.20'], ['127.1:8080', '192.168.1.20']] as const) {
+      const c = viaBridge(host, from)
+      const refused = await c.signIn(a.email)
+      expect([host, refused.status, refused.headers.get('set-cookie')]).toEqual([host, 400, null])
+      expect(refused.text).toContain('only offered over HTTPS')
+    }
+    p.rt.close()
+    // Without that public URL (unset, or not a loopback one, or https), Host alone opens nothing.
+    for (const publicUrl of [undefined, 'http://teamday.lan:8080', 'https://localhost:8080']) {
+      const q = await makeTestApp({ config: { publicUrl, trustedProxyHops: 1 } })
+      const b = await makeActor(q)
+      await givePassword(q, b.userId)
+      const refused = await consoleClient(q, { ip: '172.18.0.4', headers: { host: 'localhost:8080', 'x-forwarded-for': '172.18.0.1' } }).signIn(b.email)
+      expect([publicUrl, refused.status, refused.headers.get('set-cookie')]).toEqual([publicUrl, 400, null])
+      q.rt.close()
+    }
+  })
+
   // At the server's cost: with the harness's, a hash takes less time than the rest of a sign-in.
   test('wrong password and unknown e-mail get the same answer; both audited; the unknown one still costs a hash', async () => {
     const t = atServerCost
@@ -508,6 +546,27 @@ describe('sign-in', () => {
 })
 
 describe('first start and one-time links', () => {
+  // README, "Running several instances": the set-up link from `docker compose logs`, opened in a
+  // browser on the Docker host at the README's address, its requests through nginx from the bridge.
+  test("deploy/compose.yaml's settings: the first start's link and sign-in work at the README's http://localhost:8080 through nginx from Docker's bridge", async () => {
+    const compose = Bun.YAML.parse(await Bun.file(`${import.meta.dir}/../deploy/compose.yaml`).text()) as { services: Record<string, { environment: Record<string, string>; ports?: string[] }> }
+    const env = compose.services.app1!.environment
+    const { publicUrl, trustedProxyHops } = loadConfig({ TEAMDAY_PUBLIC_URL: env.TEAMDAY_PUBLIC_URL!, TEAMDAY_TRUSTED_PROXY_HOPS: env.TEAMDAY_TRUSTED_PROXY_HOPS! })
+    const f = await makeTestApp({ config: { publicUrl, trustedProxyHops } })
+    const first = await bootstrapIfEmpty(f.ctx)
+    if (first?.kind !== 'setup_link') throw new Error('expected a set-up link')
+    // nginx (deploy/nginx.conf) passes the browser's Host on and appends the address it saw.
+    const browser = consoleClient(f, { ip: '172.18.0.5', headers: { host: 'localhost:8080', 'x-forwarded-for': '172.18.0.1' } })
+    expect((await browser.get(first.path)).status).toBe(200)
+    expect((await browser.post(first.path, { name: 'Ada', password: PASSWORD, confirm: PASSWORD })).status).toBe(303)
+    expect((await browser.signIn('admin@localhost')).status).toBe(303)
+    expect((await browser.get('/settings/profile')).status).toBe(200)
+    // Another machine on the network, had the port been published on every address.
+    const lan = consoleClient(f, { ip: '172.18.0.5', headers: { host: '192.168.1.5:8080', 'x-forwarded-for': '192.168.1.20' } })
+    expect((await lan.signIn('admin@localhost')).status).toBe(400)
+    f.rt.close()
+  })
+
   test('the set-up link sets the first admin password once; only its hash is stored; it expires after an hour', async () => {
     const f = await makeTestApp()
     const first = await bootstrapIfEmpty(f.ctx)

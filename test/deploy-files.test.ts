@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config'
+import { loopbackHttpPort } from '../src/console/http'
 
 // deploy/compose.yaml and deploy/nginx.conf are what the README's "Running several instances"
 // shows, deploy/teamday.service what its systemd section shows: a user may copy a file or the
@@ -64,6 +65,13 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
       for (const key of Object.keys(app.environment)) expect(config).toContain(`env.${key}`)
     }
     expect(c.services.lb.volumes).toEqual(['./nginx.conf:/etc/nginx/conf.d/default.conf:ro'])
+    // nginx serves plain HTTP: published on loopback only, at the port of the public URL, an
+    // http://localhost one (where the console signs in over plain HTTP: console-auth's tests).
+    const [published] = c.services.lb.ports
+    const [bind, port] = published.split(':')
+    expect(bind).toBe('127.0.0.1')
+    for (const name of ['app1', 'app2']) expect(loopbackHttpPort(c.services[name].environment.TEAMDAY_PUBLIC_URL)).toBe(port)
+    expect(nginx).toContain('proxy_set_header Host $http_host;')
     expect(c.services.lb.depends_on).toEqual(['app1', 'app2'])
   })
 

@@ -54,6 +54,30 @@ function readCookie(request: Request, name: string): string | null {
  */
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-server', 'x-real-ip', 'via', 'true-client-ip', 'cf-connecting-ip']
 
+/** `localhost`, 127.0.0.0/8, [::1]: names a browser connects to on its own machine. */
+function loopbackName(hostname: string): boolean {
+  const name = hostname.toLowerCase()
+  return name === 'localhost' || isLoopback(name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name)
+}
+
+/** The port of an http:// URL on a loopback name ("80" when it names none), else null. */
+export function loopbackHttpPort(url: string): string | null {
+  const u = new URL(url)
+  return u.protocol === 'http:' && loopbackName(u.hostname) ? u.port || '80' : null
+}
+
+/** Whether the request's Host (as the browser sent it, a proxy passing it on) is a loopback name at `port`. */
+function addressedToLoopback(request: Request, port: string): boolean {
+  const host = request.headers.get('host')
+  if (host === null) return false
+  try {
+    const u = new URL(`http://${host}`)
+    return u.host.toLowerCase() === host.toLowerCase() && loopbackName(u.hostname) && (u.port || '80') === port
+  } catch {
+    return false
+  }
+}
+
 /** The CLI sign-in's approval page (src/console/routes/cli.tsx): its path is its login code. */
 const CLI_APPROVAL_PAGE = /^\/cli\/authorize\/tdc_[A-Za-z0-9]{43}$/
 
@@ -93,6 +117,9 @@ export function consoleKit(deps: ConsoleDeps) {
   // Secure (and __Host-) all the same, never one a browser would send over plain HTTP.
   const publicHttps = publicUrl?.startsWith('https:') ?? false
   const secureCookie = (request: Request) => publicHttps || isHttps(request)
+  // At an http TEAMDAY_PUBLIC_URL on a loopback name (http://localhost:8080, deploy/compose.yaml's),
+  // its port: a browser that addressed a loopback name there connects to its own machine.
+  const loopbackPublicPort = publicUrl === undefined ? null : loopbackHttpPort(publicUrl)
   const cookieName = (request: Request) => (secureCookie(request) ? SECURE_COOKIE : COOKIE)
 
   const signedInOf = new WeakMap<Request, Promise<SignedIn | null>>()
@@ -140,10 +167,16 @@ export function consoleKit(deps: ConsoleDeps) {
     /**
      * Sessions only over HTTPS, or from this machine (loopback, not through a proxy) over HTTP:
      * elsewhere the password and the cookie would cross the network in clear text (and browsers
-     * drop Secure cookies there).
+     * drop Secure cookies there). Or at an http TEAMDAY_PUBLIC_URL on a loopback name, to a
+     * browser that addressed a loopback name at its port (its Host): its connection stays on its
+     * own machine (a secure context in the browser's own terms), whatever address the request then
+     * arrives from: Docker's published port hands it on from the bridge (172.x), where
+     * deploy/compose.yaml's console was refused. A browser elsewhere addresses the machine by
+     * another name and is refused as before.
      */
     mayStartSession(request: Request): boolean {
       if (isHttps(request)) return true
+      if (loopbackPublicPort !== null && addressedToLoopback(request, loopbackPublicPort)) return true
       if (!isLoopback(clientAddress(request))) return false
       // From this machine, but forwarded by a proxy not declared in TEAMDAY_TRUSTED_PROXIES (nginx
       // on the same host, the usual set-up): the browser is anywhere. Taken for a local one, it was
