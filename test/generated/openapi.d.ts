@@ -6648,7 +6648,7 @@ export interface components {
              * @constant
              */
             success: true;
-            /** @description Your tokens in this organization that are not revoked, newest first, from your 200 newest */
+            /** @description Your tokens in this organization that are not revoked, newest first: the 200 newest of them (revoked ones, however many, do not count) */
             tokens: components["schemas"]["AliasToken"][];
             /** @description How many tokens are listed */
             count: number;

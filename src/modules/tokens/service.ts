@@ -237,10 +237,16 @@ async function insertToken(
   return { token, row }
 }
 
+/**
+ * Which tokens a list holds: one status, or `unrevoked`, those of either other status (active or
+ * expired: a rotated token in its grace period is active), as TeamDay CLI's list alias shows them.
+ */
+export type ListedStatus = TokenStatus | 'unrevoked'
+
 export interface ListTokensOptions {
   /** Admins only: every token of the organization instead of the caller's own. */
   organization?: boolean
-  status?: TokenStatus
+  status?: ListedStatus
   limit: number
   offset: number
   cursor?: string
@@ -271,7 +277,7 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
  * PostgreSQL estimates from their statistics how many rows pass (a CASE expression it cannot:
  * it guessed a handful of active tokens, then read and sorted all of them: test/list-plans.test.ts).
  */
-function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
+function listStatements(db: Db, all: boolean, status: ListedStatus | undefined) {
   const t = personalAccessTokens
   const ph = sql.placeholder
   // As tokenStatus decides: revokedSql / notRevokedSql (src/auth/revoked.ts).
@@ -295,6 +301,9 @@ function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
     revoked: revokedSql(t, ph('now')),
     expired: and(notRevoked, live, expiry(true)),
     active: and(notRevoked, live, expiry(false)),
+    // Before the page's limit: a list of the 200 newest that left the revoked out afterwards was
+    // empty for a user with one working token behind 200 revoked ones (a CI job's token per run).
+    unrevoked: and(notRevoked, live),
   }
   const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), status === undefined ? undefined : byStatus[status]]
   return {
