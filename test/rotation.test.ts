@@ -219,6 +219,34 @@ describe('POST /tokens/:id/rotate', () => {
     expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(7 * DAY)
   })
 
+  test('expiresAt sets the new token\'s expiry, with the rules and errors of creation; an invalid one, or both fields, rotates nothing', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const leaked = await makeToken(t, a, { name: 'long-lived', expiresInDays: 365 })
+    const rotate = (id: string, body: Record<string, unknown>) => t.req('POST', `/api/v1/tokens/${id}/rotate`, { token: a.token, body })
+    const create = (body: Record<string, unknown>) => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'x', ...body } })
+    const at = (ms: number) => new Date(t.clock.now() + ms).toISOString()
+    const day = (ms: number) => at(ms).slice(0, 10)
+    // Refused as creation refuses it, with the same status, code, message and details; the token is not rotated.
+    for (const bad of [{ expiresAt: at(6 * DAY) }, { expiresAt: at(366 * DAY) }, { expiresAt: at(-DAY) }, { expiresAt: 'next tuesday' }, { expiresAt: day(366 * DAY) }, { expiresAt: at(30 * DAY), expiresInDays: 30 }]) {
+      const r = await rotate(leaked.id, bad)
+      const c = await create(bad)
+      expect([r.status, r.body.code, r.body.message, r.body.details]).toEqual([422, 'validation_failed', c.body.message, c.body.details])
+      expect(r.body.details[0].field).toBe('expiresAt')
+    }
+    expect((await findTokenById(t.ctx, leaked.id))!.revokedAt).toBeNull()
+    // Shortening a leaked token's lifetime on rotation: the new one expires when asked (it kept 365 days).
+    const res = await rotate(leaked.id, { expiresAt: at(10 * DAY), gracePeriodSeconds: 60 })
+    expect(res.status).toBe(201)
+    expect(res.body.expiresAt).toBe(at(10 * DAY))
+    expect((await findTokenById(t.ctx, res.body.id))!.expiresAt.toISOString()).toBe(at(10 * DAY))
+    // A date alone is the end of that day, UTC; the 365th day ends at the longest lifetime.
+    const next = await rotate(res.body.id, { expiresAt: day(7 * DAY) })
+    expect([next.status, next.body.expiresAt]).toEqual([201, `${day(7 * DAY)}T23:59:59.999Z`])
+    const last = await rotate(next.body.id, { expiresAt: day(365 * DAY) })
+    expect([last.status, last.body.expiresAt]).toEqual([201, at(365 * DAY)])
+  })
+
   test('two rotations of one token at once make one successor, the other is 409; when both passed the checks before either claimed the token (SQLite, in-process), the claim refuses it', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token's. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -7517,6 +7517,8 @@ export interface operations {
                 "application/json": {
                     /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
                     expiresInDays?: number;
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    expiresAt?: string;
                     /**
                      * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
                      * @default 0

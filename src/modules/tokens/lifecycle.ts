@@ -36,7 +36,9 @@ export async function createTokenForCaller(ctx: Ctx, input: CreateTokenInput): P
 }
 
 export interface RotateInput {
+  /** The new token's lifetime (7-365 days), or its expiry (`expiresAt`, as at creation): at most one; default the old token's lifetime. */
   expiresInDays?: number
+  expiresAt?: string
   gracePeriodSeconds?: number
 }
 
@@ -63,6 +65,10 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   }
   await assertMayManage(ctx, old, 'rotate')
   const now = ctx.clock.now()
+  // The new lifetime as creation decides it (7-365 days, `expiresInDays` or `expiresAt`, not
+  // both), refused before anything changes; without either, the old token's (within 7-365 days).
+  const lifetime = Math.min(MAX_EXPIRY_DAYS * DAY_MS, Math.max(MIN_EXPIRY_DAYS * DAY_MS, old.expiresAt.getTime() - old.createdAt.getTime()))
+  const expiresAt = input.expiresInDays !== undefined || input.expiresAt !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays, expiresAt: input.expiresAt }, now) : new Date(now + lifetime)
   const family = old.familyId ?? old.id
   if (revocationInForce(old, now)) {
     // This request authenticated with the very token, so it was valid when the request came in:
@@ -112,9 +118,6 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
       details: [{ field: 'gracePeriodSeconds', message: `must be an integer between 0 and ${MAX_GRACE_SECONDS}` }],
     })
   }
-  // Without expiresInDays the new token gets the old one's lifetime (within 7-365 days).
-  const lifetime = Math.min(MAX_EXPIRY_DAYS * DAY_MS, Math.max(MIN_EXPIRY_DAYS * DAY_MS, old.expiresAt.getTime() - old.createdAt.getTime()))
-  const expiresAt = input.expiresInDays !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays }, now) : new Date(now + lifetime)
   const revokeAt = new Date(now + grace * 1000)
   // Without a grace period the old token is revoked from this commit on, on every instance,
   // whatever their clocks (ROTATED_NOW); a grace period ends by the clock at `revokeAt`.

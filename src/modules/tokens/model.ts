@@ -51,6 +51,16 @@ export const Token = t.Object(
   { description: "A personal access token's metadata: never its secret or hash", examples: [exampleToken] },
 )
 
+/** `expiresAt` of a token's creation or rotation: the same rule and error (resolveExpiry), said for each. */
+const expiresAtField = (description: string) =>
+  t.Optional(
+    t.String({
+      description,
+      error: 'expiresAt must be an ISO-8601 date-time string',
+      ...serviceRule({ pattern: ISO_INSTANT_PATTERN }),
+    }),
+  )
+
 export const CreateTokenBody = t.Object(
   {
     name: t.String({
@@ -63,13 +73,7 @@ export const CreateTokenBody = t.Object(
     expiresInDays: t.Optional(
       t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
-    expiresAt: t.Optional(
-      t.String({
-        description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC',
-        error: 'expiresAt must be an ISO-8601 date-time string',
-        ...serviceRule({ pattern: ISO_INSTANT_PATTERN }),
-      }),
-    ),
+    expiresAt: expiresAtField('Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC'),
     scopes: t.Optional(
       t.Array(t.String({ maxLength: 100, ...serviceRule({ enum: [...SCOPES] }) }), {
         maxItems: 50,
@@ -136,11 +140,14 @@ export const RotateTokenBody = t.Object(
     expiresInDays: t.Optional(
       t.Integer({ minimum: 7, maximum: 365, description: "Lifetime of the new token in days, 7-365 (default: the old token's lifetime)", error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
+    expiresAt: expiresAtField(
+      "Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime)",
+    ),
     gracePeriodSeconds: t.Optional(
       t.Integer({ minimum: 0, maximum: 86400, default: 0, description: 'How long the old token keeps working, 0-86400 s (default 0: revoked at once)', error: 'gracePeriodSeconds must be an integer between 0 and 86400' }),
     ),
   },
-  { examples: [{ gracePeriodSeconds: 3600 }] },
+  { examples: [{ gracePeriodSeconds: 3600 }, { expiresAt: '2027-03-01', gracePeriodSeconds: 3600 }] },
 )
 
 export const RotatedToken = t.Object(
