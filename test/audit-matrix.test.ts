@@ -53,6 +53,7 @@ const rows: Row[] = [
   { route: 'DELETE /api/v1/tokens/self', type: 'token.revoked', targetType: 'token', target: (_q, r) => r.body.token.id },
   // About the old token (tokenId), acting on the new one (target).
   { route: 'POST /api/v1/tokens/:id/rotate', type: 'token.rotated', targetType: 'token', target: (_q, r) => r.body.id },
+  { route: 'POST /api/v1/tokens/self/rotate', type: 'token.rotated', targetType: 'token', target: (_q, r) => r.body.id },
   { route: 'DELETE /api/v1/tokens/:id', type: 'token.revoked', targetType: 'token', target: seg('tokens') },
 
   { route: 'POST /api/v1/agents', type: 'agent.created', targetType: 'agent', target: (_q, r) => r.body.id, details: () => ({ visibility: 'private' }) },

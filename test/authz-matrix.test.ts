@@ -43,6 +43,10 @@ const rows: Row[] = [
   { route: 'GET /api/v1/tokens/self', expect: ALL_OK(200), ok: '"maskedToken":"td_' },
   // Every caller may give up its own token (sent with a fresh one, so the world's tokens live on).
   { route: 'DELETE /api/v1/tokens/self', expect: ALL_OK(200), ok: '"revokedAt":"20' },
+  // Every caller may rotate its own token (sent with a fresh one, so the world's tokens live on).
+  { route: 'POST /api/v1/tokens/self/rotate', expect: ALL_OK(201), ok: '"token":"td_' },
+  // Already rotated (in its grace period): its successor is the one to rotate.
+  { name: 'POST /api/v1/tokens/self/rotate with a token in its grace period', route: 'POST /api/v1/tokens/self/rotate', request: async (w) => ({ ...(await REQUESTS['POST /api/v1/tokens/self/rotate']!(w, w.who.memberA)), supersededToken: true }), expect: ALL_OK(409), ok: '' },
   // Only the owner rotates; an admin sees the token (403), others do not (404).
   { route: 'POST /api/v1/tokens/:id/rotate', expect: [403, 201, 404, 404, 404], ok: '"token":"td_' },
   { route: 'GET /api/v1/tokens/:id', expect: [200, 200, 404, 404, 404], ok: '"success":true' },
@@ -124,7 +128,7 @@ interface Scenario {
   body: string
 }
 
-const ERROR_CODE: Record<number, string> = { 403: 'forbidden', 404: 'not_found' }
+const ERROR_CODE: Record<number, string> = { 403: 'forbidden', 404: 'not_found', 409: 'invalid_state' }
 
 function scenariosOf(row: Row): Scenario[] {
   const isPublic = ROUTE_REQUIREMENTS[row.route] === 'public'

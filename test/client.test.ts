@@ -534,6 +534,19 @@ describe('tokens and audit (client mode: no --email/--org/--db)', () => {
     expect(after.err).toContain('this token has been revoked')
   })
 
+  test('rotate self: the token the command runs with rotates itself; only the new one works then', async () => {
+    const token = (await ok(['tokens', 'create', '--name', 'renewing job', '--scopes', 'agents:read,tokens:write'])).out.trim()
+    const id = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: token } })).json.token.id
+    const rot = await ok(['tokens', 'rotate', 'self', '--expires-in-days', '30'], { who: null, env: { TEAMDAY_TOKEN: token } })
+    const next = rot.out.trim()
+    expect(next).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(next).not.toBe(token)
+    const who = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: next } })).json.token
+    expect([who.name, who.scopes]).toEqual(['renewing job', ['agents:read', 'tokens:write']])
+    expect(who.id).not.toBe(id)
+    expect((await cli(['whoami'], { who: null, env: { TEAMDAY_TOKEN: token } })).code).toBe(3)
+  })
+
   test('audit list: --json equals the API body; members get exit 3', async () => {
     const r = await ok(['audit', 'list', '--type', 'token.created', '--json'])
     expect(r.json).toEqual(await api('/api/v1/audit-events?type=token.created'))

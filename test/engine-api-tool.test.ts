@@ -896,6 +896,8 @@ describe('teamday_api: the caller alone', () => {
     // An execute runs as a child of the run (test/engine-api-execute.test.ts).
     expect(refusedPath('POST', '/api/v1/agents/a/execute')).toBeNull()
     expect(refusedPath('POST', '/api/v1/tokens/pat_1/rotate')).toContain('rotat')
+    // The calling token's own rotation too (the space's token would end, its successor shown to nobody).
+    for (const path of ['/api/v1/tokens/self/rotate', '/api/v1/tokens/%73elf/rotate/', '/api/v1/tokens/SELF/rotate']) expect(refusedPath('POST', path)).toContain('rotat')
     expect(refusedPath('GET', '/api/v1/agents/a/execute')).toBeNull() // not a route: the API answers 404
     expect(refusedPath('GET', '/api/v1/a%ZZ')).toContain('percent-encoding')
     expect(refusedPath('GET', '/api/v1//agents')).toContain('segments')

@@ -5,7 +5,7 @@ import { idempotency, recordPendingKeys } from '../src/http/idempotency'
 import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { IN_PROGRESS_STALE_MS, keyDigest } from '../src/idempotency/service'
-import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { authorizerOf, makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 import { until } from './helpers/scripted-provider'
 import { ON_PG } from './helpers/pg'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -80,6 +80,15 @@ describe('Idempotency-Key on POST', () => {
     const r2 = await rot()
     expect(r2.body.code).toBe('idempotency_secret_withheld')
     expect(r2.body.details).toEqual({ createdId: r1.body.id })
+    // And for the calling token's own (with a grace period, so that it may still send the retry).
+    const ci = await makeToken(t, a, { name: 'ci job' })
+    const selfRot = () => t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, body: { gracePeriodSeconds: 600 }, headers: { 'idempotency-key': 'self-rot-1' } })
+    const s1 = await selfRot()
+    expect(s1.status).toBe(201)
+    const s2 = await selfRot()
+    expect([s2.status, s2.body.code, s2.body.details]).toEqual([409, 'idempotency_secret_withheld', { createdId: s1.body.id }])
+    expect(s2.text).not.toContain(s1.body.token)
+    expect(JSON.stringify(await t.db.select().from(idempotencyKeys).all())).not.toContain(s1.body.token.slice(3))
   })
 
   test('the same key with a different body → 409 idempotency_conflict; keys are per token', async () => {

@@ -26,6 +26,7 @@ const PINNED: Record<string, string> = {
   'POST /api/v1/tokens': 'postApiV1Tokens',
   'GET /api/v1/tokens/self': 'getApiV1TokensSelf',
   'DELETE /api/v1/tokens/self': 'deleteApiV1TokensSelf',
+  'POST /api/v1/tokens/self/rotate': 'postApiV1TokensSelfRotate',
   'POST /api/v1/tokens/{id}/rotate': 'postApiV1TokensByIdRotate',
   'GET /api/v1/tokens/{id}': 'getApiV1TokensById',
   'DELETE /api/v1/tokens/{id}': 'deleteApiV1TokensById',

@@ -4,6 +4,8 @@ import { personalAccessTokens } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { requestContexts } from '../src/http/context'
 import { RETRY_WINDOW_MS, rotateToken } from '../src/modules/tokens/lifecycle'
+import { cliLogin } from './helpers/world'
+import { auditEvents } from '../src/db/schema'
 import { authorizerOf, makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -311,6 +313,72 @@ describe('POST /tokens/:id/rotate', () => {
     })
     expect(JSON.stringify(ev)).not.toContain(res.body.token)
     expect(JSON.stringify(ev)).not.toContain(tok.token)
+  })
+})
+
+describe('POST /tokens/self/rotate', () => {
+  test('the calling token rotates itself, as by its id: the same name, scopes and family, the body\'s lifetime and grace, the event', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const ci = await makeToken(t, a, { name: 'ci job', scopes: ['agents:read', 'tokens:write'], expiresInDays: 365 })
+    const res = await t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, body: { expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() } })
+    expect(res.status).toBe(201)
+    expect(res.body).toMatchObject({ success: true, name: 'ci job', scopes: ['agents:read', 'tokens:write'], status: 'active', rotatedFromId: ci.id, createdByTokenId: ci.id, userId: a.userId })
+    expect(res.body.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(30 * DAY)
+    expect(res.body.previousTokenRevokedAt).toBe(new Date(t.clock.now()).toISOString())
+    expect((await findTokenById(t.ctx, res.body.id))!.familyId).toBe(ci.id)
+    expect((await findTokenById(t.ctx, ci.id))!.revokedReason).toBe('rotated_now')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: ci.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: res.body.token })).body.token.id).toBe(res.body.id)
+    const events = await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'token.rotated')).all()
+    expect(events.map((e) => [e.tokenId, e.targetId])).toEqual([[ci.id, res.body.id]])
+    // Without a body, with a grace period, through an escaped or slashed path: the same route.
+    const graced = await t.req('POST', '/api/v1/tokens/%73elf/rotate/', { token: res.body.token, body: { gracePeriodSeconds: 600 } })
+    expect([graced.status, graced.body.rotatedFromId]).toEqual([201, res.body.id])
+    expect(Date.parse(graced.body.expiresAt) - Date.parse(res.body.expiresAt)).toBe(0)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: res.body.token })).status).toBe(200)
+    const bare = await t.req('POST', '/api/v1/tokens/self/rotate', { token: graced.body.token })
+    expect([bare.status, bare.body.rotatedFromId]).toEqual([201, graced.body.id])
+  })
+
+  test('refused as rotating it by id is: without tokens:write, already rotated, a bad lifetime; a browser sign-in is not rotated; nothing changes', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const rotations = async () => (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'token.rotated')).all()).length
+    // No token at all.
+    expect((await t.req('POST', '/api/v1/tokens/self/rotate', { body: {} })).body.code).toBe('missing_token')
+    // A token without tokens:write (it may still revoke itself: DELETE /tokens/self needs no scope).
+    const narrow = await makeToken(t, a, { scopes: ['agents:read', 'tokens:read'] })
+    const noScope = await t.req('POST', '/api/v1/tokens/self/rotate', { token: narrow.token, body: {} })
+    expect([noScope.status, noScope.body.code, noScope.body.details.requiredScopes]).toEqual([403, 'insufficient_scope', ['tokens:write']])
+    expect(noScope.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="insufficient_scope", scope="tokens:write"')
+    // A bad lifetime: creation's errors, the token not rotated.
+    const ci = await makeToken(t, a, { name: 'ci' })
+    for (const [body, field] of [[{ expiresInDays: 400 }, 'expiresInDays'], [{ expiresAt: 'next tuesday' }, 'expiresAt'], [{ expiresInDays: 30, expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() }, 'expiresAt'], [{ gracePeriodSeconds: 86401 }, 'gracePeriodSeconds']] as const) {
+      const bad = await t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, body })
+      expect([bad.status, bad.body.code, bad.body.details[0].field]).toEqual([422, 'validation_failed', field])
+    }
+    expect((await t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, raw: '{', headers: { 'content-type': 'application/json' } })).body.code).toBe('invalid_json')
+    expect(await rotations()).toBe(0)
+    // A token already rotated, in its grace period: 409 naming its successor (never reuse detection: it was valid when sent).
+    const first = await t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, body: { gracePeriodSeconds: 3600 } })
+    expect(first.status).toBe(201)
+    for (const advance of [0, RETRY_WINDOW_MS]) {
+      t.clock.advance(advance)
+      const again = await t.req('POST', '/api/v1/tokens/self/rotate', { token: ci.token, body: {} })
+      expect([again.status, again.body.code]).toEqual([409, 'invalid_state'])
+      expect(again.body.message).toContain(first.body.id)
+    }
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: first.body.token })).status).toBe(200)
+    expect(await rotations()).toBe(1)
+    // A terminal's browser sign-in is no personal access token: 409, its session goes on.
+    const signIn = await cliLogin(t, a)
+    const cli = await t.req('POST', '/api/v1/tokens/self/rotate', { token: signIn.accessToken, body: {} })
+    expect([cli.status, cli.body.code]).toEqual([409, 'invalid_state'])
+    expect(cli.body.message).toContain('browser sign-in')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: signIn.accessToken })).status).toBe(200)
+    expect(await rotations()).toBe(1)
   })
 })
 

@@ -30,6 +30,8 @@ describe('a trailing slash', () => {
         if (!['GET', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(method)) continue
         // Revokes the calling token: the same answer would need a second token (percent-encoded-paths.test.ts has it).
         if (method === 'DELETE' && pattern === '/api/v1/tokens/self') continue
+        // Rotates the calling token, which then stops: test/rotation.test.ts sends it with a slash.
+        if (method === 'POST' && pattern === '/api/v1/tokens/self/rotate') continue
         const path = pattern.replace('{orgId}', admin.organizationId).replace(/\{\w+\}/g, 'nope')
         for (const token of [admin.token, undefined]) {
           const plain = await answer(method, path, token)

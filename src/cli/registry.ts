@@ -349,7 +349,8 @@ const CLIENT_COMMANDS: Declared[] = [
       leaf({
         name: 'rotate',
         summary: 'prints only the new token; the old one stops at once or after the grace period',
-        positionals: { ...id('token'), missing: 'token ID (see "teamday tokens list")' },
+        notes: ['ID "self": the token this command runs with (a CI job renewing its own token)'],
+        positionals: { ...id('token'), synopsis: 'ID|self', missing: 'token ID (see "teamday tokens list")' },
         options: { 'expires-in-days': str('D'), 'grace-period-seconds': str('S (0-86400)') },
         load: () => tokens().then((m) => m.rotate),
       }),

@@ -112,6 +112,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tokens/self/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the calling token
+         * @description Rotates the token this request was sent with, without its id: a CI job renewing its own secret, as GitLab's `POST /personal_access_tokens/self/rotate`. The same as POST /api/v1/tokens/{id}/rotate with the calling token's id: the same body (`expiresInDays` or `expiresAt`, `gracePeriodSeconds`), scope (`tokens:write`), answer, rules and refusals. With `gracePeriodSeconds` 0 (the default) the calling token stops at once: use the new `token` from this answer for the next request. Not available to an agent run's `teamday_api` tool, as no rotation is (a new secret is never shown to an agent). A token already rotated (in its grace period) is 409 `invalid_state` naming its successor; a terminal's browser sign-in (`teamday login`) is no personal access token and is not rotated (409 `invalid_state`).
+         */
+        post: operations["postApiV1TokensSelfRotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens/{id}/rotate": {
         parameters: {
             query?: never;
@@ -2455,6 +2475,51 @@ export interface components {
              *       }
              *     ]
              */
+            details?: unknown;
+        };
+        /**
+         * @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 409,
+         *       "statusMessage": "Conflict",
+         *       "code": "invalid_state",
+         *       "message": "Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated (its successor is pat_2Lk9Qw4ErT7yU1iO3pAs) and stops working at 2026-11-23T11:00:00.000Z; rotate the successor instead.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        TokenSelfRotateConflict: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example invalid_state
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated (its successor is pat_2Lk9Qw4ErT7yU1iO3pAs) and stops working at 2026-11-23T11:00:00.000Z; rotate the successor instead.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
             details?: unknown;
         };
         /**
@@ -7477,6 +7542,135 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    postApiV1TokensSelfRotate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID; only its SHA-256 is stored, and one holding a token is refused (400 `invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
+                    expiresInDays?: number;
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    expiresAt?: string;
+                    /**
+                     * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
+                     * @default 0
+                     */
+                    gracePeriodSeconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The calling token's successor: its secret in `token`, shown this once, and `rotatedFromId` (the calling token) and `previousTokenRevokedAt` saying when the calling token stops working. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotatedToken"];
+                };
+            };
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidJson"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenScopeForbidden"];
+                };
+            };
+            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenSelfRotateConflict"];
+                };
+            };
+            /** @description The body is over 1 MiB. */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLarge"];
+                };
+            };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreateInvalid"];
+                };
+            };
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {

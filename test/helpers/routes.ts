@@ -31,6 +31,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'POST /api/v1/tokens': 'tokens:write',
   'GET /api/v1/tokens/self': 'authenticated',
   'DELETE /api/v1/tokens/self': 'authenticated',
+  'POST /api/v1/tokens/self/rotate': 'tokens:write',
   'POST /api/v1/tokens/:id/rotate': 'tokens:write',
   'GET /api/v1/tokens/:id': 'tokens:read',
   'DELETE /api/v1/tokens/:id': 'tokens:write',

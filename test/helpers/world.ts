@@ -186,6 +186,7 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'POST /api/v1/tokens': () => ({ path: '/api/v1/tokens', body: { name: 'matrix' } }),
   'GET /api/v1/tokens/self': () => ({ path: '/api/v1/tokens/self' }),
   'DELETE /api/v1/tokens/self': () => ({ path: '/api/v1/tokens/self', freshToken: true }),
+  'POST /api/v1/tokens/self/rotate': () => ({ path: '/api/v1/tokens/self/rotate', body: {}, freshToken: true }),
   'POST /api/v1/tokens/:id/rotate': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/rotate`, body: {} }),
   'GET /api/v1/tokens/:id': (w) => ({ path: `/api/v1/tokens/${w.who.memberA.tokenId}` }),
   'DELETE /api/v1/tokens/:id': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}` }),

@@ -1,9 +1,10 @@
 import { Elysia, t } from 'elysia'
 import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
-import { createTokenForCaller, describeSelf, revokeSelf, rotateToken } from './lifecycle'
+import { createTokenForCaller, describeSelf, revokeSelf, rotateSelf, rotateToken, type Rotated } from './lifecycle'
 import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
+import type { Ctx } from '../../context'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
@@ -35,14 +36,32 @@ const createInvalid = errorResponse(
   'Too many tokens: this user already has 100 active tokens in this organization, the limit is 100 (TEAMDAY_MAX_TOKENS_PER_USER). Revoke tokens that are no longer used (teamday tokens list / teamday tokens revoke ID), then create the new one.',
   { activeTokens: 100, maxTokensPerUser: 100 },
 )
+const selfConflict = errorResponse(
+  409,
+  'invalid_state',
+  'Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal\'s browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in.',
+  'Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated (its successor is pat_2Lk9Qw4ErT7yU1iO3pAs) and stops working at 2026-11-23T11:00:00.000Z; rotate the successor instead.',
+)
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery })
+const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
+
+/** A rotation's answer: the new token, its secret shown this once, and when the old one stops. */
+function rotatedAnswer(c: Ctx, r: Rotated) {
+  return {
+    success: true as const,
+    token: r.token,
+    warning: 'Copy this token now: it will not be shown again.',
+    ...toPublicToken(c, r.row, r.email),
+    rotatedFromId: r.previous.id,
+    previousTokenRevokedAt: r.previous.revokedAt!.toISOString(),
+  }
+}
 
 export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: `${API_V1}/tokens`, tags: ['Tokens'] })
@@ -119,6 +138,30 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           'Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab\'s `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up), but for an agent run\'s `teamday_api` call: the run was started by a credential without all of the space token\'s scopes (403 `insufficient_scope`: the run may not end a token broader than its starter). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation\'s grace period is revoked now. With a terminal\'s browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.',
       },
     })
+    // Before /:id/rotate, so "self" is not taken for a token id.
+    .post(
+      '/self/rotate',
+      async ({ principal, body, set, request }) => {
+        const c = ctx(principal, request, set)
+        const r = await rotateSelf(c, body ?? {})
+        withholdFromReplay(request, r.row.id)
+        set.status = 201
+        return rotatedAnswer(c, r)
+      },
+      {
+        auth: 'tokens:write',
+        body: t.Optional(RotateTokenBody),
+        response: { 201: 'RotatedToken', 409: 'TokenSelfRotateConflict', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
+        detail: {
+          // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
+          'x-optional-body': true,
+          summary: 'Rotate the calling token',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The calling token\'s successor: its secret in `token`, shown this once, and `rotatedFromId` (the calling token) and `previousTokenRevokedAt` saying when the calling token stops working.' },
+          description:
+            'Rotates the token this request was sent with, without its id: a CI job renewing its own secret, as GitLab\'s `POST /personal_access_tokens/self/rotate`. The same as POST /api/v1/tokens/{id}/rotate with the calling token\'s id: the same body (`expiresInDays` or `expiresAt`, `gracePeriodSeconds`), scope (`tokens:write`), answer, rules and refusals. With `gracePeriodSeconds` 0 (the default) the calling token stops at once: use the new `token` from this answer for the next request. Not available to an agent run\'s `teamday_api` tool, as no rotation is (a new secret is never shown to an agent). A token already rotated (in its grace period) is 409 `invalid_state` naming its successor; a terminal\'s browser sign-in (`teamday login`) is no personal access token and is not rotated (409 `invalid_state`).',
+        },
+      },
+    )
     .post(
       '/:id/rotate',
       async ({ principal, params, body, set, request }) => {
@@ -126,14 +169,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const r = await rotateToken(c, params.id, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
-        return {
-          success: true as const,
-          token: r.token,
-          warning: 'Copy this token now: it will not be shown again.',
-          ...toPublicToken(c, r.row, r.email),
-          rotatedFromId: r.previous.id,
-          previousTokenRevokedAt: r.previous.revokedAt!.toISOString(),
-        }
+        return rotatedAnswer(c, r)
       },
       {
         auth: 'tokens:write',

@@ -154,6 +154,25 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason } }
 }
 
+/**
+ * POST /tokens/self/rotate: the calling token rotates itself (a CI job renewing its own secret
+ * without looking up its id, as GitLab's `POST /personal_access_tokens/self/rotate`), exactly as
+ * POST /tokens/{its id}/rotate would: the same scope (tokens:write, on the route), rules, refusals
+ * and event. A terminal's browser sign-in (a CLI access token) is no personal access token and
+ * has no rotation: 409, where its id on the rotate route is 404.
+ */
+export async function rotateSelf(ctx: Ctx, input: RotateInput): Promise<Rotated> {
+  const principal = callerOf(ctx)
+  if (principal.tokenId === null) throw new Error('rotateSelf needs a token: a console session has none')
+  if (ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli') {
+    throw new AppError(
+      'invalid_state',
+      "This request's credential is a terminal's browser sign-in (teamday login), not a personal access token: it cannot be rotated (its access token is renewed by its refresh token). Create a personal access token (POST /api/v1/tokens) for a credential you rotate.",
+    )
+  }
+  return rotateToken(ctx, principal.tokenId, input)
+}
+
 async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
   const t = personalAccessTokens
   return (await ctx.db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, id)).get())?.id
