@@ -198,6 +198,8 @@ const cases: Case[] = [
   // these seeded tokens are all unrevoked, the full ones are as good; test/token-cap-history.test.ts
   // checks the choice on a revoked history).
   { name: 'own tokens by status', path: '/api/v1/tokens?status=active', table: 'personal_access_tokens', index: ['pat_user_org_live_idx'], pgAlso: ['pat_org_live_idx', 'pat_user_org_idx', 'pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
+  // TeamDay CLI's list alias: the unrevoked (active or expired), on the same partial index.
+  { name: 'own unrevoked tokens (CLI alias)', path: '/api/tokens/list', table: 'personal_access_tokens', index: ['pat_user_org_live_idx'], pgAlso: ['pat_org_live_idx', 'pat_user_org_idx', 'pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
   { name: 'all tokens', path: '/api/v1/tokens?all=true', table: 'personal_access_tokens', index: ['pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
   { name: 'all tokens by status', path: '/api/v1/tokens?all=true&status=active', table: 'personal_access_tokens', index: ['pat_org_live_idx'], pgAlso: ['pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
   { name: 'audit', path: '/api/v1/audit-events', table: 'audit_events', index: ['audit_org_time_idx'] },
