@@ -7661,7 +7661,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
