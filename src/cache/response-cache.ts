@@ -1,5 +1,6 @@
 import { compress, JSON_TYPE, negotiate } from '../http/compression'
 import { noteBodySize } from '../http/observe'
+import { KeptHeaders } from '../http/kept-headers'
 import { noteSentBody, wholeNow } from '../http/listen'
 /**
  * A serialized response body as the cache keeps it: its bytes (UTF-8), never changed once kept,
@@ -34,6 +35,8 @@ export class ResponseCache {
    * Each settles with the bytes, or undefined when its build gave a Response or failed.
    */
   readonly building = new Map<string, Promise<CachedBody | undefined>>()
+  /** The answers' headers, converted through kept Headers objects (src/http/kept-headers.ts). */
+  readonly headers = new KeptHeaders()
 
   constructor(
     private readonly maxEntries = 2000,
@@ -129,9 +132,10 @@ export async function cachedJson(
     headers['content-encoding'] = coding
     sent = compressed
   }
-  // One conversion of the plain object, cheaper than a Headers.set per header. The bytes noted
-  // with the response: sent after a turn (PostgreSQL), they go out from these (src/http/listen.ts).
-  const res = wholeNow(request, sent.bytes, headers) ?? noteSentBody(new Response(sent.blob, { headers }), sent.bytes)
+  // The headers through a Headers kept by the cache, only the values that changed set on it
+  // (src/http/kept-headers.ts). The bytes noted with the response: sent after a turn
+  // (PostgreSQL), they go out from these (src/http/listen.ts).
+  const res = wholeNow(request, sent.bytes, headers, cache.headers) ?? noteSentBody(new Response(sent.blob, { headers: cache.headers.of(headers) }), sent.bytes)
   set.headers = {}
   // The access log notes the JSON's size, as for every other response.
   return noteBodySize(res, body.bytes.byteLength)

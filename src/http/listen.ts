@@ -1,3 +1,4 @@
+import type { KeptHeaders } from './kept-headers'
 import type { BunAdapter } from 'elysia/adapter/bun'
 import { pathStart } from './url-path'
 
@@ -251,10 +252,10 @@ export function sentWhole(fetch: Fetch): Fetch {
  * await: every list on PostgreSQL), so that no Response from a Blob is made only to be made again;
  * null when Bun can send a Blob's Response as it is (same turn, a small body, HEAD).
  */
-export function wholeNow(request: Request, bytes: Uint8Array, headers: Record<string, string>): Response | null {
+export function wholeNow(request: Request, bytes: Uint8Array, headers: Record<string, string>, kept?: KeptHeaders): Response | null {
   const started = (request as { [STARTED]?: number })[STARTED]
   if (started === undefined || started === turn || bytes.byteLength < WHOLE_FROM_BYTES || request.method !== 'GET') return null
-  return sentAsItComes(noteSentBytes(new Response(oneChunk(bytes), { headers }), bytes.byteLength))
+  return sentAsItComes(noteSentBytes(new Response(oneChunk(bytes), { headers: kept ? kept.of(headers) : headers }), bytes.byteLength))
 }
 
 const SENT_BYTES = Symbol('teamday.sentBytes')
