@@ -27,6 +27,12 @@ describe('KeptHeaders', () => {
     made.forEach((res, i) => expect([...res.headers]).toEqual(headersOf(objects[i]!)))
   })
 
+  test('names that differ only in case are converted as from the object, never kept', () => {
+    const kept = new KeptHeaders()
+    const object = { 'Content-Type': 'text/plain', 'content-type': 'application/json' }
+    for (let i = 0; i < 3; i++) expect([...new Response('x', { headers: kept.of(object) }).headers]).toEqual(headersOf(object))
+  })
+
   test('a value that is refused is refused as from the object', () => {
     const kept = new KeptHeaders()
     kept.of({ 'x-a': 'ok' })

@@ -39,10 +39,13 @@ export class KeptHeaders {
       return k.headers
     }
     const names = Object.keys(object)
-    const fresh: Kept = { names, values: names.map((n) => object[n]), headers: new Headers(object as Record<string, string>) }
-    kept.unshift(fresh)
+    const headers = new Headers(object as Record<string, string>)
+    // Names in lower case only: `Content-Type` and `content-type` in one object are two values
+    // of one header when converted, where a set would keep the last one.
+    for (const n of names) if (n !== n.toLowerCase()) return headers
+    kept.unshift({ names, values: names.map((n) => object[n]), headers })
     if (kept.length > SLOTS) kept.pop()
-    return fresh.headers
+    return headers
   }
 }
 
