@@ -201,6 +201,8 @@ try {
     }
   }
 
+  /** Headers Bun writes itself (or that describe the connection), left to it in the floor with teamday's headers. */
+  const UNSENT_BY_APP = new Set(['date', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'])
   // ── the bare floor: the same bytes as a constant, per target ───────────────────────────────
   const targets = [
     { name: 'GET /api/v1/agents', path: () => '/api/v1/agents' },
@@ -223,12 +225,22 @@ try {
     const bareChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!, encoding], { stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(bareChild)
     const bare: Server = { label: 'bare Bun.serve, same bytes', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, token: null, tokenId: '', children: [bareChild], probe: null }
+    // The same bytes with every header teamday sent (request id, rate limits, cache and security
+    // headers; Bun adds Date and Content-Length to both): what a server that must send those
+    // headers costs at the least. The goal's ratio is to the floor above; this one says how much
+    // of the gap is the headers themselves (docs/performance.md, thirty-seventh session).
+    const sentHeaders = Object.fromEntries([...sample.headers].filter(([name]) => !UNSENT_BY_APP.has(name)))
+    const headersFile = join(dir, `headers-${results.size}.json`)
+    await Bun.write(headersFile, JSON.stringify(sentHeaders))
+    const headedChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!, encoding, headersFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(headedChild)
+    const headed: Server = { label: 'bare Bun.serve, same headers', url: `http://127.0.0.1:${await listeningPort(headedChild)}`, token: null, tokenId: '', children: [headedChild], probe: null }
     // The framework's own floor: one Elysia route answering the same bytes (not a goal's baseline:
     // it says how much of the gap to bare Bun.serve is Elysia's before any of teamday's work).
     const elysiaChild = spawn(process.execPath, [join(import.meta.dir, 'bare-elysia.ts'), bodyFile, sample.headers.get('content-type')!, encoding], { stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(elysiaChild)
     const elysia: Server = { label: 'bare Elysia, same bytes', url: `http://127.0.0.1:${await listeningPort(elysiaChild)}`, token: null, tokenId: '', children: [elysiaChild], probe: null }
-    const floors = [bare, elysia]
+    const floors = [bare, headed, elysia]
     const all = [...floors, ...servers]
     // The PostgreSQL floor answers with these bytes too.
     for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')!, 'x-content-encoding': encoding } })
@@ -241,10 +253,11 @@ try {
 
     const med = medianFigures
     const b = med(rows.get(bare.label)!)
+    const h = med(rows.get(headed.label)!)
     console.log(`${t.name} (${bytes.length} bytes on SQLite${encoding ? `, ${encoding}` : ''})${ROUNDS > 1 ? ', medians' : ''}:`)
     for (const [label, rs] of rows) {
       const m = med(rs)
-      const ratio = label === bare.label ? '' : `  ×${(m.rps / b.rps).toFixed(2)} bare`
+      const ratio = label === bare.label ? '' : `  ×${(m.rps / b.rps).toFixed(2)} bare${label === headed.label ? '' : `, ×${(m.rps / h.rps).toFixed(2)} bare with its headers`}`
       const pg = m.pgCpu === null ? '' : ` + PostgreSQL ${m.pgCpu.toFixed(3)}`
       console.log(
         `  ${label.padEnd(30)}${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms  CPU ${m.cpu.toFixed(3)}${pg} ms/req  RSS ${m.rss.toFixed(0)} MB  wrk wake-ups ${m.wakeups.toFixed(2)}/req${ratio}${m.split ? `  (connections per instance: ${m.split})` : ''}`,
