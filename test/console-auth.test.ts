@@ -209,7 +209,7 @@ describe('sign-in', () => {
   // deploy/compose.yaml: nginx in a container, its port published on the Docker host; a browser
   // there opens http://localhost:8080 and reaches nginx from the bridge (172.x), not from loopback:
   // the set-up link and sign-in were refused, the documented path did not work.
-  test('at an http TEAMDAY_PUBLIC_URL on a loopback name: a browser that addressed a loopback name at its port signs in over plain HTTP from any address; one that addressed the machine by another name does not', async () => {
+  test('at an http TEAMDAY_PUBLIC_URL on a loopback name: a browser that addressed a loopback name at its port signs in over plain HTTP from this machine\'s network; one that addressed the machine by another name does not', async () => {
     const p = await makeTestApp({ config: { publicUrl: 'http://localhost:8080', trustedProxyHops: 1 } })
     const a = await makeActor(p)
     await givePassword(p, a.userId)
@@ -231,6 +231,25 @@ describe('sign-in', () => {
       const refused = await c.signIn(a.email)
       expect([host, refused.status, refused.headers.get('set-cookie')]).toEqual([host, 400, null])
       expect(refused.text).toContain('only offered over HTTPS')
+    }
+    // The right Host, but the request names an address off this machine's network: a proxy on
+    // this host (nginx's `proxy_pass http://localhost:8080` passes that Host on) forwarding a
+    // remote browser, a trusted proxy saying so, or a remote client itself. And a request a proxy
+    // forwarded naming no address at all.
+    const remote: [string, { ip: string; headers: Record<string, string> }][] = [
+      ['x-real-ip from loopback', { ip: '127.0.0.1', headers: { 'x-real-ip': '203.0.113.9' } }],
+      ['x-forwarded-for from loopback', { ip: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } }],
+      ['x-forwarded-for, a private hop after a public one', { ip: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.2' } }],
+      ['forwarded for=', { ip: '127.0.0.1', headers: { forwarded: 'for="[2001:db8::1]:4711";proto=http' } }],
+      ['forwarded for=unknown', { ip: '127.0.0.1', headers: { forwarded: 'for=unknown' } }],
+      ['via only', { ip: '127.0.0.1', headers: { via: '1.1 nginx' } }],
+      ['x-forwarded-proto only', { ip: '127.0.0.1', headers: { 'x-forwarded-proto': 'http' } }],
+      ['trusted hop naming a public client', { ip: '172.18.0.4', headers: { 'x-forwarded-for': '203.0.113.9' } }],
+      ['a public client, no proxy', { ip: '198.51.100.7', headers: {} }],
+    ]
+    for (const [what, { ip, headers }] of remote) {
+      const refused = await consoleClient(p, { ip, headers: { host: 'localhost:8080', ...headers } }).signIn(a.email)
+      expect([what, refused.status, refused.headers.get('set-cookie')]).toEqual([what, 400, null])
     }
     p.rt.close()
     // Without that public URL (unset, or not a loopback one, or https), Host alone opens nothing.

@@ -3,7 +3,7 @@ import { contextOf } from '../context'
 import { requestWorkStarted } from '../db/request-writes'
 import type { Origin } from '../actor'
 import type { Engine } from '../engine/runner'
-import { isLoopback } from '../http/client-address'
+import { forwardedAddresses, isLocalNetwork, isLoopback } from '../http/client-address'
 import { userAgentOf } from '../http/context'
 import { htmlResponse } from '../http/compression'
 import { AppError } from '../errors'
@@ -76,6 +76,22 @@ function addressedToLoopback(request: Request, port: string): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * Whether everything known of where a request comes from is this machine or its own network: the
+ * client address (the socket's peer, or what trusted proxies said), and each address a forwarding
+ * header names. A request that went through a proxy (any forwarding header) must name at least
+ * one address, all of them local: nginx on this host with `proxy_pass http://localhost:8080`
+ * passes the Host a loopback public URL expects, and a remote browser behind it is refused by
+ * the address it forwards (X-Forwarded-For, X-Real-IP), or for forwarding none (only Via, or
+ * X-Forwarded-Proto).
+ */
+function fromLocalNetwork(request: Request, client: string | null): boolean {
+  if (!isLocalNetwork(client)) return false
+  const forwarded = forwardedAddresses(request)
+  if (forwarded.length === 0) return !FORWARDING_HEADERS.some((h) => request.headers.has(h))
+  return forwarded.every((a) => isLocalNetwork(a))
 }
 
 /** The CLI sign-in's approval page (src/console/routes/cli.tsx): its path is its login code. */
@@ -169,14 +185,14 @@ export function consoleKit(deps: ConsoleDeps) {
      * elsewhere the password and the cookie would cross the network in clear text (and browsers
      * drop Secure cookies there). Or at an http TEAMDAY_PUBLIC_URL on a loopback name, to a
      * browser that addressed a loopback name at its port (its Host): its connection stays on its
-     * own machine (a secure context in the browser's own terms), whatever address the request then
-     * arrives from: Docker's published port hands it on from the bridge (172.x), where
-     * deploy/compose.yaml's console was refused. A browser elsewhere addresses the machine by
-     * another name and is refused as before.
+     * own machine (a secure context in the browser's own terms), and it may then arrive from this
+     * machine's own network: Docker's published port hands it on from the bridge (172.x), where
+     * deploy/compose.yaml's console was refused. Every address the request names must be local
+     * (fromLocalNetwork): a browser elsewhere is refused whatever Host a proxy passed on for it.
      */
     mayStartSession(request: Request): boolean {
       if (isHttps(request)) return true
-      if (loopbackPublicPort !== null && addressedToLoopback(request, loopbackPublicPort)) return true
+      if (loopbackPublicPort !== null && addressedToLoopback(request, loopbackPublicPort) && fromLocalNetwork(request, clientAddress(request))) return true
       if (!isLoopback(clientAddress(request))) return false
       // From this machine, but forwarded by a proxy not declared in TEAMDAY_TRUSTED_PROXIES (nginx
       // on the same host, the usual set-up): the browser is anywhere. Taken for a local one, it was

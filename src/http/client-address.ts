@@ -121,3 +121,32 @@ export function isLoopback(address: string | null): boolean {
   if (!ip) return false
   return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0))
 }
+
+const LOCAL_NETWORK = [...NAMED.loopback!, ...NAMED.private!].map((c) => parseCidr(c)!)
+
+/** Loopback or a private range (10/8, 172.16/12, 192.168/16, fc00::/7): an address of this machine or its own network. */
+export function isLocalNetwork(address: string | null): boolean {
+  const ip = address ? parseForwardedIp(address) : null
+  return ip !== null && LOCAL_NETWORK.some((c) => cidrContains(c, ip))
+}
+
+/**
+ * Every client address the request's forwarding headers name (X-Forwarded-For's entries,
+ * Forwarded's `for=`, X-Real-IP, True-Client-IP, CF-Connecting-IP), as sent; `'unknown'` for one
+ * that is not an address (`for=unknown`, an obfuscated `_hidden`). Empty when none names one.
+ */
+export function forwardedAddresses(request: Request): string[] {
+  const out: string[] = []
+  for (const name of ['x-forwarded-for', 'x-real-ip', 'true-client-ip', 'cf-connecting-ip']) {
+    const v = request.headers.get(name)
+    if (v !== null) for (const e of v.split(',')) out.push(parseForwardedIp(e) ? e.trim() : 'unknown')
+  }
+  const fwd = request.headers.get('forwarded')
+  if (fwd !== null) {
+    for (const m of fwd.matchAll(/(?:^|[;,\s])for\s*=\s*("[^"]*"|[^;,\s]*)/gi)) {
+      const e = m[1]!.replace(/^"|"$/g, '')
+      out.push(parseForwardedIp(e) ? e : 'unknown')
+    }
+  }
+  return out
+}
