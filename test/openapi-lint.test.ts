@@ -120,10 +120,14 @@ async function expectCleanCommittedAndServed(prefix: string, config?: Parameters
   const { app, rt } = await makeTestApp()
   const served = await app.handle(new Request('http://teamday.internal:3000/swagger/json'))
   expect(served.status).toBe(200)
-  // At a TEAMDAY_PUBLIC_URL (with a path, given with a trailing slash), `servers` is that URL.
+  // At a TEAMDAY_PUBLIC_URL (with a path, given with a trailing slash), `servers` is that URL, and
+  // the page's own origin second (another host).
   const pub = await makeTestApp({ config: { publicUrl: loadConfig({ TEAMDAY_PUBLIC_URL: 'https://teamday.internal/td/' }).publicUrl } })
   const servedPublic = await pub.app.handle(new Request('http://127.0.0.1:3000/swagger/json'))
-  expect(((await servedPublic.clone().json()) as { servers: unknown }).servers).toEqual([{ url: 'https://teamday.internal/td', description: 'This server' }])
+  expect(((await servedPublic.clone().json()) as { servers: unknown }).servers).toEqual([
+    { url: 'https://teamday.internal/td', description: 'This server' },
+    { url: 'http://127.0.0.1:3000', description: 'This server, as this page reached it' },
+  ])
   const [committed, live, livePublic] = await Promise.all([
     lint(`${prefix}committed.json`, readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8'), config),
     lint(`${prefix}served.json`, await served.text(), config),

@@ -155,15 +155,27 @@ describe('the committed openapi/openapi.json', () => {
 
   // With TLS at a proxy not declared as trusted (nginx on the same host), the request's origin is
   // http://: Swagger UI's "Try it out" from https://…/swagger called http:// and the browser blocked it.
-  test('with TEAMDAY_PUBLIC_URL, `servers` is it alone, whatever the request or a trusted proxy says', async () => {
+  test('with TEAMDAY_PUBLIC_URL, `servers` is it first, whatever the request or a trusted proxy says; the page\'s own origin second when it names another host', async () => {
     const pub = await makeTestApp({ config: { publicUrl: 'https://td.example.org' } })
+    // The same host over http (TLS at a proxy not declared as trusted): the public URL alone.
     const viaPlainProxy = await pub.app.handle(new Request('http://td.example.org/swagger/json', { headers: { 'x-forwarded-for': '203.0.113.9' } }))
     expect(((await viaPlainProxy.json()) as Json).servers).toEqual([{ url: 'https://td.example.org', description: 'This server' }])
-    expect((await pub.req('GET', '/swagger/json')).body.servers).toEqual([{ url: 'https://td.example.org', description: 'This server' }])
+    // Opened at another name of the server (CORS is off by default, so "Try it out" must be able
+    // to stay on the page's origin): that one second.
+    const other = await pub.app.handle(new Request('http://127.0.0.1:8080/swagger/json'))
+    expect(((await other.json()) as Json).servers).toEqual([
+      { url: 'https://td.example.org', description: 'This server' },
+      { url: 'http://127.0.0.1:8080', description: 'This server, as this page reached it' },
+    ])
     pub.rt.close()
     const proxied = await makeTestApp({ config: { publicUrl: 'https://td.example.org/teamday', trustedProxyHops: 1 } })
     const res = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'internal.example.org:8080' } })
-    expect(res.body.servers).toEqual([{ url: 'https://td.example.org/teamday', description: 'This server' }])
+    expect(res.body.servers).toEqual([
+      { url: 'https://td.example.org/teamday', description: 'This server' },
+      { url: 'http://internal.example.org:8080', description: 'This server, as this page reached it' },
+    ])
+    const same = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'td.example.org' } })
+    expect(same.body.servers).toEqual([{ url: 'https://td.example.org/teamday', description: 'This server' }])
     expect({ ...res.body, servers: spec.servers }).toEqual(spec)
     proxied.rt.close()
   })

@@ -66,15 +66,28 @@ function swaggerPage(title: string): string {
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
 
 /**
- * `servers` of the document served for a request: TEAMDAY_PUBLIC_URL when set (where browsers
+ * `servers` of the document served for a request: TEAMDAY_PUBLIC_URL first when set (where browsers
  * reach this server, as CLI sign-in and console links say: behind a TLS proxy not declared as
  * trusted, the request's own origin was http://, and Swagger UI's "Try it out" from the https page
- * was blocked as mixed content); else this server as the client reached it. Behind a reverse proxy
+ * was blocked as mixed content), and the request's origin second when it names another host;
+ * else this server as the client reached it. Behind a reverse proxy
  * (TEAMDAY_TRUSTED_PROXY_HOPS or TEAMDAY_TRUSTED_PROXIES set), the proxy's X-Forwarded-Proto and
  * X-Forwarded-Host (first values, when well-formed) say what that was.
  */
 export function servedServers(request: Request, behindProxy = false, publicUrl?: string) {
-  if (publicUrl !== undefined) return [{ url: publicUrl, description: 'This server' }]
+  if (publicUrl !== undefined) {
+    // The page opened at another name of this server (http://127.0.0.1:8080 where the public URL
+    // says http://localhost:8080): that origin second, so that "Try it out" can stay same-origin
+    // (CORS is off by default). Not the same host in another scheme: that is the proxy's side.
+    const reached = requestOrigin(request, behindProxy)
+    const pub = new URL(publicUrl)
+    const other = new URL(reached).host !== pub.host
+    return [{ url: publicUrl, description: 'This server' }, ...(other ? [{ url: reached, description: 'This server, as this page reached it' }] : [])]
+  }
+  return [{ url: requestOrigin(request, behindProxy), description: 'This server' }]
+}
+
+function requestOrigin(request: Request, behindProxy: boolean): string {
   const url = new URL(request.url)
   let origin = url.origin
   if (behindProxy) {
@@ -83,7 +96,7 @@ export function servedServers(request: Request, behindProxy = false, publicUrl?:
     const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
     origin = `${scheme}://${host && HOST.test(host) ? host : url.host}`
   }
-  return [{ url: origin, description: 'This server' }]
+  return origin
 }
 /** `servers` of the committed document, which does not know where it will be served. */
 export const relativeServers = [{ url: '/', description: 'The server that serves this document' }]
