@@ -488,10 +488,11 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
       ['/api/v1/tasks?assignedTo=50%', 'assignedTo'],
       ['/api/health?x=%E0%A4', 'x'],
       ['/api/v1/tasks?%FF=1', 'query'],
+      ['/api/v1/agents?=%ZZ', 'query'],
     ] as const) {
       const res = await t.req('GET', path, { token: admin.token })
       expectEnvelope(res, 422, 'validation_failed')
-      const named = field === 'query' ? 'a query parameter name' : field
+      const named = field !== 'query' ? field : path.includes('?=') ? 'a query parameter without a name' : 'a query parameter name'
       expect([path, res.body.details]).toEqual([path, [{ field, message: `${named} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25` }]])
     }
     // Valid escapes, and a + for a space, are as before.

@@ -92,8 +92,10 @@ function badQueryEscapes(query: string): void {
     const name = eq < 0 ? pair : pair.slice(0, eq)
     const decoded = decodedOrNull(name)
     if (decoded !== null && decodedOrNull(eq < 0 ? '' : pair.slice(eq + 1)) !== null) continue
-    const field = decoded === null ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
-    const message = PERCENT_ENCODING_RULE(decoded === null ? 'a query parameter name' : field)
+    // A name that does not decode, or none (`?=%ZZ`): said of the query.
+    const named = decoded !== null && decoded !== ''
+    const field = !named ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
+    const message = PERCENT_ENCODING_RULE(named ? field : decoded === null ? 'a query parameter name' : 'a query parameter without a name')
     throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
   }
 }
