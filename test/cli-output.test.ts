@@ -90,6 +90,19 @@ describe('stdout that cannot be written', () => {
     expect(((await res.json()) as { token: { status: string } }).token.status).toBe('active')
   })
 
+  test('client `tokens rotate self > /dev/full`: names the old token and says the new one is revoked with another token or in the console (the rotated one may revoke nothing but itself)', async () => {
+    const url = `http://127.0.0.1:${server.port}`
+    const made = await t.app.handle(new Request('http://localhost/api/v1/tokens', { method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'rotating itself' }) }))
+    const { token, id: oldId } = (await made.json()) as { token: string; id: string }
+    const r = await teamday(['tokens', 'rotate', 'self', '--url', url], { stdout: '/dev/full', env: { TEAMDAY_TOKEN: token } })
+    expect(r.code).toBe(1)
+    const m = new RegExp(`token ${oldId} \\(the token this command ran with\\) was rotated: the new token (pat_\\w+) was created, but could not write to standard output \\(ENOSPC[^)]*\\): nobody received it, and the old one stops at \\S+\\. Revoke the new one with another token of yours \\(teamday tokens revoke (pat_\\w+) --url ${url}\\) or in the web console \\(Settings → Profile → Personal Access Tokens, the trash icon\\)$`, 'm').exec(r.err)
+    expect(m, r.err).not.toBeNull()
+    expect(m![2]).toBe(m![1])
+    // The old token, rotated, could not revoke it: the advice does not send the user there.
+    expect(r.err).not.toContain('while the old one works')
+  })
+
   test('`users list`, `openapi` and `help` into /dev/full exit 1 and say so; into a reader that stops early, 0 as before', async () => {
     for (const argv of [['users', 'list', '--org', 'acme', '--db', db], ['openapi'], ['help']]) {
       const r = await teamday(argv, { stdout: '/dev/full' })

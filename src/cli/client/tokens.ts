@@ -55,8 +55,16 @@ export async function rotate({ values, positionals, io }: Run<ClientValues & { '
   const body = compact({ expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), gracePeriodSeconds: intFlag(values['grace-period-seconds'], '--grace-period-seconds', 0, 86400) })
   const client = await makeClient(io, values)
   const r = await client.request('POST', `/api/v1/tokens/${enc(positionals[0]!)}/rotate`, { body, expect: { token: 'string', id: 'string' } })
+  // `rotate self`: the token this command runs with is the old one, which (rotated) may revoke
+  // nothing but itself, in its grace period or not: the new one is revoked with another token of
+  // the user's, or in the console.
+  const self = positionals[0] === 'self'
+  const old = self ? `${r.body.rotatedFromId ?? 'self'} (the token this command ran with)` : positionals[0]
+  const revokeNew = self
+    ? `Revoke the new one with another token of yours (teamday tokens revoke ${r.body.id}${urlArgument(values.url)}) or in the web console (Settings → Profile → Personal Access Tokens, the trash icon)`
+    : `Revoke the new one (teamday tokens revoke ${r.body.id}${urlArgument(values.url)}) and, while the old one works, create another (teamday tokens create)`
   await printToken(io, values.json ? JSON.stringify(r.body, null, 2) : r.body.token, (why) =>
-    new ClientError('failed', `token ${positionals[0]} was rotated: the new token ${r.body.id} was created, but ${why}: nobody received it, and the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}. Revoke the new one (teamday tokens revoke ${r.body.id}${urlArgument(values.url)}) and, while the old one works, create another (teamday tokens create)`),
+    new ClientError('failed', `token ${old} was rotated: the new token ${r.body.id} was created, but ${why}: nobody received it, and the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}. ${revokeNew}`),
   )
   if (!values.json) io.err(`rotated: new token ${r.body.id}, expires ${r.body.expiresAt}; the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}`)
 }
