@@ -99,34 +99,48 @@ export function refuseHead(request: Request, path: string): void {
   }
 }
 
-export class RouteTable {
-  /** By method, then route: asked on every request (twice or more), so no key text is built for it. */
-  private readonly rules = new Map<string, Map<string, RouteRule>>()
+/** A registered route as the table keeps it until its rule is first asked for. */
+type Registered = { method: string; path: string; hooks?: any }
 
-  index(routes: readonly { method: string; path: string; hooks?: any }[]): void {
-    for (const r of routes) {
-      const query = r.hooks?.query
-      const body = r.hooks?.body
-      let byRoute = this.rules.get(r.method)
-      if (byRoute === undefined) this.rules.set(r.method, (byRoute = new Map()))
-      byRoute.set(r.path, {
-        auth: authRequirementOf(r.hooks),
-        body: bodyRule(body),
-        query: queryKeys(query),
-        repeatable: keysOfType(query, 'array'),
-        objects: objectPaths(body),
-        fields: bodyFields(body),
-        arrays: keysOfType(body, 'array'),
-        booleans: keysOfType(body, 'boolean'),
-        secretFields: secretFieldsOf(r.method, r.path),
-        pageForm: !r.path.startsWith('/api/'),
-      })
+/** A route's rule, read from its schemas and hooks. */
+function ruleOf(r: Registered): RouteRule {
+  const query = r.hooks?.query
+  const body = r.hooks?.body
+  return {
+    auth: authRequirementOf(r.hooks),
+    body: bodyRule(body),
+    query: queryKeys(query),
+    repeatable: keysOfType(query, 'array'),
+    objects: objectPaths(body),
+    fields: bodyFields(body),
+    arrays: keysOfType(body, 'array'),
+    booleans: keysOfType(body, 'boolean'),
+    secretFields: secretFieldsOf(r.method, r.path),
+    pageForm: !r.path.startsWith('/api/'),
+  }
+}
+
+export class RouteTable {
+  /**
+   * By method, then route: asked on every request (twice or more), so no key text is built for it.
+   * A route's rule is read from its schemas when it is first asked for (its first request): a
+   * start walks none of the ~170 routes' schemas, most of which no request asks for soon.
+   */
+  private readonly rules = new Map<string, Map<string, { route: Registered; rule?: RouteRule }>>()
+
+  index(routes: readonly Registered[]): void {
+    for (const route of routes) {
+      let byRoute = this.rules.get(route.method)
+      if (byRoute === undefined) this.rules.set(route.method, (byRoute = new Map()))
+      byRoute.set(route.path, { route })
     }
   }
 
   /** HEAD runs the GET route (Elysia), its auth macro included: it is that route's rule. */
   get(method: string, route: string): RouteRule | undefined {
-    return this.rules.get(method === 'HEAD' ? 'GET' : method)?.get(route)
+    const entry = this.rules.get(method === 'HEAD' ? 'GET' : method)?.get(route)
+    if (entry === undefined) return undefined
+    return (entry.rule ??= ruleOf(entry.route))
   }
 
   authenticates(method: string, route: string): boolean {
