@@ -17,9 +17,6 @@ import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
-import { asc, eq } from 'drizzle-orm'
-import type { Ctx } from '../../context'
-import { memberships, organizations, users } from '../../db/schema'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
 import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
@@ -212,30 +209,12 @@ export async function serve(
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) io.out(firstStartText(first, base))
-  // A hint, after the server is listening: a database that fails this read (an outage a moment
-  // after the start) must not end the server, as it did ("The database is not answering", exit 1
-  // while serving): the hint then names nobody.
-  else if (counts.withPassword === 0) io.out(noPasswordHint(await firstAdmin(systemContext(rt)).catch(() => null)))
+  // A hint, after the server is listening; whom it names came with the counts (one statement:
+  // no read of the database after the listening line, which an outage at that moment failed).
+  else if (counts.withPassword === 0) io.out(noPasswordHint(counts.firstAdmin))
   cancelNormalJit = normalJitAfterStart()
   await stopped
   io.out('teamday stopped')
-}
-
-/**
- * The earliest admin membership (any organization): whom the no-password hint names. The first
- * start's admin is TEAMDAY_ADMIN_EMAIL's, not necessarily admin@localhost, and may have left.
- */
-async function firstAdmin(ctx: Ctx): Promise<{ email: string; org: string } | null> {
-  const row = await ctx.db
-    .select({ email: users.email, org: organizations.slug })
-    .from(memberships)
-    .innerJoin(users, eq(users.id, memberships.userId))
-    .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
-    .where(eq(memberships.role, 'admin'))
-    .orderBy(asc(memberships.createdAt), asc(memberships.id))
-    .limit(1)
-    .get()
-  return row ?? null
 }
 
 /** A later start where nobody can sign in to the console: how to give someone a password. */
