@@ -3,6 +3,7 @@ import type { SQLiteColumn, SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite
 import { AppError, invalidField } from '../errors'
 import { MAX_INSTANT_MS } from '../instants'
 import { connectionOf, type Db } from './connection'
+import { lazy } from './prepared'
 import { dbTime } from './schema'
 import { LARGE_COLUMNS } from './schema/shared'
 
@@ -319,7 +320,7 @@ export const afterParams = (after: Position | undefined) => (after ? { afterT: d
  * drizzle's dynamic mode; bound with `limit`, `offset` and, after a cursor, `afterParams`.
  */
 export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { createdAt: AnyColumn; id: AnyColumn }, where: (SQL | undefined)[]) {
-  return { first: pageQuery(select(), keys, where), after: pageQuery(select(), keys, [...where, beforeCursor(keys.createdAt, keys.id)]) }
+  return { first: lazy(() => pageQuery(select(), keys, where)), after: lazy(() => pageQuery(select(), keys, [...where, beforeCursor(keys.createdAt, keys.id)])) }
 }
 
 /**
@@ -404,8 +405,11 @@ export function sizesOf(q: ReturnType<typeof sizeStatements>, params: Record<str
  * once too. Bound also with `budget`.
  */
 export function budgetedPages<T extends SQLiteSelect>(db: Db, select: () => T, table: SQLiteTable & { createdAt: SQLiteColumn; id: SQLiteColumn }, bytes: SQL<number>, where: (SQL | undefined)[]) {
-  const afterCursor = [...where, beforeCursor(table.createdAt, table.id)]
-  return { first: pageQuery(select(), table, [...where, withinBudget(db, table, bytes, where)]), after: pageQuery(select(), table, [...afterCursor, withinBudget(db, table, bytes, afterCursor)]) }
+  const afterCursor = () => [...where, beforeCursor(table.createdAt, table.id)]
+  return {
+    first: lazy(() => pageQuery(select(), table, [...where, withinBudget(db, table, bytes, where)])),
+    after: lazy(() => pageQuery(select(), table, [...afterCursor(), withinBudget(db, table, bytes, afterCursor())])),
+  }
 }
 
 /** The condition of budgetedPages: the page's rows under `where` come to `budget` bytes or less. */
@@ -446,7 +450,7 @@ function pageQuery<T extends SQLiteSelect>(query: T, keys: { createdAt: AnyColum
  * round trip included). SQLite has no visibility map: 38 µs either way.
  */
 export function cappedCount(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn }, where: SQL | undefined) {
-  return countQuery(db, table, where).prepare()
+  return lazy(() => countQuery(db, table, where).prepare())
 }
 
 function countQuery(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn }, where: SQL | undefined) {
@@ -483,8 +487,10 @@ export function countedPages<T extends SQLiteSelect>(
   bytes?: SQL<number>,
 ) {
   if (connectionOf(db).dialect === 'sqlite') return undefined
-  const n = sql<number>`(${countQuery(db, table, and(...where))})`.mapWith(Number).as('n')
-  return pageQuery(select(n), table, bytes ? [...where, withinBudget(db, table, bytes, where)] : where)
+  return lazy(() => {
+    const n = sql<number>`(${countQuery(db, table, and(...where))})`.mapWith(Number).as('n')
+    return pageQuery(select(n), table, bytes ? [...where, withinBudget(db, table, bytes, where)] : where)
+  })
 }
 
 // ── cursors ─────────────────────────────────────────────────────────────────────────────────

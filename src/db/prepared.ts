@@ -27,10 +27,45 @@ export function prepared<T>(db: Db, key: string, build: () => T, opts: { shared?
   if (q === undefined) {
     q = build()
     // PostgreSQL's prepared queries are awaited as they are (src/db/pg.ts).
-    if (connectionOf(db).dialect === 'sqlite') for (const one of isQuery(q) ? [q] : Object.values(q as object).filter(isQuery)) runNowWhenPossible(db, one, opts.shared === true)
+    const sqlite = connectionOf(db).dialect === 'sqlite'
+    const ready = (one: unknown) => {
+      if (sqlite && isQuery(one)) runNowWhenPossible(db, one, opts.shared === true)
+      return one
+    }
+    if (isQuery(q)) ready(q)
+    else
+      for (const [name, one] of Object.entries(q as object)) {
+        if (!isLazy(one)) ready(one)
+        // Built on its first use (lazily): the getter then leaves the statement in its place.
+        else
+          Object.defineProperty(q, name, {
+            configurable: true,
+            enumerable: true,
+            get() {
+              const made = ready(one[LAZY]())
+              Object.defineProperty(this, name, { value: made, enumerable: true, writable: true, configurable: true })
+              return made
+            },
+          })
+      }
     cache.set(key, q)
   }
   return q
+}
+
+const LAZY = Symbol('teamday.lazy')
+type Lazy = { [LAZY]: () => unknown }
+const isLazy = (x: unknown): x is Lazy => typeof x === 'object' && x !== null && LAZY in x
+
+/**
+ * A statement of a group that prepared() keeps, built on its first use rather than with the
+ * group (typed as the statement it becomes). A list's group holds five or six statements (its
+ * first and later pages, their sizes, its count); a first page uses two, and each built with
+ * drizzle's builder took 0.2–0.5 ms of a start's first request (docs/performance.md).
+ * Only as a property of a group that prepared() builds: it is no statement before then.
+ */
+export function lazy<T>(make: () => T): T {
+  return { [LAZY]: make } as unknown as T
 }
 
 /** The prepared queries of a handle by key, to look at (test/list-plans.test.ts reads their SQL). */
