@@ -1,5 +1,4 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
-import { userInfo } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { databaseUnavailable, errorCodes } from './unavailable'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
@@ -199,7 +198,8 @@ const nodeProbe: PathProbe = {
   },
   user() {
     try {
-      const u = userInfo()
+      // node:os on first use: the user is named only in a refusal of the database file.
+      const u = (require('node:os') as typeof import('node:os')).userInfo()
       return `${u.username}, uid ${u.uid}`
     } catch {
       return `uid ${process.getuid?.() ?? '?'}`
