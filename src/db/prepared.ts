@@ -188,7 +188,8 @@ export function insertStatements<T extends InsertableTable>(db: Db, table: T, on
         ? // The columns in the order drizzle lists them for an INSERT … SELECT (its insertable ones, as `columns`).
           db.insert(table).select(sql`select ${sql.join(columns.map(([k, c, inSql]) => value(k, c, inSql)), sql`, `)} where ${onlyIf.where()}`)
         : db.insert(table).values(Object.fromEntries(columns.map(([k, c, inSql]) => [k, value(k, c, inSql)])) as T['$inferInsert'])
-    return { returning: values().returning().prepare(), plain: values().prepare() }
+    // Each built on its first use: most tables are inserted into one way only.
+    return { returning: lazy(() => values().returning().prepare()), plain: lazy(() => values().prepare()) }
   })
   // `params`: the values of placeholders of `onlyIf`'s condition that are no column of the row.
   const bound = (row: Record<string, unknown>, params?: Record<string, unknown>) => {
