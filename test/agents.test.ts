@@ -379,6 +379,10 @@ describe('agents: list filters, archived, pagination', () => {
     for (const q of ['ΟΔΟΣ', 'οδοσ', 'οδος']) expect({ q, found: await get(q) }).toEqual({ q, found: [road] })
     expect(await get('Straße')).toEqual([street])
     expect(await get('STOP')).toEqual([longS])
+    // İ (dotted capital I) lower-cases to i by Unicode's simple mapping (JavaScript's full one
+    // gives two characters, which left it a class of its own).
+    const city = await mk('İstanbul')
+    for (const q of ['istanbul', 'ISTANBUL', 'İstanbul']) expect({ q, found: await get(q) }).toEqual({ q, found: [city] })
     // Characters that are wildcards, classes or escapes in a GLOB or a regular expression match
     // themselves: only the third name has them (as wildcards they would match all three names).
     const literal = ['[draft]', '*1*', ']', '[', '*', '?', '^', '-', '$', '.', '|', '+', '(', ')', '{', '}', '\\', '\\ end']
