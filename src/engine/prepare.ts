@@ -136,6 +136,11 @@ export interface JobInput {
   sessionId?: string
   chatId?: string
   parentExecutionId?: string | null
+  /**
+   * The visibility the parent records (its agent_visibility): a child under a private run is
+   * recorded private (childVisibility). Engine.start sets it from the parent it is given.
+   */
+  parentVisibility?: Execution['agentVisibility'] | null
   rootExecutionId?: string | null
   delegationDepth?: number
   /** A delegated child: runs in its parent's slot, never queued (src/engine/queue.ts). */
@@ -167,6 +172,20 @@ export interface JobInput {
    * together or not at all. Also for a run recorded as failed (a model no provider serves).
    */
   recorded?: (tx: Db, execution: Execution) => Promise<void>
+}
+
+/**
+ * The visibility an execution records (executions.agent_visibility, what the execution rule reads:
+ * src/modules/executions/access.ts): its agent's, but `private` under a parent recorded private,
+ * whatever its own agent's. A shared sub-agent's run under a member's private agent's run (a
+ * `delegate` call's, an execute through `teamday_api`, an API client's `parentExecutionId`) holds
+ * what that private run wrote to it and answered: it was readable by every member (its message,
+ * its result, its parent's id), while the run itself was 404 to them. The parent's is already this
+ * rule's for its own parent, so the whole tree below a private run is private, to its user and the
+ * organization's admins.
+ */
+export function childVisibility(agent: Pick<Agent, 'visibility'>, parentVisibility: Execution['agentVisibility'] | null | undefined): Execution['agentVisibility'] {
+  return parentVisibility === 'private' ? 'private' : agent.visibility
 }
 
 /** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
@@ -212,7 +231,7 @@ export async function createJob(
     scopeLimit: input.scopeLimit ?? null,
     agentId: storedAgentId(input.agent),
     agentName: input.agent.name,
-    agentVisibility: input.agent.visibility,
+    agentVisibility: childVisibility(input.agent, input.parentVisibility),
     spaceId: input.space?.id ?? input.spaceId ?? null,
     chatId,
     sessionId,

@@ -8,8 +8,8 @@ import type { Db } from '../db/connection'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
-import { joinWriters, newDelegationTree, type Job } from './prepare'
-import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, sessionHistory, turnWriters, updateExecution } from './store'
+import { childVisibility, joinWriters, newDelegationTree, type Job } from './prepare'
+import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, recordedVisibility, sessionHistory, turnWriters, updateExecution } from './store'
 import { retryWhileUnavailable } from '../db/unavailable'
 import { errorMessage } from '../errors'
 import { aiSdk } from './sdk'
@@ -318,7 +318,9 @@ export async function runJob(
   const startedMono = clock.monotonic()
   // A top-level run may have waited for its slot: decided again now, for its user with their
   // current role (a delegated child was checked by its delegation a moment ago). The visibility
-  // it records is the agent's as of now (an owner's run of an agent made private is private).
+  // it records is the agent's as of now (an owner's run of an agent made private is private);
+  // one attached under a parent (an API client's parentExecutionId), private under a parent
+  // recorded private as of now (childVisibility; a parent gone meanwhile: private if it was recorded private).
   let visibility: Execution['agentVisibility'] | undefined
   // A run recorded without its starter's scopes (by an older build): they are found now, and
   // recorded with its start (src/engine/starter-scopes.ts); never "no limit".
@@ -326,7 +328,9 @@ export async function runJob(
   if (!job.execution.delegated) {
     const now = await runnableNow(db, job.execution, job.execution.agentId)
     if ('refused' in now) return refuse(deps, job, now.refused, startedAt)
-    visibility = now.agent.visibility
+    const parentId = job.execution.parentExecutionId
+    const parentVisibility = parentId === null ? null : ((await recordedVisibility(db, parentId)) ?? job.execution.agentVisibility)
+    visibility = childVisibility(now.agent, parentVisibility)
     if (job.execution.scopeLimit === null) recovered = await starterScopes(db, job.execution)
   }
   const started = await finishExecution(db, id, {
@@ -337,6 +341,8 @@ export async function runJob(
     ...(recovered && { scopeLimit: recovered.scopes }),
   })
   if (!started) return endedBeforeStart(deps, job) // cancelled while pending (or just claimed)
+  // What its children record under it (Engine.start, childVisibility) reads this.
+  job.execution.agentVisibility = started.agentVisibility
   if (recovered) {
     // What its teamday_api calls (src/app.ts runLimit) and its children (Engine.start) read.
     job.execution.scopeLimit = recovered.scopes

@@ -37,7 +37,7 @@ interface Queued {
  * its ids; `userId` is the user of the request, or of the parent run for a delegation, and
  * `delegationDepth` the depth asked for (TeamDay's delegationDepth), at least the parent's + 1.
  */
-export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId' | 'delegated' | 'bound'> & {
+export type StartInput = Omit<JobInput, 'parentExecutionId' | 'parentVisibility' | 'rootExecutionId' | 'delegated' | 'bound'> & {
   /** The execution this one is recorded under: a delegation's parent, or the API's parentExecutionId. */
   parent?: Execution | null
 }
@@ -210,6 +210,9 @@ export class Engine {
       sessionId: input.sessionId,
       chatId: input.chatId,
       parentExecutionId: parent?.id ?? null,
+      // Under a private run, private (childVisibility): as its parent records it now (a running
+      // parent's Job.execution holds what its start recorded: src/engine/run.ts).
+      parentVisibility: parent?.agentVisibility ?? null,
       rootExecutionId: rootId,
       delegationDepth: depth,
       delegated: opts.within !== undefined,

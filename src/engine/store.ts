@@ -25,6 +25,11 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
   return db.select().from(executions).where(eq(executions.id, id)).get()
 }
 
+/** The visibility execution `id` records (its agent_visibility), if it exists. */
+export async function recordedVisibility(db: Db, id: string): Promise<Execution['agentVisibility'] | undefined> {
+  return (await db.select({ v: executions.agentVisibility }).from(executions).where(eq(executions.id, id)).get())?.v
+}
+
 /**
  * Records an execution. Its `seq` (creation order, the queue's last tie-breaker): PostgreSQL's
  * identity; on SQLite the rowid the row is about to get, max(rowid) + 1 (one writer at a time,

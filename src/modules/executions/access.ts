@@ -11,8 +11,9 @@ import { assistantAgent } from '../../engine/assistant'
 /**
  * Who may open an execution (get, tree, logs, list, cancel). An organization admin: every
  * execution of the organization. Anyone else: the ones they started and those of agents that
- * were shared (not private) when they ran — and in both cases only if the execution's space, if
- * any, is one they may see: executions inherit their space's visibility. A delegation tree shows
+ * were shared (not private) when they ran, but for one recorded under a private run (which is
+ * recorded private itself: src/engine/prepare.ts childVisibility) — and in both cases only if the
+ * execution's space, if any, is one they may see: executions inherit their space's visibility. A delegation tree shows
  * only the executions the viewer may open. A predicate for one row and the same rule as SQL for
  * lists (test/access-rules.test.ts checks that both agree).
  */
