@@ -17,7 +17,7 @@ import { buildTools, type RunChild } from './tools'
 import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 import { roleIn } from '../auth/current-role'
-import { agentsUnseenBy } from '../modules/agents/access'
+import { agentsUsableBy } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
 
@@ -282,9 +282,12 @@ async function endedBeforeStart(deps: EngineDeps, job: Job): Promise<Execution> 
 }
 
 /**
- * The sub-agents the delegate tool offers: the agent's, but for those its run's user may not see
- * (agentsUnseenBy). The tool's list is the model's to read and repeat: it named another member's
- * private agent to a user who gets 404 for it (its delegation was refused anyway).
+ * The sub-agents the delegate tool offers: of the agent's, those its run's user may use now
+ * (agentsUsableBy: they exist, are not archived, and the user may see them; admins too are not
+ * offered an archived one), as a delegation would find them (runnableNow). The tool's list is the
+ * model's to read and repeat: it named another member's private agent to a user who gets 404 for
+ * it, and offered archived or deleted sub-agents, each call to which was a model turn spent on a
+ * refusal. None left: no `delegate` tool (buildTools).
  */
 async function offeredSubagents(db: Db, job: Job): Promise<string[]> {
   const ids = job.agent.subagentIds
@@ -292,8 +295,7 @@ async function offeredSubagents(db: Db, job: Job): Promise<string[]> {
   const { organizationId, userId } = job.execution
   const role = await roleIn(db, organizationId, userId)
   if (role === undefined) return []
-  const unseen = await agentsUnseenBy(db, { organizationId, userId, role }, ids)
-  return unseen.size === 0 ? ids : ids.filter((id) => !unseen.has(id))
+  return agentsUsableBy(db, { organizationId, userId, role }, ids)
 }
 
 /**

@@ -12,7 +12,8 @@ export type RunChild = (parent: Job, agentId: string, message: string, signal: A
 
 /**
  * The tools an agent gets, each unless `disallowedTools` names it:
- * - `delegate`, when the agent has sub-agents (`subagentIds`: those the run's user may see, so the
+ * - `delegate`, when the agent has sub-agents the run may delegate to (`subagentIds`: those that
+ *   exist, are not archived and the run's user may see, src/engine/run.ts offeredSubagents, so the
  *   model is never told the id of another member's private agent): each call runs a child
  *   execution whose result is the tool result;
  * - `teamday_api`, when the run's space holds a TEAMDAY_TOKEN secret (`api`: src/engine/api-tool.ts):
