@@ -133,6 +133,44 @@ describe('delegation', () => {
     expect([logs[0]!.event, logs.at(-1)!.event]).toEqual(['started', 'completed'])
   })
 
+  // The tool named its sub-agents by bare ids ({"enum":["char_…","char_…"]}): the model could not
+  // tell them apart, and one that named a sub-agent by its slug was refused.
+  test("the delegate tool tells the model each sub-agent it offers (id, name, slug, role, description, shortened; never its system prompt, nor a sub-agent hidden from the run's user), and takes a slug for its sub-agent's id", async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'member' })
+    const b = await makeActor(t, { role: 'member' })
+    const long = `Knows who reports to whom.\n\n${'Ask it about teams. '.repeat(40)}`
+    const org = await agent(t, a, { name: 'Org chart', slug: 'org', role: 'Org  expert', description: long, systemPrompt: 'SECRET-PROMPT-OF-ORG' })
+    const writer = await agent(t, a, { name: 'Writer', slug: 'writer', description: 'Writes prose' })
+    const hidden = await agent(t, b, { name: 'B private helper', slug: 'b-private', description: 'Private to B', visibility: 'private' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [org.id, writer.id, hidden.id] })
+    const before = double.requests.length
+    const r = await exec(t, a, root.id, { message: 'DELEGATE org hello' })
+    expect(r.status).toBe(200)
+    const first = double.requests.slice(before).find((q) => JSON.stringify(q.body.messages).includes('DELEGATE org hello'))!
+    const delegate = first.body.tools.find((x: any) => x.function.name === 'delegate').function
+    expect(delegate.parameters.properties.agentId.enum).toEqual([org.id, writer.id])
+    const lines = (delegate.description as string).split('\n')
+    const cut = long.replace(/\s+/g, ' ').trim().slice(0, 199)
+    expect(lines.slice(1)).toEqual([`- ${org.id} "Org chart" (slug: org): role: Org expert; description: ${cut}…`, `- ${writer.id} "Writer" (slug: writer): description: Writes prose`])
+    // The root's requests (the child's carries its own system prompt, as it should).
+    const rootRequests = JSON.stringify(double.requests.slice(before).filter((q) => q.body.messages[0].content === 'You are Root.'))
+    expect(rootRequests).toContain('Org chart')
+    for (const never of ['SECRET-PROMPT-OF-ORG', hidden.id, 'B private helper', 'b-private', 'Private to B']) expect(rootRequests).not.toContain(never)
+    // The slug is taken for its sub-agent: the call runs it, and is recorded (and shown) by its id.
+    expect(r.body.result).toBe('Delegated: Echo: hello (user turns: 1)')
+    const x = await get(t, a, r.body.executionId)
+    expect(x.toolCalls[0]).toMatchObject({ tool: 'delegate', arguments: { agentId: org.id, message: 'hello' } })
+    const tree = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })).body.tree
+    expect(tree.children.map((c: any) => c.agentId)).toEqual([org.id])
+    // A slug of no offered sub-agent is refused as an unknown id is: B's private helper's too.
+    for (const ref of ['nope', 'b-private']) {
+      const no = await exec(t, a, root.id, { message: `DELEGATE ${ref} hi` })
+      expect(no.body.result).toBe(`Delegated: Error: ${ref} is not one of this agent's sub-agents.`)
+      expect((await t.req('GET', `/api/v1/executions/${no.body.executionId}/tree`, { token: a.token })).body.tree.children).toEqual([])
+    }
+  })
+
   test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {
     const t = await app({ maxDelegationDepth: 1 })
     const a = await makeActor(t)

@@ -270,6 +270,22 @@ export async function turnWriters(db: Db, organizationId: string, sent: SessionH
   return [...writers]
 }
 
+/**
+ * The agents `ids` names (an agent's subagentIds: at most 100), with what decides who may see
+ * them (src/modules/agents/access.ts canSeeAgent) and what the `delegate` tool tells a run's model
+ * of them (src/engine/tools.ts): never their system prompt. Ids no agent has are left out. One
+ * statement; none for no ids.
+ */
+export async function subagentRows(db: Db, ids: readonly string[]) {
+  if (ids.length === 0) return []
+  const a = agents
+  return db
+    .select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility, name: a.name, slug: a.slug, role: a.role, description: a.description })
+    .from(a)
+    .where(inArray(a.id, [...ids]))
+    .all()
+}
+
 /** Direct children of the given executions. */
 export async function childrenOf(db: Db, parentIds: string[]): Promise<Execution[]> {
   if (parentIds.length === 0) return []
