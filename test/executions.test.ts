@@ -165,6 +165,43 @@ describe('execute, async and sessions', () => {
     expect(e.result).toBe('Echo: later (user turns: 1)')
   })
 
+  // `stream: true` with `async: true` answered the async 202 (JSON) to a client waiting for
+  // events; so did `async: true` with `Accept: text/event-stream`.
+  test('async with a stream asked for (stream: true, or Accept: text/event-stream without stream: false) is 422 naming both, nothing started; stream: false keeps the 202', async () => {
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const agent = await insertAgent(t, a)
+    const count = async () => ((await t.req('GET', '/api/v1/executions', { token: a.token })).body as any[]).length
+    for (const path of [`/api/v1/agents/${agent.id}/execute`, '/api/v1/execute']) {
+      const runs = await count()
+      const both = await raw(t, 'POST', path, a.token, { message: 'both', async: true, stream: true })
+      expect(both.status).toBe(422)
+      const bothBody = (await both.json()) as any
+      expect(bothBody).toMatchObject({ error: true, code: 'validation_failed' })
+      expect(bothBody.message).toStartWith('Validation failed: stream: true asks for Server-Sent Events as the run goes, and async: true for a 202 at once without them: send one of them')
+      expect(bothBody.details.map((d: any) => d.field)).toEqual(['stream', 'async'])
+      for (const accept of ['text/event-stream', 'application/json;q=0.5, text/event-stream']) {
+        const r = await raw(t, 'POST', path, a.token, { message: 'accept', async: true }, { accept })
+        expect(r.status).toBe(422)
+        const body = (await r.json()) as any
+        expect(body.code).toBe('validation_failed')
+        expect(body.message).toContain('Accept: text/event-stream asks for Server-Sent Events')
+        expect(body.details.map((d: any) => d.field)).toEqual(['Accept', 'async'])
+      }
+      // Nothing recorded, and the provider never asked (the 202 runs below go on meanwhile).
+      expect(await count()).toBe(runs)
+      expect(double.requests.filter((q) => (q.body.messages as any[])?.some((m) => m.content === 'both' || m.content === 'accept'))).toEqual([])
+      // Not a stream asked for: stream: false, or an Accept that prefers JSON.
+      for (const [body, accept] of [[{ stream: false }, 'text/event-stream'], [{}, 'text/event-stream;q=0.5, application/json']] as const) {
+        const r = await raw(t, 'POST', path, a.token, { message: 'later', async: true, ...body }, { accept })
+        expect(r.status).toBe(202)
+        const accepted = (await r.json()) as any
+        expect(accepted.status).toBe('pending')
+        expect((await poll(t, a, accepted.executionId, (x) => x.status === 'completed')).status).toBe('completed')
+      }
+    }
+  })
+
   test('a later execute with the sessionId (or chatId) continues the conversation', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)

@@ -152,6 +152,23 @@ function stillOpenable(caller: Principal, execution: ExecutionAccess, onLost: (w
   }
 }
 
+/**
+ * An execute asking for a stream (`stream: true`, or `Accept: text/event-stream` without
+ * `stream: false`) and for `async` too: 422 naming both, as for differing chatId and sessionId
+ * (src/modules/executions/service.ts conversationOf). A client that asked for Server-Sent Events
+ * would read a JSON 202 as a broken stream; one that asked for the 202 would wait on a stream.
+ */
+function streamWithAsync(streamField: boolean): AppError {
+  const stream = streamField ? 'stream: true' : 'Accept: text/event-stream'
+  const message = `${stream} asks for Server-Sent Events as the run goes, and async: true for a 202 at once without them: send one of them${streamField ? '' : ' (stream: false keeps the 202 with that Accept header)'}`
+  return new AppError('validation_failed', `Validation failed: ${message}`, {
+    details: [
+      streamField ? { field: 'stream', message: 'cannot be combined with async: true' } : { field: 'Accept', message: 'text/event-stream cannot be combined with async: true' },
+      { field: 'async', message: `cannot be combined with ${stream}` },
+    ],
+  })
+}
+
 export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay, watchToken, listening }: RouteKit, compression: boolean) {
   /**
    * Both execute routes: an agent (`agentRef`, its id or slug) or the built-in default assistant
@@ -172,6 +189,10 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       })
     }
     const wantsStream = !from && (body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept'))))
+    // Two answers asked for at once: a stream of the run as it goes, and a 202 at once with none.
+    // Either was dropped without a word (the async one won: the client waiting for events got a
+    // JSON 202): refused, naming both, before anything is looked up or stored.
+    if (body.async && wantsStream) throw streamWithAsync(body.stream === true)
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
       // Failed as it was recorded (no configured provider serves its model): said now, as a
@@ -276,7 +297,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
             'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`, `historyTrimmed`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
-            '`async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`, the same key: two different values are 422) from an earlier answer to continue that conversation: the model gets the system prompt, the newest earlier turns (your completed executions of that session, each its message and answer, whole) that fit with the system prompt and `message` in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters, about 50,000 tokens, by default), then `message`; older turns stay stored (GET /chats/{id} shows them) but are not sent, and the execution\'s `historyTrimmed` and its log\'s `history_trimmed` event then say {turnsSent, turnsOmitted, charsSent, maxChars}. ' +
+            '`async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it); with `stream: true`, or `Accept: text/event-stream` and no `stream: false`, it is 422 `validation_failed` naming both. Pass `sessionId` (or `chatId`, the same key: two different values are 422) from an earlier answer to continue that conversation: the model gets the system prompt, the newest earlier turns (your completed executions of that session, each its message and answer, whole) that fit with the system prompt and `message` in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters, about 50,000 tokens, by default), then `message`; older turns stay stored (GET /chats/{id} shows them) but are not sent, and the execution\'s `historyTrimmed` and its log\'s `history_trimmed` event then say {turnsSent, turnsOmitted, charsSent, maxChars}. ' +
             'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (listing those the run\'s user may see: id, name, slug, role, description, shortened (README); `agentId` takes the id or slug; child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
             'Those calls may do no more than the credential that started the run: only what both its scopes and the space token\'s allow (an `agents:execute`-only token running an agent whose space holds a `*` token: the agent\'s POST /tasks is 403 `insufficient_scope`, "started by a credential without the tasks:write scope", with `details.runScopes`); from the console, what the space token allows. The limit is stored with the execution, so an `async` run keeps it when it starts later, and its children keep it (a `delegate` child; an execute through `teamday_api`, also within that call\'s token). ' +
             'An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 `delegation_limit` past either, naming it in `details.limit`), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine\'s own requests are taken for a run\'s: no header or field makes a request one. ' +
