@@ -17,7 +17,7 @@ import { buildTools, type OfferedSubagent, type RunChild } from './tools'
 import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 import { roleIn } from '../auth/current-role'
-import { agentsUsableBy } from '../modules/agents/access'
+import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
 
@@ -282,9 +282,10 @@ async function endedBeforeStart(deps: EngineDeps, job: Job): Promise<Execution> 
 }
 
 /**
- * The sub-agents the delegate tool offers: of the agent's, those its run's user may use now
- * (agentsUsableBy: they exist, are not archived, and the user may see them; admins too are not
- * offered an archived one), as a delegation would find them (runnableNow). The tool's list is the
+ * The sub-agents the delegate tool offers: of the agent's, in its order (once each), those its
+ * run's user may use now (canUseAgent: they exist in the organization, are not archived, and the
+ * user may see them; admins too are not offered an archived one), as a delegation would find them
+ * (runnableNow); one read of their rows gives both the rule's columns and what the tool says. The tool's list is the
  * model's to read and repeat: it named another member's private agent to a user who gets 404 for
  * it, and offered archived or deleted sub-agents, each call to which was a model turn spent on a
  * refusal. None left: no `delegate` tool (buildTools). Each with its name, slug, role and
@@ -302,12 +303,12 @@ async function offeredSubagents(db: Db, job: Job, withApi: boolean): Promise<Off
   const { organizationId, userId } = job.execution
   const role = await roleIn(db, organizationId, userId)
   if (role === undefined) return []
-  const usable = await agentsUsableBy(db, { organizationId, userId, role }, ids)
-  const rows = new Map((await subagentRows(db, usable)).map((r) => [r.id, r]))
+  const viewer = { organizationId, userId, role }
+  const rows = new Map((await subagentRows(db, ids)).map((r) => [r.id, r]))
   const offered: OfferedSubagent[] = []
-  for (const id of usable) {
+  for (const id of new Set(ids)) {
     const r = rows.get(id)
-    if (!r) continue // gone between the two reads
+    if (!r || !canUseAgent(viewer, r)) continue
     if (withApi && !job.writtenBy.includes(r.userId)) offered.push({ id })
     else offered.push({ id, name: r.name, slug: r.slug, role: r.role, description: r.description })
   }

@@ -271,8 +271,8 @@ export async function turnWriters(db: Db, organizationId: string, sent: SessionH
 }
 
 /**
- * The agents `ids` names (an agent's subagentIds: at most 100), with what decides who may see
- * them (src/modules/agents/access.ts canSeeAgent) and what the `delegate` tool tells a run's model
+ * The agents `ids` names (an agent's subagentIds: at most 100), with what decides who may use
+ * them (src/modules/agents/access.ts canUseAgent) and what the `delegate` tool tells a run's model
  * of them (src/engine/tools.ts): never their system prompt. Ids no agent has are left out. One
  * statement; none for no ids.
  */
@@ -280,7 +280,7 @@ export async function subagentRows(db: Db, ids: readonly string[]) {
   if (ids.length === 0) return []
   const a = agents
   return db
-    .select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility, name: a.name, slug: a.slug, role: a.role, description: a.description })
+    .select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility, archived: a.archived, name: a.name, slug: a.slug, role: a.role, description: a.description })
     .from(a)
     .where(inArray(a.id, [...ids]))
     .all()

@@ -48,28 +48,6 @@ export async function agentsUnseenBy(db: Db, v: Viewer, ids: Iterable<string>): 
   return unseen
 }
 
-/**
- * Of the agents `ids`, in their order (once each), those `v` may use now (canUseAgent): agents of
- * `v`'s organization, not archived, that `v` may see; an id no agent has is left out, for admins
- * too. What a run's `delegate` tool offers its model (src/engine/run.ts): a sub-agent it could
- * not delegate to is not offered. One statement per 500 ids; none for no ids.
- */
-export async function agentsUsableBy(db: Db, v: Viewer, ids: Iterable<string>): Promise<string[]> {
-  const all = [...new Set(ids)]
-  if (all.length === 0) return all
-  const usable = new Set<string>()
-  for (let i = 0; i < all.length; i += 500) {
-    const a = agents
-    const rows = await db
-      .select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility, archived: a.archived })
-      .from(a)
-      .where(and(inArray(a.id, all.slice(i, i + 500)), eq(a.organizationId, v.organizationId)))
-      .all()
-    for (const r of rows) if (canUseAgent(v, r)) usable.add(r.id)
-  }
-  return all.filter((id) => usable.has(id))
-}
-
 /** The rule as a list condition on `agents` (undefined for admins). Binds `user`. */
 export function visibleAgentsSql(admin: boolean): SQL | undefined {
   return admin ? undefined : or(eq(agents.userId, sql.placeholder('user')), ne(agents.visibility, 'private'))
