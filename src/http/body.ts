@@ -3,6 +3,7 @@ import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
+import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -139,17 +140,10 @@ function refuseNearMisses(body: Record<string, unknown>, fields: readonly string
  */
 function refuseBadEscapes(form: string): void {
   if (!form.includes('%')) return
-  for (const pair of form.split('&')) {
-    for (const part of pair.split('=')) {
-      try {
-        decodeURIComponent(part)
-      } catch {
-        const name = pair.split('=')[0]!
-        const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
-        throw invalidField(shown || 'body', `${shown || 'the form'}: not valid percent-encoding (a % must start %XX, and the bytes must be UTF-8)`)
-      }
-    }
-  }
+  const bad = firstUndecodablePair(form)
+  if (bad === null) return
+  const shown = bad.name.length > 60 ? `${bad.name.slice(0, 60)}…` : bad.name
+  throw invalidField(shown || 'body', `${shown || 'the form'}: not valid percent-encoding (a % must start %XX, and the bytes must be UTF-8)`)
 }
 
 function formFields(form: Record<string, unknown>, shape: BodyShape): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import type { Config } from '../config'
 import { AppError } from '../errors'
-import { pathStart } from './url-path'
+import { firstUndecodablePair, pathStart } from './url-path'
 import { newId } from '../ids'
 import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
@@ -86,26 +86,14 @@ function nulInUrl(url: string): never {
  */
 function badQueryEscapes(query: string): void {
   const hash = query.indexOf('#')
-  for (const pair of (hash >= 0 ? query.slice(0, hash) : query).split('&')) {
-    if (!pair.includes('%')) continue
-    const eq = pair.indexOf('=')
-    const name = eq < 0 ? pair : pair.slice(0, eq)
-    const decoded = decodedOrNull(name)
-    if (decoded !== null && decodedOrNull(eq < 0 ? '' : pair.slice(eq + 1)) !== null) continue
-    // A name that does not decode, or none (`?=%ZZ`): said of the query.
-    const named = decoded !== null && decoded !== ''
-    const field = !named ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
-    const message = PERCENT_ENCODING_RULE(named ? field : decoded === null ? 'a query parameter name' : 'a query parameter without a name')
-    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
-  }
-}
-
-function decodedOrNull(text: string): string | null {
-  try {
-    return decodeURIComponent(text.replaceAll('+', ' '))
-  } catch {
-    return null
-  }
+  const bad = firstUndecodablePair(hash >= 0 ? query.slice(0, hash) : query)
+  if (bad === null) return
+  const decoded = bad.decodedName
+  // A name that does not decode, or none (`?=%ZZ`): said of the query.
+  const named = decoded !== null && decoded !== ''
+  const field = !named ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
+  const message = PERCENT_ENCODING_RULE(named ? field : decoded === null ? 'a query parameter name' : 'a query parameter without a name')
+  throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
 async function bodyExceeds(request: Request, limit: number): Promise<boolean> {

@@ -41,3 +41,28 @@ export function routeByDecodedPath(request: Request): void {
   const decoded = unreservedDecoded(url)
   if (decoded !== url) Object.defineProperty(request, 'url', { value: decoded, configurable: true })
 }
+
+/**
+ * The first `name=value` pair of a query or a form body (`&`-separated) whose name or value is
+ * not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence): its name as sent, and
+ * decoded (`+` a space; null when the name itself is what does not decode). Null when every pair
+ * decodes.
+ */
+export function firstUndecodablePair(text: string): { name: string; decodedName: string | null } | null {
+  for (const pair of text.split('&')) {
+    if (!pair.includes('%')) continue
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    const decodedName = decodedOrNull(name)
+    if (decodedName === null || decodedOrNull(eq < 0 ? '' : pair.slice(eq + 1)) === null) return { name, decodedName }
+  }
+  return null
+}
+
+function decodedOrNull(text: string): string | null {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '))
+  } catch {
+    return null
+  }
+}
