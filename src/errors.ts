@@ -73,6 +73,11 @@ export const ERROR_STATUS = {
    * TEAMDAY_MAX_DELEGATIONS_PER_RUN (`details.limit` names it). Nothing is started.
    */
   delegation_limit: 422,
+  /**
+   * The run used all of its agent's `maxTurns` model turns and its model, at the last one, still
+   * called tools instead of answering: the execution is recorded as failed, without a final answer.
+   */
+  max_turns_reached: 422,
   // 429
   rate_limited: 429,
   // 500

@@ -41,6 +41,12 @@ const agent = async (as: Actor, body: object) => (await call(as, 'POST', '/api/v
 const space = async (as: Actor, visibility: string) => (await call(as, 'POST', '/api/v1/spaces', { name: `${visibility} space`, visibility })).space.id as string
 const task = async (as: Actor, body: object) => (await call(as, 'POST', '/api/v1/tasks', { title: 'Task', ...body })).id as string
 const run = async (as: Actor, agentId: string, body: object) => (await call(as, 'POST', `/api/v1/agents/${agentId}/execute`, body)).executionId as string
+/** A LOOP run: it delegates on every turn until its turns are used up, and fails max_turns_reached. */
+async function loopRun(as: Actor, agentId: string): Promise<string> {
+  const res = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: as.token, body: { message: 'LOOP' } })
+  if (res.status !== 422 || res.body.code !== 'max_turns_reached') throw new Error(`fixture LOOP run of ${agentId}: ${res.status} ${res.text}`)
+  return res.body.details.executionId as string
+}
 /** The ids of an execution's children, as its starter sees them. */
 const childrenOf = async (as: Actor, id: string) => ((await call(as, 'GET', `/api/v1/executions/${id}/tree`)).tree.children as any[]).map((c) => c.id as string)
 
@@ -75,7 +81,7 @@ beforeAll(async () => {
   // first of the tool's enum (LOOP): it used to be told the private id, and its refused calls
   // carried it; the tool now offers B only the sub-agents B may see.
   f.loopRoot = await agent(A, { name: 'Loop root', visibility: 'organization', subagentIds: [f.privateHelper, f.sharedAgent], maxTurns: 2 })
-  f.loopRun = await run(B, f.loopRoot, { message: 'LOOP' })
+  f.loopRun = await loopRun(B, f.loopRoot)
   // ... and when B's model names the private agent anyway (here B's message does), the refused
   // call does not name it back to B.
   f.guessChat = 'chat_guess_of_member_b'
@@ -83,7 +89,7 @@ beforeAll(async () => {
   // A shared helper B's run delegated to, made private by A afterwards: the stored call hides it.
   f.laterHelper = await agent(A, { name: 'Later private helper', visibility: 'organization' })
   f.laterRoot = await agent(A, { name: 'Later root', visibility: 'organization', subagentIds: [f.laterHelper], maxTurns: 2 })
-  f.laterRun = await run(B, f.laterRoot, { message: 'LOOP' })
+  f.laterRun = await loopRun(B, f.laterRoot)
   await call(A, 'PATCH', `/api/v1/agents/${f.laterHelper}`, { visibility: 'private' })
   // A delegated child lives in its parent's space: a shared sub-agent run under a private-space run.
   f.spaceTreeRun = await run(A, f.root, { message: `DELEGATE ${f.sharedAgent} child-in-private-space`, spaceId: f.privateSpace })
@@ -311,7 +317,8 @@ const scenarios: Scenario[] = [
     path: () => `/api/v1/agents/${f.loopRoot}/execute`,
     body: () => ({ message: 'LOOP', stream: true }),
     status: 200,
-    contains: () => ['"type":"tool_use"', f.sharedAgent, 'event: result'],
+    // It ends out of turns (max_turns_reached): an `error` event.
+    contains: () => ['"type":"tool_use"', f.sharedAgent, 'event: error', 'max_turns_reached'],
     excludes: () => [f.privateHelper],
   },
   {

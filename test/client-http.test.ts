@@ -232,6 +232,18 @@ describe('retries', () => {
     expect(calls).toBe(1)
   })
 
+  // A run out of turns is a 422, and was read as a usage error (exit 2): it ran, and failed.
+  test('an execution that used its turns without a final answer (422 max_turns_reached) failed: exit 1, not a usage error', async () => {
+    let calls = 0
+    const fake = (async () => {
+      calls++
+      return Response.json({ error: true, statusCode: 422, code: 'max_turns_reached', message: 'Execution exec_x failed: The run reached its turn limit (maxTurns = 2) without a final answer' }, { status: 422 })
+    }) as unknown as typeof fetch
+    const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async () => {} })
+    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' }, expect: { result: 'string' } })).rejects.toMatchObject({ kind: 'failed' })
+    expect(calls).toBe(1)
+  })
+
   test('parseRetryAfter: seconds and HTTP dates', () => {
     expect(parseRetryAfter('3', 0)).toBe(3000)
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000)

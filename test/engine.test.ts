@@ -79,8 +79,9 @@ describe('delegation', () => {
     const before = double.requests.length
     // LOOP: the root delegates `ping` on each of its turns.
     const r = await exec(t, a, root.id, { message: 'LOOP' })
-    expect(r.status).toBe(200)
-    const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${r.body.executionId}`, { token: a.token })).body
+    // It loops until its turns are used up (max_turns_reached).
+    expect([r.status, r.body.code]).toEqual([422, 'max_turns_reached'])
+    const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${r.body.details.executionId}`, { token: a.token })).body
     expect(kids.length).toBeGreaterThanOrEqual(3)
     const childRequests = double.requests.slice(before).filter((q) => (q.body.messages as { role: string; content: unknown }[]).at(-1)?.content === 'ping')
     expect(childRequests).toHaveLength(kids.length)
@@ -197,8 +198,8 @@ describe('delegation', () => {
     const looper = await agent(t, a, { subagentIds: [c.id], maxTurns: 6 })
     for (let round = 0; round < 2; round++) {
       const r = await exec(t, a, looper.id, { message: 'LOOP' })
-      expect(r.status).toBe(200)
-      const e = await get(t, a, r.body.executionId)
+      expect([r.status, r.body.code]).toEqual([422, 'max_turns_reached'])
+      const e = await get(t, a, r.body.details.executionId)
       expect(e.toolCalls).toHaveLength(6)
       for (const call of e.toolCalls.slice(0, 3)) expect(call.result).toStartWith('Echo: ping')
       for (const call of e.toolCalls.slice(3)) expect(call.result).toContain('the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN)')
@@ -274,17 +275,36 @@ describe('delegation', () => {
     expect(new Set(kids.map((k: any) => k.sessionId)).size).toBe(3)
   })
 
-  test('maxTurns stops the tool loop', async () => {
+  // A run out of turns while its model still called tools has no final answer: it was
+  // `completed` with result "" (null in GET), which a client could not tell from an empty answer.
+  test('maxTurns stops the tool loop: a run that used its turns without a final answer fails, max_turns_reached, alike in the answer, the stream and GET', async () => {
     const t = await app()
     const a = await makeActor(t)
     const c = await agent(t, a)
     const looper = await agent(t, a, { subagentIds: [c.id], maxTurns: 2 })
+    const said = 'The run reached its turn limit (maxTurns = 2) without a final answer: the model was still calling tools at its last turn. Raise the agent\'s maxTurns (at most 500) or ask for less in one message.'
     const r = await exec(t, a, looper.id, { message: 'LOOP' })
-    expect(r.status).toBe(200)
-    const e = await get(t, a, r.body.executionId)
+    const id = r.body.details?.executionId
+    expect([r.status, r.body.code, r.body.message, r.body.details]).toEqual([422, 'max_turns_reached', `Execution ${id} failed: ${said}`, { executionId: id, status: 'failed' }])
+    const e = await get(t, a, id)
+    expect([e.status, e.errorCode, e.error, e.result]).toEqual(['failed', 'max_turns_reached', said, null])
     expect(e.toolCalls).toHaveLength(2)
     const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
-    expect(logs.some((l: any) => l.event === 'max_turns_reached')).toBe(true)
+    expect(logs.filter((l: any) => ['max_turns_reached', 'completed'].includes(l.event)).map((l: any) => [l.event, l.level, l.data])).toEqual([['max_turns_reached', 'error', { maxTurns: 2, message: said }]])
+    // The stream ends with the same failure, as an `error` event, never a `result`.
+    const s = await t.app.handle(new Request(`http://localhost/api/v1/agents/${looper.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'LOOP', stream: true }) }))
+    const events = parseSse(await s.text())
+    expect(events.some((ev) => ev.event === 'result')).toBe(false)
+    const last = events.at(-1)!
+    expect(last.event).toBe('error')
+    expect(last.data).toMatchObject({ code: 'max_turns_reached', status: 'failed', message: `Execution ${last.data.executionId} failed: ${said}` })
+    expect(await get(t, a, last.data.executionId)).toMatchObject({ status: 'failed', errorCode: 'max_turns_reached', error: said })
+    // An agent without maxTurns has the default, 10, and the message says it is the default.
+    const unbounded = await agent(t, a, { subagentIds: [c.id] })
+    const d = await exec(t, a, unbounded.id, { message: 'LOOP' })
+    expect([d.status, d.body.code]).toEqual([422, 'max_turns_reached'])
+    expect(d.body.message).toContain('(maxTurns = 10, the default: the agent sets none)')
+    expect((await get(t, a, d.body.details.executionId)).toolCalls).toHaveLength(10)
   })
 })
 

@@ -90,8 +90,8 @@ export function networkReason(e: unknown, timeoutMs: number | null): string {
   return err?.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg
 }
 
-/** Executions that ran and failed come back as 502/504 with these codes: exit 1, never retried. */
-export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'])
+/** Executions that ran and failed come back with these codes (502, 504; 422 for a run out of turns): exit 1, never retried. */
+export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout', 'max_turns_reached'])
 
 /**
  * Maps a non-2xx API response to a ClientError with the server's message. Without teamday's
@@ -124,8 +124,9 @@ export function errorFromResponse(status: number, body: any, text: string, serve
     return new ClientError('auth', full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
   }
   if (status === 404) return new ClientError('notFound', full, undefined, body)
-  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
+  // Before the 4xx of a bad request: a run out of turns (422) ran, and failed.
   if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError('failed', full, undefined, body)
+  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
   if (status === 429) return new ClientError('server', full, rateLimitedHint(retried), body)
   if (status >= 500) return new ClientError('server', full, undefined, body)
   return new ClientError('failed', full, undefined, body)

@@ -1009,6 +1009,7 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
   rate_limited: 'Zu viele Anfragen. Versuchen Sie es gleich noch einmal.',
   no_model_provider: 'Auf diesem Server ist kein Modellanbieter eingerichtet: Der Betreiber setzt OPENAI_BASE_URL (und bei Bedarf OPENAI_API_KEY) oder ANTHROPIC_API_KEY.',
   model_not_served: 'Kein eingerichteter Modellanbieter bedient das Modell dieses Agenten.',
+  max_turns_reached: 'Die Ausführung hat die Höchstzahl ihrer Modellschritte (maxTurns) erreicht, ohne eine endgültige Antwort zu geben.',
   service_unavailable: 'Der Server wird gerade beendet und nimmt keine neuen Ausführungen an; versuchen Sie es gleich noch einmal.',
   route_not_found: 'Diese Seite gibt es nicht.',
   bad_request: 'Ungültige Anfrage.',

@@ -24,6 +24,16 @@ import { answerRefusedIn } from './provider-fetch'
 export const DEFAULT_MAX_TURNS = 10
 
 /**
+ * Why a run that used all its turns failed: its model, at the last turn, still called tools (the
+ * calls ran; the model never read their results), so there is no final answer. It was recorded
+ * as completed with an empty or interim answer, which a client could not tell from a real one.
+ */
+export function maxTurnsMessage(maxTurns: number, agentsOwn: boolean): string {
+  const limit = agentsOwn ? `maxTurns = ${maxTurns}` : `maxTurns = ${maxTurns}, the default: the agent sets none`
+  return `The run reached its turn limit (${limit}) without a final answer: the model was still calling tools at its last turn. Raise the agent's maxTurns (at most 500) or ask for less in one message.`
+}
+
+/**
  * How long a run's reading of its model's stream may keep the event loop, without a turn for the
  * rest of the server (I/O, timers, other requests), before it lets them in. A provider that sends
  * faster than its parts are handled leaves them buffered, and `for await` then takes one after
@@ -636,8 +646,17 @@ export async function runJob(
       providerError: detail.length > 300 ? `${detail.slice(0, 300)}...` : detail,
     })
     metrics?.execution('failed')
+  } else if (lastFinish === 'tool-calls' && steps >= maxTurns) {
+    // Out of turns while the model still called tools: no final answer, and not a success. What it
+    // wrote on the way (text beside its tool calls) stays in `result`, as a failed run's partial answer.
+    const msg = maxTurnsMessage(maxTurns, maxTurns === job.agent.maxTurns)
+    const errorCode = 'max_turns_reached'
+    if (await ended({ ...base, status: 'failed', error: msg, errorCode }, [userMsg])) {
+      await addLog(db, id, now, 'error', 'max_turns_reached', { maxTurns, message: msg })
+      log.error('execution_failed', { ...about, ...figures, errorCode, error: msg })
+      metrics?.execution('failed')
+    }
   } else {
-    if (lastFinish === 'tool-calls' && steps >= maxTurns) await addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
     // The model stopped before it was done: its output limit, or the provider's content filter.
     // The answer is what it is (completed), and its log says why it may end mid-sentence.
     if (lastFinish === 'length' || lastFinish === 'content-filter') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish })

@@ -2596,7 +2596,7 @@ export interface components {
             mcpInstanceIds: string[];
             /** @description Agents this agent may delegate to (its `delegate` tool) (char_… ids) */
             subagentIds: string[];
-            /** @description Turn limit per execution, 1-500; null: 10 */
+            /** @description Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error); null: 10 */
             maxTurns: number | null;
             /** @description The organization the agent belongs to (org_…) */
             organizationId: string;
@@ -3259,7 +3259,7 @@ export interface components {
             result: string | null;
             /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
-            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed */
+            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `max_turns_reached`, `forbidden`, `internal_error`); null unless it failed */
             errorCode: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
@@ -3352,7 +3352,7 @@ export interface components {
             result: string | null;
             /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
-            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed */
+            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `max_turns_reached`, `forbidden`, `internal_error`); null unless it failed */
             errorCode: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
@@ -3591,7 +3591,7 @@ export interface components {
                 timestamp: string;
                 /** @description info, warn or error */
                 level: string;
-                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached, answer_cut, scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
+                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut, scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
                 event: string;
                 /** @description Details of the event (JSON; e.g. the provider and model for started); null when none */
                 data: unknown;
@@ -3938,7 +3938,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
+         * @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`).
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -8161,7 +8161,7 @@ export interface operations {
                     mcpInstanceIds?: string[] | null;
                     /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
+                    /** @description Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error), or null for the default (10) */
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
@@ -8511,7 +8511,7 @@ export interface operations {
                     mcpInstanceIds?: string[] | null;
                     /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
+                    /** @description Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error), or null for the default (10) */
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
@@ -8804,7 +8804,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9034,7 +9034,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

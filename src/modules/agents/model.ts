@@ -72,7 +72,7 @@ const about = {
   mcpTypes: 'MCP server types (stored and returned as sent; this server runs no MCP servers)',
   mcpInstanceIds: 'MCP instance ids (stored and returned as sent; this server runs no MCP servers)',
   subagentIds: 'Agents this agent may delegate to (its `delegate` tool)',
-  maxTurns: 'Turn limit per execution, 1-500',
+  maxTurns: 'Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error)',
 }
 
 const StringList = (description: string) => t.Array(t.String(), { description })

@@ -84,7 +84,7 @@ export const Execution = t.Object(
     errorCode: t.Nullable(
       t.String({
         description:
-          'The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed',
+          'The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `max_turns_reached`, `forbidden`, `internal_error`); null unless it failed',
       }),
     ),
     model: t.Nullable(t.String({ description: "The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as." })),
@@ -205,7 +205,7 @@ export const LogsEnvelope = t.Object(
         {
           timestamp: t.String({ description: 'When it happened, ISO-8601' }),
           level: t.String({ description: 'info, warn or error' }),
-          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached, answer_cut, scope_limit_recovered (a run recorded without its starter\'s scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed' }),
+          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut, scope_limit_recovered (a run recorded without its starter\'s scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed' }),
           data: t.Nullable(t.Unknown(), { description: 'Details of the event (JSON; e.g. the provider and model for started); null when none' }),
         },
         { description: 'One event of the run' },

@@ -340,6 +340,9 @@ export function failureError(r: Execution): AppError {
   if (r.status === 'cancelled') return new AppError('invalid_state', `Execution ${r.id} was cancelled before it completed.`, { details })
   // Not the provider's failure nor the server's: the agent's model is not served here (4xx).
   if (r.errorCode === 'model_not_served') return new AppError('model_not_served', `Execution ${r.id} failed: ${r.error ?? 'its model is not served'}`, { details: { ...details, model: r.model } })
+  // Ran, and used its agent's maxTurns without a final answer (src/engine/run.ts): the agent's
+  // limit, not the provider's failure nor the server's (4xx).
+  if (r.errorCode === 'max_turns_reached') return new AppError('max_turns_reached', `Execution ${r.id} failed: ${r.error ?? 'it reached its turn limit without a final answer'}`, { details })
   // Refused when its turn came (src/engine/run.ts): the user, the agent or the space changed meanwhile.
   if (r.errorCode === 'forbidden') return new AppError('forbidden', `Execution ${r.id} failed: ${r.error ?? 'not permitted'}`, { details })
   // The server's own failure (recording the run), not the provider's: not a 502.
