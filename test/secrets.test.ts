@@ -119,6 +119,34 @@ describe('space secrets', () => {
   })
 })
 
+// `{"keys": [...]}` (the DELETE's shape) sent to set secrets was answered "secrets must be an
+// object of KEY: "value" strings; keys Unexpected property": a field the route ignores, listed
+// as an error, beside a message that did not say `secrets` was missing.
+describe('a body to set secrets without `secrets`', () => {
+  test('is 422 naming `secrets` alone, what it must be, on a space and on the organization; nothing is stored', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const space = await newSpace(t, admin)
+    const said = 'secrets is required: an object of KEY: "value" strings, e.g. {"secrets": {"API_KEY": "value"}} (deleting takes {"keys": ["API_KEY"]} with DELETE)'
+    for (const path of [`/api/v1/spaces/${space}/secrets`, `/api/v1/organizations/${admin.organizationId}/env`]) {
+      for (const body of [{ keys: ['API_KEY'] }, { keys: { API_KEY: VALUE } }, { API_KEY: VALUE }, {}]) {
+        const res = await t.req('POST', path, { token: admin.token, body })
+        expect({ path, body, status: res.status, code: res.body.code, message: res.body.message, details: res.body.details }).toEqual({
+          path,
+          body,
+          status: 422,
+          code: 'validation_failed',
+          message: `Validation failed: ${said}`,
+          details: [{ field: 'secrets', message: said }],
+        })
+        expect(res.text).not.toContain(VALUE)
+      }
+    }
+    expect((await t.req('GET', `/api/v1/spaces/${space}/secrets`, { token: admin.token })).body.secrets).toEqual([])
+    expect((await t.req('GET', `/api/v1/organizations/${admin.organizationId}/env`, { token: admin.token })).body.secrets).toEqual([])
+  })
+})
+
 describe('organization secrets (/organizations/{orgId}/env)', () => {
   let t: TestApp
   let admin: Actor, member: Actor, viewer: Actor, outsider: Actor

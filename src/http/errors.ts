@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { ValueErrorType } from '@sinclair/typebox/errors'
 import { redactSecrets } from '../auth/tokens'
 import { commitInDoubt, databaseUnavailable, errorCodes } from '../db/unavailable'
 import { requestCommitted } from '../db/request-writes'
@@ -37,7 +38,13 @@ export function validationDetails(error: any): FieldError[] {
 }
 
 function fieldErrors(error: any): FieldError[] {
-  const all: any[] = Array.isArray(error?.all) ? error.all : []
+  let all: any[] = Array.isArray(error?.all) ? error.all : []
+  // A field the route does not take is ignored (Elysia drops it from a body that is valid
+  // otherwise: the `additionalProperties: false` of src/app.ts settleSchemas), yet it was listed
+  // as "<name> Unexpected property" beside the real error whenever there was one: `{"keys": [...]}`
+  // sent to set secrets read "secrets must be …; keys Unexpected property".
+  const real = all.filter((e) => e?.type !== ValueErrorType.ObjectAdditionalProperties)
+  if (real.length > 0) all = real
   const out: FieldError[] = []
   const seen = new Set<string>()
   for (const e of all) {

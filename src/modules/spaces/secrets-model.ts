@@ -14,6 +14,9 @@ import { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, MAX_VALUE_BYTES, SECRET_KEY_PATTE
  */
 const SecretKeyNames = { pattern: SECRET_KEY_PATTERN.source, maxLength: MAX_KEY_LENGTH }
 
+/** A body without `secrets` (`{"keys": [...]}`, the DELETE's shape, or the secrets at the top level). */
+export const SECRETS_REQUIRED = 'secrets is required: an object of KEY: "value" strings, e.g. {"secrets": {"API_KEY": "value"}} (deleting takes {"keys": ["API_KEY"]} with DELETE)'
+
 export const SetSecretsBody = t.Object(
   {
     secrets: t.Record(
@@ -27,7 +30,9 @@ export const SetSecretsBody = t.Object(
         propertyNames: SecretKeyNames,
         ...serviceRule({ minProperties: 1, maxProperties: MAX_KEYS_PER_REQUEST }),
         description: `KEY → value. Keys are UPPER_SNAKE_CASE (${SECRET_KEY_PATTERN.source}, at most ${MAX_KEY_LENGTH} characters); values are strings of at most 64 KiB (${MAX_VALUE_BYTES} bytes in UTF-8); 1 to ${MAX_KEYS_PER_REQUEST} keys per request. Existing keys are replaced.`,
-        error: 'secrets must be an object of KEY: "value" strings',
+        // What the validator says of `secrets` itself: it is missing (not an object is refused as
+        // the body is read, src/http/body.ts; its keys and their number are the service's).
+        error: SECRETS_REQUIRED,
       },
     ),
   },
