@@ -107,6 +107,9 @@ export const MAX_PERSON_NAME_LENGTH = 100
 /** At least one character other than white space: what is left after trim() is not empty (JSON Schema `pattern`, unanchored). */
 export const NOT_ONLY_SPACES_PATTERN = '\\S'
 
+/** Empty, or at least one character other than white space: never only spaces (JSON Schema `pattern`). */
+export const EMPTY_OR_NOT_ONLY_SPACES_PATTERN = '^$|\\S'
+
 /**
  * A name as the service takes it (JSON Schema `pattern`, for the OpenAPI document): once trimmed,
  * 1 to `max` characters, none of them a control or bidirectional formatting character (the

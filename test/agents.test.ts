@@ -203,6 +203,25 @@ describe('agents: validation', () => {
     await expect422({ archived: 'maybe' }, 'archived', /archived must be a boolean/, 'PATCH', `/api/v1/agents/${a.id}`)
   })
 
+  // A model of only spaces was stored, and sent to the provider as the model's name.
+  test('model: only spaces is 422 naming model, on create and on update, nothing stored; spaces around a name are dropped; "" and null are the default', async () => {
+    const said = 'model must be a model name (e.g. gpt-4o-mini), not only spaces; null or "" for the server\'s default model'
+    const before = (await t.req('GET', '/api/v1/agents', { token: memberA.token })).body.total
+    for (const model of ['   ', ' \t\n ', '\u00a0\u3000']) {
+      const res = await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Blank model', model } })
+      expect([res.status, res.body.code, res.body.message, res.body.details]).toEqual([422, 'validation_failed', `Validation failed: ${said}`, [{ field: 'model', message: said }]])
+    }
+    expect((await t.req('GET', '/api/v1/agents', { token: memberA.token })).body.total).toBe(before)
+    const a = await create(memberA, { name: 'Model kept', model: 'test-model' })
+    const patched = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { model: '   ', description: 'changed' } })
+    expect([patched.status, patched.body.details]).toEqual([422, [{ field: 'model', message: said }]])
+    expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent).toMatchObject({ model: 'test-model', description: null })
+    expect((await create(memberA, { name: 'Padded', model: '  gpt-4o-mini \t' })).model).toBe('gpt-4o-mini')
+    expect((await create(memberA, { name: 'Default', model: '' })).model).toBe('')
+    const cleared = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { model: null } })
+    expect(cleared.body.agent.model).toBeNull()
+  })
+
   test('maxTurns bounds 1 and 500 are accepted', async () => {
     expect((await create(memberA, { name: 'One', maxTurns: 1 })).maxTurns).toBe(1)
     expect((await create(memberA, { name: 'Max', maxTurns: 500 })).maxTurns).toBe(500)

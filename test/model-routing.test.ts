@@ -191,6 +191,19 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     expect((await getExecution(aliased, b, r2.body.executionId)).model).toBe('llama3.2:1b')
   })
 
+  // The API refuses a model of only spaces now; one stored before (or by an older build) was sent
+  // to the provider as the model's name, and one with spaces around it with them.
+  test('an agent whose stored model is only spaces runs on TEAMDAY_DEFAULT_MODEL; spaces around a stored name are not sent', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'qwen2.5:7b' } })
+    const a = await makeActor(t)
+    const sent = since()
+    const blank = await exec(t, a, (await agent(t, a, ' \t ')).id, { message: 'hi' })
+    const padded = await exec(t, a, (await agent(t, a, ' llama3.2:1b ')).id, { message: 'hi' })
+    expect([blank.status, padded.status]).toEqual([200, 200])
+    expect(sent().map((q) => q.body.model)).toEqual(['qwen2.5:7b', 'llama3.2:1b'])
+    expect((await getExecution(t, a, blank.body.executionId)).model).toBe('qwen2.5:7b')
+  })
+
   test('TEAMDAY_PROVIDER=openai sends claude-* there too (a gateway that serves Claude ids)', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, provider: 'openai' } })
     const a = await makeActor(t)

@@ -156,6 +156,18 @@ describe('names of agents and spaces, titles of tasks: not only spaces', () => {
   })
 })
 
+describe("an agent's model: empty (the default) or not only spaces", () => {
+  test('the document says pattern ^$|\\S; only spaces is the service\'s 422 naming model', async () => {
+    for (const [method, template, path] of [
+      ['POST', '/api/v1/agents', '/api/v1/agents'],
+      ['PATCH', '/api/v1/agents/{id}', `/api/v1/agents/${agentId}`],
+    ] as const) {
+      for (const s of prop(template, method.toLowerCase(), 'model')) expect(s.pattern).toBe('^$|\\S')
+      expect([template, ...(await outcome(method, path, { name: 'Model', model: ' \t ' }))]).toEqual([template, 422, 'validation_failed', 'model'])
+    }
+  })
+})
+
 describe('what this server has nothing behind: only null (agents), nothing at all (spaces)', () => {
   test('agents: skillIds at most [] , initialGreeting/image/basedOnAgentId only null; anything else is the service\'s 422', async () => {
     for (const [method, template, path] of [

@@ -84,7 +84,8 @@ export function configProviders(config: Config): ModelProviders {
   return {
     select(agentModel) {
       if (configured.length === 0) throw new AppError('no_model_provider', NO_PROVIDER)
-      const requested = agentModel || config.defaultModel || (config.provider === 'anthropic' || (!openaiUrl && anthropicKey) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
+      // Trimmed: a model of only spaces (stored before the API refused it) is none, the default's.
+      const requested = agentModel?.trim() || config.defaultModel || (config.provider === 'anthropic' || (!openaiUrl && anthropicKey) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
       const modelId = resolveAlias(aliases, requested)
       const name: ProviderName = config.provider ?? (/^claude-/i.test(modelId) ? 'anthropic' : 'openai')
       if ((name === 'openai' && !openaiUrl) || (name === 'anthropic' && !anthropicKey)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)

@@ -8145,7 +8145,7 @@ export interface operations {
                      * @enum {string}
                      */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL). Spaces around a name are dropped; only spaces is 422 */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;
@@ -8495,7 +8495,7 @@ export interface operations {
                      * @enum {string}
                      */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL). Spaces around a name are dropped; only spaces is 422 */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;

@@ -4,7 +4,7 @@ import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { errorResponse, named, slugField, successField } from '../shared-models'
 import { serviceRule } from '../../http/openapi-publish'
-import { NOT_ONLY_SPACES_PATTERN } from '../../text'
+import { EMPTY_OR_NOT_ONLY_SPACES_PATTERN, NOT_ONLY_SPACES_PATTERN } from '../../text'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
 
@@ -130,7 +130,16 @@ const editable = {
   characterDescription: text('characterDescription', 5000, "Alias of description (TeamDay's `characters create --description`); description wins when both are sent"),
   category: text('category', 100, about.category),
   visibility: t.Optional(Visibility),
-  model: text('model', 200, `${about.model}; null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL)`),
+  model: t.Optional(
+    t.Nullable(
+      t.String({
+        maxLength: 200,
+        description: `${about.model}; null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL). Spaces around a name are dropped; only spaces is 422`,
+        ...serviceRule({ pattern: EMPTY_OR_NOT_ONLY_SPACES_PATTERN }),
+      }),
+      { error: 'model must be a string of at most 200 characters, or null' },
+    ),
+  ),
   tags: list('tags', about.tags),
   advanced_tools: list('advanced_tools', about.advanced_tools),
   allowedTools: list('allowedTools', about.allowedTools),

@@ -124,6 +124,17 @@ export function toPublicAgent(row: Omit<Agent, 'contentBytes'>): PublicAgent {
   }
 }
 
+/**
+ * A model name without the spaces around it; "" (and null) is the server's default model. Only
+ * spaces is refused: it was stored, and sent to the provider as the model's name.
+ */
+function cleanModel(model: string | null): string | null {
+  if (model === null || model === '') return model
+  const m = model.trim()
+  if (m.length === 0) throw invalidField('model', 'model must be a model name (e.g. gpt-4o-mini), not only spaces; null or "" for the server\'s default model')
+  return m
+}
+
 function cleanName(name: string): string {
   const n = name.trim()
   if (n.length === 0) throw invalidField('name', 'name is required: a string of 1-200 characters, not only spaces')
@@ -170,7 +181,7 @@ function columns(input: AgentInput): Partial<Agent> {
   set('description', input.description !== undefined ? input.description : input.characterDescription)
   set('category', input.category)
   set('visibility', input.visibility)
-  set('model', input.model)
+  if (input.model !== undefined) out.model = cleanModel(input.model)
   set('tags', arr(input.tags))
   set('advancedTools', arr(input.advanced_tools))
   set('allowedTools', arr(input.allowedTools))
