@@ -317,6 +317,31 @@ describe('POST /tokens/:id/rotate', () => {
 })
 
 describe('POST /tokens/self/rotate', () => {
+  // Its 403 was the shared one of creating and rotating by id ("would exceed itself", "creates
+  // only tokens with scopes it has", a token in its grace period), none of which a token rotating
+  // itself meets: it did not say when a self-rotation is a 403.
+  test('its 403 in the served document says when it happens, and that is what a request gets: a token without tokens:write', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const spec = (await t.req('GET', '/swagger/json')).body
+    const forbidden = spec.paths['/api/v1/tokens/self/rotate'].post.responses['403']
+    const model = spec.components.schemas[forbidden.content['application/json'].schema.$ref.split('/').pop()]
+    expect(forbidden.description).toBe(model.description)
+    expect(forbidden.description).toStartWith('Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope')
+    for (const other of ['would exceed', 'creates only', 'grace period: it', '`forbidden`']) expect({ other, found: forbidden.description.includes(other) }).toEqual({ other, found: false })
+    const narrow = await makeToken(t, a, { scopes: ['agents:read', 'tokens:read'] })
+    const res = await t.req('POST', '/api/v1/tokens/self/rotate', { token: narrow.token, body: {} })
+    const { requestId: _, ...documented } = model.examples[0]
+    const { requestId: __, ...answered } = res.body
+    expect([res.status, answered]).toEqual([403, documented])
+    // Any role, and a token with tokens:write beside nothing else, rotates itself.
+    for (const role of ['viewer', 'member', 'admin'] as const) {
+      const who = await makeActor(t, { role })
+      const own = await makeToken(t, who, { scopes: ['tokens:write'] })
+      expect((await t.req('POST', '/api/v1/tokens/self/rotate', { token: own.token, body: {} })).status).toBe(201)
+    }
+  })
+
   test('the calling token rotates itself, as by its id: the same name, scopes and family, the body\'s lifetime and grace, the event', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

@@ -2523,6 +2523,71 @@ export interface components {
             details?: unknown;
         };
         /**
+         * @description Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope: `details.requiredScopes` names it, `details.tokenScopes` lists the token's own, and `WWW-Authenticate` says `scope="tokens:write"`. Rotate it with a token that has `tokens:write` (POST /api/v1/tokens/{id}/rotate), or revoke it (DELETE /api/v1/tokens/self needs no scope) and create a new one. No other self-rotation is a 403: every role may rotate its own tokens, a token may rotate itself whatever its other scopes, and a token already rotated (in its grace period) or a terminal's sign-in is 409 `invalid_state`.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "insufficient_scope",
+         *       "message": "Forbidden: this token lacks the tokens:write scope (access denied). Create a token with that scope.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "requiredScopes": [
+         *           "tokens:write"
+         *         ],
+         *         "tokenScopes": [
+         *           "agents:read",
+         *           "tokens:read"
+         *         ]
+         *       }
+         *     }
+         */
+        TokenSelfRotateForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example insufficient_scope
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: this token lacks the tokens:write scope (access denied). Create a token with that scope.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "requiredScopes": [
+             *         "tokens:write"
+             *       ],
+             *       "tokenScopes": [
+             *         "agents:read",
+             *         "tokens:read"
+             *       ]
+             *     }
+             */
+            details?: unknown;
+        };
+        /**
          * @description An agent (a "character" in TeamDay's older name)
          * @example {
          *       "id": "char_8Kq2LmX9vB3nR8kT1wYz",
@@ -7628,7 +7693,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
+            /** @description Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope: `details.requiredScopes` names it, `details.tokenScopes` lists the token's own, and `WWW-Authenticate` says `scope="tokens:write"`. Rotate it with a token that has `tokens:write` (POST /api/v1/tokens/{id}/rotate), or revoke it (DELETE /api/v1/tokens/self needs no scope) and create a new one. No other self-rotation is a 403: every role may rotate its own tokens, a token may rotate itself whatever its other scopes, and a token already rotated (in its grace period) or a terminal's sign-in is 409 `invalid_state`. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7636,7 +7701,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenScopeForbidden"];
+                    "application/json": components["schemas"]["TokenSelfRotateForbidden"];
                 };
             };
             /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */

@@ -29,6 +29,19 @@ const broader = errorResponse(
   'Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has tokens:write and lacks *. Ask for a subset of its scopes, or use a token that has them (`*` only from a `*` token).',
   { requestedScopes: ['*'], tokenScopes: ['tokens:write'], missingScopes: ['*'] },
 )
+/**
+ * The one 403 of POST /tokens/self/rotate. A token always covers itself (tokens/access.ts
+ * assertMayEndItself; only an agent run's narrowed call could not, and no run rotates a token),
+ * every role has tokens:write, and a token in its grace period rotating itself is the 409 of
+ * "already rotated": what is left is the route's scope.
+ */
+const selfRotateForbidden = errorResponse(
+  403,
+  'insufficient_scope',
+  'Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope: `details.requiredScopes` names it, `details.tokenScopes` lists the token\'s own, and `WWW-Authenticate` says `scope="tokens:write"`. Rotate it with a token that has `tokens:write` (POST /api/v1/tokens/{id}/rotate), or revoke it (DELETE /api/v1/tokens/self needs no scope) and create a new one. No other self-rotation is a 403: every role may rotate its own tokens, a token may rotate itself whatever its other scopes, and a token already rotated (in its grace period) or a terminal\'s sign-in is 409 `invalid_state`.',
+  'Forbidden: this token lacks the tokens:write scope (access denied). Create a token with that scope.',
+  { requiredScopes: ['tokens:write'], tokenScopes: ['agents:read', 'tokens:read'] },
+)
 const createInvalid = errorResponse(
   422,
   'token_limit_reached',
@@ -46,7 +59,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict })
+const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
@@ -151,7 +164,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       {
         auth: 'tokens:write',
         body: t.Optional(RotateTokenBody),
-        response: { 201: 'RotatedToken', 409: 'TokenSelfRotateConflict', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
+        response: { 201: 'RotatedToken', 409: 'TokenSelfRotateConflict', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenSelfRotateForbidden' },
         detail: {
           // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
           'x-optional-body': true,
