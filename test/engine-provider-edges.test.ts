@@ -123,6 +123,39 @@ describe('malformed provider output', () => {
   })
 })
 
+describe('finish reasons the AI SDK does not know (it maps them to `other`)', () => {
+  // vLLM ends an aborted request with finish_reason "abort", gateways (OpenRouter, LiteLLM) a
+  // failed one with "error": the cut-off answer was recorded as completed.
+  test('finish_reason error / abort / cancelled: failed (502 bad_gateway naming it), the same in the sync answer, the stream and GET', async () => {
+    const o = await setup()
+    for (const reason of ['error', 'abort', 'cancelled', 'Error']) {
+      p.handler = () => rawStream([oaiText('The deploy of '), oaiStop(reason), oaiUsage(), oaiDone])
+      const message = `Model provider error: the provider ended its answer with finish_reason "${reason}": it broke off before the answer was complete`
+      const sync = await outcome('sync', o)
+      expect([sync.r.status, sync.r.body.code, sync.r.body.message]).toEqual([502, 'bad_gateway', `Execution ${sync.row.id} failed: ${message}`])
+      const streamed = await outcome('stream', o)
+      expect(streamed.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'bad_gateway', message: `Execution ${streamed.row.id} failed: ${message}` } })
+      for (const x of [sync, streamed]) {
+        expect([x.row.status, x.row.errorCode, x.row.error, x.row.result]).toEqual(['failed', 'bad_gateway', message, 'The deploy of '])
+        expect(x.logs.map((l: any) => l.event)).toEqual(['started', 'provider_error'])
+      }
+    }
+  })
+  test('any other unknown finish_reason: completed, with an answer_cut event naming it', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('The deploy of '), oaiStop('recitation'), oaiUsage(), oaiDone])
+    for (const kind of ['sync', 'stream'] as const) {
+      const x = await outcome(kind, o)
+      expect([x.row.status, x.row.result]).toEqual(['completed', 'The deploy of '])
+      expect(x.logs.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: 'other', rawFinishReason: 'recitation' })
+    }
+    // A finish reason of "stop" logs nothing of the kind.
+    p.handler = () => rawStream(oaiFull('Done.'))
+    const x = await outcome('sync', o)
+    expect([x.row.status, x.logs.map((l: any) => l.event)]).toEqual(['completed', ['started', 'completed']])
+  })
+})
+
 describe('HTTP errors never leak the key', () => {
   for (const status of [400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 529]) {
     test(`HTTP ${status} quoting the key`, async () => {

@@ -159,6 +159,19 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
 
 const PROVIDER_ERROR = 'Model provider error: '
 
+/**
+ * The finish reasons by which an OpenAI-compatible server says its answer broke off rather than
+ * ended (vLLM's `abort`, a gateway's `error`; compared without case), which the AI SDK maps to
+ * `other`; its own `error` is one whatever the provider called it.
+ */
+const BROKEN_OFF = new Set(['error', 'abort', 'aborted', 'cancelled', 'canceled'])
+function brokenOff(finish: string, raw: string | undefined): boolean {
+  return finish === 'error' || (finish === 'other' && raw !== undefined && BROKEN_OFF.has(raw.trim().toLowerCase()))
+}
+/** How much of a provider's finish reason is repeated (in an error, in a log line): it is the provider's string, of any length. */
+const MAX_SHOWN_FINISH = 100
+const shownFinish = (reason: string) => JSON.stringify(reason.slice(0, MAX_SHOWN_FINISH))
+
 /** A run past its tree's Config.outputLimits (answerChars or streamedParts: src/engine/output-limits.ts). */
 class AnswerTooLong extends Error {
   constructor(what: string, delegated: boolean) {
@@ -437,6 +450,8 @@ export async function runJob(
   let text = ''
   let steps = 0
   let lastFinish = ''
+  /** The last step's finish reason in the provider's own words (`finish_reason`, `stop_reason`): lastFinish is the AI SDK's mapping of it. */
+  let lastRawFinish: string | undefined
   let inputTokens = 0
   let outputTokens = 0
   let error: unknown
@@ -534,6 +549,7 @@ export async function runJob(
         case 'finish-step':
           steps++
           lastFinish = part.finishReason
+          lastRawFinish = part.rawFinishReason
           inputTokens += part.usage.inputTokens ?? 0
           outputTokens += part.usage.outputTokens ?? 0
           break
@@ -555,6 +571,13 @@ export async function runJob(
   // `interrupted`, not as an error, and the truncated answer was recorded as completed.
   if (!error && !ctrl.signal.aborted && lastFinish === 'interrupted') {
     error = new Error('the provider\'s response stream ended before the answer was complete (the connection was cut)')
+  }
+  // An OpenAI-compatible server that ends its answer with finish_reason `error` or `abort` (vLLM,
+  // gateways such as OpenRouter or LiteLLM when the model behind them failed or was stopped): the
+  // AI SDK maps a finish reason it does not know to `other`, and the cut-off answer was recorded
+  // as completed. It failed, as a cut stream does.
+  if (!error && !ctrl.signal.aborted && brokenOff(lastFinish, lastRawFinish)) {
+    error = new Error(`the provider ended its answer with finish_reason ${shownFinish(lastRawFinish ?? lastFinish)}: it broke off before the answer was complete`)
   }
 
   const now = clock.now()
@@ -660,6 +683,9 @@ export async function runJob(
     // The model stopped before it was done: its output limit, or the provider's content filter.
     // The answer is what it is (completed), and its log says why it may end mid-sentence.
     if (lastFinish === 'length' || lastFinish === 'content-filter') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish })
+    // A finish reason the AI SDK does not know (`other`): the answer may not be whole either, and
+    // the log says what the provider called it.
+    else if (lastFinish === 'other') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH) })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
     if (await ended({ ...base, status: 'completed' }, [userMsg, assistant])) {
       await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
