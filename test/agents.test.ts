@@ -158,6 +158,31 @@ describe('agents: the CLI flow', () => {
     for (const k of ARRAYS) expect(again[k]).toEqual([])
   })
 
+  // "teamday_api " in disallowedTools was stored as sent and took no tool away (the model still
+  // got teamday_api: test/engine-api-tool.test.ts); " " was stored as a tag.
+  test('list entries are trimmed (white space around them dropped, on create and update); one only white space is 422 naming the field, nothing created or changed', async () => {
+    const a = await create(memberA, { name: 'Trimmed', disallowedTools: ['teamday_api ', '\tTask\n'], tags: ['  ops ', 'a b'], allowedTools: ['\u00a0Read'] })
+    expect(a).toMatchObject({ disallowedTools: ['teamday_api', 'Task'], tags: ['ops', 'a b'], allowedTools: ['Read'] })
+    expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent).toMatchObject({ disallowedTools: ['teamday_api', 'Task'], tags: ['ops', 'a b'] })
+    const patched = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { mcpTypes: [' github'], advanced_tools: ['web_search  '] } })
+    expect([patched.status, patched.body.agent.mcpTypes, patched.body.agent.advanced_tools]).toEqual([200, ['github'], ['web_search']])
+    const sub = await create(memberA, { name: 'Trimmed sub' })
+    const withSub = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { subagentIds: [` ${sub.id} `] } })
+    expect([withSub.status, withSub.body.agent.subagentIds]).toEqual([200, [sub.id]])
+    const before = (await t.req('GET', '/api/v1/agents?limit=200', { token: memberA.token })).body.total
+    for (const field of ARRAYS) {
+      for (const blank of [' ', '\t\n', '\u00a0\u3000']) {
+        const created = await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Blank', [field]: ['ok', blank] } })
+        expect([field, created.status, created.body.code, created.body.details?.[0]?.field]).toEqual([field, 422, 'validation_failed', field])
+        expect(created.body.message).toBe(`Validation failed: ${field}[1] is empty once trimmed: each entry must be a name (white space around it is dropped)`)
+        const changed = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { [field]: [blank] } })
+        expect([field, changed.status, changed.body.details?.[0]?.field]).toEqual([field, 422, field])
+      }
+    }
+    expect((await t.req('GET', '/api/v1/agents?limit=200', { token: memberA.token })).body.total).toBe(before)
+    expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent).toMatchObject({ disallowedTools: ['teamday_api', 'Task'], tags: ['ops', 'a b'], mcpTypes: ['github'], subagentIds: [sub.id] })
+  })
+
   test('null clears text fields and maxTurns', async () => {
     const a = await create(memberA, { name: 'Clear', description: 'x', model: 'm', maxTurns: 5 })
     const p = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { description: null, model: null, maxTurns: null } })

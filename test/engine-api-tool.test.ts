@@ -356,6 +356,24 @@ describe('teamday_api: who gets it', () => {
     expect(seen).toEqual([[], [], [], ['teamday_api'], ['delegate', 'teamday_api'], ['delegate']])
   })
 
+  // An entry with white space around it ("teamday_api ") was stored as sent, and matched no
+  // tool: the model kept the token's tool the agent's creator meant to take away.
+  test('disallowedTools with white space around an entry still takes the tool away: sent so (stored trimmed), or stored so by an older build', async () => {
+    const w = await world({ runner: 'admin' })
+    const leaf = await agent(w.t, w.admin, { name: 'Leaf' })
+    const created = await w.t.req('POST', '/api/v1/agents', { token: w.admin.token, body: { name: 'Careful', subagentIds: [leaf.id], disallowedTools: ['teamday_api ', '\tdelegate'] } })
+    expect([created.status, created.body.agent.disallowedTools]).toEqual([201, ['teamday_api', 'delegate']])
+    const old = await agent(w.t, w.admin, { name: 'Old careful', subagentIds: [leaf.id], disallowedTools: [' teamday_api\n', 'Task '] })
+    const open = await agent(w.t, w.admin, { name: 'Open', subagentIds: [leaf.id] })
+    const seen: string[][] = []
+    p.handler = (_req, body) => {
+      seen.push(offered(body))
+      return rawStream(oaiFull('ok'))
+    }
+    for (const id of [created.body.agent.id, old.id, open.id]) expect((await exec(w.t, w.admin, id, { message: 'hello', spaceId: w.spaceId })).status).toBe(200)
+    expect(seen).toEqual([[], [], ['delegate', 'teamday_api']])
+  })
+
   test("only instructions of the token's user or an admin steer it: a member's agent, or a member's space, run by an admin with the admin's token gets no tool (not_author), a delegated child included", async () => {
     // "Your agent can then use this token" (TeamDay's docs). A member's organization-wide agent
     // (or shared space) whose instructions say "make me admin", run by an admin in a space that

@@ -168,6 +168,21 @@ describe("an agent's model: empty (the default) or not only spaces", () => {
   })
 })
 
+describe("agents' lists: each entry not only spaces", () => {
+  test('the document says pattern \\S on the entries; an entry of only spaces is the service\'s 422 naming the list', async () => {
+    for (const [method, template, path] of [
+      ['POST', '/api/v1/agents', '/api/v1/agents'],
+      ['PATCH', '/api/v1/agents/{id}', `/api/v1/agents/${agentId}`],
+    ] as const) {
+      for (const field of ['tags', 'advanced_tools', 'allowedTools', 'disallowedTools', 'mcpTypes', 'mcpInstanceIds', 'subagentIds']) {
+        for (const s of prop(template, method.toLowerCase(), field)) expect(s.items.pattern).toBe('\\S')
+        const name = method === 'POST' ? { name: 'Lists' } : {}
+        expect([field, ...(await outcome(method, path, { ...name, [field]: [' \t '] }))]).toEqual([field, 422, 'validation_failed', field])
+      }
+    }
+  })
+})
+
 describe('what this server has nothing behind: only null (agents), nothing at all (spaces)', () => {
   test('agents: skillIds at most [] , initialGreeting/image/basedOnAgentId only null; anything else is the service\'s 422', async () => {
     for (const [method, template, path] of [

@@ -8,6 +8,7 @@ import type { Clock } from '../clock'
 import type { Logger } from '../logger'
 import type { Job } from './prepare'
 import { addLog } from './store'
+import { disallowedTools } from './disallowed'
 import type { RunRequests } from './run-requests'
 
 /**
@@ -217,7 +218,7 @@ export async function apiToolFor(
   const { db, api, log, clock } = deps
   const x = job.execution
   // The default assistant (agentId null) has no tools: a plain conversation.
-  if (!api || !x.spaceId || x.agentId === null || job.agent.disallowedTools.includes(API_TOOL)) return undefined
+  if (!api || !x.spaceId || x.agentId === null || disallowedTools(job.agent).has(API_TOOL)) return undefined
   let token: string | 'not_owner' | 'not_author' | null
   try {
     token = await api.token(x, job.writtenBy)

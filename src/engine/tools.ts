@@ -2,6 +2,7 @@ import type { ToolSet } from 'ai'
 import type { Job } from './prepare'
 import { aiSdk } from './sdk'
 import { API_METHODS, API_TOOL, MAX_API_RESULT_CHARS, type ApiCall, type ApiToolInput } from './api-tool'
+import { disallowedTools } from './disallowed'
 
 /** The sub-agent tool; its calls' `agentId` names an agent (the API hides one the reader may not see: src/modules/executions/service.ts). */
 export const DELEGATE_TOOL = 'delegate'
@@ -61,7 +62,7 @@ function subagentLine(s: OfferedSubagent): string {
  */
 export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagents: OfferedSubagent[] = job.agent.subagentIds.map((id) => ({ id }))): ToolSet | undefined {
   const { agent } = job
-  const disallowed = new Set(agent.disallowedTools)
+  const disallowed = disallowedTools(agent)
   const tools: ToolSet = {}
   if (subagents.length > 0 && !DELEGATE_NAMES.some((n) => disallowed.has(n))) {
     const { jsonSchema, tool } = aiSdk()

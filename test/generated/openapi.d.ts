@@ -3656,7 +3656,7 @@ export interface components {
                 timestamp: string;
                 /** @description info, warn or error */
                 level: string;
-                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (the answer may end mid-sentence: finishReason length, content-filter, or other with the provider's own rawFinishReason), scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
+                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (finishReason length, content-filter, or other with the provider's rawFinishReason), scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
                 event: string;
                 /** @description Details of the event (JSON; e.g. the provider and model for started); null when none */
                 data: unknown;
@@ -8212,19 +8212,19 @@ export interface operations {
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL). Spaces around a name are dropped; only spaces is 422 */
                     model?: string | null;
-                    /** @description Labels. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Labels. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error), or null for the default (10) */
                     maxTurns?: number | null;
@@ -8562,19 +8562,19 @@ export interface operations {
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL). Spaces around a name are dropped; only spaces is 422 */
                     model?: string | null;
-                    /** @description Labels. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Labels. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500: the model turns a run may take; a run whose model still calls tools at its last turn has no final answer and fails (`max_turns_reached`, the limit in its error), or null for the default (10) */
                     maxTurns?: number | null;

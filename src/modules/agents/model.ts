@@ -115,8 +115,8 @@ const text = (field: string, max: number, description: string) =>
 
 const list = (field: string, description: string) =>
   t.Optional(
-    t.Nullable(t.Array(t.String({ minLength: 1, maxLength: 200 }), { maxItems: 100 }), {
-      description: `${description}. Replaces the whole list; [] (or null) clears it.`,
+    t.Nullable(t.Array(t.String({ minLength: 1, maxLength: 200, ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) }), { maxItems: 100 }), {
+      description: `${description}. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422`,
       error: `${field} must be an array of at most 100 non-empty strings (each at most 200 characters)`,
     }),
   )

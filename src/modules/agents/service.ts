@@ -167,6 +167,30 @@ async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: str
   return ids
 }
 
+/** The agent's lists of names (the API's field, its column). */
+const NAME_LISTS = [
+  ['tags', 'tags'],
+  ['advanced_tools', 'advancedTools'],
+  ['allowedTools', 'allowedTools'],
+  ['disallowedTools', 'disallowedTools'],
+  ['mcpTypes', 'mcpTypes'],
+  ['mcpInstanceIds', 'mcpInstanceIds'],
+  ['subagentIds', 'subagentIds'],
+] as const
+
+/**
+ * A list of names as stored: each entry trimmed, as a name is. An entry with white space around it
+ * is the name without it (`"teamday_api "` in `disallowedTools` was stored so, and took no tool
+ * away); one that is only white space names nothing, and is refused.
+ */
+function trimmedNames(field: string, entries: string[]): string[] {
+  return entries.map((entry, i) => {
+    const name = entry.trim()
+    if (name === '') throw invalidField(field, `${field}[${i}] is empty once trimmed: each entry must be a name (white space around it is dropped)`)
+    return name
+  })
+}
+
 /** Maps the input's defined fields to columns (snake-case API names to the schema's). */
 function columns(input: AgentInput): Partial<Agent> {
   const out: Partial<Agent> = {}
@@ -189,6 +213,7 @@ function columns(input: AgentInput): Partial<Agent> {
   set('mcpTypes', arr(input.mcpTypes))
   set('mcpInstanceIds', arr(input.mcpInstanceIds))
   set('subagentIds', arr(input.subagentIds))
+  for (const [field, column] of NAME_LISTS) if (out[column]) out[column] = trimmedNames(field, out[column])
   if (input.maxTurns !== undefined) {
     if (input.maxTurns !== null && (!Number.isInteger(input.maxTurns) || input.maxTurns < 1 || input.maxTurns > 500)) {
       throw invalidField('maxTurns', 'maxTurns must be between 1 and 500')
