@@ -129,6 +129,35 @@ describe('an execute through teamday_api runs as a child of the calling run', ()
   })
 })
 
+describe("a child filed under the user's chat", () => {
+  // A run's model can execute an agent through teamday_api with the chatId of the chat the run is
+  // in: the child (delegated) was left out of GET /chats/{id}, but its message and answer went to
+  // the model as the user's own earlier turns in every later turn of that chat.
+  test("is neither in the chat nor in the model's history of it: the model gets the turns GET /chats/{id} shows", async () => {
+    const w = await world()
+    const chatId = 'chat-with-a-filed-child'
+    const first = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'injected note', chatId }), spaceId: w.spaceId, chatId })
+    expect(toolResult(first.body.result)).toMatchObject({ status: 200, body: { status: 'completed', result: 'Echo: injected note (user turns: 1)' } })
+    const [child] = await childrenOf(w.t, first.body.executionId)
+    expect(child).toMatchObject({ chatId, delegated: true })
+    w.t.clock.advance(1000)
+    const before = double.requests.length
+    const second = await exec(w.t, w.member, w.boss.id, { message: 'hello', spaceId: w.spaceId, chatId })
+    // The user's turns: the first and this one.
+    expect(second.status).toBe(200)
+    expect(second.body.result).toBe('Echo: hello (user turns: 2)')
+    const sent = (double.requests.at(-1)!.body.messages as any[]).filter((m) => m.role !== 'system').map((m) => [m.role, m.content])
+    expect(double.requests.length).toBe(before + 1)
+    const chat = await w.t.req('GET', `/api/v1/chats/${chatId}`, { token: w.member.token })
+    const shown = (chat.body.messages as any[]).map((m) => [m.role, m.content])
+    // The chat's messages, less the answer to this message: what the model got.
+    expect(sent).toEqual(shown.slice(0, -1))
+    expect(shown.map(([role]) => role)).toEqual(['user', 'assistant', 'user', 'assistant'])
+    // No turn of the child's ("injected note", as if the user had said it).
+    expect(sent.filter(([role]) => role === 'user').map(([, content]) => content)).toEqual([runThrough(w.helper.id, { message: 'injected note', chatId }), 'hello'])
+  })
+})
+
 describe('bounded as delegation is', () => {
   test('past TEAMDAY_MAX_DELEGATION_DEPTH the execute is refused (422 delegation_limit, naming the bound), logged on the run that asked', async () => {
     const w = await world({ maxDelegationDepth: 1 })

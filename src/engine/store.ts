@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, s
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
+import { conversationTurnsSql } from '../modules/chats/access'
 import { agents, dialect, executionLogs, executions, shownMessages, spaces, storedMessages, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
@@ -147,10 +148,14 @@ function messagesCountSql() {
   return dialect === 'sqlite' ? sql<number>`json_array_length(${executions.messages})` : sql<number>`jsonb_array_length(${executions.messages})`
 }
 
-/** A session's earlier turns: the run's user's completed executions in it, but the run's own. */
+/**
+ * A session's earlier turns: the run's user's completed executions in it, but the run's own; of
+ * the executions its chat shows (conversationTurnsSql: a delegated child filed under the chat's
+ * id is neither).
+ */
 function sessionTurnsSql(run: { organizationId: string; userId: string; sessionId: string; excludeId: string }) {
   const x = executions
-  return and(eq(x.organizationId, run.organizationId), eq(x.userId, run.userId), eq(x.sessionId, run.sessionId), eq(x.status, 'completed'), ne(x.id, run.excludeId))
+  return and(conversationTurnsSql(run.organizationId, run.userId, x), eq(x.sessionId, run.sessionId), eq(x.status, 'completed'), ne(x.id, run.excludeId))
 }
 
 /**

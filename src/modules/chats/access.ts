@@ -1,4 +1,4 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm'
+import { and, eq, sql, type Placeholder, type SQL } from 'drizzle-orm'
 import { executions } from '../../db/schema'
 import { visibleExecutionsSql } from '../executions/access'
 
@@ -15,5 +15,18 @@ import { visibleExecutionsSql } from '../executions/access'
  */
 export function chatExecutionsSql(admin: boolean, x: typeof executions = executions): SQL {
   const ph = sql.placeholder
-  return and(eq(x.organizationId, ph('org')), eq(x.userId, ph('user')), eq(x.delegated, false), visibleExecutionsSql(admin, x))!
+  return and(conversationTurnsSql(ph('org'), ph('user'), x), visibleExecutionsSql(admin, x))!
+}
+
+/**
+ * The executions that can be turns of a user's conversations, the one rule of what a chat shows
+ * (chatExecutionsSql) and of the earlier turns a run continuing it sends its model
+ * (src/engine/store.ts sessionHistory): the user's own, in the organization, top-level. A
+ * delegated child (a `delegate` call's, or an execute a run made through `teamday_api`, whatever
+ * `chatId` it was given) belongs to its parent's run: it is not in the chat, and its message and
+ * answer never go to the model as the user's earlier turns. `organizationId` and `userId`: values,
+ * or placeholders bound later.
+ */
+export function conversationTurnsSql(organizationId: string | Placeholder, userId: string | Placeholder, x: typeof executions = executions): SQL {
+  return and(eq(x.organizationId, organizationId), eq(x.userId, userId), eq(x.delegated, false))!
 }
