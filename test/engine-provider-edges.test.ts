@@ -156,6 +156,20 @@ describe('finish reasons the AI SDK does not know (it maps them to `other`)', ()
   })
 })
 
+describe('a model that answers with nothing', () => {
+  // A completed run's answer is a string: the sync answer and the stream's result say "", and GET
+  // said null (the row stored an empty answer as none), so a client reading it later saw another value.
+  test('completed with result "": the same in the sync answer, the stream and GET', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiStop(), oaiUsage(), oaiDone])
+    const sync = await outcome('sync', o)
+    expect([sync.r.status, sync.r.body.status, sync.r.body.result]).toEqual([200, 'completed', ''])
+    const streamed = await outcome('stream', o)
+    expect(streamed.events.at(-1)).toMatchObject({ event: 'result', data: { status: 'completed', result: '' } })
+    for (const x of [sync, streamed]) expect([x.row.status, x.row.result]).toEqual(['completed', ''])
+  })
+})
+
 describe('HTTP errors never leak the key', () => {
   for (const status of [400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 529]) {
     test(`HTTP ${status} quoting the key`, async () => {

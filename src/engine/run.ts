@@ -687,7 +687,9 @@ export async function runJob(
     // the log says what the provider called it.
     else if (lastFinish === 'other') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH) })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
-    if (await ended({ ...base, status: 'completed' }, [userMsg, assistant])) {
+    // A completed run's answer is a string, empty when the model said nothing (the sync answer and
+    // the stream's result say ""; null is a failed or cancelled run's answer that never came).
+    if (await ended({ ...base, status: 'completed', result: text }, [userMsg, assistant])) {
       await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
       log.info('execution_finished', { ...about, ...figures })
       metrics?.execution('completed')
