@@ -82,14 +82,29 @@ export interface RuntimeOptions {
 }
 
 /**
+ * Whether file descriptor `fd` is a terminal (the log's format: pretty on one, JSON otherwise),
+ * asked of the runtime's tty binding, where Node's `tty.isatty` gets its answer too: loading
+ * `node:tty` also loads `node:stream` and the fs streams, ~1.4 M instructions and ~0.7 ms of
+ * every start (docs/performance.md, thirty-eighth session), and `process.stderr.isTTY` builds a
+ * Node stream the logger never uses (it writes with writeSync). `node:tty` when there is no binding.
+ */
+function isTerminal(fd: number): boolean {
+  try {
+    const isTTY = (process as unknown as { binding?: (name: string) => { isTTY?: unknown } }).binding?.('tty_wrap').isTTY
+    if (typeof isTTY === 'function') return isTTY(fd) === true
+  } catch {
+    // No such binding here: node:tty below.
+  }
+  return (require('node:tty') as typeof import('node:tty')).isatty(fd)
+}
+
+/**
  * Opens the database named by the config, applies pending migrations, loads the encryption key
  * and proves it matches the database, then builds the rest. Shared by `serve`, the admin
  * commands, tests and benchmarks.
  */
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
-  // Whether stderr is a terminal, asked of node:tty: `process.stderr.isTTY` would build a Node
-  // stream the logger never uses (it writes with writeSync), about 0.6 ms of a start.
-  const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, (require('node:tty') as typeof import('node:tty')).isatty(2)), access: config.accessLog })
+  const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, isTerminal(2)), access: config.accessLog })
   const clock = opts.clock ?? systemClock
   const pg = isPostgresUrl(config.dbPath)
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
