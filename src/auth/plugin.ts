@@ -48,6 +48,21 @@ export interface RunLimit {
 }
 
 /**
+ * The `Teamday-Token-Expiration` of a response whose request revoked or rotated `token`: set when
+ * the request authenticated, it said the calling token's expiry, which no longer holds once the
+ * request changed that very token. It then says when the token stops now: the end of a rotation's
+ * grace period (the answer's `previousTokenRevokedAt`), or nothing once it has stopped (revoked,
+ * or rotated without a grace period), as an execute's stream leaves it out when its token is
+ * revoked while open. Another token's change, or a console session's, leaves it as it is.
+ */
+export function calledTokenChanged(set: Set, ctx: Pick<Ctx, 'actor' | 'clock'>, token: { id: string; revokedAt: Date | string | null }): void {
+  if (ctx.actor.kind !== 'token' || ctx.actor.principal.tokenId !== token.id || token.revokedAt === null) return
+  const stops = Math.min(new Date(token.revokedAt).getTime(), ctx.actor.principal.tokenExpiresAt.getTime())
+  if (stops <= ctx.clock.now()) delete set.headers['teamday-token-expiration']
+  else set.headers['teamday-token-expiration'] = new Date(stops).toISOString()
+}
+
+/**
  * "Who is calling, and may they": reads the bearer token into a `principal`, then checks that
  * the caller's current role and the token's scopes both grant the permission: 401 for the
  * first, 403 (`forbidden` / `insufficient_scope`) for the second. Once per request: the body

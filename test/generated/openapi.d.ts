@@ -7087,7 +7087,7 @@ export interface components {
          */
         RateLimit: string;
         /**
-         * @description When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too), so scripts can warn ahead of time.
+         * @description When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too), so scripts can warn ahead of time; on the answer of a request that rotated its own token with a grace period, the end of that period, and none on one that revoked its own token or rotated it without a grace period (it has stopped).
          * @example 2027-03-03T15:00:00.000Z
          */
         "Teamday-Token-Expiration": string;

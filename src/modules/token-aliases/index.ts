@@ -7,6 +7,7 @@ import { createTokenForCaller } from '../tokens/lifecycle'
 import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
 import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { calledTokenChanged } from '../../auth/plugin'
 
 /**
  * TeamDay CLI's token commands (`teamday auth create-token`, `list-tokens`, `revoke-token`) call
@@ -172,7 +173,9 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
     .post(
       '/:id/revoke',
       async ({ principal, params, request, set }) => {
-        const tok = await revokeToken(ctx(principal, request, set), params.id)
+        const c = ctx(principal, request, set)
+        const tok = await revokeToken(c, params.id)
+        calledTokenChanged(set, c, tok)
         return { success: true as const, id: tok.id, status: tok.status, revokedAt: tok.revokedAt }
       },
       {

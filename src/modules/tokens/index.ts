@@ -8,6 +8,7 @@ import type { Ctx } from '../../context'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { calledTokenChanged } from '../../auth/plugin'
 
 const notFound = errorResponse(
   404,
@@ -65,7 +66,9 @@ const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, Tok
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
 
 /** A rotation's answer: the new token, its secret shown this once, and when the old one stops. */
-function rotatedAnswer(c: Ctx, r: Rotated) {
+function rotatedAnswer(c: Ctx, r: Rotated, set: Parameters<typeof calledTokenChanged>[0]) {
+  // Rotating the calling token: its expiry header says when it stops (the grace period's end), or goes.
+  calledTokenChanged(set, c, r.previous)
   return {
     success: true as const,
     token: r.token,
@@ -141,7 +144,15 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. `scopes` is what this request may do: in an agent run\'s `teamday_api` call, only what both the token and the run\'s starter have (`agentRun`). Every authenticated response also carries `Teamday-Token-Expiration`.',
       },
     })
-    .delete('/self', async ({ principal, request, set }) => ({ success: true as const, token: await revokeSelf(ctx(principal, request, set)) }), {
+    .delete(
+      '/self',
+      async ({ principal, request, set }) => {
+        const c = ctx(principal, request, set)
+        const token = await revokeSelf(c)
+        calledTokenChanged(set, c, token)
+        return { success: true as const, token }
+      },
+      {
       auth: 'authenticated',
       response: { 200: 'SelfTokenEnvelope', ...authErrors },
       detail: {
@@ -150,7 +161,8 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         description:
           'Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab\'s `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up), but for an agent run\'s `teamday_api` call: the run was started by a credential without all of the space token\'s scopes (403 `insufficient_scope`: the run may not end a token broader than its starter). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation\'s grace period is revoked now. With a terminal\'s browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.',
       },
-    })
+      },
+    )
     // Before /:id/rotate, so "self" is not taken for a token id.
     .post(
       '/self/rotate',
@@ -159,7 +171,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const r = await rotateSelf(c, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
-        return rotatedAnswer(c, r)
+        return rotatedAnswer(c, r, set)
       },
       {
         auth: 'tokens:write',
@@ -182,7 +194,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const r = await rotateToken(c, params.id, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
-        return rotatedAnswer(c, r)
+        return rotatedAnswer(c, r, set)
       },
       {
         auth: 'tokens:write',
@@ -207,7 +219,12 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
     })
     .delete(
       '/:id',
-      async ({ principal, params, request, set }) => ({ success: true as const, token: await revokeToken(ctx(principal, request, set), params.id) }),
+      async ({ principal, params, request, set }) => {
+        const c = ctx(principal, request, set)
+        const token = await revokeToken(c, params.id)
+        calledTokenChanged(set, c, token)
+        return { success: true as const, token }
+      },
       {
         auth: 'tokens:write',
         params: TokenIdParams,
