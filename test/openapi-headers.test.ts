@@ -72,6 +72,30 @@ describe('documented response headers', () => {
     expect(expectDeclaredSent('GET', '/api/v1/agents', limited!)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit', 'Teamday-Token-Expiration']))
   })
 
+  test("the other 429, failed authentications from one address: every authenticated operation's 429 describes it, and it sends Retry-After alone", async () => {
+    const u = await makeTestApp({ config: { authFailureLimit: { limit: 2, windowMs: 60_000 } } })
+    const doc = (await u.req('GET', '/swagger/json')).body
+    let operations = 0
+    for (const [path, item] of Object.entries(doc.paths) as [string, Json][])
+      for (const [method, op] of Object.entries(item) as [string, Json][]) {
+        if (!Array.isArray(op.security) || op.security.length === 0 || !op.responses?.['429']) continue
+        operations++
+        const res = op.responses['429'].$ref ? doc.components.responses[op.responses['429'].$ref.split('/').pop()] : op.responses['429']
+        const description: string = res.description
+        for (const words of ['TEAMDAY_RATE_LIMIT', 'TEAMDAY_AUTH_FAILURE_LIMIT', 'Too many failed authentication attempts', 'instead of the 401', '`Retry-After` only'])
+          expect({ method, path, words, said: description.includes(words) }).toEqual({ method, path, words, said: true })
+      }
+    expect(operations).toBeGreaterThan(40)
+    const bad = () => u.req('GET', '/api/v1/agents', { token: `td_${'x'.repeat(43)}`, ip: '192.0.2.80' })
+    for (let i = 0; i < 2; i++) expect((await bad()).status).toBe(401)
+    const refused = await bad()
+    expect([refused.status, refused.body.code]).toEqual([429, 'rate_limited'])
+    expect(refused.body.message).toStartWith('Too many failed authentication attempts')
+    expect(refused.headers.get('retry-after')).toBe('60')
+    for (const name of ['X-RateLimit-Limit', 'RateLimit', 'Teamday-Token-Expiration']) expect([name, refused.headers.get(name)]).toEqual([name, null])
+    await u.rt.close()
+  })
+
   test('a replayed POST sends the Idempotency-Status its success declares', async () => {
     const admin = await makeActor(t, { role: 'admin' })
     const headers = { 'idempotency-key': 'headers-replay-1' }

@@ -548,6 +548,11 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
   const idempotent = authenticated && (method === 'post' || method === 'patch')
   const responses: Schema = {}
   for (const [status, res] of Object.entries(op.responses)) {
+    // An authenticated operation's 429 is the one shared response (RATE_LIMITED_RESPONSE).
+    if (authenticated && status === '429' && isObject(res) && res.content?.['application/json']?.schema?.$ref === `#/components/schemas/${RATE_LIMITED}`) {
+      responses[status] = { $ref: `#/components/responses/${RATE_LIMITED}` }
+      continue
+    }
     const names = ['X-Request-Id']
     // Documented where a client acts on them (a success, a 429), not on every error a route can
     // give after counting too: each is a reference in every response that names it.
@@ -560,6 +565,24 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
     responses[status] = withHeaders(res, names)
   }
   return { ...op, responses }
+}
+
+/** The model of an authenticated operation's 429 (src/modules/shared-models.ts, authErrors). */
+const RATE_LIMITED = 'RateLimited'
+
+/**
+ * An authenticated operation's 429, once in `components.responses` and referred to by each: its
+ * description (the model's: the two reasons, a budget spent or the address's failed
+ * authentications) said once rather than in each of some fifty operations, with every header
+ * either kind sends.
+ */
+function rateLimitedResponse(schemas: Schema): Schema | undefined {
+  const model = schemas[RATE_LIMITED]
+  if (!isObject(model) || typeof model.description !== 'string') return undefined
+  return withHeaders(
+    { description: model.description, content: { 'application/json': { schema: ref(RATE_LIMITED) } } },
+    ['X-Request-Id', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration', 'Retry-After'],
+  )
 }
 
 /**
@@ -622,6 +645,8 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   doc.components.schemas = withTypedRootItems(doc.components.schemas)
   const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses, [ERROR_MODEL]: DEFAULT_ERROR_RESPONSE }
   for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
+  const rateLimited = rateLimitedResponse(doc.components.schemas)
+  if (rateLimited) responses[RATE_LIMITED] = rateLimited
   doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }

@@ -76,7 +76,7 @@ const authErrorSchemas = {
   429: errorResponse(
     429,
     'rate_limited',
-    "Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry.",
+    "Too many requests (`rate_limited`), for one of two reasons; `Retry-After` and `details.retryAfterSeconds` say when to retry. The token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent: the X-RateLimit-* and RateLimit headers describe the budget that refused, and Teamday-Token-Expiration is set. Or the client's address sent more failed authentications than TEAMDAY_AUTH_FAILURE_LIMIT allows (default 20 a minute): a request whose credential is refused (malformed, unknown, expired or revoked; not a missing one) then gets this 429, message `Too many failed authentication attempts from your address`, instead of the 401, with `Retry-After` only (no rate-limit or expiration headers: no token was accepted), until the window ends; valid tokens from that address keep working.",
     'Too many requests: the limit is 1200 requests per 60 s for each token. Retry in 42 s.',
     { retryAfterSeconds: 42 },
   ),
