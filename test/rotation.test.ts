@@ -212,6 +212,19 @@ describe('POST /tokens/:id/rotate', () => {
     expect(atExpiry.body.message).toContain('expired')
   })
 
+  test("a rotation's expiresAt within the 5 minutes of clock skew is stored within 7–365 days, as at creation", async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    for (const [sent, stored] of [
+      [365 * DAY + 4 * 60_000, 365 * DAY],
+      [7 * DAY - 4 * 60_000, 7 * DAY],
+    ]) {
+      const tok = await makeToken(t, a)
+      const res = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { expiresAt: new Date(t.clock.now() + sent!).toISOString() } })
+      expect([sent, res.status, res.body.expiresAt]).toEqual([sent, 201, new Date(t.clock.now() + stored!).toISOString()])
+    }
+  })
+
   test('an inherited lifetime under 7 days (expiresAt allows 5 minutes of clock skew) is raised to 7 days', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

@@ -7380,7 +7380,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
@@ -7597,7 +7597,7 @@ export interface operations {
                 "application/json": {
                     /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
                     /**
                      * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
@@ -7713,7 +7713,7 @@ export interface operations {
                 "application/json": {
                     /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
                     /**
                      * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
@@ -12216,7 +12216,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.

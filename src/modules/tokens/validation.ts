@@ -16,7 +16,10 @@ export const DAY_MS = 86_400_000
 export const MIN_EXPIRY_DAYS = 7
 export const MAX_EXPIRY_DAYS = 365
 export const DEFAULT_EXPIRY_DAYS = 90
-/** Clock skew allowed on an explicit `expiresAt` at the edges of the 7–365 day range. */
+/**
+ * Clock skew allowed on an explicit `expiresAt` at the edges of the 7–365 day range: an instant
+ * up to this far outside is accepted and stored on the edge it missed (never outside the range).
+ */
 const EXPIRES_AT_SLACK_MS = 5 * 60_000
 export const MAX_NAME_LENGTH = 100
 
@@ -50,7 +53,9 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
         details: [{ field: 'expiresAt', message: `must be ${range} from now` }],
       })
     }
-    return new Date(at)
+    // Within the slack (clock skew between the client and this server), the instant is moved
+    // onto the range's edge: no token lives longer than 365 days or is made for less than 7.
+    return new Date(Math.min(Math.max(at, now + MIN_EXPIRY_DAYS * DAY_MS), limit))
   }
   const d = input.expiresInDays ?? DEFAULT_EXPIRY_DAYS
   if (!Number.isInteger(d) || d < MIN_EXPIRY_DAYS || d > MAX_EXPIRY_DAYS) {
