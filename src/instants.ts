@@ -14,23 +14,28 @@ export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 export const INSTANT_RANGE = 'between the years 1000 and 9999'
 
 /**
- * Milliseconds of an ISO-8601 text, or null when it is not one: a four-digit year (or a signed
- * six-digit one, which the range then refuses or a filter clamps), then optionally
- * the month, the day, and (with a day) a time to the minute, second or fraction with an optional
- * offset (`Z` or `±HH:MM`; `t`, `z`, a space for `T`, and `±HHMM` as RFC 3339 allows). Every part
+ * Milliseconds of an ISO-8601 text, or null when it is not one: a full date, year-month-day, with
+ * a four-digit year (or a signed six-digit one, which the range then refuses or a filter clamps),
+ * then optionally a time to the minute, second or fraction with an optional offset (`Z` or
+ * `±HH:MM`; `t`, `z`, a space for `T`, and `±HHMM`). A year alone (`2027`) or a year and month
+ * (`2027-06`) is not an instant: read as the start of that period, it made a token's `expiresAt`
+ * or an audit `until` mean something else than the text seemed to say (422). Every part
  * in its range: February 30, April 31 or a month 13 are refused, where Date.parse alone rolled
  * them over (2026-02-30 became March 2) and also took text such as `Dec 25 2026` or `2026-1-5`.
  * Without an offset a time is the server's local time, as in JavaScript (UTC in the Docker image).
  */
-/** A date alone (`2026-12-01`), no time: where the API reads a limit, the whole of that day, UTC. */
-export const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+/**
+ * A date alone (`2026-12-01`, or with a signed six-digit year as parseInstant reads it), no time:
+ * where the API reads a limit, the whole of that day, UTC.
+ */
+export const DATE_ONLY = /^(?:\d{4}|[+-]\d{6})-\d{2}-\d{2}$/
 
 export function parseInstant(text: string): number | null {
   const m = ISO_INSTANT.exec(text)
   if (m === null) return null
   const [, year, month, day, hour, minute, second, zoneHour, zoneMinute] = m
-  if (month !== undefined && (Number(month) < 1 || Number(month) > 12)) return null
-  if (day !== undefined && (Number(day) < 1 || Number(day) > daysInMonth(Number(year), Number(month)))) return null
+  if (Number(month) < 1 || Number(month) > 12) return null
+  if (Number(day) < 1 || Number(day) > daysInMonth(Number(year), Number(month))) return null
   if (hour !== undefined && (Number(hour) > 24 || Number(minute) > 59 || Number(second ?? 0) > 59)) return null
   if (zoneHour !== undefined && (Number(zoneHour) > 23 || Number(zoneMinute) > 59)) return null
   // What is left to Date.parse is in range; it still refuses 24:30 (24:00 is the next midnight).
@@ -38,7 +43,7 @@ export function parseInstant(text: string): number | null {
   return Number.isNaN(ms) ? null : ms
 }
 
-const ISO_INSTANT = /^(\d{4}|[+-]\d{6})(?:-(\d{2})(?:-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|[+-](\d{2}):?(\d{2}))?)?)?)?$/
+const ISO_INSTANT = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|[+-](\d{2}):?(\d{2}))?)?$/
 
 /**
  * The text parseInstant reads, as a JSON Schema `pattern` (for the OpenAPI document): the syntax

@@ -44,7 +44,8 @@ async function outcome(method: string, path: string, body?: unknown, token = adm
   return [r.status, r.body?.code, r.body?.details?.[0]?.field]
 }
 
-const ISO = '^(\\d{4}|[+-]\\d{6})(?:-(\\d{2})(?:-(\\d{2})(?:[Tt ](\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.\\d+)?)?(?:[Zz]|[+-](\\d{2}):?(\\d{2}))?)?)?)?$'
+// A full date, then optionally a time: a year alone or a year and month is no instant (test/instant-inputs.test.ts).
+const ISO = '^(\\d{4}|[+-]\\d{6})-(\\d{2})-(\\d{2})(?:[Tt ](\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.\\d+)?)?(?:[Zz]|[+-](\\d{2}):?(\\d{2}))?)?$'
 
 describe('secret maps: 1-100 keys per request; deleted names are key names', () => {
   const routes = () => [

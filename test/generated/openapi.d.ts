@@ -11600,9 +11600,9 @@ export interface operations {
                 tokenId?: string;
                 /** @description Only events by this user (the actor) */
                 userId?: string;
-                /** @description From this instant (ISO-8601, inclusive; a date alone: from its start, UTC; one before the year 1000 selects from the start) */
+                /** @description From this instant (ISO-8601 full date or date-time, inclusive; a date alone: from its start, UTC; one before the year 1000 selects from the start) */
                 since?: string;
-                /** @description Up to this instant (ISO-8601, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end; before `since`: 422) */
+                /** @description Up to this instant (ISO-8601 full date or date-time, inclusive; a date alone: to its end, UTC; one after the year 9999 selects to the end; before `since`: 422) */
                 until?: string;
                 /** @description Page size (1-200, default 50) */
                 limit?: number;
