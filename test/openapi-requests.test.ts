@@ -92,6 +92,21 @@ describe('string lengths', () => {
     expect((await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: '\u{1F600}'.repeat(100) } })).status).toBe(201)
     expect((await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: '\u{1F600}'.repeat(101) } })).status).toBe(422)
   })
+
+  test("a token's name, a task's title, an agent's name: half their maxLength in emoji passes, one more is 422, as the document's description says", async () => {
+    for (const [path, field] of [
+      ['/api/v1/tokens', 'name'],
+      ['/api/v1/tasks', 'title'],
+      ['/api/v1/agents', 'name'],
+    ] as const) {
+      const max: number = bodySchema(path, 'post').properties[field].maxLength
+      const fits = await t.req('POST', path, { token: admin.token, body: { [field]: '\u{1F600}'.repeat(max / 2) } })
+      expect([path, fits.status]).toEqual([path, 201])
+      // max / 2 + 1 characters as JSON Schema counts them, max + 2 code units as the server does.
+      const over = await t.req('POST', path, { token: admin.token, body: { [field]: '\u{1F600}'.repeat(max / 2 + 1) } })
+      expect([path, over.status, over.body.details?.[0]?.field]).toEqual([path, 422, field])
+    }
+  })
 })
 
 describe('request bodies', () => {
