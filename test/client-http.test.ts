@@ -309,6 +309,18 @@ describe('token expiry warning', () => {
     expect(r.err.match(/warning/g)).toHaveLength(1)
   })
 
+  test('a command that rotates or revokes its own token: the header it answers with (the grace period\'s end, or none) gives the right warning, or none', async () => {
+    t.clock.ms = Date.now()
+    const token = await makeToken(t, admin, { expiresInDays: 90, scopes: ['*'] })
+    const rotated = await cli(['tokens', 'rotate', token.id, '--grace-period-seconds', '3600', '--json'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: token.token }, [token.token])
+    expect(rotated.code).toBe(0)
+    const successor = JSON.parse(rotated.out)
+    expect(rotated.err).toStartWith(`warning: the token ${token.id} (TEAMDAY_TOKEN) was rotated and stops working in less than a day, on ${successor.previousTokenRevokedAt}`)
+    expect(rotated.err.match(/warning/g)).toHaveLength(1)
+    const revoked = await cli(['tokens', 'revoke', successor.id, '--json'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: successor.token }, [successor.token])
+    expect([revoked.code, revoked.err]).toEqual([0, ''])
+  })
+
   test('more than 7 days left: no warning, and no extra request', async () => {
     const r = await use(90, 60)
     expect(r.err).toBe('')
