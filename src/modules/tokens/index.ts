@@ -9,6 +9,7 @@ import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 import { calledTokenChanged } from '../../auth/plugin'
+import { AppError } from '../../errors'
 
 const notFound = errorResponse(
   404,
@@ -64,6 +65,24 @@ const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, Tok
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
+
+/**
+ * A rotation refused for reuse (409 `token_reuse_detected`) has revoked the old token's whole
+ * family and the tokens they created, which may include the calling token (a successor rotating
+ * its revoked predecessor again): its refusal then carries no Teamday-Token-Expiration either.
+ */
+async function refusedForReuse(c: Ctx, set: Parameters<typeof calledTokenChanged>[0], rotation: Promise<Rotated>): Promise<Rotated> {
+  try {
+    return await rotation
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'token_reuse_detected') {
+      const d = e.details as { revokedTokenIds?: string[]; createdTokenIdsRevoked?: string[] }
+      const revokedAt = new Date(c.clock.now())
+      for (const id of [...(d.revokedTokenIds ?? []), ...(d.createdTokenIdsRevoked ?? [])]) calledTokenChanged(set, c, { id, revokedAt })
+    }
+    throw e
+  }
+}
 
 /** A rotation's answer: the new token, its secret shown this once, and when the old one stops. */
 function rotatedAnswer(c: Ctx, r: Rotated, set: Parameters<typeof calledTokenChanged>[0]) {
@@ -168,7 +187,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       '/self/rotate',
       async ({ principal, body, set, request }) => {
         const c = ctx(principal, request, set)
-        const r = await rotateSelf(c, body ?? {})
+        const r = await refusedForReuse(c, set, rotateSelf(c, body ?? {}))
         withholdFromReplay(request, r.row.id)
         set.status = 201
         return rotatedAnswer(c, r, set)
@@ -191,7 +210,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       '/:id/rotate',
       async ({ principal, params, body, set, request }) => {
         const c = ctx(principal, request, set)
-        const r = await rotateToken(c, params.id, body ?? {})
+        const r = await refusedForReuse(c, set, rotateToken(c, params.id, body ?? {}))
         withholdFromReplay(request, r.row.id)
         set.status = 201
         return rotatedAnswer(c, r, set)
