@@ -123,3 +123,18 @@ describe('client tables', () => {
     expect(keyValueLines(['id', 'name'], ['1', 'x'])).toBe('id    1\nname  x')
   })
 })
+
+describe('terminalSafe', () => {
+  // Short texts of printable ASCII, tabs and newlines are checked by a loop instead of the
+  // regular expression (start-up: docs/performance.md, Thirty-eighth session): the same output
+  // as the regular expression's own definition, for every UTF-16 code unit, in short texts and
+  // past the loop's length.
+  const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
+  const plain = (text: string) => text.replace(/\r\n/g, '\n').replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  test('agrees with the regular expression for every code unit, short and long', () => {
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c)
+      for (const text of [ch, `ok: ${ch}\n`, `a\r\n${ch}`, 'x'.repeat(300) + ch]) expect(terminalSafe(text)).toBe(plain(text))
+    }
+  })
+})

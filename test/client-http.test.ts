@@ -345,6 +345,17 @@ describe('where the token comes from', () => {
     expect(missing.err).toContain('cannot read the token file')
   })
 
+  test('a token file with white space inside the token (any that \\s matches): exit 3, the one-line rule, the token never printed', async () => {
+    const file = join(dir, 'token-space')
+    for (const space of [' ', '\t', '\n', '\u00a0', '\u2028', '\u3000', '\ufeff']) {
+      writeFileSync(file, viewer.token.slice(0, 10) + space + viewer.token.slice(10) + '\n')
+      chmodSync(file, 0o600)
+      const r = await cli(['whoami', '--token-file', file])
+      expect(r.code).toBe(3)
+      expect(r.err).toBe(`error: the token file ${file} must hold only the token (one line, no spaces)\n`)
+    }
+  })
+
   test('a token file readable by its group or other users: a warning on stderr (like ssh), the command still runs', async () => {
     const file = join(dir, 'token-perm')
     writeFileSync(file, viewer.token + '\n')

@@ -135,8 +135,25 @@ const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g')
  * so `--json` output stays JSON with the same value.
  */
 export function terminalSafe(text: string): string {
-  if (!UNSAFE.test(text)) return text
+  if (plainText(text) || !UNSAFE.test(text)) return text
   return text.replace(/\r\n/g, '\n').replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * Whether a short `text` is printable ASCII, tabs and newlines only (none of UNSAFE's
+ * characters), in a loop: a line such as `health`'s is, and a regular expression's first run costs
+ * a compiled client command more than the rest of its output (Yarr compiles it to machine code:
+ * +17 page faults in a compiled hello; docs/performance.md, Thirty-eighth session). Past 256
+ * characters the regular expression: a loop over a list's whole table reached JavaScriptCore's
+ * tier-up thresholds (JIT worker threads, dearer than the regular expression).
+ */
+function plainText(text: string): boolean {
+  if (text.length > 256) return false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a) || c > 0x7e) return false
+  }
+  return true
 }
 
 /** `io` with everything it prints made terminalSafe: what run() (src/cli/run.ts) gives every command. */

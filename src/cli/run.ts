@@ -1,6 +1,5 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
 import { firstWhere } from '../client/lists'
-import { redactSecrets } from '../auth/token-text'
 import { COMMIT, VERSION, versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
@@ -37,7 +36,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   let io = terminalSafeIo(given)
   const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
-  if (refused) return fail(io, json, new UsageError(refused.replace(/^error: /, '')))
+  if (refused) return await fail(io, json, new UsageError(refused.replace(/^error: /, '')))
   // Options before the command (`teamday --json agents list`, `teamday --url URL health`): taken
   // out here and given to the command after its name, as if written there.
   const lead = leadingOptions(argv)
@@ -53,10 +52,10 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     // with options or without: its line, then the overview, on stderr (a script that lost its
     // arguments fails, exit 2); with --json its JSON on stdout too. `--url URL` alone printed the
     // overview without the line that `--json` printed, and `--json` no overview.
-    return fail(io, json, new UsageError('no command given: see "teamday help"'), (await help()).helpText())
+    return await fail(io, json, new UsageError('no command given: see "teamday help"'), (await help()).helpText())
   }
   if (isHelp(name)) {
-    if (json) return fail(io, json, new UsageError(HELP_NOT_JSON))
+    if (json) return await fail(io, json, new UsageError(HELP_NOT_JSON))
     if (rest[0] === undefined) {
       io.out((await help()).helpText())
       return EXIT.ok
@@ -67,7 +66,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       return EXIT.ok
     }
     const topic = commandsNamed(rest[0])
-    if (topic.length === 0) return fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
+    if (topic.length === 0) return await fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
     io.out((await help()).usageText(topic))
     return EXIT.ok
   }
@@ -77,7 +76,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return EXIT.ok
   }
   const named = commandsNamed(name)
-  if (named.length === 0) return fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
+  if (named.length === 0) return await fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   // Chosen by the options before the command too: `teamday --db FILE tokens list --email E`.
   const mode: Mode = isAdminMode(lead.options) || isAdminMode(rest) ? 'admin' : 'client'
   const top = firstWhere(named, (c) => c.mode === mode) ?? named[0]!
@@ -108,7 +107,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
         }
         // No subcommand (`teamday agents`, `teamday agents --json`): one usage error, as `teamday`
         // alone is: its line then the group's usage on stderr, exit 2; with --json its JSON on stdout.
-        return fail(io, json, new UsageError(`no ${path.join(' ')} command given: see "teamday help ${top.name}"`), text)
+        return await fail(io, json, new UsageError(`no ${path.join(' ')} command given: see "teamday help ${top.name}"`), text)
       }
       // Any other option where the subcommand goes (`teamday agents --limit 5`).
       if (sub.startsWith('-')) throw optionBeforeCommand(sub, cmd, path, top.name)
@@ -145,7 +144,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     if (e instanceof OutputError) throw e
     // An admin command's failure, said as an operator should read it (its bundle is loaded already).
     const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : top.mode === 'admin' ? namingOption(e, options) : e
-    return fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
+    return await fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }
 
@@ -156,8 +155,15 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
  */
 const HELP_NOT_JSON = 'help has no --json form (it is text for people): leave out --json, or see the README\'s command reference'
 
+/**
+ * The redaction of secrets (src/auth/token-text.ts), loaded when a command fails: its module's
+ * set-up (tables, regular expressions) is none of a command's that succeeds.
+ */
+const tokenText = () => import('../auth/token-text')
+
 /** The message on stderr (with the usage when it helps), the JSON error on stdout with --json; the exit code. */
-function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
+async function fail(io: Io, json: boolean, e: unknown, usage?: string): Promise<number> {
+  const { redactSecrets } = await tokenText()
   const f = failure(e)
   // A token in what a server answered (one that echoes the request's Authorization header back,
   // as a debugging proxy does) is not printed: the README's promise holds for this side too. Nor

@@ -41,7 +41,9 @@ export async function loadClientConfig(given: Env, flags: { url?: string; tokenF
     if (warning) warn(warning)
     const token = text.trim()
     if (!token) throw new ClientError('auth', `the token file ${flags.tokenFile} is empty`, undefined, undefined, 'token_file')
-    if (/\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`, undefined, undefined, 'token_file')
+    // A token's characters (U+0021-U+007E) hold no white space: the regular expression, whose
+    // first run costs a compiled command more than the check, only for a token with others.
+    if (!visibleAscii(token) && /\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`, undefined, undefined, 'token_file')
     return { baseUrl, token: checkTokenCharacters(token, `--token-file ${flags.tokenFile}`), tokenSource: `--token-file ${flags.tokenFile}` }
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: checkTokenCharacters(env.TEAMDAY_TOKEN.trim(), 'TEAMDAY_TOKEN'), tokenSource: 'TEAMDAY_TOKEN' }
@@ -95,6 +97,15 @@ export function checkTokenCharacters(token: string, source: string): string {
     )
   }
   return token
+}
+
+/** Whether every character of `s` is printable ASCII other than the space (U+0021-U+007E). */
+function visibleAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
 }
 
 /**
