@@ -26,7 +26,16 @@ const SQLITE_UNAVAILABLE: [prefix: string, why: string][] = [
   ['SQLITE_IOERR', 'The database file could not be read or written (an I/O error of its disk).'],
   ['SQLITE_CANTOPEN', 'The database file could not be opened.'],
 ]
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
+/**
+ * Driver and socket codes of a database out of reach: refused, reset, timed out, closed; its host
+ * name not resolving (ENOTFOUND, EAI_AGAIN: deploy/compose.yaml's `db` while its container
+ * restarts, Docker's DNS forgetting it meanwhile) or its host without a route (EHOSTUNREACH,
+ * ENETUNREACH), or a connection aborted (ECONNABORTED). The last five were a 500 "internal
+ * error", and a run's end written meanwhile was not tried again.
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
+/** Of NETWORK_CODES, a host name that does not resolve: said so, as "not answering" would send an operator to the server. */
+const NAME_NOT_RESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN'])
 
 /**
  * Why the database cannot serve this request right now, when that is what `error` (or one of
@@ -41,6 +50,7 @@ export function databaseUnavailable(error: unknown): string | null {
       for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
     }
     if (PG_UNAVAILABLE[code] !== undefined) return PG_UNAVAILABLE[code]!
+    if (NAME_NOT_RESOLVED.has(code)) return "The database's host name does not resolve (DNS) now."
     if (NETWORK_CODES.has(code)) return 'The database is not answering.'
   }
   return null
@@ -49,9 +59,13 @@ export function databaseUnavailable(error: unknown): string | null {
 /**
  * Codes of a connection lost with a statement in flight (reset, closed, or no answer by the
  * deadline): the server may have run it. Not ECONNREFUSED nor CONNECT_TIMEOUT (no connection, so
- * nothing was sent), nor CONNECTION_ENDED (the pool was shut down before the statement went).
+ * nothing was sent), nor ENOTFOUND or EAI_AGAIN (a name lookup, before any connection), nor
+ * CONNECTION_ENDED (the pool was shut down before the statement went). EHOSTUNREACH,
+ * ENETUNREACH and ECONNABORTED are counted in flight: mostly a connect()'s, but Linux also ends
+ * an established connection with EHOSTUNREACH (ICMP errors while it retransmits), so a statement
+ * may have gone; "not known" is the answer that is never false.
  */
-const LOST_IN_FLIGHT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED'])
+const LOST_IN_FLIGHT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
 
 /** Errors of a COMMIT whose answer was lost (markCommitInDoubt): whether it landed is not known. */
 const commitsInDoubt = new WeakSet<object>()
