@@ -4,6 +4,7 @@
  * refuses it after `tokens revoke`. Needs PostgreSQL (skipped with one line where none answers).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
+import { rmSync } from 'node:fs'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createApp } from '../src/app'
@@ -80,7 +81,8 @@ describe.skipIf(!HAVE_PG)('teamday tables off the connection\'s search_path', ()
     const listed = await cli('users', 'list', '--org', 'acme')
     expect(listed.code).not.toBe(0)
     expect(listed.err).toContain('not on this connection\'s search_path (search_path: public): they are in schema app')
-    expect(listed.err).toContain('?search_path=app')
+    // The URL form libpq's tools (pg_dump, pg_restore, psql) read as well: ?search_path= they refuse.
+    expect(listed.err).toContain('?options=-csearch_path%3Dapp')
     expect(listed.err).not.toContain('Failed query')
     const started = await createRuntime(loadConfig(env, { dbPath: base })).then(
       async (rt) => (await rt.close(), 'started'),
@@ -107,6 +109,62 @@ describe.skipIf(!HAVE_PG)('teamday tables off the connection\'s search_path', ()
     const dropped = await cli('users', 'list', '--org', 'acme')
     expect(dropped.err).toContain('there is no teamday table in any schema')
     await pg.end({ timeout: 1 })
+  }, 60_000)
+})
+
+// README's schema in the URL and its backup commands (found by a review, 2026-12-06): the URL form
+// it gave for another schema, `?search_path=app`, is refused by pg_dump ("invalid URI query
+// parameter"), so the backup line it gave beside it, on "$TEAMDAY_DATABASE_URL", failed; and its
+// `pg_restore --clean` failed into a new database (nothing there to drop: errors, exit 1).
+describe.skipIf(!HAVE_PG)("README's schema in the URL (?options=-csearch_path%3Dapp), and its backup and restore commands", () => {
+  const pgTool = (name: string) => Bun.which(name) ?? `/usr/lib/postgresql/15/bin/${name}`
+  async function tool(...argv: string[]) {
+    const p = Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' })
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
+    return { code, err }
+  }
+
+  test("teamday, pg_dump and pg_restore take the URL; the dump restores into a new database; ?search_path=app still works for teamday", async () => {
+    const readme = await Bun.file(new URL('../README.md', import.meta.url)).text()
+    for (const shown of ['`?options=-csearch_path%3Dapp`', 'pg_dump --format=custom --file teamday.dump "$TEAMDAY_DATABASE_URL"', 'pg_restore --clean --if-exists --dbname "$TEAMDAY_DATABASE_URL" teamday.dump', '--no-owner']) {
+      expect([shown, readme.includes(shown)]).toEqual([shown, true])
+    }
+    expect(readme.includes('pg_restore --clean --dbname')).toBe(false)
+    const base = urlFor(await createTestDatabase())
+    const pg = (await import('postgres')).default(base, { max: 1, onnotice: () => {} })
+    try {
+      await pg.unsafe('CREATE SCHEMA app')
+      url = `${base}?options=-csearch_path%3Dapp`
+      expect((await cli('migrate')).code).toBe(0)
+      expect((await pg.unsafe("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'app' AND tablename = 'settings'"))[0]!.n).toBe(1)
+      expect((await cli('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')).code).toBe(0)
+      // The form README gave before: teamday reads it as it did (the driver sends it as a startup parameter).
+      url = `${base}?search_path=app`
+      expect((await cli('users', 'list', '--org', 'acme')).code).toBe(0)
+      // README's backup line, on the URL teamday uses (pg_dump refused the ?search_path= form).
+      const file = `${process.env.TMPDIR ?? '/tmp'}/teamday-readme-${crypto.randomUUID()}.dump`
+      try {
+        expect((await tool(pgTool('pg_dump'), '--format=custom', '--file', file, `${base}?search_path=app`)).err).toContain('invalid URI query parameter')
+        const dumped = await tool(pgTool('pg_dump'), '--format=custom', '--file', file, `${base}?options=-csearch_path%3Dapp`)
+        expect(dumped).toEqual({ code: 0, err: '' })
+        // Its restore line, into a new database (a lost server's replacement) and over the same one.
+        const target = urlFor(await createTestDatabase())
+        for (const into of [target, base]) {
+          const restored = await tool(pgTool('pg_restore'), '--clean', '--if-exists', '--no-owner', '--dbname', `${into}?options=-csearch_path%3Dapp`, file)
+          expect(restored).toEqual({ code: 0, err: '' })
+        }
+        // Without --if-exists, a new database's restore fails (nothing there to drop): why README says it.
+        const fresh = urlFor(await createTestDatabase())
+        expect((await tool(pgTool('pg_restore'), '--clean', '--no-owner', '--dbname', fresh, file)).code).not.toBe(0)
+        url = `${target}?options=-csearch_path%3Dapp`
+        const listed = await cli('users', 'list', '--org', 'acme')
+        expect([listed.code, listed.out.includes('ada@example.com')]).toEqual([0, true])
+      } finally {
+        rmSync(file, { force: true })
+      }
+    } finally {
+      await pg.end({ timeout: 1 })
+    }
   }, 60_000)
 })
 

@@ -321,7 +321,7 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
 
 /**
  * The journal says migrated, yet `settings` is not on this connection's search_path: the tables
- * were created under another one (a URL with `?search_path=app`, a role's setting) and this
+ * were created under another one (a URL with `?options=-csearch_path%3Dapp` or `?search_path=app`, a role's setting) and this
  * connection does not name it. Every command died on its first query with drizzle's bare
  * "Failed query: select … from "settings"". Says where the tables are and how to name it.
  */
@@ -342,7 +342,7 @@ async function tablesOffSearchPath(q: postgres.Sql | postgres.TransactionSql, na
           `Grant it: GRANT USAGE ON SCHEMA ${where.split(', ')[0]} TO <this role> (with the row privileges README's "Running several instances" lists); nothing was changed`
       : where
       ? `${name}'s migrations journal says teamday's tables are there, but they are not on this connection's search_path (${path}): they are in schema ${where}. ` +
-          `Name it in the URL (…?search_path=${where.split(', ')[0]}) or for the role (ALTER ROLE … SET search_path = ${where.split(', ')[0]}); nothing was changed`
+          `Name it in the URL (…?options=-csearch_path%3D${where.split(', ')[0]}, a form pg_dump and psql read too) or for the role (ALTER ROLE … SET search_path = ${where.split(', ')[0]}); nothing was changed`
       : `${name}'s migrations journal says teamday's tables are there, but there is no teamday table in any schema (${path}): they were dropped, or the journal is another application's. ` +
           'Restore the database from a backup, or use an empty database; nothing was changed',
   )
