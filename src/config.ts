@@ -220,6 +220,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
   const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
   rejectUnknownScheme(dbPath)
   if (isPostgresUrl(dbPath) && !isValidPostgresUrl(dbPath)) throw new ConfigError(`the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
+  if (isPostgresUrl(dbPath)) rejectUnknownSslMode(dbPath)
   // Empty is unset (`PORT=` listened on a random port).
   const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
   // Blank is unset and the case is free, as for TEAMDAY_LOG_FORMAT (`TEAMDAY_LOG_LEVEL=` refused to start).
@@ -339,10 +340,48 @@ function rejectUnknownScheme(db: string): void {
   throw new ConfigError(`the database "${scheme}://…" (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not one teamday opens: give a SQLite file (a path, or sqlite:PATH) or a PostgreSQL URL (postgres://USER@HOST:5432/DB)`)
 }
 
-/** `sqlite:FILE` (or `sqlite://FILE`) is FILE; anything else is kept. */
+/**
+ * `sqlite:FILE` (or `sqlite://FILE`) is FILE; a `file:` URL is the file it names: `file:PATH`,
+ * `file:///ABSOLUTE/PATH` or `file://localhost/ABSOLUTE/PATH`, percent-decoded (RFC 8089). One
+ * was taken for a path: a start made a folder named `file:.` and a new, empty database in it. A
+ * file: URL of another host, or with SQLite's URI parameters (`?mode=ro`: not read here, and the
+ * writer teamday is would ignore them), is refused. Anything else is kept.
+ */
 export function normalizeDatabase(db: string): string {
   const m = /^sqlite:(\/\/)?(.*)$/i.exec(db)
-  return m ? m[2]! : db
+  if (m) return m[2]!
+  const f = /^file:(?:\/\/([^/]*))?(.*)$/is.exec(db)
+  if (!f) return db
+  const [, host, rest] = f as unknown as [string, string | undefined, string]
+  const where = '(--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB)'
+  if (host !== undefined && host !== '' && host.toLowerCase() !== 'localhost') {
+    throw new ConfigError(`the database "file://${host}/…" ${where} names a file on another host (${host}): give a file of this machine, file:///ABSOLUTE/PATH or file:PATH`)
+  }
+  const q = rest.search(/[?#]/)
+  if (q >= 0) throw new ConfigError(`the database file URL ${where} has SQLite's URI parameters (${rest.slice(q)}), which are not read: give the file alone, file:PATH or file:///ABSOLUTE/PATH`)
+  try {
+    return decodeURIComponent(rest)
+  } catch {
+    throw new ConfigError(`the database file URL ${where} is not percent-encoded correctly (a % not followed by two hex digits): write % as %25`)
+  }
+}
+
+/** libpq's sslmode values: what the driver makes of any other (TLS, verified) is not what was meant. */
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
+
+/**
+ * A PostgreSQL URL's `sslmode` that libpq does not know, refused at start: the driver took any
+ * other value for TLS with the server's certificate verified, and a server without TLS failed
+ * every statement as "The database is not answering".
+ */
+function rejectUnknownSslMode(url: string): void {
+  const q = url.indexOf('?')
+  if (q < 0) return
+  for (const [name, value] of new URLSearchParams(url.slice(q + 1))) {
+    if (name === 'sslmode' && !SSL_MODES.includes(value)) {
+      throw new ConfigError(`the database URL's sslmode=${value} is not one PostgreSQL knows: disable, allow, prefer, require, verify-ca or verify-full (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB)`)
+    }
+  }
 }
 
 /** A database for messages: a PostgreSQL URL without its password, a file's absolute path. */

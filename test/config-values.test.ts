@@ -23,6 +23,44 @@ describe('the database setting', () => {
   })
 })
 
+// Found by a review (2026-12-06): `TEAMDAY_DATABASE_URL=file:./x.db` (or `--db file:…`) was taken
+// for a path, and a start made a folder named `file:.` and a new database in it; `?sslmode=bogus`
+// failed every statement with "The database is not answering" (the driver tried TLS with it).
+describe('file: URLs and sslmode', () => {
+  test('a file: URL is the SQLite file it names, as sqlite: is; README says so', () => {
+    for (const [given, path] of [
+      ['file:./x.db', './x.db'],
+      ['file:data/teamday.db', 'data/teamday.db'],
+      ['file:/var/lib/teamday/t.db', '/var/lib/teamday/t.db'],
+      ['file:///var/lib/teamday/t.db', '/var/lib/teamday/t.db'],
+      ['file://localhost/var/lib/teamday/t.db', '/var/lib/teamday/t.db'],
+      ['FILE:///srv/my%20data/t.db', '/srv/my data/t.db'],
+    ] as const) {
+      expect([given, loadConfig({ TEAMDAY_DATABASE_URL: given }).dbPath]).toEqual([given, path])
+      expect([given, loadConfig({ TEAMDAY_DB: given }).dbPath]).toEqual([given, path])
+      expect([given, loadConfig({}, { dbPath: given }).dbPath]).toEqual([given, path])
+    }
+    expect(README.includes('`file:FILE` (or `file:///ABSOLUTE/PATH`, percent-decoded')).toBe(true)
+  })
+
+  test("a file: URL teamday would not open as its writer means is refused, saying why: another host's, SQLite's URI parameters", () => {
+    expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file://nas/srv/t.db' })).toThrow('names a file on another host (nas)')
+    expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file:./x.db?mode=ro' })).toThrow("has SQLite's URI parameters (?mode=ro), which are not read")
+    expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file:./x%zz.db' })).toThrow('is not percent-encoded correctly')
+  })
+
+  test('an sslmode libpq does not know is refused at start, naming the ones it does', () => {
+    for (const mode of ['bogus', 'no-verify', 'REQUIRE', '']) {
+      expect(() => loadConfig({ TEAMDAY_DATABASE_URL: `postgres://u@h/d?sslmode=${mode}` })).toThrow(`sslmode=${mode} is not one PostgreSQL knows: disable, allow, prefer, require, verify-ca or verify-full`)
+    }
+    // Never the URL's password in the message.
+    expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'postgres://u:s3cret@h/d?sslmode=x' })).not.toThrow('s3cret')
+    for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']) {
+      expect(loadConfig({ TEAMDAY_DATABASE_URL: `postgres://u@h/d?sslmode=${mode}` }).dbPath).toBe(`postgres://u@h/d?sslmode=${mode}`)
+    }
+  })
+})
+
 describe('set but empty is unset', () => {
   test('TEAMDAY_DB= is the default database (it opened the current folder), HOST= listens on every interface', () => {
     const defaults = loadConfig({})
