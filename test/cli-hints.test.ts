@@ -12,8 +12,10 @@ import { noPasswordHint, serve } from '../src/cli/admin/serve'
 import type { ClientIo, Io } from '../src/cli/common'
 import { writeCredentials } from '../src/client/credentials'
 import { run } from '../src/main'
-import { createTestDatabase, ON_PG, sqliteOnly, urlFor } from './helpers/pg'
+import postgres from 'postgres'
+import { createTestDatabase, needPostgres, ON_PG, sqliteOnly, urlFor } from './helpers/pg'
 
+const HAVE_PG = await needPostgres('test/cli-hints.test.ts (the first-start race of two instances)')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-hints-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -103,6 +105,64 @@ describe('serve: the hint when nobody has a console password', () => {
     expect(hint).toContain('teamday users list --org SLUG')
     expect(hint).toContain('teamday users set-role --email E --org SLUG --role admin')
   })
+})
+
+// Several instances started together on an empty PostgreSQL database (found by a review,
+// 2026-12-06): each read "no user yet", one made the first admin, and every other printed "Nobody
+// has a console password yet … or make one admin first: teamday users set-role …", read before
+// the admin existed, where an admin with a set-up link had just been made by another instance.
+describe.skipIf(!HAVE_PG)('serve: starts that lose the first-start race to another instance', () => {
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+
+  test("say another instance made the first admin and that its output has the set-up link, not the hint of a database without an admin", async () => {
+    const db = urlFor(await createTestDatabase())
+    // Tables first (one migrate), so both starts get to the first admin together.
+    const m = await run(['migrate', '--db', db], { out: () => {}, err: () => {}, env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } })
+    expect(m).toBe(0)
+    const holder = postgres(db, { max: 1, onnotice: () => {} })
+    const watch = postgres(db, { max: 1, onnotice: () => {} })
+    // Reads go on, inserts into users wait: both starts read no user, then both try to make the admin.
+    let release = () => {}
+    const held = new Promise<void>((ready) => {
+      void holder.begin(async (tx) => {
+        await tx`LOCK TABLE users IN EXCLUSIVE MODE`
+        ready()
+        await new Promise<void>((r) => (release = r))
+      })
+    })
+    await held
+    const starts = [0, 1].map(() => {
+      const out: string[] = []
+      const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
+      const signals = new EventEmitter()
+      const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+      return { out, signals, serving }
+    })
+    try {
+      // One start waits for the table (its transaction holds teamday's lock), the other for that lock.
+      const waiting = async () => Number((await watch`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`)[0]!.n)
+      const deadline = Date.now() + 20_000
+      while ((await waiting()) < 2 && Date.now() < deadline) await Bun.sleep(20)
+      expect(await waiting()).toBe(2)
+      release()
+      const until = Date.now() + 20_000
+      while (!starts.every((s) => s.out.some((l) => l.startsWith('Console: '))) && Date.now() < until) await Bun.sleep(10)
+      await Bun.sleep(50)
+    } finally {
+      release()
+      for (const s of starts) s.signals.emit('SIGTERM')
+      await Promise.all(starts.map((s) => s.serving))
+      await holder.end({ timeout: 1 })
+      await watch.end({ timeout: 1 })
+    }
+    const texts = starts.map((s) => s.out.join('\n'))
+    const winner = texts.find((t) => t.includes('/setup/'))
+    const loser = texts.find((t) => !t.includes('/setup/'))
+    expect([winner !== undefined, loser !== undefined]).toEqual([true, true])
+    expect(loser).toContain('Another teamday on this database made the first admin as this one started (admin@localhost, of default): the one-time set-up link is in its output.')
+    expect(loser).toContain('Missed it? teamday users set-password --email admin@localhost')
+    expect(loser).not.toContain('make one admin first')
+  }, 60_000)
 })
 
 describe('a database path that is a folder', () => {

@@ -147,8 +147,13 @@ export async function serve(
     })
   }
   // After listening: a first start that cannot listen must not use up the one set-up link.
-  const counts = await userCounts(systemContext(rt))
+  let counts = await userCounts(systemContext(rt))
   const first = counts.users === 0 ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
+  // No user when counted, and no first admin made here: another instance on this database
+  // (several started together on an empty one) made it meanwhile. Counted again: the counts
+  // above, read before it existed, printed "make one admin first" beside that admin's set-up link.
+  const lostFirstStart = counts.users === 0 && first === null
+  if (lostFirstStart) counts = await userCounts(systemContext(rt))
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
@@ -211,7 +216,7 @@ export async function serve(
   if (first) io.out(firstStartText(first, base))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
-  else if (counts.withPassword === 0) io.out(noPasswordHint(counts.firstAdmin))
+  else if (counts.withPassword === 0) io.out(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
   cancelNormalJit = normalJitAfterStart()
   await stopped
   io.out('teamday stopped')
@@ -223,6 +228,12 @@ export function noPasswordHint(admin: { email: string; org: string } | null): st
   return admin
     ? `${start}  teamday users set-password --email ${admin.email}  (on this host; admin of ${admin.org}, the others: teamday users list --org ${admin.org}).`
     : `${start}  teamday users set-password --email E  (on this host) for a member (teamday users list --org SLUG), or make one admin first: teamday users set-role --email E --org SLUG --role admin.`
+}
+
+/** A start that lost the first start to another instance on its database: where the set-up link is. */
+export function firstStartElsewhereHint(admin: { email: string; org: string } | null): string {
+  const who = admin ? ` (${admin.email}, of ${admin.org})` : ''
+  return `Another teamday on this database made the first admin as this one started${who}: the one-time set-up link is in its output. Missed it? teamday users set-password --email ${admin?.email ?? 'E'}  (on this host).`
 }
 
 const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host)
