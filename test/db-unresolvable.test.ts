@@ -16,6 +16,7 @@ import { eq } from 'drizzle-orm'
 import { openPostgres } from '../src/db/pg'
 import { executions } from '../src/db/schema'
 import { commitInDoubt, databaseUnavailable, markCommitInDoubt, retryWhileUnavailable, unavailableForNow } from '../src/db/unavailable'
+import { run } from '../src/main'
 import { makeActor, makeTestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
@@ -45,9 +46,22 @@ describe('PostgreSQL out of reach by name or by route', () => {
       expect(databaseUnavailable(e)).not.toBeNull()
       expect(unavailableForNow(e)).toBe(true)
     }
+    expect(databaseUnavailable(unresolved)).toBe("The database's host name does not resolve (its DNS lookup failed).")
     // A name that does not resolve: no connection was made, so no COMMIT can have landed.
     expect(commitInDoubt(markCommitInDoubt(unresolved))).toBe(false)
     expect(commitInDoubt(markCommitInDoubt(coded('EAI_AGAIN')))).toBe(false)
+  })
+
+  test("an admin command (or a start) on such a host fails at once, saying so as README shows", async () => {
+    const err: string[] = []
+    const env = { TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') }
+    const started = performance.now()
+    const code = await run(['users', 'list', '--org', 'acme', '--db', 'postgres://teamday@teamday-test.invalid:5432/teamday'], { out: () => {}, err: (l) => void err.push(l), env })
+    expect(code).toBe(1)
+    expect(err.join('\n')).toContain("error: The database's host name does not resolve (its DNS lookup failed). (getaddrinfo")
+    expect(performance.now() - started).toBeLessThan(10_000)
+    const readme = await Bun.file(new URL('../README.md', import.meta.url)).text()
+    expect(readme.includes("host name does not resolve (its DNS lookup failed). (getaddrinfo ENOTFOUND db)")).toBe(true)
   })
 
   test('a write is tried again while the name does not resolve', async () => {
@@ -90,6 +104,7 @@ describe('PostgreSQL out of reach by name or by route', () => {
       expect([r.status, r.body?.code]).toEqual([503, 'service_unavailable'])
       expect(r.headers.get('retry-after')).toMatch(/^\d+$/)
       expect(r.headers.get('content-type')).toContain('application/json')
+      expect(r.body.message).toContain("The database's host name does not resolve")
       // The model answers while the name still does not resolve: its end's write fails.
       await Bun.sleep(Math.max(0, asked + 2500 - performance.now()))
       end()

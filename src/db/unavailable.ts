@@ -50,7 +50,7 @@ export function databaseUnavailable(error: unknown): string | null {
       for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
     }
     if (PG_UNAVAILABLE[code] !== undefined) return PG_UNAVAILABLE[code]!
-    if (NAME_NOT_RESOLVED.has(code)) return "The database's host name does not resolve (DNS) now."
+    if (NAME_NOT_RESOLVED.has(code)) return "The database's host name does not resolve (its DNS lookup failed)."
     if (NETWORK_CODES.has(code)) return 'The database is not answering.'
   }
   return null
