@@ -25,7 +25,8 @@ let double: ProviderDouble
 /** What a statement on a pool whose host never resolves fails with, as drizzle hands it on. */
 let unresolved: Error
 beforeAll(async () => {
-  double = startProviderDouble()
+  // The model double's port: TEAMDAY_TEST_PORT_BASE (a machine that hands out fixed ranges), else any free one.
+  double = startProviderDouble(Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0))
   const conn = openPostgres('postgres://teamday@teamday-test.invalid:5432/teamday', { pool: 1, statementTimeoutMs: 3000 } as Parameters<typeof openPostgres>[1])
   unresolved = await (conn.db as any).execute('SELECT 1').then(
     () => {
