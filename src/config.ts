@@ -359,11 +359,14 @@ export function normalizeDatabase(db: string): string {
   }
   const q = rest.search(/[?#]/)
   if (q >= 0) throw new ConfigError(`the database file URL ${where} has SQLite's URI parameters (${rest.slice(q)}), which are not read: give the file alone, file:PATH or file:///ABSOLUTE/PATH`)
+  let path: string
   try {
-    return decodeURIComponent(rest)
+    path = decodeURIComponent(rest)
   } catch {
     throw new ConfigError(`the database file URL ${where} is not percent-encoded correctly (a % not followed by two hex digits): write % as %25`)
   }
+  if (path === '') throw new ConfigError(`the database file URL ${where} names no file: file:PATH or file:///ABSOLUTE/PATH`)
+  return path
 }
 
 /** libpq's sslmode values: what the driver makes of any other (TLS, verified) is not what was meant. */

@@ -47,6 +47,7 @@ describe('file: URLs and sslmode', () => {
     expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file://nas/srv/t.db' })).toThrow('names a file on another host (nas)')
     expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file:./x.db?mode=ro' })).toThrow("has SQLite's URI parameters (?mode=ro), which are not read")
     expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'file:./x%zz.db' })).toThrow('is not percent-encoded correctly')
+    for (const empty of ['file:', 'file://', 'file://localhost']) expect(() => loadConfig({ TEAMDAY_DB: empty })).toThrow('names no file')
   })
 
   test('an sslmode libpq does not know is refused at start, naming the ones it does', () => {
