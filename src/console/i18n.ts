@@ -945,6 +945,8 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^You are not a member of any organization/, () => 'Sie sind in keiner Organisation Mitglied, es gibt also nichts, wofür Sie sich anmelden könnten.'],
   [/^The e-mail .* belongs to another user/, () => 'Diese E-Mail-Adresse gehört einem anderen Benutzer.'],
   [/^CLI session \S+ not found/, () => 'Diese CLI-Anmeldung gibt es nicht.'],
+  [/^Token \S+ was already rotated or revoked; rotate its successor (\S+) instead/, (m) => `Dieses Token wurde schon rotiert oder widerrufen; rotieren Sie stattdessen seinen Nachfolger ${m[1]}.`],
+  [/^Token \S+ was already revoked and cannot be rotated/, () => 'Dieses Token wurde schon widerrufen und kann nicht rotiert werden; generieren Sie ein neues.'],
   [/^Token \S+ was already rotated/, () => 'Dieses Token wurde schon rotiert und läuft mit seiner Übergangsfrist aus; rotieren Sie seinen Nachfolger.'],
   [/^Token \S+ expired on/, () => 'Dieses Token ist abgelaufen und kann nicht rotiert werden; generieren Sie ein neues.'],
   [/^Token \S+ was rotated or revoked by a concurrent request/, () => 'Dieses Token wurde gleichzeitig anderswo rotiert oder widerrufen; laden Sie die Liste neu und versuchen Sie es erneut.'],

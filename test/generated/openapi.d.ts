@@ -79,7 +79,7 @@ export interface paths {
         put?: never;
         /**
          * Create a personal access token
-         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
+         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
          */
         post: operations["postApiV1Tokens"];
         delete?: never;
@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming its successor, if it has one, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -2236,23 +2236,17 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired.
+         * @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the successor to rotate instead; nothing is revoked), rotated by a concurrent request, or expired.
          * @example {
          *       "error": true,
          *       "statusCode": 409,
          *       "statusMessage": "Conflict",
-         *       "code": "token_reuse_detected",
-         *       "message": "Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.",
-         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
-         *       "details": {
-         *         "familyId": "pat_7Hq2LmX9vB3nR8kT1wYz",
-         *         "revokedTokenIds": [
-         *           "pat_2Lk9Qw4ErT7yU1iO3pAs"
-         *         ]
-         *       }
+         *       "code": "invalid_state",
+         *       "message": "Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated or revoked; rotate its successor pat_2Lk9Qw4ErT7yU1iO3pAs instead (list your tokens).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        TokenReuse: {
+        TokenNotActive: {
             /**
              * @description Always true: this body is an error
              * @constant
@@ -2270,12 +2264,12 @@ export interface components {
             statusMessage: string;
             /**
              * @description Stable machine-readable error code
-             * @example token_reuse_detected
+             * @example invalid_state
              */
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.
+             * @example Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated or revoked; rotate its successor pat_2Lk9Qw4ErT7yU1iO3pAs instead (list your tokens).
              */
             message: string;
             /**
@@ -2283,15 +2277,7 @@ export interface components {
              * @example req_3xY7kQ2mN8pL4vR6tB1c
              */
             requestId: string;
-            /**
-             * @description Per-field validation errors or other specifics
-             * @example {
-             *       "familyId": "pat_7Hq2LmX9vB3nR8kT1wYz",
-             *       "revokedTokenIds": [
-             *         "pat_2Lk9Qw4ErT7yU1iO3pAs"
-             *       ]
-             *     }
-             */
+            /** @description Per-field validation errors or other specifics */
             details?: unknown;
         };
         /**
@@ -7783,14 +7769,14 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the successor to rotate instead; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenReuse"];
+                    "application/json": components["schemas"]["TokenNotActive"];
                 };
             };
             /** @description The body is over 1 MiB. */

@@ -9,7 +9,6 @@ import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 import { calledTokenChanged } from '../../auth/plugin'
-import { AppError } from '../../errors'
 
 const notFound = errorResponse(
   404,
@@ -17,12 +16,11 @@ const notFound = errorResponse(
   'Not found: no such token, or it belongs to another user (non-admins) or another organization.',
   'Token pat_7Hq2LmX9vB3nR8kT1wYz not found',
 )
-const reuse = errorResponse(
+const notActive = errorResponse(
   409,
-  'token_reuse_detected',
-  'Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired.',
-  'Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.',
-  { familyId: 'pat_7Hq2LmX9vB3nR8kT1wYz', revokedTokenIds: ['pat_2Lk9Qw4ErT7yU1iO3pAs'] },
+  'invalid_state',
+  'Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the successor to rotate instead; nothing is revoked), rotated by a concurrent request, or expired.',
+  'Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated or revoked; rotate its successor pat_2Lk9Qw4ErT7yU1iO3pAs instead (list your tokens).',
 )
 const broader = errorResponse(
   403,
@@ -61,28 +59,10 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden })
+const tokenErrorModels = named({ TokenNotFound: notFound, TokenNotActive: notActive, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
-
-/**
- * A rotation refused for reuse (409 `token_reuse_detected`) has revoked the old token's whole
- * family and the tokens they created, which may include the calling token (a successor rotating
- * its revoked predecessor again): its refusal then carries no Teamday-Token-Expiration either.
- */
-async function refusedForReuse(c: Ctx, set: Parameters<typeof calledTokenChanged>[0], rotation: Promise<Rotated>): Promise<Rotated> {
-  try {
-    return await rotation
-  } catch (e) {
-    if (e instanceof AppError && e.code === 'token_reuse_detected') {
-      const d = e.details as { revokedTokenIds?: string[]; createdTokenIdsRevoked?: string[] }
-      const revokedAt = new Date(c.clock.now())
-      for (const id of [...(d.revokedTokenIds ?? []), ...(d.createdTokenIdsRevoked ?? [])]) calledTokenChanged(set, c, { id, revokedAt })
-    }
-    throw e
-  }
-}
 
 /** A rotation's answer: the new token, its secret shown this once, and when the old one stops. */
 function rotatedAnswer(c: Ctx, r: Rotated, set: Parameters<typeof calledTokenChanged>[0]) {
@@ -148,7 +128,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           summary: 'Create a personal access token',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The token created: its secret in `token`, shown this once and never again, with its metadata.' },
           description:
-            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. A token in a rotation\'s grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
+            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. A token in a rotation\'s grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
         },
       },
     )
@@ -187,7 +167,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       '/self/rotate',
       async ({ principal, body, set, request }) => {
         const c = ctx(principal, request, set)
-        const r = await refusedForReuse(c, set, rotateSelf(c, body ?? {}))
+        const r = await rotateSelf(c, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
         return rotatedAnswer(c, r, set)
@@ -210,7 +190,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       '/:id/rotate',
       async ({ principal, params, body, set, request }) => {
         const c = ctx(principal, request, set)
-        const r = await refusedForReuse(c, set, rotateToken(c, params.id, body ?? {}))
+        const r = await rotateToken(c, params.id, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
         return rotatedAnswer(c, r, set)
@@ -219,14 +199,14 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         auth: 'tokens:write',
         params: TokenIdParams,
         body: t.Optional(RotateTokenBody),
-        response: { 201: 'RotatedToken', 404: 'TokenNotFound', 409: 'TokenReuse', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
+        response: { 201: 'RotatedToken', 404: 'TokenNotFound', 409: 'TokenNotActive', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
           // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
           'x-optional-body': true,
           summary: 'Rotate a token',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The new token: its secret in `token`, shown this once, and `rotatedFromId` and `previousTokenRevokedAt` saying when the old one stops working.' },
           description:
-            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token\'s lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token\'s; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation\'s grace period rotates none (403 `forbidden`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
+            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token\'s lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token\'s; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation\'s grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming its successor, if it has one, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
         },
       },
     )

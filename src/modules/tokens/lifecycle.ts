@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { audited, callerOf, type Ctx } from '../../context'
 import type { Caller, Principal } from '../../auth/principal'
@@ -6,11 +6,9 @@ import { cliSessions, organizations, personalAccessTokens, type PersonalAccessTo
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
-import { revokeCreatedBy } from './created-by'
 import { assertCredentialUnrevoked, revocationInForce, ROTATED_GRACE, ROTATED_NOW, wasRotated } from '../../auth/revoked'
-import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
-import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken, type RevokeReason } from './service'
+import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken, type RevokeReason } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
 
 export const MAX_GRACE_SECONDS = 86_400
@@ -53,8 +51,9 @@ export interface Rotated {
  * Rotation (Unkey's reroll, GitLab's rotate): a new token with the same name, scopes and
  * family; the old one is revoked now or when the grace period ends. Only the owner rotates
  * (an admin revokes instead), with the token itself or one that covers its scopes. Rotating a
- * token that is already revoked means someone holds a superseded secret: the whole family is
- * revoked (GitLab's reuse detection), with every token its members created, and 409 says so.
+ * token that is no longer active is 409 invalid_state naming its successor, and changes nothing:
+ * the caller presented another credential (a console session, another token), which shows that
+ * its page or script is stale, not that the old secret leaked.
  */
 export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Promise<Rotated> {
   const principal = callerOf(ctx)
@@ -76,34 +75,12 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     // across instances on PostgreSQL) is no sign of a leaked secret, and must not revoke the
     // successor that the other request has just handed out.
     if (principal.tokenId === old.id) throw await concurrentlyRevoked(ctx, old)
-    // Nor is a rotation that finds it rotated a moment ago, with another of the owner's tokens: a
-    // retry of the same rotation (a double submit, a retry without an Idempotency-Key) would
-    // otherwise revoke the successor its first attempt has just handed out.
-    if (wasRotated(old.revokedReason) && now - old.revokedAt.getTime() < RETRY_WINDOW_MS) throw await concurrentlyRevoked(ctx, old)
-    // The family, what its members created, their runs and the event: one transaction (audited).
-    const { revoked, cascaded } = await audited(
-      ctx,
-      async (tx) => {
-        const { revoked, members } = await revokeFamily(tx, family, principal.userId)
-        // Any member may have been used by whoever held the leaked secret: what they created goes too.
-        const cascaded = await revokeCreatedBy(tx, members, { cause: 'family_reuse', by: principal.userId })
-        const cancelled = await cancelRunsOfLeakedTokens(tx, members, 'family_reuse')
-        return { revoked, cascaded, cancelled }
-      },
-      ({ revoked, cascaded, cancelled }): AuditInput => ({
-        type: 'token.family_revoked',
-        tokenId: old.id,
-        targetType: 'token_family',
-        targetId: family,
-        details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
-      }),
-    )
-    const also = cascaded.length ? `, and so have the ${cascaded.length} token(s) they created` : ''
-    throw new AppError(
-      'token_reuse_detected',
-      `Token reuse detected: token ${old.id} was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (${revoked.length} still active) has been revoked${also}; create a new token.`,
-      { details: { familyId: family, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded } },
-    )
+    // Any other caller (a console session, another of the owner's tokens) holds a different
+    // credential: rotating a token no longer active by its id (ids are listed to the owner) shows
+    // a stale page or script, not that the old secret leaked, whenever it comes. It revokes nothing
+    // (its family's successor may already be in use) and names the successor to rotate instead.
+    // The old secret itself is refused at authentication (401 token_revoked) before it gets here.
+    throw await noLongerActive(ctx, old)
   }
   if (old.revokedAt) {
     const successor = await successorOf(ctx, old.id)
@@ -179,9 +156,6 @@ async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
 }
 
 /** 409: the token was rotated or revoked by another request while this one was under way. */
-/** How long after a rotation a second rotation of the same token counts as its retry, not as reuse. */
-export const RETRY_WINDOW_MS = 60_000
-
 async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
   // The calling token itself, revoked meanwhile by other than a rotation (a DELETE, a leak report,
   // its user's removal): this request is refused as its next one is, 401 token_revoked or
@@ -197,22 +171,15 @@ async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<
   )
 }
 
-/**
- * Revokes every still-active token of a rotation family; tokens from before families count as
- * their own. Returns those it revoked and every member (revoked before or now).
- */
-export async function revokeFamily(ctx: Ctx, familyId: string, by: string): Promise<{ revoked: string[]; members: string[] }> {
-  const t = personalAccessTokens
-  const now = ctx.clock.now()
-  const inFamily = or(eq(t.familyId, familyId), and(isNull(t.familyId), eq(t.id, familyId)))
-  const revoked = await ctx.db
-    .update(t)
-    .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'family_reuse' })
-    .where(and(inFamily, revocable(now)))
-    .returning({ id: t.id })
-    .all()
-  const members = await ctx.db.select({ id: t.id }).from(t).where(inFamily).all()
-  return { revoked: revoked.map((r) => r.id), members: members.map((r) => r.id) }
+/** 409: the token is no longer active (rotated, or revoked), for a caller other than the token itself. */
+async function noLongerActive(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
+  const successor = await successorOf(ctx, old.id)
+  return new AppError(
+    'invalid_state',
+    successor
+      ? `Token ${old.id} was already rotated or revoked; rotate its successor ${successor} instead (list your tokens).`
+      : `Token ${old.id} was already revoked and cannot be rotated; create a new token.`,
+  )
 }
 
 export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken' | 'revokedAt'> {
