@@ -944,6 +944,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: choose one of your organizations/, () => 'Ungültige Eingabe: Wählen Sie eine Ihrer Organisationen.'],
   [/^You are not a member of any organization/, () => 'Sie sind in keiner Organisation Mitglied, es gibt also nichts, wofür Sie sich anmelden könnten.'],
   [/^The e-mail .* belongs to another user/, () => 'Diese E-Mail-Adresse gehört einem anderen Benutzer.'],
+  [/^No such CLI sign-in; it may have been revoked already/, () => 'Diese CLI-Anmeldung gibt es nicht; vielleicht wurde sie schon widerrufen.'],
   [/^CLI session \S+ not found/, () => 'Diese CLI-Anmeldung gibt es nicht.'],
   [/^Token \S+ was already rotated or revoked; rotate its successor (\S+) instead/, (m) => `Dieses Token wurde schon rotiert oder widerrufen; rotieren Sie stattdessen seinen Nachfolger ${m[1]}.`],
   [/^Token \S+ was already revoked and cannot be rotated/, () => 'Dieses Token wurde schon widerrufen und kann nicht rotiert werden; generieren Sie ein neues.'],

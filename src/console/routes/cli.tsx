@@ -118,7 +118,13 @@ export function cliRoutes(kit: ConsoleKit) {
         try {
           await revokeOwnCliSession(kit.ctxOf(who, request, set), who.user.id, id)
         } catch (e) {
-          if (e instanceof AppError && e.code === 'not_found') return notFound(request)
+          // Revoked and deleted since the page was shown (30 days on, "Retention"), or an id typed
+          // in: the signed-in page with the error at its list, not the approval link's "Link not
+          // valid" on a page that looked signed out.
+          if (e instanceof AppError && e.code === 'not_found') {
+            const gone = new AppError('not_found', 'No such CLI sign-in; it may have been revoked already.')
+            return settingsPage(kit, who, request, set, { view: formView(body), tokens: { error: errorOf(request, gone) } }, gone.status)
+          }
           throw e
         }
         // Back to the list as it was (its view fields), at the CLI sign-ins.

@@ -1,7 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { roleIn } from '../../auth/current-role'
-import { revocationInForce } from '../../auth/revoked'
+import { notRevokedSql, revocationInForce } from '../../auth/revoked'
 import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
@@ -456,17 +456,23 @@ export interface PublicCliSession {
   revokedAt: string | null
 }
 
-/** A person's CLI sessions (newest first, at most 100), for the console's tokens page. */
+/**
+ * A person's active CLI sessions (newest first, at most 100), for the console's tokens page. Active
+ * in the query, before the limit: the 100 newest, filtered afterwards, were all revoked or expired
+ * for someone whose working sign-in was older (a CI runner's `teamday login` per job), and the page
+ * said no command-line tool was signed in (the token list had the same bug: tokens/service.ts).
+ */
 export async function listCliSessions(ctx: Ctx, userId: string, organizationId?: string): Promise<PublicCliSession[]> {
   const s = cliSessions
+  const now = ctx.clock.now()
+  const at = new Date(now)
   const rows = await ctx.db
     .select()
     .from(s)
-    .where(and(eq(s.userId, userId), organizationId ? eq(s.organizationId, organizationId) : undefined))
+    .where(and(eq(s.userId, userId), organizationId ? eq(s.organizationId, organizationId) : undefined, notRevokedSql(s, at), gt(s.refreshExpiresAt, at)))
     .orderBy(desc(s.createdAt), desc(s.id))
     .limit(100)
     .all()
-  const now = ctx.clock.now()
   return rows.map((r) => ({
     id: r.id,
     organizationId: r.organizationId,
