@@ -27,11 +27,11 @@ const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('ba
 const HINT = 'Nobody has a console password yet'
 
 /** One start and stop of `serve` on `db`: everything it printed. `meanwhile` runs before the stop. */
-async function startAndStop(db: string, env: Record<string, string> = {}, meanwhile?: () => Promise<void>, log?: Logger): Promise<string> {
+async function startAndStop(db: string, env: Record<string, string> = {}, meanwhile?: () => Promise<void>, log?: Logger, listen = { host: '127.0.0.1', port: '0' }): Promise<string> {
   const out: string[] = []
   const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
   const signals = new EventEmitter()
-  const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
+  const serving = serve({ values: { ...listen, db }, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
   const deadline = Date.now() + 20_000
   // The hint, when there is one, is the last line before the server waits for a signal.
   while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
@@ -92,6 +92,27 @@ describe('serve: what a start prints', () => {
     // Unset: the address it listens on, as before.
     expect(await startAndStop(await newDatabase('no-public-link'))).toMatch(/^ {3}http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]+$/m)
   }, 30_000)
+
+  test('the first line is a URL and the links name localhost for every spelling of a wildcard, an IPv6 literal bracketed once', async () => {
+    const cases = [
+      ['[::]', '[::]', 'localhost'],
+      ['::0', '[::0]', 'localhost'],
+      ['0:0:0:0:0:0:0:0', '[0:0:0:0:0:0:0:0]', 'localhost'],
+      ['::', '[::]', 'localhost'],
+      ['0.0.0.0', '0.0.0.0', 'localhost'],
+      ['::1', '[::1]', '[::1]'],
+      ['[::1]', '[::1]', '[::1]'],
+    ] as const
+    for (const [i, [host, listened, shown]] of cases.entries()) {
+      const port = String(42661 + i)
+      const out = await startAndStop(await newDatabase(`host-${i}`), {}, undefined, undefined, { host, port })
+      expect(out.split('\n')[0]).toStartWith(`teamday `)
+      expect(out.split('\n')[0]).toContain(` listening on http://${listened}:${port}  (`)
+      expect(new URL(/listening on (\S+)/.exec(out)![1]!).port).toBe(port)
+      expect(out).toContain(`Console: http://${shown}:${port}/login   API docs: http://${shown}:${port}/swagger`)
+      expect(out).toMatch(new RegExp(`^ {3}http://${shown.replace(/[[\]]/g, '\\$&')}:${port}/setup/[A-Za-z0-9_-]+$`, 'm'))
+    }
+  }, 60_000)
 
   test('a first start refused by its admin settings names the setting (a bare ENOENT or "a password must be 12-256 characters" did not)', async () => {
     const short = join(dir, 'short-password')

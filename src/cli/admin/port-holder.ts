@@ -21,12 +21,26 @@ export type Reply = { kind: 'nobody'; why: string } | { kind: 'http'; status: nu
  * connection to the wildcard itself reaches a listener on some systems only.
  */
 export function probeAddresses(host: string): string[] {
-  const bare = host.replace(/^\[(.*)\]$/, '$1')
-  const { isIPv4, isIPv6 } = net()
-  if (isIPv4(bare) && bare.split('.').every((part) => Number(part) === 0)) return ['127.0.0.1']
+  const bare = bareHost(host)
+  const wildcard = wildcardFamily(bare)
+  if (wildcard === 4) return ['127.0.0.1']
   // A dual-stack wildcard: an IPv4 listener on the port takes 127.0.0.1's connections.
-  if (isIPv6(bare) && !bare.includes('.') && bare.split(':').every((group) => /^0*$/.test(group))) return ['::1', '127.0.0.1']
+  if (wildcard === 6) return ['::1', '127.0.0.1']
   return [bare]
+}
+
+/** A host without the brackets of an IPv6 literal (`[::1]` → `::1`). */
+export function bareHost(host: string): string {
+  return host.replace(/^\[(.*)\]$/, '$1')
+}
+
+/** The family of a wildcard address however it is spelt (`0.0.0.0`; `::`, `::0`, `0:0:0:0:0:0:0:0`, bracketed or not), else null. */
+export function wildcardFamily(host: string): 4 | 6 | null {
+  const bare = bareHost(host)
+  const { isIPv4, isIPv6 } = net()
+  if (isIPv4(bare) && bare.split('.').every((part) => Number(part) === 0)) return 4
+  if (isIPv6(bare) && !bare.includes('.') && bare.split(':').every((group) => /^0*$/.test(group))) return 6
+  return null
 }
 
 /**

@@ -18,7 +18,7 @@ import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
-import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
+import { bareHost, getOnce, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
 import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
@@ -157,10 +157,12 @@ export async function serve(
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
-  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+  // A wildcard however spelt (`::0`, `[::]`, `0:0:0:0:0:0:0:0`, as probeAddresses reads it) is
+  // reached as localhost; an IPv6 literal once bracketed (`[::1]` given bracketed was bracketed again).
+  const shown = wildcardFamily(config.host) ? 'localhost' : formatHost(config.host)
   // Where a browser reaches the console: TEAMDAY_PUBLIC_URL when set (behind a proxy or in a
   // container, the address it listens on is not one), as CLI sign-in links use it; else that address.
-  const base = config.publicUrl ?? `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
+  const base = config.publicUrl ?? `http://${shown}:${port}`
   // Before the first line a supervisor or test waits for: a SIGTERM sent on seeing it must find
   // the handlers in place (otherwise it kills the process outright).
   let cancelNormalJit = () => {}
@@ -209,7 +211,7 @@ export async function serve(
     signals.on('SIGTERM', onTerm)
     signals.on('SIGHUP', onHup)
   })
-  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  io.out(`teamday ${config.version} listening on http://${formatHost(config.host)}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
@@ -236,7 +238,11 @@ export function firstStartElsewhereHint(admin: { email: string; org: string } | 
   return `Another teamday on this database made the first admin as this one started${who}: the one-time set-up link is in its output. Missed it? teamday users set-password --email ${admin?.email ?? 'E'}  (on this host).`
 }
 
-const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host)
+/** A host as a URL names it: an IPv6 literal in brackets, once (`::1` and `[::1]` alike give `[::1]`). */
+const formatHost = (host: string) => {
+  const bare = bareHost(host)
+  return bare.includes(':') ? `[${bare}]` : bare
+}
 
 /** `host/db` of a database URL (never its user or password), or the file's absolute path. */
 export function describeDatabase(location: string): string {
