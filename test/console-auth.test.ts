@@ -48,8 +48,8 @@ describe('failed sign-ins and password changes in the audit log', () => {
     await createUser(t.ctx, { email: a.email, orgSlug: other.orgSlug, role: 'viewer' })
     await givePassword(t, a.userId)
     const c = consoleClient(t)
-    expect((await c.signIn(a.email, 'not the right password at all')).status).toBe(401)
-    expect((await c.signIn('nobody-here@example.com', 'whatever it is, it is long enough')).status).toBe(401)
+    expect((await c.signIn(a.email, 'not the right password at all')).status).toBe(422)
+    expect((await c.signIn('nobody-here@example.com', 'whatever it is, it is long enough')).status).toBe(422)
     const failed = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).map((e) => ({ org: e.organizationId, target: e.targetId, reason: (openAuditFields(t.rt.box, e).details as { reason: string }).reason }))
     expect(failed).toEqual(
       expect.arrayContaining([
@@ -113,7 +113,7 @@ describe('failed sign-ins read the account once', () => {
     ]
     for (const x of cases) {
       const before = (await t.db.select({ id: auditEvents.id }).from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).map((e) => e.id)
-      const sent = await statementsOf(t, async () => expect((await c.signIn(x.email, x.password)).status).toBe(401))
+      const sent = await statementsOf(t, async () => expect((await c.signIn(x.email, x.password)).status).toBe(422))
       expect({ email: x.email, reads: sent.filter((q) => /from "users" where "users"."email" = /i.test(q)).length }).toEqual({ email: x.email, reads: 1 })
       const added = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).filter((e) => !before.includes(e.id))
       expect(added.map((e) => ({ org: e.organizationId, target: e.targetId, reason: (openAuditFields(t.rt.box, e).details as { reason: string }).reason }))).toEqual([x.audit])
@@ -283,8 +283,8 @@ describe('sign-in', () => {
         verify.mockRestore()
       }
     })()
-    expect(wrong.status).toBe(401)
-    expect(unknown.status).toBe(401)
+    expect(wrong.status).toBe(422)
+    expect(unknown.status).toBe(422)
     expect(wrong.text).toContain('Wrong e-mail or password.')
     expect(unknown.text.replace('nobody@example.com', a.email)).toBe(wrong.text)
     expect(hashes.map((h) => h.startsWith(hashPrefix(PASSWORD_HASHING)))).toEqual([true, true])
@@ -306,7 +306,7 @@ describe('sign-in', () => {
     expect(await storedHash(atServerCost, a.userId)).toStartWith(current)
     const old = await olderHash(atServerCost)
     await atServerCost.db.update(users).set({ passwordHash: old }).where(eq(users.id, a.userId)).run()
-    expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email, 'not the right password at all')).status).toBe(401)
+    expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email, 'not the right password at all')).status).toBe(422)
     expect(await storedHash(atServerCost, a.userId)).toBe(old)
     expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email)).status).toBe(303)
     const rehashed = (await storedHash(atServerCost, a.userId))!
@@ -321,7 +321,7 @@ describe('sign-in', () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)
     const c = consoleClient(t, { ip: '127.0.0.3' })
-    for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(401)
+    for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(422)
     const locked = await c.signIn(a.email)
     expect(locked.status).toBe(429)
     expect(locked.text).toContain('Too many failed sign-ins. Try again in 10 minutes.')
@@ -346,7 +346,7 @@ describe('sign-in', () => {
       const a = await makeActor(own)
       await givePassword(own, a.userId)
       const c = consoleClient(own, { ip: '127.0.0.4' })
-      for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(401)
+      for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(422)
       expect((await c.signIn(a.email)).status).toBe(429)
       own.clock.advance(-3_600_000)
       const locked = await c.signIn(a.email)
@@ -355,7 +355,7 @@ describe('sign-in', () => {
       own.clock.advance(THROTTLE.lockMs + 1)
       expect((await c.signIn(a.email)).status).toBe(303)
       // The next failures count in a window of their own, from the set-back clock's now.
-      for (let i = 0; i < THROTTLE.accountFailures - 1; i++) expect((await c.signIn(a.email, 'wrong again ' + i)).status).toBe(401)
+      for (let i = 0; i < THROTTLE.accountFailures - 1; i++) expect((await c.signIn(a.email, 'wrong again ' + i)).status).toBe(422)
       expect((await c.signIn(a.email)).status).toBe(303)
     } finally {
       await own.rt.close()
@@ -369,10 +369,10 @@ describe('sign-in', () => {
     const verify = spyOn(Bun.password, 'verify')
     try {
       // Before: every one of a burst passed the look at the lock before any failure was counted
-      // (30 × 401, 30 password checks), and a failure counted after the lock removed it again.
+      // (30 × 422, 30 password checks), and a failure counted after the lock removed it again.
       const burst = await Promise.all(Array.from({ length: 31 }, (_, i) => c.signIn(a.email, `wrong password ${i}`)))
       const statuses = burst.map((r) => r.status)
-      expect(statuses.filter((s) => s === 401).length).toBe(THROTTLE.accountFailures)
+      expect(statuses.filter((s) => s === 422).length).toBe(THROTTLE.accountFailures)
       expect(statuses.filter((s) => s === 429).length).toBe(31 - THROTTLE.accountFailures)
       expect(verify.mock.calls.length).toBe(THROTTLE.accountFailures)
       expect((await c.signIn(a.email)).status).toBe(429)
@@ -382,7 +382,7 @@ describe('sign-in', () => {
     // Per address too: 25 accounts tried at once from one address, at most 20 checked.
     const ip = consoleClient(t, { ip: '127.0.0.5' })
     const spread = await Promise.all(Array.from({ length: 25 }, (_, i) => ip.signIn(`nobody-${i}@example.com`, 'not the password at all')))
-    expect(spread.filter((r) => r.status === 401).length).toBe(THROTTLE.ipFailures)
+    expect(spread.filter((r) => r.status === 422).length).toBe(THROTTLE.ipFailures)
     // A right password gives its address's attempt back: it does not count against the others there.
     const b = await makeActor(t)
     await givePassword(t, b.userId)
@@ -403,9 +403,9 @@ describe('sign-in', () => {
     // Nor do they count toward a lock when one wrong password fails among them: 16 failures of 20
     // locked the address, counting the right passwords still under way as failures.
     const shared2 = consoleClient(t, { ip: '127.0.0.9' })
-    for (let i = 0; i < THROTTLE.ipFailures - 5; i++) expect((await shared2.signIn(`nobody-else-${i}@example.com`, 'not the password at all')).status).toBe(401)
+    for (let i = 0; i < THROTTLE.ipFailures - 5; i++) expect((await shared2.signIn(`nobody-else-${i}@example.com`, 'not the password at all')).status).toBe(422)
     const mixed = await Promise.all([shared2.signIn('nobody-at-all@example.com', 'not the password at all'), ...people.slice(0, 4).map((p) => shared2.signIn(p.email))])
-    expect(mixed.map((r) => r.status)).toEqual([401, 303, 303, 303, 303])
+    expect(mixed.map((r) => r.status)).toEqual([422, 303, 303, 303, 303])
     expect((await shared2.signIn(people[5]!.email)).status).toBe(303)
   })
 
@@ -679,7 +679,7 @@ describe('first start and one-time links', () => {
     try {
       const res = await c.signIn(a.email)
       expect(verify.changed).toBe(true)
-      expect(res.status).toBe(401)
+      expect(res.status).toBe(422)
       expect(c.cookie).toBeNull()
     } finally {
       verify.restore()
@@ -702,7 +702,7 @@ describe('first start and one-time links', () => {
       verify.restore()
     }
     expect(verify.changed).toBe(true)
-    expect((await c.signIn(a.email)).status).toBe(401)
+    expect((await c.signIn(a.email)).status).toBe(422)
     expect((await c.signIn(a.email, 'the new password after recovery')).status).toBe(303)
   })
 
@@ -890,7 +890,7 @@ describe('throttling per IP and the set-password command', () => {
       await givePassword(u, a.userId)
       const ip = '127.0.0.77'
       // The password typed into the e-mail box, from a distinctive address.
-      expect((await consoleClient(u, { ip }).signIn(PASSWORD, PASSWORD)).status).toBe(401)
+      expect((await consoleClient(u, { ip }).signIn(PASSWORD, PASSWORD)).status).toBe(422)
       const keys = (await u.db.select().from(signInFailures).all()).map((r) => r.key)
       // The account's and the address's attempts, and their confirmed failures.
       expect(keys.length).toBe(4)
@@ -912,7 +912,7 @@ describe('throttling per IP and the set-password command', () => {
 
   test(`${THROTTLE.ipFailures} failures from one address lock that address, whatever the account`, async () => {
     const c = consoleClient(t, { ip: '127.0.0.9' })
-    for (let i = 0; i < THROTTLE.ipFailures; i++) expect((await c.signIn(`nobody${i}@example.com`, 'wrong password here')).status).toBe(401)
+    for (let i = 0; i < THROTTLE.ipFailures; i++) expect((await c.signIn(`nobody${i}@example.com`, 'wrong password here')).status).toBe(422)
     const a = await makeActor(t)
     await givePassword(t, a.userId)
     expect((await c.signIn(a.email)).status).toBe(429)

@@ -236,7 +236,7 @@ describe('what was deleted only as new ones came in', () => {
     const hk = housekeeping(t)
     const c = consoleClient(t)
     // One failure from an address never seen again; five on one account lock it for 10 minutes.
-    expect((await c.signIn('nobody@example.com', 'wrong')).status).toBe(401)
+    expect((await c.signIn('nobody@example.com', 'wrong')).status).toBe(422)
     const locked = await makeActor(t)
     for (let i = 0; i < 5; i++) await c.signIn(locked.email, 'wrong')
     const rows = async () => (await t.db.select().from(signInFailures).all()).length

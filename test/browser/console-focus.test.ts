@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import type { Browser, Page } from 'playwright-core'
 import { messages } from '../../src/console/i18n'
 import type { Runtime } from '../../src/runtime'
-import { browserAndApp, browserSuitesRun, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
+import { browserAndApp, browserSuitesRun, NO_CHROMIUM, signIn, submitSignIn, userWithPassword, watchedPage } from '../helpers/browser'
 
 /**
  * Where the focus is after a token form, by keyboard only, in English and German: on the created
@@ -74,6 +74,21 @@ if (!browserSuitesRun) {
         await loaded(page)
         await focusOn(page, t.noticeTokenRevoked)
         expect(await focused(page)).toBe(t.noticeTokenRevoked)
+        await page.context().close()
+        expect(problems).toEqual([])
+      })
+
+      test('a wrong password: the form again, 422 (a 401 needs a challenge no form has), the error focused and announced', async () => {
+        const page = await watchedPage(browser, problems, { locale: lang === 'de' ? 'de-DE' : 'en-GB' })
+        await page.goto(`${base}/login`)
+        const answer = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/login'))
+        await submitSignIn(page, 'ada@example.com', 'not the password at all', lang)
+        const res = await answer
+        expect([res.status(), res.headers()['www-authenticate']]).toEqual([422, undefined])
+        await loaded(page)
+        await focusOn(page, t.wrongCredentials)
+        expect(await focused(page)).toBe(t.wrongCredentials)
+        expect(await page.locator('[role="alert"]').textContent()).toBe(t.wrongCredentials)
         await page.context().close()
         expect(problems).toEqual([])
       })

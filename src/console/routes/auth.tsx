@@ -153,7 +153,10 @@ export function authRoutes(kit: ConsoleKit) {
         for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {
           await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId, targetType: known ? 'user' : null, targetId: known?.id ?? null, details: { reason } })
         }
-        return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
+        // 422, as the set-password form's refusals: the form came back with an error. Not 401,
+        // which requires a WWW-Authenticate challenge (RFC 9110 §15.5.2) that no scheme gives a
+        // form; the attempt is counted and throttled above whatever the status.
+        return signInPage(request, { next, email, error: tx.wrongCredentials }, 422)
       }
       const { secret } = started
       await attemptSucceeded(ctx, keys)
