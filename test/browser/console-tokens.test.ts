@@ -26,11 +26,13 @@ if (!browserSuitesRun) {
   const problems: string[] = []
   /** The id of the organization's oldest token, made first. */
   let oldest: { id: string; token: string }
+  let ada: { userId: string; organizationId: string }
 
   beforeAll(async () => {
     ;({ rt, base, stop, browser } = await browserAndApp())
     const ctx = operatorContext(rt)
     const admin = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'many', role: 'admin' })
+    ada = { userId: admin.user.id, organizationId: admin.organization.id }
     const other = await createUser(ctx, { email: 'bob@example.com', orgSlug: 'many', role: 'member' })
     const o = await createToken(ctx, { userId: other.user.id, organizationId: other.organization.id }, { name: 'oldest token' })
     oldest = { id: o.row.id, token: o.token }
@@ -224,6 +226,26 @@ if (!browserSuitesRun) {
       expect(await page.locator('#new-token').count()).toBe(0)
       expect(problems).toEqual([])
       await page.context().close()
+    })
+
+    test('Rotate in a second tab after the token was trashed in the first: "already revoked", and the token it made keeps working (no "secret leaked")', async () => {
+      const ctx = operatorContext(rt)
+      const stale = await createToken(ctx, ada, { name: 'stale tab' })
+      const made = await createToken(ctx, { ...ada, createdByTokenId: stale.row.id }, { name: 'made by stale tab' })
+      const first = await signedIn('en-GB')
+      const second = await watchedPage(browser, problems, { ctx: first.context() })
+      await second.goto(`${base}/settings/profile`)
+      await first.getByRole('button', { name: 'Revoke token stale tab' }).click()
+      await first.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click()
+      await first.getByText('Token revoked').waitFor()
+      // The second tab still shows it, with its Rotate button.
+      await second.getByRole('button', { name: 'Rotate token stale tab' }).click()
+      await second.locator('[role="alert"]').waitFor()
+      expect(await second.locator('[role="alert"]').innerText()).toMatch(/^Token pat_\w+ was already revoked and cannot be rotated; create a new token\.$/)
+      expect(await second.locator('#new-token').count()).toBe(0)
+      expect((await fetch(`${base}/api/v1/tokens/self`, { headers: { authorization: `Bearer ${made.token}` } })).status).toBe(200)
+      expect(problems).toEqual([])
+      await first.context().close()
     })
 
     test('full access unticked and no scope ticked: the form says so, no token is made', async () => {
