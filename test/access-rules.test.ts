@@ -8,7 +8,9 @@ import { newId } from '../src/ids'
 import { canSeeAgent } from '../src/modules/agents/access'
 import { canOpenExecution } from '../src/modules/executions/access'
 import { canSeeSpace, spaceAccessOf } from '../src/modules/spaces/access'
-import { canSeeTask } from '../src/modules/tasks/access'
+import { canEditTask, canSeeTask, editableTaskSql } from '../src/modules/tasks/access'
+import { and, eq } from 'drizzle-orm'
+import { isOrgAdmin } from '../src/auth/roles'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
@@ -128,5 +130,24 @@ describe('list SQL and row predicate agree, for every caller', () => {
     const open = (await keep(all, async (r) => canOpenExecution(b, r, await spaceAccessOf(t.rt.db, r.spaceId)))).length
     expect(open).toBeGreaterThan(0)
     expect(open).toBeLessThan(all.length)
+  })
+})
+
+describe("a task's edit rule as a write's condition (editableTaskSql) agrees with its predicate", () => {
+  test('for every caller, over tasks created by, assigned to and neither of them, in every kind of space', async () => {
+    const [a, b] = [callers.memberA, callers.memberB]
+    // Assigned tasks too (the fixtures' are unassigned): A's, assigned to B, in each of A's spaces and none.
+    const own = await t.db.select().from(tasks).where(eq(tasks.createdBy, a.userId)).all()
+    for (const r of own) await t.db.insert(tasks).values({ id: newId('task'), organizationId: a.organizationId, createdBy: a.userId, assignedTo: b.userId, assigneeType: 'user', title: 'assigned', spaceId: r.spaceId, createdAt: at(), updatedAt: at() }).run()
+    const all = await t.db.select().from(tasks).all()
+    let both = 0
+    for (const name of ['memberA', 'memberB', 'viewer', 'admin', 'outsider'] as const) {
+      const c = callers[name]
+      const allowed = await keep(all, async (r) => canEditTask(c, r, await spaceAccessOf(t.rt.db, r.spaceId)))
+      const matched = await t.db.select().from(tasks).where(and(eq(tasks.organizationId, c.organizationId), editableTaskSql(isOrgAdmin(c.role), c.userId))).all()
+      expect({ name, ids: ids(matched) }).toEqual({ name, ids: ids(allowed) })
+      if (allowed.length > 0 && allowed.length < all.length) both++
+    }
+    expect(both).toBeGreaterThan(0)
   })
 })

@@ -22,3 +22,16 @@ export function forShare<Q>(tx: Db, query: Q): Q {
   if (!conn.isTransaction(tx)) throw new Error('forShare: a row lock outside a transaction ends with its statement; read through the handle withTx hands you')
   return conn.dialect === 'pg' ? (query as unknown as { for(strength: 'share'): Q }).for('share') : query
 }
+
+/**
+ * A SELECT of the row a write later in the same transaction changes or deletes, when that write
+ * was judged on what it read: on PostgreSQL read `FOR UPDATE` (the lock the write takes anyway,
+ * taken at the read), so no other change of the row commits between the two; on SQLite nothing
+ * to add (forShare). forShare would not do: two transactions sharing the row and then writing it
+ * wait for each other (a deadlock).
+ */
+export function forUpdate<Q>(tx: Db, query: Q): Q {
+  const conn = connectionOf(tx)
+  if (!conn.isTransaction(tx)) throw new Error('forUpdate: a row lock outside a transaction ends with its statement; read through the handle withTx hands you')
+  return conn.dialect === 'pg' ? (query as unknown as { for(strength: 'update'): Q }).for('update') : query
+}

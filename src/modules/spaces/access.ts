@@ -53,10 +53,11 @@ export function visibleSpacesSql(admin: boolean): SQL | undefined {
  * which reads every visible space of the database once per page (it costs the subplan for every
  * row of the organization, not for the page's); a scalar subquery is always a lookup by primary
  * key (test/list-plans.test.ts). No row for the space: NULL, hidden, as EXISTS would.
+ * `user`: the viewer's id as a value, for a statement that is not prepared (a placeholder otherwise).
  */
-export function inVisibleSpaceSql(spaceId: AnyColumn, admin: boolean): SQL | undefined {
+export function inVisibleSpaceSql(spaceId: AnyColumn, admin: boolean, user?: string): SQL | undefined {
   if (admin) return undefined
-  return sql`(${spaceId} IS NULL OR (SELECT ${spaces.visibility} <> 'private' OR ${spaces.createdBy} = ${sql.placeholder('user')} FROM ${spaces} WHERE ${spaces.id} = ${spaceId}))`
+  return sql`(${spaceId} IS NULL OR (SELECT ${spaces.visibility} <> 'private' OR ${spaces.createdBy} = ${user ?? sql.placeholder('user')} FROM ${spaces} WHERE ${spaces.id} = ${spaceId}))`
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { SQL } from 'drizzle-orm'
+import { and, eq, or, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import { tasks, type Task } from '../../db/schema'
 import { inVisibleSpace, inVisibleSpaceSql, type SpaceAccess } from '../spaces/access'
@@ -25,4 +25,13 @@ export function canEditTask(v: Viewer, task: TaskAccess & Pick<Task, 'createdBy'
 /** The rule as a list condition on `tasks` (undefined for admins). Binds `user`. */
 export function visibleTasksSql(admin: boolean): SQL | undefined {
   return inVisibleSpaceSql(tasks.spaceId, admin)
+}
+
+/**
+ * canEditTask as a condition on `tasks` for the caller `user` (undefined for admins): a write
+ * judged on the task as it was read lands only where the rule still holds when it is written.
+ */
+export function editableTaskSql(admin: boolean, user: string): SQL | undefined {
+  if (admin) return undefined
+  return and(inVisibleSpaceSql(tasks.spaceId, false, user), or(eq(tasks.createdBy, user), eq(tasks.assignedTo, user)))
 }

@@ -1,4 +1,4 @@
-import { and, eq, ne, sql, type SQL } from 'drizzle-orm'
+import { and, eq, isNull, ne, sql, type Column, type SQL } from 'drizzle-orm'
 import { noLongerMemberMeanwhile, roleIn, stillMemberSql } from '../../auth/current-role'
 import { credentialInForceSql, credentialOf, whyNotWritten, type CredentialKind } from '../../auth/revoked'
 import type { Caller } from '../../auth/principal'
@@ -6,6 +6,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withKeyMarked, withTx, type Ctx, audited } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
+import { forUpdate } from '../../db/locks'
 import { insertStatements, prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
@@ -15,7 +16,7 @@ import { agentByRef, agentsUnseenBy, usableAgentForWrite, visibleAgent } from '.
 import { changes } from '../changes'
 import { refersToId } from '../slugs'
 import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
-import { canEditTask, canSeeTask, visibleTasksSql } from './access'
+import { canEditTask, canSeeTask, editableTaskSql, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
 import { INSTANT_RANGE, inInstantRange, parseInstant } from '../../instants'
 
@@ -327,22 +328,27 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   return { tasks: await shownTo(ctx.db, p, page.rows), ...listPage(page), rest: mapBatches(page.rest, (rows) => shownTo(ctx.db, p, rows)) }
 }
 
-/** A task the caller may see (tasks/access.ts), else 404. */
-async function findVisible(ctx: Ctx, p: Caller, id: string): Promise<Task> {
-  const row = await prepared(ctx.db, 'tasks.findInOrg', () =>
-    ctx.db
-      .select()
-      .from(tasks)
-      .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
-      .prepare(),
-  ).get({ id, org: p.organizationId })
+/**
+ * A task the caller may see (tasks/access.ts), else 404. `locked`: read with forUpdate, inside the
+ * transaction of the write it is for (the second look of a change: updateTaskNow).
+ */
+async function findVisible(ctx: Ctx, p: Caller, id: string, locked = false): Promise<Task> {
+  const row = locked
+    ? await forUpdate(ctx.db, ctx.db.select().from(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId)))).get()
+    : await prepared(ctx.db, 'tasks.findInOrg', () =>
+        ctx.db
+          .select()
+          .from(tasks)
+          .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
+          .prepare(),
+      ).get({ id, org: p.organizationId })
   if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
   return row
 }
 
 /** Admins change any task they may see; members the ones they created or are assigned. */
-async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Task> {
-  const row = await findVisible(ctx, p, id)
+async function findEditable(ctx: Ctx, p: Caller, id: string, locked = false): Promise<Task> {
+  const row = await findVisible(ctx, p, id, locked)
   if (!canEditTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) {
     throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")
   }
@@ -357,9 +363,35 @@ export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
 /**
  * Any status may follow any other. Entering `completed` stamps completedAt (kept when it was
  * already completed); leaving it clears completedAt.
+ *
+ * A change is judged on the task as read (findEditable, columns), outside any lock: on PostgreSQL
+ * another change may commit between the read and the write (a member's edit landed in a private
+ * space an admin had just moved the task to, and its 200 showed it). So the write lands only on the
+ * task as it was judged (asRead), which costs nothing more when nothing changed meanwhile. If it
+ * matched nothing, the change is made once more (`locked`), in a transaction (joined when the
+ * change is in one already) with the task read with forUpdate, so that this second look is not
+ * overtaken in turn: judged on the task as it is now (404 when hidden or gone, 403 when no longer
+ * the caller's to change), or made on it.
  */
 export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
-  return writeTx(ctx, input, (ctx) => updateTaskNow(ctx, id, input))
+  return writeTx(ctx, input, (ctx) => updateTaskNow(ctx, id, input, false))
+}
+
+/**
+ * The task still holds what a write of `p` was judged on: the task-access rule for `p` (its space
+ * visible, `p` its creator or assignee; admins: any), and as `current` had them, its space and
+ * assignee (the rule's, what a kept reference and a move were judged on) and, when `status` is
+ * sent, its status (what completedAt was kept or stamped from).
+ */
+function asRead(p: Caller, current: Task, status: boolean): SQL {
+  const same = (column: Column, value: string | null) => (value === null ? isNull(column) : eq(column, value))
+  return and(
+    editableTaskSql(isOrgAdmin(p.role), p.userId),
+    same(tasks.spaceId, current.spaceId),
+    same(tasks.assignedTo, current.assignedTo),
+    same(tasks.assigneeType, current.assigneeType),
+    status ? eq(tasks.status, current.status) : undefined,
+  )!
 }
 
 /** A task's fields written together or not at all (changes): each pair is one fact. */
@@ -368,9 +400,9 @@ const TOGETHER: (keyof Task)[][] = [
   ['assignedTo', 'assigneeType'],
 ]
 
-async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
+async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput, locked: boolean): Promise<PublicTask> {
   const p = callerOf(ctx)
-  const current = await findEditable(ctx, p, id)
+  const current = await findEditable(ctx, p, id, locked)
   const fields = await columns(ctx, p, input, current)
   const moved = fields.spaceId !== undefined && fields.spaceId !== current.spaceId
   // Its assignee may edit it, not take it from its creator: moving it (into a space of theirs
@@ -395,13 +427,16 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
   }
   const changed = changes(fields, current, TOGETHER)
   if (Object.keys(changed).length === 0) return shownOne(ctx.db, p, current)
+  // Every field sent is written, not only those that differ from the task as read: one that another
+  // change set meanwhile is set again, as the caller asked (its 200 showed the other's value).
   const row = await ctx.db
     .update(tasks)
-    .set({ ...changed, updatedAt: now })
+    .set({ ...fields, updatedAt: now })
     .where(
       and(
         eq(tasks.id, id),
         eq(tasks.organizationId, p.organizationId),
+        asRead(p, current, input.status !== undefined),
         stillMemberSql(sql`${p.organizationId}`, sql`${p.userId}`),
         credentialInForceSql(credential.kind, sql`${credential.id}`, now),
       ),
@@ -409,23 +444,37 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     .returning()
     .get()
   if (!row) {
-    // Gone meanwhile: the caller's membership or credential (401, nothing changed), or the task (404).
-    throw (await whyNotWritten(ctx.db, ctx.actor, ctx.clock.now())) ?? new AppError('not_found', `Task ${id} not found`)
+    // Gone meanwhile: the caller's membership or credential (401, nothing changed); else the task
+    // changed (or went) since it was read: judged again as it is now.
+    const why = await whyNotWritten(ctx.db, ctx.actor, ctx.clock.now())
+    if (why) throw why
+    if (!locked) return withTx(ctx, (tx) => updateTaskNow(tx, id, input, true))
+    // Its row read locked: what changed is its space's visibility, hiding the task from the caller.
+    throw new AppError('not_found', `Task ${id} not found`)
   }
   return shownOne(ctx.db, p, row)
 }
 
 /** Hard delete. */
 export async function deleteTask(ctx: Ctx, id: string): Promise<void> {
+  return deleteTaskNow(ctx, id, false)
+}
+
+/** `locked`: the second look of updateTaskNow's. */
+async function deleteTaskNow(ctx: Ctx, id: string, locked: boolean): Promise<void> {
   const p = callerOf(ctx)
-  await findEditable(ctx, p, id)
-  // A concurrent delete may have taken it between the check and here: then it is 404 here too,
-  // as it is for a delete that comes after (on PostgreSQL both deletes found the row first).
+  const current = await findEditable(ctx, p, id, locked)
+  // Only the task as it was judged (asRead): one moved or reassigned meanwhile (into a space
+  // hidden from the caller: a member deleted an admin's private task) is judged again as it is now.
+  // A concurrent delete may have taken it between the check and here: then it is 404 on that
+  // second look, as it is for a delete that comes after (on PostgreSQL both deletes found the row first).
   // Recorded with it (`task.deleted`): the row is gone, the event is what says who deleted it.
   const gone = await audited(
     ctx,
-    (tx) => tx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).returning({ id: tasks.id, createdBy: tasks.createdBy, spaceId: tasks.spaceId }).get(),
+    (tx) => tx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId), asRead(p, current, false))).returning({ id: tasks.id, createdBy: tasks.createdBy, spaceId: tasks.spaceId }).get(),
     (r) => (r ? { type: 'task.deleted', organizationId: p.organizationId, targetType: 'task', targetId: r.id, details: { createdBy: r.createdBy, spaceId: r.spaceId } } : null),
   )
-  if (!gone) throw new AppError('not_found', `Task ${id} not found`)
+  if (gone) return
+  if (!locked) return withTx(ctx, (tx) => deleteTaskNow(tx, id, true))
+  throw new AppError('not_found', `Task ${id} not found`)
 }
