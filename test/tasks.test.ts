@@ -396,3 +396,28 @@ describe('read, edit, write it all back', () => {
     expect((await t.req('PATCH', `/api/v1/tasks/${other}`, { token: memberA.token, body: { spaceId: cur.spaceId } })).status).toBe(422)
   })
 })
+
+describe('a task assigned to an agent hidden from the caller, written back as it was read', () => {
+  test('the shown pair (assignedTo null, assigneeType "agent") keeps the hidden agent; a plain null still unassigns', async () => {
+    const bot = (await t.req('POST', '/api/v1/agents', { token: memberB.token, body: { name: 'B secret bot', visibility: 'private' } })).body.agent.id as string
+    const tk = await create(memberA, { title: 'read, edit, write back' })
+    expect((await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: admin.token, body: { assignedTo: bot } })).body.assignedTo).toBe(bot)
+    const read = (await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: memberA.token })).body
+    expect([read.assignedTo, read.assigneeType]).toEqual([null, 'agent'])
+    const { title: _, success: _s, id: _i, organizationId: _o, createdBy: _c, createdAt: _ca, updatedAt: _u, completedAt: _co, ...back } = read
+    const written = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { ...back, title: 'edited' } })
+    expect([written.status, written.body.title, written.body.assignedTo, written.body.assigneeType]).toEqual([200, 'edited', null, 'agent'])
+    // By the alias too; and nothing else changed: the same answer, the agent still there.
+    expect((await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { assignTo: null, assigneeType: 'agent' } })).body.assigneeType).toBe('agent')
+    const stored = (await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: admin.token })).body
+    expect([stored.title, stored.assignedTo, stored.assigneeType]).toEqual(['edited', bot, 'agent'])
+    // A plain null unassigns, as it always did.
+    const cleared = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { assignedTo: null } })
+    expect([cleared.status, cleared.body.assignedTo, cleared.body.assigneeType]).toEqual([200, null, null])
+    // The pair for an agent the caller does see (or for no agent at all) is no hidden one kept: it unassigns.
+    const seen = (await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'A open bot', visibility: 'organization' } })).body.agent.id as string
+    const open = await create(memberA, { title: 'open bot', assignedTo: seen })
+    const unassigned = await t.req('PATCH', `/api/v1/tasks/${open.id}`, { token: memberA.token, body: { assignedTo: null, assigneeType: 'agent' } })
+    expect([unassigned.status, unassigned.body.assignedTo, unassigned.body.assigneeType]).toEqual([200, null, null])
+  })
+})

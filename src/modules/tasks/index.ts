@@ -88,7 +88,7 @@ export function tasksModule({ auth, ctx, watchToken, listening }: RouteKit) {
           summary: 'Update a task',
           [RESPONSE_DESCRIPTIONS]: { 200: 'The task as it is after the change, its fields at the top level.' },
           description:
-            'Changes the fields sent. null clears `description` and `dueDate`, unassigns (`assignedTo`) and detaches (`spaceId`); `title`, `status`, `priority` and `metadata` take no null (422: send `{}` to empty the metadata). `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.',
+            'Changes the fields sent. null clears `description` and `dueDate`, unassigns (`assignedTo`; but `assignedTo: null` with `assigneeType: "agent"`, how a task assigned to an agent hidden from you is shown, keeps that agent) and detaches (`spaceId`); `title`, `status`, `priority` and `metadata` take no null (422: send `{}` to empty the metadata). `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.',
         },
       },
     )

@@ -45,7 +45,7 @@ const taskFields = {
   description: t.Nullable(t.String({ description: 'Free text; null if not set' })),
   status: TaskStatus,
   priority: TaskPriority,
-  assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member\'s private agent)' })),
+  assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member\'s private agent), which this pair sent back in an update keeps' })),
   assigneeType: t.Nullable(assigneeType('What assignedTo names: an agent or a user; null when unassigned or assigned as free text')),
   spaceId: t.Nullable(t.String({ description: 'The space the task belongs to (space_…); null if none' })),
   organizationId: t.String({ description: 'The organization the task belongs to (org_…)' }),
@@ -68,7 +68,7 @@ const nullableText = (field: string, max: number, description: string) =>
 const editable = {
   description: nullableText('description', 20_000, 'Free text'),
   priority: t.Optional(TaskPriority),
-  assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422)'),
+  assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422), except null with assigneeType "agent" on a task assigned to an agent you may not see, which is how that task is shown to you: sent back, it keeps that agent'),
   assignTo: nullableText('assignTo', 200, 'Alias of assignedTo (older clients); assignedTo wins when both are sent'),
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
   spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),

@@ -159,6 +159,10 @@ async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
  */
 async function keepsAssignee(ctx: Ctx, p: Caller, input: TaskInput, current: Task): Promise<boolean> {
   const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
+  // `null` with assigneeType "agent" is how a task assigned to an agent hidden from the caller is
+  // shown to them (shownTo): written back as it was read, it keeps that agent (it unassigned it).
+  // A plain null, or this pair for any other assignee, unassigns.
+  if (to === null && input.assigneeType === 'agent') return current.assigneeType === 'agent' && current.assignedTo !== null && (await agentsUnseenBy(ctx.db, p, [current.assignedTo])).size > 0
   if (to === undefined || to === null || (input.assigneeType ?? current.assigneeType) !== current.assigneeType) return false
   if (to === current.assignedTo) return true
   return current.assigneeType === 'agent' && !refersToId(to, 'char') && (await agentByRef(ctx.db, p.organizationId, to.trim()))?.id === current.assignedTo
