@@ -631,7 +631,7 @@ export interface paths {
         head?: never;
         /**
          * Update a task
-         * @description Changes the fields sent. null clears `description` and `dueDate`, unassigns (`assignedTo`) and detaches (`spaceId`); `title`, `status`, `priority` and `metadata` take no null (422: send `{}` to empty the metadata). `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.
+         * @description Changes the fields sent. null clears `description` and `dueDate`, unassigns (`assignedTo`; but `assignedTo: null` with `assigneeType: "agent"`, how a task assigned to an agent hidden from you is shown, keeps that agent) and detaches (`spaceId`); `title`, `status`, `priority` and `metadata` take no null (422: send `{}` to empty the metadata). `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.
          */
         patch: operations["patchApiV1TasksById"];
         trace?: never;
@@ -5683,7 +5683,7 @@ export interface components {
              * @enum {string}
              */
             priority: "low" | "medium" | "high" | "urgent";
-            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent) */
+            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent), which this pair sent back in an update keeps */
             assignedTo: string | null;
             /**
              * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text
@@ -5753,7 +5753,7 @@ export interface components {
              * @enum {string}
              */
             priority: "low" | "medium" | "high" | "urgent";
-            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent) */
+            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent), which this pair sent back in an update keeps */
             assignedTo: string | null;
             /**
              * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text
@@ -11186,7 +11186,7 @@ export interface operations {
                      * @enum {string}
                      */
                     priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422) */
+                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422), except null with assigneeType "agent" on a task assigned to an agent you may not see, which is how that task is shown to you: sent back, it keeps that agent */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
@@ -11460,7 +11460,7 @@ export interface operations {
                      * @enum {string}
                      */
                     priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422) */
+                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns (a blank string is 422), except null with assigneeType "agent" on a task assigned to an agent you may not see, which is how that task is shown to you: sent back, it keeps that agent */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
