@@ -36,11 +36,17 @@ export function bareHost(host: string): string {
 
 /** The family of a wildcard address however it is spelt (`0.0.0.0`; `::`, `::0`, `0:0:0:0:0:0:0:0`, bracketed or not), else null. */
 export function wildcardFamily(host: string): 4 | 6 | null {
+  // By the text alone: `serve` asks this at every start, and node:net (with node:stream under
+  // it) is loaded on first use only (docs/performance.md, thirty-seventh session).
   const bare = bareHost(host)
-  const { isIPv4, isIPv6 } = net()
-  if (isIPv4(bare) && bare.split('.').every((part) => Number(part) === 0)) return 4
-  if (isIPv6(bare) && !bare.includes('.') && bare.split(':').every((group) => /^0*$/.test(group))) return 6
-  return null
+  if (bare === '0.0.0.0') return 4
+  if (!bare.includes(':') || !/^[0:]+$/.test(bare)) return null
+  // Groups of one to four zeros: eight of them, or fewer around one `::`.
+  const halves = bare.split('::')
+  if (halves.length > 2) return null
+  const groups = halves.flatMap((half) => (half === '' ? [] : half.split(':')))
+  if (!groups.every((group) => group.length >= 1 && group.length <= 4)) return null
+  return (halves.length === 2 ? groups.length <= 7 : groups.length === 8) ? 6 : null
 }
 
 /**
