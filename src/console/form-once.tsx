@@ -42,8 +42,8 @@ export async function onceForm(ctx: Ctx, who: SignedIn, request: Request, body: 
   try {
     // Kept as long as the session may last (its key is the session's): with the API's 24 hours, the
     // page left open in a tab and re-sent days later (a reload, a restored tab) made a second token,
-    // or rotated the rotated token again, which counts as reuse of a leaked secret and revoked the
-    // new token just copied.
+    // or rotated the rotated token again (which then counted as reuse of a leaked secret and revoked
+    // the new token just copied; now a 409 naming the successor).
     begun = await store.begin({ tokenId: `console:${who.sessionId}`, key, method: 'POST', path, hash: requestHash(ctx.box, 'POST', path, rest), ttlMs: SESSION_MAX_MS })
   } catch (e) {
     if (!(e instanceof AppError)) throw e

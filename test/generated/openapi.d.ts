@@ -645,7 +645,7 @@ export interface paths {
         };
         /**
          * List audit events
-         * @description Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).
+         * @description Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported (rotation family revoked: only in events recorded by earlier builds), scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).
          */
         get: operations["getApiV1AuditEvents"];
         put?: never;
@@ -2635,15 +2635,15 @@ export interface components {
             model: string | null;
             /** @description Labels */
             tags: string[];
-            /** @description Advanced tool names (stored and returned as sent; this server does not use them) */
+            /** @description Advanced tool names (stored and returned, each entry trimmed; this server does not use them) */
             advanced_tools: string[];
-            /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here) */
+            /** @description Tools the agent may use without asking (stored and returned, each entry trimmed: this server never asks, so it changes nothing here) */
             allowedTools: string[];
             /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away */
             disallowedTools: string[];
-            /** @description MCP server types (stored and returned as sent; this server runs no MCP servers) */
+            /** @description MCP server types (stored and returned, each entry trimmed; this server runs no MCP servers) */
             mcpTypes: string[];
-            /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers) */
+            /** @description MCP instance ids (stored and returned, each entry trimmed; this server runs no MCP servers) */
             mcpInstanceIds: string[];
             /** @description Agents this agent may delegate to (its `delegate` tool) (char_… ids) */
             subagentIds: string[];
@@ -8073,15 +8073,15 @@ export interface operations {
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description Advanced tool names (stored and returned, each entry trimmed; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description Tools the agent may use without asking (stored and returned, each entry trimmed: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     allowedTools?: string[] | null;
                     /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description MCP server types (stored and returned, each entry trimmed; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description MCP instance ids (stored and returned, each entry trimmed; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpInstanceIds?: string[] | null;
                     /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     subagentIds?: string[] | null;
@@ -8375,15 +8375,15 @@ export interface operations {
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description Advanced tool names (stored and returned, each entry trimmed; this server does not use them). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description Tools the agent may use without asking (stored and returned, each entry trimmed: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     allowedTools?: string[] | null;
                     /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description MCP server types (stored and returned, each entry trimmed; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
+                    /** @description MCP instance ids (stored and returned, each entry trimmed; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     mcpInstanceIds?: string[] | null;
                     /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. Entries are trimmed; one of only white space is 422 */
                     subagentIds?: string[] | null;

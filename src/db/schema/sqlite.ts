@@ -68,8 +68,8 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   rotatedFromId: text('rotated_from_id'),
   /**
    * The token whose request created this one (a rotation's successor: the token that rotated it);
-   * null when made by the admin CLI or the first-start bootstrap. Revoking a token for a leak or a
-   * rotation-family reuse also revokes, transitively, the tokens it created.
+   * null when made by the admin CLI or the first-start bootstrap. Revoking a token for a leak also revokes,
+   * transitively, the tokens it created.
    */
   createdByTokenId: text('created_by_token_id'),
 }, (t) => [

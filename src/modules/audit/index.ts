@@ -41,7 +41,7 @@ export function auditModule({ auth, ctx }: RouteKit) {
           summary: 'List audit events',
           [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the organization\'s audit events, newest first, in `events`; `nextCursor` leads to the next page.' },
           description:
-            "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).",
+            "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported (rotation family revoked: only in events recorded by earlier builds), scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).",
         },
       },
     )
