@@ -182,6 +182,16 @@ describe('retries', () => {
     queue.length = 0
   })
 
+  test("the address's failed-authentications 429 is not retried (the same credential would count again): exit 3, the server's message", async () => {
+    queue.push({ status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify({ error: true, code: 'rate_limited', message: 'Too many failed authentication attempts from your address: the limit is 20 per 60 s. Retry in 1 s.', details: { retryAfterSeconds: 1, reason: 'failed_authentications' } }) })
+    const r = await cli(['whoami'])
+    expect(r.code).toBe(3)
+    expect(seen).toHaveLength(1)
+    expect(r.err).not.toContain('retrying')
+    expect(r.err).toContain('Too many failed authentication attempts')
+    queue.length = 0
+  })
+
   test('gives up after --retries attempts', async () => {
     queue.push({ status: 503 }, { status: 503 }, { status: 503 })
     const r = await cli(['whoami', '--retries', '2'])

@@ -82,7 +82,7 @@ describe('documented response headers', () => {
         operations++
         const res = op.responses['429'].$ref ? doc.components.responses[op.responses['429'].$ref.split('/').pop()] : op.responses['429']
         const description: string = res.description
-        for (const words of ['TEAMDAY_RATE_LIMIT', 'TEAMDAY_AUTH_FAILURE_LIMIT', 'Too many failed authentication attempts', 'instead of the 401', '`Retry-After` only'])
+        for (const words of ['TEAMDAY_RATE_LIMIT', 'TEAMDAY_AUTH_FAILURE_LIMIT', 'Too many failed authentication attempts', '`details.reason` `failed_authentications`', 'instead of the 401', '`Retry-After` only'])
           expect({ method, path, words, said: description.includes(words) }).toEqual({ method, path, words, said: true })
       }
     expect(operations).toBeGreaterThan(40)
@@ -91,6 +91,7 @@ describe('documented response headers', () => {
     const refused = await bad()
     expect([refused.status, refused.body.code]).toEqual([429, 'rate_limited'])
     expect(refused.body.message).toStartWith('Too many failed authentication attempts')
+    expect(refused.body.details).toEqual({ retryAfterSeconds: 60, reason: 'failed_authentications' })
     expect(refused.headers.get('retry-after')).toBe('60')
     for (const name of ['X-RateLimit-Limit', 'RateLimit', 'Teamday-Token-Expiration']) expect([name, refused.headers.get(name)]).toEqual([name, null])
     await u.rt.close()

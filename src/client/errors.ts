@@ -127,6 +127,8 @@ export function errorFromResponse(status: number, body: any, text: string, serve
   // Before the 4xx of a bad request: a run out of turns (422) ran, and failed.
   if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError('failed', full, undefined, body)
   if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
+  // The address sent too many refused credentials: this one is refused too (exit 3), not retried.
+  if (status === 429 && body?.details?.reason === 'failed_authentications') return new ClientError('auth', full, NEW_TOKEN_HINT, body)
   if (status === 429) return new ClientError('server', full, rateLimitedHint(retried), body)
   if (status >= 500) return new ClientError('server', full, undefined, body)
   return new ClientError('failed', full, undefined, body)

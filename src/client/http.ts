@@ -57,6 +57,9 @@ export interface ClientOptions extends ClientConfig {
 }
 
 export const RETRY_STATUSES = new Set([429, 502, 503, 504])
+
+/** `details.reason` of the server's 429 for an address's failed authentications (src/ratelimit/limiter.ts). */
+export const FAILED_AUTHENTICATIONS = 'failed_authentications'
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'])
 const BASE_DELAY_MS = 500
 const MAX_BACKOFF_MS = 8_000
@@ -200,11 +203,13 @@ export class ApiClient {
         this.retried.set(res, attempt)
         return res
       }
-      if (res.status === 502 || res.status === 504) {
-        // An execution that ran and failed is an answer, not a transient gateway error.
+      if (res.status === 502 || res.status === 504 || res.status === 429) {
+        // An execution that ran and failed is an answer, not a transient gateway error; a 429 for
+        // the address's failed authentications is the refused credential's answer: sent again, the
+        // same credential only counts more failures.
         const text = await res.text()
         const parsed = parseJson(text) as any
-        if (parsed?.error === true && EXECUTION_FAILURE_CODES.has(parsed.code)) {
+        if (parsed?.error === true && (res.status === 429 ? parsed.details?.reason === FAILED_AUTHENTICATIONS : EXECUTION_FAILURE_CODES.has(parsed.code))) {
           const answer = new Response(text, { status: res.status, headers: res.headers })
           this.retried.set(answer, attempt)
           return answer

@@ -133,7 +133,7 @@ export class RateLimiter {
       if (count > policy.limit) {
         const resetIn = Math.max(1, Math.ceil((resetAt - now) / 1000))
         if (count === policy.limit + 1) this.deps.log.warn('auth_failures_throttled', { ip, limit: policy.limit, windowSeconds: policy.windowMs / 1000, until: new Date(resetAt).toISOString() })
-        throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
+        throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`, FAILED_AUTHENTICATIONS)
       }
     }
     const h = this.store.hit(`authfail:${ipBucket(ip)}`, now, policy.limit, policy.windowMs)
@@ -227,10 +227,17 @@ interface Window {
   remaining: number
 }
 
-function tooMany(retryAfter: number, message: string): AppError {
+/**
+ * `details.reason` of the 429 that replaces a refused credential's 401 once its address is over
+ * TEAMDAY_AUTH_FAILURE_LIMIT: a client tells it from a spent budget (retrying it with the same
+ * credential only counts more failures).
+ */
+export const FAILED_AUTHENTICATIONS = 'failed_authentications'
+
+function tooMany(retryAfter: number, message: string, reason?: string): AppError {
   const seconds = Math.max(1, retryAfter)
   return new AppError('rate_limited', `${message}. Retry in ${seconds} s.`, {
-    details: { retryAfterSeconds: seconds },
+    details: reason ? { retryAfterSeconds: seconds, reason } : { retryAfterSeconds: seconds },
     headers: { 'retry-after': String(seconds) },
   })
 }
