@@ -158,6 +158,22 @@ describe("a child filed under the user's chat", () => {
   })
 })
 
+describe('a conversation between agents', () => {
+  // Runs that execute the same agent through teamday_api on one session of their own continue it:
+  // the children's earlier turns are that session's history (never the user's chat's).
+  test("an execute through teamday_api on a session earlier ones used gets their turns as its history", async () => {
+    const w = await world()
+    const chatId = 'agents-talking'
+    const first = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'one', chatId }), spaceId: w.spaceId })
+    expect(toolResult(first.body.result)).toMatchObject({ status: 200, body: { result: 'Echo: one (user turns: 1)' } })
+    w.t.clock.advance(1000)
+    const second = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'two', chatId }), spaceId: w.spaceId })
+    expect(toolResult(second.body.result)).toMatchObject({ status: 200, body: { result: 'Echo: two (user turns: 2)' } })
+    // Neither child is a turn of the user's own chats.
+    expect((await w.t.req('GET', `/api/v1/chats/${chatId}`, { token: w.member.token })).status).toBe(404)
+  })
+})
+
 describe('bounded as delegation is', () => {
   test('past TEAMDAY_MAX_DELEGATION_DEPTH the execute is refused (422 delegation_limit, naming the bound), logged on the run that asked', async () => {
     const w = await world({ maxDelegationDepth: 1 })

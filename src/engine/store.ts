@@ -149,13 +149,27 @@ function messagesCountSql() {
 }
 
 /**
- * A session's earlier turns: the run's user's completed executions in it, but the run's own; of
- * the executions its chat shows (conversationTurnsSql: a delegated child filed under the chat's
- * id is neither).
+ * A session's earlier turns: the run's user's completed executions in it, but the run's own. A
+ * top-level run's: of the executions its chat shows (conversationTurnsSql: a delegated child filed
+ * under the chat's id is neither); a delegated run's: the delegated ones of its session.
  */
-function sessionTurnsSql(run: { organizationId: string; userId: string; sessionId: string; excludeId: string }) {
+function sessionTurnsSql(run: SessionRun) {
   const x = executions
-  return and(conversationTurnsSql(run.organizationId, run.userId, x), eq(x.sessionId, run.sessionId), eq(x.status, 'completed'), ne(x.id, run.excludeId))
+  // A delegated run (an execute a run made through teamday_api with a session of its own) continues
+  // the delegated turns of its session: an agent's conversation with another, never the user's chat.
+  const own = run.delegated
+    ? and(eq(x.organizationId, run.organizationId), eq(x.userId, run.userId), eq(x.delegated, true))
+    : conversationTurnsSql(run.organizationId, run.userId, x)
+  return and(own, eq(x.sessionId, run.sessionId), eq(x.status, 'completed'), ne(x.id, run.excludeId))
+}
+
+/** The run whose session's earlier turns are read: a top-level run's are its chat's (delegated: false or absent). */
+interface SessionRun {
+  organizationId: string
+  userId: string
+  sessionId: string
+  excludeId: string
+  delegated?: boolean
 }
 
 /**
@@ -165,7 +179,7 @@ function sessionTurnsSql(run: { organizationId: string; userId: string; sessionI
  */
 export function sessionTurnsPage(
   db: Db,
-  run: { organizationId: string; userId: string; sessionId: string; excludeId: string },
+  run: SessionRun,
   after: { createdAt: Date; id: string } | null,
   limit: number,
 ) {
@@ -192,7 +206,7 @@ export function sessionTurnsPage(
  */
 export async function sessionHistory(
   db: Db,
-  run: { organizationId: string; userId: string; sessionId: string; excludeId: string },
+  run: SessionRun,
   budget: number,
 ): Promise<SessionHistory> {
   const x = executions
