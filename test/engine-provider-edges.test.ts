@@ -156,6 +156,43 @@ describe('finish reasons the AI SDK does not know (it maps them to `other`)', ()
   })
 })
 
+describe('tool calls with finish_reason "stop" (some Ollama and llama.cpp versions)', () => {
+  // The AI SDK goes on to the next turn whenever a step made tool calls, whatever its finish
+  // reason: a model that called tools at its last turn, finish_reason "stop", was recorded
+  // completed with result "", where finish_reason "tool_calls" failed it, max_turns_reached.
+  const delegateCall = (n: number, leafId: string) =>
+    rawStream([
+      oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_${n}`, type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: leafId, message: 'x' }) } }] }, finish_reason: null }] }),
+      oaiStop('stop'),
+      oaiUsage(),
+      oaiDone,
+    ])
+  test('still calling tools at its last turn: failed, max_turns_reached', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, defaultModel: 'test-model' } })
+    const a = await makeActor(t)
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id], maxTurns: 2 })
+    let turns = 0
+    p.handler = (_req, body) => (body.tools ? delegateCall(++turns, leaf.id) : rawStream(oaiFull('leaf answer')))
+    const r = await exec(t, a, root.id, { message: 'go' })
+    expect([r.status, r.body.code]).toEqual([422, 'max_turns_reached'])
+    const row = await getExec(t, a, r.body.details.executionId)
+    expect([row.status, row.errorCode, row.toolCalls.length, turns]).toEqual(['failed', 'max_turns_reached', 2, 2])
+    const events = (await getLogs(t, a, row.id)).map((l: any) => l.event)
+    expect([events.includes('max_turns_reached'), events.includes('completed')]).toEqual([true, false])
+  })
+  test('tool calls, then an answer at its last turn: completed with the answer', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, defaultModel: 'test-model' } })
+    const a = await makeActor(t)
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id], maxTurns: 2 })
+    let turns = 0
+    p.handler = (_req, body) => (!body.tools ? rawStream(oaiFull('leaf answer')) : ++turns === 1 ? delegateCall(turns, leaf.id) : rawStream(oaiFull('Done.')))
+    const r = await exec(t, a, root.id, { message: 'go' })
+    expect([r.status, r.body.status, r.body.result, turns]).toEqual([200, 'completed', 'Done.', 2])
+  })
+})
+
 describe('a model that answers with nothing', () => {
   // A completed run's answer is a string: the sync answer and the stream's result say "", and GET
   // said null (the row stored an empty answer as none), so a client reading it later saw another value.

@@ -452,6 +452,13 @@ export async function runJob(
   let lastFinish = ''
   /** The last step's finish reason in the provider's own words (`finish_reason`, `stop_reason`): lastFinish is the AI SDK's mapping of it. */
   let lastRawFinish: string | undefined
+  /**
+   * Whether the last step called tools (of this server's: a provider-executed one is no reason for
+   * another turn). The AI SDK takes another turn after any such step, whatever its finish reason:
+   * some Ollama and llama.cpp versions send their tool calls with finish_reason "stop", not
+   * "tool_calls", so lastFinish alone does not tell a run out of turns from one that answered.
+   */
+  let lastCalledTools = false
   let inputTokens = 0
   let outputTokens = 0
   let error: unknown
@@ -532,7 +539,11 @@ export async function runJob(
             emitText(part.text)
           }
           break
+        case 'start-step':
+          lastCalledTools = false
+          break
         case 'tool-call':
+          if (part.providerExecuted !== true) lastCalledTools = true
           pendingCalls.set(part.toolCallId, { name: part.toolName, input: part.input })
           await logCall(part.toolCallId, part.toolName)
           emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: part.input })
@@ -669,8 +680,9 @@ export async function runJob(
       providerError: detail.length > 300 ? `${detail.slice(0, 300)}...` : detail,
     })
     metrics?.execution('failed')
-  } else if (lastFinish === 'tool-calls' && steps >= maxTurns) {
-    // Out of turns while the model still called tools: no final answer, and not a success. What it
+  } else if (lastCalledTools && steps >= maxTurns) {
+    // Out of turns while the model still called tools (whatever the finish reason its provider
+    // sent with them): no final answer, and not a success. What it
     // wrote on the way (text beside its tool calls) stays in `result`, as a failed run's partial answer.
     const msg = maxTurnsMessage(maxTurns, maxTurns === job.agent.maxTurns)
     const errorCode = 'max_turns_reached'
