@@ -85,7 +85,8 @@ describe('POST /tokens/:id/rotate', () => {
     t.clock.advance(60 * 60_000)
     const stale = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })
     expect([stale.status, stale.body.code]).toEqual([409, 'invalid_state'])
-    expect(stale.body.message).toContain(`rotate its successor ${second.id} instead`)
+    // Named: the family's active token, third (second, the direct successor, was rotated in turn).
+    expect(stale.body.message).toContain(`rotate its successor ${third.id} instead`)
     expect((await t.req('GET', '/api/v1/tokens/self', { token: third.token })).status).toBe(200)
     expect((await findTokenById(t.ctx, third.id))!.revokedAt).toBeNull()
     expect((await t.req('GET', '/api/v1/audit-events?type=token.family_revoked', { token: admin.token })).body.total).toBe(0)

@@ -74,4 +74,47 @@ describe('a stale rotation', () => {
     for (const tok of [next.token, child.token]) expect((await self(tok)).status).toBe(200)
     expect(await familyEvents(a.token)).toBe(0)
   })
+  // A -> B -> C: the 409 named A's direct successor B, itself rotated, whose rotation was 409 again.
+  test('a chain of rotations: the 409 names the active token at its end (English and German), and "create a new token" once none is active', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const A = await makeToken(t, a, { name: 'chain' })
+    const B = (await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: A.token, body: {} })).body
+    const C = (await t.req('POST', `/api/v1/tokens/${B.id}/rotate`, { token: B.token, body: {} })).body
+    expect([B.id, C.id].every(Boolean)).toBe(true)
+    t.clock.advance(5 * 60_000)
+    for (const id of [A.id, B.id]) {
+      const r = await t.req('POST', `/api/v1/tokens/${id}/rotate`, { token: a.token, body: {} })
+      expect([r.status, r.body.code, r.body.message]).toEqual([409, 'invalid_state', `Token ${id} was already rotated or revoked; rotate its successor ${C.id} instead (list your tokens).`])
+    }
+    const en = await c.post(`/settings/tokens/${A.id}/rotate`, { grace: '0' })
+    expect([en.status, en.text.includes(`rotate its successor ${C.id} instead`)]).toEqual([409, true])
+    const de = await c.post(`/settings/tokens/${A.id}/rotate`, { grace: '0' }, DE)
+    expect([de.status, de.text.includes(`rotieren Sie stattdessen seinen Nachfolger ${C.id}`)]).toEqual([409, true])
+    // The end of the chain trashed: nothing in the family to rotate.
+    expect((await t.req('DELETE', `/api/v1/tokens/${C.id}`, { token: a.token })).status).toBeLessThan(300)
+    for (const id of [A.id, B.id]) {
+      const r = await t.req('POST', `/api/v1/tokens/${id}/rotate`, { token: a.token, body: {} })
+      expect([r.status, r.body.message]).toEqual([409, `Token ${id} was already revoked and cannot be rotated; create a new token.`])
+    }
+    const gone = await c.post(`/settings/tokens/${A.id}/rotate`, { grace: '0' }, DE)
+    expect([gone.status, gone.text.includes('Dieses Token wurde schon widerrufen und kann nicht rotiert werden')]).toEqual([409, true])
+    expect(await familyEvents(a.token)).toBe(0)
+  })
+
+  test('a token in its grace period whose successor was rotated in turn: the 409 names the active token at the end of the chain, and "create a new token" once none is active', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const A = await makeToken(t, a, { name: 'graceful' })
+    const B = (await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: A.token, body: { gracePeriodSeconds: 3600 } })).body
+    const C = (await t.req('POST', `/api/v1/tokens/${B.id}/rotate`, { token: B.token, body: {} })).body
+    const r = await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: a.token, body: {} })
+    expect([r.status, r.body.code]).toEqual([409, 'invalid_state'])
+    expect(r.body.message).toStartWith(`Token ${A.id} was already rotated (its successor is ${C.id}) and stops working at `)
+    expect((await t.req('DELETE', `/api/v1/tokens/${C.id}`, { token: a.token })).status).toBeLessThan(300)
+    const none = await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: a.token, body: {} })
+    expect([none.status, none.body.code]).toEqual([409, 'invalid_state'])
+    expect(none.body.message).toMatch(new RegExp(`^Token ${A.id} was already rotated and stops working at \\S+, and no token of its rotation family is active any more; create a new token\\.$`))
+    const de = await c.post(`/settings/tokens/${A.id}/rotate`, { grace: '0' }, DE)
+    expect([de.status, de.text.includes('kein Token seiner Rotationsfolge ist mehr aktiv; generieren Sie ein neues')]).toEqual([409, true])
+    expect((await self(A.token)).status).toBe(200)
+  })
 })

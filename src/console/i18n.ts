@@ -948,6 +948,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^CLI session \S+ not found/, () => 'Diese CLI-Anmeldung gibt es nicht.'],
   [/^Token \S+ was already rotated or revoked; rotate its successor (\S+) instead/, (m) => `Dieses Token wurde schon rotiert oder widerrufen; rotieren Sie stattdessen seinen Nachfolger ${m[1]}.`],
   [/^Token \S+ was already revoked and cannot be rotated/, () => 'Dieses Token wurde schon widerrufen und kann nicht rotiert werden; generieren Sie ein neues.'],
+  [/^Token \S+ was already rotated and stops working at \S+, and no token of its rotation family is active any more/, () => 'Dieses Token wurde schon rotiert und läuft mit seiner Übergangsfrist aus, und kein Token seiner Rotationsfolge ist mehr aktiv; generieren Sie ein neues.'],
   [/^Token \S+ was already rotated/, () => 'Dieses Token wurde schon rotiert und läuft mit seiner Übergangsfrist aus; rotieren Sie seinen Nachfolger.'],
   [/^Token \S+ expired on/, () => 'Dieses Token ist abgelaufen und kann nicht rotiert werden; generieren Sie ein neues.'],
   [/^Token \S+ was rotated or revoked by a concurrent request/, () => 'Dieses Token wurde gleichzeitig anderswo rotiert oder widerrufen; laden Sie die Liste neu und versuchen Sie es erneut.'],

@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming its successor, if it has one, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming the token to rotate instead, the active one at the end of its rotations (its successor, or a later one when that was rotated in turn), or saying to create a new token when none is active, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -2236,7 +2236,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the successor to rotate instead; nothing is revoked), rotated by a concurrent request, or expired.
+         * @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the token to rotate instead, the active one at the end of its rotations, or says to create a new token when none of them is active; nothing is revoked), rotated by a concurrent request, or expired.
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -7769,7 +7769,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the successor to rotate instead; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the token to rotate instead, the active one at the end of its rotations, or says to create a new token when none of them is active; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

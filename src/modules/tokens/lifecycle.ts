@@ -83,8 +83,13 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     throw await noLongerActive(ctx, old)
   }
   if (old.revokedAt) {
-    const successor = await successorOf(ctx, old.id)
-    throw new AppError('invalid_state', `Token ${old.id} was already rotated${successor ? ` (its successor is ${successor})` : ''} and stops working at ${old.revokedAt.toISOString()}; rotate the successor instead.`)
+    const successor = await activeSuccessor(ctx, old, now)
+    throw new AppError(
+      'invalid_state',
+      successor
+        ? `Token ${old.id} was already rotated (its successor is ${successor}) and stops working at ${old.revokedAt.toISOString()}; rotate the successor instead.`
+        : `Token ${old.id} was already rotated and stops working at ${old.revokedAt.toISOString()}, and no token of its rotation family is active any more; create a new token.`,
+    )
   }
   if (old.expiresAt.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} expired on ${old.expiresAt.toISOString()} and cannot be rotated; create a new token.`)
@@ -155,6 +160,25 @@ async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
   return (await ctx.db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, id)).get())?.id
 }
 
+/**
+ * The token to rotate instead of `old`, which is no longer active or in its grace period: the
+ * active token of its rotation family (ids never named to a caller other than the owner, who sees
+ * them listed). Not merely `old`'s direct successor, which may itself have been rotated or revoked
+ * since (A -> B -> C: rotating A named B, and rotating B was refused in turn). A family is one line
+ * of rotations, each token rotated at most once, so at most one of its members is neither revoked
+ * nor in a grace period: the one at its end, if it is still active (not revoked, not expired).
+ */
+async function activeSuccessor(ctx: Ctx, old: PersonalAccessToken, now: number): Promise<string | undefined> {
+  const t = personalAccessTokens
+  const family = old.familyId ?? old.id
+  const row = await ctx.db
+    .select({ id: t.id })
+    .from(t)
+    .where(and(eq(t.familyId, family), isNull(t.revokedAt), gt(t.expiresAt, new Date(now))))
+    .get()
+  return row?.id === old.id ? undefined : row?.id
+}
+
 /** 409: the token was rotated or revoked by another request while this one was under way. */
 async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
   // The calling token itself, revoked meanwhile by other than a rotation (a DELETE, a leak report,
@@ -173,7 +197,7 @@ async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<
 
 /** 409: the token is no longer active (rotated, or revoked), for a caller other than the token itself. */
 async function noLongerActive(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
-  const successor = await successorOf(ctx, old.id)
+  const successor = await activeSuccessor(ctx, old, ctx.clock.now())
   return new AppError(
     'invalid_state',
     successor
