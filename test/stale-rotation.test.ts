@@ -109,6 +109,9 @@ describe('a stale rotation', () => {
     const r = await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: a.token, body: {} })
     expect([r.status, r.body.code]).toEqual([409, 'invalid_state'])
     expect(r.body.message).toStartWith(`Token ${A.id} was already rotated (its successor is ${C.id}) and stops working at `)
+    // The token in its grace period is refused on tokens (403), and told the same token to use.
+    const made = await t.req('POST', '/api/v1/tokens', { token: A.token, body: { name: 'from the old one' } })
+    expect([made.status, made.body.message.includes(`(its successor is ${C.id})`)]).toEqual([403, true])
     expect((await t.req('DELETE', `/api/v1/tokens/${C.id}`, { token: a.token })).status).toBeLessThan(300)
     const none = await t.req('POST', `/api/v1/tokens/${A.id}/rotate`, { token: a.token, body: {} })
     expect([none.status, none.body.code]).toEqual([409, 'invalid_state'])

@@ -1,4 +1,4 @@
-import { and, count, eq, gt, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
+import { and, count, eq, gt, isNull, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import { recordAuditOnce } from '../../audit/log'
 import { bearerChallenge } from '../../auth/authenticate'
 import { notRevokedSql, wasRotated } from '../../auth/revoked'
@@ -41,7 +41,7 @@ export async function scopesForNewToken(ctx: Ctx, requested: string[] | undefine
 export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, action: 'rotate' | 'revoke'): Promise<void> {
   const principal = callerOf(ctx)
   if (target.id === principal.tokenId) return assertMayEndItself(ctx, target.scopes, action)
-  if (principal.tokenId !== null) await assertNotSuperseded(ctx.db, principal.tokenId, action)
+  if (principal.tokenId !== null) await assertNotSuperseded(ctx.db, principal.tokenId, action, ctx.clock.now())
   if (scopesCover(principal.scopes, target.scopes)) return
   const missing = uncoveredScopes(principal.scopes, target.scopes)
   await denied(ctx, action, target.id, { targetScopes: target.scopes, missingScopes: missing })
@@ -85,17 +85,34 @@ export async function assertNotSuperseded(
   db: Db,
   tokenId: string,
   action: 'create' | 'rotate' | 'revoke',
+  now: number,
   state?: { revokedAt: Date | null; reason: string | null },
 ): Promise<void> {
   const t = personalAccessTokens
   const row = state ?? (await db.select({ revokedAt: t.revokedAt, reason: t.revokedReason }).from(t).where(eq(t.id, tokenId)).get())
   if (!row?.revokedAt || !wasRotated(row.reason)) return
-  const successor = (await db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, tokenId)).get())?.id
+  // The token to use now: the rotation chain's active end (the direct successor may be rotated too).
+  const family = (await db.select({ familyId: t.familyId }).from(t).where(eq(t.id, tokenId)).get())?.familyId ?? tokenId
+  const successor = await activeFamilyMember(db, family, tokenId, now)
   const what = action === 'create' ? 'create a token' : `${action} another token`
   throw new AppError(
     'forbidden',
     `Forbidden: this token was rotated${successor ? ` (its successor is ${successor})` : ''} and works only until ${row.revokedAt.toISOString()}, the end of its grace period, and not on tokens: it cannot ${what} (access denied), as that would let the secret being retired outlive its rotation. Use the successor.`,
   )
+}
+
+/**
+ * The one active token of a rotation family (a family is one line of rotations: at most one of its
+ * members is neither revoked nor expired), unless it is `exceptId`; undefined when none is.
+ */
+export async function activeFamilyMember(db: Db, familyId: string, exceptId: string, now: number): Promise<string | undefined> {
+  const t = personalAccessTokens
+  const row = await db
+    .select({ id: t.id })
+    .from(t)
+    .where(and(eq(t.familyId, familyId), isNull(t.revokedAt), gt(t.expiresAt, new Date(now))))
+    .get()
+  return row?.id === exceptId ? undefined : row?.id
 }
 
 /**

@@ -1,11 +1,11 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { audited, callerOf, type Ctx } from '../../context'
 import type { Caller, Principal } from '../../auth/principal'
 import { cliSessions, organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
-import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
+import { activeFamilyMember, assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
 import { assertCredentialUnrevoked, revocationInForce, ROTATED_GRACE, ROTATED_NOW, wasRotated } from '../../auth/revoked'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken, type RevokeReason } from './service'
@@ -168,15 +168,8 @@ async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
  * of rotations, each token rotated at most once, so at most one of its members is neither revoked
  * nor in a grace period: the one at its end, if it is still active (not revoked, not expired).
  */
-async function activeSuccessor(ctx: Ctx, old: PersonalAccessToken, now: number): Promise<string | undefined> {
-  const t = personalAccessTokens
-  const family = old.familyId ?? old.id
-  const row = await ctx.db
-    .select({ id: t.id })
-    .from(t)
-    .where(and(eq(t.familyId, family), isNull(t.revokedAt), gt(t.expiresAt, new Date(now))))
-    .get()
-  return row?.id === old.id ? undefined : row?.id
+function activeSuccessor(ctx: Ctx, old: PersonalAccessToken, now: number): Promise<string | undefined> {
+  return activeFamilyMember(ctx.db, old.familyId ?? old.id, old.id, now)
 }
 
 /** 409: the token was rotated or revoked by another request while this one was under way. */

@@ -199,7 +199,7 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, act
   }
   // In its grace period: it works on, but makes no token (checked here, under the write lock, so
   // that a rotation committed while this request waited counts too).
-  if (row) await assertNotSuperseded(ctx.db, creatorId, action, row)
+  if (row) await assertNotSuperseded(ctx.db, creatorId, action, ctx.clock.now(), row)
 }
 
 async function insertToken(
