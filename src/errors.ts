@@ -54,7 +54,6 @@ export const ERROR_STATUS = {
   idempotency_stream_started: 409,
   invalid_state: 409,
   /** A revoked token was rotated: its whole rotation family has been revoked. */
-  token_reuse_detected: 409,
   // 413
   payload_too_large: 413,
   // 414

@@ -1009,7 +1009,6 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
   already_member: 'Konflikt: Diese Person ist schon Mitglied.',
   last_admin: 'Konflikt: Die Organisation braucht mindestens einen Administrator.',
   invalid_state: 'Das ist in diesem Zustand nicht mehr möglich; laden Sie die Seite neu.',
-  token_reuse_detected: 'Ein bereits widerrufenes Token wurde rotiert: Alle Tokens seiner Rotationskette wurden zur Sicherheit widerrufen.',
   rate_limited: 'Zu viele Anfragen. Versuchen Sie es gleich noch einmal.',
   no_model_provider: 'Auf diesem Server ist kein Modellanbieter eingerichtet: Der Betreiber setzt OPENAI_BASE_URL (und bei Bedarf OPENAI_API_KEY) oder ANTHROPIC_API_KEY.',
   model_not_served: 'Kein eingerichteter Modellanbieter bedient das Modell dieses Agenten.',

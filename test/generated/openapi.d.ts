@@ -2464,7 +2464,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in.
+         * @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated.
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -7643,7 +7643,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenSelfRotateForbidden"];
                 };
             };
-            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

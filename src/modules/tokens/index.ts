@@ -52,7 +52,7 @@ const createInvalid = errorResponse(
 const selfConflict = errorResponse(
   409,
   'invalid_state',
-  'Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal\'s browser sign-in (`teamday login`), which is no personal access token and is not rotated. Never `token_reuse_detected`: the calling token was valid when the request came in.',
+  'Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal\'s browser sign-in (`teamday login`), which is no personal access token and is not rotated.',
   'Token pat_7Hq2LmX9vB3nR8kT1wYz was already rotated (its successor is pat_2Lk9Qw4ErT7yU1iO3pAs) and stops working at 2026-11-23T11:00:00.000Z; rotate the successor instead.',
 )
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
