@@ -5,12 +5,11 @@ import { ACTIVE, addLog, finishExecution } from '../../engine/store'
 import { leaseLapsed } from '../../engine/leases'
 import { createdByTransitive } from '../tokens/created-by'
 
-/** Why a leak ends a run: what the token's revocation was (a leak report, a rotation reused, a CLI code polled twice). */
-export type LeakCause = 'leak_report' | 'family_reuse' | 'code_reused'
+/** Why a leak ends a run: what the token's revocation was (a leak report, a CLI code polled twice). */
+export type LeakCause = 'leak_report' | 'code_reused'
 
 const WHY: Record<LeakCause, string> = {
   leak_report: 'was reported leaked',
-  family_reuse: 'was revoked for reuse of its rotated secret',
   code_reused: "came from a sign-in whose code was polled twice",
 }
 

@@ -3,6 +3,7 @@ import { recordAudit, type AuditInput } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import { dbTime } from '../../db/schema'
 import { revocable } from './service'
+import type { LeakCause } from '../executions/leaked'
 
 /**
  * A compromised creator's tokens. Its own module (not ./revocation.ts, which ends CLI sessions):
@@ -20,7 +21,7 @@ import { revocable } from './service'
 export async function revokeCreatedBy(
   ctx: Ctx,
   roots: readonly string[],
-  opts: { cause: 'leak_report' | 'family_reuse' | 'code_reused'; by: string; audit?: Pick<AuditInput, 'organizationId' | 'source' | 'actor'> },
+  opts: { cause: LeakCause; by: string; audit?: Pick<AuditInput, 'organizationId' | 'source' | 'actor'> },
 ): Promise<string[]> {
   if (roots.length === 0) return []
   // In a transaction: a token being created by one of the roots right now either committed
