@@ -3,10 +3,10 @@ import { afterCommit, type Ctx } from '../../context'
 import { executions } from '../../db/schema'
 import { ACTIVE, addLog, finishExecution } from '../../engine/store'
 import { leaseLapsed } from '../../engine/leases'
-import { createdByTransitive } from '../tokens/created-by'
+import { createdByTransitive, type LeakCause } from '../tokens/created-by'
 
 /** Why a leak ends a run: what the token's revocation was (a leak report, a CLI code polled twice). */
-export type LeakCause = 'leak_report' | 'code_reused'
+export type { LeakCause }
 
 const WHY: Record<LeakCause, string> = {
   leak_report: 'was reported leaked',

@@ -3,13 +3,15 @@ import { recordAudit, type AuditInput } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import { dbTime } from '../../db/schema'
 import { revocable } from './service'
-import type { LeakCause } from '../executions/leaked'
 
 /**
  * A compromised creator's tokens. Its own module (not ./revocation.ts, which ends CLI sessions):
  * the CLI sign-in's code-reuse revocation (src/modules/cli-auth/service.ts) takes along the tokens
  * made through the session it ends.
  */
+
+/** Why a token is taken for leaked, and what it created with it (a leak report, a CLI code polled twice). */
+export type LeakCause = 'leak_report' | 'code_reused'
 
 /**
  * Revokes every still-active token created, directly or through other tokens, by one of `roots`
