@@ -6,8 +6,6 @@ import { leaseLapsed } from '../../engine/leases'
 import { createdByTransitive, type LeakCause } from '../tokens/created-by'
 
 /** Why a leak ends a run: what the token's revocation was (a leak report, a CLI code polled twice). */
-export type { LeakCause }
-
 const WHY: Record<LeakCause, string> = {
   leak_report: 'was reported leaked',
   code_reused: "came from a sign-in whose code was polled twice",
