@@ -1,7 +1,7 @@
 import { and, eq, inArray, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
-import { forShare } from '../../db/locks'
+import { forShare, forUpdate } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, type Agent } from '../../db/schema'
 import { isSlug, refersToId } from '../slugs'
@@ -97,8 +97,16 @@ export async function usableAgent(db: Db, v: Viewer, ref: string): Promise<Agent
  * write or is seen by this check.
  */
 export async function usableAgentForWrite(tx: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
-  const where = refersToId(ref, 'char') ? eq(agents.id, ref) : isSlug(ref) ? eq(agents.slug, ref) : undefined
-  if (where === undefined) return undefined
-  const a = await forShare(tx, tx.select().from(agents).where(and(eq(agents.organizationId, v.organizationId), where))).get()
+  const a = await agentByRefLocked(tx, v.organizationId, ref, forShare)
   return a && canUseAgent(v, a) ? a : undefined
+}
+
+/**
+ * agentByRef inside a write's transaction, the row read with `lock` (src/db/locks.ts): forShare for
+ * a write that depends on the agent, forUpdate for a change of the agent itself.
+ */
+export function agentByRefLocked(tx: Db, organizationId: string, ref: string, lock: typeof forShare | typeof forUpdate): Promise<Agent | undefined> {
+  const where = refersToId(ref, 'char') ? eq(agents.id, ref) : isSlug(ref) ? eq(agents.slug, ref) : undefined
+  if (where === undefined) return Promise.resolve(undefined)
+  return lock(tx, tx.select().from(agents).where(and(eq(agents.organizationId, organizationId), where))).get()
 }

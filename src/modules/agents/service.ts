@@ -1,9 +1,10 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, type Ctx, audited } from '../../context'
+import { callerOf, type Ctx, audited, withTx } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
+import { forUpdate } from '../../db/locks'
 import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
@@ -11,7 +12,7 @@ import { newId } from '../../ids'
 import { caseClass } from '../../text'
 import { changeDetails, changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
-import { agentByRef, agentsUnseenBy, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
+import { agentByRef, agentByRefLocked, agentsUnseenBy, canEditAgent, canSeeAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
 /** The agent as the API returns it: the response schema is the one source of this shape. */
@@ -379,9 +380,15 @@ async function findVisible(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   return row
 }
 
-/** Visible, and the caller may change it: its creator or an organization admin. */
-async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Agent> {
-  const row = await findVisible(ctx, p, id)
+/**
+ * Visible, and the caller may change it: its creator or an organization admin. Read with forUpdate
+ * (src/db/locks.ts), inside the transaction of the change it is for: what the change is judged and
+ * computed on (the fields that differ, the hidden sub-agents kept, whether it is archived) is then
+ * the row the change lands on, never one that another change replaced meanwhile.
+ */
+async function findEditable(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
+  const row = await agentByRefLocked(ctx.db, p.organizationId, ref, forUpdate)
+  if (!row || !canSeeAgent(p, row)) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   if (!canEditAgent(p, row)) {
     throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")
   }
@@ -393,7 +400,18 @@ export async function getAgent(ctx: Ctx, ref: string): Promise<PublicAgent> {
   return (await shownTo(ctx.db, p, [await findVisible(ctx, p, ref)]))[0]!
 }
 
-export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Promise<PublicAgent> {
+/**
+ * One transaction from the read of the agent to its write (findEditable): on PostgreSQL a change
+ * judged on a row read outside it could be overtaken by another between the two. A name sent equal
+ * to the row as read was dropped as unchanged while another request had just renamed the agent
+ * (the 200 then showed the other's name), and a sub-agent an admin had just added out of the
+ * caller's sight was dropped from the list written back.
+ */
+export function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Promise<PublicAgent> {
+  return withTx(ctx, (tx) => updateAgentNow(tx, ref, input))
+}
+
+async function updateAgentNow(ctx: Ctx, ref: string, input: AgentInput): Promise<PublicAgent> {
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, ref)
   const id = current.id
@@ -437,7 +455,11 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
 }
 
 /** Soft delete: archives (idempotent). */
-export async function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
+export function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
+  return withTx(ctx, (tx) => archiveAgentNow(tx, ref))
+}
+
+async function archiveAgentNow(ctx: Ctx, ref: string): Promise<void> {
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, ref)
   const id = current.id
