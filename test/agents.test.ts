@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { Value } from '@sinclair/typebox/value'
 import { AgentArchived, AgentEnvelope, AgentList, AgentWithCharacter, CreatedAgent } from '../src/modules/agents/model'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { agent as storedAgent } from './helpers/scripted-provider'
 
 /** The body matches the route's declared response schema. */
 const conforms = (schema: Parameters<typeof Value.Check>[0], body: unknown) => expect([...Value.Errors(schema, body)].map((e) => `${e.path}: ${e.message}`)).toEqual([])
@@ -181,6 +182,21 @@ describe('agents: the CLI flow', () => {
     }
     expect((await t.req('GET', '/api/v1/agents?limit=200', { token: memberA.token })).body.total).toBe(before)
     expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent).toMatchObject({ disallowedTools: ['teamday_api', 'Task'], tags: ['ops', 'a b'], mcpTypes: ['github'], subagentIds: [sub.id] })
+  })
+
+  // An earlier build stored such entries as sent: a client that reads that agent and writes it all
+  // back (the console's form, a script's GET-then-PATCH) got 422 for an entry it never chose.
+  test('an entry of only white space stored by an earlier build is dropped when the list is written back; a new one is still 422', async () => {
+    const old = await storedAgent(t, memberA, { name: 'Old blanks', tags: ['ops', ' '], disallowedTools: ['teamday_api', '\t'] })
+    const shown = (await t.req('GET', `/api/v1/agents/${old.id}`, { token: memberA.token })).body.agent
+    const back = await t.req('PATCH', `/api/v1/agents/${old.id}`, { token: memberA.token, body: { name: 'Old blanks, renamed', tags: shown.tags, disallowedTools: shown.disallowedTools } })
+    expect([back.status, back.body.agent.tags, back.body.agent.disallowedTools]).toEqual([200, ['ops'], ['teamday_api']])
+    // A list the row held no blank in: refused as on create.
+    const fresh = await t.req('PATCH', `/api/v1/agents/${old.id}`, { token: memberA.token, body: { mcpTypes: ['github', ' '] } })
+    expect([fresh.status, fresh.body.details?.[0]?.field]).toEqual([422, 'mcpTypes'])
+    // Once cleaned, a blank is new again.
+    const again = await t.req('PATCH', `/api/v1/agents/${old.id}`, { token: memberA.token, body: { tags: ['ops', ' '] } })
+    expect([again.status, again.body.details?.[0]?.field]).toEqual([422, 'tags'])
   })
 
   test('null clears text fields and maxTurns', async () => {

@@ -182,18 +182,22 @@ const NAME_LISTS = [
 /**
  * A list of names as stored: each entry trimmed, as a name is. An entry with white space around it
  * is the name without it (`"teamday_api "` in `disallowedTools` was stored so, and took no tool
- * away); one that is only white space names nothing, and is refused.
+ * away); one that is only white space names nothing, and is refused, unless the list as stored
+ * (`stored`, on an update) has such an entry too: an earlier build kept them, and a client that
+ * reads the agent and writes it all back sends it again. It is dropped then, as it named nothing.
  */
-function trimmedNames(field: string, entries: string[]): string[] {
-  return entries.map((entry, i) => {
+function trimmedNames(field: string, entries: string[], stored: readonly string[] | null | undefined): string[] {
+  const names: string[] = []
+  entries.forEach((entry, i) => {
     const name = entry.trim()
-    if (name === '') throw invalidField(field, `${field}[${i}] is empty once trimmed: each entry must be a name (white space around it is dropped)`)
-    return name
+    if (name !== '') names.push(name)
+    else if (!stored?.some((s) => s.trim() === '')) throw invalidField(field, `${field}[${i}] is empty once trimmed: each entry must be a name (white space around it is dropped)`)
   })
+  return names
 }
 
-/** Maps the input's defined fields to columns (snake-case API names to the schema's). */
-function columns(input: AgentInput): Partial<Agent> {
+/** Maps the input's defined fields to columns (snake-case API names to the schema's); `current`: the agent an update changes. */
+function columns(input: AgentInput, current?: Agent): Partial<Agent> {
   const out: Partial<Agent> = {}
   const arr = (v: string[] | null | undefined) => (v === undefined ? undefined : (v ?? []))
   const set = <K extends keyof Agent>(k: K, v: Agent[K] | undefined) => {
@@ -214,7 +218,7 @@ function columns(input: AgentInput): Partial<Agent> {
   set('mcpTypes', arr(input.mcpTypes))
   set('mcpInstanceIds', arr(input.mcpInstanceIds))
   set('subagentIds', arr(input.subagentIds))
-  for (const [field, column] of NAME_LISTS) if (out[column]) out[column] = trimmedNames(field, out[column])
+  for (const [field, column] of NAME_LISTS) if (out[column]) out[column] = trimmedNames(field, out[column], current?.[column])
   if (input.maxTurns !== undefined) {
     if (input.maxTurns !== null && (!Number.isInteger(input.maxTurns) || input.maxTurns < 1 || input.maxTurns > 500)) {
       throw invalidField('maxTurns', 'maxTurns must be between 1 and 500')
@@ -415,7 +419,7 @@ async function updateAgentNow(ctx: Ctx, ref: string, input: AgentInput): Promise
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, ref)
   const id = current.id
-  const fields = columns(input)
+  const fields = columns(input, current)
   if (input.slug !== undefined && input.slug !== current.slug) {
     const s = checkSlug(input.slug)
     if (await slugInUse(ctx, p.organizationId, s)) throw slugTaken('agent', s)
