@@ -199,6 +199,7 @@ export interface Config {
 
 import { VERSION } from './build-info'
 import { ConfigError } from './config-error'
+import { pgTlsSettings } from './db/pg-tls'
 
 export { ConfigError, VERSION }
 export const DEFAULT_DB_PATH = './data/teamday.db'
@@ -220,7 +221,15 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
   const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
   rejectUnknownScheme(dbPath)
   if (isPostgresUrl(dbPath) && !isValidPostgresUrl(dbPath)) throw new ConfigError(`the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
-  if (isPostgresUrl(dbPath)) rejectUnknownSslMode(dbPath)
+  if (isPostgresUrl(dbPath)) {
+    rejectUnknownSslMode(dbPath)
+    // The TLS files the URL names (sslrootcert, sslcert, sslkey, sslcrl), read now: a missing one said at start, exit 2.
+    try {
+      pgTlsSettings(dbPath)
+    } catch (e) {
+      throw new ConfigError(`${(e as Error).message} (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB)`)
+    }
+  }
   // Empty is unset (`PORT=` listened on a random port).
   const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
   // Blank is unset and the case is free, as for TEAMDAY_LOG_FORMAT (`TEAMDAY_LOG_LEVEL=` refused to start).

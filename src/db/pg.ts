@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Socket } from 'node:net'
 import postgres from 'postgres'
+import { pgTlsSettings } from './pg-tls'
 import { fillPlaceholders, type SQL } from 'drizzle-orm'
 import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
@@ -527,7 +528,10 @@ function pacedSocket(pacer: ConnectPacer): (o: { host: string[]; port: number[];
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const pacer = new ConnectPacer()
-  const client = postgres(url, {
+  // sslmode and the TLS files as libpq reads them (src/db/pg-tls.ts), out of the URL.
+  const tls = pgTlsSettings(url)
+  const client = postgres(tls.url, {
+    ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}),
     // A documented option of postgres-js that its types leave out.
     ...({ socket: pacedSocket(pacer) } as {}),
     onparameter: () => pacer.accepted(),

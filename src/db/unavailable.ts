@@ -38,6 +38,21 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
 const NAME_NOT_RESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN'])
 
 /**
+ * A TLS handshake the server ended (node's words for it, with ECONNRESET): said as such, as "not
+ * answering" sent an operator looking for a server that did answer, without TLS.
+ */
+const TLS_REFUSED = "The database ended the connection during the TLS handshake: it does not offer TLS (PostgreSQL's ssl setting is off), while the URL's sslmode requires it (require, verify-ca, verify-full, or a client certificate); turn TLS on in PostgreSQL, or use sslmode=prefer or disable."
+
+function tlsRefused(error: unknown): boolean {
+  let e: unknown = error
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    if (e.message.includes('before secure TLS connection was established')) return true
+    e = e.cause
+  }
+  return false
+}
+
+/**
  * Why the database cannot serve this request right now, when that is what `error` (or one of
  * its causes: drizzle wraps the driver's error) says: a SQLite file locked by another writer (an
  * admin command, `teamday rekey`, a backup restore) past the busy timeout, its disk full, its
@@ -45,6 +60,7 @@ const NAME_NOT_RESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN'])
  * nor a bug: 503 with Retry-After, where they were a 500 "internal error". Else null.
  */
 export function databaseUnavailable(error: unknown): string | null {
+  if (tlsRefused(error)) return TLS_REFUSED
   for (const code of errorCodes(error)) {
     if (code.startsWith('SQLITE_')) {
       for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
