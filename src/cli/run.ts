@@ -7,6 +7,7 @@ import { loadAdmin } from './admin-bundle'
 import { OutputError, processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
+import { teamdayCliCommand, teamdayCliOption } from './teamday-cli-names'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
 
 /**
@@ -66,7 +67,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       return EXIT.ok
     }
     const topic = commandsNamed(rest[0])
-    if (topic.length === 0) return await fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
+    if (topic.length === 0) return await fail(io, json, teamdayCliName(`unknown command "${rest[0]}"`, rest.slice(0, 2), 'teamday help') ?? unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
     io.out((await help()).usageText(topic))
     return EXIT.ok
   }
@@ -76,7 +77,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return EXIT.ok
   }
   const named = commandsNamed(name)
-  if (named.length === 0) return await fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
+  if (named.length === 0) return await fail(io, json, misplaced(name, rest, lead.valueTaken) ?? teamdayCliName(`unknown command "${name}"`, [name, ...rest.slice(0, 1)], 'teamday help') ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   // Chosen by the options before the command too: `teamday --db FILE tokens list --email E`.
   const mode: Mode = isAdminMode(lead.options) || isAdminMode(rest) ? 'admin' : 'client'
   const top = firstWhere(named, (c) => c.mode === mode) ?? named[0]!
@@ -115,7 +116,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       if (!next) {
         const other = otherMode(named, top, path, sub)
         if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
-        throw unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
+        throw teamdayCliName(`unknown ${path.join(' ')} command "${sub}"`, [...path, sub], `teamday help ${top.name}`) ?? unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
       }
       between.push(...args.slice(0, end))
       cmd = next
@@ -213,6 +214,16 @@ function unknown(what: string, word: string, candidates: readonly string[], see:
   return new UnknownError(`${what}${guess ? `; did you mean "${guess}"?` : '.'} See "${see}".`)
 }
 
+/**
+ * A command of TeamDay's own CLI (`teamday auth login`, `teamday tasks complete ID`): refused as
+ * any unknown command is, with what does it here (src/cli/teamday-cli-names.ts). Undefined when
+ * `words` is no such command.
+ */
+function teamdayCliName(what: string, words: readonly string[], see: string): UnknownError | undefined {
+  const here = teamdayCliCommand(words)
+  return here ? new UnknownError(`${what}: ${here}. See "${see}".`) : undefined
+}
+
 /** The help texts (src/cli/help.ts), loaded when one is shown. */
 const help = () => import('./help')
 
@@ -266,6 +277,8 @@ function parse(args: string[], options: Options, command: string, see: string): 
   } catch (e) {
     if (e instanceof UnknownOptionError) {
       const names = Object.entries(options).filter(([, o]) => !o.hidden).map(([k]) => `--${k}`)
+      const here = teamdayCliOption(e.option)
+      if (here) throw new UnknownError(`unknown option ${e.option} for "${command}": ${here}. See "${see}".`)
       throw unknown(`unknown option ${e.option} for "${command}"`, e.option, names, see)
     }
     if (e instanceof OptionValueError) throw new UsageError(e.message)
