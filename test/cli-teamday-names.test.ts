@@ -72,6 +72,15 @@ describe("TeamDay CLI's spellings", () => {
     expect(requests).toBe(0)
   })
 
+  test('agents execute ID MESSAGE (TeamDay\'s agents exec takes the message as an argument): the usage error says it is --message here', async () => {
+    const r = await cli(['agents', 'execute', 'bot', 'hello there'])
+    expect(r.code).toBe(2)
+    expect(r.err).toStartWith('error: unexpected argument "hello there": the message is an option here: --message M (-m M)')
+    // Another command's extra argument is said as before.
+    expect((await cli(['agents', 'get', 'a', 'b'])).err).toStartWith('error: unexpected argument "b"\n')
+    expect(requests).toBe(0)
+  })
+
   test('with --json, the error object carries the same message', async () => {
     const r = await cli(['auth', 'login', '--json'])
     expect(r.code).toBe(2)

@@ -285,7 +285,7 @@ const CLIENT_COMMANDS: Declared[] = [
           '--parent-execution ID records the run as a child of that execution (one you started): it counts',
           'against that delegation tree\'s depth and size limits (past them: exit 2, code delegation_limit).',
         ],
-        positionals: ref('agent'),
+        positionals: { ...ref('agent'), extra: "the message is an option here: --message M (-m M), where TeamDay's CLI (agents exec ID MESSAGE) takes it as an argument" },
         options: { message: str('M', { required: true, short: 'm', or: 'message-file' }), 'message-file': str('FILE'), space: str('ID|SLUG'), session: str('ID'), 'parent-execution': str('ID'), stream: flag, async: flag, wait: flag, timeout: str('S') },
         load: () => agents().then((m) => m.execute),
       }),

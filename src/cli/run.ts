@@ -8,7 +8,7 @@ import { OutputError, processIo, terminalSafeIo, UsageError, type ClientIo, type
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
 import { teamdayCliCommand, teamdayCliOption } from './teamday-cli-names'
-import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
+import { COMMON_OPTIONS, type Command, type Mode, type Options, type Positionals, type TopCommand } from './spec'
 
 /**
  * `teamday ARGV`: finds the command in the registry, parses its arguments (one parseArgs setup
@@ -288,9 +288,9 @@ function parse(args: string[], options: Options, command: string, see: string): 
 
 /** Positional count and required options, before the command's code is loaded. */
 function check(cmd: Command, values: Record<string, unknown>, positionals: string[]): void {
-  const p = cmd.positionals ?? { min: 0, max: 0, missing: '' }
+  const p: Positionals = cmd.positionals ?? { synopsis: '', min: 0, max: 0, missing: '' }
   if (positionals.length < p.min) throw new UsageError(`missing ${p.missing}`)
-  if (positionals.length > p.max) throw new UsageError(`unexpected argument "${positionals[p.max]}"`)
+  if (positionals.length > p.max) throw new UsageError(`unexpected argument "${positionals[p.max]}"${p.extra ? `: ${p.extra}` : ''}`)
   for (const [name, o] of Object.entries(cmd.options ?? {})) {
     const absent = (n: string) => values[n] === undefined || values[n] === ''
     if (o.required && absent(name) && (o.or === undefined || absent(o.or))) throw new UsageError(`missing required option --${name}${o.or ? ` (or --${o.or})` : ''}`)

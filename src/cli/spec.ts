@@ -38,6 +38,8 @@ export interface Positionals {
   max: number
   /** "missing <missing>" when fewer than `min` are given. */
   missing: string
+  /** Said after "unexpected argument …" when more than `max` are given (what such an argument is written as here). */
+  extra?: string
 }
 
 /** What a command's implementation gets: the parsed arguments and the terminal. */
