@@ -40,7 +40,7 @@ function readTlsFile(param: string, path: string): Buffer {
     return readFileSync(path)
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message
-    throw Object.assign(new Error(`the database URL's ${param}=${path} cannot be read (${why})`), { code: 'TEAMDAY_PG_TLS_FILE' })
+    throw new Error(`the database URL's ${param}=${path} cannot be read (${why})`)
   }
 }
 
