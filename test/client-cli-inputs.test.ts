@@ -502,3 +502,27 @@ describe('list filters given empty', () => {
     }
   })
 })
+
+describe('agents execute --timeout', () => {
+  // TeamDay's own CLI counts --timeout in milliseconds: `--timeout 60000` (a minute there) waited
+  // 16.7 hours here. Units are accepted, and a plain number of 10000 or more is refused with both readings.
+  test('units: 1500ms is 2 s, 90s, 15m, 2h; the answer waited for within that, named as given', async () => {
+    answer = () => Response.json({ success: true, executionId: 'exec_t1', result: 'ok', sessionId: 's', chatId: 'c' })
+    for (const given of ['1500ms', '90s', '15m', '2h', '900', ' 9999 ']) {
+      const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--timeout', given])
+      expect([given, r.code, seen.length]).toEqual([given, 0, 1])
+    }
+  })
+
+  test('a plain 10000 or more is ambiguous (exit 2, nothing sent), saying both readings; a bad form or one out of 1 s - 24 h is exit 2 naming the form', async () => {
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--timeout', '60000'])
+    expect([r.code, seen.length]).toEqual([2, 0])
+    expect(r.err).toContain("--timeout 60000 is ambiguous: here a plain number is seconds (16.7 hours), TeamDay's CLI reads it as milliseconds (60 s); write 60000ms or 60000s")
+    for (const bad of ['0', '0ms', '25h', '86401s', '1.5m', 'ten', '90 s', '1e4']) {
+      const b = await cli(['agents', 'execute', 'a', '--message', 'm', '--timeout', bad])
+      expect([bad, b.code, seen.length]).toEqual([bad, 2, 0])
+      expect(b.err).toContain('--timeout is seconds (e.g. 900), or a number with a unit: 1500ms, 90s, 15m, 2h; from 1 s to 24 h')
+    }
+    expect((await cli(['agents', 'execute', 'a', '--message', 'm', '--timeout', '60000s'])).code).toBe(0)
+  })
+})

@@ -278,7 +278,8 @@ const CLIENT_COMMANDS: Declared[] = [
         notes: [
           'id at once; --wait (implies --async) polls until it ends. Exit 1 when the execution failed.',
           'Time limits (exit 5, code timeout; the run may go on): the answer, the stream\'s end or --wait\'s end',
-          'must come within --timeout seconds (default 900, at most 86400); a stream also fails when nothing',
+          'must come within --timeout (seconds or 90s, 15m, 2h; default 15m, at most 24h; a plain 10000 or more is',
+          'refused: TeamDay\'s CLI counts milliseconds); a stream also fails when nothing',
           '(not even its 15 s heartbeat) arrives for 60 s.',
           'The message is required; a long one (a log: an argument stops at ~128 KB): --message-file FILE,',
           'or --message - for stdin. Such texts are sent as read, at most 1 MiB (the server\'s request limit).',
@@ -286,7 +287,7 @@ const CLIENT_COMMANDS: Declared[] = [
           'against that delegation tree\'s depth and size limits (past them: exit 2, code delegation_limit).',
         ],
         positionals: { ...ref('agent'), extra: "the message is an option here: --message M (-m M), where TeamDay's CLI (agents exec ID MESSAGE) takes it as an argument" },
-        options: { message: str('M', { required: true, short: 'm', or: 'message-file' }), 'message-file': str('FILE'), space: str('ID|SLUG'), session: str('ID'), 'parent-execution': str('ID'), stream: flag, async: flag, wait: flag, timeout: str('S') },
+        options: { message: str('M', { required: true, short: 'm', or: 'message-file' }), 'message-file': str('FILE'), space: str('ID|SLUG'), session: str('ID'), 'parent-execution': str('ID'), stream: flag, async: flag, wait: flag, timeout: str('S|90s|15m') },
         load: () => agents().then((m) => m.execute),
       }),
     ]),

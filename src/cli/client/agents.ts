@@ -23,9 +23,35 @@ export const EXECUTE_TIMING = { streamIdleMs: 60_000, totalMs: 15 * 60_000 }
 /** The most --timeout accepts, in seconds: a day. */
 const MAX_TIMEOUT_S = 86_400
 
-/** "15 minutes", "90 s": a limit in words. */
+/** A plain --timeout from this many seconds up is refused as ambiguous: TeamDay's CLI counts milliseconds. */
+const AMBIGUOUS_FROM_S = 10_000
+
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 }
+
+/**
+ * --timeout: seconds (`900`), or with a unit (`1500ms`, `90s`, `15m`, `2h`), from 1 s to a day;
+ * returns whole seconds (a part of one rounded up). TeamDay's own CLI takes milliseconds for the
+ * same option, so `--timeout 60000` (a minute there) waited 16.7 hours here: a plain number of
+ * 10,000 or more is refused with both readings, to be written with its unit.
+ */
+export function timeoutFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const form = `--timeout is seconds (e.g. 900), or a number with a unit: 1500ms, 90s, 15m, 2h; from 1 s to ${MAX_TIMEOUT_S / 3600} h`
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(value.trim())
+  if (!m) throw new UsageError(`${form} (got "${value.slice(0, 40)}")`)
+  const n = Number(m[1])
+  if (m[2] === undefined && n >= AMBIGUOUS_FROM_S) {
+    throw new UsageError(`--timeout ${n} is ambiguous: here a plain number is seconds (${inWords(n * 1000)}), TeamDay's CLI reads it as milliseconds (${inWords(n)}); write ${n}ms or ${n}s`)
+  }
+  const s = Math.ceil(n * UNITS[m[2] ?? 's']!)
+  if (s < 1 || s > MAX_TIMEOUT_S) throw new UsageError(`${form} (got ${value.trim()})`)
+  return s
+}
+
+/** "15 minutes", "90 s", "16.7 hours": a limit in words. */
 function inWords(ms: number): string {
   const s = Math.round(ms / 1000)
+  if (s >= 7200) return `${Number((s / 3600).toFixed(1))} hours`
   return s >= 120 && s % 60 === 0 ? `${s / 60} minutes` : `${ms < 1000 ? ms / 1000 : s} s`
 }
 
@@ -86,7 +112,7 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
 
 export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; 'message-file'?: string; space?: string; session?: string; 'parent-execution'?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
   if (values.stream && (values.async || values.wait)) throw new UsageError('--stream cannot be combined with --async or --wait')
-  const seconds = intFlag(values.timeout, '--timeout', 1, MAX_TIMEOUT_S)
+  const seconds = timeoutFlag(values.timeout)
   if (seconds !== undefined && values.async && !values.wait) throw new UsageError('--timeout limits how long this command waits for the run; --async alone does not wait (add --wait)')
   // The API takes an empty parentExecutionId for none: a top-level run, outside the tree meant
   // (`--parent-execution "$PARENT"` with PARENT unset).
@@ -94,7 +120,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   if (values['parent-execution'] === '') throw new UsageError('--parent-execution is empty (an unset variable?): give the parent execution\'s id, or leave the option out for a top-level run')
   // Every mode waits at most this long for the run's end (it waited for ever with --wait).
   const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000
-  const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${seconds})` }
+  const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${values.timeout!.trim()})` }
   // The message as given, or read from stdin (-m -) or a file (--message-file); one is required (the registry).
   const { message } = await readTexts(io, values, ['message'])
   const client = await makeClient(io, values)
