@@ -134,3 +134,34 @@ describe('a run recorded under a private run is private to its starter and the a
     expect((await get(m2, `/api/v1/executions?parentExecutionId=${r.executionId}`)).body.map((x: any) => x.id)).toEqual([child])
   })
 })
+
+describe('a run recorded under a run in a private space is private to its starter and the admins', () => {
+  test("a run an API client attaches with `parentExecutionId`, in no space", async () => {
+    const secretSpace = (await call(m1, 'POST', '/api/v1/spaces', { name: 'Secret room', visibility: 'private' })).space.id
+    const root = await call(m1, 'POST', `/api/v1/agents/${org}/execute`, { message: 'root in the private space', spaceId: secretSpace })
+    const r = await call(m1, 'POST', `/api/v1/agents/${org}/execute`, { message: 'confidential-space-follow-up', parentExecutionId: root.executionId })
+    expect(r.status).toBe('completed')
+    await hiddenFromOthers(root.executionId, r.executionId, org, 'confidential-space-follow-up')
+  })
+
+  test("a run's execute through `teamday_api` into a shared space", async () => {
+    const secretSpace = (await call(m1, 'POST', '/api/v1/spaces', { name: 'Secret lab', visibility: 'private' })).space.id
+    const token = await makeToken(t, m1, { name: 'for the private space' })
+    await call(m1, 'POST', `/api/v1/spaces/${secretSpace}/secrets`, { secrets: { TEAMDAY_TOKEN: token.token } })
+    const body = { message: 'confidential-space-api-plan', spaceId: space }
+    const r = await call(m1, 'POST', `/api/v1/agents/${org}/execute`, { message: `TEAMDAY_API POST /api/v1/agents/${org}/execute ${JSON.stringify(body)}`, spaceId: secretSpace })
+    expect(r.status).toBe('completed')
+    expect(r.result).toContain('Echo: confidential-space-api-plan')
+    const [child] = await childIds(r.executionId)
+    expect(child).toStartWith('exec_')
+    await hiddenFromOthers(r.executionId, child!, org, 'confidential-space-api-plan')
+  })
+
+  test('under a run in an organization space, a child attached in no space is every member\'s to read, as before', async () => {
+    const root = await call(m1, 'POST', `/api/v1/agents/${org}/execute`, { message: 'root in the shared space', spaceId: space })
+    const r = await call(m1, 'POST', `/api/v1/agents/${org}/execute`, { message: 'team-follow-up', parentExecutionId: root.executionId })
+    const one = await get(m2, `/api/v1/executions/${r.executionId}`)
+    expect(one.status).toBe(200)
+    expect(one.text).toContain('team-follow-up')
+  })
+})

@@ -15,7 +15,7 @@ import { errorMessage } from '../errors'
 import { aiSdk } from './sdk'
 import { buildTools, type OfferedSubagent, type RunChild } from './tools'
 import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
-import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
+import { refusalMessage, runnableNow, visibilityUnder, type RunRefusal } from '../modules/executions/access'
 import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
@@ -362,7 +362,8 @@ export async function runJob(
   // current role (a delegated child was checked by its delegation a moment ago). The visibility
   // it records is the agent's as of now (an owner's run of an agent made private is private);
   // one attached under a parent (an API client's parentExecutionId), private under a parent
-  // recorded private as of now (childVisibility; a parent gone meanwhile: private if it was recorded private).
+  // recorded private as of now (childVisibility; a parent gone meanwhile: private if it was recorded private),
+  // or in a private space it is not in (visibilityUnder).
   let visibility: Execution['agentVisibility'] | undefined
   // A run recorded without its starter's scopes (by an older build): they are found now, and
   // recorded with its start (src/engine/starter-scopes.ts); never "no limit".
@@ -371,7 +372,8 @@ export async function runJob(
     const now = await runnableNow(db, job.execution, job.execution.agentId)
     if ('refused' in now) return refuse(deps, job, now.refused, startedAt)
     const parentId = job.execution.parentExecutionId
-    const parentVisibility = parentId === null ? null : ((await recordedVisibility(db, parentId)) ?? job.execution.agentVisibility)
+    const parent = parentId === null ? undefined : await recordedVisibility(db, parentId)
+    const parentVisibility = parentId === null ? null : parent ? await visibilityUnder(db, parent, job.execution.spaceId) : job.execution.agentVisibility
     visibility = childVisibility(now.agent, parentVisibility)
     if (job.execution.scopeLimit === null) recovered = await starterScopes(db, job.execution)
   }

@@ -3,7 +3,7 @@ import { connectionOf, type Db } from '../db/connection'
 import { databaseUnavailable, retryWhileUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { newId } from '../ids'
-import { refusalMessage, runnableNow } from '../modules/executions/access'
+import { refusalMessage, runnableNow, visibilityUnder } from '../modules/executions/access'
 import { assertTreeRoom, createJob, depthLimit, joinWriters, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
@@ -211,8 +211,9 @@ export class Engine {
       chatId: input.chatId,
       parentExecutionId: parent?.id ?? null,
       // Under a private run, private (childVisibility): as its parent records it now (a running
-      // parent's Job.execution holds what its start recorded: src/engine/run.ts).
-      parentVisibility: parent?.agentVisibility ?? null,
+      // parent's Job.execution holds what its start recorded: src/engine/run.ts); and under a
+      // run in a private space the child is not recorded in (visibilityUnder).
+      parentVisibility: parent ? await visibilityUnder(this.deps.db, parent, input.space?.id ?? input.spaceId ?? null) : null,
       rootExecutionId: rootId,
       delegationDepth: depth,
       delegated: opts.within !== undefined,

@@ -26,9 +26,9 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
   return db.select().from(executions).where(eq(executions.id, id)).get()
 }
 
-/** The visibility execution `id` records (its agent_visibility), if it exists. */
-export async function recordedVisibility(db: Db, id: string): Promise<Execution['agentVisibility'] | undefined> {
-  return (await db.select({ v: executions.agentVisibility }).from(executions).where(eq(executions.id, id)).get())?.v
+/** The visibility execution `id` records (its agent_visibility) and its space, if it exists: what a run under it inherits (visibilityUnder). */
+export function recordedVisibility(db: Db, id: string): Promise<Pick<Execution, 'agentVisibility' | 'spaceId'> | undefined> {
+  return db.select({ agentVisibility: executions.agentVisibility, spaceId: executions.spaceId }).from(executions).where(eq(executions.id, id)).get()
 }
 
 /**

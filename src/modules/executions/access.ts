@@ -41,6 +41,23 @@ export function canAttachTo(v: Viewer, parent: ExecutionAccess, space: SpaceAcce
   return canOpenExecution(v, parent, space) && parent.userId === v.userId
 }
 
+/**
+ * The visibility a run recorded under `parent` inherits (src/engine/prepare.ts childVisibility
+ * makes the child private when this is `private`): the parent's recorded one, but `private` when
+ * the parent lives in a private space the child is not recorded in (a run an API client attaches
+ * with `parentExecutionId`, or a run's own execute through `teamday_api`, in another space or in
+ * none). Such a child holds what the parent's model wrote to it, steered by that space's
+ * instructions, and its own space's rule does not hide it: it was readable by every member (its
+ * message, its answer, its parent's id) while the parent was 404 to them. A child in the
+ * parent's space (a `delegate` call's) follows that space's rule as it is at any time. Read when
+ * the child is recorded: a space made private later hides the parent, not a child in another space.
+ */
+export async function visibilityUnder(db: Db, parent: Pick<Execution, 'agentVisibility' | 'spaceId'>, childSpaceId: string | null): Promise<Execution['agentVisibility']> {
+  if (parent.agentVisibility === 'private' || parent.spaceId === null || parent.spaceId === childSpaceId) return parent.agentVisibility
+  const space = await spaceAccessOf(db, parent.spaceId)
+  return space === undefined || space.visibility === 'private' ? 'private' : parent.agentVisibility
+}
+
 /** The rule as a list condition on `executions` (or an alias of it: `x`; undefined for admins). Binds `user`. */
 export function visibleExecutionsSql(admin: boolean, x: typeof executions = executions): SQL | undefined {
   if (admin) return undefined
