@@ -91,6 +91,11 @@ beforeAll(async () => {
   f.laterRoot = await agent(A, { name: 'Later root', visibility: 'organization', subagentIds: [f.laterHelper], maxTurns: 2 })
   f.laterRun = await loopRun(B, f.laterRoot)
   await call(A, 'PATCH', `/api/v1/agents/${f.laterHelper}`, { visibility: 'private' })
+  // B's own run and chat with A's shared agent, which A makes private afterwards.
+  f.soonPrivate = await agent(A, { name: 'Soon private agent', slug: 'soon-private', visibility: 'organization' })
+  f.soonChat = 'chat_of_member_b_with_soon_private'
+  f.soonRun = await run(B, f.soonPrivate, { message: 'b-asks-soon-private', chatId: f.soonChat })
+  await call(A, 'PATCH', `/api/v1/agents/${f.soonPrivate}`, { visibility: 'private' })
   // A delegated child lives in its parent's space: a shared sub-agent run under a private-space run.
   f.spaceTreeRun = await run(A, f.root, { message: `DELEGATE ${f.sharedAgent} child-in-private-space`, spaceId: f.privateSpace })
   ;[f.spaceChild] = await childrenOf(A, f.spaceTreeRun)
@@ -333,6 +338,55 @@ const scenarios: Scenario[] = [
       for (const c of r.body.execution.toolCalls) expect(c).toMatchObject({ tool: 'delegate', arguments: { agentId: null, message: 'ping' } })
     },
   },
+  {
+    name: "leak 5: the run's tree does not name it either: its delegated children show no agent (id, name, nor in their chatId)",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.laterRun}/tree`,
+    status: 200,
+    excludes: () => [f.laterHelper, 'Later private helper'],
+    after: (r) => {
+      expect(r.body.tree.children.length).toBeGreaterThan(0)
+      for (const c of r.body.tree.children) expect(c).toMatchObject({ agentId: null, agentName: '[hidden agent]', parentExecutionId: f.laterRun })
+    },
+  },
+  {
+    name: 'leak 5: ... nor the list of its children',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions?parentExecutionId=${f.laterRun}`,
+    status: 200,
+    excludes: () => [f.laterHelper, 'Later private helper'],
+    after: (r) => expect(r.body.length).toBeGreaterThan(0),
+  },
+  { name: "leak 5: its owner sees the children's agent", caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.laterRun}/tree`, status: 200, contains: () => [f.laterHelper, 'Later private helper'] },
+  { name: '... and so does an admin', caller: 'admin', method: 'GET', path: () => `/api/v1/executions?parentExecutionId=${f.laterRun}`, status: 200, contains: () => [f.laterHelper] },
+  {
+    name: "leak 5: one's own run of an agent made private since does not name it",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.soonRun}`,
+    status: 200,
+    excludes: () => [f.soonPrivate, 'Soon private agent'],
+    after: (r) => expect(r.body.execution).toMatchObject({ agentId: null, agentName: '[hidden agent]', message: 'b-asks-soon-private' }),
+  },
+  { name: 'leak 5: ... nor does the list of executions', caller: 'memberB', method: 'GET', path: () => '/api/v1/executions?limit=200', status: 200, contains: () => [f.soonRun], excludes: () => [f.soonPrivate, 'Soon private agent'] },
+  { name: 'leak 5: ... and a filter by its id finds nothing, as a made-up id', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions?agentId=${f.soonPrivate}`, status: 200, after: (r) => expect(r.body).toEqual([]) },
+  { name: 'leak 5: ... nor by its slug', caller: 'memberB', method: 'GET', path: () => '/api/v1/executions?agentId=soon-private', status: 200, after: (r) => expect(r.body).toEqual([]) },
+  { name: "leak 5: ... nor does one's chat list", caller: 'memberB', method: 'GET', path: () => '/api/v1/chats?limit=200', status: 200, contains: () => [f.soonChat], excludes: () => [f.soonPrivate, 'Soon private agent'] },
+  { name: "leak 5: ... whose filter by it finds nothing", caller: 'memberB', method: 'GET', path: () => `/api/v1/chats?agentId=${f.soonPrivate}`, status: 200, after: (r) => expect([r.body.chats, r.body.total]).toEqual([[], 0]) },
+  {
+    name: "leak 5: ... nor the chat itself",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/chats/${f.soonChat}`,
+    status: 200,
+    contains: () => ['b-asks-soon-private'],
+    excludes: () => [f.soonPrivate, 'Soon private agent'],
+    after: (r) => expect(r.body.chat).toMatchObject({ agentId: null, agentName: '[hidden agent]' }),
+  },
+  { name: "leak 5: the agent's owner sees B's run of it named", caller: 'memberA', method: 'GET', path: () => `/api/v1/executions?agentId=${f.soonPrivate}`, status: 200, contains: () => [f.soonRun, f.soonPrivate] },
+  { name: '... and so does an admin', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.soonRun}`, status: 200, contains: () => [f.soonPrivate, 'Soon private agent'] },
   {
     name: "leak 4: the private agent's owner sees it named in the same run",
     caller: 'memberA',

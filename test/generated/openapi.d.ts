@@ -3285,9 +3285,9 @@ export interface components {
         Execution: {
             /** @description exec_... */
             id: string;
-            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute) */
+            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute), and for an agent you may no longer see (another member's agent made private since: `agentName` is then `[hidden agent]`) */
             agentId: string | null;
-            /** @description That agent's name ("Assistant" for the default assistant) */
+            /** @description That agent's name ("Assistant" for the default assistant, `[hidden agent]` for one you may no longer see) */
             agentName: string;
             /** @description The organization it ran in (org_…) */
             organizationId: string;
@@ -3378,9 +3378,9 @@ export interface components {
         ExecutionTreeNode: {
             /** @description exec_... */
             id: string;
-            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute) */
+            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute), and for an agent you may no longer see (another member's agent made private since: `agentName` is then `[hidden agent]`) */
             agentId: string | null;
-            /** @description That agent's name ("Assistant" for the default assistant) */
+            /** @description That agent's name ("Assistant" for the default assistant, `[hidden agent]` for one you may no longer see) */
             agentName: string;
             /** @description The organization it ran in (org_…) */
             organizationId: string;
@@ -4318,9 +4318,9 @@ export interface components {
             id: string;
             /** @description The first line of its first message, at most 80 characters */
             title: string;
-            /** @description The agent of its latest message (char_…); null for the built-in default assistant */
+            /** @description The agent of its latest message (char_…); null for the built-in default assistant, and for an agent you may no longer see (another member's agent made private since: `agentName` is then `[hidden agent]`) */
             agentId: string | null;
-            /** @description That agent's name ("Assistant" for the default assistant) */
+            /** @description That agent's name ("Assistant" for the default assistant, `[hidden agent]` for one you may no longer see) */
             agentName: string;
             /** @description The space its latest message ran in (space_…); null for none */
             spaceId: string | null;

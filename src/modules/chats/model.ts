@@ -36,8 +36,8 @@ export const Chat = t.Object(
   {
     id: t.String({ description: 'The chat id: the `chatId` of its executions (pass it as `chatId` to an execute to continue the chat)' }),
     title: t.String({ description: 'The first line of its first message, at most 80 characters' }),
-    agentId: t.Nullable(t.String({ description: 'The agent of its latest message (char_…); null for the built-in default assistant' })),
-    agentName: t.String({ description: 'That agent\'s name ("Assistant" for the default assistant)' }),
+    agentId: t.Nullable(t.String({ description: 'The agent of its latest message (char_…); null for the built-in default assistant, and for an agent you may no longer see (another member\'s agent made private since: `agentName` is then `[hidden agent]`)' })),
+    agentName: t.String({ description: 'That agent\'s name ("Assistant" for the default assistant, `[hidden agent]` for one you may no longer see)' }),
     spaceId: t.Nullable(t.String({ description: 'The space its latest message ran in (space_…); null for none' })),
     sessionId: t.String({ description: 'The sessionId of its latest execution (pass it as `sessionId` to continue the conversation)' }),
     status: ChatStatus,

@@ -7,8 +7,9 @@ import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage
 import { prepared } from '../../db/prepared'
 import { executions, shownMessages, type Execution, type ExecutionStatus } from '../../db/schema'
 import { AppError } from '../../errors'
-import { agentFilterId } from '../agents/access'
-import { largeColumnsBytes, toolCallsShownTo } from '../executions/service'
+import { agentFilterId, agentsUnseenBy } from '../agents/access'
+import { HIDDEN_AGENT, largeColumnsBytes, toolCallsShownTo } from '../executions/service'
+import type { Viewer } from '../viewer'
 import { spaceFilterId } from '../spaces/access'
 import { chatExecutionsSql } from './access'
 
@@ -100,6 +101,19 @@ function toPublicChat(h: Head) {
   }
 }
 
+type PublicChat = ReturnType<typeof toPublicChat>
+
+/**
+ * Chats as `v` may see them: the agent of a chat's latest message not named when `v` may not see
+ * it now (another member's agent made private since: agentsUnseenBy), as its executions do not
+ * name it (src/modules/executions/service.ts executionShaper): `agentId` null, `agentName`
+ * HIDDEN_AGENT.
+ */
+async function chatsShownTo(db: Db, v: Viewer, chats: PublicChat[]): Promise<PublicChat[]> {
+  const unseen = await agentsUnseenBy(db, v, chats.map((c) => c.agentId).filter((id): id is string => id !== null))
+  return unseen.size === 0 ? chats : chats.map((c) => (c.agentId !== null && unseen.has(c.agentId) ? { ...c, agentId: null, agentName: HIDDEN_AGENT } : c))
+}
+
 export interface ListChatsInput {
   agentId?: string
   spaceId?: string
@@ -120,14 +134,17 @@ export async function listChats(ctx: Ctx, q: ListChatsInput): Promise<{ chats: R
   const stmts = prepared(ctx.db, `chats.list.${Number(admin)}${Number(agentId !== undefined)}${Number(spaceId !== undefined)}`, () =>
     listStatements(ctx.db, admin, { agentId: agentId !== undefined, spaceId: spaceId !== undefined }),
   )
-  const params = { org: p.organizationId, user: p.userId, ...(agentId !== undefined && { agentId }), ...(spaceId !== undefined && { spaceId }) }
+  // An agent the caller may not see finds no chat, as a made-up id finds none (its chats do not name
+  // it: chatsShownTo). Bound as no id ('' is none); the cursor stays bound to the filter as given.
+  const filterAgent = agentId !== undefined && (await agentsUnseenBy(ctx.db, p, [agentId])).size > 0 ? '' : agentId
+  const params = { org: p.organizationId, user: p.userId, ...(agentId !== undefined && { agentId: filterAgent }), ...(spaceId !== undefined && { spaceId }) }
   const page = await readPage('chats', { agentId, spaceId, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     counted: stmts.counted && ((limit, offset, cap) => stmts.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await stmts.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
-  return { chats: page.rows.map(toPublicChat), ...listPage(page) }
+  return { chats: await chatsShownTo(ctx.db, p, page.rows.map(toPublicChat)), ...listPage(page) }
 }
 
 function readStatements(db: Db, admin: boolean) {
@@ -171,7 +188,7 @@ async function chatHeadOf(ctx: Ctx, chatId: string) {
  * statement: what the console's chat page asks while a turn runs). 404 as readChat.
  */
 export async function readChatHead(ctx: Ctx, chatId: string) {
-  return toPublicChat((await chatHeadOf(ctx, chatId)).head)
+  return (await chatsShownTo(ctx.db, callerOf(ctx), [toPublicChat((await chatHeadOf(ctx, chatId)).head)]))[0]!
 }
 
 /**
@@ -192,5 +209,5 @@ export async function readChat(ctx: Ctx, chatId: string) {
   const rows = (await stmts.rows.all({ ...params, limit: n })).reverse()
   // Their tool calls as the caller may see them now (a sub-agent since made private by its owner is not named).
   const shown = await toolCallsShownTo(ctx.db, callerOf(ctx), rows.map((r) => r.toolCalls))
-  return { chat: toPublicChat(head), messages: rows.flatMap((r) => messagesOf({ ...r, toolCalls: shown(r.toolCalls) })), hasMore: n < sizes.length }
+  return { chat: (await chatsShownTo(ctx.db, callerOf(ctx), [toPublicChat(head)]))[0]!, messages: rows.flatMap((r) => messagesOf({ ...r, toolCalls: shown(r.toolCalls) })), hasMore: n < sizes.length }
 }

@@ -70,8 +70,8 @@ const Int = (description?: string) => Type.Integer(description ? { description }
 export const Execution = t.Object(
   {
     id: t.String({ description: 'exec_...' }),
-    agentId: t.Nullable(t.String({ description: 'The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute)' })),
-    agentName: t.String({ description: 'That agent\'s name ("Assistant" for the default assistant)' }),
+    agentId: t.Nullable(t.String({ description: 'The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute), and for an agent you may no longer see (another member\'s agent made private since: `agentName` is then `[hidden agent]`)' })),
+    agentName: t.String({ description: 'That agent\'s name ("Assistant" for the default assistant, `[hidden agent]` for one you may no longer see)' }),
     organizationId: t.String({ description: 'The organization it ran in (org_…)' }),
     userId: t.String({ description: 'Who started it' }),
     spaceId: t.Nullable(t.String({ description: 'The space it ran in (space_…); null when it ran in none' })),

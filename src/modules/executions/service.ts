@@ -58,7 +58,7 @@ export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
 }
 
 /** What stands for a hidden agent's id in the text of a tool call shown to someone who may not see it. */
-const HIDDEN_AGENT = '[hidden agent]'
+export const HIDDEN_AGENT = '[hidden agent]'
 
 /** The agent a `delegate` call (src/engine/tools.ts) names, if it is one. */
 function delegatedTo(c: Pick<ExecutionToolCall, 'tool' | 'arguments'>): string | undefined {
@@ -94,10 +94,35 @@ export async function toolCallsShownTo(db: Db, v: Viewer, lists: readonly (reado
   return (calls) => (unseen.size === 0 ? calls : calls.map((c) => withoutHiddenAgent(c, (id) => unseen.has(id))))
 }
 
-/** Executions as the caller may see them: toPublicExecution, their tool calls as toolCallsShownTo shows them. */
+/** What executionShaper changes of an execution (a row, or one as the API shows it). */
+type ShapedFields = Pick<Execution, 'agentId' | 'agentName' | 'chatId' | 'sessionId' | 'toolCalls'>
+
+/**
+ * Executions as `v` may see them: their tool calls as toolCallsShownTo shows them, and their own
+ * agent not named when `v` may not see it now (agentsUnseenBy: another member's agent made
+ * private since it ran, in a run `v` may still open, their own or one recorded shared): `agentId`
+ * null and `agentName` HIDDEN_AGENT, and its id replaced by HIDDEN_AGENT in `chatId` and
+ * `sessionId` (a delegated child's are its parent's chat, the agent's id and a count). The tool
+ * calls and logs of the parent already hid it, while the children in its tree and in the list by
+ * parent named it (id, name, chat). An admin and the agent's owner see it. One read for all of `rows`.
+ */
+export async function executionShaper(db: Db, v: Viewer, rows: readonly Pick<Execution, 'agentId' | 'toolCalls'>[]): Promise<<R extends ShapedFields>(r: R) => R> {
+  const named = rows.flatMap((r) => [r.agentId, ...r.toolCalls.map(delegatedTo)]).filter((id): id is string => typeof id === 'string')
+  const unseen = await agentsUnseenBy(db, v, named)
+  const hidden = (id: string) => unseen.has(id)
+  return (r) => {
+    if (unseen.size === 0) return r
+    const toolCalls = r.toolCalls.map((c) => withoutHiddenAgent(c, hidden))
+    const id = r.agentId
+    if (id === null || !hidden(id)) return { ...r, toolCalls }
+    return { ...r, agentId: null, agentName: HIDDEN_AGENT, chatId: r.chatId.split(id).join(HIDDEN_AGENT), sessionId: r.sessionId.split(id).join(HIDDEN_AGENT), toolCalls }
+  }
+}
+
+/** Executions as the caller may see them: toPublicExecution, shaped by executionShaper. */
 export async function executionsShownTo(ctx: Ctx, rows: Omit<Execution, 'contentBytes'>[]) {
-  const shown = await toolCallsShownTo(ctx.db, callerOf(ctx), rows.map((r) => r.toolCalls))
-  return rows.map((r) => toPublicExecution({ ...r, toolCalls: shown(r.toolCalls) }))
+  const shape = await executionShaper(ctx.db, callerOf(ctx), rows)
+  return rows.map((r) => toPublicExecution(shape(r)))
 }
 
 /** One execution as the caller may see it (executionsShownTo). */
@@ -413,7 +438,11 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   const admin = isOrgAdmin(p.role)
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
   const stmts = prepared(ctx.db, `executions.list.${shape}`, () => listStatements(ctx.db, admin, f))
-  const params = { org: p.organizationId, user: p.userId, ...f, since: since === undefined ? undefined : dbTime(since) }
+  // An agent the caller may not see (another member's private agent) finds no execution, as a
+  // made-up id finds none: its runs shown otherwise do not name it (executionShaper), and a filter
+  // by it told which they were. Bound as no id ('' is none); the cursor stays bound to the filter as given.
+  const filterAgent = agentId !== undefined && (await agentsUnseenBy(ctx.db, p, [agentId])).size > 0 ? '' : agentId
+  const params = { org: p.organizationId, user: p.userId, ...f, agentId: filterAgent, since: since === undefined ? undefined : dbTime(since) }
   const page = await readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
@@ -467,9 +496,9 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
     return node
   }
   const tree = await build(root, 0)
-  // Their tool calls as the caller may see them (toolCallsShownTo), read once for the whole tree.
-  const shown = await toolCallsShownTo(ctx.db, p, nodes.map((n) => n.toolCalls))
-  for (const n of nodes) n.toolCalls = shown(n.toolCalls)
+  // As the caller may see them (executionShaper: their agents, their tool calls), read once for the whole tree.
+  const shape = await executionShaper(ctx.db, p, nodes)
+  for (const n of nodes) Object.assign(n, shape(n))
   return tree
 }
 
