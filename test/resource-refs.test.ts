@@ -45,6 +45,27 @@ describe('tasks: the assignee by slug', () => {
   })
 })
 
+describe("tasks: an assignee hidden from the caller is not confirmed by its slug", () => {
+  test("re-sending the slug of another member's private agent the task is assigned to is free text, as any slug the caller cannot see (it kept the agent: a probe of which hidden agent holds the task)", async () => {
+    const hidden = await agent(bob, { name: 'Payroll bot', slug: 'payroll-bot-hidden', visibility: 'private' })
+    const task = await t.req('POST', '/api/v1/tasks', { token: alice.token, body: { title: 'payroll' } })
+    const assigned = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: admin.token, body: { assignedTo: hidden.id } })
+    expect([assigned.status, assigned.body.assignedTo]).toEqual([200, hidden.id])
+    expect((await t.req('GET', `/api/v1/tasks/${task.body.id}`, { token: alice.token })).body).toMatchObject({ assignedTo: null, assigneeType: 'agent' })
+    const guess = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: alice.token, body: { assignedTo: 'payroll-bot-hidden' } })
+    expect([guess.status, guess.body.assignedTo, guess.body.assigneeType]).toEqual([200, 'payroll-bot-hidden', null])
+    // Written back as it was read (null with "agent"), it still keeps the hidden agent.
+    const again = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: admin.token, body: { assignedTo: hidden.id } })
+    expect(again.status).toBe(200)
+    const kept = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: alice.token, body: { assignedTo: null, assigneeType: 'agent', priority: 'high' } })
+    expect([kept.status, kept.body.assignedTo, kept.body.assigneeType]).toEqual([200, null, 'agent'])
+    expect((await t.req('GET', `/api/v1/tasks/${task.body.id}`, { token: admin.token })).body.assignedTo).toBe(hidden.id)
+    // An admin, who sees it, re-sends its slug and keeps it.
+    const byOwner = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: admin.token, body: { assignedTo: 'payroll-bot-hidden' } })
+    expect([byOwner.status, byOwner.body.assignedTo, byOwner.body.assigneeType]).toEqual([200, hidden.id, 'agent'])
+  })
+})
+
 describe('an archived space takes nothing in', () => {
   test('agents and secrets into an archived space: 422, nothing stored; unarchived in the same change, agents go in', async () => {
     const a = await agent(admin, { name: 'Space bot' })

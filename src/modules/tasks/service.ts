@@ -12,7 +12,7 @@ import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schem
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { agentByRef, agentsUnseenBy, usableAgentForWrite, visibleAgent } from '../agents/access'
+import { agentsUnseenBy, usableAgentForWrite, visibleAgent } from '../agents/access'
 import { changes } from '../changes'
 import { refersToId } from '../slugs'
 import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
@@ -165,7 +165,10 @@ async function keepsAssignee(ctx: Ctx, p: Caller, input: TaskInput, current: Tas
   if (to === null && input.assigneeType === 'agent') return current.assigneeType === 'agent' && current.assignedTo !== null && (await agentsUnseenBy(ctx.db, p, [current.assignedTo])).size > 0
   if (to === undefined || to === null || (input.assigneeType ?? current.assigneeType) !== current.assigneeType) return false
   if (to === current.assignedTo) return true
-  return current.assigneeType === 'agent' && !refersToId(to, 'char') && (await agentByRef(ctx.db, p.organizationId, to.trim()))?.id === current.assignedTo
+  // By slug, only the slug of an agent the caller may see (archived ones too): another member's
+  // private agent's slug kept the task's hidden agent where any other text replaced it, telling
+  // which hidden agent held the task; for the caller it is text like any other.
+  return current.assigneeType === 'agent' && !refersToId(to, 'char') && (await visibleAgent(ctx.db, p, to.trim()))?.id === current.assignedTo
 }
 
 /**
