@@ -106,6 +106,27 @@ describe('subagentIds by id or slug', () => {
   })
 })
 
+describe('subagentIds: a sub-agent hidden from the caller is not confirmed by its slug', () => {
+  test("the slug of another member's private agent that is already a sub-agent (an admin added it) is refused as any hidden agent's slug; by its id it is kept", async () => {
+    const hidden = await agent(bob, { name: 'Bob secret helper', slug: 'bob-secret-helper', visibility: 'private' })
+    const otherHidden = await agent(bob, { name: 'Bob other', slug: 'bob-other-private', visibility: 'private' })
+    const boss = await agent(alice, { name: 'Alice boss', visibility: 'organization' })
+    expect((await t.req('PATCH', `/api/v1/agents/${boss.id}`, { token: admin.token, body: { subagentIds: [hidden.id] } })).status).toBe(200)
+    expect((await t.req('GET', `/api/v1/agents/${boss.id}`, { token: alice.token })).body.agent.subagentIds).toEqual([])
+    const answers = []
+    for (const slug of ['bob-secret-helper', 'bob-other-private', 'no-such-helper']) {
+      const r = await t.req('PATCH', `/api/v1/agents/${boss.id}`, { token: alice.token, body: { subagentIds: [slug] } })
+      answers.push([r.status, r.body.details?.[0]?.field])
+    }
+    expect(answers).toEqual([[422, 'subagentIds'], [422, 'subagentIds'], [422, 'subagentIds']])
+    // By its id (a client writing back an earlier read) it is kept, and what the caller cannot see stays.
+    const byId = await t.req('PATCH', `/api/v1/agents/${boss.id}`, { token: alice.token, body: { subagentIds: [hidden.id] } })
+    expect([byId.status, byId.body.agent.subagentIds]).toEqual([200, []])
+    expect((await t.req('GET', `/api/v1/agents/${boss.id}`, { token: admin.token })).body.agent.subagentIds).toEqual([hidden.id])
+    expect(otherHidden.id).toStartWith('char_')
+  })
+})
+
 describe('a change that changes nothing writes nothing', () => {
   test('PATCH {} or the values already there leaves updatedAt alone (agents, spaces, tasks); a real change moves it', async () => {
     const a = await agent(admin, { name: 'Steady', tags: ['x'] })

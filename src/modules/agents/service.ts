@@ -148,8 +148,9 @@ function cleanName(name: string): string {
  * does: it was refused as "not found or archived"); they are stored as ids, each once (a repeat
  * was stored twice). A refusal names the entries as they were sent, never what a slug stands for:
  * another member's private agent is not found by its slug, as by its id. Entries the agent has
- * already (by id or slug) are kept as they are, archived or made private since: a client that
- * reads an agent, edits it and writes it all back keeps them; each delegation checks again anyway.
+ * already (by id, or by slug when the caller may see them) are kept as they are, archived or made
+ * private since: a client that reads an agent, edits it and writes it all back keeps them; each
+ * delegation checks again anyway.
  */
 async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: string, kept: readonly string[] = []): Promise<string[]> {
   const ids: string[] = []
@@ -157,7 +158,11 @@ async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: str
   for (const sent of refs) {
     const ref = sent.trim()
     const found = ref === '' ? undefined : await agentByRef(ctx.db, p.organizationId, ref)
-    const id = found && (kept.includes(found.id) || found.id === selfId || canUseAgent(p, found)) ? found.id : null
+    // One the agent has already: by its id, or by its slug when the caller may see it (another
+    // member's private sub-agent, added by an admin, was kept by its slug where any other hidden
+    // agent's slug was refused: the answer told which hidden agents were sub-agents).
+    const keeps = found !== undefined && kept.includes(found.id) && (refersToId(ref, 'char') || canSeeAgent(p, found))
+    const id = found && (keeps || found.id === selfId || canUseAgent(p, found)) ? found.id : null
     if (id === null) bad.push(sent)
     else if (!ids.includes(id)) ids.push(id)
   }
