@@ -165,3 +165,31 @@ describe('a run recorded under a run in a private space is private to its starte
     expect(one.text).toContain('team-follow-up')
   })
 })
+
+describe("an execute through `teamday_api` of an agent the reader may not see does not name it", () => {
+  test("a shared run's call of its user's private agent: its tool call's path and its api_call log say [hidden agent] to another member, as a `delegate` call does; its user and admins see the agent", async () => {
+    const hidden = await newAgent(m1, { name: 'Hidden helper', visibility: 'private' })
+    const root = await newAgent(m1, { name: 'Shared root', visibility: 'organization' })
+    const r = await call(m1, 'POST', `/api/v1/agents/${root}/execute`, { message: `TEAMDAY_API POST /api/v1/agents/${hidden}/execute ${JSON.stringify({ message: 'api-probe' })}`, spaceId: space })
+    expect(r.status).toBe('completed')
+    const one = await get(m2, `/api/v1/executions/${r.executionId}`)
+    expect(one.status).toBe(200)
+    const calls = one.body.execution.toolCalls
+    expect(calls.map((c: any) => [c.tool, c.arguments.path])).toEqual([['teamday_api', '/api/v1/agents/[hidden agent]/execute']])
+    expect(JSON.stringify(calls)).not.toContain(hidden)
+    // Its tree and the list show its tool calls alike (its message and answer are the run's own text).
+    const tree = await get(m2, `/api/v1/executions/${r.executionId}/tree`)
+    expect(tree.body.tree.toolCalls).toEqual(calls)
+    const listed = (await get(m2, `/api/v1/executions?agentId=${root}&limit=200`)).body.find((x: any) => x.id === r.executionId)
+    expect(listed.toolCalls).toEqual(calls)
+    const logs = await get(m2, `/api/v1/executions/${r.executionId}/logs`)
+    const apiCalls = logs.body.logs.filter((l: any) => l.event === 'api_call')
+    expect(apiCalls.map((l: any) => [l.data.path, l.data.agentHidden])).toEqual([['/api/v1/agents/[hidden agent]/execute', true]])
+    expect(JSON.stringify(logs.body.logs)).not.toContain(hidden)
+    for (const who of [m1, admin]) {
+      const own = await get(who, `/api/v1/executions/${r.executionId}`)
+      expect(own.body.execution.toolCalls[0].arguments.path).toBe(`/api/v1/agents/${hidden}/execute`)
+      expect((await get(who, `/api/v1/executions/${r.executionId}/logs`)).text).toContain(`/api/v1/agents/${hidden}/execute`)
+    }
+  })
+})

@@ -48,6 +48,25 @@ export async function agentsUnseenBy(db: Db, v: Viewer, ids: Iterable<string>): 
   return unseen
 }
 
+/**
+ * Of the agent references `refs` (ids or slugs, as a path names an agent: src/modules/slugs.ts),
+ * those that name an agent of `v`'s organization `v` may not see (agentsUnseenBy): as given, so
+ * that what named them can be unnamed. An id or slug of no agent is not in it. Nothing is read
+ * for an admin, nor for no refs.
+ */
+export async function agentRefsUnseenBy(db: Db, v: Viewer, refs: Iterable<string>): Promise<Set<string>> {
+  const unseen = new Set<string>()
+  const all = [...new Set(refs)]
+  if (all.length === 0 || isOrgAdmin(v.role)) return unseen
+  const ids = all.filter((r) => refersToId(r, 'char'))
+  for (const id of await agentsUnseenBy(db, v, ids)) unseen.add(id)
+  for (const slug of all.filter((r) => !refersToId(r, 'char'))) {
+    const a = await agentByRef(db, v.organizationId, slug)
+    if (a && !canSeeAgent(v, a)) unseen.add(slug)
+  }
+  return unseen
+}
+
 /** The rule as a list condition on `agents` (undefined for admins). Binds `user`. */
 export function visibleAgentsSql(admin: boolean): SQL | undefined {
   return admin ? undefined : or(eq(agents.userId, sql.placeholder('user')), ne(agents.visibility, 'private'))

@@ -10,14 +10,16 @@ import { dbTime, dialect, executions, shownMessages, type Agent, type Execution,
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import type { EngineEvent } from '../../engine/run'
 import { DELEGATE_TOOL } from '../../engine/tools'
+import { API_TOOL } from '../../engine/api-tool'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { retryAfterOfFailure } from '../../engine/run'
 import { AppError, invalidField } from '../../errors'
-import { agentFilterId, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
+import { agentFilterId, agentRefsUnseenBy, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
+import { refersToId } from '../slugs'
 import type { Viewer } from '../viewer'
 import { assistantAgent } from '../../engine/assistant'
 import { recordAudit } from '../../audit/log'
@@ -81,6 +83,48 @@ function withoutHiddenAgent<C extends Pick<ExecutionToolCall, 'tool' | 'argument
   return { ...c, arguments: { ...(unnamed(c.arguments, id) as object), agentId: null }, result: unnamed(c.result, id) }
 }
 
+/** An execute's path through `teamday_api` (POST /api/v1/agents/{id or slug}/execute): the agent's segment. */
+const API_EXECUTE_PATH = /^\/api\/v1\/agents\/([^/]+)\/execute$/
+
+/** The agent (id or slug, decoded) a path of an execute through `teamday_api` names, if it is one. */
+export function agentOfApiPath(path: unknown): string | undefined {
+  const m = typeof path === 'string' ? API_EXECUTE_PATH.exec(path) : null
+  if (!m) return undefined
+  try {
+    return decodeURIComponent(m[1]!)
+  } catch {
+    return m[1]
+  }
+}
+
+/** `path` with its agent's segment HIDDEN_AGENT (agentOfApiPath). */
+export function unnamedApiPath(path: string): string {
+  return path.replace(API_EXECUTE_PATH, `/api/v1/agents/${HIDDEN_AGENT}/execute`)
+}
+
+/** The agent a `teamday_api` call runs (an execute: TeamDay's delegation through the API), if it is one. */
+function executedThroughApi(c: Pick<ExecutionToolCall, 'tool' | 'arguments'>): string | undefined {
+  if (c.tool !== API_TOOL || c.arguments === null || typeof c.arguments !== 'object') return undefined
+  return agentOfApiPath((c.arguments as { path?: unknown }).path)
+}
+
+/**
+ * A `teamday_api` execute of an agent `hidden` says the reader may not see (by id or slug): its
+ * path says HIDDEN_AGENT for it, and an id nowhere else in the call either (its `delegated` log
+ * event already hid it).
+ */
+function withoutHiddenApiAgent<C extends Pick<ExecutionToolCall, 'tool' | 'arguments' | 'result'>>(c: C, hidden: (ref: string) => boolean): C {
+  const ref = executedThroughApi(c)
+  if (ref === undefined || !hidden(ref)) return c
+  const args = c.arguments as { path: string }
+  const shown = { ...c, arguments: { ...args, path: unnamedApiPath(args.path) } }
+  return refersToId(ref, 'char') ? { ...shown, arguments: unnamed(shown.arguments, ref), result: unnamed(c.result, ref) } : shown
+}
+
+/** The agents tool calls name (a `delegate` call's, an execute through `teamday_api`), as ids or slugs. */
+const agentsNamedBy = (calls: readonly Pick<ExecutionToolCall, 'tool' | 'arguments'>[]): string[] =>
+  calls.flatMap((c) => [delegatedTo(c), executedThroughApi(c)]).filter((id): id is string => id !== undefined)
+
 /**
  * Tool calls as `v` may see them. A `delegate` call names the sub-agent it ran, or asked for and
  * was refused: one `v` may not see (another member's private agent, whose id is 404 for `v`
@@ -90,8 +134,9 @@ function withoutHiddenAgent<C extends Pick<ExecutionToolCall, 'tool' | 'argument
  * of every list in `lists`; the answer shows any of them.
  */
 export async function toolCallsShownTo(db: Db, v: Viewer, lists: readonly (readonly ExecutionToolCall[])[]): Promise<(calls: ExecutionToolCall[]) => ExecutionToolCall[]> {
-  const unseen = await agentsUnseenBy(db, v, lists.flatMap((calls) => calls.map(delegatedTo)).filter((id): id is string => id !== undefined))
-  return (calls) => (unseen.size === 0 ? calls : calls.map((c) => withoutHiddenAgent(c, (id) => unseen.has(id))))
+  const unseen = await agentRefsUnseenBy(db, v, lists.flatMap((calls) => agentsNamedBy(calls)))
+  const hidden = (ref: string) => unseen.has(ref)
+  return (calls) => (unseen.size === 0 ? calls : calls.map((c) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden)))
 }
 
 /** What executionShaper changes of an execution (a row, or one as the API shows it). */
@@ -107,12 +152,12 @@ type ShapedFields = Pick<Execution, 'agentId' | 'agentName' | 'chatId' | 'sessio
  * parent named it (id, name, chat). An admin and the agent's owner see it. One read for all of `rows`.
  */
 export async function executionShaper(db: Db, v: Viewer, rows: readonly Pick<Execution, 'agentId' | 'toolCalls'>[]): Promise<<R extends ShapedFields>(r: R) => R> {
-  const named = rows.flatMap((r) => [r.agentId, ...r.toolCalls.map(delegatedTo)]).filter((id): id is string => typeof id === 'string')
-  const unseen = await agentsUnseenBy(db, v, named)
+  const named = rows.flatMap((r) => [r.agentId, ...agentsNamedBy(r.toolCalls)]).filter((id): id is string => typeof id === 'string')
+  const unseen = await agentRefsUnseenBy(db, v, named)
   const hidden = (id: string) => unseen.has(id)
   return (r) => {
     if (unseen.size === 0) return r
-    const toolCalls = r.toolCalls.map((c) => withoutHiddenAgent(c, hidden))
+    const toolCalls = r.toolCalls.map((c) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden))
     const id = r.agentId
     if (id === null || !hidden(id)) return { ...r, toolCalls }
     return { ...r, agentId: null, agentName: HIDDEN_AGENT, chatId: r.chatId.split(id).join(HIDDEN_AGENT), sessionId: r.sessionId.split(id).join(HIDDEN_AGENT), toolCalls }
@@ -519,13 +564,17 @@ export async function executionLogs(ctx: Ctx, id: string) {
   }
   // An agent the caller may not see (another member's private agent a run delegated to) is not
   // named either: its id is 404 for them everywhere else.
+  // Nor the agent an `api_call` ran (an execute through `teamday_api`: its path names it).
   const agentOf = (l: (typeof logs)[number]) => (l.data as Record<string, unknown> | null)?.agentId
-  const unseen = await agentsUnseenBy(ctx.db, callerOf(ctx), logs.map(agentOf).filter((a): a is string => typeof a === 'string'))
+  const apiAgentOf = (l: (typeof logs)[number]) => (l.event === 'api_call' ? agentOfApiPath((l.data as Record<string, unknown> | null)?.path) : undefined)
+  const unseen = await agentRefsUnseenBy(ctx.db, callerOf(ctx), logs.flatMap((l) => [agentOf(l), apiAgentOf(l)]).filter((a): a is string => typeof a === 'string'))
   const out = []
   for (const l of logs) {
     let data = (l.data ?? null) as Record<string, unknown> | null
     if (l.event === 'delegated' && data && !(await childOpenable(data.childExecutionId))) data = { ...data, childExecutionId: null, childHidden: true }
     if (data && typeof data.agentId === 'string' && unseen.has(data.agentId)) data = { ...data, agentId: null, agentHidden: true }
+    const apiAgent = apiAgentOf(l)
+    if (data && apiAgent !== undefined && unseen.has(apiAgent)) data = { ...data, path: unnamedApiPath(data.path as string), agentHidden: true }
     out.push({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data })
   }
   return out
