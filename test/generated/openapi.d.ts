@@ -3367,7 +3367,7 @@ export interface components {
              * @example delegate
              */
             tool: string;
-            /** @description The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member's private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call */
+            /** @description The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member's private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call; a `teamday_api` execute of one says `[hidden agent]` for it in its `path` */
             arguments: unknown;
             /** @description What the tool returned (for a failed call: "Error: …") */
             result: unknown;

@@ -58,7 +58,7 @@ const Message = t.Object(
 const ToolCall = t.Object(
   {
     tool: t.String({ description: 'The tool called', examples: ['delegate'] }),
-    arguments: t.Unknown({ description: 'The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member\'s private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call' }),
+    arguments: t.Unknown({ description: 'The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member\'s private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call; a `teamday_api` execute of one says `[hidden agent]` for it in its `path`' }),
     result: t.Unknown({ description: 'What the tool returned (for a failed call: "Error: …")' }),
     timestamp: t.String({ description: 'When the result came back, ISO-8601' }),
   },
