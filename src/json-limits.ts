@@ -3,6 +3,15 @@
 /** JSON nesting allowed in a request body: the body object itself is level 1. */
 export const MAX_JSON_DEPTH = 32
 
+/**
+ * The longest list a top-level array field of a request body may hold where its schema declares
+ * no `maxItems` (those that do are held to theirs): checked on the parsed body before validation
+ * (src/http/body.ts), since describing what is wrong with a long list walked all of it in
+ * TypeBox's error iterator, interpreted, holding the event loop (0.2-0.5 s for 1 MiB of `keys`,
+ * `scopes` or `credentials`). The largest declared one is `credentials`' 1000.
+ */
+export const MAX_LIST_ITEMS = 1000
+
 /** What scanJson found: nothing (0), or these flags. */
 export const JSON_TOO_DEEP = 1
 /** A number literal whose value JSON.parse cannot give back as written: see `exactLiteral`. */

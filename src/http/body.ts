@@ -4,6 +4,7 @@ import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
+import type { ListLimit } from './routes'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -85,6 +86,10 @@ export async function readBody(request: Request, rule: BodyRule, shape: BodyShap
   if (read === NOTHING && rule === 'required' && shape.fields) throw bodyRequired(shape.fields)
   const body = read === NOTHING ? {} : read
   if (shape.fields) refuseNearMisses(body as Record<string, unknown>, shape.fields)
+  for (const { field, max, message } of shape.listLimits ?? []) {
+    const v = (body as Record<string, unknown>)[field]
+    if (Array.isArray(v) && v.length > max) throw invalidField(field, message(v.length))
+  }
   for (const path of shape.objects ?? []) {
     const v = valueAt(body, path)
     if (v !== undefined && !isPlainObject(v)) throw notAnObjectField(path.join('.'), v)
@@ -102,6 +107,8 @@ export interface BodyShape {
   arrays?: readonly string[]
   /** Of those, the booleans. */
   booleans?: readonly string[]
+  /** Of those, the arrays' longest lists (src/http/routes.ts): a longer one is 422 before validation walks it. */
+  listLimits?: readonly ListLimit[]
   /** The fields that may hold a token (src/http/secret-fields.ts); any other holding one is refused. */
   secretFields?: readonly (readonly string[])[]
   /** A console page's form: a field holding a token is taken out, for the page to refuse (takeSecretsOutOfForm). */

@@ -5,6 +5,7 @@ import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { SERVICE_RULE } from './openapi-publish'
 import { secretFieldsOf } from './secret-fields'
+import { MAX_LIST_ITEMS } from '../json-limits'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
@@ -22,13 +23,22 @@ export interface RouteRule {
   arrays?: readonly string[]
   /** Of those, the booleans: a form gives them as text (`async=true`). */
   booleans?: readonly string[]
+  /** The longest list each top-level array field may hold, and what to say past it (src/http/body.ts). */
+  listLimits?: readonly ListLimit[]
   /** The body's fields designed to receive a secret (src/http/secret-fields.ts): the only ones that may hold a token. */
   secretFields?: readonly (readonly string[])[]
   /** A console page's form (not under /api/): a field holding a token is taken out and refused by the page (src/http/secret-fields.ts). */
   pageForm?: boolean
 }
 
-type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; [SERVICE_RULE]?: Schema }
+type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; maxItems?: unknown; error?: unknown; [SERVICE_RULE]?: Schema }
+
+/** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it. */
+export interface ListLimit {
+  field: string
+  max: number
+  message: (length: number) => string
+}
 
 function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
   const properties = (schema as Schema | undefined)?.properties
@@ -53,6 +63,30 @@ function queryKeys(schema: unknown): readonly string[] | undefined {
 function keysOfType(schema: unknown, type: 'array' | 'boolean'): readonly string[] {
   const is = (s: Schema | undefined): boolean => s?.type === type || (Array.isArray(s?.anyOf) && s.anyOf.some(is))
   return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (is(s) ? [name] : []))
+}
+
+/**
+ * The top-level array fields of a body schema (alone or in a union: nullable), each with the
+ * longest list it may hold: its `maxItems`, or MAX_LIST_ITEMS where the schema declares none.
+ * The message past it is the field's own (its schema's `error`, what validation said) when it
+ * declares a limit, else one naming MAX_LIST_ITEMS.
+ */
+export function listLimits(schema: unknown): readonly ListLimit[] {
+  const arrayOf = (s: Schema | undefined): Schema | undefined =>
+    s?.type === 'array' ? s : Array.isArray(s?.anyOf) ? (s.anyOf as Schema[]).map(arrayOf).find((a) => a !== undefined) : undefined
+  // An object's properties, or every member's of a union of objects (as bodyFields), each field once.
+  const members = Array.isArray((schema as Schema | undefined)?.anyOf) ? ((schema as Schema).anyOf as Schema[]) : [schema as Schema]
+  const seen = new Set<string>()
+  return members.flatMap((m) => Object.entries(propertiesOf(m) ?? {})).flatMap(([field, s]) => {
+    const array = arrayOf(s)
+    if (array === undefined || seen.has(field)) return []
+    seen.add(field)
+    const declared = typeof array.maxItems === 'number' ? array.maxItems : undefined
+    const own = typeof s.error === 'string' ? s.error : typeof array.error === 'string' ? array.error : undefined
+    const max = declared ?? MAX_LIST_ITEMS
+    const message = declared !== undefined && own !== undefined ? () => own : (length: number) => `${field} must be an array of at most ${max} entries (it has ${length})`
+    return [{ field, max, message }]
+  })
 }
 
 /**
@@ -115,6 +149,7 @@ function ruleOf(r: Registered): RouteRule {
     fields: bodyFields(body),
     arrays: keysOfType(body, 'array'),
     booleans: keysOfType(body, 'boolean'),
+    listLimits: listLimits(body),
     secretFields: secretFieldsOf(r.method, r.path),
     pageForm: !r.path.startsWith('/api/'),
   }
