@@ -12,6 +12,15 @@ export const MAX_JSON_DEPTH = 32
  */
 export const MAX_LIST_ITEMS = 1000
 
+/**
+ * The most object members (keys, counted in every object of a JSON body) or fields (of a form)
+ * a request body may hold: counted before it is parsed (src/http/body.ts), since parsing and
+ * copying an object of many keys is slow (70,000 unknown fields in 1 MiB held the event loop
+ * 0.15-0.3 s as JSON, 0.4-0.55 s as a form, against ~20 ms for 1 MiB in one field). Far above
+ * what any route takes: a task's metadata (64 KiB) holds at most ~13,000, a secrets object 100.
+ */
+export const MAX_BODY_MEMBERS = 20_000
+
 /** What scanJson found: nothing (0), or these flags. */
 export const JSON_TOO_DEEP = 1
 /** A number literal whose value JSON.parse cannot give back as written: see `exactLiteral`. */

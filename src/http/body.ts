@@ -5,7 +5,7 @@ import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import type { ListLimit } from './routes'
-import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
+import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -226,6 +226,11 @@ function valueAt(body: object, path: readonly string[]): unknown {
   return v
 }
 
+/** A body of more than MAX_BODY_MEMBERS keys or fields: 413, before it is parsed. */
+function tooManyMembers(count: number, what: string): AppError {
+  return new AppError('payload_too_large', `Request body too large: it may hold at most ${MAX_BODY_MEMBERS} ${what}, and this one has ${count}.`)
+}
+
 function notAnObjectField(field: string, v: unknown): AppError {
   const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? 'a string' : typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v
   const message = `${field} must be an object (got ${got})`
@@ -243,6 +248,9 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused(nulInForm(form))
     if (form.trim() === '') return NOTHING
+    let fieldCount = 1
+    for (let i = form.indexOf('&'); i >= 0; i = form.indexOf('&', i + 1)) fieldCount++
+    if (fieldCount > MAX_BODY_MEMBERS) throw tooManyMembers(fieldCount, 'fields')
     refuseBadEscapes(form)
     const fields = parseQuery(form) as Record<string, unknown>
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
@@ -278,6 +286,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if (scan & JSON_TOO_DEEP) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
   }
+  if (counted.members > MAX_BODY_MEMBERS) throw tooManyMembers(counted.members, 'object members (keys, counted in every object)')
   let value: unknown
   try {
     value = JSON.parse(text)

@@ -39,6 +39,7 @@ import {
 } from '../modules/shared-models'
 import { unlimitedRoute } from './ratelimit'
 import { ERROR_STATUS } from '../errors'
+import { MAX_BODY_MEMBERS } from '../json-limits'
 
 type Json = any
 type Schema = Record<string, Json>
@@ -290,7 +291,7 @@ function withRequestLimits(path: string, op: Schema): Schema {
 const REQUEST_LIMIT_COMPONENTS = {
   PayloadTooLarge: {
     description:
-      'The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed.',
+      `The body is over 1 MiB, as declared (Content-Length) or as sent, or holds more than ${MAX_BODY_MEMBERS.toLocaleString('en-US')} object members (keys, in every object of a JSON body) or form fields (\`payload_too_large\`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed.`,
     content: { 'application/json': { schema: ref('PayloadTooLarge') } },
   },
   UriTooLong: { description: 'The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this.', content: { 'application/json': { schema: ref('UriTooLong') } } },

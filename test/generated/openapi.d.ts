@@ -6944,7 +6944,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed. */
+        /** @description The body is over 1 MiB, as declared (Content-Length) or as sent, or holds more than 20,000 object members (keys, in every object of a JSON body) or form fields (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed. */
         PayloadTooLarge: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
