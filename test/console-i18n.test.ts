@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { CATALOGUE, errorText, LANGS, langOf } from '../src/console/i18n'
 import { createLink } from '../src/modules/users/links'
+import { MAX_BODY_MEMBERS } from '../src/json-limits'
 import { makeActor, makeTestApp } from './helpers/app'
 import { consoleClient, givePassword, signedInPerson } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
@@ -295,6 +296,9 @@ describe('the agent pages in German', () => {
       pages.push(['error page, NUL in the path', await c.get('/spaces/%00')])
       pages.push(['error page, NUL in a message', await c.post(`/agents/${helper}/chat`, { message: 'vorher\u0000nachher' })])
       pages.push(['error page, message too large', await c.post(`/agents/${helper}/chat`, { message: '漢'.repeat(120_000) })])
+      const manyFields = await c.post(`/agents/${helper}/chat`, { message: 'Hallo', ...Object.fromEntries(Array.from({ length: MAX_BODY_MEMBERS }, (_, i) => [`f${i}`, '1'])) })
+      expect([manyFields.status, manyFields.text]).toEqual([413, expect.stringContaining(`Die Anfrage ist zu groß: höchstens ${MAX_BODY_MEMBERS} Felder, diese hat ${MAX_BODY_MEMBERS + 1}.`)])
+      pages.push(['error page, too many fields', manyFields])
       pages.push(['error page, 405', await app.req('DELETE', `/agents/${helper}/chat`, { headers: { cookie: c.cookie!, ...DE } })])
       // No model provider (this file's other app): the 501's message in German.
       const bare = await makeActor(t, { role: 'member', org: 'de-ohne-anbieter' })

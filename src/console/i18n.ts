@@ -985,6 +985,10 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: (?:text|a key of \S+|\S+) must not contain the NUL character \(U\+0000\)/, () => 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'],
   [/^Validation failed: .* must not contain the NUL character \(%00\)/, () => 'Ungültige Eingabe: Die Adresse enthält das NUL-Zeichen (%00).'],
   [/^Validation failed: .* is not valid percent-encoding/, () => 'Ungültige Eingabe: Die Adresse enthält eine ungültige Prozent-Kodierung (jedes % beginnt ein Escape von UTF-8).'],
+  [
+    /^Request body too large: it may hold at most (\d+) (fields|object members \(keys, counted in every object\)), and this one has (\d+)\./,
+    (m) => `Die Anfrage ist zu groß: höchstens ${m[1]} ${m[2] === 'fields' ? 'Felder' : 'Schlüssel (in jedem Objekt gezählt)'}, diese hat ${m[3]}.`,
+  ],
   [/^Request body too large: the limit is (\d+) bytes/, (m) => `Die Anfrage ist zu groß: höchstens ${m[1]} Bytes (1 MiB), nach der Kodierung des Formulars. Kürzen Sie den Text.`],
   [/^URL too long: the limit is (\d+) bytes/, (m) => `Die Adresse ist zu lang: höchstens ${m[1]} Bytes für Pfad und Abfrage.`],
   [
