@@ -1,6 +1,6 @@
 import type { AuditInput } from '../../audit/log'
 import { afterOtherRequests } from '../../next-turn'
-import { findTokenForAuth } from '../../auth/lookup'
+import { findTokenForAuth, knownTokenHashes } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
 import { findLeakedCliSession, revokeLeakedCliToken } from '../cli-auth/service'
@@ -17,12 +17,20 @@ const LOOKUPS_PER_TURN = 20
  * audited with source `leak_report` (a report that changes nothing is not recorded again). `ctx`
  * is the reporting request's (anonymous).
  * Returns nothing about what matched: the caller answers the same for every input. Each
- * candidate costs the same work (format check, SHA-256, one indexed look-up) whether or not it
- * matches, so timing says little either.
+ * candidate costs the same work (format check, SHA-256, its place in one indexed look-up of all of
+ * them) whether or not it matches, so timing says little either; a match then costs its revocation.
  */
 export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly string[]): Promise<void> {
   const seen = new Set<string>()
   let looked = 0
+  // The personal access tokens among them, found together (knownTokenHashes): each well-formed
+  // candidate is still checked and hashed alike, matched or not.
+  const hashes = new Map<string, string>()
+  for (const raw of credentials) {
+    const candidate = raw.trim()
+    if (!hashes.has(candidate) && checkTokenFormat(candidate) === null) hashes.set(candidate, hashToken(candidate))
+  }
+  const known = await knownTokenHashes(ctx.db, [...hashes.values()])
   for (const raw of credentials) {
     const candidate = raw.trim()
     if (seen.has(candidate)) continue
@@ -52,10 +60,12 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
       if (found?.cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: found.session.id, createdTokensRevoked: found.cascaded.length, requestId: ctx.requestId })
       continue
     }
-    if (checkTokenFormat(candidate) !== null) continue
+    const hash = hashes.get(candidate)
+    if (hash === undefined) continue
     seen.add(candidate)
     looked++
-    const row = await findTokenForAuth(ctx.db, hashToken(candidate))
+    if (!known.has(hash)) continue
+    const row = await findTokenForAuth(ctx.db, hash)
     if (!row) continue
     const audit = { organizationId: row.organizationId, source: 'leak_report' as const, actor: null }
     // The token, what it made, its runs and `token.leak_reported`: one transaction (audited).
