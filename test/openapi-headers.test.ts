@@ -72,6 +72,22 @@ describe('documented response headers', () => {
     expect(expectDeclaredSent('GET', '/api/v1/agents', limited!)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit', 'Teamday-Token-Expiration']))
   })
 
+  test('a success that ends its own token (DELETE /tokens/self) declares no Teamday-Token-Expiration, and sends none; the introspection declares it and sends it', async () => {
+    // The document said every authenticated success carries it; this one never does (src/auth/plugin.ts, calledTokenChanged).
+    const who = await makeActor(t, { role: 'member' })
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: who.token })
+    expect(self.status).toBe(200)
+    expect(expectDeclaredSent('GET', '/api/v1/tokens/self', self)).toContain('Teamday-Token-Expiration')
+    const revoked = await t.req('DELETE', '/api/v1/tokens/self', { token: who.token })
+    expect(revoked.status).toBe(200)
+    expect(revoked.headers.has('Teamday-Token-Expiration')).toBe(false)
+    expect(expectDeclaredSent('DELETE', '/api/v1/tokens/self', revoked)).not.toContain('Teamday-Token-Expiration')
+    // Its errors are answered before anything ended: the 429 still declares it.
+    expect(declared('DELETE', '/api/v1/tokens/self', 429)).toContain('Teamday-Token-Expiration')
+    // The route's flag is the publisher's, not the document's.
+    expect(JSON.stringify(spec)).not.toContain('x-ends-calling-token')
+  })
+
   test("the other 429, failed authentications from one address: every authenticated operation's 429 describes it, and it sends Retry-After alone", async () => {
     const u = await makeTestApp({ config: { authFailureLimit: { limit: 2, windowMs: 60_000 } } })
     const doc = (await u.req('GET', '/swagger/json')).body

@@ -308,17 +308,35 @@ const REQUEST_LIMIT_COMPONENTS = {
  * and 400 when it has them (one response per status).
  */
 function withIdempotency(method: string, op: Schema): Schema {
+  const withholds = op[IDEMPOTENCY_WITHHOLDS]
+  if (IDEMPOTENCY_WITHHOLDS in op) {
+    const { [IDEMPOTENCY_WITHHOLDS]: _, ...rest } = op
+    op = rest
+  }
   if ((method !== 'post' && method !== 'patch') || !Array.isArray(op.security) || op.security.length === 0) return op
   const responses: Schema = { ...op.responses }
   const add = (status: string, name: string, codes: string) => {
     const own = responses[status]
     responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} Or, with an Idempotency-Key, ${codes} (see ${name}).`.trim() } : { $ref: `#/components/responses/${name}` }
   }
-  add('409', IDEMPOTENCY_CONFLICT, '`idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started`')
+  // The codes this route's retry can get: a route's own 409 named all five, where only a route
+  // answering a new secret withholds it and only an execute's stream is never replayed.
+  const codes = ['idempotency_conflict', 'idempotency_in_progress', 'idempotency_interrupted']
+  if (withholds === 'secret') codes.push('idempotency_secret_withheld')
+  if (withholds === 'stream') codes.push('idempotency_stream_started')
+  add('409', IDEMPOTENCY_CONFLICT, `${codes.slice(0, -1).map((c) => `\`${c}\``).join(', ')} or \`${codes.at(-1)}\``)
   add('400', INVALID_IDEMPOTENCY_KEY, '`invalid_idempotency_key`')
   const ordered = Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y)))
   return { ...op, parameters: [...(Array.isArray(op.parameters) ? op.parameters : []), { $ref: '#/components/parameters/IdempotencyKey' }], responses: ordered }
 }
+
+/**
+ * A route's detail flag: what its Idempotency-Key's retry withholds instead of replaying, `secret`
+ * (an answer holding a new token: 409 `idempotency_secret_withheld`) or `stream` (a streamed
+ * execute: 409 `idempotency_stream_started`), as its handler's withholdFromReplay does. Read by
+ * withIdempotency for the codes its 409 names; not published.
+ */
+export const IDEMPOTENCY_WITHHOLDS = 'x-idempotency-withholds'
 
 /** What withIdempotency refers to, in `components`. */
 const IDEMPOTENCY_COMPONENTS = {
@@ -528,6 +546,12 @@ function withHeaders(res: Json, names: string[]): Json {
   return { ...res, headers }
 }
 
+/**
+ * A route's detail flag (`[ENDS_CALLING_TOKEN]: true`): its success always ends the token that
+ * sent it, so that answer has no Teamday-Token-Expiration (withStandardHeaders); not published.
+ */
+export const ENDS_CALLING_TOKEN = 'x-ends-calling-token'
+
 const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit']
 
 /**
@@ -544,6 +568,13 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
  */
 function withStandardHeaders(path: string, method: string, op: Schema): Schema {
   if (!isObject(op.responses)) return op
+  // A route whose success always ends the calling token (DELETE /tokens/self) sends no
+  // Teamday-Token-Expiration with it (src/auth/plugin.ts, calledTokenChanged): it said it did.
+  const endsCaller = op[ENDS_CALLING_TOKEN] === true
+  if (ENDS_CALLING_TOKEN in op) {
+    const { [ENDS_CALLING_TOKEN]: _, ...rest } = op
+    op = rest
+  }
   const authenticated = Array.isArray(op.security) && op.security.length > 0
   const limited = authenticated || !unlimitedRoute(path)
   const idempotent = authenticated && (method === 'post' || method === 'patch')
@@ -559,7 +590,7 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
     // give after counting too: each is a reference in every response that names it.
     const counted = limited && (status.startsWith('2') || status === '429')
     if (counted) names.push(...RATE_LIMIT_HEADERS)
-    if (authenticated && counted) names.push('Teamday-Token-Expiration')
+    if (authenticated && counted && !(endsCaller && status.startsWith('2'))) names.push('Teamday-Token-Expiration')
     if (status === '401' || (authenticated && status === '403')) names.push('WWW-Authenticate')
     if (status === '429' || status === '503') names.push('Retry-After')
     if (idempotent && status.startsWith('2')) names.push('Idempotency-Status')

@@ -2574,6 +2574,79 @@ export interface components {
             details?: unknown;
         };
         /**
+         * @description Forbidden (`insufficient_scope`), only for an agent run's `teamday_api` call: the credential that started the run lacks scopes the space's token has (`details.missingScopes`), and a run may not end a token broader than its starter. Any other caller may always revoke the token it sends, whatever its role and scopes.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "insufficient_scope",
+         *       "message": "Forbidden: this agent run cannot revoke the token it calls with (access denied): a run's teamday_api calls may do only what both the space's TEAMDAY_TOKEN and the credential that started the run may, and that token also has tokens:write, which the run lacks. Start the run with a token that has at least its scopes (or `*`).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "targetTokenId": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *         "targetScopes": [
+         *           "agents:execute",
+         *           "tokens:write"
+         *         ],
+         *         "tokenScopes": [
+         *           "agents:execute"
+         *         ],
+         *         "missingScopes": [
+         *           "tokens:write"
+         *         ]
+         *       }
+         *     }
+         */
+        TokenSelfRevokeForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example insufficient_scope
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: this agent run cannot revoke the token it calls with (access denied): a run's teamday_api calls may do only what both the space's TEAMDAY_TOKEN and the credential that started the run may, and that token also has tokens:write, which the run lacks. Start the run with a token that has at least its scopes (or `*`).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "targetTokenId": "pat_7Hq2LmX9vB3nR8kT1wYz",
+             *       "targetScopes": [
+             *         "agents:execute",
+             *         "tokens:write"
+             *       ],
+             *       "tokenScopes": [
+             *         "agents:execute"
+             *       ],
+             *       "missingScopes": [
+             *         "tokens:write"
+             *       ]
+             *     }
+             */
+            details?: unknown;
+        };
+        /**
          * @description An agent (a "character" in TeamDay's older name)
          * @example {
          *       "id": "char_8Kq2LmX9vB3nR8kT1wYz",
@@ -3750,6 +3823,96 @@ export interface components {
             status: "pending";
         };
         /**
+         * @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "forbidden",
+         *       "message": "Forbidden: parentExecutionId must be an execution you started (access denied)",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        ExecuteForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: parentExecutionId must be an execution you started (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
+         * @description Forbidden: your role does not allow cancelling executions (viewers; `insufficient_scope` when the token lacks executions:write), or the execution is another member's: only the user who started it or an organization admin may cancel it.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "forbidden",
+         *       "message": "Forbidden: only the user who started an execution (or an organization admin) may cancel it.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        ExecutionCancelForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: only the user who started an execution (or an organization admin) may cancel it.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
          * @description Not found: no such execution, or not visible to you, or in another organization.
          * @example {
          *       "error": true,
@@ -3944,7 +4107,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran).
+         * @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -5154,6 +5317,51 @@ export interface components {
             details?: unknown;
         };
         /**
+         * @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "forbidden",
+         *       "message": "Forbidden: only the space's creator or an organization admin can change it (access denied)",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        SpaceForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: only the space's creator or an organization admin can change it (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
          * @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write).
          * @example {
          *       "error": true,
@@ -5427,7 +5635,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).
+         * @description Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -5469,6 +5677,61 @@ export interface components {
              */
             requestId: string;
             /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
+         * @description Conflict: `already_member` when the user is a member already (change the role with PATCH; `details` has their `userId` and `role`); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 409,
+         *       "statusMessage": "Conflict",
+         *       "code": "already_member",
+         *       "message": "Conflict: ada@example.com is already a member of this organization (role member); to change the role, use PATCH /api/v1/organizations/org_8Kq2LmX9vB3nR8kT1wYz/members/user_8Kq2LmX9vB3nR8kT1wYz",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "userId": "user_8Kq2LmX9vB3nR8kT1wYz",
+         *         "role": "member"
+         *       }
+         *     }
+         */
+        MemberAddConflict: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example already_member
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Conflict: ada@example.com is already a member of this organization (role member); to change the role, use PATCH /api/v1/organizations/org_8Kq2LmX9vB3nR8kT1wYz/members/user_8Kq2LmX9vB3nR8kT1wYz
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "userId": "user_8Kq2LmX9vB3nR8kT1wYz",
+             *       "role": "member"
+             *     }
+             */
             details?: unknown;
         };
         /**
@@ -7493,17 +7756,6 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
@@ -7530,7 +7782,6 @@ export interface operations {
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
-                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7548,7 +7799,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden (`insufficient_scope`), only for an agent run's `teamday_api` call: the credential that started the run lacks scopes the space's token has (`details.missingScopes`), and a run may not end a token broader than its starter. Any other caller may always revoke the token it sends, whatever its role and scopes. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7556,7 +7807,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["TokenSelfRevokeForbidden"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -7643,7 +7894,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenSelfRotateForbidden"];
                 };
             };
-            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_secret_withheld` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7769,7 +8020,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the token to rotate instead, the active one at the end of its rotations, or says to create a new token when none of them is active; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the token to rotate instead, the active one at the end of its rotations, or says to create a new token when none of them is active; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_secret_withheld` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8157,7 +8408,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentForbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8471,7 +8722,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8621,7 +8872,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8629,7 +8880,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["ExecuteForbidden"];
                 };
             };
             /** @description Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
@@ -8642,7 +8893,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteSpaceNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8835,7 +9086,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8843,7 +9094,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["ExecuteForbidden"];
                 };
             };
             /** @description Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
@@ -8856,7 +9107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9282,7 +9533,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow cancelling executions (viewers; `insufficient_scope` when the token lacks executions:write), or the execution is another member's: only the user who started it or an organization admin may cancel it. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9290,7 +9541,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["ExecutionCancelForbidden"];
                 };
             };
             /** @description Not found: no such execution, or not visible to you, or in another organization. */
@@ -9303,7 +9554,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description The execution already completed or failed (`details.status`, `errorCode`; a failure's error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution already completed or failed (`details.status`, `errorCode`; a failure's error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9723,7 +9974,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9867,7 +10118,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9875,7 +10126,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["SpaceForbidden"];
                 };
             };
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
@@ -10002,7 +10253,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10010,7 +10261,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["SpaceForbidden"];
                 };
             };
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
@@ -10023,7 +10274,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10191,7 +10442,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10199,7 +10450,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["SpaceForbidden"];
                 };
             };
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
@@ -10297,7 +10548,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10305,7 +10556,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Forbidden"];
+                    "application/json": components["schemas"]["SpaceForbidden"];
                 };
             };
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
@@ -10813,14 +11064,14 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH; `details` has their `userId` and `role`); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MemberConflict"];
+                    "application/json": components["schemas"]["MemberAddConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -10912,7 +11163,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). */
+            /** @description Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11017,7 +11268,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

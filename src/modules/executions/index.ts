@@ -16,7 +16,7 @@ import { canOpenExecution, type ExecutionAccess } from './access'
 import { executeResult } from '../../execute-result'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
-import { RESPONSE_CONTENT, RESPONSE_DESCRIPTIONS, RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { RESPONSE_CONTENT, RESPONSE_DESCRIPTIONS, RESPONSE_HEADERS, IDEMPOTENCY_WITHHOLDS } from '../../http/openapi-publish'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
 import { prefersEventStream } from '../../http/accept'
 import { withoutTimeout } from '../../http/listen'
@@ -33,7 +33,9 @@ const executeErrorSchemas = {
   409: errorResponse(
     409,
     'invalid_state',
-    'The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran).',
+    // The codes an Idempotency-Key adds are listed after this by the published document
+    // (src/http/openapi-publish.ts, withIdempotency): here only what an execute's say beside them.
+    'The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran).',
     'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.',
   ),
   422: errorResponse(
@@ -93,7 +95,27 @@ const cancelConflict = errorResponse(
   'Execution exec_8Kq2LmX9vB3nR8kT1wYz already failed (interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)); only pending or running executions can be cancelled.',
   { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', errorCode: 'service_unavailable' },
 )
+/**
+ * The 403s an execute gives beyond the role and the token's scope: a `parentExecutionId` the caller
+ * did not start (startExecution), and a synchronous run refused when its turn came (the execution
+ * failed as `forbidden`: executeFailure). The shared Forbidden spoke of the role only.
+ */
+const executeForbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it.',
+  'Forbidden: parentExecutionId must be an execution you started (access denied)',
+)
+/** The 403 of a cancel: only the execution's starter or an admin (canCancelExecution), besides the role and scope. */
+const cancelForbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: your role does not allow cancelling executions (viewers; `insufficient_scope` when the token lacks executions:write), or the execution is another member\'s: only the user who started it or an organization admin may cancel it.',
+  'Forbidden: only the user who started an execution (or an organization admin) may cancel it.',
+)
 const executionErrorModels = named({
+  ExecuteForbidden: executeForbidden,
+  ExecutionCancelForbidden: cancelForbidden,
   ExecutionNotFound: notFound,
   ExecuteTargetNotFound: agentNotFound,
   ExecuteSpaceNotFound: spaceNotFound,
@@ -106,7 +128,7 @@ const executionErrorModels = named({
   ExecutionTimedOut: executeErrorSchemas[504],
   ExecutionFinished: cancelConflict,
 })
-const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ExecuteUnavailable', 504: 'ExecutionTimedOut' } as const
+const executeErrors = { 403: 'ExecuteForbidden', 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ExecuteUnavailable', 504: 'ExecutionTimedOut' } as const
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
@@ -272,6 +294,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       body: ExecuteBody,
       response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteSpaceNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
       detail: {
+        [IDEMPOTENCY_WITHHOLDS]: 'stream',
         summary: 'Execute the default assistant',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The default assistant\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the default assistant\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
         description:
@@ -291,6 +314,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         body: ExecuteBody,
         response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteTargetNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
         detail: {
+          [IDEMPOTENCY_WITHHOLDS]: 'stream',
           summary: 'Execute an agent',
           [RESPONSE_DESCRIPTIONS]: { 200: 'The agent\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the agent\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
           description:
@@ -363,6 +387,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         404: 'ExecutionNotFound',
         409: 'ExecutionFinished',
         ...authErrors,
+        403: 'ExecutionCancelForbidden',
       },
       detail: {
         summary: 'Cancel an execution',

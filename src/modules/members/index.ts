@@ -48,7 +48,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         auth: 'members:write',
         params: OrgParams,
         body: AddMemberBody,
-        response: { 201: 'AddedMember', ...writeErrors },
+        response: { 201: 'AddedMember', ...writeErrors, 409: 'MemberAddConflict' },
         detail: {
           summary: 'Add a member',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The new member, in `member`; `createdUser` says whether the user was created for it.' },

@@ -99,11 +99,21 @@ export const MemberNotFound = errorResponse(
   'User user_4Fk9QzL2mP7xR1vN8tBc is not a member of this organization',
 )
 
+/** The 409 of a role change or a removal (members/service.ts keepAnAdmin): `last_admin` only. */
 export const MemberConflict = errorResponse(
   409,
   'last_admin',
-  'Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).',
+  'Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first).',
   'Conflict: ada@example.com is the last admin of this organization; make another member admin first, then demote this one (last admin).',
+)
+
+/** The 409 of an add (members/service.ts addMember): the two codes only an add answers; it said `last_admin` too, which none does. */
+export const MemberAddConflict = errorResponse(
+  409,
+  'already_member',
+  'Conflict: `already_member` when the user is a member already (change the role with PATCH; `details` has their `userId` and `role`); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).',
+  'Conflict: ada@example.com is already a member of this organization (role member); to change the role, use PATCH /api/v1/organizations/org_8Kq2LmX9vB3nR8kT1wYz/members/user_8Kq2LmX9vB3nR8kT1wYz',
+  { userId: 'user_8Kq2LmX9vB3nR8kT1wYz', role: 'member' },
 )
 
 export const MemberBodyInvalid = errorResponse(422, 'validation_failed', 'Validation failed: `details` names the invalid field (e-mail, role or name).', 'Validation failed: "not-an-email" is not a valid e-mail address', [
@@ -131,6 +141,7 @@ export const memberModels = named({
   RemovedMember,
   MemberNotFound,
   MemberConflict,
+  MemberAddConflict,
   MemberBodyInvalid,
   MemberQueryInvalid,
   MemberForbidden,

@@ -33,8 +33,19 @@ const slugTaken = errorResponse(
   'Conflict: the slug "production" is already used by another space of your organization. Choose another slug.',
   [{ field: 'slug', message: '"production" is taken' }],
 )
+/**
+ * The 403 of a change to one space or its secrets: besides the role and the token's scope, the
+ * space's own rule (assertCanEditSpace: its creator or an admin). The shared Forbidden said only
+ * "your role does not allow this", which a member refused someone else's space would not recognise.
+ */
+const spaceForbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else\'s: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope.',
+  "Forbidden: only the space's creator or an organization admin can change it (access denied)",
+)
 const badSpace = { ...bodyErrors, 409: 'SpaceSlugTaken', 422: 'SpaceBodyInvalid' } as const
-const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid, SpaceSlugTaken: slugTaken })
+const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid, SpaceSlugTaken: slugTaken, SpaceForbidden: spaceForbidden })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const spacesApiModels = { ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels }
@@ -95,7 +106,7 @@ export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
       auth: 'spaces:write',
       params: SpaceIdParams,
       body: UpdateSpaceBody,
-      response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...badSpace, ...authErrors },
+      response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...badSpace, ...authErrors, 403: 'SpaceForbidden' },
       detail: {
         summary: 'Update a space',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The space as it is after the change, in `space`.' },
@@ -112,7 +123,7 @@ export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
       {
         auth: 'spaces:write',
         params: SpaceIdParams,
-        response: { 200: 'SpaceArchived', 404: 'SpaceNotFound', ...authErrors },
+        response: { 200: 'SpaceArchived', 404: 'SpaceNotFound', ...authErrors, 403: 'SpaceForbidden' },
         detail: { summary: 'Archive a space', description: 'Archives the space, by id or slug (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.', [RESPONSE_DESCRIPTIONS]: { 200: 'The space is archived (also when it was already): `success: true`.' } },
       },
     )
@@ -126,7 +137,7 @@ export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: SetSecretsBody,
-      response: { 200: 'SecretKeysResult', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      response: { 200: 'SecretKeysResult', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'SpaceForbidden' },
       detail: {
         summary: 'Set space secrets',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The secrets are stored: `keys` lists the names set.' },
@@ -138,7 +149,7 @@ export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: DeleteSecretsBody,
-      response: { 200: 'SecretsDeleted', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      response: { 200: 'SecretsDeleted', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'SpaceForbidden' },
       detail: {
         summary: 'Delete space secrets',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The named secrets of the space are gone: `deleted` lists those that were there.' },

@@ -6,7 +6,7 @@ import { authErrors, bodyErrors, errorResponse, named, sharedModels, successFiel
 import { createTokenForCaller } from '../tokens/lifecycle'
 import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
 import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
-import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { IDEMPOTENCY_WITHHOLDS, RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 import { calledTokenChanged } from '../../auth/plugin'
 
 /**
@@ -144,6 +144,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
         body: AliasCreateBody,
         response: { 201: 'AliasTokenCreated', ...bodyErrors, ...authErrors, 403: 'AliasOrgForbidden' },
         detail: {
+          [IDEMPOTENCY_WITHHOLDS]: 'secret',
           summary: 'Create a token (TeamDay CLI alias)',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The token created, as TeamDay\'s CLI reads it: its secret in `token`, shown this once, with `id`, `expiresAt` and `tokenPreview`.' },
           description: 'TeamDay CLI\'s `auth create-token`: the same as POST /api/v1/tokens (same rules: 7-365 days, scopes no broader than the calling token, the per-user cap), answered as `{token, id, expiresAt, …}`.',

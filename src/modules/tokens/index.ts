@@ -7,7 +7,7 @@ import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 import type { Ctx } from '../../context'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
-import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { RESPONSE_DESCRIPTIONS, ENDS_CALLING_TOKEN, IDEMPOTENCY_WITHHOLDS } from '../../http/openapi-publish'
 import { calledTokenChanged } from '../../auth/plugin'
 
 const notFound = errorResponse(
@@ -42,6 +42,19 @@ const selfRotateForbidden = errorResponse(
   'Forbidden: this token lacks the tokens:write scope (access denied). Create a token with that scope.',
   { requiredScopes: ['tokens:write'], tokenScopes: ['agents:read', 'tokens:read'] },
 )
+/**
+ * The one 403 of DELETE /tokens/self (tokens/access.ts assertMayEndItself): it needs no scope and
+ * no role, so only an agent run's `teamday_api` call, narrowed to what the run's starter may,
+ * can be refused ending a token broader than that. The shared Forbidden spoke of the role, which
+ * is never asked here. GET /tokens/self has no 403 at all.
+ */
+const selfRevokeForbidden = errorResponse(
+  403,
+  'insufficient_scope',
+  'Forbidden (`insufficient_scope`), only for an agent run\'s `teamday_api` call: the credential that started the run lacks scopes the space\'s token has (`details.missingScopes`), and a run may not end a token broader than its starter. Any other caller may always revoke the token it sends, whatever its role and scopes.',
+  "Forbidden: this agent run cannot revoke the token it calls with (access denied): a run's teamday_api calls may do only what both the space's TEAMDAY_TOKEN and the credential that started the run may, and that token also has tokens:write, which the run lacks. Start the run with a token that has at least its scopes (or `*`).",
+  { targetTokenId: 'pat_7Hq2LmX9vB3nR8kT1wYz', targetScopes: ['agents:execute', 'tokens:write'], tokenScopes: ['agents:execute'], missingScopes: ['tokens:write'] },
+)
 const createInvalid = errorResponse(
   422,
   'token_limit_reached',
@@ -59,7 +72,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-const tokenErrorModels = named({ TokenNotFound: notFound, TokenNotActive: notActive, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden })
+const tokenErrorModels = named({ TokenNotFound: notFound, TokenNotActive: notActive, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden, TokenSelfRevokeForbidden: selfRevokeForbidden })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
@@ -125,6 +138,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         body: CreateTokenBody,
         response: { 201: 'CreatedToken', ...bodyErrors, ...authErrors, 403: 'TokenScopeForbidden', 422: 'TokenCreateInvalid' },
         detail: {
+          [IDEMPOTENCY_WITHHOLDS]: 'secret',
           summary: 'Create a personal access token',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The token created: its secret in `token`, shown this once and never again, with its metadata.' },
           description:
@@ -135,7 +149,8 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
     // Before /:id, so "self" is not taken for a token id.
     .get('/self', async ({ principal, request, set }) => ({ success: true as const, token: await describeSelf(ctx(principal, request, set)) }), {
       auth: 'authenticated',
-      response: { 200: 'SelfTokenEnvelope', ...authErrors },
+      // No 403: it needs no scope and no role, and refuses nobody it authenticated.
+      response: { 200: 'SelfTokenEnvelope', 401: authErrors[401], 429: authErrors[429] },
       detail: {
         summary: 'Introspect the calling token',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The token this request was sent with, as metadata (scopes, role, organization, user, expiry), never its secret.' },
@@ -153,8 +168,9 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       },
       {
       auth: 'authenticated',
-      response: { 200: 'SelfTokenEnvelope', ...authErrors },
+      response: { 200: 'SelfTokenEnvelope', ...authErrors, 403: 'TokenSelfRevokeForbidden' },
       detail: {
+        [ENDS_CALLING_TOKEN]: true,
         summary: 'Revoke the calling token',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The token this request was sent with, now revoked (`revokedAt` set); it authenticates nothing from here on.' },
         description:
@@ -177,6 +193,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         body: t.Optional(RotateTokenBody),
         response: { 201: 'RotatedToken', 409: 'TokenSelfRotateConflict', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenSelfRotateForbidden' },
         detail: {
+          [IDEMPOTENCY_WITHHOLDS]: 'secret',
           // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
           'x-optional-body': true,
           summary: 'Rotate the calling token',
@@ -201,6 +218,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         body: t.Optional(RotateTokenBody),
         response: { 201: 'RotatedToken', 404: 'TokenNotFound', 409: 'TokenNotActive', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
+          [IDEMPOTENCY_WITHHOLDS]: 'secret',
           // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
           'x-optional-body': true,
           summary: 'Rotate a token',
