@@ -280,3 +280,30 @@ describe('the validator never sees a service rule', () => {
     expect(JSON.stringify(doc)).not.toContain('x-service-rule')
   })
 })
+
+describe("an execute's delegationDepth: the schema's 20 is the setting's most; the server's bound is TEAMDAY_MAX_DELEGATION_DEPTH", () => {
+  test('the field says so, and a depth over the setting (default 3) within the schema is the service\'s 422 naming the field', async () => {
+    const schemaOf = (s: Json) => (s.$ref ? doc.components.schemas[s.$ref.split('/').pop()] : s)
+    for (const path of ['/api/v1/agents/{id}/execute', '/api/v1/execute']) {
+      const depth = schemaOf(doc.paths[path].post.requestBody.content['application/json'].schema).properties.delegationDepth
+      expect([path, depth.maximum]).toEqual([path, 20])
+      expect(depth.description).toContain('TEAMDAY_MAX_DELEGATION_DEPTH (default 3')
+    }
+    // Refused before any model is asked: no provider needed.
+    expect(await outcome('POST', `/api/v1/agents/${agentId}/execute`, { message: 'hi', delegationDepth: 4 })).toEqual([422, 'validation_failed', 'delegationDepth'])
+    expect(await outcome('POST', '/api/v1/execute', { message: 'hi', delegationDepth: 20 })).toEqual([422, 'validation_failed', 'delegationDepth'])
+  })
+})
+
+describe('readiness: the documented 503 is what a stopping instance answers too', () => {
+  test('a graceful stop under way: 503 with the documented example, and the description names both causes', async () => {
+    const app = await makeTestApp()
+    expect((await app.req('GET', '/api/health/ready')).status).toBe(200)
+    app.rt.drain.closing = true
+    const res = await app.req('GET', '/api/health/ready')
+    const notReady = doc.components.schemas[doc.paths['/api/health/ready'].get.responses['503'].content['application/json'].schema.$ref.split('/').pop()]
+    expect([res.status, res.body.code, res.body.message]).toEqual([503, notReady.examples[0].code, notReady.examples[0].message])
+    expect(notReady.description).toContain('database did not answer')
+    expect(notReady.description).toContain('stopping')
+  })
+})

@@ -921,13 +921,13 @@ export interface components {
             status: "ready";
         };
         /**
-         * @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back.
+         * @description Not ready: the database did not answer (it is answered again once the database is back), or this instance is stopping (a graceful stop has begun: it finishes what it holds and takes nothing new). Take it out of rotation either way.
          * @example {
          *       "error": true,
          *       "statusCode": 503,
          *       "statusMessage": "Service Unavailable",
          *       "code": "service_unavailable",
-         *       "message": "Not ready: the database is not answering (database is locked). Retry in a moment.",
+         *       "message": "Not ready: this instance is stopping. Take it out of rotation.",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
@@ -954,7 +954,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Not ready: the database is not answering (database is locked). Retry in a moment.
+             * @example Not ready: this instance is stopping. Take it out of rotation.
              */
             message: string;
             /**
@@ -7450,7 +7450,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["NulInQuery"];
-            /** @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back. */
+            /** @description Not ready: the database did not answer (it is answered again once the database is back), or this instance is stopping (a graceful stop has begun: it finishes what it holds and takes nothing new). Take it out of rotation either way. */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8787,7 +8787,7 @@ export interface operations {
                     async?: boolean;
                     /** @description Record this run as a child of another execution; it must be one you started (else 403), below TEAMDAY_MAX_DELEGATION_DEPTH (else 422 `delegation_limit`). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
-                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
+                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId). At most the server's TEAMDAY_MAX_DELEGATION_DEPTH (default 3; 20 is the most that setting takes): a larger one is 422 `validation_failed` naming this field. */
                     delegationDepth?: number;
                 };
             };
@@ -9001,7 +9001,7 @@ export interface operations {
                     async?: boolean;
                     /** @description Record this run as a child of another execution; it must be one you started (else 403), below TEAMDAY_MAX_DELEGATION_DEPTH (else 422 `delegation_limit`). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
-                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
+                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId). At most the server's TEAMDAY_MAX_DELEGATION_DEPTH (default 3; 20 is the most that setting takes): a larger one is 422 `validation_failed` naming this field. */
                     delegationDepth?: number;
                 };
             };

@@ -132,7 +132,7 @@ export const ExecuteBody = t.Object(
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
     async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}. Not with a stream (stream: true, or Accept: text/event-stream without stream: false): 422', error: 'async must be a boolean' })),
     parentExecutionId: t.Optional(t.String({ minLength: 1, maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403), below TEAMDAY_MAX_DELEGATION_DEPTH (else 422 `delegation_limit`). From a run\'s `teamday_api` the new run is a child of that run, and this may only name it (else 422)', error: 'parentExecutionId must be an execution id (a non-empty string)' })),
-    delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
+    delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId). At most the server\'s TEAMDAY_MAX_DELEGATION_DEPTH (default 3; 20 is the most that setting takes): a larger one is 422 `validation_failed` naming this field.', error: 'delegationDepth must be an integer between 0 and 20' })),
   },
   { examples: [{ message: 'Review the open pull requests' }, { message: 'Deploy commit 4f2a9c1 to production', spaceId: 'production', stream: false }, { message: 'Summarise yesterday', async: true }] },
 )

@@ -13,8 +13,8 @@ import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 const notReady = errorResponse(
   503,
   'service_unavailable',
-  'Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back.',
-  'Not ready: the database is not answering (database is locked). Retry in a moment.',
+  'Not ready: the database did not answer (it is answered again once the database is back), or this instance is stopping (a graceful stop has begun: it finishes what it holds and takes nothing new). Take it out of rotation either way.',
+  'Not ready: this instance is stopping. Take it out of rotation.',
 )
 
 const readyModels = named({
