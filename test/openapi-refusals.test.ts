@@ -81,6 +81,28 @@ describe('a 403 that is not about the role is documented as what it is', () => {
   })
 })
 
+describe("TeamDay CLI's token aliases", () => {
+  test('the revoke alias, which takes no organizationId, documents the 403 of DELETE /api/v1/tokens/{id}, and gives it', async () => {
+    const broad = (await w.t.req('POST', '/api/v1/tokens', { token: w.who.memberA.token, body: { name: 'broad', scopes: ['tokens:read', 'tokens:write', 'agents:read'] } })).body.id as string
+    const narrow = (await w.t.req('POST', '/api/v1/tokens', { token: w.who.memberA.token, body: { name: 'narrow', scopes: ['tokens:write'] } })).body.token as string
+    const res = await w.t.req('POST', `/api/tokens/${broad}/revoke`, { token: narrow })
+    expect([res.status, res.body.code]).toEqual([403, 'insufficient_scope'])
+    const alias = documented403('POST', '/api/tokens/{id}/revoke')
+    expect(alias.name).toBe(documented403('DELETE', '/api/v1/tokens/{id}').name)
+    expect(alias.model.examples[0].code).toBe(res.body.code)
+    expect(spec.paths['/api/tokens/{id}/revoke'].post.responses['403'].description).not.toContain('organizationId')
+  })
+
+  test('the create alias documents both kinds of its 403: another organization, and the rules of POST /api/v1/tokens', async () => {
+    const narrow = (await w.t.req('POST', '/api/v1/tokens', { token: w.who.memberA.token, body: { name: 'narrow create', scopes: ['tokens:write'] } })).body.token as string
+    const broader = await w.t.req('POST', '/api/tokens/create', { token: narrow, body: { name: 'wider', scopes: ['agents:read'] } })
+    const elsewhere = await w.t.req('POST', '/api/tokens/create', { token: narrow, body: { name: 'elsewhere', organizationId: w.who.memberB.organizationId } })
+    expect([broader.status, broader.body.code, elsewhere.status, elsewhere.body.code]).toEqual([403, 'insufficient_scope', 403, 'forbidden'])
+    const said: string = spec.paths['/api/tokens/create'].post.responses['403'].description
+    for (const words of ['`organizationId`', 'scopes asked for', '`insufficient_scope`']) expect({ words, said: said.includes(words) }).toEqual({ words, said: true })
+  })
+})
+
 describe('an operation that refuses nobody it authenticated documents no 403', () => {
   test('GET /tokens/self answers every role and every scope set', async () => {
     const narrow = (await w.t.req('POST', '/api/v1/tokens', { token: w.who.viewerA.token, body: { name: 'narrow', scopes: ['agents:read'] } })).body.token as string

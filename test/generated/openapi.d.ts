@@ -7057,7 +7057,7 @@ export interface components {
             revokedAt: string | null;
         };
         /**
-         * @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope.
+         * @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens.
          * @example {
          *       "error": true,
          *       "statusCode": 403,
@@ -12507,7 +12507,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12585,7 +12585,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12657,7 +12657,7 @@ export interface operations {
                     "application/json": components["schemas"]["Unauthorized"];
                 };
             };
-            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12665,7 +12665,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AliasOrgForbidden"];
+                    "application/json": components["schemas"]["TokenScopeForbidden"];
                 };
             };
             /** @description No such token, or it belongs to another user (non-admins) or organization. */

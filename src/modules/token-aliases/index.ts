@@ -6,6 +6,7 @@ import { authErrors, bodyErrors, errorResponse, named, sharedModels, successFiel
 import { createTokenForCaller } from '../tokens/lifecycle'
 import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
 import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
+import { tokenScopeModels } from '../tokens'
 import { IDEMPOTENCY_WITHHOLDS, RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 import { calledTokenChanged } from '../../auth/plugin'
 
@@ -102,7 +103,7 @@ const AliasRevoked = t.Object(
 const otherOrg = errorResponse(
   403,
   'forbidden',
-  'Forbidden: `organizationId` is not the calling token\'s organization, or your role may not manage tokens, or the token lacks the scope.',
+  'Forbidden: `organizationId` is not the calling token\'s organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation\'s grace period (`forbidden`), as on POST /api/v1/tokens.',
   'Access denied to this organization: your token belongs to another organization (forbidden).',
 )
 const aliasNotFound = errorResponse(404, 'not_found', 'No such token, or it belongs to another user (non-admins) or organization.', 'Token pat_7Hq2LmX9vB3nR8kT1wYz not found')
@@ -126,7 +127,7 @@ function sameOrganization(principal: Principal, organizationId: string | undefin
 export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: '/api/tokens', tags: ['Tokens'] })
     .use(auth)
-    .model({ ...sharedModels, ...tokenModels, ...aliasModels })
+    .model({ ...sharedModels, ...tokenModels, ...aliasModels, ...tokenScopeModels })
     .post(
       '/create',
       async ({ principal, body, request, set }) => {
@@ -182,7 +183,8 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
       {
         auth: 'tokens:write',
         params: TokenIdParams,
-        response: { 200: 'AliasTokenRevoked', 404: 'AliasTokenNotFound', ...authErrors, 403: 'AliasOrgForbidden' },
+        // It takes no organizationId: its 403s are DELETE /api/v1/tokens/{id}'s.
+        response: { 200: 'AliasTokenRevoked', 404: 'AliasTokenNotFound', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
           summary: 'Revoke a token (TeamDay CLI alias)',
           [RESPONSE_DESCRIPTIONS]: { 200: 'The token\'s `id`, its `status` (`revoked`) and `revokedAt`, as TeamDay\'s CLI reads them.' },

@@ -72,6 +72,8 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
+/** The 403 of a token's create, rotation or revocation, also that of TeamDay CLI's revoke alias (src/modules/token-aliases). */
+export const tokenScopeModels = named({ TokenScopeForbidden: broader })
 const tokenErrorModels = named({ TokenNotFound: notFound, TokenNotActive: notActive, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery, TokenSelfRotateConflict: selfConflict, TokenSelfRotateForbidden: selfRotateForbidden, TokenSelfRevokeForbidden: selfRevokeForbidden })
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
