@@ -175,3 +175,26 @@ describe('the Idempotency-Key codes a 409 names', () => {
     }
   })
 })
+
+describe('a path parameter past its maxLength', () => {
+  test("is the validator's 422 naming it, and every operation with such a parameter says so in its 422", async () => {
+    const resolve = (x: Json) => (x?.$ref ? x.$ref.split('/').slice(1).reduce((o: Json, k: string) => o[k], spec) : x)
+    let checked = 0
+    for (const [path, item] of Object.entries<Json>(spec.paths))
+      for (const [method, op] of Object.entries<Json>(item)) {
+        const bounded = (op.parameters ?? []).map(resolve).filter((p: Json) => p.in === 'path' && typeof p.schema?.maxLength === 'number')
+        for (const p of bounded) {
+          const url = path.replace(/\{(\w+)\}/g, (_, name) => (name === p.name ? 'x'.repeat(p.schema.maxLength + 1) : name === 'orgId' ? w.who.adminA.organizationId : 'none'))
+          // A body as the document's example has it, so that only the path is wrong.
+          const media = op.requestBody?.content?.['application/json']
+          const body = media ? (media.example ?? resolve(media.schema).examples?.[0] ?? {}) : undefined
+          const res = await w.t.req(method.toUpperCase(), url, { token: w.who.adminA.token, body })
+          const fields = (res.body.details ?? []).map((d: Json) => d.field)
+          expect([method, path, p.name, res.status, res.body.code, fields.includes(p.name)]).toEqual([method, path, p.name, 422, 'validation_failed', true])
+          expect({ method, path, said: resolve(op.responses['422']).description.includes('`maxLength`') }).toEqual({ method, path, said: true })
+          checked++
+        }
+      }
+    expect(checked).toBeGreaterThanOrEqual(15)
+  })
+})

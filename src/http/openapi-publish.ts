@@ -276,7 +276,10 @@ function withRequestLimits(path: string, op: Schema): Schema {
   add('413', 'PayloadTooLarge')
   add('414', 'UriTooLong')
   if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
-  if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, 'Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it).')
+  // A path parameter with a maxLength (an id of 101 characters where 100 is the most) is the
+  // validator's 422 too: it said only malformed percent-encoding.
+  const bounded = Array.isArray(op.parameters) && op.parameters.some((p: Json) => isObject(p) && p.in === 'path' && isObject(p.schema) && typeof p.schema.maxLength === 'number')
+  if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, `Or a path parameter is not valid percent-encoding${bounded ? ' or is longer than its `maxLength`' : ''} (\`validation_failed\`, \`details\` names it).`)
   // Any route: the URL's NUL rule runs before routing (README, Request limits).
   add('422', NUL_IN_QUERY, 'Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it).')
   // Every route but liveness and the docs reads or writes the database.

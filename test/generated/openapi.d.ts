@@ -1525,7 +1525,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.
+         * @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`), or is longer than the `maxLength` its schema gives, where it gives one: `validation_failed`, `details` names it.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -7237,7 +7237,7 @@ export interface components {
                 "application/json": components["schemas"]["UnsupportedContentEncoding"];
             };
         };
-        /** @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it. */
+        /** @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`), or is longer than the `maxLength` its schema gives, where it gives one: `validation_failed`, `details` names it. */
         InvalidPathParameter: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8744,7 +8744,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9129,7 +9129,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10296,7 +10296,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10476,7 +10476,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10581,7 +10581,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10960,7 +10960,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11086,7 +11086,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11290,7 +11290,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
