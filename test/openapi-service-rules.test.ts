@@ -307,3 +307,22 @@ describe('readiness: the documented 503 is what a stopping instance answers too'
     expect(notReady.description).toContain('stopping')
   })
 })
+
+describe("the CLI sign-in routes' 429: the limits it names are the ones applied", () => {
+  test('a code polled once too often in its window, and an address past the shared budget of initiate, refresh and revoke', async () => {
+    const { PER_CODE_POLL_LIMIT } = await import('../src/modules/cli-auth')
+    const { initiateLogin } = await import('../src/modules/cli-auth/service')
+    const app = await makeTestApp({ config: { cliLoginRateLimit: { limit: 2, windowMs: 60_000 } } })
+    const code = (await initiateLogin(app.ctx)).code
+    const polls: number[] = []
+    for (let i = 0; i <= PER_CODE_POLL_LIMIT.limit; i++) polls.push((await app.req('GET', `/api/auth/cli/poll?code=${code}`, { ip: '198.51.100.20' })).status)
+    expect(polls).toEqual([...Array(PER_CODE_POLL_LIMIT.limit).fill(200), 429])
+    // One budget for the three: two initiates spend it, a revoke is refused.
+    for (const expected of [200, 200]) expect((await app.req('POST', '/api/auth/cli/initiate', { ip: '198.51.100.21' })).status).toBe(expected)
+    expect((await app.req('POST', '/api/auth/cli/revoke', { ip: '198.51.100.21', body: { refreshToken: 'tdr_x' } })).status).toBe(429)
+    const said: string = doc.components.schemas[doc.paths['/api/auth/cli/poll'].get.responses['429'].content['application/json'].schema.$ref.split('/').pop()].description
+    for (const words of [`polled ${PER_CODE_POLL_LIMIT.limit} times in the last ${PER_CODE_POLL_LIMIT.windowMs / 1000} s`, 'initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT', 'TEAMDAY_CLI_POLL_RATE_LIMIT'])
+      expect({ words, said: said.includes(words) }).toEqual({ words, said: true })
+    for (const path of ['/api/auth/cli/initiate', '/api/auth/cli/refresh', '/api/auth/cli/revoke']) expect(doc.paths[path].post.responses['429'].description).toBe(said)
+  })
+})

@@ -6869,7 +6869,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Too many requests from this address, or polls of this code faster than one per second or two.
+         * @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry.
          * @example {
          *       "error": true,
          *       "statusCode": 429,
@@ -12158,7 +12158,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
-            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12227,7 +12227,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12325,7 +12325,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12412,7 +12412,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
             429: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

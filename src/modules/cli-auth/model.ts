@@ -77,6 +77,13 @@ const refreshFailed = errorResponse(
   'The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again.',
   "Invalid refresh token: its CLI session has been revoked (signed out). Sign in again: teamday login (TeamDay's CLI: teamday auth login).",
 )
-const cliRateLimited = errorResponse(429, 'rate_limited', 'Too many requests from this address, or polls of this code faster than one per second or two.', 'Too many requests: the limit is 6 requests per 10 s. Retry in 4 s.', { retryAfterSeconds: 4 })
+// The limits of src/modules/cli-auth/index.ts (perIp, PER_CODE_POLL_LIMIT) and their defaults (src/config.ts).
+const cliRateLimited = errorResponse(
+  429,
+  'rate_limited',
+  'Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry.',
+  'Too many requests: the limit is 6 requests per 10 s. Retry in 4 s.',
+  { retryAfterSeconds: 4 },
+)
 
 export const cliAuthModels = named({ CliInitiated, CliPollAnswer, CliRefreshed, CliRevoked, CliPollFailed: pollFailed, CliRefreshFailed: refreshFailed, CliRateLimited: cliRateLimited })
