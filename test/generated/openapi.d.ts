@@ -8817,19 +8817,19 @@ export interface operations {
                      * @example : stream open
                      *
                      *     event: meta
-                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
+                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
                      *
                      *     event: message
                      *     data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
                      *
                      *     event: message
-                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}
+                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests need changes: ..."}}
                      *
                      *     event: message
                      *     data: {"type":"content_block_stop","index":0}
                      *
                      *     event: result
-                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}
+                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","id":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests need changes: ...","messages":[{"role":"user","content":"Review the open pull requests","timestamp":"2026-11-23T10:00:00.000Z"},{"role":"assistant","content":"Two pull requests need changes: ...","timestamp":"2026-11-23T10:00:04.200Z"}],"chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","usage":{"inputTokens":812,"outputTokens":240},"historyTrimmed":null,"execution":{"id":"exec_8Kq2LmX9vB3nR8kT1wYz","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","agentName":"Code Reviewer","organizationId":"org_9Tr4Kx2LmQ7vB1nZ8wYc","userId":"user_4Fk9QzL2mP7xR1vN8tBc","spaceId":null,"chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","status":"completed","message":"Review the open pull requests","result":"Two pull requests need changes: ...","error":null,"errorCode":null,"model":"gpt-4o-mini","provider":"openai","messages":[{"role":"user","content":"Review the open pull requests","timestamp":"2026-11-23T10:00:00.000Z"},{"role":"assistant","content":"Two pull requests need changes: ...","timestamp":"2026-11-23T10:00:04.200Z"}],"toolCalls":[],"parentExecutionId":null,"delegationDepth":0,"historyTrimmed":null,"startedAt":"2026-11-23T10:00:00.000Z","completedAt":"2026-11-23T10:00:04.200Z","executionTime":4200,"tokensInput":812,"tokensOutput":240,"createdAt":"2026-11-23T10:00:00.000Z","updatedAt":"2026-11-23T10:00:04.200Z"}}
                      */
                     "text/event-stream": string;
                 };
@@ -9031,19 +9031,19 @@ export interface operations {
                      * @example : stream open
                      *
                      *     event: meta
-                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
+                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
                      *
                      *     event: message
                      *     data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
                      *
                      *     event: message
-                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}
+                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests need changes: ..."}}
                      *
                      *     event: message
                      *     data: {"type":"content_block_stop","index":0}
                      *
                      *     event: result
-                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}
+                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","id":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests need changes: ...","messages":[{"role":"user","content":"Review the open pull requests","timestamp":"2026-11-23T10:00:00.000Z"},{"role":"assistant","content":"Two pull requests need changes: ...","timestamp":"2026-11-23T10:00:04.200Z"}],"chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","usage":{"inputTokens":812,"outputTokens":240},"historyTrimmed":null,"execution":{"id":"exec_8Kq2LmX9vB3nR8kT1wYz","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","agentName":"Code Reviewer","organizationId":"org_9Tr4Kx2LmQ7vB1nZ8wYc","userId":"user_4Fk9QzL2mP7xR1vN8tBc","spaceId":null,"chatId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","sessionId":"chat_2Hn8Qw4Rt6Yu1Io3Pa5S","status":"completed","message":"Review the open pull requests","result":"Two pull requests need changes: ...","error":null,"errorCode":null,"model":"gpt-4o-mini","provider":"openai","messages":[{"role":"user","content":"Review the open pull requests","timestamp":"2026-11-23T10:00:00.000Z"},{"role":"assistant","content":"Two pull requests need changes: ...","timestamp":"2026-11-23T10:00:04.200Z"}],"toolCalls":[],"parentExecutionId":null,"delegationDepth":0,"historyTrimmed":null,"startedAt":"2026-11-23T10:00:00.000Z","completedAt":"2026-11-23T10:00:04.200Z","executionTime":4200,"tokensInput":812,"tokensOutput":240,"createdAt":"2026-11-23T10:00:00.000Z","updatedAt":"2026-11-23T10:00:04.200Z"}}
                      */
                     "text/event-stream": string;
                 };

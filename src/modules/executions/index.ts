@@ -9,7 +9,7 @@ import { shownMessages } from '../../db/schema'
 import { API_V1, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
-import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
+import { AgentIdParams, ExecuteBody, ExecuteResult, Execution, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, eventShownTo, executionLogs, executionShownTo, executionTree, failureError, getVisibleExecution, listExecutions, startExecution } from './service'
 import { executionStream } from './sse'
 import { canOpenExecution, type ExecutionAccess } from './access'
@@ -60,6 +60,23 @@ const executeErrorSchemas = {
  * The 200 of a streamed execute: the same status, as Server-Sent Events (src/modules/executions/sse.ts),
  * beside the JSON one; each route says what its 200 is (RESPONSE_DESCRIPTIONS).
  */
+/**
+ * The stream of the JSON answer's example (ExecuteResult, Execution): its `result` event is that
+ * body with `execution`, as sse.ts sends it. It showed four of the body's fields and no `execution`.
+ */
+function streamExample(): string {
+  const body = ExecuteResult.examples![0] as Record<string, any>
+  const execution = Execution.examples![0] as Record<string, any>
+  const event = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
+  return (
+    ': stream open\n\n' +
+    event('meta', { executionId: body.executionId, chatId: body.chatId, sessionId: body.sessionId, agentId: execution.agentId, model: execution.model }) +
+    event('message', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
+    event('message', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: body.result } }) +
+    event('message', { type: 'content_block_stop', index: 0 }) +
+    event('result', { ...body, execution })
+  )
+}
 const streamedExecute = {
   content: {
     'text/event-stream': {
@@ -68,13 +85,7 @@ const streamedExecute = {
         description:
           'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer; or, the run going on, `token_revoked`, `membership_revoked`, or `not_found` once you may no longer see the execution). A comment line every 15 s keeps proxies from closing an idle stream.',
       },
-      example:
-        ': stream open\n\n' +
-        'event: meta\ndata: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}\n\n' +
-        'event: message\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
-        'event: message\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}\n\n' +
-        'event: message\ndata: {"type":"content_block_stop","index":0}\n\n' +
-        'event: result\ndata: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}\n\n',
+      example: streamExample(),
     },
   },
 }
