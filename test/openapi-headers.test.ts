@@ -88,6 +88,18 @@ describe('documented response headers', () => {
     expect(JSON.stringify(spec)).not.toContain('x-ends-calling-token')
   })
 
+  test("X-Request-Id: a client's own is kept as the document says, one holding a token is replaced, and the document says that too", async () => {
+    const own = 'job-42.step_1:retry-2'
+    const kept = await t.req('GET', '/api/health', { headers: { 'x-request-id': own } })
+    expect(kept.headers.get('x-request-id')).toBe(own)
+    // A token has the id's form (td_ and 43 letters and digits): it would be echoed and logged.
+    const who = await makeActor(t, { role: 'member' })
+    const replaced = await t.req('GET', '/api/v1/agents', { headers: { 'x-request-id': who.token } })
+    expect(replaced.headers.get('x-request-id')).toStartWith('req_')
+    expect(replaced.text).not.toContain(who.token)
+    expect(spec.components.headers['X-Request-Id'].description).toContain('unless it holds a token')
+  })
+
   test("the other 429, failed authentications from one address: every authenticated operation's 429 describes it, and it sends Retry-After alone", async () => {
     const u = await makeTestApp({ config: { authFailureLimit: { limit: 2, windowMs: 60_000 } } })
     const doc = (await u.req('GET', '/swagger/json')).body

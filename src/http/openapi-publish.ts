@@ -502,7 +502,7 @@ const DEFAULT_ERROR_RESPONSE = {
  */
 const STANDARD_HEADERS: Record<string, Schema> = {
   'X-Request-Id': {
-    description: "The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead.",
+    description: "The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead, unless it holds a token (it is then replaced, never echoed).",
     schema: { type: 'string' },
     example: 'req_dnVmljNkiF3TPgjOJo4W',
   },

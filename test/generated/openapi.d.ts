@@ -7323,7 +7323,7 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
-         * @description The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead.
+         * @description The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead, unless it holds a token (it is then replaced, never echoed).
          * @example req_dnVmljNkiF3TPgjOJo4W
          */
         "X-Request-Id": string;
