@@ -326,3 +326,22 @@ describe("the CLI sign-in routes' 429: the limits it names are the ones applied"
     for (const path of ['/api/auth/cli/initiate', '/api/auth/cli/refresh', '/api/auth/cli/revoke']) expect(doc.paths[path].post.responses['429'].description).toBe(said)
   })
 })
+
+describe("lists' offset: the documented maximum is the largest the server takes", () => {
+  test('the maximum passes, one more is the 422 naming offset, on every list that takes one', async () => {
+    let lists = 0
+    for (const [path, item] of Object.entries<Json>(doc.paths)) {
+      const offset = item.get?.parameters?.find((p: Json) => p.name === 'offset')
+      if (!offset) continue
+      lists++
+      const max = offset.schema.maximum
+      expect([path, typeof max]).toEqual([path, 'number'])
+      if (path.includes('{')) continue
+      const token = path.startsWith('/api/public') ? undefined : admin.token
+      const at = await t.req('GET', `${path}?offset=${max}`, { token })
+      const past = await t.req('GET', `${path}?offset=${BigInt(max) + 1n}`, { token })
+      expect([path, at.status, past.status, past.body.details?.[0]?.field]).toEqual([path, 200, 422, 'offset'])
+    }
+    expect(lists).toBeGreaterThanOrEqual(8)
+  })
+})

@@ -16,13 +16,20 @@ export const cursorParam = t.Optional(
 export const limitParam = t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' }))
 
 /** `what`: "Items", "Events"… */
+/**
+ * The most an offset may be: a query integer is at most 15 digits (src/modules/query-params.ts),
+ * so a larger one was a 422 while the document gave no maximum.
+ */
+export const MAX_OFFSET = 999_999_999_999_999
+
 export const offsetParam = (what = 'Items') =>
   t.Optional(
     QueryInteger({
       minimum: 0,
+      maximum: MAX_OFFSET,
       default: 0,
       description: `${what} to skip (kept for TeamDay clients; costs time in proportion to the offset: page with \`cursor\` instead)`,
-      error: 'offset must be a non-negative integer',
+      error: `offset must be an integer between 0 and ${MAX_OFFSET}`,
     }),
   )
 
