@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type Res, type TestApp } from './helpers/app'
+import { startProviderDouble } from './helpers/providers'
 
 /**
  * The response headers the document declares (components.headers, src/http/openapi-publish.ts)
@@ -86,6 +87,29 @@ describe('documented response headers', () => {
     expect(declared('DELETE', '/api/v1/tokens/self', 429)).toContain('Teamday-Token-Expiration')
     // The route's flag is the publisher's, not the document's.
     expect(JSON.stringify(spec)).not.toContain('x-ends-calling-token')
+  })
+
+  test('a bare-array list names in its success only the paging headers it sends: tasks a count, executions none', async () => {
+    // GET /executions said "paging in the X-Total-Count and Link headers"; it sends no count.
+    // An app of its own, with a model: this file's budget (6 a minute) would not last.
+    const double = startProviderDouble()
+    const app = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const who = await makeActor(app, { role: 'admin', org: 'paging' })
+    const agent = (await app.req('POST', '/api/v1/agents', { token: who.token, body: { name: 'Pager' } })).body.id
+    for (let i = 0; i < 2; i++) {
+      await app.req('POST', '/api/v1/tasks', { token: who.token, body: { title: `t${i}` } })
+      await app.req('POST', `/api/v1/agents/${agent}/execute`, { token: who.token, body: { message: 'hi' } })
+    }
+    for (const [path, counted] of [['/api/v1/tasks', true], ['/api/v1/executions', false]] as const) {
+      const page = await app.req('GET', `${path}?limit=1`, { token: who.token })
+      expect([path, page.status, page.body.length, page.headers.has('Link'), page.headers.has('X-Total-Count')]).toEqual([path, 200, 1, true, counted])
+      const names = expectDeclaredSent('GET', path, page)
+      expect([path, names.includes('X-Total-Count')]).toEqual([path, counted])
+      const said: string = spec.paths[path].get.responses['200'].description
+      expect([path, said.includes('X-Total-Count')]).toEqual([path, counted])
+    }
+    await app.rt.engine.shutdown(0)
+    double.stop()
   })
 
   test("X-Request-Id: a client's own is kept as the document says, one holding a token is replaced, and the document says that too", async () => {

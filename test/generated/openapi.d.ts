@@ -9210,7 +9210,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of the executions you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers. */
+            /** @description A page of the executions you may see, newest first, as a bare JSON array; paging in the Link and X-Next-Cursor headers (no count: executions are not counted). */
             200: {
                 headers: {
                     /**

@@ -359,7 +359,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         response: { 200: 'ExecutionList', 400: badCursor, 422: 'ExecutionQueryInvalid', ...authErrors },
         detail: {
           summary: 'List executions',
-          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the executions you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers.' },
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the executions you may see, newest first, as a bare JSON array; paging in the Link and X-Next-Cursor headers (no count: executions are not counted).' },
           description:
             'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see and those recorded under another member\'s private run (a shared sub-agent\'s run under it is private too); admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids. A page whose executions come to more than 1 MiB (long answers) is sent as it is read, about 1 MiB of executions at a time, chunked (no Content-Length): the same array, headers and next page.',
           [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
