@@ -4,10 +4,16 @@ import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
-import type { ListLimit } from './routes'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
+/** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it (src/http/routes.ts, listLimits). */
+export interface ListLimit {
+  field: string
+  max: number
+  message: (length: number) => string
+}
+
 export type BodyRule = 'none' | 'optional' | 'required'
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json$/

@@ -588,6 +588,11 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
       responses[status] = { $ref: `#/components/responses/${RATE_LIMITED}` }
       continue
     }
+    // And its 401, the same for every operation (UNAUTHORIZED_RESPONSE).
+    if (authenticated && status === '401' && isObject(res) && res.content?.['application/json']?.schema?.$ref === `#/components/schemas/${UNAUTHORIZED}`) {
+      responses[status] = { $ref: `#/components/responses/${UNAUTHORIZED}` }
+      continue
+    }
     const names = ['X-Request-Id']
     // Documented where a client acts on them (a success, a 429), not on every error a route can
     // give after counting too: each is a reference in every response that names it.
@@ -604,6 +609,19 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
 
 /** The model of an authenticated operation's 429 (src/modules/shared-models.ts, authErrors). */
 const RATE_LIMITED = 'RateLimited'
+/** The model of an authenticated operation's 401 (src/modules/shared-models.ts, authErrors). */
+const UNAUTHORIZED = 'Unauthorized'
+
+/**
+ * An authenticated operation's 401, once in `components.responses` and referred to by each, as its
+ * 429 (rateLimitedResponse): the same description and headers were written out in some fifty
+ * operations (8 KB of the document).
+ */
+function unauthorizedResponse(schemas: Schema): Schema | undefined {
+  const model = schemas[UNAUTHORIZED]
+  if (!isObject(model) || typeof model.description !== 'string') return undefined
+  return withHeaders({ description: model.description, content: { 'application/json': { schema: ref(UNAUTHORIZED) } } }, ['X-Request-Id', 'WWW-Authenticate'])
+}
 
 /**
  * An authenticated operation's 429, once in `components.responses` and referred to by each: its
@@ -682,6 +700,8 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
   const rateLimited = rateLimitedResponse(doc.components.schemas)
   if (rateLimited) responses[RATE_LIMITED] = rateLimited
+  const unauthorized = unauthorizedResponse(doc.components.schemas)
+  if (unauthorized) responses[UNAUTHORIZED] = unauthorized
   doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }

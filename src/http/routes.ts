@@ -1,6 +1,6 @@
 import { OptionalKind } from '@sinclair/typebox'
 import { authRequirementOf, type AuthRequirement } from '../auth/plugin'
-import type { BodyRule } from './body'
+import type { BodyRule, ListLimit } from './body'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { SERVICE_RULE } from './openapi-publish'
@@ -33,12 +33,6 @@ export interface RouteRule {
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; maxItems?: unknown; error?: unknown; [SERVICE_RULE]?: Schema }
 
-/** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it. */
-export interface ListLimit {
-  field: string
-  max: number
-  message: (length: number) => string
-}
 
 function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
   const properties = (schema as Schema | undefined)?.properties

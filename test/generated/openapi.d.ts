@@ -7315,6 +7315,17 @@ export interface components {
                 "application/json": components["schemas"]["RateLimited"];
             };
         };
+        /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+        Unauthorized: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Unauthorized"];
+            };
+        };
     };
     parameters: {
         /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID; only its SHA-256 is stored, and one holding a token is refused (400 `invalid_idempotency_key`). */
@@ -7569,17 +7580,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -7670,17 +7671,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
             403: {
                 headers: {
@@ -7745,17 +7736,7 @@ export interface operations {
                     "application/json": components["schemas"]["SelfTokenEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
@@ -7788,17 +7769,7 @@ export interface operations {
                     "application/json": components["schemas"]["SelfTokenEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden (`insufficient_scope`), only for an agent run's `teamday_api` call: the credential that started the run lacks scopes the space's token has (`details.missingScopes`), and a run may not end a token broader than its starter. Any other caller may always revoke the token it sends, whatever its role and scopes. */
             403: {
                 headers: {
@@ -7872,17 +7843,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope: `details.requiredScopes` names it, `details.tokenScopes` lists the token's own, and `WWW-Authenticate` says `scope="tokens:write"`. Rotate it with a token that has `tokens:write` (POST /api/v1/tokens/{id}/rotate), or revoke it (DELETE /api/v1/tokens/self needs no scope) and create a new one. No other self-rotation is a 403: every role may rotate its own tokens, a token may rotate itself whatever its other scopes, and a token already rotated (in its grace period) or a terminal's sign-in is 409 `invalid_state`. */
             403: {
                 headers: {
@@ -7988,17 +7949,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
             403: {
                 headers: {
@@ -8085,17 +8036,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -8153,17 +8094,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
             403: {
                 headers: {
@@ -8243,17 +8174,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -8386,17 +8307,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
@@ -8473,17 +8384,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentWithCharacter"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -8541,17 +8442,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentArchived"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
@@ -8690,17 +8581,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
@@ -8861,17 +8742,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
             403: {
                 headers: {
@@ -9075,17 +8946,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
             403: {
                 headers: {
@@ -9246,17 +9107,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9313,17 +9164,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9381,17 +9222,7 @@ export interface operations {
                     "application/json": components["schemas"]["TreeEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9449,17 +9280,7 @@ export interface operations {
                     "application/json": components["schemas"]["LogsEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9522,17 +9343,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidIdempotencyKey"];
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow cancelling executions (viewers; `insufficient_scope` when the token lacks executions:write), or the execution is another member's: only the user who started it or an organization admin may cancel it. */
             403: {
                 headers: {
@@ -9620,17 +9431,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9687,17 +9488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9755,17 +9546,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatMessages"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9839,17 +9620,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -9952,17 +9723,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -10039,17 +9800,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -10107,17 +9858,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceArchived"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
@@ -10242,17 +9983,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
@@ -10339,17 +10070,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceSecretNames"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -10431,17 +10152,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
@@ -10537,17 +10248,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
             403: {
                 headers: {
@@ -10624,17 +10325,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrgSecretNames"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
@@ -10716,17 +10407,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
@@ -10822,17 +10503,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
@@ -10926,17 +10597,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
@@ -11032,17 +10693,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
@@ -11131,17 +10782,7 @@ export interface operations {
                     "application/json": components["schemas"]["RemovedMember"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
@@ -11236,17 +10877,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
@@ -11375,17 +11006,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -11494,17 +11115,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
@@ -11572,17 +11183,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -11640,17 +11241,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskDeleted"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
@@ -11768,17 +11359,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
@@ -11880,17 +11461,7 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -12101,17 +11672,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
@@ -12496,17 +12057,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvalidJson"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
             403: {
                 headers: {
@@ -12574,17 +12125,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenList"];
                 };
             };
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
             403: {
                 headers: {
@@ -12646,17 +12187,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidIdempotencyKey"];
-            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Unauthorized"];
-                };
-            };
+            401: components["responses"]["Unauthorized"];
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
             403: {
                 headers: {
