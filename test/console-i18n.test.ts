@@ -103,8 +103,8 @@ const ENGLISH = [
 
 function englishIn(html: string): string[] {
   const text = readable(html)
-  // Whole words: "members" (a scope's resource) is not "member".
-  const letter = 'A-Za-zÄÖÜäöüß'
+  // Whole words: "members" (a scope's resource) is not "member"; "1Password" (a product's name) is not "Password".
+  const letter = 'A-Za-z0-9ÄÖÜäöüß'
   return ENGLISH.filter((w) => new RegExp(`(^|[^${letter}])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^${letter}])`).test(text))
 }
 

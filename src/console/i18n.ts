@@ -209,6 +209,10 @@ function english() {
     revokeAsk1: 'Revoke "',
     revokeAsk2: '"?',
     revokeWarning: 'Revoking a token will break any scripts, CI/CD pipelines, or integrations using it. Make sure to update those systems before revoking.',
+    /** Before the list, for a browser without JavaScript: its trash icon posts at once, with no dialog to show the warning. */
+    revokeAtOnce: 'The trash icon next to a token revokes it immediately.',
+    /** The Scopes column of a token with `*`, as the create form calls it. */
+    scopeFullAccess: 'full access',
     revokeGraceNote: 'It was rotated and still works until the end of its grace period; revoking it stops it now.',
     cancel: 'Cancel',
     revokeConfirm: 'Revoke token',
@@ -254,6 +258,15 @@ function english() {
     copyFailedShort: 'Copy failed',
     copyFailedToken: 'Copy failed: the browser did not allow it. The token is selected: copy it by hand (Ctrl+C, or Cmd+C on a Mac).',
     copyFailedLink: 'Copy failed: the browser did not allow it. The link is selected: copy it by hand (Ctrl+C, or Cmd+C on a Mac).',
+    /** Where the token works, and with what (TeamDay's docs: "scoped to your current organization", "inherits your role permissions"). */
+    tokenWorksIn: (org: string, role: string) => `It works only in the organization ${isolate(org)}, with your role there (${role}): never more than you may do yourself.`,
+    storeSecurely: 'Store it securely',
+    storeInEnv: 'In an environment variable:',
+    storeUnix: 'Unix/Linux/macOS',
+    storeWindows: 'Windows (PowerShell)',
+    storeDotenv: 'Or in a .env file (for local development; list .env in .gitignore)',
+    storeElsewhere:
+      'In CI/CD: as a secret of the pipeline (GitHub Secrets, GitLab CI/CD variables), or in a secret manager (AWS Secrets Manager, HashiCorp Vault, 1Password). Never in source code, a git repository, Slack or e-mail, or a plain text file on a shared drive.',
     useIt: 'Use it',
     securityGuidelines: 'Security guidelines',
     guidelines: [
@@ -598,6 +611,8 @@ function german() {
     revokeTitle: 'Widerrufen',
     revokeAsk1: 'Token „',
     revokeAsk2: '“ widerrufen?',
+    revokeAtOnce: 'Das Papierkorb-Symbol neben einem Token widerruft es sofort.',
+    scopeFullAccess: 'Vollzugriff',
     revokeWarning:
       'Wenn Sie ein Token widerrufen, funktionieren alle Skripte, CI/CD-Pipelines und Integrationen, die es verwenden, nicht mehr. Stellen Sie diese Systeme um, bevor Sie es widerrufen.',
     revokeGraceNote: 'Das Token wurde rotiert und funktioniert noch bis zum Ende seiner Übergangsfrist; wenn Sie es widerrufen, endet es sofort.',
@@ -641,6 +656,14 @@ function german() {
     copyFailedShort: 'Kopieren fehlgeschlagen',
     copyFailedToken: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Das Token ist markiert: Kopieren Sie es von Hand (Strg+C, auf dem Mac Cmd+C).',
     copyFailedLink: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Der Link ist markiert: Kopieren Sie ihn von Hand (Strg+C, auf dem Mac Cmd+C).',
+    tokenWorksIn: (org: string, role: string) => `Es gilt nur in der Organisation ${isolate(org)}, mit Ihrer Rolle dort (${role}): nie mehr, als Sie selbst dürfen.`,
+    storeSecurely: 'Sicher speichern',
+    storeInEnv: 'In Umgebungsvariablen speichern:',
+    storeUnix: 'Unix/Linux/macOS',
+    storeWindows: 'Windows (PowerShell)',
+    storeDotenv: 'Oder in .env Datei (für lokale Entwicklung; tragen Sie .env in .gitignore ein)',
+    storeElsewhere:
+      'In CI/CD: als Secret der Pipeline (GitHub Secrets, GitLab-CI/CD-Variablen) oder in einem Secret-Manager (AWS Secrets Manager, HashiCorp Vault, 1Password). Nie im Quellcode, in einem Git-Repository, per Slack oder E-Mail oder als Klartextdatei auf einem geteilten Laufwerk.',
     useIt: 'Ihr Token verwenden',
     securityGuidelines: 'Sicherheitsrichtlinien',
     guidelines: [

@@ -108,7 +108,7 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
       <td class="mono" safe>
         {tk.maskedToken}
       </td>
-      <td safe>{tk.scopes.join(', ')}</td>
+      <td safe>{tk.scopes.includes('*') ? t.scopeFullAccess : tk.scopes.join(', ')}</td>
       <td class={`status-${tk.status}`}>
         {pending ? (
           <>

@@ -1,7 +1,7 @@
 import { PERMISSIONS } from '../../auth/roles'
 import type { PublicToken } from '../../modules/tokens/service'
 import { DAY_MS } from '../../modules/tokens/validation'
-import type { Messages } from '../i18n'
+import { roleLabel, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
@@ -158,6 +158,19 @@ export function TokensSection(props: TokensSectionProps) {
         {view.inactive ? <a href={tokensHref({ ...view, inactive: false, page: 1 })}>{t.hideInactive}</a> : <a href={tokensHref({ ...view, inactive: true, page: 1 })}>{t.showInactive}</a>}
       </p>
       <TokenCount t={t} view={view} paging={props.paging} shown={props.tokens.length} />
+      {/*
+        Without JavaScript the trash icon posts at once: no dialog shows the docs' warning, so it
+        is said before the list (only when the list has a token to revoke).
+      */}
+      {props.tokens.some((tk) => tk.status === 'active') ? (
+        <noscript>
+          <p class="notice warning">
+            {t.revokeAtOnce} {t.revokeWarning}
+          </p>
+        </noscript>
+      ) : (
+        ''
+      )}
       {props.tokens.length === 0 ? (
         <p class="muted">{view.inactive ? t.noTokensYet : t.noActiveTokens}</p>
       ) : (
@@ -185,7 +198,7 @@ export interface RotatedFrom {
 
 /** The new token, shown once (the page is sent with Cache-Control: no-store). */
 export function TokenCreatedPage(props: { nav: Nav; token: string; name: string; expiresAt: string; base: string; view: TokenView; rotatedFrom?: RotatedFrom | null }) {
-  const { t } = props.nav
+  const { t, who } = props.nav
   return (
     <Layout title={props.rotatedFrom ? t.tokenRotatedTitle : t.tokenCreatedTitle} nav={props.nav}>
       {/* Focused when the page loads (console.js): read first, and the next Tab is Copy. */}
@@ -216,8 +229,23 @@ export function TokenCreatedPage(props: { nav: Nav; token: string; name: string;
         </output>
         <CopyButton target="new-token" failed={t.copyFailedToken} t={t} />
       </div>
+      {who ? (
+        <p safe>{t.tokenWorksIn(who.organization.name, roleLabel(t, who.role))}</p>
+      ) : (
+        ''
+      )}
+      {/* TeamDay's German docs, "Schritt 2: Sicher speichern", and the English "Storage Recommendations". */}
+      <h2>{t.storeSecurely}</h2>
+      <p>{t.storeInEnv}</p>
+      <h3>{t.storeUnix}</h3>
+      <pre id="token-env" safe>{`export TEAMDAY_TOKEN="${props.token}"`}</pre>
+      <h3>{t.storeWindows}</h3>
+      <pre safe>{`$env:TEAMDAY_TOKEN="${props.token}"`}</pre>
+      <h3>{t.storeDotenv}</h3>
+      <pre safe>{`TEAMDAY_TOKEN=${props.token}`}</pre>
+      <p>{t.storeElsewhere}</p>
       <h2>{t.useIt}</h2>
-      <pre id="token-env" safe>{`export TEAMDAY_TOKEN="${props.token}"
+      <pre safe>{`export TEAMDAY_TOKEN="${props.token}"
 
 curl -H "Authorization: Bearer $TEAMDAY_TOKEN" \\
      ${props.base}/api/v1/agents`}</pre>
