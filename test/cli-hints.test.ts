@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { noPasswordHint, serve } from '../src/cli/admin/serve'
@@ -22,11 +22,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 /** Nothing listens there: connections are refused at once. */
 const DEAD = 'http://127.0.0.1:9'
 
-async function cli(argv: string[], env: Record<string, string> = {}) {
+async function cli(argv: string[], env: Record<string, string> = {}, cwd?: string) {
   const home = mkdtempSync(join(dir, 'home-'))
   const out: string[] = []
   const err: string[] = []
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), TEAMDAY_LOG_LEVEL: 'silent', ...env }, ...(cwd ? { cwd } : {}) }
   const code = await run(argv, io)
   return { code, out: out.join('\n'), err: err.join('\n'), home }
 }
@@ -69,6 +69,34 @@ describe('the no-token hint', () => {
     expect(r.err).toContain('Settings > Profile > Personal Access Tokens (/settings/tokens)')
     expect(r.err).toContain('teamday tokens create --email YOU --name NAME')
     expect(r.err).not.toContain('printed at first start')
+  })
+
+  // TeamDay's German docs: "Oder in .env Datei (für lokale Entwicklung) TEAMDAY_TOKEN=td_…". teamday
+  // reads no .env by itself (README, "Environment files"): with the token there and no
+  // --env-file, the error said only "no token configured", as if it were nowhere.
+  test('a .env file in the working directory that sets the token: the hint says teamday does not read it by itself, and how to (--env-file .env)', async () => {
+    const withToken = mkdtempSync(join(dir, 'dotenv-'))
+    writeFileSync(join(withToken, '.env'), `# local development\nexport TEAMDAY_TOKEN="td_${'A'.repeat(43)}"\n`)
+    const r = await cli(['agents', 'list', '--url', DEAD], {}, withToken)
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('no token configured')
+    expect(r.err).toContain('A .env file in this directory sets TEAMDAY_TOKEN, but teamday reads no .env file by itself: pass --env-file .env')
+    // Never the token itself.
+    expect(r.err).not.toContain('A'.repeat(43))
+    const apiToken = mkdtempSync(join(dir, 'dotenv-'))
+    writeFileSync(join(apiToken, '.env'), 'TEAMDAY_API_TOKEN=td_x\n')
+    expect((await cli(['agents', 'list', '--url', DEAD], {}, apiToken)).err).toContain('sets TEAMDAY_API_TOKEN, but teamday reads no .env file by itself')
+    // No such line, an empty value, or no .env: no such hint.
+    const other = mkdtempSync(join(dir, 'dotenv-'))
+    writeFileSync(join(other, '.env'), 'DATABASE_URL=postgres://x\n# TEAMDAY_TOKEN=td_old\nTEAMDAY_TOKEN=\n')
+    expect((await cli(['agents', 'list', '--url', DEAD], {}, other)).err).not.toContain('.env file')
+    expect((await cli(['agents', 'list', '--url', DEAD], {}, mkdtempSync(join(dir, 'none-')))).err).not.toContain('.env file')
+    // An --env-file given (another file, without the token): the hint about .env would mislead.
+    const given = join(withToken, 'ci.env')
+    writeFileSync(given, 'TEAMDAY_URL=http://127.0.0.1:9\n')
+    const r2 = await cli(['--env-file', given, 'agents', 'list'], {}, withToken)
+    expect(r2.err).toContain('no token configured')
+    expect(r2.err).not.toContain('.env file in this directory')
   })
 })
 

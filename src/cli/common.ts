@@ -2,6 +2,8 @@ export interface Io {
   out(text: string): void
   err(text: string): void
   env: Record<string, string | undefined>
+  /** The working directory, where a hint looks for a `.env` file (src/cli/dotenv-hint.ts); process.cwd() when absent. */
+  cwd?: string
 }
 
 /** The Io of the commands: `write` prints without adding a newline (streamed text). */

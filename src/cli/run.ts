@@ -84,6 +84,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   // The usage text is written only when it is shown (help, a usage error): most runs never format it.
   const usage = async () => (await help()).usageText([top])
   let options: Options = {}
+  let envFileGiven = false
   try {
     // Down the subcommands: `spaces secrets set …`.
     let cmd: Command = top
@@ -133,6 +134,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     check(cmd, values, positionals)
     const envFile = values['env-file']
     if (typeof envFile === 'string') {
+      envFileGiven = true
       const { readEnvFile } = await import('./env-file')
       // The environment wins over the file, as with Node's and Bun's --env-file.
       io = { ...io, env: { ...readEnvFile(envFile), ...io.env } }
@@ -144,7 +146,10 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     // Stdout is broken: nothing more can be printed on it (run() says so on stderr).
     if (e instanceof OutputError) throw e
     // An admin command's failure, said as an operator should read it (its bundle is loaded already).
-    const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : top.mode === 'admin' ? namingOption(e, options) : e
+    let said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : top.mode === 'admin' ? namingOption(e, options) : e
+    // No token anywhere, and a .env file here that holds one (TeamDay's docs keep it there for
+    // local development): say that teamday does not read it by itself, and how it does.
+    if (!envFileGiven && e instanceof ClientError && e.code === 'no_token') said = await (await import('./dotenv-hint')).withDotenvHint(e, io.cwd ?? process.cwd())
     return await fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }

@@ -1,0 +1,34 @@
+import { ClientError } from '../client/errors'
+
+/** A .env file is a few lines: more than this is not read for a hint. */
+const MAX_BYTES = 64 * 1024
+
+/**
+ * The token variable a `.env` line sets to something (`TEAMDAY_TOKEN=…`, `export TEAMDAY_API_TOKEN="…"`),
+ * a commented or empty one not counted. Only its name is ever used: the value is never kept or shown.
+ */
+const SETS_TOKEN = /^[ \t]*(?:export[ \t]+)?(TEAMDAY_(?:API_)?TOKEN)[ \t]*=[ \t]*(?!["']?[ \t]*["']?[ \t]*$)\S/m
+
+/**
+ * The no-token error (`no_token`, src/client/http.ts) with one more line when a `.env` file in
+ * `cwd` sets TEAMDAY_TOKEN or TEAMDAY_API_TOKEN: teamday reads no .env file by itself (README,
+ * "Environment files"), so the token kept there as TeamDay's docs suggest ("Oder in .env Datei
+ * (für lokale Entwicklung)") seemed to be ignored without a word. Any other error, or no such
+ * file, is returned as it is.
+ */
+export async function withDotenvHint(e: ClientError, cwd: string): Promise<ClientError> {
+  // Bun.file, not node:fs: the client's bundle imports no node module statically but where a
+  // command needs one (test/client-startup.test.ts). A `/` separates on Windows too.
+  let text: string
+  try {
+    const file = Bun.file(`${cwd}/.env`)
+    if (file.size > MAX_BYTES) return e
+    text = await file.text()
+  } catch {
+    return e
+  }
+  const m = SETS_TOKEN.exec(text)
+  if (!m) return e
+  const hint = `A .env file in this directory sets ${m[1]}, but teamday reads no .env file by itself: pass --env-file .env, or export the variable.`
+  return new ClientError(e.kind, e.message, e.hint ? `${e.hint}\n${hint}` : hint, e.body, e.code)
+}
