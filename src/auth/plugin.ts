@@ -5,6 +5,7 @@ import type { Ctx } from '../context'
 import { AppError } from '../errors'
 import { loggedPath } from '../http/observe'
 import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
+import { missingTokenSaid } from './misplaced'
 import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
 import { intersectScopes, roleRefusal, scopesAllow, type Permission } from './roles'
@@ -96,6 +97,8 @@ export function requestAuthorizer(options: AuthorizerOptions) {
         const counted = options.onRefused?.(ctx.origin)
         if (counted) await counted
       }
+      // No Authorization header: said where the token went instead, if it went somewhere.
+      if (e instanceof AppError && e.code === 'missing_token') throw missingTokenSaid(request, e)
       throw e
     }
     // GitHub's pattern: scripts can warn ahead of expiry.
