@@ -44,6 +44,45 @@ const SEPARATOR = /^[ \t]+/
 const PLAIN_BEARER = /^Bearer (tdo?_[A-Za-z0-9_-]{43})$/
 
 const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).'
+/** An unset variable expands to nothing: `-H "Authorization: Bearer $TEAMDAY_TOKEN"` sends "Bearer " alone. */
+const EMPTY_VARIABLE = 'If the token comes from a variable ("Bearer $TEAMDAY_TOKEN"), it is empty or unset in this shell: export TEAMDAY_TOKEN="td_…" first.'
+
+/**
+ * The placeholders of TeamDay's docs' examples (`td_your-token-here`, `td_your-actual-token-here`)
+ * and the German page's sample token ("Ihr Token sieht so aus"), sent before being replaced.
+ */
+const DOCS_PLACEHOLDER = /^td_(?:your[-_][A-Za-z0-9_-]*|AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdE)$/i
+
+/** A variable's name where its value belongs: `$TEAMDAY_TOKEN`, `${TEAMDAY_TOKEN}` (sh), `$env:TEAMDAY_TOKEN` (PowerShell), `%TEAMDAY_TOKEN%` (cmd). */
+const VARIABLE_NAME = /^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\$env:[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$/i
+
+/** A value kept in its quotes (a Docker --env-file, a systemd EnvironmentFile or a CI variable keeps them). */
+const QUOTED = /^(["'`]).+\1$/s
+
+/**
+ * What happened when a malformed token is one of the docs' examples sent as copied: a
+ * placeholder, a variable the shell did not expand (single quotes), or a value in its quotes.
+ * Each was "it does not start with td_" or "td_ followed by exactly 43 characters", which sent
+ * people to make a new token; `reason` names the case (`details.reason`). Null for any other.
+ */
+function docsExampleSaid(credentials: string): { reason: string; message: string } | null {
+  if (DOCS_PLACEHOLDER.test(credentials)) return { reason: 'placeholder', message: `this is the example token of the docs, not a token: replace it with your own. ${FIX}` }
+  if (VARIABLE_NAME.test(credentials)) {
+    return {
+      reason: 'unexpanded_variable',
+      message:
+        'the name of a variable was sent, not its value: the shell did not replace it (single quotes keep $TEAMDAY_TOKEN as it is written). Write the header as "Authorization: Bearer $TEAMDAY_TOKEN" in double quotes, after export TEAMDAY_TOKEN="td_…" (PowerShell: $env:TEAMDAY_TOKEN="td_…", then "Authorization: Bearer $env:TEAMDAY_TOKEN").',
+    }
+  }
+  if (QUOTED.test(credentials)) {
+    return {
+      reason: 'quoted',
+      message: 'the token is in quotes; send it without them ("Authorization: Bearer td_…"). A Docker --env-file, a systemd EnvironmentFile or a CI variable keeps quotes written around a value: write TEAMDAY_TOKEN=td_… there, without quotes.',
+    }
+  }
+  return null
+}
+
 const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
 const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
 
@@ -146,6 +185,8 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     throw unauthorized('invalid_token_checksum', `Invalid token: its checksum does not match, so it was copied incorrectly or altered. ${FIX}`, 'Token checksum mismatch')
   }
   if (problem) {
+    const example = docsExampleSaid(credentials)
+    if (example) throw unauthorized('malformed_token', `Invalid token format: ${example.message}`, 'Malformed token', { reason: example.reason })
     const why = {
       missing_prefix: 'it does not start with "td_"',
       wrong_length: 'it must be "td_" followed by exactly 43 characters',
@@ -241,7 +282,7 @@ function credentialsOf(header: string | null): string {
     throw unauthorized('unsupported_auth_scheme', `Invalid authorization scheme: only "Bearer" tokens are accepted. ${FIX}`, 'Unsupported authorization scheme')
   }
   if (credentials === '') {
-    throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
+    throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${EMPTY_VARIABLE} ${FIX}`, 'No token after Bearer')
   }
   // `Bearer Bearer td_…`: the word pasted with the token where a client adds it itself (Swagger
   // UI's Authorize dialog, an SDK's token option). Said as such, not as whitespace in the token.
