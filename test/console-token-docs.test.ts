@@ -98,3 +98,30 @@ describe('the token list', () => {
     expect(/<noscript><p class="notice warning">([^<]*)<\/p><\/noscript>/.exec(de)?.[1]).toStartWith('Das Papierkorb-Symbol neben einem Token widerruft es sofort. Wenn Sie ein Token widerrufen')
   })
 })
+
+describe('the most active tokens a person may have (TEAMDAY_MAX_TOKENS_PER_USER)', () => {
+  // The console showed the API's sentence ("this user already has 3 active tokens … (teamday
+  // tokens list / teamday tokens revoke ID)"), and German a sentence without the numbers.
+  test('exactly at the limit a token is made; one over, the form says how many, the limit, and to revoke one with the trash icon (English and German); nothing is made', async () => {
+    const capped = await makeTestApp({ config: { maxTokensPerUser: 3 } })
+    try {
+      const { a, c } = await signedInPerson(capped, { org: 'capped' })
+      // makeActor's token is the first; two more reach the limit of 3.
+      expect((await c.post('/settings/tokens', { name: 'second', expires: '90', scope: '*' })).status).toBe(201)
+      expect((await c.post('/settings/tokens', { name: 'third', expires: '90', scope: '*' })).status).toBe(201)
+      const en = await c.post('/settings/tokens', { name: 'fourth', expires: '90', scope: '*' })
+      expect(en.status).toBe(422)
+      expect(textOf(en.text)).toContain('You already have 3 active tokens in this organization, the most allowed here (3). Revoke one you no longer use (the trash icon in the list below), then create the new one.')
+      expect(en.text).toMatch(/<input type="text" name="name"[^>]*value="fourth"/)
+      const de = await c.post('/settings/tokens', { name: 'viertes', expires: '90', scope: '*' }, DE)
+      expect(de.status).toBe(422)
+      expect(textOf(de.text)).toContain('Sie haben schon 3 aktive Tokens in dieser Organisation, die höchste hier erlaubte Zahl (3). Widerrufen Sie eines, das Sie nicht mehr verwenden (Papierkorb-Symbol in der Liste unten), und generieren Sie dann das neue.')
+      const names = (await capped.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.map((x: any) => x.name)
+      expect(names).not.toContain('fourth')
+      expect(names).not.toContain('viertes')
+      expect(names).toHaveLength(3)
+    } finally {
+      await capped.rt.close()
+    }
+  })
+})

@@ -914,6 +914,15 @@ const NOT_FOUND: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
  * address) names all the types there are, which the page's "Type" list already offers.
  */
 const WORDED: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
+  // The per-person cap on active tokens (TEAMDAY_MAX_TOKENS_PER_USER): the API's sentence spoke of
+  // "this user" and of CLI commands; the page speaks to the person, of its own trash icons.
+  [
+    /^Too many tokens: this user already has (\d+) active tokens in this organization, the limit is (\d+)/,
+    (m) => ({
+      en: `You already have ${m[1]} active tokens in this organization, the most allowed here (${m[2]}). Revoke one you no longer use (the trash icon in the list below), then create the new one.`,
+      de: `Sie haben schon ${m[1]} aktive Tokens in dieser Organisation, die höchste hier erlaubte Zahl (${m[2]}). Widerrufen Sie eines, das Sie nicht mehr verwenden (Papierkorb-Symbol in der Liste unten), und generieren Sie dann das neue.`,
+    }),
+  ],
   [
     /^Validation failed: type "(.*)" is not an audit event type/s,
     (m) => ({ en: `Unknown event type "${isolate(m[1]!)}": choose one from the list.`, de: `Unbekannter Ereignistyp „${isolate(m[1]!)}“: Wählen Sie einen aus der Liste.` }),
