@@ -125,3 +125,24 @@ describe('the most active tokens a person may have (TEAMDAY_MAX_TOKENS_PER_USER)
     }
   })
 })
+
+describe("an admin's list of every token of the organization", () => {
+  // Two people's tokens of one name ("CI") had trash icons of one accessible name, "Revoke token
+  // CI": a screen reader could not tell whose token which icon revokes.
+  test("another person's token: its trash icon names the owner, and its dialog says whose scripts stop (English and German); one's own as before", async () => {
+    const { a: admin, c } = await signedInPerson(t, { role: 'admin', org: 'docs-all' })
+    const { c: bob, a: bobActor } = await signedInPerson(t, { role: 'member', org: 'docs-all' })
+    expect((await c.post('/settings/tokens', { name: 'CI', expires: '90', scope: '*' })).status).toBe(201)
+    expect((await bob.post('/settings/tokens', { name: 'CI', expires: '90', scope: '*' })).status).toBe(201)
+    const en = (await c.get('/settings/profile?all=1')).text
+    expect(en).toContain(`aria-label="Revoke token CI of ${bobActor.email}"`)
+    expect(en).toContain('aria-label="Revoke token CI"')
+    expect(en).not.toContain(`aria-label="Revoke token CI of ${admin.email}"`)
+    expect(en).toContain(`This token belongs to ${bobActor.email}: their scripts, pipelines and integrations that use it stop working.`)
+    const de = (await c.get('/settings/profile?all=1', DE)).text
+    expect(de).toContain(`aria-label="Token CI von ${bobActor.email} widerrufen"`)
+    expect(de).toContain(`Dieses Token gehört ${bobActor.email}: Die Skripte, Pipelines und Integrationen dieser Person, die es verwenden, funktionieren dann nicht mehr.`)
+    // Bob's own list: his token, his label.
+    expect((await bob.get('/settings/profile')).text).toContain('aria-label="Revoke token CI"')
+  })
+})

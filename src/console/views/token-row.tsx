@@ -124,7 +124,7 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
             <ConfirmButton
               action={`/settings/tokens/${tk.id}/revoke`}
               dialog={`revoke-${tk.id}`}
-              button={{ trash: true, label: t.revokeTokenLabel(tk.name), title: t.revokeTitle }}
+              button={{ trash: true, label: t.revokeTokenLabel(tk.name, props.mine ? undefined : tk.userEmail), title: t.revokeTitle }}
               title={
                 <>
                   {t.revokeAsk1}
@@ -133,7 +133,7 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
                 </>
               }
               warning={t.revokeWarning}
-              note={pending ? t.revokeGraceNote : null}
+              note={[props.mine ? null : t.revokeOwnerNote(tk.userEmail), pending ? t.revokeGraceNote : null].filter((n) => n !== null).join(' ') || null}
               cancel={t.cancel}
               confirm={t.revokeConfirm}
             >
