@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
-import { makeActor, makeTestApp, type Actor, type Res } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type Res } from './helpers/app'
 import { consoleClient, signedInPerson, type ConsoleClient } from './helpers/console'
 
 /**
@@ -365,5 +365,44 @@ describe('a value is never sent back or logged', () => {
     expect(t.logs.filter(leaked)).toEqual([])
     // The access log wrote the console's requests (so the check above looked at them), without bodies.
     expect(t.logs.some((l) => l.includes('/spaces/') && l.includes('/secrets'))).toBe(true)
+  })
+})
+
+// TeamDay's docs: "In Space Settings → Environment Variables: TEAMDAY_TOKEN=td_your-token-here".
+// That line pasted whole into Value was saved as the value (agents got "TEAMDAY_TOKEN=td_…", no
+// token); pasted into Name, it was refused with "set it as an environment variable of a space",
+// which is what the person was doing.
+describe("the docs' line TEAMDAY_TOKEN=td_… pasted whole", () => {
+  test('into Value: the NAME= in front (and quotes around the token) left out, the token saved, and the notice says so (English and German)', async () => {
+    const { a, c } = await person('member', 'line-org')
+    const id = await space(a, 'Line pasted')
+    const { token } = await makeToken(t, a, { name: 'for agents' })
+    for (const [value, lang] of [[`TEAMDAY_TOKEN=${token}`, 'en'], [`export TEAMDAY_TOKEN="${token}"`, 'de']] as const) {
+      const r = await c.post(`/spaces/${id}/secrets`, { name: 'TEAMDAY_TOKEN', value }, lang === 'de' ? { 'accept-language': 'de' } : {})
+      expect(r.status).toBe(303)
+      expect((await envOf(a.organizationId, id)).TEAMDAY_TOKEN).toBe(token)
+      const shown = await c.get(r.headers.get('location')!.replace(/^https?:\/\/[^/]+/, '').replace(/#.*/, ''), lang === 'de' ? { 'accept-language': 'de' } : {})
+      expect(shown.text).toContain(
+        lang === 'en'
+          ? 'Environment variable saved. The &quot;TEAMDAY_TOKEN=&quot; in front of the value was left out: the value is what follows it. It is not shown again.'
+          : 'Umgebungsvariable gespeichert. Das „TEAMDAY_TOKEN=“ vor dem Wert wurde weggelassen: Der Wert ist, was danach folgt. Er wird nicht wieder angezeigt.',
+      )
+    }
+    // A value that only looks so for another name is kept as it is.
+    expect((await c.post(`/spaces/${id}/secrets`, { name: 'OTHER', value: 'TEAMDAY_TOKEN=x' })).status).toBe(303)
+    expect((await envOf(a.organizationId, id)).OTHER).toBe('TEAMDAY_TOKEN=x')
+  })
+
+  test('into Name: refused saying to put the name alone in Name and the token in Value (English and German), nothing saved, the token never shown', async () => {
+    const { a, c } = await person('member', 'line-org')
+    const id = await space(a, 'Line in name')
+    const { token } = await makeToken(t, a, { name: 'pasted' })
+    const en = await c.post(`/spaces/${id}/secrets`, { name: `TEAMDAY_TOKEN=${token}`, value: '' })
+    expect(en.status).toBe(422)
+    expect(en.text).toContain('Validation failed: &quot;Name&quot; holds a token. Put only the name of the variable in Name (e.g. TEAMDAY_TOKEN) and the token in Value, where it is sealed and never shown. Nothing was saved.')
+    expect(en.text).not.toContain(token.slice(3))
+    const de = await c.post(`/spaces/${id}/secrets`, { name: `TEAMDAY_TOKEN=${token}`, value: '' }, { 'accept-language': 'de' })
+    expect(de.text).toContain('Ungültige Eingabe: „Name“ enthält ein Token. Tragen Sie nur den Namen der Variable unter Name ein (z. B. TEAMDAY_TOKEN) und das Token unter Wert, wo es versiegelt und nie angezeigt wird. Es wurde nichts gespeichert.')
+    expect((await envOf(a.organizationId, id)).TEAMDAY_TOKEN).toBeUndefined()
   })
 })

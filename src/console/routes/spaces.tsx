@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { roleRefusal } from '../../auth/roles'
 import { AppError } from '../../errors'
+import { FormFieldRefusal } from '../../http/secret-fields'
 import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { validateSecretKeys } from '../../modules/spaces/secrets'
@@ -17,6 +18,23 @@ const IdParams = t.Object({ id: t.String() })
 
 /** The header entry the space pages belong to. */
 const CURRENT = '/spaces'
+
+/** A variable's name as the service takes it (src/modules/spaces/secrets.ts): for a notice, and to recognise a line pasted whole. */
+const ENV_KEY = /^[A-Z][A-Z0-9_]{0,127}$/
+
+/**
+ * The value of a line `NAME=value` (TeamDay's docs: "TEAMDAY_TOKEN=td_your-token-here"; also
+ * `export NAME=…`, the value in matching quotes) pasted whole into Value for the variable `name`:
+ * what follows `NAME=`, unquoted; null when `sent` is no such line for this name.
+ */
+function valueOfLine(name: string, sent: string): string | null {
+  let rest = sent.trim()
+  if (rest.startsWith('export ')) rest = rest.slice('export '.length).trimStart()
+  if (!rest.startsWith(`${name}=`)) return null
+  rest = rest.slice(name.length + 1).trim()
+  if (rest.length >= 2 && (rest[0] === '"' || rest[0] === "'") && rest.endsWith(rest[0]!)) rest = rest.slice(1, -1)
+  return rest === '' ? null : rest
+}
 
 /**
  * The refusal of POST/DELETE /api/v1/spaces/{id}/secrets to a role without secrets:write (the
@@ -91,7 +109,15 @@ export function spaceRoutes(kit: ConsoleKit) {
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
         // `name`: the add form's (the remove form's is hidden, its key); null for the remove form.
-        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), value: shown('value', (t) => t.envValue), ...envFields(name) })
+        // The docs' line `TEAMDAY_TOKEN=td_…` pasted whole into Name: the token is taken out of it
+        // (src/http/secret-fields.ts); say where the name and the token go, not "set it as an
+        // environment variable of a space", which is what the person was doing.
+        const tokenInName = name !== null && e instanceof FormFieldRefusal && e.field === 'name'
+        const error = tokenInName
+          ? { message: messages(langOf(request)).errTokenInEnvName, field: 'name' }
+          : name === null
+            ? errorOf(request, e)
+            : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), value: shown('value', (t) => t.envValue), ...envFields(name) })
         return spacePage(who, request, set, ref, { error, name: echoed(name ?? '', 200) }, e.status)
       }
       throw e
@@ -118,16 +144,19 @@ export function spaceRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const tx = messages(langOf(request))
-      const notice = query.done === 'saved' ? tx.noticeEnvSaved : query.done === 'removed' ? tx.noticeEnvRemoved : query.done === 'absent' ? tx.noticeEnvAbsent : undefined
+      const line = query.done === 'line' && typeof query.key === 'string' && ENV_KEY.test(query.key) ? query.key : null
+      const notice = line ? tx.noticeEnvSavedLine(line) : query.done === 'saved' ? tx.noticeEnvSaved : query.done === 'removed' ? tx.noticeEnvRemoved : query.done === 'absent' ? tx.noticeEnvAbsent : undefined
       return spacePage(who, request, set, params.id, { notice })
     }, { ...hidden, params: IdParams })
     // Add or replace one variable (POST /api/v1/spaces/{id}/secrets with one key).
     .post('/spaces/:id/secrets', ({ request, set, params, body }) => {
       const name = typedField(body, 'name')
       return change(request, set, params.id, body, name, async (who) => {
+        const sent = field(body, 'value')
+        const value = ENV_KEY.test(name) ? valueOfLine(name, sent) : null
         // A computed key is an own property, whatever the name ('__proto__' too); the service validates it.
-        await setSpaceSecrets(kit.ctxOf(who, request, set), params.id, { [name]: field(body, 'value') })
-        return redirect(envHref(params.id, 'saved'))
+        await setSpaceSecrets(kit.ctxOf(who, request, set), params.id, { [name]: value ?? sent })
+        return redirect(envHref(params.id, value === null ? 'saved' : { line: name }))
       })
     }, { ...hidden, body: FormBody, params: IdParams })
     // Remove one variable (DELETE /api/v1/spaces/{id}/secrets with one key).

@@ -12,8 +12,10 @@ export const ENV_ANCHOR = 'environment-variables'
 export const spaceHref = (id: string) => `/spaces/${encodeURIComponent(id)}`
 
 /** The space's page at its Environment Variables, with a notice (`done`) when one is given. */
-export function envHref(ref: string, done?: 'saved' | 'removed' | 'absent'): string {
-  return `${spaceHref(ref)}${done ? `?done=${done}` : ''}#${ENV_ANCHOR}`
+export function envHref(ref: string, done?: 'saved' | 'removed' | 'absent' | { line: string }): string {
+  // `line`: saved with "NAME=" taken off the front of the value (the docs' line pasted whole).
+  const query = done === undefined ? '' : typeof done === 'string' ? `?done=${done}` : `?done=line&key=${encodeURIComponent(done.line)}`
+  return `${spaceHref(ref)}${query}#${ENV_ANCHOR}`
 }
 
 function visibilityText(t: Messages, v: PublicSpace['visibility']): string {
