@@ -9,9 +9,10 @@ import { canSeeAgent } from '../src/modules/agents/access'
 import { canOpenExecution } from '../src/modules/executions/access'
 import { canSeeSpace, spaceAccessOf } from '../src/modules/spaces/access'
 import { canEditTask, canSeeTask, editableTaskSql } from '../src/modules/tasks/access'
+import { canSeeToken, mayListOrganizationTokens } from '../src/modules/tokens/access'
 import { and, eq } from 'drizzle-orm'
 import { isOrgAdmin } from '../src/auth/roles'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
 const callers = {} as Record<'memberA' | 'memberB' | 'viewer' | 'admin' | 'outsider', Actor>
@@ -149,5 +150,32 @@ describe("a task's edit rule as a write's condition (editableTaskSql) agrees wit
       if (allowed.length > 0 && allowed.length < all.length) both++
     }
     expect(both).toBeGreaterThan(0)
+  })
+})
+
+describe("a token's rule (canSeeToken, visibleTokensSql) agrees with what its routes and lists answer", () => {
+  test('for every caller, over tokens of two members, a viewer, an admin and another organization', async () => {
+    const owners = Object.values(callers)
+    const tokens: { id: string; organizationId: string; userId: string }[] = []
+    for (const o of owners) tokens.push({ id: (await makeToken(t, o, { name: 'rule' })).id, organizationId: o.organizationId, userId: o.userId })
+    for (const [name, c] of Object.entries(callers)) {
+      for (const tok of tokens) {
+        const r = await t.req('GET', `/api/v1/tokens/${tok.id}`, { token: c.token })
+        expect([name, tok.id, r.status]).toEqual([name, tok.id, canSeeToken(c, tok) ? 200 : 404])
+      }
+      const all = await t.req('GET', '/api/v1/tokens?all=true&limit=200', { token: c.token })
+      if (!mayListOrganizationTokens(c)) {
+        expect([name, all.status]).toEqual([name, 403])
+        continue
+      }
+      const listed = new Set((all.body.tokens as { id: string }[]).map((x) => x.id))
+      for (const tok of tokens) expect([name, tok.id, listed.has(tok.id)]).toEqual([name, tok.id, canSeeToken(c, tok)])
+    }
+    // Without all=true, everyone's list is their own tokens (visibleTokensSql(false)), an admin's too.
+    for (const [name, c] of Object.entries(callers)) {
+      const own = await t.req('GET', '/api/v1/tokens?limit=200', { token: c.token })
+      const listed = new Set((own.body.tokens as { id: string }[]).map((x) => x.id))
+      for (const tok of tokens) expect([name, tok.id, listed.has(tok.id)]).toEqual([name, tok.id, tok.userId === c.userId && tok.organizationId === c.organizationId])
+    }
   })
 })

@@ -2,12 +2,13 @@ import { and, count, eq, gt, isNull, sql, type SQL, type SQLWrapper } from 'driz
 import { recordAuditOnce } from '../../audit/log'
 import { bearerChallenge } from '../../auth/authenticate'
 import { notRevokedSql, wasRotated } from '../../auth/revoked'
-import { scopesCover, uncoveredScopes } from '../../auth/roles'
+import { isOrgAdmin, scopesCover, uncoveredScopes } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { validateScopes } from './validation'
+import type { Viewer } from '../viewer'
 
 /**
  * What a token may do to tokens (issue 11): `tokens:write` is not as good as a full token.
@@ -19,6 +20,29 @@ import { validateScopes } from './validation'
  */
 
 const list = (scopes: readonly string[]) => scopes.join(', ')
+
+/**
+ * Who may see a personal access token (and so rotate, revoke or read it, each with its own further
+ * checks): its owner, and an organization admin any of the organization's. The one rule: a token's
+ * routes ask canSeeToken (findVisible), the lists visibleTokensSql; another's token is 404.
+ */
+export function canSeeToken(v: Viewer, t: Pick<PersonalAccessToken, 'organizationId' | 'userId'>): boolean {
+  return t.organizationId === v.organizationId && (t.userId === v.userId || isOrgAdmin(v.role))
+}
+
+/** Whether `v` may list every token of the organization (`GET /tokens?all=true`): canSeeToken of any of them. */
+export function mayListOrganizationTokens(v: Viewer): boolean {
+  return isOrgAdmin(v.role)
+}
+
+/**
+ * The rule as a list condition on `personal_access_tokens`, within the organization: the caller's
+ * own tokens (binds `user`), or every one for an admin's organization-wide list (`all`, which
+ * mayListOrganizationTokens allows). Undefined: nothing more to add.
+ */
+export function visibleTokensSql(all: boolean): SQL | undefined {
+  return all ? undefined : eq(personalAccessTokens.userId, sql.placeholder('user'))
+}
 
 /**
  * The scopes of a token the caller creates: the ones asked for (default: the calling token's

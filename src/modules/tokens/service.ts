@@ -3,7 +3,6 @@ import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { bearerChallenge } from '../../auth/authenticate'
 import { notRevokedSql, revocationInForce, revokedSql } from '../../auth/revoked'
 import { ownerEmail } from '../../auth/lookup'
-import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, stopsAt, tokenHint } from '../../auth/tokens'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
@@ -12,7 +11,7 @@ import { prepared } from '../../db/prepared'
 import { cliSessions, dbTime, dialect, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, liveTokenSql } from './access'
+import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, canSeeToken, liveTokenSql, mayListOrganizationTokens, visibleTokensSql } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
 import type { Token } from './model'
 
@@ -254,7 +253,7 @@ export interface ListTokensOptions {
 
 export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ tokens: PublicToken[] } & ListPage> {
   const principal = callerOf(ctx)
-  if (opts.organization && !isOrgAdmin(principal.role)) {
+  if (opts.organization && !mayListOrganizationTokens(principal)) {
     throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
   }
   const all = !!opts.organization
@@ -305,7 +304,7 @@ function listStatements(db: Db, all: boolean, status: ListedStatus | undefined) 
     // empty for a user with one working token behind 200 revoked ones (a CI job's token per run).
     unrevoked: and(notRevoked, live),
   }
-  const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), status === undefined ? undefined : byStatus[status]]
+  const where = [eq(t.organizationId, ph('org')), visibleTokensSql(all), status === undefined ? undefined : byStatus[status]]
   return {
     ...keysetPages(() => db.select({ token: shownColumns(), email: ownerEmail(db) }).from(t).$dynamic(), t, where),
     counted: countedPages(db, (n) => db.select({ token: shownColumns(), email: ownerEmail(db), n }).from(t).$dynamic(), t, where),
@@ -326,7 +325,7 @@ export async function findVisible(ctx: Ctx, id: string) {
     // Shared: while the row cache answers with the same row, the same mapped object, read only
     // (a token's GET mapped its 19 columns again on every request).
   }, { shared: true }).get({ id, org: principal.organizationId })
-  if (!found || (found.token.userId !== principal.userId && !isOrgAdmin(principal.role))) {
+  if (!found || !canSeeToken(principal, found.token)) {
     throw new AppError('not_found', `Token ${id} not found`)
   }
   return found
