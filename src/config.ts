@@ -402,6 +402,8 @@ export function describeDatabase(db: string): string {
   try {
     const u = new URL(db)
     if (u.password) u.password = '***'
+    // libpq's URL parameters that hold a secret (a password, a client key's passphrase).
+    for (const name of ['password', 'sslpassword']) if (u.searchParams.has(name)) u.searchParams.set(name, '***')
     return u.toString()
   } catch {
     return 'postgres://(unparsable URL)'

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
-import { loadConfig } from '../src/config'
+import { describeDatabase, loadConfig } from '../src/config'
 import { ConfigError } from '../src/config-error'
 import { openPostgres } from '../src/db/pg'
 import { pgTlsSettings } from '../src/db/pg-tls'
@@ -49,9 +49,24 @@ describe('TLS parameters of a PostgreSQL URL', () => {
       expect([mode, s.rejectUnauthorized, typeof s.checkServerIdentity]).toEqual([mode, true, 'function'])
       expect(s.checkServerIdentity!('db.example', {} as any)).toBeUndefined()
     }
-    // verify-ca with the system's CAs: still no host name check.
+    // verify-ca without a root certificate of its own (libpq refuses it): the system's CAs vouch
+    // for any public name, so the host name is checked too (a chain-only check of the system's CAs
+    // let any public certificate, for any name, through).
     const sys = pgTlsSettings(`${BASE}?sslmode=verify-ca`).ssl as ConnectionOptions
-    expect([sys.rejectUnauthorized, sys.ca, typeof sys.checkServerIdentity]).toEqual([true, undefined, 'function'])
+    expect([sys.rejectUnauthorized, sys.ca, sys.checkServerIdentity]).toEqual([true, undefined, undefined])
+  })
+
+  test('sslrootcert=system with a mode weaker than verify-full is refused at start, as libpq refuses it', () => {
+    for (const mode of ['prefer', 'require', 'verify-ca', 'allow']) {
+      expect(() => loadConfig({ TEAMDAY_DATABASE_URL: `${BASE}?sslmode=${mode}&sslrootcert=system` })).toThrow(`the database URL's sslrootcert=system needs sslmode=verify-full (it has sslmode=${mode}`)
+    }
+    expect(pgTlsSettings(`${BASE}?sslmode=verify-full&sslrootcert=system`).ssl).toEqual({ rejectUnauthorized: true })
+  })
+
+  test("the database as messages name it masks the URL's secrets: its password, and libpq's password and sslpassword parameters", () => {
+    expect(describeDatabase('postgres://u:pw@db:5432/app?sslmode=verify-full&sslkey=/k.pem&sslpassword=s3cret&password=p4ss')).toBe(
+      'postgres://u:***@db:5432/app?sslmode=verify-full&sslkey=%2Fk.pem&sslpassword=***&password=***',
+    )
   })
 
   test('sslrootcert=system alone is verify-full on the system CAs; a client certificate makes TLS required', () => {

@@ -13,13 +13,15 @@ import type { ConnectionOptions } from 'node:tls'
  *   secure TLS connection was established"), where libpq connects without it: taken as `prefer`
  *   (TLS when the server offers it, else none; libpq's `allow` tries without TLS first: either
  *   way nothing is verified, and neither fails where the other connects).
- * - `verify-ca` checked the server's host name too (node's default, libpq's `verify-full`):
- *   only the certificate's chain is checked now.
+ * - `verify-ca` with `sslrootcert` checked the server's host name too (node's default, libpq's
+ *   `verify-full`): only the chain against that root is checked now. Without a root certificate
+ *   (which libpq refuses) the host name is still checked: the system's CAs vouch for any public name.
  * - `require` with `sslrootcert` verifies the chain, as libpq does (`verify-ca`).
  *
  * A URL without any of these parameters gets no TLS, as before (postgres-js's default); one with
  * some of them but no `sslmode` gets libpq's default, `prefer`. `sslrootcert=system` alone is the
- * system's CAs with `verify-full`, as libpq 16 and postgres-js read it. A client certificate
+ * system's CAs with `verify-full`, as libpq 16 and postgres-js read it; with a weaker mode it is
+ * refused at start, as libpq refuses it. A client certificate
  * (`sslcert`, `sslkey`) is presented over TLS, which it then requires, in every mode but `disable`.
  */
 export type PgTls = false | 'prefer' | 'require' | ConnectionOptions
@@ -77,7 +79,10 @@ function tlsOption(given: Map<string, string>): PgTls {
   if (key !== undefined) files.key = readTlsFile('sslkey', key)
   if (crl !== undefined) files.crl = readTlsFile('sslcrl', crl)
   if (pass !== undefined) files.passphrase = pass
-  const verified = mode === 'verify-ca' || mode === 'verify-full' || (mode === 'require' && root !== undefined && root !== 'system')
+  // libpq takes the system's CAs only with verify-full: a weaker mode would trust any public
+  // certificate for any name (with nothing verified, or the chain alone). Refused at start, as there.
+  if (root === 'system' && mode !== 'verify-full') throw new Error(`the database URL's sslrootcert=system needs sslmode=verify-full (it has sslmode=${mode}: the system's CAs vouch for any public name, so the host name must be checked too)`)
+  const verified = mode === 'verify-ca' || mode === 'verify-full' || (mode === 'require' && root !== undefined)
   if (!verified) {
     const client = files.cert !== undefined || files.key !== undefined
     // Nothing verified. A client certificate is presented over TLS, which is then required
@@ -86,7 +91,9 @@ function tlsOption(given: Map<string, string>): PgTls {
     return mode === 'require' ? 'require' : 'prefer'
   }
   const checked: ConnectionOptions = { ...files, rejectUnauthorized: true }
-  // verify-ca (and require with a root certificate): the chain, not the host name.
-  if (mode !== 'verify-full') checked.checkServerIdentity = () => undefined
+  // verify-ca (and require with a root certificate): the chain against that root, not the host
+  // name. Without a root certificate of its own (libpq then refuses to connect) the chain is the
+  // system's CAs, which vouch for any public name: the host name is checked too, as before.
+  if (mode !== 'verify-full' && files.ca !== undefined) checked.checkServerIdentity = () => undefined
   return checked
 }
