@@ -8,7 +8,7 @@
 // and `TEAMDAY_API <METHOD> <path> <body>` make the model call those tools).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
-import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
@@ -190,6 +190,29 @@ describe("an execute through `teamday_api` of an agent the reader may not see do
       const own = await get(who, `/api/v1/executions/${r.executionId}`)
       expect(own.body.execution.toolCalls[0].arguments.path).toBe(`/api/v1/agents/${hidden}/execute`)
       expect((await get(who, `/api/v1/executions/${r.executionId}/logs`)).text).toContain(`/api/v1/agents/${hidden}/execute`)
+    }
+  })
+})
+
+describe("a run's stream names no agent its reader may not see, as GET /executions/{id} does", () => {
+  test("an execute through `teamday_api` of another member's private agent (or with a trailing slash): [hidden agent] in the stream's tool_use input and in its result's toolCalls", async () => {
+    const hidden = await newAgent(m1, { name: 'Not for m2', visibility: 'private' })
+    const own = (await call(m2, 'POST', '/api/v1/spaces', { name: 'M2 work', visibility: 'organization' })).space.id
+    const token = await makeToken(t, m2, { name: 'm2 for agents' })
+    await call(m2, 'POST', `/api/v1/spaces/${own}/secrets`, { secrets: { TEAMDAY_TOKEN: token.token } })
+    for (const path of [`/api/v1/agents/${hidden}/execute`, `/api/v1/agents/${hidden}/execute/`]) {
+      const r = await t.req('POST', `/api/v1/agents/${org}/execute`, { token: m2.token, body: { message: `TEAMDAY_API POST ${path} ${JSON.stringify({ message: 'probe' })}`, spaceId: own, stream: true } })
+      expect(r.status).toBe(200)
+      const events = parseSse(r.text)
+      const result = events.find((e) => e.event === 'result')!.data
+      expect(result.execution.toolCalls.map((c: any) => [c.tool, c.arguments.path])).toEqual([['teamday_api', '/api/v1/agents/[hidden agent]/execute']])
+      // The text the model wrote is its own (the message named the id): not what is checked here.
+      const toolEvents = events.filter((e) => e.event !== 'result' && JSON.stringify(e.data).includes('teamday_api'))
+      expect(toolEvents.length).toBeGreaterThan(0)
+      for (const e of toolEvents) expect(JSON.stringify(e.data)).not.toContain(`agents/${hidden}/execute`)
+      // GET says the same.
+      const got = await get(m2, `/api/v1/executions/${result.executionId ?? result.execution.id}`)
+      expect(got.body.execution.toolCalls[0].arguments.path).toBe('/api/v1/agents/[hidden agent]/execute')
     }
   })
 })

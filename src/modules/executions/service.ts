@@ -83,8 +83,11 @@ function withoutHiddenAgent<C extends Pick<ExecutionToolCall, 'tool' | 'argument
   return { ...c, arguments: { ...(unnamed(c.arguments, id) as object), agentId: null }, result: unnamed(c.result, id) }
 }
 
-/** An execute's path through `teamday_api` (POST /api/v1/agents/{id or slug}/execute): the agent's segment. */
-const API_EXECUTE_PATH = /^\/api\/v1\/agents\/([^/]+)\/execute$/
+/**
+ * An execute's path through `teamday_api` (POST /api/v1/agents/{id or slug}/execute, with or
+ * without a trailing slash, which routes the same): the agent's segment.
+ */
+const API_EXECUTE_PATH = /^\/api\/v1\/agents\/([^/]+)\/execute\/?$/
 
 /** The agent (id or slug, decoded) a path of an execute through `teamday_api` names, if it is one. */
 export function agentOfApiPath(path: unknown): string | undefined {
@@ -181,17 +184,20 @@ export const executionShownTo = async (ctx: Ctx, row: Execution) => (await execu
  */
 export async function eventShownTo(db: Db, v: Viewer, e: EngineEvent): Promise<EngineEvent> {
   const calls = e.type === 'tool_start' ? [{ tool: e.name, arguments: e.input, result: null, timestamp: '' }] : e.type === 'done' ? e.execution.toolCalls : []
-  const named = calls.map(delegatedTo).filter((id): id is string => id !== undefined)
+  // A `delegate` call's agent and an execute's through `teamday_api` (agentsNamedBy), as GET
+  // /executions/{id} hides them: the stream showed the second's id (found by a review).
+  const named = agentsNamedBy(calls)
   if (named.length === 0) return e
-  let hidden: (id: string) => boolean
+  let hidden: (ref: string) => boolean
   try {
-    const unseen = await agentsUnseenBy(db, v, named)
-    hidden = (id) => unseen.has(id)
+    const unseen = await agentRefsUnseenBy(db, v, named)
+    hidden = (ref) => unseen.has(ref)
   } catch {
     hidden = () => true
   }
-  if (e.type === 'tool_start') return { ...e, input: withoutHiddenAgent(calls[0]!, hidden).arguments }
-  if (e.type === 'done') return { ...e, execution: { ...e.execution, toolCalls: e.execution.toolCalls.map((c) => withoutHiddenAgent(c, hidden)) } }
+  const shown = (c: (typeof calls)[number]) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden)
+  if (e.type === 'tool_start') return { ...e, input: shown(calls[0]!).arguments }
+  if (e.type === 'done') return { ...e, execution: { ...e.execution, toolCalls: e.execution.toolCalls.map(shown) } }
   return e
 }
 
