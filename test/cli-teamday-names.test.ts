@@ -72,6 +72,18 @@ describe("TeamDay CLI's spellings", () => {
     expect(requests).toBe(0)
   })
 
+  // TeamDay's `spaces secrets SPACE` lists a space's secrets: any unknown `spaces secrets X` was taken
+  // for it, so a near miss of a subcommand here lost its "did you mean", and any other word was told only of TeamDay's.
+  test('spaces secrets X: a near miss of a subcommand is "did you mean"; another word names both readings', async () => {
+    const near = await cli(['spaces', 'secrets', 'sett', 'space_1', 'A=b'])
+    expect([near.code, near.err]).toEqual([2, expect.stringContaining('did you mean "set"')])
+    expect(near.err).not.toContain("TeamDay's CLI")
+    const other = await cli(['spaces', 'secrets', 'remove', 'space_1', 'A'])
+    expect(other.code).toBe(2)
+    expect(other.err).toContain('"teamday spaces secrets list SPACE" (if "remove" is a space: the subcommands here are list, set, delete)')
+    expect(requests).toBe(0)
+  })
+
   test('agents execute ID MESSAGE (TeamDay\'s agents exec takes the message as an argument): the usage error says it is --message here', async () => {
     const r = await cli(['agents', 'execute', 'bot', 'hello there'])
     expect(r.code).toBe(2)

@@ -117,7 +117,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       if (!next) {
         const other = otherMode(named, top, path, sub)
         if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
-        throw teamdayCliName(`unknown ${path.join(' ')} command "${sub}"`, [...path, sub], `teamday help ${top.name}`) ?? unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
+        throw teamdayCliName(`unknown ${path.join(' ')} command "${sub}"`, [...path, sub], `teamday help ${top.name}`, cmd.subcommands.map((s) => s.name)) ?? unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
       }
       between.push(...args.slice(0, end))
       cmd = next
@@ -224,8 +224,8 @@ function unknown(what: string, word: string, candidates: readonly string[], see:
  * any unknown command is, with what does it here (src/cli/teamday-cli-names.ts). Undefined when
  * `words` is no such command.
  */
-function teamdayCliName(what: string, words: readonly string[], see: string): UnknownError | undefined {
-  const here = teamdayCliCommand(words)
+function teamdayCliName(what: string, words: readonly string[], see: string, known: readonly string[] = []): UnknownError | undefined {
+  const here = teamdayCliCommand(words, known)
   return here ? new UnknownError(`${what}: ${here}. See "${see}".`) : undefined
 }
 

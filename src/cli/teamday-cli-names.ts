@@ -7,6 +7,8 @@
  * command under another name: each stays a usage error (exit 2), with the equivalent named.
  */
 
+import { closest } from './suggest'
+
 const HOSTED = "a hosted TeamDay feature this server does not have"
 
 /** TeamDay CLI command (its words, space-separated) → what does it here. */
@@ -52,10 +54,13 @@ const OPTIONS: Record<string, string> = {
  * undefined when TeamDay's CLI has no such command. `spaces secrets ID` (TeamDay's list of a
  * space's secrets) is the one whose last word is an argument.
  */
-export function teamdayCliCommand(words: readonly string[]): string | undefined {
+export function teamdayCliCommand(words: readonly string[], known: readonly string[] = []): string | undefined {
   const [first, second] = words
   if (first === undefined) return undefined
-  if (words.length === 3 && first === 'spaces' && second === 'secrets') return said('spaces secrets SPACE', '"teamday spaces secrets list SPACE"')
+  // Unless it is a near miss of a subcommand here (`spaces secrets sett`: "did you mean set?").
+  if (words.length === 3 && first === 'spaces' && second === 'secrets') {
+    return closest(words[2]!, known) === undefined ? said('spaces secrets SPACE', `"teamday spaces secrets list SPACE" (if "${words[2]!.slice(0, 60)}" is a space: the subcommands here are ${known.join(', ')})`) : undefined
+  }
   const pair = second !== undefined && !second.startsWith('-') ? `${first} ${second}` : undefined
   if (pair !== undefined && own(COMMANDS, pair) !== undefined) return said(pair, own(COMMANDS, pair)!)
   const one = own(COMMANDS, first)
