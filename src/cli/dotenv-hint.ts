@@ -5,9 +5,25 @@ const MAX_BYTES = 64 * 1024
 
 /**
  * The token variable a `.env` line sets to something (`TEAMDAY_TOKEN=…`, `export TEAMDAY_API_TOKEN="…"`),
- * a commented or empty one not counted. Only its name is ever used: the value is never kept or shown.
+ * a commented or empty one (`TEAMDAY_TOKEN=`, `TEAMDAY_TOKEN=""`) not counted. Only its name is
+ * ever used: the value is never kept or shown. Read line by line with string operations: the one
+ * regular expression that did this backtracked polynomially on a line of many tabs
+ * (test/regex-safety.test.ts).
  */
-const SETS_TOKEN = /^[ \t]*(?:export[ \t]+)?(TEAMDAY_(?:API_)?TOKEN)[ \t]*=[ \t]*(?!["']?[ \t]*["']?[ \t]*$)\S/m
+function tokenVariableSet(text: string): string | undefined {
+  const blank = (s: string) => s.trim() === ''
+  for (const raw of text.split('\n')) {
+    let line = raw.trimStart()
+    if (line.startsWith('export') && (line[6] === ' ' || line[6] === '\t')) line = line.slice(6).trimStart()
+    const name = line.startsWith('TEAMDAY_TOKEN') ? 'TEAMDAY_TOKEN' : line.startsWith('TEAMDAY_API_TOKEN') ? 'TEAMDAY_API_TOKEN' : undefined
+    if (name === undefined) continue
+    const rest = line.slice(name.length).trimStart()
+    if (!rest.startsWith('=')) continue
+    // A value of something but quotes and white space.
+    if (!blank(rest.slice(1).replaceAll('"', '').replaceAll("'", ''))) return name
+  }
+  return undefined
+}
 
 /**
  * The no-token error (`no_token`, src/client/http.ts) with one more line when a `.env` file in
@@ -27,8 +43,8 @@ export async function withDotenvHint(e: ClientError, cwd: string): Promise<Clien
   } catch {
     return e
   }
-  const m = SETS_TOKEN.exec(text)
-  if (!m) return e
-  const hint = `A .env file in this directory sets ${m[1]}, but teamday reads no .env file by itself: pass --env-file .env, or export the variable.`
+  const name = tokenVariableSet(text)
+  if (name === undefined) return e
+  const hint = `A .env file in this directory sets ${name}, but teamday reads no .env file by itself: pass --env-file .env, or export the variable.`
   return new ClientError(e.kind, e.message, e.hint ? `${e.hint}\n${hint}` : hint, e.body, e.code)
 }
