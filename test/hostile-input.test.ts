@@ -346,3 +346,23 @@ describe('bodies that cannot be read as they are labelled', () => {
     expect((await t.req('POST', '/api/v1/tasks', { raw: plain, headers: { ...JSON_TYPE, 'content-encoding': 'gzip' } })).status).toBe(401)
   })
 })
+
+describe('an id of any length in the path: its 404 names at most 100 characters of it', () => {
+  // A task's and a token's id take any length (the document gives them no maxLength): a 5,000
+  // character id came back whole in the 404's message, as every other resource's is cut.
+  test('tasks and tokens, get, change and delete', async () => {
+    const long = 'x'.repeat(5000)
+    for (const [method, path, body] of [
+      ['GET', `/api/v1/tasks/${long}`],
+      ['PATCH', `/api/v1/tasks/${long}`, { title: 't' }],
+      ['DELETE', `/api/v1/tasks/${long}`],
+      ['GET', `/api/v1/tokens/${long}`],
+      ['DELETE', `/api/v1/tokens/${long}`],
+    ] as const) {
+      const r = await t.req(method, path, { token: admin.token, ...(body ? { body } : {}) })
+      expect([method, path.slice(0, 20), r.status, r.body.code]).toEqual([method, path.slice(0, 20), 404, 'not_found'])
+      expect(r.body.message).toContain('x'.repeat(100))
+      expect(r.body.message).not.toContain('x'.repeat(101))
+    }
+  })
+})

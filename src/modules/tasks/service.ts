@@ -349,7 +349,7 @@ async function findVisible(ctx: Ctx, p: Caller, id: string, locked = false): Pro
           .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
           .prepare(),
       ).get({ id, org: p.organizationId })
-  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
+  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
   return row
 }
 
@@ -457,7 +457,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput, locked: boo
     if (why) throw why
     if (!locked) return withTx(ctx, (tx) => updateTaskNow(tx, id, input, true))
     // Its row read locked: what changed is its space's visibility, hiding the task from the caller.
-    throw new AppError('not_found', `Task ${id} not found`)
+    throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
   }
   return shownOne(ctx.db, p, row)
 }
@@ -483,5 +483,5 @@ async function deleteTaskNow(ctx: Ctx, id: string, locked: boolean): Promise<voi
   )
   if (gone) return
   if (!locked) return withTx(ctx, (tx) => deleteTaskNow(tx, id, true))
-  throw new AppError('not_found', `Task ${id} not found`)
+  throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
 }

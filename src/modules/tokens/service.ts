@@ -326,7 +326,7 @@ export async function findVisible(ctx: Ctx, id: string) {
     // (a token's GET mapped its 19 columns again on every request).
   }, { shared: true }).get({ id, org: principal.organizationId })
   if (!found || !canSeeToken(principal, found.token)) {
-    throw new AppError('not_found', `Token ${id} not found`)
+    throw new AppError('not_found', `Token ${id.slice(0, 100)} not found`)
   }
   return found
 }
