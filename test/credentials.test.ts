@@ -197,7 +197,7 @@ describe('a report of CLI tokens that do not exist', () => {
   })
 })
 
-describe('a report of td_ tokens that do not exist', () => {
+describe('a report of td_, tdo_ and tdr_ tokens that do not exist', () => {
   // Each well-formed candidate was one look-up, in turn: 1,000 made-up tokens (a valid checksum is
   // easy to make) held a pooled PostgreSQL connection for 0.8-0.9 s, unauthenticated. They are
   // now found (or not) together: one statement per 500.
@@ -213,7 +213,12 @@ describe('a report of td_ tokens that do not exist', () => {
       before?.(seconds)
     }
     try {
-      const credentials = [...Array.from({ length: 999 }, (_, i) => unknownToken(TOKEN_PREFIX, i)), real.token]
+      const credentials = [
+        ...Array.from({ length: 333 }, (_, i) => unknownToken(TOKEN_PREFIX, i)),
+        ...Array.from({ length: 333 }, (_, i) => unknownToken(ACCESS_TOKEN_PREFIX, i)),
+        ...Array.from({ length: 333 }, (_, i) => unknownToken(REFRESH_TOKEN_PREFIX, i)),
+        real.token,
+      ]
       const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials }, ip: nextIp() })
       expect(r.body).toEqual({ success: true, received: 1000 })
     } finally {

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { roleIn } from '../../auth/current-role'
 import { notRevokedSql, revocationInForce } from '../../auth/revoked'
@@ -402,6 +402,36 @@ export async function revokeCliSessionsOfUser(ctx: Ctx, userId: string, reason: 
   const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), isNull(s.revokedAt))).all()
   for (const session of open) await revokeCliSessionById(ctx, session, { userId, reason })
   return open.map((x) => x.id)
+}
+
+/**
+ * Of `candidates` (a leak report's strings), the well-formed CLI refresh and access tokens
+ * (`tdr_…`, `tdo_…`) this server issued: one statement per 500 of each kind, where a look-up each
+ * held a pooled PostgreSQL connection for a report of 1,000 made-up ones (as td_ tokens did:
+ * knownTokenHashes). Only these are then looked up one by one (findLeakedCliSession).
+ */
+export async function knownCliTokens(ctx: Ctx, candidates: readonly string[]): Promise<Set<string>> {
+  const byHash = new Map<string, string>()
+  const refresh: string[] = []
+  const access: string[] = []
+  for (const c of candidates) {
+    const kind = checkTokenFormat(c, REFRESH_TOKEN_PREFIX) === null ? refresh : checkTokenFormat(c, ACCESS_TOKEN_PREFIX) === null ? access : null
+    if (kind === null) continue
+    const h = hashToken(c)
+    if (byHash.has(h)) continue
+    byHash.set(h, c)
+    kind.push(h)
+  }
+  const known = new Set<string>()
+  for (let i = 0; i < refresh.length; i += 500) {
+    const rows = await ctx.db.select({ h: cliSessions.refreshTokenHash }).from(cliSessions).where(inArray(cliSessions.refreshTokenHash, refresh.slice(i, i + 500))).all()
+    for (const r of rows) known.add(byHash.get(r.h)!)
+  }
+  for (let i = 0; i < access.length; i += 500) {
+    const rows = await ctx.db.select({ h: cliAccessTokens.tokenHash }).from(cliAccessTokens).where(inArray(cliAccessTokens.tokenHash, access.slice(i, i + 500))).all()
+    for (const r of rows) known.add(byHash.get(r.h)!)
+  }
+  return known
 }
 
 /**

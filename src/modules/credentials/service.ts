@@ -3,7 +3,7 @@ import { afterOtherRequests } from '../../next-turn'
 import { findTokenForAuth, knownTokenHashes } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
-import { findLeakedCliSession, revokeLeakedCliToken } from '../cli-auth/service'
+import { findLeakedCliSession, knownCliTokens, revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/created-by'
 import { revokeById } from '../tokens/service'
 import { cancelRunsOfLeakedTokens } from '../executions/leaked'
@@ -31,6 +31,7 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     if (!hashes.has(candidate) && checkTokenFormat(candidate) === null) hashes.set(candidate, hashToken(candidate))
   }
   const known = await knownTokenHashes(ctx.db, [...hashes.values()])
+  const knownCli = await knownCliTokens(ctx, credentials.map((c) => c.trim()))
   for (const raw of credentials) {
     const candidate = raw.trim()
     if (seen.has(candidate)) continue
@@ -46,7 +47,7 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
       // Each candidate opened a transaction (on SQLite BEGIN IMMEDIATE, the write lock), so an
       // unauthenticated report of 1,000 made-up `tdo_…` strings took the write lock 1,000 times
       // (1-2 s; 5-6 s of a pooled connection on PostgreSQL), where 1,000 `td_…` took 0.2 s.
-      if (!(await findLeakedCliSession(ctx, candidate))) continue
+      if (!knownCli.has(candidate) || !(await findLeakedCliSession(ctx, candidate))) continue
       // The session, what was made through it, its runs and their events: one transaction.
       const found = await withTx(ctx, async (tx) => {
         const session = await revokeLeakedCliToken(tx, candidate)
