@@ -5590,7 +5590,7 @@ export interface components {
             revokedTokenIds: string[];
         };
         /**
-         * @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it.
+         * @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it.
          * @example {
          *       "error": true,
          *       "statusCode": 404,
@@ -10609,7 +10609,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberForbidden"];
                 };
             };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
+            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10705,7 +10705,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberForbidden"];
                 };
             };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
+            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10794,7 +10794,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberForbidden"];
                 };
             };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
+            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10889,7 +10889,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberForbidden"];
                 };
             };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
+            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -95,7 +95,7 @@ export const ListMembersQuery = t.Object({ limit: limitParam, offset: offsetPara
 export const MemberNotFound = errorResponse(
   404,
   'not_found',
-  'Not found: the organization is not your token\'s (another organization\'s members are never shown), or the user is not a member of it.',
+  'Not found: the organization is not your token\'s (another organization\'s members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it.',
   'User user_4Fk9QzL2mP7xR1vN8tBc is not a member of this organization',
 )
 
