@@ -64,6 +64,13 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
       // Every setting it names is one teamday reads.
       for (const key of Object.keys(app.environment)) expect(config).toContain(`env.${key}`)
     }
+    // Healthy only once PostgreSQL takes TCP connections: on an empty volume the postgres image
+    // first runs a set-up server on its Unix socket only (listen_addresses=''), where a socket
+    // pg_isready already succeeds, and a replica started then is refused on db:5432 and exits.
+    const check: string[] = c.services.db.healthcheck.test
+    expect(check.slice(0, 2)).toEqual(['CMD', 'pg_isready'])
+    expect(check[check.indexOf('-h') + 1]).toBe('127.0.0.1')
+    expect(check[check.indexOf('-d') + 1]).toBe(c.services.db.environment.POSTGRES_DB)
     expect(c.services.lb.volumes).toEqual(['./nginx.conf:/etc/nginx/conf.d/default.conf:ro'])
     // nginx serves plain HTTP: published on loopback only, at the port of the public URL, an
     // http://localhost one (where the console signs in over plain HTTP: console-auth's tests).
