@@ -2,8 +2,10 @@
 # teamday: the server (and its client) as one compiled executable on a small glibc base.
 #
 #   docker build --build-arg TEAMDAY_COMMIT=$(git rev-parse --short=12 HEAD) -t teamday .
-#   docker run -d --name teamday -p 3000:3000 -v teamday-data:/data teamday
+#   docker run -d --name teamday -p 127.0.0.1:3000:3000 -e TEAMDAY_PUBLIC_URL=http://localhost:3000 -v teamday-data:/data teamday
 #   docker logs teamday          # the first start prints a one-time /setup/ link (1 hour) for the admin password
+#   (with `-p 3000:3000` alone that link answers "Sign-in is only offered over HTTPS": the browser's
+#   connection arrives from Docker's bridge, not loopback; README "Docker" lists the other ways)
 #   unattended: -e TEAMDAY_ADMIN_EMAIL=ops@example.com -e TEAMDAY_ADMIN_PASSWORD_FILE=/run/secrets/teamday_admin
 #
 # Stage 1 builds with Node + npm (like CI: `npm ci` brings the pinned Bun from package.json),
