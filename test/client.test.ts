@@ -361,6 +361,8 @@ describe('members (organization admins)', () => {
       const r = await cli(['members', 'list'], { who })
       expect(r.code).toBe(3)
       expect(r.err).toContain('Forbidden: your role')
+      // The way an admin changes it from any machine (the client command), not only on the server host.
+      expect(r.err).toContain('teamday members set-role USER --role ROLE')
     }
   })
 })

@@ -121,7 +121,7 @@ export function errorFromResponse(status: number, body: any, text: string, serve
       const scopes: string[] = body?.details?.requiredScopes ?? []
       return new ClientError('auth', full, `This token lacks the scope${scopes.length ? ` ${scopes.join(', ')}` : ''}: create a new token with --scopes ${scopes.join(',') || '...'} (or *).`, body)
     }
-    return new ClientError('auth', full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
+    return new ClientError('auth', full, 'Your role in the organization does not allow this; ask an organization admin to change it (teamday members set-role USER --role ROLE, or on the server host teamday users set-role).', body)
   }
   if (status === 404) return new ClientError('notFound', full, undefined, body)
   // Before the 4xx of a bad request: a run out of turns (422) ran, and failed.
