@@ -37,13 +37,15 @@ export class OutputError extends Error {
  * so that a write that fails throws (console.log dropped it: `teamday tokens create > /dev/full`
  * exited 0 with a token nobody received). The first touch of `process.stdout` builds a Node
  * stream, which costs a compiled `teamday --version` several times what the rest of the command
- * does: neither path touches it. Stderr stays console.error (a message that cannot be written
- * has nowhere else to go). On a terminal or a file the flush is synchronous, so lines on stdout
+ * does: neither path touches it. Stderr has a writer of its own too (toStderr): Bun's
+ * console.error painted every line red on a terminal, so `using database …`, `created task …`
+ * and the sign-in link of `teamday login` read as errors. A message that cannot be written has
+ * nowhere else to go. On a terminal or a file the flush is synchronous, so lines on stdout
  * and stderr keep their order; into a pipe that is full it completes later, and run() awaits it.
  */
 export const processIo: ClientIo = {
   out: (s) => toStdout(s.endsWith('\n') ? s : s + '\n'),
-  err: (s) => console.error(s.endsWith('\n') ? s.slice(0, -1) : s),
+  err: (s) => toStderr(s.endsWith('\n') ? s : s + '\n'),
   write: (s) => {
     try {
       toStdout(s)
@@ -64,6 +66,28 @@ export const processIo: ClientIo = {
   env: process.env,
 }
 
+/**
+ * Stderr through its own Bun file writer, flushed after every line as stdout is, uncoloured. Into
+ * a full pipe the flush completes later, and flush() awaits it too; a failure there is not the
+ * command's (a message that cannot be written has nowhere else to go). Where the writer cannot
+ * be made or written, console.error.
+ */
+function toStderr(text: string): void {
+  try {
+    errSink ??= Bun.stderr.writer()
+    laterQuietly(errSink.write(text))
+    laterQuietly(errSink.flush())
+  } catch {
+    console.error(text.endsWith('\n') ? text.slice(0, -1) : text)
+  }
+}
+
+let errSink: import('bun').FileSink | undefined
+
+/** A stderr write or flush that completes later: awaited by flush(), its failure ignored. */
+function laterQuietly(done: number | Promise<number>): void {
+  if (typeof done !== 'number') pending = Promise.all([pending, done.then(undefined, () => undefined)])
+}
 let sink: import('bun').FileSink | undefined
 /** The first write error, once one happened: every later write and flush fails with it. */
 let lost: OutputError | undefined
