@@ -157,6 +157,24 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
   return after === null ? null : Math.min(MAX_RETRY_AFTER_S, Math.ceil(after / 1000))
 }
 
+/**
+ * The most tokens a run records of either kind: the columns' (tokens_input, tokens_output) range
+ * on PostgreSQL (`integer`), far beyond any real run.
+ */
+const MAX_TOKENS = 2_147_483_647
+/**
+ * `sum` with a step's token count as its provider reported it: the AI SDK passes on any JSON
+ * number. A fraction (2.5) was recorded as such, and the API's integer answer was then a 500
+ * (SQLite), or PostgreSQL's integer column refused it and the finished run lost its answer; a
+ * count past the column's range (3e9, 1e300) the same; a negative one lowered the sum and the
+ * token counter. Rounded, a count that is not a number of zero or more (negative) adds nothing,
+ * and the sum stops at MAX_TOKENS.
+ */
+export function addTokens(sum: number, reported: number | undefined): number {
+  const n = typeof reported === 'number' && Number.isFinite(reported) && reported > 0 ? Math.round(reported) : 0
+  return Math.min(MAX_TOKENS, sum + n)
+}
+
 const PROVIDER_ERROR = 'Model provider error: '
 
 /**
@@ -563,8 +581,8 @@ export async function runJob(
           steps++
           lastFinish = part.finishReason
           lastRawFinish = part.rawFinishReason
-          inputTokens += part.usage.inputTokens ?? 0
-          outputTokens += part.usage.outputTokens ?? 0
+          inputTokens = addTokens(inputTokens, part.usage.inputTokens)
+          outputTokens = addTokens(outputTokens, part.usage.outputTokens)
           break
         case 'error':
           error = part.error
