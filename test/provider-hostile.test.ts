@@ -46,3 +46,39 @@ describe('usage the provider reports out of range', () => {
     })
   }
 })
+
+describe('a delegate call whose message an execute would refuse', () => {
+  // The model's `message` was taken as String(x): a child ran on "[object Object]", on "", on
+  // 300,000 characters (the API's execute takes at most 200,000), each a run no API client could start.
+  const delegateCall = (args: string) => [
+    oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'delegate', arguments: args } }] }, finish_reason: null }] }),
+    oaiStop('tool_calls'),
+    oaiDone,
+  ]
+  test('an object, a number, none, white space, 200,001 characters, null arguments: the tool answers an error, no child runs; 200,000 runs one', async () => {
+    const { t, a } = await setup()
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id] })
+    const bad = [{ agentId: leaf.id, message: { a: 1 } }, { agentId: leaf.id, message: 5 }, { agentId: leaf.id }, { agentId: leaf.id, message: ' \n ' }, { agentId: leaf.id, message: 'y'.repeat(200_001) }, null]
+    const args = [...bad.map((b) => JSON.stringify(b)), JSON.stringify({ agentId: leaf.id, message: 'z'.repeat(200_000) })]
+    let call = 0
+    p.handler = (_req, body) => {
+      if (!body.tools) return rawStream([oaiText('child ok'), oaiStop(), oaiDone])
+      if (body.messages.at(-1).role === 'tool') return rawStream([oaiText('done'), oaiStop(), oaiDone])
+      return rawStream(delegateCall(args[call++]!))
+    }
+    for (let i = 0; i < args.length; i++) {
+      const r = await exec(t, a, root.id, { message: `go ${i}` })
+      expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'done'])
+      const row = await getExec(t, a, r.body.executionId)
+      const children = (await t.req('GET', `/api/v1/executions?parentExecutionId=${r.body.executionId}`, { token: a.token })).body
+      if (i < bad.length) {
+        expect(row.toolCalls[0].result).toMatch(/^Error: `message` (must be a string|is empty|has 200,001 characters)|^Error: null is not one of/)
+        expect(children).toEqual([])
+      } else {
+        expect(row.toolCalls[0].result).toBe('child ok')
+        expect(children.map((c: any) => c.message.length)).toEqual([200_000])
+      }
+    }
+  })
+})

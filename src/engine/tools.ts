@@ -47,6 +47,21 @@ function subagentLine(s: OfferedSubagent): string {
   return about.length > 0 ? `${parts.join(' ')}: ${about.join('; ')}` : parts.join(' ')
 }
 
+/** The longest message an execute takes (POST /agents/{id}/execute: src/modules/executions/model.ts), a delegated run's too. */
+export const MAX_DELEGATED_MESSAGE_CHARS = 200_000
+
+/**
+ * Why a `delegate` call's message may not start a sub-agent's run, or null: what an execute
+ * refuses (422) is refused here too. The model's `message` was taken as String(x): an object ran
+ * a child on "[object Object]", none on "", one of 300,000 characters whole.
+ */
+function delegatedMessageRefusal(message: unknown): string | null {
+  if (typeof message !== 'string') return '`message` must be a string, the instruction for the sub-agent.'
+  if (!message.trim()) return '`message` is empty: give the sub-agent a complete, self-contained instruction.'
+  if (message.length > MAX_DELEGATED_MESSAGE_CHARS) return `\`message\` has ${message.length.toLocaleString('en-US')} characters, more than the ${MAX_DELEGATED_MESSAGE_CHARS.toLocaleString('en-US')} a run's message may have.`
+  return null
+}
+
 /**
  * The tools an agent gets, each unless `disallowedTools` names it:
  * - `delegate`, when the agent has sub-agents the run may delegate to (`subagents`: those that
@@ -96,8 +111,13 @@ export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagent
         },
       ),
       execute: async (input, options) => {
-        if (!subagentIds.includes(input.agentId)) return `Error: ${input.agentId} is not one of this agent's sub-agents.`
-        return runChild(job, input.agentId, String(input.message ?? ''), options?.abortSignal)
+        // The model's arguments as they came: the schema is the model's to follow, not checked.
+        const agentId: unknown = input?.agentId
+        const message: unknown = input?.message
+        if (typeof agentId !== 'string' || !subagentIds.includes(agentId)) return `Error: ${typeof agentId === 'string' ? agentId.slice(0, 100) : JSON.stringify(agentId ?? null).slice(0, 100)} is not one of this agent's sub-agents.`
+        const refused = delegatedMessageRefusal(message)
+        if (refused) return `Error: ${refused}`
+        return runChild(job, agentId, message as string, options?.abortSignal)
       },
     })
   }
