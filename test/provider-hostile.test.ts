@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
 import { agent, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiStop, oaiText, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
+import { DEFAULT_OUTPUT_LIMITS } from '../src/engine/output-limits'
 
 let p: Scripted
 beforeAll(() => {
@@ -81,4 +82,34 @@ describe('a delegate call whose message an execute would refuse', () => {
       }
     }
   })
+})
+
+describe("tool calls' names and ids count toward the run's output limit", () => {
+  // Uncounted, 40 calls named with 50,000 characters each stored 2 MB of names (4 MB in the log,
+  // 4 MB sent back to the provider) in a run allowed 1,000 characters; with a server's limits, a
+  // step's calls are as many as the provider sends, each name up to an event's 12 MB.
+  const call = (i: number, name: string, id: string) =>
+    oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: i, id, type: 'function', function: { name, arguments: '{}' } }] }, finish_reason: null }] })
+  for (const [what, mk] of [
+    ['names', (i: number) => call(i, 'n'.repeat(50_000), `call_${i}`)],
+    ['ids', (i: number) => call(i, 'delegate', 'i'.repeat(50_000) + i)],
+  ] as const) {
+    test(`40 calls with ${what} of 50,000 characters: failed at the limit (502, says why), nothing near their size kept or sent on`, async () => {
+      const { t, a } = await setup({ outputLimits: { ...DEFAULT_OUTPUT_LIMITS, answerChars: 1000 } })
+      const leaf = await agent(t, a, { name: 'Leaf' })
+      const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id] })
+      p.requests.length = 0
+      p.handler = (_req, body) => (body.messages.at(-1).role === 'tool' || !body.tools ? rawStream([oaiText('fine'), oaiStop(), oaiDone]) : rawStream([...Array.from({ length: 40 }, (_, i) => mk(i)), oaiStop('tool_calls'), oaiDone]))
+      const r = await exec(t, a, root.id, { message: 'go' })
+      expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+      expect(r.body.message).toContain("the model's output passed 1,000 characters")
+      const id = r.body.details.executionId
+      const row = await getExec(t, a, id)
+      const logs = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: a.token })).body.logs
+      expect(row.status).toBe('failed')
+      expect(JSON.stringify(row).length).toBeLessThan(20_000)
+      expect(JSON.stringify(logs).length).toBeLessThan(20_000)
+      expect(p.requests.length).toBe(1)
+    })
+  }
 })

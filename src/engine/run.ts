@@ -533,24 +533,29 @@ export async function runJob(
       const due = turnDue()
       if (due) await due
       const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
-      if (delta !== undefined) {
+      // A tool call's name and id are the model's writing too, kept with each call (toolCalls,
+      // the log, the next turn's request): uncounted, a provider's 40 calls with names of 50,000
+      // characters stored 2 MB of names in a run whose answer might have 1,000 characters, and
+      // the calls of a step are as many as it sends (each name up to an event's bound: megabytes).
+      const written = delta !== undefined ? delta.length : part.type === 'tool-call' ? part.toolName.length + part.toolCallId.length : undefined
+      if (written !== undefined) {
         if (++tree.parts > maxParts) {
           tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
           break
         }
-        if (tree.written + delta.length > maxChars) {
+        if (tree.written + written > maxChars) {
           // The answer keeps what fits (a character's two halves are not split).
           let room = part.type === 'text-delta' ? maxChars - tree.written : 0
-          if (room > 0 && /[\ud800-\udbff]/.test(delta[room - 1]!)) room--
+          if (room > 0 && /[\ud800-\udbff]/.test(delta![room - 1]!)) room--
           if (room > 0) {
-            text += delta.slice(0, room)
-            emitText(delta.slice(0, room))
+            text += delta!.slice(0, room)
+            emitText(delta!.slice(0, room))
           }
           tree.written = maxChars
           tooLong(`${maxChars.toLocaleString('en-US')} characters`)
           break
         }
-        tree.written += delta.length
+        tree.written += written
       }
       switch (part.type) {
         case 'text-delta':
