@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
-import { agent, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiStop, oaiText, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { agent, antEv, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiStop, oaiText, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
 import { DEFAULT_OUTPUT_LIMITS } from '../src/engine/output-limits'
 
@@ -109,6 +109,39 @@ describe("tool calls' names and ids count toward the run's output limit", () => 
       expect(row.status).toBe('failed')
       expect(JSON.stringify(row).length).toBeLessThan(20_000)
       expect(JSON.stringify(logs).length).toBeLessThan(20_000)
+      expect(p.requests.length).toBe(1)
+    })
+  }
+})
+
+describe('what an Anthropic stream carries beside its deltas counts toward the output limit', () => {
+  // Uncounted: a tool_use block's input given whole at its start (40 calls of 50,000 characters:
+  // 2 MB stored and sent back with the next turn, in a run allowed 1,000), redacted_thinking
+  // blocks' data and signature_delta signatures (held by the run, as many as the provider sends).
+  const start = antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 2, output_tokens: 1 } } })
+  const end = (r: string) => [antEv('message_delta', { delta: { stop_reason: r, stop_sequence: null }, usage: { output_tokens: 1 } }), antEv('message_stop', {})]
+  const big = 'd'.repeat(50_000)
+  const block = (i: number, content_block: object) => [antEv('content_block_start', { index: i, content_block }), antEv('content_block_stop', { index: i })]
+  const cases = {
+    'tool_use input at its start': () => [start, ...Array.from({ length: 40 }, (_, i) => block(i, { type: 'tool_use', id: `t${i}`, name: 'delegate', input: { agentId: 'nope', message: big } })).flat(), ...end('tool_use')],
+    'redacted_thinking data': () => [start, ...Array.from({ length: 40 }, (_, i) => block(i, { type: 'redacted_thinking', data: big })).flat(), ...end('end_turn')],
+    signatures: () => [start, antEv('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '' } }), ...Array.from({ length: 40 }, () => antEv('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: big } })), antEv('content_block_stop', { index: 0 }), ...end('end_turn')],
+  }
+  for (const [what, answer] of Object.entries(cases)) {
+    test(`${what}: failed at the limit (502), nothing near its size kept or sent on`, async () => {
+      const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x', outputLimits: { ...DEFAULT_OUTPUT_LIMITS, answerChars: 1000 } } })
+      const a = await makeActor(t)
+      const leaf = await agent(t, a, { name: 'Leaf' })
+      const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id] })
+      p.requests.length = 0
+      let n = 0
+      p.handler = () => rawStream(n++ === 0 ? answer() : [start, ...block(0, { type: 'text', text: 'ok' }), ...end('end_turn')])
+      const r = await exec(t, a, root.id, { message: 'go' })
+      expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+      expect(r.body.message).toContain("the model's output passed 1,000 characters")
+      const row = await getExec(t, a, r.body.details.executionId)
+      expect(row.status).toBe('failed')
+      expect(JSON.stringify(row).length).toBeLessThan(20_000)
       expect(p.requests.length).toBe(1)
     })
   }

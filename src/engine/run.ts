@@ -526,6 +526,8 @@ export async function runJob(
       call.abort()
     }
     const turnDue = turnTaker(RUN_TURN_MS)
+    /** Characters of each tool call's input streamed so far (tool-input-delta), by call id: counted there, not again with the call. */
+    const streamedInput = new Map<string, number>()
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
       // A flood of parts lets the rest of the server in (RUN_TURN_MS). Anywhere: a call's log
@@ -537,7 +539,18 @@ export async function runJob(
       // the log, the next turn's request): uncounted, a provider's 40 calls with names of 50,000
       // characters stored 2 MB of names in a run whose answer might have 1,000 characters, and
       // the calls of a step are as many as it sends (each name up to an event's bound: megabytes).
-      const written = delta !== undefined ? delta.length : part.type === 'tool-call' ? part.toolName.length + part.toolCallId.length : undefined
+      // So is what a provider sends beside the deltas that the run keeps as long: a tool call's
+      // input given whole rather than streamed (Anthropic's tool_use block may hold it from its
+      // start), and a reasoning part's provider data (Anthropic's redacted_thinking data and
+      // signatures, sent back with the next turn's request).
+      let written = delta?.length
+      if (part.type === 'tool-input-delta') streamedInput.set(part.id, (streamedInput.get(part.id) ?? 0) + part.delta.length)
+      else if (part.type === 'tool-call') {
+        const input = typeof part.input === 'string' ? part.input.length : (JSON.stringify(part.input ?? null)?.length ?? 0)
+        written = part.toolName.length + part.toolCallId.length + Math.max(0, input - (streamedInput.get(part.toolCallId) ?? 0))
+        streamedInput.delete(part.toolCallId)
+      }
+      if ((part.type === 'reasoning-start' || part.type === 'reasoning-delta' || part.type === 'reasoning-end') && part.providerMetadata) written = (written ?? 0) + JSON.stringify(part.providerMetadata).length
       if (written !== undefined) {
         if (++tree.parts > maxParts) {
           tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
