@@ -146,3 +146,27 @@ describe('what an Anthropic stream carries beside its deltas counts toward the o
     })
   }
 })
+
+describe('a provider that writes its API key into the answer', () => {
+  // A gateway that echoes its request (or a hostile one) put the operator's key in the answer,
+  // stored and shown to the user as it came; provider errors were already scrubbed of it.
+  test('scrubbed from the answer: the stream (the key split across deltas anywhere), the sync answer and GET say [redacted]', async () => {
+    const o = await setup()
+    const said = `your header was Bearer ${KEY}, twice: ${KEY}.`
+    const expected = 'your header was Bearer [redacted], twice: [redacted].'
+    for (const cut of [0, 1, 20, 23, 24, 30, 45, 53, 60]) {
+      p.handler = () => rawStream([...[said.slice(0, cut), said.slice(cut, cut + 7), said.slice(cut + 7)].filter(Boolean).map(oaiText), oaiStop(), oaiDone])
+      const s = await exec(o.t, o.a, o.ag.id, { message: 'hi', stream: true })
+      expect(s.text).not.toContain(KEY)
+      const events = parseSse(s.text)
+      const streamed = events.filter((e) => e.event === 'message' && e.data.type === 'content_block_delta').map((e) => e.data.delta.text).join('')
+      expect(streamed).toBe(expected)
+      const result = events.find((e) => e.event === 'result')!.data
+      expect(result.result).toBe(expected)
+      expect((await getExec(o.t, o.a, result.executionId)).result).toBe(expected)
+    }
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result]).toEqual([200, expected])
+    expect(JSON.stringify(o.t.logs)).not.toContain(KEY)
+  })
+})

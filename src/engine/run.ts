@@ -254,6 +254,37 @@ export function scrubProviderMessage(msg: string, keys: readonly (string | undef
   return redactMasked(out.replace(KEY_LIKE, '[redacted]'))
 }
 
+/** The configured API keys scrubbed from what a provider sends (those of 8 characters or more, as scrubProviderMessage's). */
+function providerKeys(keys: readonly (string | undefined)[]): string[] {
+  return keys.filter((k): k is string => !!k && k.length >= 8)
+}
+
+/** `text` with each of `keys` as `[redacted]`. */
+function withoutKeys(text: string, keys: readonly string[]): string {
+  let out = text
+  for (const k of keys) if (out.includes(k)) out = out.split(k).join('[redacted]')
+  return out
+}
+
+/**
+ * How many characters at the end of `text` may begin one of `keys` (the longest such end, shorter
+ * than the key): held back until the next delta tells whether the key follows. Only the places
+ * of a key's first character in the last key-length characters are tried.
+ */
+function keyPrefixAtEnd(text: string, keys: readonly string[]): number {
+  let most = 0
+  for (const k of keys) {
+    const from = Math.max(0, text.length - k.length + 1)
+    for (let i = text.indexOf(k[0]!, from); i !== -1 && text.length - i > most; i = text.indexOf(k[0]!, i + 1)) {
+      if (k.startsWith(text.slice(i))) {
+        most = text.length - i
+        break
+      }
+    }
+  }
+  return most
+}
+
 /** Bun's advice to developers at the end of a failed fetch's message: not the user's business. */
 const FETCH_HINT = 'For more information, pass `verbose: true` in the second argument to fetch()'
 
@@ -486,6 +517,10 @@ export async function runJob(
   // split them over two chunks): its first half waits for the next delta, so that what is
   // streamed is what is stored (each event is made storable alone, which would turn both halves
   // into U+FFFD while the joined answer keeps the emoji).
+  // The same for the start of a configured API key at a delta's end: a provider (a gateway that
+  // echoes its request, or a hostile one) may write the key into the answer, which is scrubbed
+  // as the provider's errors are; the stream and the stored answer say `[redacted]` alike.
+  const answerKeys = providerKeys(keys)
   let held = ''
   const emitText = (delta: string) => {
     let out = held + delta
@@ -494,6 +529,14 @@ export async function runJob(
     if (last >= 0xd800 && last <= 0xdbff) {
       held = out.slice(-1)
       out = out.slice(0, -1)
+    }
+    if (answerKeys.length > 0) {
+      const keep = keyPrefixAtEnd(out, answerKeys)
+      if (keep > 0) {
+        held = out.slice(out.length - keep) + held
+        out = out.slice(0, out.length - keep)
+      }
+      out = withoutKeys(out, answerKeys)
     }
     if (out) emit({ type: 'text', text: out })
   }
@@ -615,6 +658,7 @@ export async function runJob(
     clearTimeout(timer)
     if (held) emit({ type: 'text', text: held })
   }
+  text = withoutKeys(text, answerKeys)
   // A stream that ended without the provider's end (a connection cut by a proxy or load
   // balancer mid-answer): the AI SDK's Anthropic provider reports it as a finish with reason
   // `interrupted`, not as an error, and the truncated answer was recorded as completed.
