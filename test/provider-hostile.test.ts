@@ -170,3 +170,24 @@ describe('a provider that writes its API key into the answer', () => {
     expect(JSON.stringify(o.t.logs)).not.toContain(KEY)
   })
 })
+
+describe('a provider that writes its API key into a tool call', () => {
+  test("scrubbed from the call's recorded arguments, its stream event and the sub-agent's message", async () => {
+    const { t, a } = await setup()
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id] })
+    const args = JSON.stringify({ agentId: leaf.id, message: `use the key ${KEY}` })
+    p.handler = (_req, body) => {
+      if (!body.tools) return rawStream([oaiText('child ok'), oaiStop(), oaiDone])
+      if (body.messages.at(-1).role === 'tool') return rawStream([oaiText('done'), oaiStop(), oaiDone])
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'delegate', arguments: args } }] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiDone])
+    }
+    const s = await exec(t, a, root.id, { message: 'go', stream: true })
+    expect(s.text).not.toContain(KEY)
+    const id = parseSse(s.text).find((e) => e.event === 'result')!.data.executionId
+    const row = await getExec(t, a, id)
+    expect(row.toolCalls[0].arguments).toEqual({ agentId: leaf.id, message: 'use the key [redacted]' })
+    const children = (await t.req('GET', `/api/v1/executions?parentExecutionId=${id}`, { token: a.token })).body
+    expect(children.map((c: any) => c.message)).toEqual(['use the key [redacted]'])
+  })
+})

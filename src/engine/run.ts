@@ -72,7 +72,7 @@ export function turnTaker(ms: number): () => Promise<void> | undefined {
  * a step's tools once the model's answer is in, not when the run reads the call from its stream:
  * a line written only then was written after the tool's own whenever the run was the slower.
  */
-export function callsFirst(tools: ToolSet | undefined, before: (toolCallId: string, tool: string) => Promise<void>): ToolSet | undefined {
+export function callsFirst(tools: ToolSet | undefined, before: (toolCallId: string, tool: string) => Promise<void>, keys: readonly string[] = []): ToolSet | undefined {
   if (!tools) return tools
   const out: ToolSet = {}
   for (const [name, t] of Object.entries(tools)) {
@@ -82,12 +82,21 @@ export function callsFirst(tools: ToolSet | undefined, before: (toolCallId: stri
           ...t,
           execute: async (input: unknown, options: Parameters<typeof execute>[1]) => {
             await before(options.toolCallId, name)
-            return execute(input, options)
+            // A configured API key the model wrote into a call is not passed on (a sub-agent's message, an API call's body).
+            return execute(inputWithoutKeys(input, keys), options)
           },
         }
       : t
   }
   return out
+}
+
+/** A tool call's input with each of `keys` in its strings as `[redacted]` (the same input when none is there). */
+export function inputWithoutKeys<T>(input: T, keys: readonly string[]): T {
+  if (keys.length === 0 || input === undefined) return input
+  const json = JSON.stringify(input)
+  if (json === undefined || !keys.some((k) => json.includes(k))) return input
+  return JSON.parse(withoutKeys(json, keys)) as T
 }
 
 /** What the engine works with; built once by createRuntime. */
@@ -552,7 +561,7 @@ export async function runJob(
       model: job.selected.model,
       system: job.system,
       messages,
-      tools: callsFirst(buildTools(job, runChild, api, await offeredSubagents(db, job, api !== undefined)), logCall),
+      tools: callsFirst(buildTools(job, runChild, api, await offeredSubagents(db, job, api !== undefined)), logCall, answerKeys),
       stopWhen: isStepCount(maxTurns),
       abortSignal: call.signal,
       maxRetries: 0,
@@ -625,14 +634,14 @@ export async function runJob(
           break
         case 'tool-call':
           if (part.providerExecuted !== true) lastCalledTools = true
-          pendingCalls.set(part.toolCallId, { name: part.toolName, input: part.input })
+          pendingCalls.set(part.toolCallId, { name: part.toolName, input: inputWithoutKeys(part.input, answerKeys) })
           await logCall(part.toolCallId, part.toolName)
-          emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: part.input })
+          emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: inputWithoutKeys(part.input, answerKeys) })
           break
         case 'tool-result':
         case 'tool-error': {
           const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error, keys)}`
-          toolCalls.push({ tool: part.toolName, arguments: part.input, result: part.toolName === API_TOOL ? storedApiResult(output) : output, timestamp: new Date(clock.now()).toISOString() })
+          toolCalls.push({ tool: part.toolName, arguments: inputWithoutKeys(part.input, answerKeys), result: part.toolName === API_TOOL ? storedApiResult(output) : output, timestamp: new Date(clock.now()).toISOString() })
           await addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
           pendingCalls.delete(part.toolCallId)
