@@ -206,10 +206,12 @@ describe("a run's stream names no agent its reader may not see, as GET /executio
       const events = parseSse(r.text)
       const result = events.find((e) => e.event === 'result')!.data
       expect(result.execution.toolCalls.map((c: any) => [c.tool, c.arguments.path])).toEqual([['teamday_api', '/api/v1/agents/[hidden agent]/execute']])
-      // The text the model wrote is its own (the message named the id): not what is checked here.
-      const toolEvents = events.filter((e) => e.event !== 'result' && JSON.stringify(e.data).includes('teamday_api'))
-      expect(toolEvents.length).toBeGreaterThan(0)
-      for (const e of toolEvents) expect(JSON.stringify(e.data)).not.toContain(`agents/${hidden}/execute`)
+      // Every event but the model's own text (the message named the id) and the result (above):
+      // the tool_use block's input arrives as partial_json deltas, which name no tool.
+      const others = events.filter((e) => e.event !== 'result' && !(e.data?.type === 'content_block_delta' && e.data.delta?.type === 'text_delta'))
+      for (const e of others) expect(JSON.stringify(e.data)).not.toContain(`agents/${hidden}/execute`)
+      const input = others.filter((e) => e.data?.delta?.type === 'input_json_delta').map((e) => e.data.delta.partial_json).join('')
+      expect(input).toContain('/api/v1/agents/[hidden agent]/execute')
       // GET says the same.
       const got = await get(m2, `/api/v1/executions/${result.executionId ?? result.execution.id}`)
       expect(got.body.execution.toolCalls[0].arguments.path).toBe('/api/v1/agents/[hidden agent]/execute')

@@ -171,6 +171,54 @@ describe('a provider that writes its API key into the answer', () => {
   })
 })
 
+describe('a key that ends with its own first characters, and text held back at a step\'s end', () => {
+  // The end of a key written whole was held back as a possible key's start before the key was
+  // scrubbed, so what went out held no whole key to scrub: the stream showed all of it but its
+  // last character (found by a review). And a step's text ending with a key's first character was
+  // held until the next step's text, after its tool calls.
+  const SELF = 'm-secret-key-0123456789-m'
+  test('scrubbed in the stream as stored, wherever the deltas cut; a step\'s text is whole before its tool call', async () => {
+    const o = await setup({ openaiApiKey: SELF })
+    const said = `my key is ${SELF}`
+    for (const cut of [0, 3, 10, 11, 20, said.length - 1]) {
+      p.handler = () => rawStream([...[said.slice(0, cut), said.slice(cut)].filter(Boolean).map(oaiText), oaiStop(), oaiDone])
+      const s = await exec(o.t, o.a, o.ag.id, { message: 'hi', stream: true })
+      expect(s.text).not.toContain(SELF.slice(0, -1))
+      const events = parseSse(s.text)
+      const streamed = events.filter((e) => e.event === 'message' && e.data.type === 'content_block_delta' && e.data.delta.type === 'text_delta').map((e) => e.data.delta.text).join('')
+      expect([cut, streamed]).toEqual([cut, 'my key is [redacted]'])
+    }
+    // "…in the m" ends with the key's first character: it belongs before the tool call, not after it.
+    const leaf = await agent(o.t, o.a, { name: 'Leaf' })
+    const root = await agent(o.t, o.a, { name: 'Root', subagentIds: [leaf.id] })
+    p.handler = (_req, body) => {
+      if (!body.tools) return rawStream([oaiText('child ok'), oaiStop(), oaiDone])
+      if (body.messages.at(-1).role === 'tool') return rawStream([oaiText('after'), oaiStop(), oaiDone])
+      const call = oaiChunk({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: leaf.id, message: 'go' }) } }] }, finish_reason: null }] })
+      return rawStream([oaiText('Asking the m'), call, oaiStop('tool_calls'), oaiDone])
+    }
+    const s = await exec(o.t, o.a, root.id, { message: 'go', stream: true })
+    const events = parseSse(s.text).filter((e) => e.event === 'message')
+    const firstTool = events.findIndex((e) => e.data.type === 'content_block_start' && e.data.content_block?.type === 'tool_use')
+    const before = events.slice(0, firstTool).filter((e) => e.data.type === 'content_block_delta' && e.data.delta.type === 'text_delta').map((e) => e.data.delta.text).join('')
+    expect([firstTool > 0, before]).toEqual([true, 'Asking the m'])
+  })
+})
+
+describe("a local server's placeholder key", () => {
+  // `lm-studio`, `sk-no-key-required` (README: the key is optional for a local server) were scrubbed
+  // from answers and tool calls as keys: a model writing the word had its answer rewritten.
+  test('is a word the model may write: answers keep it (errors are still scrubbed of it)', async () => {
+    for (const placeholder of ['lm-studio', 'sk-no-key-required']) {
+      const o = await setup({ openaiApiKey: placeholder })
+      const said = `Start ${placeholder} and point the client at it.`
+      p.handler = () => rawStream([oaiText(said), oaiStop(), oaiDone])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([placeholder, r.status, r.body.result]).toEqual([placeholder, 200, said])
+    }
+  })
+})
+
 describe('a provider that writes its API key into a tool call', () => {
   test("scrubbed from the call's recorded arguments, its stream event and the sub-agent's message", async () => {
     const { t, a } = await setup()

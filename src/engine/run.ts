@@ -263,9 +263,16 @@ export function scrubProviderMessage(msg: string, keys: readonly (string | undef
   return redactMasked(out.replace(KEY_LIKE, '[redacted]'))
 }
 
-/** The configured API keys scrubbed from what a provider sends (those of 8 characters or more, as scrubProviderMessage's). */
+/**
+ * The configured API keys scrubbed from what a provider sends in an answer or a tool call: those
+ * that look like a secret (16 characters or more, letters and digits). A local server's
+ * placeholder key (`lm-studio`, `not-needed`, `sk-no-key-required`: README, the key is optional
+ * there) is a word the model may write: scrubbed, it rewrote answers, `teamday_api` paths and
+ * delegate messages (found by a review). A provider's error message is scrubbed of every key of 8
+ * characters or more (scrubProviderMessage): it is never the answer.
+ */
 function providerKeys(keys: readonly (string | undefined)[]): string[] {
-  return keys.filter((k): k is string => !!k && k.length >= 8)
+  return keys.filter((k): k is string => !!k && k.length >= 16 && /\d/.test(k) && /[A-Za-z]/.test(k))
 }
 
 /** `text` with each of `keys` as `[redacted]`. */
@@ -540,14 +547,25 @@ export async function runJob(
       out = out.slice(0, -1)
     }
     if (answerKeys.length > 0) {
+      // Scrubbed first, then held: a key that ends with its own first characters (`sk-…s`) had
+      // its end held back as a possible key's start, and what went out no longer held the whole
+      // key to be scrubbed (found by a review).
+      out = withoutKeys(out, answerKeys)
       const keep = keyPrefixAtEnd(out, answerKeys)
       if (keep > 0) {
         held = out.slice(out.length - keep) + held
         out = out.slice(0, out.length - keep)
       }
-      out = withoutKeys(out, answerKeys)
     }
     if (out) emit({ type: 'text', text: out })
+  }
+  /**
+   * What is held back, sent when the model's text ends (a tool call, the step's end): a key's
+   * possible start is no key, and a step's text must not spill into the next step's block.
+   */
+  const releaseText = () => {
+    if (held) emit({ type: 'text', text: held })
+    held = ''
   }
 
   // The model call stops with the run, and alone when its answer passes the limit (a
@@ -633,6 +651,7 @@ export async function runJob(
           lastCalledTools = false
           break
         case 'tool-call':
+          releaseText()
           if (part.providerExecuted !== true) lastCalledTools = true
           pendingCalls.set(part.toolCallId, { name: part.toolName, input: inputWithoutKeys(part.input, answerKeys) })
           await logCall(part.toolCallId, part.toolName)
@@ -648,6 +667,7 @@ export async function runJob(
           break
         }
         case 'finish-step':
+          releaseText()
           steps++
           lastFinish = part.finishReason
           lastRawFinish = part.rawFinishReason
