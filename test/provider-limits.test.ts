@@ -80,6 +80,12 @@ describe('the provider rate-limits or is overloaded', () => {
     p.handler = openaiLimit(503, { 'retry-after': new Date(o.t.clock.now() + 30_000).toUTCString() }, { message: 'Service Unavailable' })
     r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
     expect({ status: r.status, code: r.body.code, retryAfter: r.headers.get('retry-after') }).toEqual({ status: 503, code: 'provider_overloaded', retryAfter: '30' })
+    // At least 1 s: a provider's 0, or a date already past, was passed on as Retry-After: 0.
+    for (const headers of [{ 'retry-after': '0' }, { 'retry-after-ms': '0' }, { 'retry-after': new Date(o.t.clock.now() - 60_000).toUTCString() }] as Record<string, string>[]) {
+      p.handler = openaiLimit(429, headers)
+      r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect({ headers, status: r.status, retryAfter: r.headers.get('retry-after'), seconds: r.body.details.retryAfterSeconds }).toEqual({ headers, status: 503, retryAfter: '1', seconds: 1 })
+    }
   })
 
   test('Anthropic 529 overloaded without Retry-After: 503 provider_overloaded, Retry-After 5 (the server\'s default), no retryAfterSeconds', async () => {

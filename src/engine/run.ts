@@ -158,12 +158,16 @@ export function providerLimit(e: unknown, now: number): ProviderLimit | null {
   return { code, retryAfterSeconds: retryAfterOf(answer.responseHeaders, now) }
 }
 
-/** Seconds to wait from a provider's answer: `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date); null without either. */
+/**
+ * Seconds to wait from a provider's answer: `retry-after-ms` (OpenAI), else `retry-after` (seconds
+ * or an HTTP date); null without either. At least 1 s, as this server's own 429s say: a provider's
+ * `0` (or a date already past) was passed on as `Retry-After: 0`, which a client retries at once.
+ */
 function retryAfterOf(headers: Record<string, string> | undefined, now: number): number | null {
   if (!headers) return null
   const ms = headers['retry-after-ms']?.trim()
   const after = ms && /^\d+(\.\d+)?$/.test(ms) ? Number(ms) : retryAfterMs(headers['retry-after'], now)
-  return after === null ? null : Math.min(MAX_RETRY_AFTER_S, Math.ceil(after / 1000))
+  return after === null ? null : Math.max(1, Math.min(MAX_RETRY_AFTER_S, Math.ceil(after / 1000)))
 }
 
 /**
