@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { isPostgresUrl, type Config } from '../../config'
 import { blankKeyWarning, describeKey, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { inspect, restoreInto, sameFile, vacuumInto, type DatabaseReport } from '../../db/backup'
+import { embeddedMigrations } from '../../db/migrate'
 import { keyOpensCheck } from '../../db/settings'
 import { UsageError, type Io } from '../common'
 import { configFrom } from './runtime'
@@ -67,7 +68,10 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
   const { kept } = restoreInto(from, target, keepAs)
   io.out(`restored ${from} (${report.migrations} migrations, integrity ok) into ${target}`)
   if (kept) io.out(`the database it replaced is kept as ${keepAs}`)
-  io.out(key.found ? `the ${key.text} opens it; start the server: pending migrations run on its first start` : `warning: ${key.text}: put the key the backup was made with in place before starting the server`)
+  // The backup's migrations against this build's: "pending migrations run" only when there are some.
+  const behind = embeddedMigrations().length - report.migrations
+  const start = behind > 0 ? `start the server: its ${behind} pending migration(s) run on its first start` : 'start the server'
+  io.out(key.found ? `the ${key.text} opens it; ${start}` : `warning: ${key.text}: put the key the backup was made with in place before starting the server`)
 }
 
 function fileConfig(io: Io, db: string | undefined): Config {

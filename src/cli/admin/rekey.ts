@@ -19,9 +19,12 @@ export function rekey({ values, io }: Run<{ db?: string }>): Promise<void> {
     } else {
       io.out(`re-sealed ${report.total} value(s) of ${name} under the current key ${report.keyId}, in one transaction`)
     }
-    io.out(
-      'the old keys may now be dropped: remove TEAMDAY_ENCRYPTION_KEYS_PREVIOUS wherever teamday runs (every instance, admin commands) and restart; ' +
-        'keep the old keys as long as you keep backups taken before this run',
-    )
+    // Only when old keys are configured: with none, there is nothing to drop.
+    if (rt.config.previousEncryptionKeys.length > 0) {
+      io.out(
+        'the old keys may now be dropped: remove TEAMDAY_ENCRYPTION_KEYS_PREVIOUS wherever teamday runs (every instance, admin commands) and restart; ' +
+          'keep the old keys as long as you keep backups taken before this run',
+      )
+    }
   })
 }
