@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { resolve } from 'node:path'
 import { makeActor } from './helpers/app'
-import { agent, antEv, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { agent, antEv, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, scriptedApp, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
 import { spawnCollected } from './helpers/spawn'
 
@@ -20,12 +20,7 @@ afterAll(() => p.stop())
 
 const KEY = 'my-provider-secret-9f8e7d6c5b4a'
 
-async function setup(extra = {}) {
-  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, openaiApiKey: KEY, defaultModel: 'test-model', ...extra } })
-  const a = await makeActor(t)
-  const ag = await agent(t, a)
-  return { t, a, ag }
-}
+const setup = (extra = {}) => scriptedApp(p, KEY, extra)
 
 /** An app on the scripted provider's Anthropic side, an actor and an agent of theirs. */
 async function anthropicSetup() {

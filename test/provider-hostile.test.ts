@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
-import { agent, antEv, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiStop, oaiText, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { agent, antEv, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiStop, oaiText, rawStream, scriptedApp, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
 import { DEFAULT_OUTPUT_LIMITS } from '../src/engine/output-limits'
 
@@ -16,12 +16,7 @@ afterAll(() => p.stop())
 
 const KEY = 'my-provider-secret-9f8e7d6c5b4a'
 
-async function setup(extra = {}) {
-  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, openaiApiKey: KEY, defaultModel: 'test-model', ...extra } })
-  const a = await makeActor(t)
-  const ag = await agent(t, a)
-  return { t, a, ag }
-}
+const setup = (extra = {}) => scriptedApp(p, KEY, extra)
 
 describe('usage the provider reports out of range', () => {
   // A fraction was answered 500 (the API's integers) on SQLite; on PostgreSQL its integer column

@@ -6,7 +6,7 @@
  */
 import { agents } from '../../src/db/schema'
 import { newId } from '../../src/ids'
-import { makeTestApp, type Actor, type TestApp } from './app'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './app'
 
 export type Handler = (req: Request, body: any) => Response | Promise<Response>
 
@@ -68,6 +68,14 @@ export const oaiDone = 'data: [DONE]\n\n'
 export const oaiFull = (text: string) => [oaiText(text), oaiStop(), oaiUsage(), oaiDone]
 
 export const antEv = (name: string, o: object) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...o })}\n\n`
+
+/** A test app on the scripted provider `p` (OpenAI-compatible, its API key `key`), a member and an agent of theirs. */
+export async function scriptedApp(p: Scripted, key: string, config: Parameters<typeof makeTestApp>[0] extends { config?: infer C } | undefined ? C : never = {}) {
+  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, openaiApiKey: key, defaultModel: 'test-model', ...config } })
+  const a = await makeActor(t)
+  const ag = await agent(t, a)
+  return { t, a, ag }
+}
 
 export async function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
