@@ -6,7 +6,6 @@ import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 
-/** How a route takes a body: none declared, optional (may be absent) or required. */
 /** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it (src/http/routes.ts, listLimits). */
 export interface ListLimit {
   field: string
@@ -14,6 +13,7 @@ export interface ListLimit {
   message: (length: number) => string
 }
 
+/** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json$/
