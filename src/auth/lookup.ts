@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, lt, or, sql, type AnyColumn } from 'drizzle-orm'
+import { and, eq, isNull, lt, or, sql, type AnyColumn } from 'drizzle-orm'
 import { audited, type Ctx } from '../context'
 import type { Db } from '../db/connection'
 import { prepared } from '../db/prepared'
@@ -126,21 +126,6 @@ export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Prom
  */
 export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
   return await authRowNow(db, 'pat', tokenHash)
-}
-
-/**
- * Of `hashes`, those a personal access token has (revoked or not): one statement per 500, where a
- * look-up each was one round trip each (a leak report of 1,000 made-up tokens held a pooled
- * PostgreSQL connection for 0.8-0.9 s).
- */
-export async function knownTokenHashes(db: Db, hashes: readonly string[]): Promise<Set<string>> {
-  const known = new Set<string>()
-  const t = personalAccessTokens
-  for (let i = 0; i < hashes.length; i += 500) {
-    const rows = await db.select({ hash: t.tokenHash }).from(t).where(inArray(t.tokenHash, hashes.slice(i, i + 500))).all()
-    for (const r of rows) known.add(r.hash)
-  }
-  return known
 }
 
 /**

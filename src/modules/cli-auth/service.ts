@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { roleIn } from '../../auth/current-role'
 import { notRevokedSql, revocationInForce } from '../../auth/revoked'
@@ -7,6 +7,7 @@ import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
 import { prepared } from '../../db/prepared'
+import { valuesPresent } from '../../db/values-present'
 import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, sessions, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
 import { forShare } from '../../db/locks'
 import { AppError } from '../../errors'
@@ -408,7 +409,7 @@ export async function revokeCliSessionsOfUser(ctx: Ctx, userId: string, reason: 
  * Of `candidates` (a leak report's strings), the well-formed CLI refresh and access tokens
  * (`tdr_…`, `tdo_…`) this server issued: one statement per 500 of each kind, where a look-up each
  * held a pooled PostgreSQL connection for a report of 1,000 made-up ones (as td_ tokens did:
- * knownTokenHashes). Only these are then looked up one by one (findLeakedCliSession).
+ * valuesPresent). Only these are then looked up one by one (findLeakedCliSession).
  */
 export async function knownCliTokens(ctx: Ctx, candidates: readonly string[]): Promise<Set<string>> {
   const byHash = new Map<string, string>()
@@ -422,16 +423,8 @@ export async function knownCliTokens(ctx: Ctx, candidates: readonly string[]): P
     byHash.set(h, c)
     kind.push(h)
   }
-  const known = new Set<string>()
-  for (let i = 0; i < refresh.length; i += 500) {
-    const rows = await ctx.db.select({ h: cliSessions.refreshTokenHash }).from(cliSessions).where(inArray(cliSessions.refreshTokenHash, refresh.slice(i, i + 500))).all()
-    for (const r of rows) known.add(byHash.get(r.h)!)
-  }
-  for (let i = 0; i < access.length; i += 500) {
-    const rows = await ctx.db.select({ h: cliAccessTokens.tokenHash }).from(cliAccessTokens).where(inArray(cliAccessTokens.tokenHash, access.slice(i, i + 500))).all()
-    for (const r of rows) known.add(byHash.get(r.h)!)
-  }
-  return known
+  const present = [...(await valuesPresent(ctx.db, cliSessions, cliSessions.refreshTokenHash, refresh)), ...(await valuesPresent(ctx.db, cliAccessTokens, cliAccessTokens.tokenHash, access))]
+  return new Set(present.map((h) => byHash.get(h)!))
 }
 
 /**

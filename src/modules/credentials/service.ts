@@ -1,8 +1,10 @@
 import type { AuditInput } from '../../audit/log'
 import { afterOtherRequests } from '../../next-turn'
-import { findTokenForAuth, knownTokenHashes } from '../../auth/lookup'
+import { findTokenForAuth } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
+import { personalAccessTokens } from '../../db/schema'
+import { valuesPresent } from '../../db/values-present'
 import { findLeakedCliSession, knownCliTokens, revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/created-by'
 import { revokeById } from '../tokens/service'
@@ -23,14 +25,14 @@ const LOOKUPS_PER_TURN = 20
 export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly string[]): Promise<void> {
   const seen = new Set<string>()
   let looked = 0
-  // The personal access tokens among them, found together (knownTokenHashes): each well-formed
+  // The personal access tokens among them, found together (valuesPresent): each well-formed
   // candidate is still checked and hashed alike, matched or not.
   const hashes = new Map<string, string>()
   for (const raw of credentials) {
     const candidate = raw.trim()
     if (!hashes.has(candidate) && checkTokenFormat(candidate) === null) hashes.set(candidate, hashToken(candidate))
   }
-  const known = await knownTokenHashes(ctx.db, [...hashes.values()])
+  const known = await valuesPresent(ctx.db, personalAccessTokens, personalAccessTokens.tokenHash, [...hashes.values()])
   const knownCli = await knownCliTokens(ctx, credentials.map((c) => c.trim()))
   for (const raw of credentials) {
     const candidate = raw.trim()
