@@ -97,6 +97,15 @@ export async function agentFilterId(db: Db, organizationId: string, ref: string)
   return refersToId(ref, 'char') ? ref : ((await agentByRef(db, organizationId, ref))?.id ?? ref)
 }
 
+/**
+ * A list's agent filter (an id, as agentFilterId resolves it) as its statement binds it: '' (no
+ * agent, so nothing matches) for an agent `v` may not see, as a made-up id finds nothing; lists
+ * that show a run or a chat do not name such an agent, and a filter by it told which they were.
+ */
+export async function agentFilterSeenBy(db: Db, v: Viewer, id: string | undefined): Promise<string | undefined> {
+  return id !== undefined && (await agentsUnseenBy(db, v, [id])).size > 0 ? '' : id
+}
+
 /** The agent `ref` (id or slug) names, if the viewer may see it (canSeeAgent). */
 export async function visibleAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
   const a = await agentByRef(db, v.organizationId, ref)

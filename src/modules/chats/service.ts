@@ -7,7 +7,7 @@ import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage
 import { prepared } from '../../db/prepared'
 import { executions, shownMessages, type Execution, type ExecutionStatus } from '../../db/schema'
 import { AppError } from '../../errors'
-import { agentFilterId, agentsUnseenBy } from '../agents/access'
+import { agentFilterId, agentFilterSeenBy, agentsUnseenBy } from '../agents/access'
 import { HIDDEN_AGENT, largeColumnsBytes, toolCallsShownTo } from '../executions/service'
 import type { Viewer } from '../viewer'
 import { spaceFilterId } from '../spaces/access'
@@ -136,7 +136,7 @@ export async function listChats(ctx: Ctx, q: ListChatsInput): Promise<{ chats: R
   )
   // An agent the caller may not see finds no chat, as a made-up id finds none (its chats do not name
   // it: chatsShownTo). Bound as no id ('' is none); the cursor stays bound to the filter as given.
-  const filterAgent = agentId !== undefined && (await agentsUnseenBy(ctx.db, p, [agentId])).size > 0 ? '' : agentId
+  const filterAgent = await agentFilterSeenBy(ctx.db, p, agentId)
   const params = { org: p.organizationId, user: p.userId, ...(agentId !== undefined && { agentId: filterAgent }), ...(spaceId !== undefined && { spaceId }) }
   const page = await readPage('chats', { agentId, spaceId, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),

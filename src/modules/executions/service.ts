@@ -14,7 +14,7 @@ import { API_TOOL } from '../../engine/api-tool'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { retryAfterOfFailure } from '../../engine/run'
 import { AppError, invalidField } from '../../errors'
-import { agentFilterId, agentRefsUnseenBy, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
+import { agentFilterId, agentFilterSeenBy, agentRefsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
@@ -124,6 +124,11 @@ function withoutHiddenApiAgent<C extends Pick<ExecutionToolCall, 'tool' | 'argum
   return refersToId(ref, 'char') ? { ...shown, arguments: unnamed(shown.arguments, ref), result: unnamed(c.result, ref) } : shown
 }
 
+/** A tool call with every agent it names that `hidden` says the reader may not see unnamed: a `delegate` call's, an execute's through `teamday_api`. */
+function callShown<C extends Pick<ExecutionToolCall, 'tool' | 'arguments' | 'result'>>(c: C, hidden: (ref: string) => boolean): C {
+  return withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden)
+}
+
 /** The agents tool calls name (a `delegate` call's, an execute through `teamday_api`), as ids or slugs. */
 const agentsNamedBy = (calls: readonly Pick<ExecutionToolCall, 'tool' | 'arguments'>[]): string[] =>
   calls.flatMap((c) => [delegatedTo(c), executedThroughApi(c)]).filter((id): id is string => id !== undefined)
@@ -139,7 +144,7 @@ const agentsNamedBy = (calls: readonly Pick<ExecutionToolCall, 'tool' | 'argumen
 export async function toolCallsShownTo(db: Db, v: Viewer, lists: readonly (readonly ExecutionToolCall[])[]): Promise<(calls: ExecutionToolCall[]) => ExecutionToolCall[]> {
   const unseen = await agentRefsUnseenBy(db, v, lists.flatMap((calls) => agentsNamedBy(calls)))
   const hidden = (ref: string) => unseen.has(ref)
-  return (calls) => (unseen.size === 0 ? calls : calls.map((c) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden)))
+  return (calls) => (unseen.size === 0 ? calls : calls.map((c) => callShown(c, hidden)))
 }
 
 /** What executionShaper changes of an execution (a row, or one as the API shows it). */
@@ -160,7 +165,7 @@ export async function executionShaper(db: Db, v: Viewer, rows: readonly Pick<Exe
   const hidden = (id: string) => unseen.has(id)
   return (r) => {
     if (unseen.size === 0) return r
-    const toolCalls = r.toolCalls.map((c) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden))
+    const toolCalls = r.toolCalls.map((c) => callShown(c, hidden))
     const id = r.agentId
     if (id === null || !hidden(id)) return { ...r, toolCalls }
     return { ...r, agentId: null, agentName: HIDDEN_AGENT, chatId: r.chatId.split(id).join(HIDDEN_AGENT), sessionId: r.sessionId.split(id).join(HIDDEN_AGENT), toolCalls }
@@ -195,7 +200,7 @@ export async function eventShownTo(db: Db, v: Viewer, e: EngineEvent): Promise<E
   } catch {
     hidden = () => true
   }
-  const shown = (c: (typeof calls)[number]) => withoutHiddenApiAgent(withoutHiddenAgent(c, hidden), hidden)
+  const shown = (c: (typeof calls)[number]) => callShown(c, hidden)
   if (e.type === 'tool_start') return { ...e, input: shown(calls[0]!).arguments }
   if (e.type === 'done') return { ...e, execution: { ...e.execution, toolCalls: e.execution.toolCalls.map(shown) } }
   return e
@@ -492,7 +497,7 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   // An agent the caller may not see (another member's private agent) finds no execution, as a
   // made-up id finds none: its runs shown otherwise do not name it (executionShaper), and a filter
   // by it told which they were. Bound as no id ('' is none); the cursor stays bound to the filter as given.
-  const filterAgent = agentId !== undefined && (await agentsUnseenBy(ctx.db, p, [agentId])).size > 0 ? '' : agentId
+  const filterAgent = await agentFilterSeenBy(ctx.db, p, agentId)
   const params = { org: p.organizationId, user: p.userId, ...f, agentId: filterAgent, since: since === undefined ? undefined : dbTime(since) }
   const page = await readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
