@@ -262,8 +262,7 @@ function redactMasked(msg: string): string {
  * (the AI SDK's error also carries the request body, which holds the prompt).
  */
 export function scrubProviderMessage(msg: string, keys: readonly (string | undefined)[]): string {
-  let out = msg
-  for (const k of keys) if (k && k.length >= 8) out = out.split(k).join('[redacted]')
+  const out = withoutKeys(msg, keys.filter((k): k is string => !!k && k.length >= 8))
   return redactMasked(out.replace(KEY_LIKE, '[redacted]'))
 }
 
@@ -654,13 +653,15 @@ export async function runJob(
         case 'start-step':
           lastCalledTools = false
           break
-        case 'tool-call':
+        case 'tool-call': {
           releaseText()
           if (part.providerExecuted !== true) lastCalledTools = true
-          pendingCalls.set(part.toolCallId, { name: part.toolName, input: inputWithoutKeys(part.input, answerKeys) })
+          const input = inputWithoutKeys(part.input, answerKeys)
+          pendingCalls.set(part.toolCallId, { name: part.toolName, input })
           await logCall(part.toolCallId, part.toolName)
-          emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: inputWithoutKeys(part.input, answerKeys) })
+          emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input })
           break
+        }
         case 'tool-result':
         case 'tool-error': {
           const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error, keys)}`
@@ -689,7 +690,7 @@ export async function runJob(
   } finally {
     ctrl.signal.removeEventListener('abort', follow)
     clearTimeout(timer)
-    if (held) emit({ type: 'text', text: held })
+    releaseText()
   }
   text = withoutKeys(text, answerKeys)
   // A stream that ended without the provider's end (a connection cut by a proxy or load
