@@ -4,6 +4,7 @@ import { limitParam, offsetParam } from '../list-models'
 import { named, successField } from '../shared-models'
 import { ITEMS_MODEL, serviceRule } from '../../http/openapi-publish'
 import { ISO_INSTANT_PATTERN } from '../../instants'
+import { MAX_DELEGATED_MESSAGE_CHARS } from '../../engine/tools'
 
 /** A chat or session id a client may choose: one URL path segment as it is (GET /chats/{id}), never `.`, `..` or blank. */
 const CHAT_ID_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:~-]*$'
@@ -125,7 +126,7 @@ export const ExecutionTreeNode = t.Object({
 
 export const ExecuteBody = t.Object(
   {
-    message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent (white space alone is 422)', error: 'message must be a non-empty string of at most 200000 characters (it is required)' }),
+    message: t.String({ minLength: 1, maxLength: MAX_DELEGATED_MESSAGE_CHARS, description: 'The instruction for the agent (white space alone is 422)', error: `message must be a non-empty string of at most ${MAX_DELEGATED_MESSAGE_CHARS} characters (it is required)` }),
     spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt. Leave it out to run without a space (blank is 422)', error: 'spaceId must be a space id or slug string' })),
     sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -): its newest earlier turns that fit in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters by default, system prompt and message included) are sent with the message, whole turns only; older ones stay stored but are left out (the log says so: `history_trimmed`)', error: 'sessionId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this chat: the same key as sessionId (both given and different: 422); the same characters, so that /chats/{id} can name it', error: 'chatId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
