@@ -33,17 +33,20 @@ export interface RouteRule {
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; maxItems?: unknown; error?: unknown; [SERVICE_RULE]?: Schema }
 
-
 function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
   const properties = (schema as Schema | undefined)?.properties
   return properties && typeof properties === 'object' ? properties : undefined
 }
 
+/** The object schemas a body schema is: itself, or every member of a union of objects. */
+function bodyMembers(schema: unknown): (Schema | undefined)[] {
+  const s = schema as Schema | undefined
+  return Array.isArray(s?.anyOf) ? (s.anyOf as Schema[]) : [s]
+}
+
 /** The top-level fields of a body schema (an object's, or every member's of a union of objects); undefined when it names none. */
 function bodyFields(schema: unknown): readonly string[] | undefined {
-  const s = schema as Schema | undefined
-  const members = Array.isArray(s?.anyOf) ? (s.anyOf as Schema[]) : [s]
-  const names = members.flatMap((m) => Object.keys(propertiesOf(m) ?? {}))
+  const names = bodyMembers(schema).flatMap((m) => Object.keys(propertiesOf(m) ?? {}))
   return names.length > 0 ? [...new Set(names)] : undefined
 }
 
@@ -69,9 +72,8 @@ export function listLimits(schema: unknown): readonly ListLimit[] {
   const arrayOf = (s: Schema | undefined): Schema | undefined =>
     s?.type === 'array' ? s : Array.isArray(s?.anyOf) ? (s.anyOf as Schema[]).map(arrayOf).find((a) => a !== undefined) : undefined
   // An object's properties, or every member's of a union of objects (as bodyFields), each field once.
-  const members = Array.isArray((schema as Schema | undefined)?.anyOf) ? ((schema as Schema).anyOf as Schema[]) : [schema as Schema]
   const seen = new Set<string>()
-  return members.flatMap((m) => Object.entries(propertiesOf(m) ?? {})).flatMap(([field, s]) => {
+  return bodyMembers(schema).flatMap((m) => Object.entries(propertiesOf(m) ?? {})).flatMap(([field, s]) => {
     const array = arrayOf(s)
     if (array === undefined || seen.has(field)) return []
     seen.add(field)
