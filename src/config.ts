@@ -575,10 +575,13 @@ function publicUrlVar(value: string | undefined): string | undefined {
   try {
     u = new URL(value)
   } catch {
-    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com (got "${value}")`)
+    // The value is not quoted: a malformed URL may still hold credentials (https://user:pass@…).
+    throw new ConfigError('TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com')
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
-    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${value}")`)
+    // Quoted without what it must not have: its user and password, query (?token=…) and fragment.
+    const has = [u.username || u.password ? 'credentials' : '', u.search ? 'a query' : '', u.hash ? 'a fragment' : ''].filter(Boolean).join(', ')
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${u.protocol}//${u.host}${u.pathname}"${has ? `, with ${has}` : ''})`)
   }
   return `${u.origin}${trimEndChar(u.pathname, '/')}`
 }

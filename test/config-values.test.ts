@@ -153,6 +153,28 @@ describe('model provider URLs', () => {
   })
 })
 
+describe('TEAMDAY_PUBLIC_URL', () => {
+  test('refused with credentials, a query or a fragment, or unparseable: the message never repeats a password or a query', () => {
+    const refusal = (value: string) => {
+      try {
+        loadConfig({ TEAMDAY_PUBLIC_URL: value })
+      } catch (e) {
+        return (e as Error).message
+      }
+      throw new Error(`${value} was accepted`)
+    }
+    const withPassword = refusal('https://ops:hunter2-s3cret@teamday.example.com/td')
+    expect(withPassword).toContain('TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment')
+    expect(withPassword).toContain('"https://teamday.example.com/td", with credentials')
+    expect(withPassword).not.toContain('hunter2')
+    expect(withPassword).not.toContain('ops')
+    expect(refusal('https://teamday.example.com/?token=td_s3cretvalue#frag')).not.toContain('s3cretvalue')
+    expect(refusal('ftp://u:hunter2@teamday.example.com')).not.toContain('hunter2')
+    expect(refusal('https://u:hunter2@[teamday.example.com')).not.toContain('hunter2')
+    expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://teamday.example.com/td/' }).publicUrl).toBe('https://teamday.example.com/td')
+  })
+})
+
 describe("README's Configuration table", () => {
   /** `| \`NAME\` | default | meaning |` rows: the default column as written. */
   const rows = new Map(
