@@ -1,5 +1,5 @@
 import { dirname, join, resolve } from 'node:path'
-import { trimEndChar, unlessBlank } from './text'
+import { quotableUrl, trimEndChar, unlessBlank } from './text'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
@@ -575,13 +575,14 @@ function publicUrlVar(value: string | undefined): string | undefined {
   try {
     u = new URL(value)
   } catch {
-    // The value is not quoted: a malformed URL may still hold credentials (https://user:pass@…).
-    throw new ConfigError('TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com')
+    const shown = quotableUrl(value)
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com${shown === null ? '' : ` (got "${shown}")`}`)
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
-    // Quoted without what it must not have: its user and password, query (?token=…) and fragment.
+    // Quoted without what it must not have (quotableUrl): its user and password, query (?token=…)
+    // and fragment. The whole value was quoted, printing a password to the service's journal.
     const has = [u.username || u.password ? 'credentials' : '', u.search ? 'a query' : '', u.hash ? 'a fragment' : ''].filter(Boolean).join(', ')
-    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${u.protocol}//${u.host}${u.pathname}"${has ? `, with ${has}` : ''})`)
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${quotableUrl(value)}"${has ? `, with ${has}` : ''})`)
   }
   return `${u.origin}${trimEndChar(u.pathname, '/')}`
 }

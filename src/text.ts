@@ -160,3 +160,24 @@ export function trimChar(s: string, ch: string): string {
 export function unlessBlank(value: string | undefined): string | undefined {
   return value !== undefined && value.trim() !== '' ? value : undefined
 }
+
+/**
+ * A URL setting as an error message may quote it: without its user and password, query and
+ * fragment (`https://ops:pass@host/?token=…` → `https://host/`), which may hold secrets; null
+ * when it does not parse as a URL and holds `@`, `?` or `#` (what is a password there cannot be
+ * told), so that the message quotes nothing.
+ */
+export function quotableUrl(raw: string): string | null {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    return /[@?#]/.test(raw) ? null : raw
+  }
+  if (!u.username && !u.password && !u.search && !u.hash) return raw
+  u.username = ''
+  u.password = ''
+  u.search = ''
+  u.hash = ''
+  return u.href
+}

@@ -138,3 +138,21 @@ test('normalizeUrl drops trailing slashes, then a trailing /api/v1 or /api, as t
   for (const raw of urls) expect({ raw, u: normalizeUrl(raw, '--url') }).toEqual({ raw, u: before(raw) })
   expect(normalizeUrl('http://127.0.0.1:3000/api/v1/', '--url')).toBe('http://127.0.0.1:3000')
 })
+
+test("normalizeUrl's refusal of a URL that is no http(s) one never quotes its password or query (TEAMDAY_URL is printed in a CI job's log)", () => {
+  const refusal = (raw: string) => {
+    try {
+      normalizeUrl(raw, 'TEAMDAY_URL')
+    } catch (e) {
+      return (e as Error).message
+    }
+    throw new Error(`${raw} was accepted`)
+  }
+  const ftp = refusal('ftp://ci:hunter2-s3cret@teamday.example.com/?token=q-s3cret')
+  expect(ftp).toBe('TEAMDAY_URL must be an http(s) URL (got "ftp://teamday.example.com/")')
+  expect(refusal('htps//ci:hunter2-s3cret@teamday.example.com')).not.toContain('hunter2')
+  expect(refusal('http://ci:hunter2-s3cret@[teamday.example.com')).not.toContain('hunter2')
+  // What holds no secret is quoted as typed, so that a typo shows.
+  expect(refusal('localhost:3000')).toBe('TEAMDAY_URL must be an http(s) URL (got "localhost:3000")')
+  expect(refusal('teamday')).toBe('TEAMDAY_URL must be an http(s) URL such as http://localhost:3000 (got "teamday")')
+})

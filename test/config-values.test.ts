@@ -165,12 +165,14 @@ describe('TEAMDAY_PUBLIC_URL', () => {
     }
     const withPassword = refusal('https://ops:hunter2-s3cret@teamday.example.com/td')
     expect(withPassword).toContain('TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment')
-    expect(withPassword).toContain('"https://teamday.example.com/td", with credentials')
+    expect(withPassword).toContain('(got "https://teamday.example.com/td", with credentials)')
     expect(withPassword).not.toContain('hunter2')
     expect(withPassword).not.toContain('ops')
     expect(refusal('https://teamday.example.com/?token=td_s3cretvalue#frag')).not.toContain('s3cretvalue')
     expect(refusal('ftp://u:hunter2@teamday.example.com')).not.toContain('hunter2')
     expect(refusal('https://u:hunter2@[teamday.example.com')).not.toContain('hunter2')
+    // A typo without secrets is still quoted, as it was.
+    expect(refusal('localhost:3000')).toContain('(got "localhost:3000")')
     expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://teamday.example.com/td/' }).publicUrl).toBe('https://teamday.example.com/td')
   })
 })

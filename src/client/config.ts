@@ -1,7 +1,7 @@
 import { credentialsPath, readCredentials, readWithMode } from './credentials'
 import { ClientError } from './errors'
 import { LoginSession } from './login-session'
-import { unlessBlank } from '../text'
+import { quotableUrl, unlessBlank } from '../text'
 
 type Env = Record<string, string | undefined>
 
@@ -122,13 +122,19 @@ export function tokenFileWarning(file: string, mode: number, platform: string = 
 
 /** http(s) only; strips a trailing slash and a trailing /api/v1 or /api (TeamDay's CLI uses the API URL). */
 export function normalizeUrl(raw: string, from: string): string {
+  // Quoted without credentials, query or fragment (quotableUrl): the refusal of ftp://user:pass@…
+  // printed the password, in a CI job's log when it came from TEAMDAY_URL.
+  const got = () => {
+    const shown = quotableUrl(raw)
+    return shown === null ? '' : ` (got "${shown}")`
+  }
   let u: URL
   try {
     u = new URL(raw)
   } catch {
-    throw new ClientError('usage', `${from} must be an http(s) URL such as http://localhost:3000 (got "${raw}")`)
+    throw new ClientError('usage', `${from} must be an http(s) URL such as http://localhost:3000${got()}`)
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ClientError('usage', `${from} must be an http(s) URL (got "${raw}")`)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ClientError('usage', `${from} must be an http(s) URL${got()}`)
   if (u.username || u.password) throw new ClientError('usage', `${from} must not contain credentials; use TEAMDAY_TOKEN or --token-file`)
   // String tests, not a regular expression's replace: JSC compiles that built-in (written in
   // JavaScript) on its first call, which every client command paid here.
