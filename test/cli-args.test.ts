@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args'
 import { UsageError } from '../src/cli/common'
 import { ConfigError } from '../src/config'
-import { isAdminMode, tokenArgumentError } from '../src/cli/run'
+import { databasePasswordWarning, isAdminMode, run, tokenArgumentError } from '../src/cli/run'
+import { recordingIo } from './helpers/cli-io'
 import { normalizeUrl } from '../src/client/config'
 import { joinPath } from '../src/client/credentials'
 
@@ -155,4 +156,26 @@ test("normalizeUrl's refusal of a URL that is no http(s) one never quotes its pa
   // What holds no secret is quoted as typed, so that a typo shows.
   expect(refusal('localhost:3000')).toBe('TEAMDAY_URL must be an http(s) URL (got "localhost:3000")')
   expect(refusal('teamday')).toBe('TEAMDAY_URL must be an http(s) URL such as http://localhost:3000 (got "teamday")')
+})
+
+describe('a database password on the command line', () => {
+  test('is warned about on stderr, never repeated: --to and --db of migrate-data and the admin commands, with = too', async () => {
+    const url = 'postgres://teamday:hunter2-s3cret@127.0.0.1:1/teamday'
+    const { io, out, err } = recordingIo({})
+    const code = await run(['migrate-data', '--from', '/nonexistent/teamday.db', '--to', url], io)
+    expect(code).not.toBe(0)
+    expect(err()).toContain('warning: argument 5 holds a database password: on the command line it is saved in your shell history and visible to every user of this machine (ps, /proc).')
+    expect(err()).toContain('PGPASSWORD=')
+    expect(err() + out()).not.toContain('hunter2')
+    expect(databasePasswordWarning(['users', 'list', '--org', 'o', `--db=${url}`])).toContain('argument 5 holds a database password')
+    expect(databasePasswordWarning(['migrate', '--db', 'postgresql://teamday@db/teamday?password=hunter2'])).toContain('argument 3')
+    expect(databasePasswordWarning(['migrate', '--db', 'POSTGRES://teamday:hunter2@db/teamday'])).toContain('argument 3')
+  })
+
+  test('a URL without one (PGPASSWORD, TEAMDAY_DATABASE_URL) or no URL at all: no warning', () => {
+    expect(databasePasswordWarning(['migrate-data', '--from', 'a.db', '--to', 'postgres://teamday@db:5432/teamday'])).toBeNull()
+    expect(databasePasswordWarning(['migrate', '--db', 'postgres://teamday@db/teamday?sslmode=require'])).toBeNull()
+    expect(databasePasswordWarning(['tasks', 'create', '--title', 'move to postgres: u:p@h'])).toBeNull()
+    expect(databasePasswordWarning(['migrate', '--db', './data/teamday.db'])).toBeNull()
+  })
 })

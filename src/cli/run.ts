@@ -38,6 +38,8 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
   if (refused) return await fail(io, json, new UsageError(refused.replace(/^error: /, '')))
+  const exposed = databasePasswordWarning(argv)
+  if (exposed) io.err(exposed)
   // Options before the command (`teamday --json agents list`, `teamday --url URL health`): taken
   // out here and given to the command after its name, as if written there.
   const lead = leadingOptions(argv)
@@ -474,4 +476,33 @@ export function tokenArgumentError(argv: string[]): string | null {
     'Put it in the environment instead (export TEAMDAY_TOKEN=…, or a CI secret exposed as TEAMDAY_TOKEN), or in a file readable only by you: --token-file FILE (chmod 600).\n' +
     'If the token was typed into a shared terminal, rotate it: teamday tokens rotate ID.'
   )
+}
+
+/**
+ * A PostgreSQL URL with its password among the arguments (`--to postgres://u:pass@…`, `--db …`):
+ * warned about, not refused (psql takes one too, and scripts pass them), as it lands where a token
+ * is refused for landing: shell history and `ps` for every user of the machine. Returns the
+ * warning (which never repeats the argument), or null. String tests first: most arguments are
+ * no URL at all.
+ */
+export function databasePasswordWarning(argv: string[]): string | null {
+  const i = argv.findIndex(hasDatabasePassword)
+  if (i < 0) return null
+  return (
+    `warning: argument ${i + 1} holds a database password: on the command line it is saved in your shell history and visible to every user of this machine (ps, /proc).\n` +
+    'Give it in the environment instead: PGPASSWORD=… with the URL written without it (postgres://USER@HOST/DB), or the whole URL in TEAMDAY_DATABASE_URL in place of --db.'
+  )
+}
+
+function hasDatabasePassword(arg: string): boolean {
+  const at = arg.toLowerCase().indexOf('postgres')
+  if (at < 0 || (at > 0 && arg[at - 1] !== '=')) return false
+  let u: URL
+  try {
+    u = new URL(arg.slice(at))
+  } catch {
+    return false
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return false
+  return u.password !== '' || u.searchParams.has('password') || u.searchParams.has('sslpassword')
 }
