@@ -111,11 +111,19 @@ function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
  * `x-api-key` header) went to whatever host a redirect named. One elsewhere fails the run,
  * naming the origin to configure instead.
  */
+/**
+ * Redirects not followed (boundedProviderFetch), and never printed by Bun: with
+ * BUN_CONFIG_VERBOSE_FETCH in the server's environment (`curl`, `1`), Bun wrote each request with
+ * its headers on the server's output, the service's log: the API key in full (`curl`), Anthropic's
+ * `x-api-key` either way. `verbose: false` wins over the variable (the client's QUIET does the same).
+ */
+const UNLOGGED = { redirect: 'manual', verbose: false } as RequestInit
+
 export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fetch): typeof fetch {
   const bounded = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]): Promise<Response> => {
     // The AI SDK asks with a URL string and `init` (its headers and body), never a Request.
     let url = new URL(input instanceof Request ? input.url : String(input))
-    let res = await base(url, { ...init, redirect: 'manual' })
+    let res = await base(url, { ...init, ...UNLOGGED })
     for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.has('location'); hops++) {
       const to = URL.canParse(res.headers.get('location')!, url.href) ? new URL(res.headers.get('location')!, url) : undefined
       await res.body?.cancel()
@@ -124,7 +132,7 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
         throw new ProviderAnswerRefused(`the provider at ${url.origin} redirected (HTTP ${res.status}) ${where}: not followed, so that its API key goes nowhere else; configure the address it redirects to (OPENAI_BASE_URL or ANTHROPIC_BASE_URL)`)
       }
       url = to
-      res = await base(url, { ...init, redirect: 'manual' })
+      res = await base(url, { ...init, ...UNLOGGED })
     }
     if (!res.body) return res
     const headers = new Headers(res.headers)
