@@ -91,6 +91,30 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
     expect(nginx).toContain('proxy_buffering off;')
   })
 
+  test("nginx: its access log writes no request line's query and no one-time link's or sign-in approval's secret", () => {
+    // nginx's default format ("combined") writes $request: the poll's ?code=tdc_…, a member's
+    // /set-password/<secret> (valid 72 hours), a token in ?token=. The server block logs with its own.
+    const access = [...nginx.matchAll(/^\s*access_log\s+(\S+)\s+(\S+);/gm)].map((m) => m[2])
+    expect(access).toEqual(['teamday'])
+    const format = /^log_format teamday '([^']*)';$/m.exec(nginx)?.[1]
+    expect(format).toBeString()
+    for (const v of ['$request ', '$request"', '$request_uri', '$args', '$query_string', '$arg_', '$http_referer', '$uri']) expect({ v, in: format!.includes(v) }).toEqual({ v, in: false })
+    expect(format).toContain('$request_method $teamday_logged_path $server_protocol')
+    // The map's expression (PCRE, case-insensitive: ~*), applied as nginx applies it to $uri (decoded, slashes merged or not).
+    const map = /^map \$uri \$teamday_logged_path \{\n\s*"~\*([^"]+)"\s+"\$\{teamday_link\}\[redacted\]";\n\s*default\s+\$uri;\n\}$/m.exec(nginx)
+    expect(map).not.toBeNull()
+    const re = new RegExp(map![1]!, 'i')
+    const logged = (uri: string) => {
+      const m = re.exec(uri)
+      return m ? `${m.groups!.teamday_link}[redacted]` : uri
+    }
+    expect(logged('/set-password/s3cretLinkValue')).toBe('/set-password/[redacted]')
+    expect(logged('//SET-PASSWORD//s3cretLinkValue')).toBe('//SET-PASSWORD//[redacted]')
+    expect(logged('/setup/s3cretLinkValue')).toBe('/setup/[redacted]')
+    expect(logged('/cli/authorize/tdc_s3cretCode')).toBe('/cli/authorize/[redacted]')
+    expect(logged('/api/v1/tasks')).toBe('/api/v1/tasks')
+  })
+
   test('systemd: serve as its own user, stopped within the graceful stop, with descriptors for many connections', () => {
     const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1])
     expect(values('ExecStart')).toEqual(['/usr/local/bin/teamday serve'])
