@@ -63,8 +63,9 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 /**
  * Local dates, copy buttons (a copy is announced; a refused one is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
  * data-back that go back in the browser's history (to a refused form, with what was typed in it),
- * date fields that tick their choice (data-choose), the focus on a form's error, and a page
- * restored by Back from the back/forward cache asked from the server again. Pages work without it.
+ * date fields that tick their choice (data-choose), the focus on a form's error, a page
+ * restored by Back from the back/forward cache asked from the server again, and an Approve sent
+ * only from a page in front for a second (data-deliberate). Pages work without it.
  */
 export const JS = `
 document.querySelectorAll('time[datetime]').forEach(function (t) {
@@ -154,6 +155,35 @@ addEventListener('pageshow', function (e) {
     if (r.type === 'opaqueredirect' || r.status === 401 || r.status === 403) location.reload();
     else show();
   }, show);
+});
+// Double-clickjacking: another site asks for a double-click and, at its first click, closes its
+// window or sends this tab to a console page, so that the second click lands on that page's
+// button (frame-ancestors cannot stop it: nothing is framed). A form marked data-deliberate (the
+// CLI sign-in's Approve, which hands a terminal tokens for 90 days) is not sent by its button
+// named approve until the page has been in front (visible, its window focused) for a second; the
+// form is marked data-ready from then on. Sooner, the element the attribute names says why, and
+// the person presses again. Deny and the other buttons go at once.
+document.querySelectorAll('form[data-deliberate]').forEach(function (f) {
+  var timer;
+  var disarm = function () { clearTimeout(timer); f.removeAttribute('data-ready'); };
+  var arm = function () {
+    disarm();
+    if (document.visibilityState === 'visible') timer = setTimeout(function () { f.setAttribute('data-ready', ''); }, 1000);
+  };
+  arm();
+  addEventListener('focus', arm);
+  addEventListener('blur', disarm);
+  addEventListener('pageshow', arm);
+  document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') arm(); else disarm(); });
+  f.addEventListener('submit', function (e) {
+    if (f.hasAttribute('data-ready') || !e.submitter || e.submitter.value !== 'approve') return;
+    e.preventDefault();
+    var said = document.getElementById(f.getAttribute('data-deliberate'));
+    if (said) {
+      said.textContent = f.getAttribute('data-text-early') || '';
+      said.hidden = false;
+    }
+  });
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {
   f.addEventListener('submit', function (e) {

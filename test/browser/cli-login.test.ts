@@ -66,6 +66,8 @@ suite('CLI sign-in in Chromium', () => {
     expect(body).toContain('teamday-cli/browser-test')
     // The README's screenshot of the approval page.
     await page.screenshot({ path: join(SHOTS, 'cli-authorize.png') })
+    // Approve is sent once the page has been in front for a second (the test below).
+    await page.locator('form[data-ready]').waitFor()
     await page.getByRole('button', { name: 'Approve' }).click()
     await page.getByText('Return to your terminal').waitFor()
 
@@ -99,6 +101,36 @@ suite('CLI sign-in in Chromium', () => {
     const res = await poll(started.code)
     expect(res.status).toBe(400)
     expect(res.text).toContain('login_denied')
+  }, 30_000)
+
+  // Double-clickjacking: another site asks for a double-click and, at its first click, sends this
+  // tab (or the window under its own, closing) to the approval page of a login it started, so that
+  // the second click lands on Approve: its terminal got tokens for 90 days (found by driving it in
+  // Chromium, the click 250 ms after the navigation). frame-ancestors cannot stop it.
+  test('a click that lands on Approve as the page comes to the front (the second click of a double-click) approves nothing; a second later Approve works', async () => {
+    const started = await initiate()
+    const sent: string[] = []
+    const onRequest = (r: { method(): string; url(): string }) => {
+      if (r.method() === 'POST') sent.push(r.url())
+    }
+    page.on('request', onRequest)
+    try {
+      await page.goto(started.authUrl, { waitUntil: 'domcontentloaded' })
+      const box = (await page.getByRole('button', { name: 'Approve' }).boundingBox())!
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
+      const said = page.locator('#cli-too-soon')
+      await said.waitFor({ state: 'visible' })
+      expect(await said.textContent()).toContain('press Approve again')
+      expect(sent).toEqual([])
+      expect((await poll(started.code)).text).toContain('"pending"')
+      // In front for a second: the page is marked ready, and Approve goes.
+      await page.locator('form[data-ready]').waitFor()
+      await page.getByRole('button', { name: 'Approve' }).click()
+      await page.getByText('Return to your terminal').waitFor()
+      expect(JSON.parse((await poll(started.code)).text).status).toBe('authorized')
+    } finally {
+      page.off('request', onRequest)
+    }
   }, 30_000)
 
   test('expiry: after 300 s the page says it expired and offers no buttons', async () => {

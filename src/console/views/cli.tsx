@@ -7,7 +7,9 @@ import { ViewFields, tokensHref, type TokenView } from './token-view'
 /**
  * The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. `chosen`: the
  * organization picked in the form this page answers (shown again after a refusal, it stays
- * picked; one not among the person's is ignored); else the console's current one.
+ * picked; one not among the person's is ignored); else the console's current one. Approve is
+ * sent only once the page has been in front for a moment (console.js, `data-deliberate`): a
+ * click meant for another window must not land on it (double-clickjacking); #cli-too-soon says so.
  */
 export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText; chosen?: string }) {
   const { req, who, organizations } = props
@@ -46,7 +48,8 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
           <When at={req.expiresAt} t={t} />
         </dd>
       </dl>
-      <form method="post" action={`/cli/authorize/${req.code}`} class="stack">
+      <p class="error" role="alert" id="cli-too-soon" hidden></p>
+      <form method="post" action={`/cli/authorize/${req.code}`} class="stack" data-deliberate="cli-too-soon" data-text-early={t.cliTooSoon}>
         {organizations.length > 1 ? (
           <label>
             {t.cliOrganization}
