@@ -77,6 +77,13 @@ export interface Config {
    */
   metricsPort: number | null
   metricsHost: string
+  /**
+   * HTTPS served by teamday itself (TEAMDAY_TLS_CERT / TEAMDAY_TLS_KEY, or --tls-cert / --tls-key):
+   * PEM files of the certificate (its chain after it) and its private key, read at start
+   * (src/http/tls-files.ts); both or neither. Unset: plain HTTP.
+   */
+  tlsCert?: string
+  tlsKey?: string
   maxBodyBytes: number
   version: string
   /** Requests per token (per IP without a token): TEAMDAY_RATE_LIMIT, e.g. 600/60s; null = off. */
@@ -242,6 +249,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     throw new ConfigError(`TEAMDAY_LOG_FORMAT must be json, pretty or auto (got "${env.TEAMDAY_LOG_FORMAT}")`)
   }
   rejectTrustProxy(env.TEAMDAY_TRUST_PROXY)
+  const tls = tlsFilesVar(overrides.tlsCert ?? env.TEAMDAY_TLS_CERT?.trim(), overrides.tlsKey ?? env.TEAMDAY_TLS_KEY?.trim())
   // The per-user default follows the per-token limit, including one given as an override.
   const rateLimit = overrides.rateLimit !== undefined ? overrides.rateLimit : ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s')
   return {
@@ -264,6 +272,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     accessLog: parseOnOff('TEAMDAY_ACCESS_LOG', env.TEAMDAY_ACCESS_LOG, true),
     metricsPort: env.TEAMDAY_METRICS_PORT ? parsePort(env.TEAMDAY_METRICS_PORT, 'TEAMDAY_METRICS_PORT') : null,
     metricsHost: env.TEAMDAY_METRICS_HOST || '127.0.0.1',
+    ...tls,
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
     rateLimit,
@@ -567,6 +576,19 @@ function modelAliasesVar(value: string | undefined): ModelAlias[] {
   const parsed = parseModelAliases(value)
   if (typeof parsed === 'string') throw new ConfigError(parsed)
   return parsed
+}
+
+/**
+ * The certificate and key files for HTTPS: both or neither. One alone would have served plain
+ * HTTP while the operator believed in HTTPS (or failed later, further from the cause).
+ */
+function tlsFilesVar(cert: string | undefined, key: string | undefined): { tlsCert?: string; tlsKey?: string } {
+  if (!cert && !key) return {}
+  if (!cert || !key) {
+    const [given, missing] = cert ? ['--tls-cert (TEAMDAY_TLS_CERT)', '--tls-key (TEAMDAY_TLS_KEY)'] : ['--tls-key (TEAMDAY_TLS_KEY)', '--tls-cert (TEAMDAY_TLS_CERT)']
+    throw new ConfigError(`${given} is given without ${missing}: HTTPS needs both, the certificate and its private key (PEM files); give both, or neither for plain HTTP`)
+  }
+  return { tlsCert: cert, tlsKey: key }
 }
 
 function publicUrlVar(value: string | undefined): string | undefined {

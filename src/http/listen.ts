@@ -38,7 +38,8 @@ export function listenOnce(adapter: Adapter): Adapter {
       app.compile()
       const { handlingTimeout, ...serve } = options as ListenOptions
       const idle = serve.idleTimeout ?? IDLE_TIMEOUT_S
-      const fetch = sentWhole(shortHostsRouted(app.fetch as Fetch))
+      // Over teamday's own TLS (serve --tls-cert) a request that names no usable host came over HTTPS all the same.
+      const fetch = sentWhole(shortHostsRouted(app.fetch as Fetch, serve.tls ? NO_HOST_ORIGIN_TLS : NO_HOST_ORIGIN))
       app.server = Bun.serve({ development: false, ...serve, idleTimeout: idle, fetch: handlingTimeout === undefined ? fetch : handlingTime(fetch, idle, handlingTimeout) } as Serve)
       idleTimeouts.set(app.server, idle)
       for (const hook of app.event.start ?? []) hook.fn(app)
@@ -132,6 +133,8 @@ export function withoutTimeout(server: { timeout(request: Request, seconds: numb
  * without one, nothing but the client's path is known about where it was sent.
  */
 export const NO_HOST_ORIGIN = 'http://localhost'
+/** NO_HOST_ORIGIN of a server with TLS: the request came over HTTPS (the console's and Swagger's scheme follow the URL's). */
+export const NO_HOST_ORIGIN_TLS = 'https://localhost'
 
 /**
  * Elysia's router looks for the path from the URL's 12th character on (`http://` and a host of
@@ -145,12 +148,13 @@ export const NO_HOST_ORIGIN = 'http://localhost'
  * (`Host: a:b`, `Host: [::1`, `Host: 1.2.3.4.5`). The router then took the path's first segment
  * for the host (`GET /api/health HTTP/1.0` was a 404; `/a/bcdefgh/api/v1/tokens/self` ran
  * /api/v1/tokens/self while the log wrote the whole path), and every `new URL(request.url)` threw
- * (a 500). Such a request's URL gets the origin NO_HOST_ORIGIN before the path it sent.
+ * (a 500). Such a request's URL gets the origin NO_HOST_ORIGIN (NO_HOST_ORIGIN_TLS over
+ * teamday's own TLS) before the path it sent.
  *
  * The request keeps everything else. The last origin seen to parse is remembered, so a steady
  * Host costs two indexOf calls and one startsWith, not a parse.
  */
-export function shortHostsRouted(fetch: Fetch): Fetch {
+export function shortHostsRouted(fetch: Fetch, noHostOrigin = NO_HOST_ORIGIN): Fetch {
   let parsed = ''
   const parses = (url: string, slash: number): boolean => {
     if (slash === parsed.length - 1 && url.startsWith(parsed)) return true
@@ -172,7 +176,7 @@ export function shortHostsRouted(fetch: Fetch): Fetch {
       url = url.slice(0, slash + 1) + url.slice(end)
       setUrl(request, url)
     }
-    if (slash === 0 || (slash > 0 && !parses(url, slash))) setUrl(request, NO_HOST_ORIGIN + url.slice(slash))
+    if (slash === 0 || (slash > 0 && !parses(url, slash))) setUrl(request, noHostOrigin + url.slice(slash))
     else if (slash > 0 && slash < 11) setUrl(request, routableUrl(url, slash))
     return fetch(request, server)
   }

@@ -25,6 +25,7 @@ import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
 import type { SqliteConnection } from '../../db/connection'
+import type { TlsPair } from '../../http/tls-files'
 import { sqliteStartError } from '../../db/client'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
@@ -49,7 +50,7 @@ const SHARED_PORT_ROUNDS = 8
  * `probe`: how `--reuse-port` asks whoever is on the port (src/cli/admin/port-holder.ts getOnce).
  */
 export async function serve(
-  { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string }>,
+  { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string; 'tls-cert'?: string; 'tls-key'?: string }>,
   signals: NodeJS.Process = process,
   runtime: RuntimeOptions = {},
   probe: Get = getOnce,
@@ -59,7 +60,19 @@ export async function serve(
     ...(values.port !== undefined ? { port: parsePort(values.port, '--port') } : {}),
     ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}),
     ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port'], '--metrics-port') } : {}),
+    ...(values['tls-cert'] ? { tlsCert: values['tls-cert'] } : {}),
+    ...(values['tls-key'] ? { tlsKey: values['tls-key'] } : {}),
   })
+  const reusePort = values['reuse-port'] === true
+  // The certificate and key, read and checked before the database is opened (a file that will
+  // not do changes nothing there); the module only when they are set (a start without TLS loads none of it).
+  const tls = config.tlsCert && config.tlsKey ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).readTlsPair(config.tlsCert, config.tlsKey) : null
+  if (tls && reusePort) {
+    throw new ConfigError(
+      '--reuse-port is not available with --tls-cert/--tls-key (TEAMDAY_TLS_CERT, TEAMDAY_TLS_KEY): the check that every process on the port serves the same database asks over plain HTTP. Put a TLS-terminating proxy in front of the processes sharing the port, or run one process with TLS',
+    )
+  }
+  const scheme = tls ? 'https' : 'http'
   const rt = await createRuntime(config, runtime)
   // Executions a crash left pending or running can never finish: recorded as failed once their
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
@@ -106,7 +119,6 @@ export async function serve(
     if (fileWatch) clearInterval(fileWatch)
   }
   let metricsServer: ReturnType<typeof listenMetrics> | null = null
-  const reusePort = values['reuse-port'] === true
   try {
     // A port is shared only with processes on the same database: whoever holds it is asked
     // before this one listens (nothing of theirs is disturbed when it is refused), and once more
@@ -119,7 +131,7 @@ export async function serve(
       return refuseAnotherDatabase(config.host, config.port, { identity: rt.databaseIdentity, probes }, rounds, undefined, probe)
     }
     await sameDatabase(1)
-    listen(app, config, reusePort)
+    listen(app, config, reusePort, tls)
     // Listening now, it reaches at least itself; unless the address cannot be reached from this
     // machine (a firewall that refuses them, an unusual --host): then nothing was checked, before or after, and
     // a process on another database on the port would go unnoticed. Said, with why.
@@ -162,7 +174,7 @@ export async function serve(
   const shown = wildcardFamily(config.host) ? 'localhost' : formatHost(config.host)
   // Where a browser reaches the console: TEAMDAY_PUBLIC_URL when set (behind a proxy or in a
   // container, the address it listens on is not one), as CLI sign-in links use it; else that address.
-  const base = config.publicUrl ?? `http://${shown}:${port}`
+  const base = config.publicUrl ?? `${scheme}://${shown}:${port}`
   // Before the first line a supervisor or test waits for: a SIGTERM sent on seeing it must find
   // the handlers in place (otherwise it kills the process outright).
   let cancelNormalJit = () => {}
@@ -211,10 +223,16 @@ export async function serve(
     signals.on('SIGTERM', onTerm)
     signals.on('SIGHUP', onHup)
   })
-  io.out(`teamday ${config.version} listening on http://${formatHost(config.host)}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  io.out(`teamday ${config.version} listening on ${scheme}://${formatHost(config.host)}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
-  rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
+  rt.log.info('server_started', {
+    ...startupSummary(rt, config, { listen: `${scheme}://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }),
+    ...(tls ? { tls: { cert: resolve(tls.certFile), key: resolve(tls.keyFile), subject: tls.subject, notAfter: tls.validTo.toISOString() } } : {}),
+  })
+  if (tls && tls.validTo.getTime() <= Date.now()) {
+    rt.log.warn('tls_certificate_expired', { cert: resolve(tls.certFile), notAfter: tls.validTo.toISOString(), note: 'browsers and clients refuse this certificate: renew it, then restart teamday (a running server keeps the files it read at start)' })
+  }
   if (first) io.out(firstStartText(first, base))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
@@ -341,12 +359,24 @@ function listenRefused(e: unknown, host: string, port: number, hostSetting: stri
  * second server on a port in use starts anyway and the kernel splits the connections between
  * the two (each with its own database): here sharing a port is an explicit choice.
  */
-function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number; dbStatementTimeoutMs: number }, reusePort: boolean): void {
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number; dbStatementTimeoutMs: number }, reusePort: boolean, tls: TlsPair | null): void {
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
-    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort, handlingTimeout: handlingTimeoutOf(config) } as ListenOptions as Parameters<typeof app.listen>[0])
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      maxRequestBodySize: config.maxBodyBytes * 16,
+      development: false,
+      reusePort,
+      handlingTimeout: handlingTimeoutOf(config),
+      // Only HTTPS on this port: a plain-HTTP request to it is not answered (the handshake fails), never served in clear text.
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    } as ListenOptions as Parameters<typeof app.listen>[0])
   } catch (e) {
+    // What OpenSSL found only as Bun loaded the files (readTlsPair checked the usual faults first).
+    const refused = tls ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).tlsListenError(e, tls) : null
+    if (refused) throw refused
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw listenRefused(e, config.host, config.port, 'HOST / --host', 'PORT / --port')
     throw new Error(
       `port ${config.port} is already in use on ${config.host} (another teamday, or another program): stop it, or choose another --port (PORT). ` +
