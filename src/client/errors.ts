@@ -74,6 +74,24 @@ const NETWORK_REASONS: Record<string, string> = {
   DEPTH_ZERO_SELF_SIGNED_CERT: 'the TLS certificate is not trusted (self-signed)',
   CERT_HAS_EXPIRED: 'the TLS certificate has expired',
   ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate is for another host name',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the TLS certificate is not trusted (its issuer is unknown here)',
+  UNABLE_TO_GET_ISSUER_CERT: 'the TLS certificate is not trusted (its issuer is unknown here)',
+}
+
+/** Bun's codes for a server certificate this machine does not trust: no retry makes it trusted. */
+const UNTRUSTED_CERTIFICATE = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT'])
+
+/**
+ * What to do about a request that failed because the server's TLS certificate is not trusted
+ * here (self-signed, or from a private CA such as `teamday serve --tls-cert` is often given), or
+ * null for any other failure. The one way: the CA's certificate in NODE_EXTRA_CA_CERTS, which
+ * Bun's fetch adds to the system's trusted ones (a compiled teamday too). Never a switch that
+ * stops verifying.
+ */
+export function untrustedCertificateHint(e: unknown): string | null {
+  const code = (e as { code?: unknown } | null)?.code
+  if (typeof code !== 'string' || !UNTRUSTED_CERTIFICATE.has(code)) return null
+  return "If the server's certificate is self-signed or from your own CA, trust it for this command: NODE_EXTRA_CA_CERTS=/path/to/ca.pem (that CA's certificate, PEM; for a self-signed one, the certificate itself) in the environment of teamday."
 }
 
 /**

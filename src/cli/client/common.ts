@@ -20,7 +20,18 @@ export async function makeClient(io: Io, values: { url?: string; 'token-file'?: 
   const retries = values.retries === undefined ? 3 : Number(values.retries)
   if (values.retries !== undefined && (!/^\d+$/.test(values.retries) || retries > 10)) throw new UsageError('--retries must be a whole number 0-10')
   const config = await loadClientConfig(io.env, { url: values.url, tokenFile: values['token-file'], token: o.token }, (line) => io.err(line))
+  warnUnverifiedTls(io, config.baseUrl)
   return new ApiClient({ ...config, retries, warn: (line) => io.err(line) })
+}
+
+/**
+ * Bun's fetch stops verifying TLS certificates when NODE_TLS_REJECT_UNAUTHORIZED is 0, and says
+ * nothing (Node warns): the token would go to whoever answers. A client command says so on stderr.
+ */
+export function warnUnverifiedTls(io: Io, baseUrl: string): void {
+  if (io.env.NODE_TLS_REJECT_UNAUTHORIZED === '0' && baseUrl.toLowerCase().startsWith('https:')) {
+    io.err(`warning: NODE_TLS_REJECT_UNAUTHORIZED=0 is set: the certificate of ${baseUrl} is not verified, so anyone on the way can read the token. Unset it, and trust a self-signed or private-CA certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem instead.`)
+  }
 }
 
 export function intFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {

@@ -5,7 +5,7 @@ import { credentialsPath, readCredentials, writeCredentials } from '../../client
 import { ClientError, unexpectedAnswer } from '../../client/errors'
 import { ApiClient } from '../../client/http'
 import type { ClientValues, Run } from '../spec'
-import { intFlag } from './common'
+import { intFlag, warnUnverifiedTls } from './common'
 
 /**
  * `teamday login` and `teamday logout`: browser sign-in (the same flow as TeamDay CLI's
@@ -70,6 +70,7 @@ const retriesOf = (values: ClientValues): number => intFlag(values.retries, '--r
 export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: boolean }>): Promise<void> {
   const baseUrl = clientBaseUrl(io.env, values.url)
   const retries = retriesOf(values)
+  warnUnverifiedTls(io, baseUrl)
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false, expect: { code: 'string', authUrl: 'string' } })
   const { code, authUrl } = started.body as { code: string; authUrl: string }
