@@ -107,7 +107,7 @@ function english() {
     wrongCredentials: 'Wrong e-mail or password.',
     tooManySignIns: (minutes: number) => `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
     needsHttps:
-      'Sign-in is only offered over HTTPS (or from this machine over http://localhost): over plain HTTP the password and the session cookie would cross the network readable by anyone on the way. Open this page with https://, or put a TLS-terminating reverse proxy in front (TEAMDAY_TRUSTED_PROXIES, X-Forwarded-Proto).',
+      'Sign-in is only offered over HTTPS (or from this machine over http://localhost): over plain HTTP the password and the session cookie would cross the network readable by anyone on the way. Open this page with https://: let teamday serve HTTPS itself (teamday serve --tls-cert FILE --tls-key FILE), or put a TLS-terminating reverse proxy in front (TEAMDAY_TRUSTED_PROXIES, X-Forwarded-Proto).',
     passwordSetNotice: 'Password set. Sign in with it now.',
 
     // Settings → Profile
@@ -517,7 +517,7 @@ function german() {
     wrongCredentials: 'E-Mail oder Passwort falsch.',
     tooManySignIns: (minutes: number) => `Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in ${minutes} Minute${minutes === 1 ? '' : 'n'} erneut.`,
     needsHttps:
-      'Die Anmeldung ist nur über HTTPS möglich (oder auf diesem Rechner über http://localhost): Über unverschlüsseltes HTTP könnte jeder auf dem Weg das Passwort und das Sitzungs-Cookie mitlesen. Öffnen Sie diese Seite mit https://, oder schalten Sie einen Reverse-Proxy mit TLS davor (TEAMDAY_TRUSTED_PROXIES, X-Forwarded-Proto).',
+      'Die Anmeldung ist nur über HTTPS möglich (oder auf diesem Rechner über http://localhost): Über unverschlüsseltes HTTP könnte jeder auf dem Weg das Passwort und das Sitzungs-Cookie mitlesen. Öffnen Sie diese Seite mit https://: Lassen Sie teamday selbst HTTPS bereitstellen (teamday serve --tls-cert DATEI --tls-key DATEI), oder schalten Sie einen Reverse-Proxy mit TLS davor (TEAMDAY_TRUSTED_PROXIES, X-Forwarded-Proto).',
     passwordSetNotice: 'Passwort festgelegt. Melden Sie sich jetzt damit an.',
 
     profileTitle: 'Profil',

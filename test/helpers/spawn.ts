@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 
-/** The line `teamday serve` prints once it accepts connections; group 1 is the port. */
-export const LISTENING = /listening on http:\/\/[^\s]+:(\d+)/
+/** The line `teamday serve` prints once it accepts connections (https:// with --tls-cert); group 1 is the port. */
+export const LISTENING = /listening on https?:\/\/[^\s]+:(\d+)/
 
 /** A child process whose stdout and stderr are collected as they come (it never blocks on a full pipe). */
 export interface Spawned {

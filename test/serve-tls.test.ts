@@ -1,0 +1,252 @@
+/**
+ * `teamday serve --tls-cert FILE --tls-key FILE` (TEAMDAY_TLS_CERT / TEAMDAY_TLS_KEY): HTTPS
+ * served by teamday itself, so that a browser elsewhere on the network can sign in to the
+ * console without a reverse proxy. In process (serve's own code path, its signals an
+ * EventEmitter), on a new database of the suite's backend, with a throwaway private CA and
+ * certificates made by openssl. The compiled binary's side (client commands trusting the CA,
+ * a restart with a renewed certificate): test/serve-tls-binary.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { EventEmitter } from 'node:events'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { serve } from '../src/cli/admin/serve'
+import type { ClientIo } from '../src/cli/common'
+import { run } from '../src/main'
+import { loadConfig } from '../src/config'
+import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+import { makeTestCerts, pemBodyLines, type TestCerts } from './helpers/tls-certs'
+import { randomKey } from './helpers/spawn'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-tls-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const key = randomKey()
+const PASSWORD = 'correct horse battery staple'
+let certs: TestCerts
+beforeAll(async () => {
+  certs = await makeTestCerts(dir)
+})
+
+const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
+
+/** A running `serve` in process: what it printed so far, its port, and its stop. */
+async function started(db: string, tls: boolean): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
+  const lines: string[] = []
+  const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
+  const signals = new EventEmitter()
+  const values = { host: '127.0.0.1', port: '0', db, ...(tls ? { 'tls-cert': certs.certFile, 'tls-key': certs.keyFile } : {}) }
+  const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process)
+  const deadline = Date.now() + 20_000
+  const out = () => lines.join('\n')
+  while (!/\/setup\/\S+/.test(out()) && Date.now() < deadline) {
+    if (await Promise.race([serving.then(() => true, () => true), Bun.sleep(10).then(() => false)])) break
+  }
+  const port = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(out())?.[1]
+  if (!port) throw new Error(`serve did not start: ${out()}`)
+  return {
+    port: Number(port),
+    out,
+    stop: async () => {
+      signals.emit('SIGTERM')
+      await serving
+    },
+  }
+}
+
+/** A browser's form post (same-origin), `headers` added; no redirect followed. */
+function form(url: string, fields: Record<string, string>, init: { headers?: Record<string, string>; tls?: { ca: string } } = {}) {
+  return fetch(url, {
+    method: 'POST',
+    body: new URLSearchParams(fields).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', ...init.headers },
+    redirect: 'manual',
+    ...(init.tls ? { tls: init.tls } : {}),
+  } as RequestInit)
+}
+
+/**
+ * A browser elsewhere, as the console sees it: over plain HTTP from loopback, a request carrying
+ * X-Forwarded-For was forwarded by a proxy not declared as trusted, so its browser is anywhere
+ * and sign-in is refused (README, Sessions). Over teamday's own TLS it is HTTPS all the same.
+ */
+const ELSEWHERE = { 'x-forwarded-for': '203.0.113.7' }
+
+describe('serve --tls-cert/--tls-key', () => {
+  test('serves HTTPS: the start prints https:// addresses, the console offers sign-in to a browser elsewhere and sets a __Host- Secure cookie, Swagger names https', async () => {
+    const s = await started(await newDatabase('tls'), true)
+    try {
+      const origin = `https://127.0.0.1:${s.port}`
+      const tls = { ca: certs.ca }
+      expect(s.out()).toContain(`listening on ${origin}  (`)
+      expect(s.out()).toContain(`Console: ${origin}/login   API docs: ${origin}/swagger`)
+      const setup = new RegExp(`${origin.replace(/\./g, '\\.')}(/setup/[0-9A-Za-z]{43})`).exec(s.out())?.[1]
+      expect(setup).toBeDefined()
+
+      // An HTTPS request, the certificate checked against the test's CA, at the name and at the address.
+      const health = await fetch(`https://localhost:${s.port}/api/health`, { tls } as RequestInit)
+      expect(health.status).toBe(200)
+      expect(((await health.json()) as { status: string }).status).toBe('ok')
+      expect((await fetch(`${origin}/api/health`, { tls } as RequestInit)).status).toBe(200)
+      // Verification is on: without the CA the certificate is refused.
+      await expect(fetch(`${origin}/api/health`)).rejects.toThrow()
+
+      // The set-up link's form and the sign-in form, for a request a proxy forwarded from elsewhere.
+      const page = await fetch(`${origin}${setup}`, { headers: ELSEWHERE, tls } as RequestInit)
+      expect(page.status).toBe(200)
+      const pageText = await page.text()
+      expect(pageText).toContain('type="password"')
+      expect(pageText).not.toContain('Sign-in is only offered over HTTPS')
+      expect((await form(`${origin}${setup}`, { name: 'Ada', password: PASSWORD, confirm: PASSWORD }, { headers: ELSEWHERE, tls })).status).toBe(303)
+      const signIn = await form(`${origin}/login`, { email: 'admin@localhost', password: PASSWORD }, { headers: ELSEWHERE, tls })
+      expect(signIn.status).toBe(303)
+      const cookie = signIn.headers.get('set-cookie') ?? ''
+      expect(cookie).toMatch(/^__Host-teamday_session=[^;]+; Path=\/; /)
+      expect(cookie).toContain('; Secure')
+      const profile = await fetch(`${origin}/settings/profile`, { headers: { cookie: cookie.split(';')[0]!, ...ELSEWHERE }, redirect: 'manual', tls } as RequestInit)
+      expect(profile.status).toBe(200)
+
+      // Swagger's server URL is the https origin the request reached.
+      const doc = (await (await fetch(`${origin}/swagger/json`, { tls } as RequestInit)).json()) as { servers: { url: string }[] }
+      expect(doc.servers[0]!.url).toBe(origin)
+      // A request naming no host (HTTP/1.0 without Host) came over HTTPS too.
+      const noHost = await rawTls(s.port, 'GET /swagger/json HTTP/1.0\r\n\r\n')
+      expect(noHost.slice(0, 15)).toMatch(/^HTTP\/1\.[01] 200/)
+      expect(/"servers":\[\{"url":"([^"]*)"/.exec(noHost)?.[1]).toBe('https://localhost')
+    } finally {
+      await s.stop()
+    }
+  }, 30_000)
+
+  test('a plain-HTTP request to the TLS port gets no answer in clear text', async () => {
+    const s = await started(await newDatabase('plain-to-tls'), true)
+    try {
+      await expect(fetch(`http://127.0.0.1:${s.port}/api/health`)).rejects.toThrow()
+      const raw = await rawPlain(s.port, 'GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+      expect(raw).not.toContain('HTTP/1.1')
+      expect(raw).not.toContain('"status"')
+    } finally {
+      await s.stop()
+    }
+  }, 30_000)
+
+  test('the same forwarded request over plain HTTP (no --tls-cert) is refused sign-in: TLS is what offers it', async () => {
+    const s = await started(await newDatabase('plain'), false)
+    try {
+      expect(s.out()).toContain(`listening on http://127.0.0.1:${s.port}  (`)
+      const page = await (await fetch(`http://127.0.0.1:${s.port}/login`, { headers: ELSEWHERE })).text()
+      expect(page).toContain('Sign-in is only offered over HTTPS')
+      // It says how to get HTTPS without a proxy.
+      expect(page).toContain('teamday serve --tls-cert FILE --tls-key FILE')
+      const signIn = await form(`http://127.0.0.1:${s.port}/login`, { email: 'admin@localhost', password: PASSWORD }, { headers: ELSEWHERE })
+      expect(signIn.headers.get('set-cookie')).toBeNull()
+    } finally {
+      await s.stop()
+    }
+  }, 30_000)
+})
+
+describe('bad TLS settings: exit 2 naming the file and why, before the database is opened, never a byte of the key', () => {
+  /** `teamday serve …` in process (it fails before listening): exit code, stderr, whether the database file was made. */
+  async function refused(args: string[], env: Record<string, string> = {}) {
+    const db = join(dir, `refused-${crypto.randomUUID()}.db`)
+    const err: string[] = []
+    const io: ClientIo = { out: (s) => void err.push(s), err: (s) => void err.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+    const code = await run(['serve', '--host', '127.0.0.1', '--port', '0', '--db', db, ...args], io)
+    return { code, err: err.join('\n'), made: existsSync(db) }
+  }
+
+  test('a key that is not the certificate’s', async () => {
+    const r = await refused(['--tls-cert', certs.certFile, '--tls-key', certs.strayKeyFile])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(`the TLS key file ${certs.strayKeyFile} (--tls-key, TEAMDAY_TLS_KEY) is not the private key of the certificate in ${certs.certFile}`)
+    expect(r.made).toBe(false)
+    for (const line of [...(await pemBodyLines(certs.strayKeyFile)), ...(await pemBodyLines(certs.keyFile))]) expect(r.err).not.toContain(line)
+    // The same from the environment; another server's certificate and key, crossed.
+    const env = await refused([], { TEAMDAY_TLS_CERT: certs.cert2File, TEAMDAY_TLS_KEY: certs.keyFile })
+    expect(env.code).toBe(2)
+    expect(env.err).toContain('is not the private key of the certificate')
+  })
+
+  test('only one of the two: flags and variables alike', async () => {
+    for (const [args, env, given] of [
+      [['--tls-cert', certs.certFile], {}, '--tls-cert (TEAMDAY_TLS_CERT) is given without --tls-key (TEAMDAY_TLS_KEY)'],
+      [['--tls-key', certs.keyFile], {}, '--tls-key (TEAMDAY_TLS_KEY) is given without --tls-cert (TEAMDAY_TLS_CERT)'],
+      [[], { TEAMDAY_TLS_CERT: certs.certFile }, '--tls-cert (TEAMDAY_TLS_CERT) is given without --tls-key'],
+      [[], { TEAMDAY_TLS_KEY: certs.keyFile, TEAMDAY_TLS_CERT: ' ' }, '--tls-key (TEAMDAY_TLS_KEY) is given without --tls-cert'],
+    ] as const) {
+      const r = await refused([...args], { ...env })
+      expect([args, r.code]).toEqual([args, 2])
+      expect(r.err).toContain(given)
+      expect(r.made).toBe(false)
+    }
+    // A flag and the other's variable make a pair (flags win over the environment, one setting each).
+    expect(loadConfig({ TEAMDAY_TLS_KEY: 'k.pem' }, { tlsCert: 'c.pem' })).toMatchObject({ tlsCert: 'c.pem', tlsKey: 'k.pem' })
+    expect(loadConfig({}).tlsCert).toBeUndefined()
+  })
+
+  test('missing, not PEM, swapped, encrypted', async () => {
+    const cases: [string[], string][] = [
+      [['--tls-cert', join(dir, 'nope.pem'), '--tls-key', certs.keyFile], `cannot read the TLS certificate file ${join(dir, 'nope.pem')} (--tls-cert, TEAMDAY_TLS_CERT): there is no such file`],
+      [['--tls-cert', certs.certFile, '--tls-key', dir], `cannot read the TLS private key file ${dir} (--tls-key, TEAMDAY_TLS_KEY): it is a directory`],
+      [['--tls-cert', join(dir, 'one.ext'), '--tls-key', certs.keyFile], `the TLS certificate file ${join(dir, 'one.ext')} (--tls-cert, TEAMDAY_TLS_CERT) is not a PEM certificate`],
+      [['--tls-cert', certs.keyFile, '--tls-key', certs.certFile], 'is not a PEM certificate: no "-----BEGIN CERTIFICATE-----" line (it holds a private key: are the two files swapped?)'],
+      [['--tls-cert', certs.certFile, '--tls-key', certs.encryptedKeyFile], `the TLS key file ${certs.encryptedKeyFile} (--tls-key, TEAMDAY_TLS_KEY) is encrypted with a passphrase`],
+    ]
+    for (const [args, message] of cases) {
+      const r = await refused(args)
+      expect([args, r.code]).toEqual([args, 2])
+      expect(r.err).toContain(message)
+      expect(r.made).toBe(false)
+      for (const line of [...(await pemBodyLines(certs.keyFile)), ...(await pemBodyLines(certs.encryptedKeyFile))]) expect(r.err).not.toContain(line)
+    }
+  })
+
+  test("Bun's own refusal of a mismatched pair becomes the same message (what listen() does should Bun find it first)", async () => {
+    let thrown: unknown
+    try {
+      Bun.serve({ port: 0, hostname: '127.0.0.1', tls: { cert: await Bun.file(certs.certFile).text(), key: await Bun.file(certs.strayKeyFile).text() }, fetch: () => new Response('') }).stop(true)
+    } catch (e) {
+      thrown = e
+    }
+    expect((thrown as { code?: string }).code).toBe('ERR_OSSL_X509_KEY_VALUES_MISMATCH')
+    const { tlsListenError } = await import('../src/http/tls-files')
+    expect(tlsListenError(thrown, { certFile: 'c.pem', keyFile: 'k.pem' })?.message).toStartWith('the TLS key file k.pem (--tls-key, TEAMDAY_TLS_KEY) is not the private key of the certificate in c.pem')
+    expect(tlsListenError(Object.assign(new Error('x'), { code: 'EADDRINUSE' }), { certFile: 'c.pem', keyFile: 'k.pem' })).toBeNull()
+  })
+
+  test('--reuse-port with TLS is refused (its same-database check asks over plain HTTP)', async () => {
+    const r = await refused(['--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--reuse-port'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('--reuse-port is not available with --tls-cert/--tls-key')
+    expect(r.made).toBe(false)
+  })
+})
+
+/** What a TLS connection to 127.0.0.1:`port` (trusting the test CA, as localhost) answers `request`, to its close. */
+function rawTls(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = ''
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca }, () => socket.write(request))
+    socket.setEncoding('utf8')
+    socket.on('data', (d: string) => (got += d))
+    socket.on('end', () => resolve(got))
+    socket.on('error', reject)
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no end within 5 s: ${got}`)))
+  })
+}
+
+/** What a plain TCP connection answers `request` before it closes (an error ends it too: a reset is no answer). */
+function rawPlain(port: number, request: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = ''
+    const socket = netConnect({ host: '127.0.0.1', port }, () => socket.write(request))
+    socket.setEncoding('latin1')
+    socket.on('data', (d: string) => (got += d))
+    socket.on('close', () => resolve(got))
+    socket.on('error', () => {})
+    socket.setTimeout(5000, () => socket.destroy())
+  })
+}
