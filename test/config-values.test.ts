@@ -220,7 +220,7 @@ describe("README's Configuration table", () => {
     expect(rows.get('TEAMDAY_USER_RATE_LIMIT')).toBe('3 × `TEAMDAY_RATE_LIMIT`')
     expect(policy(c.userRateLimit)).toBe(`${c.rateLimit!.limit * 3}/${c.rateLimit!.windowMs / 1000}s`)
     // Unset ones are unset.
-    for (const name of ['TEAMDAY_DATABASE_URL', 'TEAMDAY_ENCRYPTION_KEY', 'TEAMDAY_ENCRYPTION_KEYS_PREVIOUS', 'TEAMDAY_TRUSTED_PROXIES', 'TEAMDAY_CORS_ORIGINS', 'TEAMDAY_METRICS_PORT', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'TEAMDAY_MODEL_ALIASES', 'TEAMDAY_ADMIN_PASSWORD_FILE']) {
+    for (const name of ['TEAMDAY_DATABASE_URL', 'TEAMDAY_ENCRYPTION_KEY', 'TEAMDAY_ENCRYPTION_KEYS_PREVIOUS', 'TEAMDAY_TRUSTED_PROXIES', 'TEAMDAY_CORS_ORIGINS', 'TEAMDAY_METRICS_PORT', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'TEAMDAY_MODEL_ALIASES', 'TEAMDAY_ADMIN_PASSWORD_FILE', 'TEAMDAY_TLS_CERT', 'TEAMDAY_TLS_KEY']) {
       expect({ name, default: rows.get(name) }).toEqual({ name, default: 'unset' })
     }
     expect([c.metricsPort, c.encryptionKey, c.corsOrigins, c.trustedProxies, c.modelAliases]).toEqual([null, undefined, [], [], []])
