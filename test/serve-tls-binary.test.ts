@@ -117,6 +117,9 @@ run('compiled binary: HTTPS served by teamday, and its client commands against i
     server.proc.kill('SIGHUP')
     expect(await server.exited()).toBe(0)
     expect(server.output()).toContain('teamday stopped')
+    // Said so, for the operator who meant a reload.
+    expect(server.output()).toContain('tls_not_reloaded')
+    expect(server.output()).toContain('the TLS certificate and key are read at start only')
     const renewed = serve(certs.cert2File, certs.key2File)
     const again = Number((await renewed.waitFor(LISTENING))[1])
     const now = await fetch(`https://localhost:${again}/api/health`, { tls: { ca: certs.ca2 } } as RequestInit)

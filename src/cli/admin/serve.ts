@@ -185,6 +185,11 @@ export async function serve(
       stopping = true
       cancelNormalJit()
       rt.log.info('shutting_down', { signal: sig })
+      // A SIGHUP sent to reload a renewed certificate (ExecReload=kill -HUP, a certbot hook) stops
+      // the server: Bun cannot swap a running server's certificate. Said, with what to do instead.
+      if (tls && sig === 'SIGHUP') {
+        rt.log.warn('tls_not_reloaded', { note: 'SIGHUP stops teamday (as SIGTERM does); the TLS certificate and key are read at start only: to serve a renewed certificate, restart teamday (systemctl restart teamday), and leave systemd ExecReload unset' })
+      }
       try {
         // Stops accepting first, closes the database last (src/cli/admin/graceful-stop.ts).
         await gracefulStop({
