@@ -17,6 +17,7 @@ import { serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { run } from '../src/main'
 import { loadConfig } from '../src/config'
+import { createLogger, type Logger } from '../src/logger'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 import { makeTestCerts, pemBodyLines, type TestCerts } from './helpers/tls-certs'
 import { randomKey } from './helpers/spawn'
@@ -33,12 +34,13 @@ beforeAll(async () => {
 const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
 
 /** A running `serve` in process: what it printed so far, its port, and its stop. */
-async function started(db: string, tls: boolean): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
+async function started(db: string, tls: boolean | { cert: string; key: string }, log?: Logger): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
   const lines: string[] = []
   const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
   const signals = new EventEmitter()
-  const values = { host: '127.0.0.1', port: '0', db, ...(tls ? { 'tls-cert': certs.certFile, 'tls-key': certs.keyFile } : {}) }
-  const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process)
+  const pair = tls === true ? { cert: certs.certFile, key: certs.keyFile } : tls || null
+  const values = { host: '127.0.0.1', port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}) }
+  const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
   const deadline = Date.now() + 20_000
   const out = () => lines.join('\n')
   while (!/\/setup\/\S+/.test(out()) && Date.now() < deadline) {
@@ -130,6 +132,31 @@ describe('serve --tls-cert/--tls-key', () => {
     } finally {
       await s.stop()
     }
+  }, 30_000)
+
+  test("the start's log line names the certificate (never the key's content); an expired one is warned about, and still served", async () => {
+    const logged: string[] = []
+    const s = await started(await newDatabase('expired'), { cert: certs.expiredCertFile, key: certs.strayKeyFile }, createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }))
+    try {
+      const lines = logged.map((l) => JSON.parse(l) as Record<string, any>)
+      const startLine = lines.find((l) => l.msg === 'server_started')!
+      expect(startLine.listen).toBe(`https://127.0.0.1:${s.port}`)
+      expect(startLine.tls).toMatchObject({ cert: certs.expiredCertFile, key: certs.strayKeyFile, subject: 'CN=localhost' })
+      expect(Date.parse(startLine.tls.notAfter)).toBeLessThan(Date.now())
+      const expired = lines.find((l) => l.msg === 'tls_certificate_expired')
+      expect(expired).toMatchObject({ level: 'warn', cert: certs.expiredCertFile })
+      for (const line of await pemBodyLines(certs.strayKeyFile)) expect(logged.join('\n')).not.toContain(line)
+      // The server runs: clients decide (this one is told to trust it, and refuses it as expired).
+      await expect(fetch(`https://localhost:${s.port}/api/health`, { tls: { ca: await Bun.file(certs.expiredCertFile).text() } } as RequestInit)).rejects.toMatchObject({ code: 'CERT_HAS_EXPIRED' })
+    } finally {
+      await s.stop()
+    }
+    // A valid certificate: no such warning.
+    const fine: string[] = []
+    const ok = await started(await newDatabase('valid'), true, createLogger('info', (l) => void fine.push(l), Date.now, { format: 'json' }))
+    await ok.stop()
+    expect(fine.some((l) => l.includes('server_started'))).toBe(true)
+    expect(fine.some((l) => l.includes('tls_certificate_expired'))).toBe(false)
   }, 30_000)
 
   test('the same forwarded request over plain HTTP (no --tls-cert) is refused sign-in: TLS is what offers it', async () => {

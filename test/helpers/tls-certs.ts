@@ -18,6 +18,8 @@ export interface TestCerts {
   ca2File: string
   strayKeyFile: string
   encryptedKeyFile: string
+  /** Self-signed with strayKeyFile's key, its notAfter a day before its notBefore: expired. */
+  expiredCertFile: string
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -40,6 +42,8 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
   caAndServer(dir, 'two')
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'stray.key.pem'], dir)
   openssl(['pkey', '-in', 'one.key.pem', '-aes256', '-passout', 'pass:secret-pass', '-out', 'encrypted.key.pem'], dir)
+  openssl(['req', '-new', '-key', 'stray.key.pem', '-subj', '/CN=localhost', '-out', 'expired.csr'], dir)
+  openssl(['x509', '-req', '-in', 'expired.csr', '-signkey', 'stray.key.pem', '-days', '-1', '-out', 'expired.cert.pem'], dir)
   const at = (f: string) => join(dir, f)
   return {
     ca: await Bun.file(at('one.ca.pem')).text(),
@@ -52,6 +56,7 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
     ca2File: at('two.ca.pem'),
     strayKeyFile: at('stray.key.pem'),
     encryptedKeyFile: at('encrypted.key.pem'),
+    expiredCertFile: at('expired.cert.pem'),
   }
 }
 
