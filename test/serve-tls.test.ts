@@ -18,6 +18,8 @@ import type { ClientIo } from '../src/cli/common'
 import { run } from '../src/main'
 import { loadConfig } from '../src/config'
 import { createLogger, type Logger } from '../src/logger'
+import { ApiClient } from '../src/client/http'
+import { ClientError } from '../src/client/errors'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 import { makeTestCerts, pemBodyLines, type TestCerts } from './helpers/tls-certs'
 import { randomKey } from './helpers/spawn'
@@ -157,6 +159,45 @@ describe('serve --tls-cert/--tls-key', () => {
     await ok.stop()
     expect(fine.some((l) => l.includes('server_started'))).toBe(true)
     expect(fine.some((l) => l.includes('tls_certificate_expired'))).toBe(false)
+  }, 30_000)
+
+  test("client commands: an untrusted certificate fails at once (no retry) naming NODE_EXTRA_CA_CERTS; NODE_TLS_REJECT_UNAUTHORIZED=0 is warned about", async () => {
+    const s = await started(await newDatabase('client'), true)
+    try {
+      const url = `https://localhost:${s.port}`
+      const sleeps: number[] = []
+      const client = new ApiClient({ baseUrl: url, token: null, tokenSource: null, retries: 3, warn: () => {}, sleep: async (ms) => void sleeps.push(ms) })
+      const failed = await client.request('GET', '/api/health', { auth: false, expect: 'object' }).then(
+        () => null,
+        (e: unknown) => e as ClientError,
+      )
+      expect(failed).toBeInstanceOf(ClientError)
+      expect(failed!.message).toBe(`cannot reach the server at ${url}: the TLS certificate is not trusted (unknown issuer) [UNABLE_TO_VERIFY_LEAF_SIGNATURE]`)
+      expect(failed!.hint).toContain('NODE_EXTRA_CA_CERTS=/path/to/ca.pem')
+      expect(sleeps).toEqual([])
+      // A refused connection is still retried (what is not a certificate's fault).
+      const closed = new ApiClient({ baseUrl: 'https://127.0.0.1:9', token: null, tokenSource: null, retries: 2, warn: () => {}, sleep: async (ms) => void sleeps.push(ms) })
+      await expect(closed.request('GET', '/api/health', { auth: false, expect: 'object' })).rejects.toBeInstanceOf(ClientError)
+      expect(sleeps).toHaveLength(2)
+
+      const health = async (target: string, env: Record<string, string>) => {
+        const err: string[] = []
+        const code = await run(['health', '--url', target, '--retries', '0'], { out: () => {}, err: (l) => void err.push(l), env })
+        return { code, err: err.join('\n') }
+      }
+      const warned = await health(url, { NODE_TLS_REJECT_UNAUTHORIZED: '0' })
+      expect(warned.err).toContain(`warning: NODE_TLS_REJECT_UNAUTHORIZED=0 is set: the certificate of ${url} is not verified`)
+      for (const [target, env] of [
+        [url, {}],
+        [url, { NODE_TLS_REJECT_UNAUTHORIZED: '1' }],
+        ['http://127.0.0.1:9', { NODE_TLS_REJECT_UNAUTHORIZED: '0' }],
+      ] as const) {
+        const r = await health(target, { ...env })
+        expect([target, r.code, r.err.includes('NODE_TLS_REJECT_UNAUTHORIZED')]).toEqual([target, 5, false])
+      }
+    } finally {
+      await s.stop()
+    }
   }, 30_000)
 
   test('the same forwarded request over plain HTTP (no --tls-cert) is refused sign-in: TLS is what offers it', async () => {
