@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
@@ -36,19 +36,19 @@ beforeAll(async () => {
 const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
 
 /** A running `serve` in process: what it printed so far, its port, and its stop. */
-async function started(db: string, tls: boolean | { cert: string; key: string }, log?: Logger): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
+async function started(db: string, tls: boolean | { cert: string; key: string }, log?: Logger, host = '127.0.0.1'): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
   const lines: string[] = []
   const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
   const signals = new EventEmitter()
   const pair = tls === true ? { cert: certs.certFile, key: certs.keyFile } : tls || null
-  const values = { host: '127.0.0.1', port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}) }
+  const values = { host, port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}) }
   const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
   const deadline = Date.now() + 20_000
   const out = () => lines.join('\n')
   while (!/\/setup\/\S+/.test(out()) && Date.now() < deadline) {
     if (await Promise.race([serving.then(() => true, () => true), Bun.sleep(10).then(() => false)])) break
   }
-  const port = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(out())?.[1]
+  const port = /listening on https?:\/\/[^\s]+:(\d+)/.exec(out())?.[1]
   if (!port) throw new Error(`serve did not start: ${out()}`)
   return {
     port: Number(port),
@@ -197,6 +197,34 @@ describe('serve --tls-cert/--tls-key', () => {
       }
     } finally {
       await s.stop()
+    }
+  }, 30_000)
+
+  // A browser on another machine, as near as one machine gets: a connection to this machine's own
+  // network address (not loopback), so that the peer the console sees is that address too.
+  const lan = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address
+  test.if(lan !== undefined)("from this machine's non-loopback address: sign-in refused over plain HTTP, offered over the TLS port", async () => {
+    const plain = await started(await newDatabase('lan-plain'), false, undefined, lan)
+    const tls = await started(await newDatabase('lan-tls'), true, undefined, lan)
+    try {
+      const http = `http://${lan}:${plain.port}`
+      expect(await (await fetch(`${http}/login`)).text()).toContain('Sign-in is only offered over HTTPS')
+      expect((await form(`${http}/login`, { email: 'admin@localhost', password: 'not the password' })).status).toBe(400)
+      // The certificate names localhost: verified as that name (SNI), reached at the address.
+      const https = `https://${lan}:${tls.port}`
+      const verified = { ca: certs.ca, serverName: 'localhost' }
+      const page = await (await fetch(`${https}/login`, { tls: verified } as RequestInit)).text()
+      expect(page).not.toContain('Sign-in is only offered over HTTPS')
+      expect(page).toContain('type="password"')
+      // Checked, not refused: a wrong password is the form again with its error.
+      const wrong = await form(`${https}/login`, { email: 'admin@localhost', password: 'not the password' }, { tls: verified as { ca: string } })
+      expect(wrong.status).toBe(422)
+      expect(await wrong.text()).toContain('Wrong e-mail or password.')
+    } finally {
+      await plain.stop()
+      await tls.stop()
     }
   }, 30_000)
 
