@@ -313,12 +313,60 @@ describe('bad TLS settings: exit 2 naming the file and why, before the database 
     expect(tlsListenError(Object.assign(new Error('x'), { code: 'EADDRINUSE' }), { certFile: 'c.pem', keyFile: 'k.pem' })).toBeNull()
   })
 
-  test('--reuse-port with TLS is refused (its same-database check asks over plain HTTP)', async () => {
-    const r = await refused(['--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--reuse-port'])
-    expect(r.code).toBe(2)
-    expect(r.err).toContain('--reuse-port is not available with --tls-cert/--tls-key')
-    expect(r.made).toBe(false)
-  })
+})
+
+describe('serve --tls-cert with --reuse-port', () => {
+  /** A port nobody holds, in 24100-24499 (a fixed one: --reuse-port asks nobody on port 0). */
+  function freePort(): number {
+    for (let tries = 0; tries < 100; tries++) {
+      const port = 24100 + Math.floor(Math.random() * 400)
+      try {
+        Bun.serve({ hostname: '127.0.0.1', port, fetch: () => new Response('') }).stop(true)
+        return port
+      } catch {}
+    }
+    throw new Error('no free port in 24100-24499')
+  }
+
+  /** `serve --reuse-port` in process on `port`: its stop once it listens, or its exit code and output once refused. */
+  async function shared(db: string, port: number, tls: boolean): Promise<{ stop: () => Promise<void> } | { code: number; out: string }> {
+    const lines: string[] = []
+    const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
+    const signals = new EventEmitter()
+    const values = { host: '127.0.0.1', port: String(port), db, 'reuse-port': true, ...(tls ? { 'tls-cert': certs.certFile, 'tls-key': certs.keyFile } : {}) }
+    let refused: unknown = null
+    const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process).catch((e: unknown) => void (refused = e))
+    const deadline = Date.now() + 20_000
+    while (!lines.some((l) => l.startsWith('Console: ')) && refused === null && Date.now() < deadline) await Bun.sleep(10)
+    if (refused !== null) return { code: 1, out: (refused as Error).message }
+    return {
+      stop: async () => {
+        signals.emit('SIGTERM')
+        await serving
+      },
+    }
+  }
+
+  test('processes on the same database share the TLS port (asked over TLS); one on another database, or one without TLS, is refused', async () => {
+    const db = await newDatabase('shared-tls')
+    const port = freePort()
+    const stops: (() => Promise<void>)[] = []
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = await shared(db, port, true)
+        expect('stop' in s ? 'listening' : s.out).toBe('listening')
+        if ('stop' in s) stops.push(s.stop)
+      }
+      expect((await fetch(`https://localhost:${port}/api/health`, { tls: { ca: certs.ca } } as RequestInit)).status).toBe(200)
+      const other = await shared(await newDatabase('shared-tls-other'), port, true)
+      expect('out' in other && other.out).toContain(`port ${port} on 127.0.0.1 is held by a teamday on another database`)
+      // Without TLS, its question in clear text meets a TLS listener: no answer, no proof.
+      const plain = await shared(db, port, false)
+      expect('out' in plain && plain.out).toContain(`port ${port} on 127.0.0.1 is held by something that does not answer as a teamday`)
+    } finally {
+      for (const stop of stops) await stop()
+    }
+  }, 60_000)
 })
 
 /** What a TLS connection to 127.0.0.1:`port` (trusting the test CA, as localhost) answers `request`, to its close. */

@@ -2,6 +2,8 @@ import { newProofToken, type DatabaseIdentity } from '../../db/identity'
 
 /** node:net, loaded on first use: only `serve --reuse-port` asks the port's holder (~0.3 ms of every start's modules otherwise). */
 const net = () => require('node:net') as typeof import('node:net')
+/** node:tls, loaded only when the port speaks TLS (serve --tls-cert --reuse-port). */
+const tls = () => require('node:tls') as typeof import('node:tls')
 
 /** The route a teamday answers with a proof of its database (src/modules/system). */
 export const PROOF_PATH = '/api/health/database-proof'
@@ -54,8 +56,14 @@ export function wildcardFamily(host: string): 4 | 6 | null {
  * any of the processes sharing the port) and never through an HTTP proxy from the environment.
  * `connected` runs once the connection is made, before the request is sent (askHolder writes its
  * probe then: nothing is written when nobody listens); should it throw, so does this.
+ *
+ * `secure`: over TLS, as a port served with --tls-cert speaks (getOnceTls). The holder's
+ * certificate is not what is checked: it names the server's public name, not the loopback
+ * address asked, and may come from a private CA this process does not trust. What decides is the
+ * answer, a proof only a process reading this database's fresh probe row can make (askHolder);
+ * the question carries no secret (the nonce stays in the database).
  */
-export function getOnce(host: string, port: number, path: string, timeoutMs = ANSWER_MS, connected: () => Promise<void> = async () => {}): Promise<Reply> {
+export function getOnce(host: string, port: number, path: string, timeoutMs = ANSWER_MS, connected: () => Promise<void> = async () => {}, secure = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -67,11 +75,11 @@ export function getOnce(host: string, port: number, path: string, timeoutMs = AN
       socket.destroy()
       resolve(r)
     }
-    const socket = net().connect({ host, port })
+    const socket = secure ? tls().connect({ host, port, rejectUnauthorized: false, ...(net().isIP(host) ? {} : { servername: host }) }) : net().connect({ host, port })
     // For the whole answer: a socket's own timeout counts only silence, and a holder sending a
     // byte now and then (a slow or hostile program on the port) held the start for hours.
     const deadline = setTimeout(() => done({ kind: 'failed', why: `no answer within ${timeoutMs / 1000} s` }), timeoutMs)
-    socket.on('connect', () => {
+    socket.on(secure ? 'secureConnect' : 'connect', () => {
       const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
       connected().then(
         () => void (settled || socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: teamday-serve\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)),
@@ -97,6 +105,9 @@ export function getOnce(host: string, port: number, path: string, timeoutMs = AN
     })
   })
 }
+
+/** getOnce over TLS: the questions to a port served with --tls-cert. */
+export const getOnceTls: Get = (host, port, path, timeoutMs, connected) => getOnce(host, port, path, timeoutMs, connected, true)
 
 /** An HTTP/1.x answer read to its end: status and body (a chunked body decoded). */
 export function parseReply(text: string): Reply {

@@ -18,7 +18,7 @@ import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
-import { bareHost, getOnce, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
+import { bareHost, getOnce, getOnceTls, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
 import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
@@ -67,11 +67,6 @@ export async function serve(
   // The certificate and key, read and checked before the database is opened (a file that will
   // not do changes nothing there); the module only when they are set (a start without TLS loads none of it).
   const tls = config.tlsCert && config.tlsKey ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).readTlsPair(config.tlsCert, config.tlsKey) : null
-  if (tls && reusePort) {
-    throw new ConfigError(
-      '--reuse-port is not available with --tls-cert/--tls-key (TEAMDAY_TLS_CERT, TEAMDAY_TLS_KEY): the check that every process on the port serves the same database asks over plain HTTP. Put a TLS-terminating proxy in front of the processes sharing the port, or run one process with TLS',
-    )
-  }
   const scheme = tls ? 'https' : 'http'
   const rt = await createRuntime(config, runtime)
   // Executions a crash left pending or running can never finish: recorded as failed once their
@@ -128,7 +123,8 @@ export async function serve(
       if (!rt.databaseIdentity) throw new Error('--reuse-port: this database has no identity to compare with the process on the port (a start that may not write); start without --reuse-port')
       // Each question's probe is a row of this database, written before and removed after it.
       const probes = liveProbeStore(rt.db)
-      return refuseAnotherDatabase(config.host, config.port, { identity: rt.databaseIdentity, probes }, rounds, undefined, probe)
+      // A port served with TLS is asked over TLS (a holder speaking plain HTTP then answers nothing a proof can be read from: refused).
+      return refuseAnotherDatabase(config.host, config.port, { identity: rt.databaseIdentity, probes }, rounds, undefined, tls && probe === getOnce ? getOnceTls : probe)
     }
     await sameDatabase(1)
     listen(app, config, reusePort, tls)
