@@ -9,19 +9,29 @@ import { normalizeEmail } from './service'
 export async function updateProfile(ctx: Ctx, userId: string, input: { name: string; email: string }): Promise<void> {
   const name = validatePersonName(input.name)
   const email = normalizeEmail(input.email)
-  // A changed address is a new one: its syntax is checked as a new user's is (the one kept may predate that rule).
-  const current = await ctx.db.select({ name: users.name, email: users.email }).from(users).where(eq(users.id, userId)).get()
-  if (current?.email !== email) checkNewEmail(email)
-  const taken = await ctx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
-  if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`, { details: [{ field: 'email', message: 'belongs to another user' }] })
-  if (!current || (current.name === name && current.email === email)) return
-  // `user.profile_updated`, with the change: a changed e-mail is how an account is taken over
-  // (password links go to it), so its old and new address are in the event (sealed, as every
-  // event's details are).
-  const changed = [...(current.name !== name ? ['name'] : []), ...(current.email !== email ? ['email'] : [])]
+  // Read, judged and written in one transaction (transactions run one at a time: BEGIN IMMEDIATE,
+  // PostgreSQL's transaction lock): an address taken by another change at the same moment (two
+  // people choosing it, a member added with it) is seen here, 409. Judged before it, both passed
+  // and the second write broke the unique index: a 500 page.
   await audited(
     ctx,
-    (tx) => tx.db.update(users).set({ name, email }).where(eq(users.id, userId)).run(),
-    () => ({ type: 'user.profile_updated', targetType: 'user', targetId: userId, details: { fields: changed, ...(changed.includes('email') && { email: { from: current.email, to: email } }) } }),
+    async (tx) => {
+      const current = await tx.db.select({ name: users.name, email: users.email }).from(users).where(eq(users.id, userId)).get()
+      // A changed address is a new one: its syntax is checked as a new user's is (the one kept may predate that rule).
+      if (current?.email !== email) checkNewEmail(email)
+      const taken = await tx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
+      if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`, { details: [{ field: 'email', message: 'belongs to another user' }] })
+      if (!current || (current.name === name && current.email === email)) return null
+      await tx.db.update(users).set({ name, email }).where(eq(users.id, userId)).run()
+      return current
+    },
+    // `user.profile_updated`, with the change: a changed e-mail is how an account is taken over
+    // (password links go to it), so its old and new address are in the event (sealed, as every
+    // event's details are).
+    (current) => {
+      if (!current) return null
+      const changed = [...(current.name !== name ? ['name'] : []), ...(current.email !== email ? ['email'] : [])]
+      return { type: 'user.profile_updated', targetType: 'user', targetId: userId, details: { fields: changed, ...(changed.includes('email') && { email: { from: current.email, to: email } }) } }
+    },
   )
 }
