@@ -207,6 +207,21 @@ describe('archived at the same moment: the write waits for the archive, sees it 
     expect((await t.req('GET', `/api/v1/spaces/${space.id}/secrets`, { token: a.token })).body.secrets).toEqual([])
   })
 
+  test('POST /agents and PATCH /agents/{id} naming a sub-agent being archived: 422, not stored', async () => {
+    // The create checked its sub-agents before its transaction: it stored one archived meanwhile (SQLite and PostgreSQL).
+    const { t, a, agent } = await world()
+    const created = await whileArchiving(t, archiveStatement(t, 'agents', agent.id), () => t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Delegator', subagentIds: [agent.id] } }))
+    expect(created.waited).toBe(true)
+    expect([created.res.status, created.res.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
+    expect((await t.req('GET', '/api/v1/agents?q=Delegator', { token: a.token })).body.total).toBe(0)
+    const other = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Other ${Math.random()}`, systemPrompt: 'x' } })).body
+    const parent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Parent' } })).body
+    const patched = await whileArchiving(t, archiveStatement(t, 'agents', other.id), () => t.req('PATCH', `/api/v1/agents/${parent.id}`, { token: a.token, body: { subagentIds: [other.id] } }))
+    expect(patched.waited).toBe(true)
+    expect([patched.res.status, patched.res.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
+    expect((await t.req('GET', `/api/v1/agents/${parent.id}`, { token: a.token })).body.agent.subagentIds).toEqual([])
+  })
+
   test('without a space or an assignee a task is one statement: it does not wait for a transaction held elsewhere', async () => {
     const { t, a, space } = await world()
     const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'plain' } }))

@@ -4,7 +4,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx, audited, withTx } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
-import { forUpdate } from '../../db/locks'
+import { forShare, forUpdate } from '../../db/locks'
 import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
@@ -150,14 +150,17 @@ function cleanName(name: string): string {
  * another member's private agent is not found by its slug, as by its id. Entries the agent has
  * already (by id, or by slug when the caller may see them) are kept as they are, archived or made
  * private since: a client that reads an agent, edits it and writes it all back keeps them; each
- * delegation checks again anyway.
+ * delegation checks again anyway. Read in the transaction that writes the list, each sub-agent
+ * forShare (src/db/locks.ts): one archived or made private at the same moment either waits for
+ * the write or is refused here (a create that checked them before its transaction stored an agent
+ * archived meanwhile).
  */
 async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: string, kept: readonly string[] = []): Promise<string[]> {
   const ids: string[] = []
   const bad: string[] = []
   for (const sent of refs) {
     const ref = sent.trim()
-    const found = ref === '' ? undefined : await agentByRef(ctx.db, p.organizationId, ref)
+    const found = ref === '' ? undefined : await agentByRefLocked(ctx.db, p.organizationId, ref, forShare)
     // One the agent has already: by its id, or by its slug when the caller may see it (another
     // member's private sub-agent, added by an admin, was kept by its slug where any other hidden
     // agent's slug was refused: the answer told which hidden agents were sub-agents).
@@ -237,14 +240,16 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   const p = callerOf(ctx)
   const id = newId('char')
   const fields = columns(input)
-  if (fields.subagentIds) fields.subagentIds = await resolveSubagents(ctx, p, fields.subagentIds, id)
+  const sent = fields.subagentIds
   const now = new Date(ctx.clock.now())
   const row = await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
     audited(
       ctx,
-      (tx) =>
+      async (tx) =>
         insertStatements(tx.db, agents).get({
           ...fields,
+          // In the insert's transaction: a sub-agent archived at the same moment is seen (resolveSubagents).
+          ...(sent && { subagentIds: await resolveSubagents(tx, p, sent, id) }),
           id,
           organizationId: p.organizationId,
           userId: p.userId,
