@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { PausingStore } from './helpers/pause'
+import { whileHeld } from './helpers/held-write'
 import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
@@ -16,7 +17,7 @@ import { signedInPerson } from './helpers/console'
 import { eq } from 'drizzle-orm'
 import postgres from 'postgres'
 import type { PgConnection } from '../src/db/pg'
-import { personalAccessTokens, sessions } from '../src/db/schema'
+import { cliAccessTokens, personalAccessTokens, sessions } from '../src/db/schema'
 import { agent, until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
@@ -342,6 +343,30 @@ describe('a rotation in flight when its own token is revoked', () => {
       const successors = (await t.req('GET', `/api/v1/tokens?all=true&limit=200`, { token: admin.token })).body.tokens.filter((x: { userId: string; id: string }) => x.userId === m.userId && x.id !== m.tokenId)
       expect([what, successors.length]).toEqual([what, code === 'invalid_state' ? 1 : 0])
     }
+    await t.rt.close()
+  })
+})
+
+describe('a CLI refresh at the moment its sign-in is revoked', () => {
+  // The refresh asked whether its sign-in was unrevoked (and its user a member) before the
+  // transaction that issues the access token: a sign-out committed in between got a 200 with an
+  // access token for a sign-in already ended, and a `cli.token_refreshed` after its end. Here the
+  // sign-out is held open in another session (test/helpers/held-write.ts) while the refresh runs.
+  test('the refresh waits for the sign-out, sees it and is 401 token_revoked; no access token issued', async () => {
+    const t = await makeTestApp(ON_PG ? {} : { dbPath: join(dir, 'refresh.db') })
+    const a = await makeActor(t, { role: 'member' })
+    const cli = await cliLogin(t, a)
+    const signOut = t.backend === 'pg'
+      ? `UPDATE cli_sessions SET revoked_at = now(), revoked_by = 'other', revoked_reason = 'logout' WHERE id = '${cli.sessionId}'`
+      : `UPDATE cli_sessions SET revoked_at = ${Date.now()}, revoked_by = 'other', revoked_reason = 'logout' WHERE id = '${cli.sessionId}'`
+    const { res, waited } = await whileHeld(t, signOut, () => t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: cli.refreshToken } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.code]).toEqual([401, 'token_revoked'])
+    expect((await t.db.select({ id: cliAccessTokens.id }).from(cliAccessTokens).where(eq(cliAccessTokens.sessionId, cli.sessionId)).all()).length).toBe(1)
+    // Not revoked: it refreshes.
+    const b = await makeActor(t, { role: 'member' })
+    const other = await cliLogin(t, b)
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(200)
     await t.rt.close()
   })
 })

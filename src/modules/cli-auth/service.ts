@@ -6,6 +6,7 @@ import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { prepared } from '../../db/prepared'
 import { valuesPresent } from '../../db/values-present'
 import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, sessions, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
@@ -291,6 +292,17 @@ function findSessionByRefresh(ctx: Ctx, refreshToken: string): Promise<CliSessio
   ).get({ hash: hashToken(refreshToken.trim()) })
 }
 
+/** 401 unless `session` may hand out an access token at `now`: unrevoked, its refresh token unexpired, its user still a member. */
+async function assertRefreshable(db: Db, session: CliSession, now: number): Promise<void> {
+  if (revocationInForce(session, now)) {
+    // Revoked because its user left the organization (and not back since): that is what to say.
+    if (session.revokedReason === 'membership_removed' && (await roleIn(db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
+    throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
+  }
+  if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
+  if ((await roleIn(db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
+}
+
 /**
  * A new access token for a refresh token. The refresh token is not rotated (TeamDay's CLI keeps
  * the one it has): it works until its session is revoked or 90 days have passed. Access tokens
@@ -301,17 +313,18 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   const session = await findSessionByRefresh(ctx, refreshToken)
   if (!session) throw refreshFailure('invalid_token', `Invalid refresh token: it is not one this server issued (or its sign-in expired or was revoked over ${CLI_SESSION_KEEP_MS / 86_400_000} days ago).`)
   const now = ctx.clock.now()
-  if (revocationInForce(session, now)) {
-    // Revoked because its user left the organization (and not back since): that is what to say.
-    if (session.revokedReason === 'membership_removed' && (await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
-    throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
-  }
-  if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
-  if ((await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
+  await assertRefreshable(ctx.db, session, now)
   // The new access token and its `cli.token_refreshed` event commit together (audited).
   const access = await audited(
     ctx,
     async (tx) => {
+      // Asked again in the transaction that issues the token, the session read forShare: a sign-out
+      // (or a removal, a leak report) under way is waited for and seen, one after waits for this
+      // commit. Asked only before it, a refresh at the same moment answered 200 with an access
+      // token for a sign-in already revoked, and recorded `cli.token_refreshed` after its end.
+      const current = await forShare(tx.db, tx.db.select().from(cliSessions).where(eq(cliSessions.id, session.id))).get()
+      if (!current) throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
+      await assertRefreshable(tx.db, current, now)
       // Expired access tokens of this session are of no further use.
       await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()
       return issueAccessToken(tx, session.id, now)
