@@ -19,6 +19,7 @@ import postgres from 'postgres'
 import type { PgConnection } from '../src/db/pg'
 import { cliAccessTokens, personalAccessTokens, sessions } from '../src/db/schema'
 import { agent, until } from './helpers/scripted-provider'
+import { describeLoginRequest, initiateLogin, pollLogin } from '../src/modules/cli-auth/service'
 
 let double: ProviderDouble
 const dir = mkdtempSync(join(tmpdir(), 'teamday-revocation-races-'))
@@ -367,6 +368,29 @@ describe('a CLI refresh at the moment its sign-in is revoked', () => {
     const b = await makeActor(t, { role: 'member' })
     const other = await cliLogin(t, b)
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(200)
+    await t.rt.close()
+  })
+})
+
+describe('a CLI sign-in approved at the moment its person is removed from the organization', () => {
+  // The approval's organization was checked before its transaction: written after the removal
+  // had withdrawn the person's approvals there, it signed the terminal in to an organization they
+  // had left (its poll answered `authorized`, every request then 401). Here the removal is held
+  // open in another session while the console's Approve runs.
+  test('the approval waits for the removal, sees it and is refused (422); the code stays pending', async () => {
+    const t = await makeTestApp(ON_PG ? {} : { dbPath: join(dir, 'approve.db') })
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'acme' })
+    const beta = await makeActor(t, { role: 'member', org: 'beta', email: a.email })
+    const { code } = await initiateLogin(t.ctx)
+    const removal = `DELETE FROM memberships WHERE user_id = '${a.userId}' AND organization_id = '${beta.organizationId}'`
+    const { res, waited } = await whileHeld(t, removal, () => c.post(`/cli/authorize/${code}`, { decision: 'approve', organizationId: beta.organizationId }))
+    expect(waited).toBe(true)
+    expect(res.status).toBe(422)
+    expect(res.text).toContain('no longer a member')
+    expect((await describeLoginRequest(t.ctx, code))?.state).toBe('pending')
+    // Still a member of acme: approved there.
+    expect((await c.post(`/cli/authorize/${code}`, { decision: 'approve', organizationId: a.organizationId })).status).toBe(303)
+    expect((await pollLogin(t.ctx, code)).status).toBe('authorized')
     await t.rt.close()
   })
 })

@@ -147,6 +147,20 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
       const alive = await forShare(tx.db, tx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, tx.actor.sessionId))).get()
       if (!alive) throw new AppError('invalid_state', 'This sign-in request was not decided: your console session ended meanwhile (signed out, or the password changed). Sign in again, then start again from your terminal.')
     }
+    // The organization approved for is still theirs, asked here with the membership read
+    // forShare: a removal under way is waited for and seen. Chosen before this transaction only,
+    // an approval written after the removal had withdrawn the person's approvals (revokeCliSessionsOfMember)
+    // signed the terminal in to an organization they had left: its poll answered `authorized`
+    // with tokens every request then refused.
+    if (organizationId !== null) {
+      const m = memberships
+      const still = await forShare(tx.db, tx.db.select({ id: m.id }).from(m).where(and(eq(m.userId, who.userId), eq(m.organizationId, organizationId)))).get()
+      if (!still) {
+        throw new AppError('validation_failed', 'Validation failed: you are no longer a member of the organization chosen (removed meanwhile); choose one of your organizations.', {
+          details: [{ field: 'organizationId', message: 'must be one of your organizations' }],
+        })
+      }
+    }
     const done = await tx.db
       .update(c)
       .set({ state: decision === 'approve' ? 'approved' : 'denied', userId: who.userId, organizationId, decidedAt: new Date(now) })
