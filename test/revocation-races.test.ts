@@ -4,7 +4,7 @@
 // the instance that made it says. Each request in flight here is held after its authentication
 // by the rate limiter's count of it (test/helpers/pause.ts): deterministic, no sleeps.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
@@ -13,6 +13,7 @@ import { whileHeld } from './helpers/held-write'
 import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
+import { cliOn } from './helpers/cli'
 import { signedInPerson } from './helpers/console'
 import { eq } from 'drizzle-orm'
 import postgres from 'postgres'
@@ -391,6 +392,34 @@ describe('a CLI sign-in approved at the moment its person is removed from the or
     // Still a member of acme: approved there.
     expect((await c.post(`/cli/authorize/${code}`, { decision: 'approve', organizationId: a.organizationId })).status).toBe(303)
     expect((await pollLogin(t.ctx, code)).status).toBe('authorized')
+    await t.rt.close()
+  })
+})
+
+describe('teamday tokens create at the moment its user is removed from the organization', () => {
+  // The admin command looked the membership up before the token's transaction: a removal
+  // committed in between (an admin on the API, while the command ran on the same file) left it
+  // printing a token every request refused. SQLite: the command works on the database file.
+  test('the command waits for the removal, sees it and fails (exit 1), no token made', async () => {
+    mkdirSync(join(dir, 'cli'))
+    const file = join(dir, 'cli', 'teamday.db')
+    // The command finds the app's key beside the database, as an operator's would.
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    writeFileSync(join(dir, 'cli', 'teamday.key'), Buffer.from(key).toString('base64'), { mode: 0o600 })
+    const t = await makeTestApp({ dbPath: file, key })
+    const a = await makeActor(t, { role: 'member', org: 'acme' })
+    const cli = cliOn(file)
+    let result: Awaited<ReturnType<typeof cli>> | undefined
+    const removal = `DELETE FROM memberships WHERE user_id = '${a.userId}' AND organization_id = '${a.organizationId}'`
+    const { waited } = await whileHeld(t, removal, async () => {
+      result = await cli('tokens', 'create', '--email', a.email, '--org', 'acme', '--name', 'made meanwhile')
+      return { status: 0, headers: new Headers(), body: undefined, text: '' }
+    })
+    expect(waited).toBe(true)
+    expect([result!.code, result!.out]).toEqual([1, ''])
+    expect(result!.err).toContain('no longer a member')
+    const made = (await t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.userId, a.userId)).all()).length
+    expect(made).toBe(1)
     await t.rt.close()
   })
 })

@@ -1,4 +1,7 @@
+import { and, eq } from 'drizzle-orm'
 import { audited } from '../../context'
+import { forShare } from '../../db/locks'
+import { memberships } from '../../db/schema'
 import { tokenCreatedEvent } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
@@ -35,7 +38,19 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
     } else {
       throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
     }
-    const { token, row } = await audited(ctx, (tx) => createToken(tx, { userId: user.id, organizationId: orgId! }, { name, expiresInDays: days, scopes }), (created) => tokenCreatedEvent(created.row))
+    const { token, row } = await audited(
+      ctx,
+      async (tx) => {
+        // Still a member, asked in the token's transaction (the membership read forShare): a
+        // removal committed since the look-up above (an admin on the API, another command) made
+        // a token here that every request refused, printed as if it worked.
+        if (!(await forShare(tx.db, tx.db.select({ id: memberships.id }).from(memberships).where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, orgId)))).get())) {
+          throw new AppError('not_found', `${user.email} is no longer a member of that organization (removed meanwhile); no token was created`)
+        }
+        return createToken(tx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
+      },
+      (created) => tokenCreatedEvent(created.row),
+    )
     await printToken(io, token, (why) => new Error(`token ${row.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${row.id} --db ${dbArgument(rt.config.dbPath)}`))
   })
 }
