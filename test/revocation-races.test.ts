@@ -14,7 +14,7 @@ import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
 import { cliOn } from './helpers/cli'
-import { signedInPerson } from './helpers/console'
+import { consoleClient, givePassword, signedInPerson } from './helpers/console'
 import { eq } from 'drizzle-orm'
 import postgres from 'postgres'
 import type { PgConnection } from '../src/db/pg'
@@ -420,6 +420,35 @@ describe('teamday tokens create at the moment its user is removed from the organ
     expect(result!.err).toContain('no longer a member')
     const made = (await t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.userId, a.userId)).all()).length
     expect(made).toBe(1)
+    await t.rt.close()
+  })
+})
+
+describe('a console sign-in at the moment its person is removed from the organization', () => {
+  // The sign-in chose the organization (the person's oldest) before the session's transaction:
+  // removed from it meanwhile, the session opened there anyway, signed in to nothing (every page
+  // sent them back to sign in), with `user.signed_in` recorded in the organization they had left.
+  test('the sign-in waits for the removal and opens in an organization still theirs; none left: refused', async () => {
+    const t = await makeTestApp(ON_PG ? {} : { dbPath: join(dir, 'sign-in.db') })
+    const a = await makeActor(t, { role: 'member', org: 'acme' })
+    t.clock.advance(1000)
+    const beta = await makeActor(t, { role: 'member', org: 'beta', email: a.email })
+    await givePassword(t, a.userId)
+    const removal = (org: string) => `DELETE FROM memberships WHERE user_id = '${a.userId}' AND organization_id = '${org}'`
+    const sessionsOf = async () => (await t.db.select({ org: sessions.organizationId }).from(sessions).where(eq(sessions.userId, a.userId)).all()).map((x) => x.org)
+    const c = consoleClient(t)
+    const first = await whileHeld(t, removal(a.organizationId), () => c.signIn(a.email))
+    expect(first.waited).toBe(true)
+    expect(first.res.status).toBe(303)
+    expect(await sessionsOf()).toEqual([beta.organizationId])
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    // The last one: no session, refused as a sign-in without an organization.
+    const other = consoleClient(t)
+    const last = await whileHeld(t, removal(beta.organizationId), () => other.signIn(a.email))
+    expect(last.waited).toBe(true)
+    expect(last.res.status).toBe(422)
+    // Only the first sign-in's (the held DELETE is the bare row's, not the app's removal, which ends sessions too).
+    expect(await sessionsOf()).toEqual([beta.organizationId])
     await t.rt.close()
   })
 })

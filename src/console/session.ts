@@ -81,13 +81,28 @@ export async function startSignedInSession(
     async (tx) => {
       const now = await forShare(tx.db, tx.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id))).get()
       if (!now || user.passwordHash === null || now.passwordHash !== user.passwordHash) return null
-      const started = await createSession(tx, user.id, organizationId)
+      const into = await organizationToSignInTo(tx.db, user.id, organizationId)
+      if (into === undefined) return null
+      const started = await createSession(tx, user.id, into)
       await tx.db.update(users).set({ lastSignInAt: started.session.createdAt }).where(eq(users.id, user.id)).run()
       return started
     },
     (started): AuditInput | null =>
       started && { type: 'user.signed_in', organizationId: started.session.organizationId, actor: { userId: user.id, tokenId: null }, targetType: 'session', targetId: started.session.id },
   )
+}
+
+/**
+ * The organization a sign-in's session opens in: `chosen` (chosen before the transaction) while
+ * the person is still a member there, its membership read forShare so that a removal under way
+ * is waited for; removed meanwhile, their oldest other membership; none left, undefined. A
+ * session opened in an organization they had just left signed them in to nothing (every page
+ * sent them back to sign in) and recorded `user.signed_in` there.
+ */
+async function organizationToSignInTo(tx: Db, userId: string, chosen: string): Promise<string | undefined> {
+  const m = memberships
+  if (await forShare(tx, tx.select({ id: m.id }).from(m).where(and(eq(m.userId, userId), eq(m.organizationId, chosen)))).get()) return chosen
+  return (await tx.select({ organizationId: m.organizationId }).from(m).where(eq(m.userId, userId)).orderBy(m.createdAt).limit(1).get())?.organizationId
 }
 
 /** The session of a cookie value, still valid and still a member; touches lastSeenAt. Else null. */

@@ -148,7 +148,10 @@ export function authRoutes(kit: ConsoleKit) {
         // transaction per wrong password (on PostgreSQL under the lock every instance's
         // transactions share) would let a guessing flood hold up every write. An event that
         // cannot be written is logged (audit_write_failed); the attempt is counted all the same.
-        const reason = user ? (orgs.length === 0 ? 'no_membership' : 'wrong_password') : known ? 'wrong_password' : 'unknown_email'
+        // The right password and no organization left: none to begin with, or removed from the
+        // last one while it was checked (startSignedInSession); a password changed meanwhile is a wrong one.
+        const member = user !== null && orgs.length > 0 && (await listMemberships(ctx, user.id)).length > 0
+        const reason = user ? (member ? 'wrong_password' : 'no_membership') : known ? 'wrong_password' : 'unknown_email'
         const orgIds = known && reason === 'wrong_password' ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
         for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {
           await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId, targetType: known ? 'user' : null, targetId: known?.id ?? null, details: { reason } })
