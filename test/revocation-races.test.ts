@@ -451,6 +451,19 @@ describe('a console sign-in at the moment its person is removed from the organiz
     expect(await sessionsOf()).toEqual([beta.organizationId])
     await t.rt.close()
   })
+
+  test("the organization switcher at that moment: the session stays where it was, still signed in", async () => {
+    const t = await makeTestApp(ON_PG ? {} : { dbPath: join(dir, 'switch.db') })
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'acme' })
+    const beta = await makeActor(t, { role: 'member', org: 'beta', email: a.email })
+    const removal = `DELETE FROM memberships WHERE user_id = '${a.userId}' AND organization_id = '${beta.organizationId}'`
+    const { res, waited } = await whileHeld(t, removal, () => c.post('/org/switch', { organizationId: beta.organizationId }))
+    expect(waited).toBe(true)
+    expect(res.status).toBe(303)
+    expect((await t.db.select({ org: sessions.organizationId }).from(sessions).where(eq(sessions.userId, a.userId)).all()).map((x) => x.org)).toEqual([a.organizationId])
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    await t.rt.close()
+  })
 })
 
 describe('a revocation made through an instance whose clock runs ahead', () => {

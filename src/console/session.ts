@@ -3,6 +3,7 @@ import type { AuditInput } from '../audit/log'
 import { revokeCliSessionsOfUser } from '../modules/cli-auth/service'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
+import { stillMemberSql } from '../auth/current-role'
 import { audited, contextOf, type Ctx, type Origin, type Services } from '../context'
 import type { Db } from '../db/connection'
 import { deleteBatch } from '../db/batch-delete'
@@ -237,10 +238,16 @@ export async function endSessionsInOrganization(ctx: Ctx, userId: string, organi
 
 /** The organization switcher: the session shows another organization the user belongs to. */
 export async function switchOrganization(ctx: Ctx, sessionId: string, userId: string, organizationId: string): Promise<boolean> {
-  const member = await ctx.db.select({ id: memberships.id }).from(memberships).where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId))).get()
-  if (!member) return false
-  await ctx.db.update(sessions).set({ organizationId }).where(eq(sessions.id, sessionId)).run()
-  return true
+  // One statement, its condition the membership (stillMemberSql: on PostgreSQL read FOR KEY
+  // SHARE, so a removal under way is waited for and seen). Looked up first, a removal committing
+  // in between moved the session into an organization the person had left: signed in to nothing.
+  const moved = await ctx.db
+    .update(sessions)
+    .set({ organizationId })
+    .where(and(eq(sessions.id, sessionId), stillMemberSql(sql`${organizationId}`, sql`${userId}`)))
+    .returning({ id: sessions.id })
+    .get()
+  return moved !== undefined
 }
 
 /**
