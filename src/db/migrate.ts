@@ -203,13 +203,34 @@ function applyPending(db: SyncDb, migrations: MigrationMeta[], name: string): nu
   refuseNewer(state, name, 'sqlite')
   refuseForeignJournal((db.$client.query('SELECT created_at FROM __drizzle_migrations').all() as { created_at: unknown }[]).map((r) => Number(r.created_at)), migrations, name)
   let n = 0
-  for (const m of migrations) {
+  const tags = sqliteMigrations.journal.entries.map((e: { tag: string }) => e.tag)
+  for (const [i, m] of migrations.entries()) {
     if (state.applied > 0 && state.newest >= m.folderMillis) continue
-    for (const stmt of m.sql) db.run(sql.raw(stmt))
+    const inCode = SQLITE_IN_CODE[tags[i]!]
+    if (inCode) inCode(db.$client)
+    else for (const stmt of m.sql) db.run(sql.raw(stmt))
     db.run(sql`INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES(${m.hash}, ${m.folderMillis})`)
     n++
   }
   return n
+}
+
+/**
+ * SQLite migrations whose SQL cannot do what the migration means, done here instead of their SQL
+ * (in the same transaction, recorded in the journal as that migration).
+ *
+ * 0022_idempotency_key_hash: keys are stored as keyDigest (SHA-256 hex of the key's UTF-8,
+ * src/idempotency/service.ts) from then on. SQLite's SQL has no SHA-256, so the file's SQL
+ * deletes the keys stored as sent, and a client's retry across the upgrade (when retries come:
+ * the server was down for it) ran its request a second time (a second task). Rehashed here, as
+ * PostgreSQL's 0010 does in SQL: the retry is replayed, or 409 for another body.
+ */
+const SQLITE_IN_CODE: Record<string, (client: Database) => void> = {
+  '0022_idempotency_key_hash': (client) => {
+    const rows = client.query<{ id: string; key: string }, []>('SELECT id, key FROM idempotency_keys').all()
+    const rehash = client.prepare('UPDATE idempotency_keys SET key = ? WHERE id = ?')
+    for (const r of rows) rehash.run(createHash('sha256').update(r.key).digest('hex'), r.id)
+  },
 }
 
 /**
