@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { makeTestApp, type TestApp } from './helpers/app'
+import { SecretBox } from '../src/crypto/secretbox'
+import { rekeyDatabase } from '../src/db/rekey'
 
 // A database an older teamday made and served, opened by this build: an upgrade in place (the
 // binary replaced, the file kept). The fixture is a SQL dump of what the build of 2026-12-03
@@ -25,17 +27,61 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** The fixture loaded into a new file, then opened (and so migrated) by this build, its clock minutes after the old build's last request. */
-async function upgraded(name: string): Promise<TestApp> {
+/** A fixture loaded into a new file, then opened (and so migrated) by this build, its clock minutes after the old build's last request. */
+async function upgraded(name: string, fixture = { sql: FIXTURE, key: KEY }): Promise<TestApp> {
   const file = join(dir, `${name}.db`)
   const old = new Database(file)
-  old.exec(readFileSync(FIXTURE, 'utf8'))
+  old.exec(readFileSync(fixture.sql, 'utf8'))
   old.close()
-  const t = await makeTestApp({ dbPath: file, key: KEY })
+  const t = await makeTestApp({ dbPath: file, key: fixture.key })
   apps.push(t)
-  t.clock.ms = Date.parse('2026-12-07T06:35:00.000Z')
+  t.clock.ms = Date.parse('2026-12-07T06:45:00.000Z')
   return t
 }
+
+// The build of 2026-11-23 (commit ea8a5bb9) wrote its audit log's address, user agent and
+// details as they were; builds since seal them.
+const EARLIEST = {
+  sql: join(import.meta.dir, 'fixtures/teamday-2026-11-23-ea8a5bb9.sql'),
+  key: Uint8Array.from(Buffer.from('g60sPSohNt4l8ggyc70Vst1gLYva/4CwEK1Y8Fyq1lE=', 'base64')),
+}
+const EARLIEST_TOKEN = 'td_gOaYJ3Yismj4oRLjliMagT6m3fPXyPL8eJ7KG2zSFhI'
+
+describe('a SQLite database of the 2026-11-23 build (audit fields unsealed), upgraded in place', () => {
+  const shown = (events: any[]) => events.map((e) => [e.type, e.ip, e.userAgent, e.details])
+  const expected = [
+    ['token.created', '127.0.0.1', 'deploy-bot/2.1', { scopes: ['agents:read'], expiresAt: '2027-03-07T06:37:13.599Z', ownerUserId: 'user_uVfHUaneudJMo3SbdLHR' }],
+    ['token.new_ip', '127.0.0.1', 'deploy-bot/2.1', { previousIp: null, firstUse: true }],
+    ['token.created', null, null, { scopes: ['*'], expiresAt: '2027-03-07T06:37:12.038Z', ownerUserId: 'user_uVfHUaneudJMo3SbdLHR' }],
+  ]
+
+  test('its audit log reads as it was written (it was a 500)', async () => {
+    const t = await upgraded('audit', EARLIEST)
+    const log = await t.req('GET', '/api/v1/audit-events', { token: EARLIEST_TOKEN })
+    expect(log.status).toBe(200)
+    expect(shown(log.body.events)).toEqual(expected)
+  })
+
+  test('teamday rekey seals those fields (it failed on them: "not a sealed value"), and the log reads the same after', async () => {
+    const t = await upgraded('rekey', EARLIEST)
+    const rawAt = () => t.db.all<{ ip: string | null; user_agent: string | null; details: string }>(sql`SELECT ip, user_agent, details FROM audit_events ORDER BY created_at`)
+    expect(rawAt()[1]).toMatchObject({ ip: '127.0.0.1', user_agent: 'deploy-bot/2.1' })
+    const next = crypto.getRandomValues(new Uint8Array(32))
+    const report = await rekeyDatabase(t.rt.connection, new SecretBox(next, [EARLIEST.key]), t.clock.now())
+    expect(report.resealed.find((r) => r.table === 'audit_events')!.values).toBe(7)
+    for (const row of rawAt()) {
+      for (const v of [row.ip, row.user_agent, JSON.parse(row.details)]) if (v !== null) expect(v).toMatch(/^v1\./)
+    }
+    // Closed before the file is opened again: one process's second connection to it, closed, drops the first's locks (DESIGN.md).
+    await t.rt.close()
+    apps.splice(apps.indexOf(t), 1)
+    const after = await makeTestApp({ dbPath: join(dir, 'rekey.db'), key: next })
+    apps.push(after)
+    const log = await after.req('GET', '/api/v1/audit-events', { token: EARLIEST_TOKEN })
+    expect(log.status).toBe(200)
+    expect(shown(log.body.events)).toEqual(expected)
+  })
+})
 
 describe('a SQLite database of the 2026-12-03 build, upgraded in place', () => {
   test('a retry with an Idempotency-Key first sent to the old build is replayed, not run a second time', async () => {

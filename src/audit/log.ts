@@ -2,7 +2,7 @@ import { errorMessage } from '../errors'
 import type { Actor, Origin } from '../actor'
 import { redactSecrets } from '../auth/tokens'
 import type { Clock } from '../clock'
-import type { SecretBox } from '../crypto/secretbox'
+import { isSealed, type SecretBox } from '../crypto/secretbox'
 import { connectionOf, type Db } from '../db/connection'
 import { auditEvents, type AuditEvent } from '../db/schema'
 import { insertStatements } from '../db/prepared'
@@ -172,7 +172,23 @@ export function recordAuditOnce(scope: AuditScope, dedupeKey: string, e: AuditIn
 
 /** Opens the sealed fields of a stored audit event (see AuditLog.record). */
 export function openAuditFields(box: SecretBox, e: AuditEvent): { ip: string | null; userAgent: string | null; details: Record<string, unknown> | null } {
-  const open = (v: unknown, field: string) => (typeof v === 'string' ? box.open(v, `audit.${field}:${e.id}`) : null)
-  const details = open(e.details, 'details')
+  const open = (v: unknown, field: string) => (typeof v === 'string' ? (unsealedAuditText(v) ?? box.open(v, `audit.${field}:${e.id}`)) : null)
+  const legacy = unsealedAuditDetails(e.details)
+  const details = legacy === null ? open(e.details, 'details') : legacy
   return { ip: open(e.ip, 'ip'), userAgent: open(e.userAgent, 'ua'), details: details === null ? null : JSON.parse(details) }
+}
+
+/**
+ * An event's address or user agent as a build before the audit log's fields were sealed
+ * (2026-11-23) wrote it, as it was; null for a sealed value (or none). Opened as sealed, such a
+ * database's audit log was a 500 (GET /audit-events, `teamday audit list`) and `teamday rekey`
+ * failed on it; rekey seals them (src/db/rekey.ts).
+ */
+export function unsealedAuditText(v: unknown): string | null {
+  return typeof v === 'string' && !isSealed(v) ? v : null
+}
+
+/** An event's details as such a build wrote them (a JSON object, not a sealed string), as JSON text; null otherwise. */
+export function unsealedAuditDetails(v: unknown): string | null {
+  return v !== null && typeof v === 'object' ? JSON.stringify(v) : null
 }

@@ -15,6 +15,17 @@ export class DecryptionError extends Error {
 }
 
 export const KEY_BYTES = 32
+
+/**
+ * Whether a stored value has the sealed form (`v1.<keyId>.<data>`), whatever key sealed it. A
+ * column sealed since some build may still hold what an earlier build wrote there as it was (the
+ * audit log's address, user agent and details before 2026-11-23's sealing): that is no sealed
+ * value under any key, and its reader tells the two apart with this.
+ */
+export function isSealed(value: string): boolean {
+  const parts = value.split('.')
+  return parts.length === 3 && parts[0] === 'v1'
+}
 const IV_BYTES = 12
 const TAG_BYTES = 16
 

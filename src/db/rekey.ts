@@ -5,6 +5,7 @@ import type { Db, DbConnection } from './connection'
 import { auditEvents, cliLoginCodes, cliSessions, idempotencyKeys, personalAccessTokens, secrets, sessions } from './schema'
 import { prepared } from './prepared'
 import { REKEYED_REQUEST_HASH } from '../idempotency/service'
+import { unsealedAuditDetails, unsealedAuditText } from '../audit/log'
 import { moveKeyCheck } from './settings'
 
 /**
@@ -26,6 +27,8 @@ type Row = Record<string, unknown>
 interface SealedColumn {
   column: SQLiteColumn
   aad: (row: Row) => string
+  /** What a build that stored the column unsealed wrote there, as text, to be sealed now; null for a sealed value or none. */
+  unsealed?: (value: unknown) => string | null
 }
 
 /** A table with sealed columns: its key (the keyset order) and what else the AADs name. */
@@ -72,10 +75,11 @@ function sealedTables(): Record<string, SealedTable> {
       table: auditEvents,
       id: auditEvents.id,
       columns: {
-        ip: { column: auditEvents.ip, aad: byId('audit.ip') },
-        userAgent: { column: auditEvents.userAgent, aad: byId('audit.ua') },
+        // Written unsealed by builds before 2026-11-23's sealing: sealed here (src/audit/log.ts).
+        ip: { column: auditEvents.ip, aad: byId('audit.ip'), unsealed: unsealedAuditText },
+        userAgent: { column: auditEvents.userAgent, aad: byId('audit.ua'), unsealed: unsealedAuditText },
         // A JSON column holding the sealed string (drizzle maps it both ways).
-        details: { column: auditEvents.details, aad: byId('audit.details') },
+        details: { column: auditEvents.details, aad: byId('audit.details'), unsealed: unsealedAuditDetails },
       },
       batch: BATCH,
     },
@@ -203,13 +207,15 @@ function updateFor(tx: Db, name: string, plan: SealedTable, stale: string[]): { 
 }
 
 function staleColumns(plan: SealedTable, row: Row, box: SecretBox): string[] {
-  return Object.keys(plan.columns).filter((column) => isStale(box, row[column]))
+  return Object.entries(plan.columns).filter(([column, c]) => (c.unsealed?.(row[column]) ?? null) !== null || isStale(box, row[column])).map(([column]) => column)
 }
 
 /** A sealed value under another key than the current one (null: nothing sealed there). */
 const isStale = (box: SecretBox, v: unknown) => typeof v === 'string' && box.isStale(v)
 
 function resealValue(box: SecretBox, name: string, column: string, plan: SealedTable, row: Row): string {
+  const unsealed = plan.columns[column]!.unsealed?.(row[column]) ?? null
+  if (unsealed !== null) return box.seal(unsealed, plan.columns[column]!.aad(row))
   try {
     return box.reseal(row[column] as string, plan.columns[column]!.aad(row))
   } catch (e) {
