@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { quotableUrl, trimEndChar, unlessBlank } from './text'
 import { compileTrustedProxies } from './http/client-address'
@@ -225,7 +226,9 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
   // where `VAR=` (and leaving it out) is the default. README, Configuration: "Nothing is required".
   const env = withoutBlankValues(given)
   // Set but empty is unset, as for PORT: `TEAMDAY_DB=` opened the current folder as the database.
-  const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
+  const dbSetting = overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH
+  const dbPath = normalizeDatabase(dbSetting)
+  refuseFileUrlLeftBehind(dbSetting, dbPath)
   rejectUnknownScheme(dbPath)
   if (isPostgresUrl(dbPath) && !isValidPostgresUrl(dbPath)) throw new ConfigError(`the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
   if (isPostgresUrl(dbPath)) {
@@ -385,6 +388,24 @@ export function normalizeDatabase(db: string): string {
   }
   if (path === '') throw new ConfigError(`the database file URL ${where} names no file: file:PATH or file:///ABSOLUTE/PATH`)
   return path
+}
+
+/**
+ * A file: URL names the file after `file:` since 2026-12-07; builds before took the whole setting
+ * for a path relative to the working folder, and kept the database in `./file:…` there. Started
+ * with the same setting, this build made a new, empty database at the file the URL names (every
+ * token 401, the data seemingly gone). Refused while that file does not exist and the place an
+ * older build used holds one, naming both.
+ */
+function refuseFileUrlLeftBehind(setting: string, path: string): void {
+  if (!/^file:/i.test(setting) || existsSync(path)) return
+  const left = resolve(setting)
+  if (!existsSync(left)) return
+  throw new ConfigError(
+    `the database ${setting} (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) names ${resolve(path)}, which does not exist, and ${left} does: ` +
+      'teamday builds before 2026-12-07 took a file: URL for a path in the working folder and kept the database there. ' +
+      `Move that file (with its teamday.key, -wal and -shm beside it) to ${resolve(path)}, or give --db ${left}; nothing was changed`,
+  )
 }
 
 /** libpq's sslmode values: what the driver makes of any other (TLS, verified) is not what was meant. */

@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../src/config'
 import { generateKey } from '../src/crypto/keys'
+import { cliOn } from './helpers/cli'
 
 const README = readFileSync(resolve(import.meta.dir, '../README.md'), 'utf8')
 
@@ -320,4 +321,26 @@ describe('TEAMDAY_ENCRYPTION_KEY set but blank', () => {
     expect([r.code, times(r.err)]).toEqual([0, 0])
     expect(r.err).not.toContain('encryption_key_blank')
   }, 60_000)
+})
+
+// Found upgrading a database of the 2026-12-06 build in place: that build (and every one before
+// 2026-12-07) kept a `file:` URL's database in ./file:…/ under the working folder; this one, given
+// the same setting, made a new empty database at the path the URL names.
+describe('a file: URL whose database an older build kept under ./file:…', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-file-url-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('is refused, naming where the database is, and nothing is made at the named path', async () => {
+    const left = join(dir, 'file:data', 'teamday.db')
+    expect((await cliOn(left)('users', 'create', '--email', 'a@b.test', '--org', 'acme')).code).toBe(0)
+    const main = resolve(import.meta.dir, '../src/main.ts')
+    for (const argv of [['users', 'list', '--org', 'acme', '--db', 'file:data/teamday.db'], ['migrate', '--db', 'file:data/teamday.db']]) {
+      const r = Bun.spawnSync([process.execPath, main, ...argv], { cwd: dir, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'silent' }, stdout: 'pipe', stderr: 'pipe', timeout: 20_000 })
+      expect(r.exitCode).toBe(2)
+      expect(r.stderr.toString()).toContain(`names ${join(dir, 'data', 'teamday.db')}, which does not exist, and ${left} does`)
+      expect(existsSync(join(dir, 'data'))).toBe(false)
+    }
+    // Once it is where the URL says, the URL opens it.
+    expect(loadConfig({ TEAMDAY_DB: `file:${left}` }).dbPath).toBe(left)
+  })
 })
