@@ -242,6 +242,63 @@ describe('0022 (SQLite) / 0010 (PostgreSQL): idempotency keys stored as sent bef
   }, 30_000)
 })
 
+// Found upgrading a database of the 2026-11-23 build in place: 0009 added executions.delegated
+// false for every row, and GET /api/v1/chats listed each sub-agent run of before as a chat.
+describe('0027 (SQLite) / 0015 (PostgreSQL): delegated children recorded before 0009 flagged', () => {
+  test.skipIf(sqliteOnly("SQLite's migrations 0009 and 0027"))("a child its parent's log names is flagged; a run attached through the API's parentExecutionId is not", () => {
+    const db = openDatabase(join(dir, 'delegated.db'))
+    const all = embeddedMigrations()
+    const upTo = all.findIndex((_, i) => sqliteJournalTag(i).startsWith('0009_'))
+    expect(upTo).toBe(9)
+    ;(db.sync as any).dialect.migrate(all.slice(0, upTo), (db.sync as any).session, { migrationsFolder: '' })
+    const c = db.client
+    c.run("INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_1', 'o', 'O', 0)")
+    c.run("INSERT INTO users (id, email, created_at) VALUES ('user_1', 'u@example.com', 0)")
+    c.run("INSERT INTO agents (id, organization_id, user_id, name, slug, created_at, updated_at) VALUES ('char_1', 'org_1', 'user_1', 'A', 'a', 0, 0)")
+    for (const [id, parent, chat] of [['exec_parent', null, 'chat_1'], ['exec_child', 'exec_parent', 'chat_1:exec_parent:char_1'], ['exec_attached', 'exec_parent', 'chat_2']]) {
+      c.run(`INSERT INTO executions (id, organization_id, user_id, agent_id, agent_name, agent_visibility, chat_id, session_id, message, parent_execution_id, created_at, updated_at) VALUES ('${id}', 'org_1', 'user_1', 'char_1', 'A', 'private', '${chat}', '${chat}', 'm', ${parent ? `'${parent}'` : 'NULL'}, 5, 5)`)
+    }
+    c.run(`INSERT INTO execution_logs (execution_id, level, event, data, created_at) VALUES ('exec_parent', 'info', 'delegated', '{"childExecutionId":"exec_child","agentId":"char_1","depth":1}', 5)`)
+    // Data that is no JSON object does not fail the migration (a start would be refused).
+    c.run(`INSERT INTO execution_logs (execution_id, level, event, data, created_at) VALUES ('exec_parent', 'info', 'delegated', 'not json', 5), ('exec_parent', 'info', 'delegated', NULL, 5)`)
+    expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
+    expect(c.query('SELECT id, delegated FROM executions ORDER BY id').all()).toEqual([
+      { id: 'exec_attached', delegated: 0 },
+      { id: 'exec_child', delegated: 1 },
+      { id: 'exec_parent', delegated: 0 },
+    ])
+    c.close()
+  })
+
+  test('PostgreSQL: the same rule, for such rows a migrate-data copied from SQLite', async () => {
+    if (!(await needPostgres('test/migrations.test.ts'))) return
+    const url = urlFor(await createTestDatabase())
+    expect((await cli(['migrate', '--db', url], { TEAMDAY_ENCRYPTION_KEY: newKey() })).code).toBe(0)
+    const sql = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      await sql.unsafe(`
+        INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_1', 'o', 'O', now());
+        INSERT INTO users (id, email, created_at) VALUES ('user_1', 'u@example.com', now());
+        INSERT INTO agents (id, organization_id, user_id, name, slug, created_at, updated_at) VALUES ('char_1', 'org_1', 'user_1', 'A', 'a', now(), now());
+        INSERT INTO executions (id, organization_id, user_id, agent_id, agent_name, agent_visibility, chat_id, session_id, message, parent_execution_id, created_at, updated_at) VALUES
+          ('exec_parent', 'org_1', 'user_1', 'char_1', 'A', 'private', 'c', 'c', 'm', NULL, now(), now()),
+          ('exec_child', 'org_1', 'user_1', 'char_1', 'A', 'private', 'c:exec_parent:char_1', 'c:exec_parent:char_1', 'm', 'exec_parent', now(), now()),
+          ('exec_attached', 'org_1', 'user_1', 'char_1', 'A', 'private', 'c2', 'c2', 'm', 'exec_parent', now(), now());
+        INSERT INTO execution_logs (execution_id, level, event, data, created_at) VALUES
+          ('exec_parent', 'info', 'delegated', '{"childExecutionId":"exec_child","depth":1}', now()),
+          ('exec_parent', 'info', 'delegated', '"no object"', now()), ('exec_parent', 'info', 'delegated', NULL, now());`)
+      await sql.unsafe(pgMigrations.sql['0015_execution_delegated_backfill']!)
+      expect((await sql`SELECT id, delegated FROM executions ORDER BY id`).map((r) => [r.id, r.delegated])).toEqual([
+        ['exec_attached', false],
+        ['exec_child', true],
+        ['exec_parent', false],
+      ])
+    } finally {
+      await sql.end({ timeout: 5 })
+    }
+  }, 30_000)
+})
+
 // Rows this build writes that the build before cannot read (a completed run's last message
 // stored without its content: storedMessages): that build served such a database (500 on the
 // execution, its chat, its list; a later turn of its session failed) where it must refuse it.
