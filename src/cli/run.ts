@@ -298,6 +298,18 @@ function check(cmd: Command, values: Record<string, unknown>, positionals: strin
   const p: Positionals = cmd.positionals ?? { synopsis: '', min: 0, max: 0, missing: '' }
   if (positionals.length < p.min) throw new UsageError(`missing ${p.missing}`)
   if (positionals.length > p.max) throw new UsageError(`unexpected argument "${positionals[p.max]}"${p.extra ? `: ${p.extra}` : ''}`)
+  // The first argument names the object, and a client command puts it in the request's path. An
+  // empty one (`teamday tasks delete "$ID"` with ID unset) asked for `/api/v1/tasks/` (a 405, or a
+  // list read as "not a teamday server"); `.` and `..` are steps of the URL's path, which the URL
+  // parser takes (`agents execute .. -m M` ran the default assistant of /api/v1/execute). No id,
+  // slug, e-mail or `self` is either.
+  const first = positionals[0]
+  if (p.min > 0 && (first === '' || first === '.' || first === '..')) {
+    // What the first argument is: "space ID" of "space ID and KEY=VALUE", "member" of "member (user id or e-mail)".
+    const what = p.missing.split(' (')[0]!.split(' and ')[0]!
+    if (first === '') throw new UsageError(`missing ${what}: the argument is empty (an unset variable?)`)
+    throw new UsageError(`"${first}" is not a${'aeiou'.includes(what[0]!) ? 'n' : ''} ${what}: it is a step of a URL's path, which would send the request elsewhere`)
+  }
   for (const [name, o] of Object.entries(cmd.options ?? {})) {
     const absent = (n: string) => values[n] === undefined || values[n] === ''
     if (o.required && absent(name) && (o.or === undefined || absent(o.or))) throw new UsageError(`missing required option --${name}${o.or ? ` (or --${o.or})` : ''}`)

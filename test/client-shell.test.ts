@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import { run } from '../src/main'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { recordingIo } from './helpers/cli-io'
+
+/**
+ * The client as a shell script, a cron job or a CI pipeline uses it: arguments that come from
+ * variables, and what reaches the server for them. The server is the app behind a recorder.
+ */
+
+let t: TestApp
+let server: Server<unknown>
+let base: string
+let admin: Actor
+const seen: { method: string; path: string }[] = []
+
+beforeAll(async () => {
+  t = await makeTestApp()
+  server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch(req) {
+      seen.push({ method: req.method, path: new URL(req.url).pathname })
+      return t.app.handle(req)
+    },
+  })
+  base = `http://127.0.0.1:${server.port}`
+  admin = await makeActor(t, { role: 'admin' })
+}, 60_000)
+
+afterAll(() => {
+  server.stop(true)
+})
+
+async function cli(argv: string[]) {
+  const { io, out, err } = recordingIo({ TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token })
+  seen.length = 0
+  const code = await run(argv, io)
+  return { code, out: out(), err: err() }
+}
+
+describe('an ID argument that is empty, "." or ".."', () => {
+  // `teamday tasks delete "$ID"` with ID unset, or a value that the URL parser turns into a path
+  // step: `/api/v1/agents/../execute` is `/api/v1/execute`, the default assistant's route.
+  const commands: string[][] = [
+    ['agents', 'get'],
+    ['agents', 'delete'],
+    ['agents', 'update', '@', '--name', 'x'],
+    ['agents', 'execute', '@', '-m', 'hi'],
+    ['tasks', 'get'],
+    ['tasks', 'delete'],
+    ['tasks', 'update', '@', '--title', 'x'],
+    ['spaces', 'get'],
+    ['spaces', 'delete'],
+    ['spaces', 'update', '@', '--name', 'x'],
+    ['spaces', 'secrets', 'list'],
+    ['spaces', 'secrets', 'set', '@', 'K=V'],
+    ['spaces', 'secrets', 'delete', '@', 'K'],
+    ['executions', 'get'],
+    ['executions', 'tree'],
+    ['executions', 'cancel'],
+    ['executions', 'logs'],
+    ['tokens', 'revoke'],
+    ['tokens', 'rotate'],
+    ['members', 'set-role', '@', '--role', 'viewer'],
+    ['members', 'remove'],
+  ]
+  for (const value of ['', '.', '..']) {
+    test(`${JSON.stringify(value)}: exit 2 naming the argument, nothing sent, for every command that takes one`, async () => {
+      for (const c of commands) {
+        const argv = c.includes('@') ? c.map((w) => (w === '@' ? value : w)) : [...c, value]
+        const r = await cli([...argv, '--json'])
+        const said = `${argv.join(' ')} -> ${r.code} ${r.out}`
+        expect(said).toStartWith(`${argv.join(' ')} -> 2 `)
+        expect(JSON.parse(r.out)).toMatchObject({ error: true, code: 'usage', exitCode: 2 })
+        expect(r.err).toMatch(value === '' ? /^error: missing .*: the argument is empty \(an unset variable\?\)/ : new RegExp(`^error: "${value.replace(/\./g, '\\.')}" is not an? `))
+        expect(seen).toEqual([])
+      }
+    })
+  }
+
+  test('an ID with dots inside, or a slash, is one path segment, as before', async () => {
+    const r = await cli(['agents', 'get', '../tasks'])
+    expect(r.code).toBe(4)
+    expect(seen[0]).toEqual({ method: 'GET', path: '/api/v1/agents/..%2Ftasks' })
+    expect((await cli(['tasks', 'get', '...'])).code).toBe(4)
+  })
+})
