@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { run } from '../src/main'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { recordingIo } from './helpers/cli-io'
@@ -13,10 +16,13 @@ let t: TestApp
 let server: Server<unknown>
 let base: string
 let admin: Actor
+let dir: string
 const seen: { method: string; path: string }[] = []
 
 beforeAll(async () => {
   t = await makeTestApp()
+  // The client's own clock reads the token's expiry: the app's is the same (no expiry warning).
+  t.clock.ms = Date.now()
   server = Bun.serve({
     port: 0,
     hostname: '127.0.0.1',
@@ -27,14 +33,16 @@ beforeAll(async () => {
   })
   base = `http://127.0.0.1:${server.port}`
   admin = await makeActor(t, { role: 'admin' })
+  dir = mkdtempSync(join(tmpdir(), 'teamday-shell-'))
 }, 60_000)
 
 afterAll(() => {
   server.stop(true)
+  rmSync(dir, { recursive: true, force: true })
 })
 
-async function cli(argv: string[]) {
-  const { io, out, err } = recordingIo({ TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token })
+async function cli(argv: string[], env: Record<string, string | undefined> = { TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token }) {
+  const { io, out, err } = recordingIo(env)
   seen.length = 0
   const code = await run(argv, io)
   return { code, out: out(), err: err() }
@@ -85,5 +93,21 @@ describe('an ID argument that is empty, "." or ".."', () => {
     expect(r.code).toBe(4)
     expect(seen[0]).toEqual({ method: 'GET', path: '/api/v1/agents/..%2Ftasks' })
     expect((await cli(['tasks', 'get', '...'])).code).toBe(4)
+  })
+})
+
+describe('--env-file and a variable the environment sets blank', () => {
+  // A CI variable or secret that is not defined comes as an empty string (GitHub Actions'
+  // `env: TEAMDAY_TOKEN: ${{ secrets.MISSING }}`). Blank is unset (README, Configuration), so the
+  // file's value is the one that counts; a set variable still wins over the file.
+  test("the file's value is used: blank is unset; a value that is set wins", async () => {
+    const file = join(dir, 'client.env')
+    writeFileSync(file, `TEAMDAY_URL=${base}\nTEAMDAY_TOKEN=${admin.token}\n`, { mode: 0o600 })
+    const r = await cli(['whoami', '--json', '--env-file', file], { TEAMDAY_URL: ' ', TEAMDAY_TOKEN: '', XDG_CONFIG_HOME: dir })
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.out).token.id).toBe(admin.tokenId)
+    const set = await cli(['whoami', '--env-file', file], { TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'x'.repeat(43), XDG_CONFIG_HOME: dir })
+    expect(set.code).toBe(3)
   })
 })

@@ -7,6 +7,7 @@ import { loadAdmin } from './admin-bundle'
 import { OutputError, processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
+import { unlessBlank } from '../text'
 import { teamdayCliCommand, teamdayCliOption } from './teamday-cli-names'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type Positionals, type TopCommand } from './spec'
 
@@ -138,8 +139,12 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     if (typeof envFile === 'string') {
       envFileGiven = true
       const { readEnvFile } = await import('./env-file')
-      // The environment wins over the file, as with Node's and Bun's --env-file.
-      io = { ...io, env: { ...readEnvFile(envFile), ...io.env } }
+      // The environment wins over the file, as with Node's and Bun's --env-file; a variable it
+      // sets blank is unset (README, Configuration), so the file's value counts: an undefined CI
+      // secret (an empty TEAMDAY_TOKEN) said "no token configured" beside a file that held one.
+      const env: ClientIo['env'] = readEnvFile(envFile)
+      for (const [name, value] of Object.entries(io.env)) if (unlessBlank(value) !== undefined || !Object.hasOwn(env, name)) env[name] = value
+      io = { ...io, env }
     }
     const handler = await cmd.load!()
     await handler({ values, positionals, io })
