@@ -111,3 +111,37 @@ describe('--env-file and a variable the environment sets blank', () => {
     expect(set.code).toBe(3)
   })
 })
+
+describe('a proxy in the environment', () => {
+  // Bun's fetch sends requests through HTTP_PROXY / HTTPS_PROXY as curl does: a proxy that is down
+  // refused the connection, and the error said that nothing listens at the server's address.
+  test('a connection the proxy refused names the proxy variable, without its credentials', async () => {
+    const gone = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+    const proxyPort = gone.port
+    gone.stop(true)
+    seen.length = 0
+    const env = { PATH: process.env.PATH, HOME: dir, TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token, HTTP_PROXY: `http://ops:hunter2@127.0.0.1:${proxyPort}` }
+    const p = Bun.spawn([process.execPath, 'src/main.ts', 'agents', 'list', '--retries', '0', '--json'], { env, stdout: 'pipe', stderr: 'pipe' })
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()])
+    expect(code).toBe(5)
+    expect(JSON.parse(out)).toMatchObject({ error: true, code: 'connection_failed', exitCode: 5 })
+    expect(err).toContain(`cannot reach the server at ${base}`)
+    expect(err).toContain(`HTTP_PROXY is set (http://127.0.0.1:${proxyPort}): unless NO_PROXY exempts this host, requests go through that proxy`)
+    expect(err + out).not.toContain('hunter2')
+    expect(err + out).not.toContain(admin.token)
+    expect(seen).toEqual([])
+    // NO_PROXY exempts it (fetch's decision): the server answers.
+    const direct = Bun.spawn([process.execPath, 'src/main.ts', 'agents', 'list', '--retries', '0'], { env: { ...env, NO_PROXY: '127.0.0.1' }, stdout: 'pipe', stderr: 'pipe' })
+    expect(await direct.exited).toBe(0)
+  }, 30_000)
+
+  test('which variable applies to the URL, as curl reads them', async () => {
+    const { proxyVariable } = await import('../src/client/config')
+    expect(proxyVariable({}, 'http://h')).toBeNull()
+    expect(proxyVariable({ HTTPS_PROXY: 'http://p:3128' }, 'http://h')).toBeNull()
+    expect(proxyVariable({ HTTPS_PROXY: 'http://p:3128' }, 'https://h')).toBe('HTTPS_PROXY=http://p:3128')
+    expect(proxyVariable({ http_proxy: 'http://a:1', HTTP_PROXY: 'http://b:2' }, 'http://h')).toBe('http_proxy=http://a:1')
+    expect(proxyVariable({ http_proxy: ' ', HTTP_PROXY: 'u:pw@b:2' }, 'http://h')).toBe('HTTP_PROXY=b:2')
+    expect(proxyVariable({ https_proxy: '""' }, 'https://h')).toBeNull()
+  })
+})

@@ -15,6 +15,8 @@ export interface ClientConfig {
   tokenSource: string | null
   /** The stored browser sign-in for this server (`teamday login`), when that is the source. */
   login?: LoginSession
+  /** The proxy variable that may carry this server's requests (proxyVariable), for a connection failure's hint. */
+  proxy?: string | null
 }
 
 /**
@@ -28,6 +30,10 @@ export interface ClientConfig {
 export async function loadClientConfig(given: Env, flags: { url?: string; tokenFile?: string; token?: boolean }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
   const env = clientEnv(given)
   const baseUrl = clientBaseUrl(given, flags.url)
+  return { ...(await tokenConfig(given, env, baseUrl, flags, warn)), proxy: proxyVariable(given, baseUrl) }
+}
+
+async function tokenConfig(given: Env, env: ReturnType<typeof clientEnv>, baseUrl: string, flags: { tokenFile?: string; token?: boolean }, warn: (line: string) => void): Promise<ClientConfig> {
   if (flags.token === false) return { baseUrl, token: null, tokenSource: null }
   if (flags.tokenFile !== undefined) {
     let text: string
@@ -57,6 +63,25 @@ export async function loadClientConfig(given: Env, flags: { url?: string; tokenF
     return { baseUrl, token: stored.accessToken, tokenSource: source, login: new LoginSession(file, baseUrl, stored) }
   }
   return { baseUrl, token: null, tokenSource: null }
+}
+
+/**
+ * The proxy variable Bun's fetch reads for this URL, as curl does: `http_proxy`, else
+ * `HTTP_PROXY` for http, `https_proxy`, else `HTTPS_PROXY` for https (empty, `""` or `''` is
+ * unset), as `NAME=URL` without the URL's credentials; null when none is set. Whether NO_PROXY
+ * exempts the host is fetch's to decide (names, ports, CIDR ranges): the hint says "unless".
+ * A connection refused by the proxy read as the server's ("nothing listens at that address").
+ */
+export function proxyVariable(env: Env, baseUrl: string): string | null {
+  const names = baseUrl.startsWith('https:') ? ['https_proxy', 'HTTPS_PROXY'] : ['http_proxy', 'HTTP_PROXY']
+  for (const name of names) {
+    const v = env[name]?.trim()
+    if (!v || v === '""' || v === "''") continue
+    const at = v.lastIndexOf('@')
+    const scheme = v.indexOf('://')
+    return `${name}=${at < 0 ? v : (scheme >= 0 && scheme < at ? v.slice(0, scheme + 3) : '') + v.slice(at + 1)}`
+  }
+  return null
 }
 
 /**

@@ -118,7 +118,7 @@ export class ApiClient {
         const why = networkReason(e, o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs)
         const safe = IDEMPOTENT_METHODS.has(method)
         if (!safe || attempt >= this.opts.retries) {
-          throw new ClientError('server', `the answer from ${this.opts.baseUrl} broke off: ${why}${safe ? '' : ' (the request may have been carried out)'}`, 'Check --url / TEAMDAY_URL and the network, then try again (teamday health).', undefined, 'connection_failed')
+          throw new ClientError('server', `the answer from ${this.opts.baseUrl} broke off: ${why}${safe ? '' : ' (the request may have been carried out)'}`, `Check --url / TEAMDAY_URL and the network, then try again (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
         }
         const delay = this.backoff(attempt)
         this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
@@ -184,7 +184,7 @@ export class ApiClient {
         // A certificate not trusted here stays so: said at once, with how to trust it, not retried.
         const untrusted = untrustedCertificateHint(e)
         if (untrusted) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, untrusted, undefined, 'connection_failed')
-        if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).', undefined, 'connection_failed')
+        if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, `Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.pause(delay, o.signal)
@@ -244,6 +244,12 @@ export class ApiClient {
       signal.addEventListener('abort', done)
       this.sleep(ms).then(done, done)
     })
+  }
+
+  /** A connection failure's hint when a proxy variable is set: the failure may be the proxy's. */
+  private proxyHint(): string {
+    const p = this.opts.proxy
+    return p ? `\n${p.split('=')[0]} is set (${p.slice(p.indexOf('=') + 1)}): unless NO_PROXY exempts this host, requests go through that proxy, and the failure may be the proxy's (check it, or add the host to NO_PROXY).` : ''
   }
 
   /** Full jitter: a random delay in [50%, 100%] of min(8 s, 0.5 s × 2^attempt). */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { loginCodeDisplay } from '../../auth/login-code'
-import { clientBaseUrl, clientEnv } from '../../client/config'
+import { clientBaseUrl, clientEnv, proxyVariable } from '../../client/config'
 import { credentialsPath, readCredentials, writeCredentials } from '../../client/credentials'
 import { ClientError, unexpectedAnswer } from '../../client/errors'
 import { ApiClient } from '../../client/http'
@@ -71,7 +71,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const baseUrl = clientBaseUrl(io.env, values.url)
   const retries = retriesOf(values)
   warnUnverifiedTls(io, baseUrl)
-  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
+  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line), proxy: proxyVariable(io.env, baseUrl) })
   const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false, expect: { code: 'string', authUrl: 'string' } })
   const { code, authUrl } = started.body as { code: string; authUrl: string }
   const expiresIn = Number(started.body.expiresIn)
