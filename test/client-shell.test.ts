@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { run } from '../src/main'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { recordingIo } from './helpers/cli-io'
+import { resolveSecrets } from '../src/modules/spaces/secrets'
 
 /**
  * The client as a shell script, a cron job or a CI pipeline uses it: arguments that come from
@@ -143,5 +144,28 @@ describe('a proxy in the environment', () => {
     expect(proxyVariable({ http_proxy: 'http://a:1', HTTP_PROXY: 'http://b:2' }, 'http://h')).toBe('http_proxy=http://a:1')
     expect(proxyVariable({ http_proxy: ' ', HTTP_PROXY: 'u:pw@b:2' }, 'http://h')).toBe('HTTP_PROXY=b:2')
     expect(proxyVariable({ https_proxy: '""' }, 'https://h')).toBeNull()
+  })
+})
+
+describe('spaces secrets set KEY: the value of $KEY', () => {
+  // A CI secret that is not available (a fork's pull request, a typo in its name) comes as an
+  // empty variable: `secrets set prod OPENAI_API_KEY` replaced the stored value with "", exit 0.
+  test('unset or blank is a usage error, nothing sent; KEY= sets an empty value on purpose', async () => {
+    const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Prod' } })
+    const id = space.body.space.id
+    const stored = await cli(['spaces', 'secrets', 'set', id, 'API_KEY=sk-kept'])
+    expect(stored.code).toBe(0)
+    for (const value of [undefined, '', '  ']) {
+      const r = await cli(['spaces', 'secrets', 'set', id, 'API_KEY', '--json'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token, API_KEY: value })
+      expect(r.code).toBe(2)
+      expect(JSON.parse(r.out)).toMatchObject({ error: true, code: 'usage', exitCode: 2 })
+      expect(r.err).toStartWith(`error: API_KEY: no value; pass API_KEY=VALUE or set the environment variable API_KEY`)
+      expect(seen).toEqual([])
+    }
+    expect((await resolveSecrets(t.ctx, admin.organizationId, id)).API_KEY).toBe('sk-kept')
+    const explicit = await cli(['spaces', 'secrets', 'set', id, 'EMPTY='])
+    expect(explicit.code).toBe(0)
+    const listed = await cli(['spaces', 'secrets', 'list', id])
+    expect(listed.out).toBe('API_KEY\nEMPTY\n')
   })
 })

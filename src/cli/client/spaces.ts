@@ -5,6 +5,7 @@ import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
 import { readTexts } from './text-input'
+import { unlessBlank } from '../../text'
 
 /** `teamday spaces …` and `teamday spaces secrets …` over HTTP (options and usage: src/cli/registry.ts). */
 
@@ -88,8 +89,10 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
     const key = eq < 0 ? item : item.slice(0, eq)
     // Never echo the argument: it may hold a value.
     if (!isSecretKey(key)) throw badName(items.indexOf(item), items.length)
-    const value = eq < 0 ? io.env[key] : item.slice(eq + 1)
-    if (value === undefined) throw new UsageError(`${key}: no value; pass ${key}=VALUE or set the environment variable ${key}`)
+    // $KEY set blank is unset, as every variable the client reads: an undefined CI secret (a
+    // fork's pull request) arrives as "", and replaced the stored value with it. KEY= is explicit.
+    const value = eq < 0 ? unlessBlank(io.env[key]) : item.slice(eq + 1)
+    if (value === undefined) throw new UsageError(`${key}: no value; pass ${key}=VALUE or set the environment variable ${key} (unset or blank here)`)
     map[key] = value
   }
   const client = await makeClient(io, values)
