@@ -169,3 +169,31 @@ describe('spaces secrets set KEY: the value of $KEY', () => {
     expect(listed.out).toBe('API_KEY\nEMPTY\n')
   })
 })
+
+describe('an https server whose certificate this machine does not trust', () => {
+  // The server answered: "check that teamday serve runs there" pointed away from the cause, and
+  // nothing said how to trust an organization's own CA.
+  test('the hint names NODE_EXTRA_CA_CERTS, and with it the command works', async () => {
+    const cert = join(dir, 'cert.pem')
+    const key = join(dir, 'key.pem')
+    const made = Bun.spawnSync(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stderr: 'pipe' })
+    expect(made.exitCode).toBe(0)
+    const tls = Bun.serve({ port: 0, hostname: '127.0.0.1', tls: { cert: Bun.file(cert), key: Bun.file(key) }, fetch: (req) => t.app.handle(new Request(req.url.replace(/^https:\/\/[^/]+/, 'http://localhost'), req)) })
+    try {
+      const url = `https://127.0.0.1:${tls.port}`
+      const r = await cli(['health', '--retries', '0', '--json'], { TEAMDAY_URL: url })
+      expect(r.code).toBe(5)
+      expect(JSON.parse(r.out)).toMatchObject({ code: 'connection_failed', exitCode: 5 })
+      expect(r.err).toContain('the TLS certificate is not trusted')
+      expect(r.err).toContain('point NODE_EXTRA_CA_CERTS at that CA\'s PEM file')
+      expect(r.err).not.toContain('teamday serve" runs there')
+      // The advice works (Bun reads the variable at start).
+      const p = Bun.spawn([process.execPath, 'src/main.ts', 'health', '--retries', '0'], { env: { PATH: process.env.PATH, HOME: dir, TEAMDAY_URL: url, NODE_EXTRA_CA_CERTS: cert }, stdout: 'pipe', stderr: 'pipe' })
+      const [code, out] = await Promise.all([p.exited, new Response(p.stdout).text()])
+      expect(out).toStartWith(`ok: teamday `)
+      expect(code).toBe(0)
+    } finally {
+      tls.stop(true)
+    }
+  }, 30_000)
+})

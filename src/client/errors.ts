@@ -72,26 +72,27 @@ const NETWORK_REASONS: Record<string, string> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the TLS certificate is not trusted (unknown issuer)',
   SELF_SIGNED_CERT_IN_CHAIN: 'the TLS certificate is not trusted (self-signed in the chain)',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'the TLS certificate is not trusted (self-signed)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the TLS certificate is not trusted (its issuer is unknown here)',
   CERT_HAS_EXPIRED: 'the TLS certificate has expired',
   ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate is for another host name',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the TLS certificate is not trusted (its issuer is unknown here)',
   UNABLE_TO_GET_ISSUER_CERT: 'the TLS certificate is not trusted (its issuer is unknown here)',
 }
 
 /** Bun's codes for a server certificate this machine does not trust: no retry makes it trusted. */
-const UNTRUSTED_CERTIFICATE = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT'])
+const UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT'])
 
 /**
- * What to do about a request that failed because the server's TLS certificate is not trusted
- * here (self-signed, or from a private CA such as `teamday serve --tls-cert` is often given), or
- * null for any other failure. The one way: the CA's certificate in NODE_EXTRA_CA_CERTS, which
- * Bun's fetch adds to the system's trusted ones (a compiled teamday too). Never a switch that
- * stops verifying.
+ * What to do about a certificate the client refused, or undefined for any other failure. The
+ * server was reached: "check that teamday serve runs there" sent people looking at the wrong
+ * thing, and nothing said how to trust an organization's own CA (Bun reads NODE_EXTRA_CA_CERTS).
  */
-export function untrustedCertificateHint(e: unknown): string | null {
+export function certificateHint(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code
-  if (typeof code !== 'string' || !UNTRUSTED_CERTIFICATE.has(code)) return null
-  return "If the server's certificate is self-signed or from your own CA, trust it for this command: NODE_EXTRA_CA_CERTS=/path/to/ca.pem (that CA's certificate, PEM; for a self-signed one, the certificate itself) in the environment of teamday."
+  if (typeof code !== 'string') return undefined
+  if (UNTRUSTED.has(code)) return "The server answered with a certificate this machine does not trust. If it is self-signed or from your organization's own CA, point NODE_EXTRA_CA_CERTS at that CA's PEM file (NODE_EXTRA_CA_CERTS=/path/to/ca.pem in teamday's environment; for a self-signed one, the certificate itself); never turn verification off."
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'Use the host name the server\'s certificate names in --url / TEAMDAY_URL.'
+  if (code === 'CERT_HAS_EXPIRED') return 'The server\'s certificate must be renewed (or this machine\'s clock is wrong).'
+  return undefined
 }
 
 /**

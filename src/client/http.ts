@@ -1,5 +1,5 @@
 import { VERSION } from '../build-info'
-import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, unexpectedAnswer, untrustedCertificateHint } from './errors'
+import { certificateHint, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, unexpectedAnswer } from './errors'
 
 export { networkReason }
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
@@ -181,9 +181,10 @@ export class ApiClient {
         const why = networkReason(e, timeoutMs)
         if (o.timeoutMessage && (e as Error)?.name === 'TimeoutError') throw new ClientError('server', o.timeoutMessage, undefined, undefined, 'timeout')
         if (o.signal?.aborted) throw new ClientError('server', `no answer from ${this.opts.baseUrl}: ${why}`, undefined, undefined, 'timeout')
-        // A certificate not trusted here stays so: said at once, with how to trust it, not retried.
-        const untrusted = untrustedCertificateHint(e)
-        if (untrusted) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, untrusted, undefined, 'connection_failed')
+        // A certificate refused here (not trusted, another host's, expired) stays so: said at once,
+        // with what to do about it, not retried; the server did answer.
+        const certificate = certificateHint(e)
+        if (certificate) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, certificate, undefined, 'connection_failed')
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, `Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
