@@ -322,7 +322,7 @@ const CLIENT_COMMANDS: Declared[] = [
         leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID or slug' }, load: () => spaces().then((m) => m.secretsList) }),
         leaf({
           name: 'set',
-          summary: 'KEY alone takes the value of the environment variable KEY (keeps values out of shell history)',
+          summary: 'KEY alone takes the value of the environment variable KEY (keeps values out of shell history; unset or blank: exit 2)',
           positionals: { synopsis: 'SPACE KEY=VALUE... | KEY...', min: 2, max: 1000, missing: 'space ID and KEY=VALUE' },
           load: () => spaces().then((m) => m.secretsSet),
         }),
