@@ -197,3 +197,23 @@ describe('an https server whose certificate this machine does not trust', () => 
     }
   }, 30_000)
 })
+
+describe('a working directory that was removed', () => {
+  // A cron job or CI step whose directory was deleted under it: process.cwd() throws. With no
+  // token configured, the .env hint asked for it and the command crashed, printing a page of the
+  // bundle's source and a stack trace (exit 1), instead of "no token configured" (exit 3).
+  test('no token: exit 3 with the message, no stack trace', async () => {
+    const gone = join(dir, 'gone')
+    const { mkdirSync, rmdirSync } = await import('node:fs')
+    mkdirSync(gone)
+    const main = join(import.meta.dir, '..', 'src', 'main.ts')
+    const sh = `cd '${gone}' && rmdir '${gone}' && exec '${process.execPath}' '${main}' agents list --json`
+    const p = Bun.spawn(['sh', '-c', sh], { env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: dir, TEAMDAY_URL: base }, stdout: 'pipe', stderr: 'pipe' })
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()])
+    expect(err).toStartWith('error: no token configured')
+    expect(err).not.toContain('uv_cwd')
+    expect(JSON.parse(out)).toMatchObject({ code: 'no_token', exitCode: 3 })
+    expect(code).toBe(3)
+    expect(() => rmdirSync(gone)).toThrow()
+  }, 30_000)
+})

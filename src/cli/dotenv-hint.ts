@@ -30,14 +30,16 @@ function tokenVariableSet(text: string): string | undefined {
  * `cwd` sets TEAMDAY_TOKEN or TEAMDAY_API_TOKEN: teamday reads no .env file by itself (README,
  * "Environment files"), so the token kept there as TeamDay's docs suggest ("Oder in .env Datei
  * (für lokale Entwicklung)") seemed to be ignored without a word. Any other error, or no such
- * file, is returned as it is.
+ * file (or no working directory), is returned as it is. `cwd`: process.cwd() when undefined.
  */
-export async function withDotenvHint(e: ClientError, cwd: string): Promise<ClientError> {
+export async function withDotenvHint(e: ClientError, cwd: string | undefined): Promise<ClientError> {
   // Bun.file, not node:fs: the client's bundle imports no node module statically but where a
   // command needs one (test/client-startup.test.ts). A `/` separates on Windows too.
   let text: string
   try {
-    const file = Bun.file(`${cwd}/.env`)
+    // process.cwd() throws when the directory was removed under the command (a cron job's, a CI
+    // step's): no hint then, and not a crash with a stack trace in place of "no token configured".
+    const file = Bun.file(`${cwd ?? process.cwd()}/.env`)
     if (file.size > MAX_BYTES) return e
     text = await file.text()
   } catch {

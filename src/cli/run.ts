@@ -156,7 +156,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     let said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : top.mode === 'admin' ? namingOption(e, options) : e
     // No token anywhere, and a .env file here that holds one (TeamDay's docs keep it there for
     // local development): say that teamday does not read it by itself, and how it does.
-    if (!envFileGiven && e instanceof ClientError && e.code === 'no_token') said = await (await import('./dotenv-hint')).withDotenvHint(e, io.cwd ?? process.cwd())
+    if (!envFileGiven && e instanceof ClientError && e.code === 'no_token') said = await (await import('./dotenv-hint')).withDotenvHint(e, io.cwd)
     return await fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }
