@@ -217,3 +217,24 @@ describe('a working directory that was removed', () => {
     expect(() => rmdirSync(gone)).toThrow()
   }, 30_000)
 })
+
+describe('Ctrl-C and SIGTERM (README: Exit codes)', () => {
+  test('end a command waiting for an answer at once, by the signal (130 / 143 in the shell)', async () => {
+    const silent = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {}, open() {} } })
+    try {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        const p = Bun.spawn([process.execPath, 'src/main.ts', 'agents', 'list'], { env: { PATH: process.env.PATH, HOME: dir, TEAMDAY_URL: `http://127.0.0.1:${silent.port}`, TEAMDAY_TOKEN: admin.token }, stdout: 'pipe', stderr: 'pipe' })
+        // Its request is out (the server holds it) before the signal.
+        await Bun.sleep(1500)
+        const sent = Date.now()
+        p.kill(signal)
+        await p.exited
+        expect(Date.now() - sent).toBeLessThan(5_000)
+        expect(p.signalCode).toBe(signal)
+        expect(await new Response(p.stdout).text()).toBe('')
+      }
+    } finally {
+      silent.stop(true)
+    }
+  }, 30_000)
+})
