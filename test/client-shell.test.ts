@@ -238,3 +238,16 @@ describe('Ctrl-C and SIGTERM (README: Exit codes)', () => {
     }
   }, 30_000)
 })
+
+describe('spaces secrets list: names only on stdout', () => {
+  // `N=$(teamday spaces secrets list prod | wc -l)` was 1 for a space without secrets, and a
+  // `while read KEY` loop read "no secrets" as a name.
+  test('a space without secrets: nothing on stdout, the sentence on stderr, exit 0', async () => {
+    const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Empty' } })
+    const r = await cli(['spaces', 'secrets', 'list', space.body.space.id])
+    expect([r.code, r.out, r.err]).toEqual([0, '', 'no secrets\n'])
+    const json = await cli(['spaces', 'secrets', 'list', space.body.space.id, '--json'])
+    expect(JSON.parse(json.out).secrets).toEqual([])
+    expect(json.err).toBe('')
+  })
+})

@@ -63,7 +63,10 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
 export async function secretsList({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/spaces/${enc(positionals[0]!)}/secrets`, { expect: { secrets: 'strings' } })
-  output(io, values.json, r.body, () => (r.body.secrets.length ? r.body.secrets.join('\n') : 'no secrets'))
+  // Names only on stdout, one a line (`| wc -l`, `while read KEY`): none is no line there, and
+  // the sentence for a person goes to stderr ("no secrets" on stdout counted as one name).
+  if (!values.json && r.body.secrets.length === 0) return io.err('no secrets')
+  output(io, values.json, r.body, () => r.body.secrets.join('\n'))
 }
 
 /**
