@@ -251,3 +251,50 @@ describe('spaces secrets list: names only on stdout', () => {
     expect(json.err).toBe('')
   })
 })
+
+describe('a DELETE whose answer was lost on the way (a proxy answered 502 after the server did it)', () => {
+  // DELETE carries no Idempotency-Key: its retry found the task gone and said only "not found"
+  // (exit 4), as if the ID were wrong, though this very command had deleted it.
+  test('the retry that finds nothing says an earlier attempt may have done it (exit 4, as the API answered)', async () => {
+    let lose = true
+    const lossy = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      async fetch(req) {
+        const res = await t.app.handle(req)
+        if (req.method !== 'DELETE' || !lose) return res
+        lose = false
+        await res.arrayBuffer()
+        return new Response('<html>502 Bad Gateway</html>', { status: 502 })
+      },
+    })
+    try {
+      const env = { TEAMDAY_URL: `http://127.0.0.1:${lossy.port}`, TEAMDAY_TOKEN: admin.token }
+      const task = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'deleted once' } })
+      const r = await cli(['tasks', 'delete', task.body.id, '--json'], env)
+      expect(r.code).toBe(4)
+      expect(JSON.parse(r.out)).toMatchObject({ statusCode: 404, code: 'not_found' })
+      expect(r.err).toContain('HTTP 502; retrying')
+      expect(r.err).toContain('an earlier attempt of this request got no answer (HTTP 502) and may have done it')
+      expect((await t.req('GET', `/api/v1/tasks/${task.body.id}`, { token: admin.token })).status).toBe(404)
+
+      const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Lossy' } })
+      expect((await cli(['spaces', 'secrets', 'set', space.body.space.id, 'GONE=1'])).code).toBe(0)
+      lose = true
+      const s = await cli(['spaces', 'secrets', 'delete', space.body.space.id, 'GONE'], env)
+      expect(s.code).toBe(4)
+      expect(s.err).toContain(`space ${space.body.space.id} has no secret GONE; an earlier attempt of this request got no answer (HTTP 502)`)
+
+      // An ID that never existed, with no answer lost: "not found" alone, as before.
+      const plain = await cli(['tasks', 'delete', 'task_nothere'], env)
+      expect(plain.code).toBe(4)
+      expect(plain.err).not.toContain('earlier attempt')
+      // Nothing was carried out by a refused connection: no such words either.
+      const refused = await cli(['tasks', 'delete', 'task_nothere', '--retries', '1'], { TEAMDAY_URL: 'http://127.0.0.1:9', TEAMDAY_TOKEN: admin.token })
+      expect(refused.code).toBe(5)
+      expect(refused.err).not.toContain('earlier attempt')
+    } finally {
+      lossy.stop(true)
+    }
+  })
+})

@@ -11,6 +11,11 @@ export interface ApiResponse<T = any> {
   headers: Headers
   body: T
   text: string
+  /**
+   * Why an earlier attempt of this request (a DELETE: no Idempotency-Key) may have been carried
+   * out though its answer was lost (`HTTP 502`, a reset): a retry that then finds nothing says so.
+   */
+  earlier?: string
 }
 
 export type Query = Record<string, string | number | boolean | undefined | null>
@@ -107,6 +112,7 @@ export class ApiClient {
   async request<T = any>(method: string, path: string, o: RequestOptions & { expect: Expected }): Promise<ApiResponse<T>> {
     let res: Response
     let text: string
+    let brokeOff: string | undefined
     for (let attempt = 0; ; attempt++) {
       res = await this.send(method, path, o)
       try {
@@ -120,18 +126,21 @@ export class ApiClient {
         if (!safe || attempt >= this.opts.retries) {
           throw new ClientError('server', `the answer from ${this.opts.baseUrl} broke off: ${why}${safe ? '' : ' (the request may have been carried out)'}`, `Check --url / TEAMDAY_URL and the network, then try again (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
         }
+        // Its answer began: the server did it.
+        if (changes(method)) brokeOff = `the answer broke off: ${why}`
         const delay = this.backoff(attempt)
         this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.pause(delay, o.signal)
       }
     }
     const body = parseJson(text)
-    if (!res.ok) throw this.error(res, body, text, path)
+    const earlier = brokeOff ?? this.maybeDone.get(res)
+    if (!res.ok) throw this.error(res, body, text, path, earlier)
     // Every teamday answer is a JSON object or array; a web page with 200 is another server.
     if (body === null || typeof body !== 'object') throw notTeamday(this.opts.baseUrl, res.status, `with ${text ? 'a body that is not JSON' : 'an empty body'}`)
     const wrong = unexpectedShape(body, o.expect)
     if (wrong) throw unexpectedAnswer(this.opts.baseUrl, res.status, wrong, body)
-    return { status: res.status, headers: res.headers, body: body as T, text }
+    return { status: res.status, headers: res.headers, body: body as T, text, ...(earlier !== undefined && { earlier }) }
   }
 
   /** For streams: resolves with the open 2xx Response; errors as request(). */
@@ -142,9 +151,16 @@ export class ApiClient {
     throw this.error(res, parseJson(text), text, path)
   }
 
-  private error(res: Response, body: unknown, text: string, path: string): ClientError {
-    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path, this.retried.get(res))
+  private error(res: Response, body: unknown, text: string, path: string, earlier = this.maybeDone.get(res)): ClientError {
+    const e = errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path, this.retried.get(res))
+    // A DELETE retried after an answer that was lost (a proxy's 502 once the server had deleted):
+    // its retry's 404 is not the whole story.
+    if (res.status !== 404 || earlier === undefined) return e
+    return new ClientError(e.kind, `${e.message}; ${earlierWords(earlier)}`, e.hint, e.body, e.code)
   }
+
+  /** Why an earlier attempt of the request send() returned this response may have been carried out (ApiResponse.earlier). */
+  private readonly maybeDone = new WeakMap<Response, string>()
 
   /** How many times send() retried before it returned this response (the 429 hint says it). */
   private readonly retried = new WeakMap<Response, number>()
@@ -170,6 +186,14 @@ export class ApiClient {
     const retryable = IDEMPOTENT_METHODS.has(method) || headers['idempotency-key'] !== undefined
     const url = this.url(path, o.query)
     const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs
+    // A keyless change (DELETE) whose attempt may have been carried out though its answer was lost.
+    const unkeyed = changes(method) && headers['idempotency-key'] === undefined
+    let maybeDone: string | undefined
+    const returning = (res: Response, attempt: number): Response => {
+      this.retried.set(res, attempt)
+      if (maybeDone !== undefined) this.maybeDone.set(res, maybeDone)
+      return res
+    }
     for (let attempt = 0; ; attempt++) {
       const last = !retryable || attempt >= this.opts.retries
       let res: Response
@@ -186,6 +210,7 @@ export class ApiClient {
         const certificate = certificateHint(e)
         if (certificate) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, certificate, undefined, 'connection_failed')
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, `Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
+        if (unkeyed && !NOT_SENT.has((e as { code?: string })?.code ?? '')) maybeDone = why
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.pause(delay, o.signal)
@@ -203,10 +228,7 @@ export class ApiClient {
         }
       }
       await this.checkExpiry(res.headers)
-      if (!RETRY_STATUSES.has(res.status) || last) {
-        this.retried.set(res, attempt)
-        return res
-      }
+      if (!RETRY_STATUSES.has(res.status) || last) return returning(res, attempt)
       if (res.status === 502 || res.status === 504 || res.status === 429) {
         // An execution that ran and failed is an answer, not a transient gateway error; a 429 for
         // the address's failed authentications is the refused credential's answer: sent again, the
@@ -214,11 +236,12 @@ export class ApiClient {
         const text = await res.text()
         const parsed = parseJson(text) as any
         if (parsed?.error === true && (res.status === 429 ? parsed.details?.reason === FAILED_AUTHENTICATIONS : EXECUTION_FAILURE_CODES.has(parsed.code))) {
-          const answer = new Response(text, { status: res.status, headers: res.headers })
-          this.retried.set(answer, attempt)
-          return answer
+          return returning(new Response(text, { status: res.status, headers: res.headers }), attempt)
         }
       } else await res.body?.cancel().catch(() => {})
+      // A gateway's 502 or 504 (a proxy's: teamday's own are answers, above) may come after the
+      // server did the work; a 429 or 503 says it was not done.
+      if (unkeyed && (res.status === 502 || res.status === 504)) maybeDone = `HTTP ${res.status}`
       const retryAfter = retryAfterMs(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
         throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.', undefined, 'retry_later')
@@ -319,6 +342,17 @@ const isString = (v: unknown): boolean => typeof v === 'string'
 
 /** Every item of a teamday list is an object: `[null]` or `[1,2,3]` is another server (a table of dashes, or a crash on null). */
 const isObject = (v: unknown): boolean => !!v && typeof v === 'object' && !Array.isArray(v)
+
+/** Requests that change something: a retry of one without an Idempotency-Key may repeat it. */
+const changes = (method: string): boolean => method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS'
+
+/** Connection failures before the request went out: nothing was carried out. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID'])
+
+/** What a retry that found nothing adds to its message (ApiResponse.earlier). */
+export function earlierWords(earlier: string): string {
+  return `an earlier attempt of this request got no answer (${earlier}) and may have done it: its retry found nothing left to do`
+}
 
 export function parseJson(text: string): unknown {
   if (!text) return undefined

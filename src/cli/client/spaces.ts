@@ -1,4 +1,5 @@
 import { ClientError } from '../../client/errors'
+import { earlierWords } from '../../client/http'
 import { isSecretKey, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
@@ -117,6 +118,6 @@ export async function secretsDelete({ values, positionals, io }: Run<ClientValue
   const missing = [...new Set(items)].filter((k) => !deleted.includes(k))
   if (missing.length === 0) return output(io, values.json, r.body, () => `deleted ${deleted.join(', ')} from space ${space}`)
   if (!values.json && deleted.length > 0) io.out(`deleted ${deleted.join(', ')} from space ${space}`)
-  const message = `space ${space} has no secret ${missing.map(inline).join(', ')}${deleted.length > 0 ? ` (deleted ${deleted.join(', ')})` : ''}`
+  const message = `space ${space} has no secret ${missing.map(inline).join(', ')}${deleted.length > 0 ? ` (deleted ${deleted.join(', ')})` : ''}${r.earlier !== undefined ? `; ${earlierWords(r.earlier)}` : ''}`
   throw new ClientError('notFound', message, `See its secrets: teamday spaces secrets list ${space}`, { error: true, code: 'not_found', message, deleted, missing }, 'not_found')
 }
