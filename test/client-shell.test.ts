@@ -256,14 +256,14 @@ describe('a DELETE whose answer was lost on the way (a proxy answered 502 after 
   // DELETE carries no Idempotency-Key: its retry found the task gone and said only "not found"
   // (exit 4), as if the ID were wrong, though this very command had deleted it.
   test('the retry that finds nothing says an earlier attempt may have done it (exit 4, as the API answered)', async () => {
-    let lose = true
+    let lose: string | null = 'DELETE'
     const lossy = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
       async fetch(req) {
         const res = await t.app.handle(req)
-        if (req.method !== 'DELETE' || !lose) return res
-        lose = false
+        if (req.method !== lose) return res
+        lose = null
         await res.arrayBuffer()
         return new Response('<html>502 Bad Gateway</html>', { status: 502 })
       },
@@ -280,10 +280,20 @@ describe('a DELETE whose answer was lost on the way (a proxy answered 502 after 
 
       const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Lossy' } })
       expect((await cli(['spaces', 'secrets', 'set', space.body.space.id, 'GONE=1'])).code).toBe(0)
-      lose = true
+      lose = 'DELETE'
       const s = await cli(['spaces', 'secrets', 'delete', space.body.space.id, 'GONE'], env)
       expect(s.code).toBe(4)
       expect(s.err).toContain(`space ${space.body.space.id} has no secret GONE; an earlier attempt of this request got no answer (HTTP 502)`)
+
+      // `tokens rotate self` without a grace period: the first attempt ended the token its retry
+      // sends (401 token_revoked, exit 3), and said nothing of the rotation it had made.
+      const own = await makeActor(t, { role: 'member' })
+      lose = 'POST'
+      const rotated = await cli(['tokens', 'rotate', 'self'], { ...env, TEAMDAY_TOKEN: own.token })
+      expect(rotated.code).toBe(3)
+      expect(rotated.out).toBe('')
+      expect(rotated.err).toContain('token has been revoked')
+      expect(rotated.err).toContain('an earlier attempt of this request got no answer (HTTP 502) and may have done it')
 
       // An ID that never existed, with no answer lost: "not found" alone, as before.
       const plain = await cli(['tasks', 'delete', 'task_nothere'], env)

@@ -12,8 +12,8 @@ export interface ApiResponse<T = any> {
   body: T
   text: string
   /**
-   * Why an earlier attempt of this request (a DELETE: no Idempotency-Key) may have been carried
-   * out though its answer was lost (`HTTP 502`, a reset): a retry that then finds nothing says so.
+   * Why an earlier attempt of this request (a change) may have been carried out though its answer
+   * was lost (`HTTP 502`, a reset): a retry that then finds nothing says so.
    */
   earlier?: string
 }
@@ -153,9 +153,11 @@ export class ApiClient {
 
   private error(res: Response, body: unknown, text: string, path: string, earlier = this.maybeDone.get(res)): ClientError {
     const e = errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path, this.retried.get(res))
-    // A DELETE retried after an answer that was lost (a proxy's 502 once the server had deleted):
-    // its retry's 404 is not the whole story.
-    if (res.status !== 404 || earlier === undefined) return e
+    // A change retried after an answer that was lost (a proxy's 502 once the server had done it):
+    // its retry's 404 (a DELETE's: no key replays it) or 401 token_revoked (`tokens revoke self`,
+    // `tokens rotate self` without a grace period: the first attempt ended the token the retry
+    // sends) is not the whole story.
+    if (earlier === undefined || !(res.status === 404 || (res.status === 401 && (body as { code?: unknown } | undefined)?.code === 'token_revoked'))) return e
     return new ClientError(e.kind, `${e.message}; ${earlierWords(earlier)}`, e.hint, e.body, e.code)
   }
 
@@ -186,8 +188,8 @@ export class ApiClient {
     const retryable = IDEMPOTENT_METHODS.has(method) || headers['idempotency-key'] !== undefined
     const url = this.url(path, o.query)
     const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs
-    // A keyless change (DELETE) whose attempt may have been carried out though its answer was lost.
-    const unkeyed = changes(method) && headers['idempotency-key'] === undefined
+    // A change whose attempt may have been carried out though its answer was lost.
+    const change = changes(method)
     let maybeDone: string | undefined
     const returning = (res: Response, attempt: number): Response => {
       this.retried.set(res, attempt)
@@ -210,7 +212,7 @@ export class ApiClient {
         const certificate = certificateHint(e)
         if (certificate) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, certificate, undefined, 'connection_failed')
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, `Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
-        if (unkeyed && !NOT_SENT.has((e as { code?: string })?.code ?? '')) maybeDone = why
+        if (change && !NOT_SENT.has((e as { code?: string })?.code ?? '')) maybeDone = why
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.pause(delay, o.signal)
@@ -241,7 +243,7 @@ export class ApiClient {
       } else await res.body?.cancel().catch(() => {})
       // A gateway's 502 or 504 (a proxy's: teamday's own are answers, above) may come after the
       // server did the work; a 429 or 503 says it was not done.
-      if (unkeyed && (res.status === 502 || res.status === 504)) maybeDone = `HTTP ${res.status}`
+      if (change && (res.status === 502 || res.status === 504)) maybeDone = `HTTP ${res.status}`
       const retryAfter = retryAfterMs(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
         throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.', undefined, 'retry_later')
@@ -351,7 +353,7 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREAC
 
 /** What a retry that found nothing adds to its message (ApiResponse.earlier). */
 export function earlierWords(earlier: string): string {
-  return `an earlier attempt of this request got no answer (${earlier}) and may have done it: its retry found nothing left to do`
+  return `an earlier attempt of this request got no answer (${earlier}) and may have done it`
 }
 
 export function parseJson(text: string): unknown {
