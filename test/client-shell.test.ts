@@ -308,3 +308,21 @@ describe('a DELETE whose answer was lost on the way (a proxy answered 502 after 
     }
   })
 })
+
+describe('--message - with a stdin that cannot be read', () => {
+  // `< /` (a directory), a descriptor open for writing only: Bun's read fails, and the command
+  // ended with exit 1 and the runtime's words ("EISDIR: illegal operation on a directory, fstat")
+  // where an unreadable --message-file is input_unreadable, exit 2.
+  test('exit 2, input_unreadable, naming the option and the reason; nothing sent', async () => {
+    const failing = () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(Object.assign(new Error('EISDIR: illegal operation on a directory, fstat'), { code: 'EISDIR' })) }),
+    })
+    const { io, out, err } = recordingIo({ TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token }, { stdin: failing })
+    seen.length = 0
+    const code = await run(['agents', 'execute', 'bot', '-m', '-', '--json'], io)
+    expect(code).toBe(2)
+    expect(JSON.parse(out())).toMatchObject({ code: 'input_unreadable', exitCode: 2 })
+    expect(err()).toStartWith('error: --message -: cannot read stdin: it is a directory [EISDIR]')
+    expect(seen).toEqual([])
+  })
+})

@@ -77,12 +77,19 @@ async function readStdin(io: ClientIo, source: Source): Promise<Uint8Array> {
     // Typed in: without a word it looked like a hang.
     io.err(`${source.option}: reading the text from the terminal; end it with Ctrl-D`)
   }
-  const stream = io.stdin ? io.stdin() : Bun.stdin.stream()
-  for await (const chunk of stream) {
-    chunks.push(chunk)
-    size += chunk.length
-    // Leaving the loop stops the reading: a producer of gigabytes is not read to its end.
-    if (size > MAX_TEXT_BYTES) throw tooLarge(source)
+  try {
+    const stream = io.stdin ? io.stdin() : Bun.stdin.stream()
+    for await (const chunk of stream) {
+      chunks.push(chunk)
+      size += chunk.length
+      // Leaving the loop stops the reading: a producer of gigabytes is not read to its end.
+      if (size > MAX_TEXT_BYTES) throw tooLarge(source)
+    }
+  } catch (e) {
+    // A stdin that is a directory (`< /`) or open for writing only: a usage error, as an
+    // unreadable file is (it was exit 1 with the runtime's "EISDIR: illegal operation …").
+    if (e instanceof ClientError) throw e
+    throw unreadable(source, e, 'stdin')
   }
   return concat(chunks, size)
 }
@@ -118,13 +125,14 @@ const REASONS: Record<string, string> = {
   ENOENT: 'no such file',
   EACCES: 'permission denied',
   EISDIR: 'it is a directory',
+  EBADF: 'it is not open for reading',
   ENOTDIR: 'a part of the path is not a directory',
 }
 
-function unreadable(source: Source, e: unknown): ClientError {
+function unreadable(source: Source, e: unknown, what = 'it'): ClientError {
   const code = (e as NodeJS.ErrnoException)?.code
   const why = code && REASONS[code] ? `${REASONS[code]} [${code}]` : (code ?? (e instanceof Error ? e.message : String(e)))
-  return inputError('input_unreadable', `${source.option}: cannot read it: ${why}`)
+  return inputError('input_unreadable', `${source.option}: cannot read ${what}: ${why}`)
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {
