@@ -326,3 +326,28 @@ describe('--message - with a stdin that cannot be read', () => {
     expect(seen).toEqual([])
   })
 })
+
+describe('agents execute --stream against something that is not teamday', () => {
+  // TEAMDAY_URL at a web front end that answers its page for every path: the stream "ended before
+  // the execution finished (execution ?); see teamday executions get ?", code stream_ended, where
+  // every other command says not_teamday (README: "Not a teamday server").
+  test('a 200 that is not text/event-stream, or a stream that names no execution: not_teamday, exit 5', async () => {
+    let answer = () => new Response('<!doctype html><html><body>app</body></html>', { headers: { 'content-type': 'text/html' } })
+    const other = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => answer() })
+    try {
+      const env = { TEAMDAY_URL: `http://127.0.0.1:${other.port}`, TEAMDAY_TOKEN: admin.token }
+      const html = await cli(['agents', 'execute', 'bot', '-m', 'hi', '--stream', '--json'], env)
+      expect(html.code).toBe(5)
+      expect(JSON.parse(html.out)).toMatchObject({ error: true, code: 'not_teamday', exitCode: 5 })
+      expect(html.err).toContain('does not look like a teamday server')
+      expect(html.err).not.toContain('executions get ?')
+      answer = () => new Response(': hello\n\ndata: {"x":1}\n\n', { headers: { 'content-type': 'text/event-stream' } })
+      const sse = await cli(['agents', 'execute', 'bot', '-m', 'hi', '--stream'], env)
+      expect(sse.code).toBe(5)
+      expect(sse.err).toContain('not what a teamday (or TeamDay) server sends')
+      expect(sse.err).not.toContain('executions get ?')
+    } finally {
+      other.stop(true)
+    }
+  })
+})

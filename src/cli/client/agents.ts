@@ -1,4 +1,4 @@
-import { ClientError, isErrorEnvelope, NEW_TOKEN_HINT } from '../../client/errors'
+import { ClientError, isErrorEnvelope, NEW_TOKEN_HINT, notTeamday, unexpectedAnswer } from '../../client/errors'
 import { networkReason, parseJson } from '../../client/http'
 import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
@@ -158,6 +158,15 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       io.err(`the stream's answer was lost on the way; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
       return waitForExecution(io, client, started, values.json ? 'stream' : false, limit)
     }
+    // teamday answers a stream as text/event-stream, naming its execution (X-Execution-Id, the
+    // meta event): a web page (a front end that answers every path with itself) ended as a stream
+    // "before the execution finished (execution ?)", code stream_ended, not as another server.
+    const type = res.headers.get('content-type') ?? ''
+    if (!type.toLowerCase().startsWith('text/event-stream')) {
+      done()
+      await res.body?.cancel().catch(() => {})
+      throw notTeamday(client.opts.baseUrl, res.status, `with ${type ? `a ${type.split(';')[0]} body` : 'a body without a content type'} where a stream (text/event-stream) belongs`)
+    }
     let failure: string | null = null
     // The stream ended because its token was revoked or its user removed (the run goes on): an
     // authentication failure (exit 3) with the new-token hint; because the execution is no longer
@@ -194,6 +203,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     if (failure && (endedFor === 'token_revoked' || endedFor === 'membership_revoked')) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, endedFor)
     if (failure && endedFor === 'not_found') throw new ClientError('notFound', failure, undefined, undefined, 'not_found')
     if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
+    if (!finished && executionId === '?') throw unexpectedAnswer(client.opts.baseUrl, res.status, 'a stream that names no execution')
     if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${executionId}); see teamday executions get ${executionId}`, undefined, undefined, 'stream_ended')
     return
   }
