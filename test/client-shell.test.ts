@@ -351,3 +351,20 @@ describe('agents execute --stream against something that is not teamday', () => 
     }
   })
 })
+
+describe('no token: a token variable set blank', () => {
+  // GitHub Actions' `env: TEAMDAY_TOKEN: ${{ secrets.TEAMDAY_TOKEN }}` with the secret not given
+  // to the job (a fork's pull request, a misspelt name) sets it empty; the error said to "set
+  // TEAMDAY_TOKEN", which the job's file does.
+  test('the error says which variable is set but empty', async () => {
+    for (const name of ['TEAMDAY_TOKEN', 'TEAMDAY_API_TOKEN']) {
+      const r = await cli(['agents', 'list', '--json'], { TEAMDAY_URL: base, [name]: ' ', XDG_CONFIG_HOME: dir })
+      expect(r.code).toBe(3)
+      expect(JSON.parse(r.out)).toMatchObject({ code: 'no_token', exitCode: 3 })
+      expect(r.err).toStartWith(`error: no token configured (${name} is set but empty: a CI secret not given to this step?)`)
+      expect(seen).toEqual([])
+    }
+    const unset = await cli(['agents', 'list'], { TEAMDAY_URL: base, XDG_CONFIG_HOME: dir })
+    expect(unset.err).toStartWith('error: no token configured: sign in')
+  })
+})

@@ -17,6 +17,11 @@ export interface ClientConfig {
   login?: LoginSession
   /** The proxy variable that may carry this server's requests (proxyVariable), for a connection failure's hint. */
   proxy?: string | null
+  /**
+   * With no token: the token variable that is set but blank (an undefined CI secret), which the
+   * no-token error names (it said "set TEAMDAY_TOKEN" to a job whose file sets it).
+   */
+  blankToken?: string
 }
 
 /**
@@ -62,7 +67,13 @@ async function tokenConfig(given: Env, env: ReturnType<typeof clientEnv>, baseUr
     checkTokenCharacters(stored.refreshToken, source)
     return { baseUrl, token: stored.accessToken, tokenSource: source, login: new LoginSession(file, baseUrl, stored) }
   }
-  return { baseUrl, token: null, tokenSource: null }
+  const blank = ['TEAMDAY_TOKEN', 'TEAMDAY_API_TOKEN'].find((name) => given[name] !== undefined)
+  return { baseUrl, token: null, tokenSource: null, ...(blank !== undefined && { blankToken: blank }) }
+}
+
+/** The no-token error's message: with the variable set blank, if one is (ClientConfig.blankToken). */
+export function noTokenMessage(blankToken: string | undefined): string {
+  return blankToken === undefined ? NO_TOKEN_MESSAGE : NO_TOKEN_MESSAGE.replace('no token configured', `no token configured (${blankToken} is set but empty: a CI secret not given to this step?)`)
 }
 
 /**

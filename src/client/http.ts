@@ -2,7 +2,7 @@ import { VERSION } from '../build-info'
 import { certificateHint, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, unexpectedAnswer } from './errors'
 
 export { networkReason }
-import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
+import { NO_TOKEN_HINT, noTokenMessage, type ClientConfig } from './config'
 import { retryAfterMs } from '../retry-after'
 import { allAre } from './lists'
 
@@ -174,7 +174,7 @@ export class ApiClient {
     if (o.auth !== false) {
       // A stored sign-in refreshes its access token when it has expired.
       const token = login ? await login.accessToken() : this.opts.token
-      if (!token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT, undefined, 'no_token')
+      if (!token) throw new ClientError('auth', noTokenMessage(this.opts.blankToken), NO_TOKEN_HINT, undefined, 'no_token')
       headers.authorization = `Bearer ${token}`
     }
     let refreshed = false
