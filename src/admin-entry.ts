@@ -6,7 +6,7 @@ import './production-mode' // first: before anything imports Elysia
  * `--version`, `help` and the client commands start as fast as a compiled hello world.
  * One loader per file: `users create` does not load `serve`.
  */
-import { databaseUnavailable } from './db/unavailable'
+import { databaseUnavailable, unavailableReason } from './db/unavailable'
 
 /**
  * An admin command's error as an operator should read it: a database that cannot take the
@@ -15,11 +15,8 @@ import { databaseUnavailable } from './db/unavailable'
  * "Failed query: <the SQL> params: <its values>". Anything else as it is.
  */
 export function explain(e: unknown): unknown {
-  const unavailable = databaseUnavailable(e)
-  if (unavailable === null) return e
-  let inner = e
-  for (let depth = 0; depth < 5 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
-  return new Error(`${unavailable} (${inner instanceof Error ? inner.message : String(inner)})`)
+  if (databaseUnavailable(e) === null) return e
+  return new Error(unavailableReason(e))
 }
 
 export const admin = {

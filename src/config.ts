@@ -44,6 +44,12 @@ export interface Config {
   dbPool: number
   /** PostgreSQL statement_timeout (TEAMDAY_DB_STATEMENT_TIMEOUT_MS); unused on SQLite. */
   dbStatementTimeoutMs: number
+  /**
+   * How long `teamday serve` waits at start for a PostgreSQL that is not up yet (refusing
+   * connections, starting up, its name not resolving yet), in ms (TEAMDAY_DB_START_WAIT_MS; 0:
+   * fail at once). Admin commands do not wait. Unused on SQLite.
+   */
+  dbStartWaitMs: number
   /** base64 of 32 bytes; when unset a key file beside the database is used (created 0600). */
   encryptionKey?: string
   /**
@@ -261,6 +267,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     dbPath,
     dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, defaultDbPool(navigator.hardwareConcurrency), 1, 1000),
     dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
+    dbStartWaitMs: parseIntVar('TEAMDAY_DB_START_WAIT_MS', env.TEAMDAY_DB_START_WAIT_MS, 60_000, 0, 3_600_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
     encryptionKeyBlank: given.TEAMDAY_ENCRYPTION_KEY !== undefined && env.TEAMDAY_ENCRYPTION_KEY === undefined,
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),

@@ -11,6 +11,7 @@ import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigr
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { DatabaseIdentity } from './db/identity'
+import { unavailableReason } from './db/unavailable'
 import { openKeyCheck, readStartSettings, sealedSample, stampDatabaseId, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
@@ -79,6 +80,12 @@ export interface RuntimeOptions {
   /** PostgreSQL only: the schema to work in (tests give each app a fresh one), and idle seconds before a pooled connection closes. */
   pgSchema?: string
   pgIdleTimeoutS?: number
+  /**
+   * PostgreSQL only: how long a start waits for a database that is not up yet (refusing
+   * connections, starting up: PgConnection.waitForDatabase), saying so in the log every few
+   * seconds. `teamday serve` passes TEAMDAY_DB_START_WAIT_MS; by default (admin commands, tests) 0: it fails at once.
+   */
+  waitForDatabaseMs?: number
 }
 
 /**
@@ -137,7 +144,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // A database that has a key already is checked against the configured key before it is
     // migrated: a start refused for a missing or wrong key had upgraded it first, so the older
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
-    if (connection.dialect === 'pg') await connection.firstContact(name)
+    if (connection.dialect === 'pg') {
+      const waitMs = opts.waitForDatabaseMs ?? 0
+      await connection.waitForDatabase(name, waitMs, (why, waitedMs) =>
+        log.warn('database_waiting', { database: name, reason: unavailableReason(why), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) }),
+      )
+    }
     const before = await settingsBeforeMigrating(connection.db)
     let key = before.keyCheck === undefined ? null : keyOf(false)
     if (key) openKeyCheck(key.box, before.keyCheck!)

@@ -8,7 +8,7 @@ import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 import { changesCommitted, modifies } from './request-writes'
-import { markCommitInDoubt } from './unavailable'
+import { markCommitInDoubt, notUpYet, unavailableReason } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -259,14 +259,48 @@ export class PgConnection implements DbConnection {
    * ever, without failing the query; `teamday serve` and every admin command on such a URL hung
    * with a core 25 % busy (found pointing --db at a wrong port, 2026-12-06).
    */
-  async firstContact(where: string): Promise<void> {
-    const ms = 2 * connectTimeoutS(this.txWaitMs) * 1000 + 1000
+  async firstContact(where: string, withinMs?: number): Promise<void> {
+    // `withinMs`: what is left of a start's wait for the database (waitForDatabase), at least a second.
+    const full = 2 * connectTimeoutS(this.txWaitMs) * 1000 + 1000
+    const ms = withinMs === undefined ? full : Math.min(full, Math.max(1000, Math.ceil(withinMs / 1000) * 1000))
     try {
       await this.deadlined(this.client`SELECT 1`, undefined, ms)
     } catch (e) {
       const noContact = (e as { unreached?: unknown }).unreached === true || ((e as { code?: unknown }).code === 'ETIMEDOUT' && (e as Error).message.startsWith('the database did not answer'))
       if (!noContact) throw e
       throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
+    }
+  }
+
+  /**
+   * firstContact, tried again for up to `waitMs` while the database is not up yet (notUpYet: it
+   * refuses connections, its name does not resolve yet, it is starting up or full): `teamday
+   * serve` started by compose or systemd before PostgreSQL exited 1 at once. Attempts back off
+   * from 250 ms to 2 s; `say` hears why, with how long it has waited, every SAY_EVERY_MS or so.
+   * Any other error (a password refused, a database that does not exist, TLS refused), and the
+   * last one once `waitMs` has passed, is thrown; 0 waits for nothing.
+   */
+  async waitForDatabase(where: string, waitMs: number, say: (why: unknown, waitedMs: number) => void, now: () => number = () => performance.now()): Promise<void> {
+    const start = now()
+    let pause = 250
+    let saidAt = start
+    for (;;) {
+      try {
+        await this.firstContact(where, waitMs > 0 ? waitMs - (now() - start) : undefined)
+        return
+      } catch (e) {
+        const waited = now() - start
+        if (waitMs <= 0 || !notUpYet(e)) throw e
+        if (waited >= waitMs) {
+          throw Object.assign(new Error(`the database at ${where} did not come up within ${Math.round(waitMs / 1000)} s (TEAMDAY_DB_START_WAIT_MS): ${unavailableReason(e)}`), { code: 'DATABASE_NOT_UP' })
+        }
+        if (now() - saidAt >= SAY_EVERY_MS || saidAt === start) {
+          say(e, waited)
+          saidAt = now()
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, waitMs - waited)))
+        pause = Math.min(pause * 2, 2000)
+      }
     }
   }
 
@@ -371,6 +405,9 @@ function unreached(failingMs: number): Error {
 function noAnswer(ms: number): Error {
   return Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })
 }
+
+/** How often a start waiting for the database says so (PgConnection.waitForDatabase). */
+const SAY_EVERY_MS = 5000
 
 /** How long readiness waits for the database's answer (see PgConnection.ping). */
 const READY_MS = 2000

@@ -73,6 +73,32 @@ export function databaseUnavailable(error: unknown): string | null {
 }
 
 /**
+ * Codes of a PostgreSQL that is not up yet at a start: nothing listening (refused, reset, no
+ * route), its host name not resolving yet (a container still being created), nothing answering
+ * as PostgreSQL in time, a server starting up, shutting down or full (57P03, 57P01, 57P02,
+ * 53300). `teamday serve` waits for them (TEAMDAY_DB_START_WAIT_MS: compose or systemd starting
+ * it before the database, where it exited 1 at once); what waiting cannot fix fails at once: a
+ * password refused (28P01), no pg_hba.conf entry (28000), a database that does not exist (3D000),
+ * TLS refused by the server, a privilege missing.
+ */
+const NOT_UP_YET = new Set([...NETWORK_CODES].filter((c) => c !== 'CONNECTION_ENDED').concat(['57P01', '57P02', '57P03', '53300']))
+
+/** Whether `error` (or a cause) says the database is not up yet, so that waiting for it may help (NOT_UP_YET). */
+export function notUpYet(error: unknown): boolean {
+  if (tlsRefused(error)) return false
+  return errorCodes(error).some((c) => NOT_UP_YET.has(c))
+}
+
+/** `error` as an operator reads it: why the database cannot take it (databaseUnavailable), then the innermost error's own words. */
+export function unavailableReason(error: unknown): string {
+  let inner = error
+  for (let depth = 0; depth < 5 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
+  const words = inner instanceof Error ? inner.message : String(inner)
+  const why = databaseUnavailable(error)
+  return why === null ? words : `${why} (${words})`
+}
+
+/**
  * Codes of a connection lost with a statement in flight (reset, closed, or no answer by the
  * deadline): the server may have run it. Not ECONNREFUSED nor CONNECT_TIMEOUT (no connection, so
  * nothing was sent), nor ENOTFOUND or EAI_AGAIN (a name lookup, before any connection), nor

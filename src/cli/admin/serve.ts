@@ -68,7 +68,8 @@ export async function serve(
   // not do changes nothing there); the module only when they are set (a start without TLS loads none of it).
   const tls = config.tlsCert && config.tlsKey ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).readTlsPair(config.tlsCert, config.tlsKey) : null
   const scheme = tls ? 'https' : 'http'
-  const rt = await createRuntime(config, runtime)
+  // A PostgreSQL not up yet (compose or systemd starting teamday first) is waited for; admin commands fail at once.
+  const rt = await createRuntime(config, { waitForDatabaseMs: config.dbStartWaitMs, ...runtime })
   // Executions a crash left pending or running can never finish: recorded as failed once their
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one

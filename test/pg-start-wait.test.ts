@@ -1,0 +1,98 @@
+/**
+ * `teamday serve` started before its PostgreSQL is up (compose or systemd starting both at once,
+ * a database restarting while the service restarts): it exited 1 at once with "The database is
+ * not answering. (connect ECONNREFUSED …)". It now waits (TEAMDAY_DB_START_WAIT_MS, 60 s by
+ * default), saying so in its log every few seconds with the URL masked and why, and starts once
+ * the database answers; it still fails at once for what waiting cannot fix (a database that does
+ * not exist), exits 1 saying so once the wait is over, and admin commands do not wait.
+ * Real processes (`bun src/main.ts serve`) on a database reached through a relay
+ * (test/helpers/relay.ts) that refuses connections until restored. Needs PostgreSQL.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
+import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
+import { startRelay } from './helpers/relay'
+import { LISTENING, randomKey, spawnCollected } from './helpers/spawn'
+
+const HAVE_PG = await needPostgres('test/pg-start-wait.test.ts')
+const MAIN = resolve(import.meta.dir, '../src/main.ts')
+const stops: (() => void)[] = []
+afterAll(() => {
+  for (const s of stops) s()
+})
+
+/** A URL of a fresh database reached through a relay that refuses connections until `up()`; a password in it, which no output may show. */
+async function databaseNotUpYet() {
+  const url = new URL(urlFor(await createTestDatabase()))
+  const relay = startRelay(url.hostname, Number(url.port || 5432))
+  relay.cut()
+  stops.push(() => relay.stop())
+  url.port = String(relay.port)
+  url.password = 's3cret-pw'
+  return { url: url.toString(), up: () => relay.restore() }
+}
+
+function serve(url: string, extra: Record<string, string> = {}, command = ['serve', '--port', '0', '--host', '127.0.0.1']) {
+  const env = { ...process.env, TEAMDAY_ENCRYPTION_KEY: randomKey(), TEAMDAY_LOG_FORMAT: 'json', TEAMDAY_LOG_LEVEL: 'warn', ...extra }
+  delete (env as Record<string, string | undefined>).TEAMDAY_DATABASE_URL
+  const child = spawnCollected([process.execPath, '--no-env-file', MAIN, ...command, '--db', url], { env })
+  stops.push(() => child.proc.kill('SIGKILL'))
+  return child
+}
+
+describe.skipIf(!HAVE_PG)('serve started before PostgreSQL is up', () => {
+  test('waits, saying so with the URL masked and why, and starts once the database answers', async () => {
+    const db = await databaseNotUpYet()
+    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '30000' })
+    // Before: exit 1 here, "The database is not answering. (connect ECONNREFUSED …)".
+    await child.waitFor(/database_waiting/, 15_000)
+    await Bun.sleep(2500)
+    expect(child.proc.exitCode).toBeNull()
+    db.up()
+    const port = Number((await child.waitFor(LISTENING, 30_000))[1])
+    const health = await fetch(`http://127.0.0.1:${port}/api/health/ready`)
+    expect(health.status).toBe(200)
+    const waiting = child
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('database_waiting'))
+      .map((l) => JSON.parse(l))
+    expect(waiting.length).toBeGreaterThanOrEqual(1)
+    expect(waiting[0]).toMatchObject({ level: 'warn', database: db.url.replace('s3cret-pw', '***'), giveUpAfterS: 30 })
+    expect(waiting[0].reason).toContain('The database is not answering. (connect ECONNREFUSED')
+    expect(child.output()).not.toContain('s3cret-pw')
+    child.proc.kill('SIGTERM')
+    expect(await child.exited(20_000)).toBe(0)
+  }, 90_000)
+
+  test('exits 1 saying so once its wait is over, within about that wait', async () => {
+    const db = await databaseNotUpYet()
+    const t0 = Date.now()
+    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '3000' })
+    expect(await child.exited(30_000)).toBe(1)
+    const ms = Date.now() - t0
+    expect(child.output()).toContain(`error: the database at ${db.url.replace('s3cret-pw', '***')} did not come up within 3 s (TEAMDAY_DB_START_WAIT_MS): The database is not answering. (connect ECONNREFUSED`)
+    expect(child.output()).not.toContain('s3cret-pw')
+    // Waited (not at once), and not much past the wait (process start included).
+    expect({ waited: ms >= 3000, bounded: ms < 15_000, ms }).toEqual({ waited: true, bounded: true, ms })
+  }, 60_000)
+
+  test('fails at once for what waiting cannot fix: a database that does not exist', async () => {
+    const url = new URL(urlFor('teamday_no_such_database'))
+    const t0 = Date.now()
+    const child = serve(url.toString(), { TEAMDAY_DB_START_WAIT_MS: '60000' })
+    expect(await child.exited(30_000)).toBe(1)
+    expect(child.output()).toContain('database "teamday_no_such_database" does not exist')
+    expect(child.output()).not.toContain('database_waiting')
+    expect(Date.now() - t0).toBeLessThan(20_000)
+  }, 60_000)
+
+  test('an admin command does not wait: it fails at once, saying why', async () => {
+    const db = await databaseNotUpYet()
+    const t0 = Date.now()
+    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '60000' }, ['migrate'])
+    expect(await child.exited(30_000)).toBe(1)
+    expect(child.output()).toContain('error: The database is not answering. (connect ECONNREFUSED')
+    expect(Date.now() - t0).toBeLessThan(20_000)
+  }, 60_000)
+})
