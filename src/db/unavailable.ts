@@ -14,6 +14,12 @@ const PG_UNAVAILABLE: Record<string, string> = {
   // A REVOKE (or an ownership change) while the server runs: every request failed as a 500
   // "internal error", and a start printed drizzle's failed SQL with its parameters.
   '42501': "The database refused teamday's role access to its tables or schema (permission denied, SQLSTATE 42501): an operator must grant the role its privileges again.",
+  // A new pool connection refused while the server runs (its other connections ended: a restart,
+  // pg_terminate_backend): a pg_hba.conf change, a role made NOLOGIN or renamed, a password rotated
+  // on the database before teamday's URL, the database renamed. Every request was a 500 "internal error".
+  '28000': "The database refused teamday's connection (SQLSTATE 28000: no pg_hba.conf entry allows it, or its role does not exist or may not log in): an operator must allow it again.",
+  '28P01': "The database refused teamday's password (SQLSTATE 28P01): the password in the database URL no longer matches its role's; an operator must make them match.",
+  '3D000': 'The database named in the database URL does not exist (SQLSTATE 3D000: dropped or renamed): an operator must restore it or correct the URL.',
 }
 
 /** SQLite's (extended) result codes of a file that cannot take a write now, by prefix. */
@@ -133,8 +139,8 @@ export function commitInDoubt(error: unknown): boolean {
   return false
 }
 
-/** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked. */
-const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501'])
+/** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked, the connection refused by authentication, the database gone. */
+const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501', '28000', '28P01', '3D000'])
 
 /** Whether `error` (or a cause) says the database will not take writes again by waiting (FOR_GOOD). */
 export function unavailableForGood(error: unknown): boolean {
