@@ -18,7 +18,7 @@ const PG_UNAVAILABLE: Record<string, string> = {
   // pg_terminate_backend): a pg_hba.conf change, a role made NOLOGIN or renamed, a password rotated
   // on the database before teamday's URL, the database renamed. Every request was a 500 "internal error".
   '28000': "The database refused teamday's connection (SQLSTATE 28000: no pg_hba.conf entry allows it, or its role does not exist or may not log in): an operator must allow it again.",
-  '28P01': "The database refused teamday's password (SQLSTATE 28P01): the password in the database URL no longer matches its role's; an operator must make them match.",
+  '28P01': "The database refused teamday's password (SQLSTATE 28P01): the password in the database URL does not match its role's (changed on one side only); an operator must make them match.",
   '3D000': 'The database named in the database URL does not exist (SQLSTATE 3D000: dropped or renamed): an operator must restore it or correct the URL.',
 }
 
