@@ -11,7 +11,7 @@ import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigr
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { DatabaseIdentity } from './db/identity'
-import { unavailableReason } from './db/unavailable'
+import { DATABASE_NOT_UP, errorCodes, notUpYet, unavailableReason } from './db/unavailable'
 import { openKeyCheck, readStartSettings, sealedSample, stampDatabaseId, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
@@ -112,6 +112,26 @@ function isTerminal(fd: number): boolean {
  */
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, isTerminal(2)), access: config.accessLog })
+  const waitMs = opts.waitForDatabaseMs ?? 0
+  const startedAt = performance.now()
+  for (;;) {
+    try {
+      return await openRuntime(config, { ...opts, log }, startedAt)
+    } catch (e) {
+      // PostgreSQL answered the first contact, then went away as the start went on (restarting,
+      // its connections ended): started again from the beginning while the wait lasts, as any
+      // failed start leaves nothing open. It exited 1 at once.
+      const waitedMs = performance.now() - startedAt
+      if (!isPostgresUrl(config.dbPath) || waitedMs >= waitMs || !notUpYet(e) || errorCodes(e).includes(DATABASE_NOT_UP)) throw e
+      log.warn('database_waiting', { database: describeDatabase(config.dbPath), reason: unavailableReason(e), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500, waitMs - waitedMs)))
+    }
+  }
+}
+
+/** createRuntime's one attempt; a wait for the database counts from `startedAt`. */
+async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger }, startedAt: number): Promise<Runtime> {
+  const log = opts.log
   const clock = opts.clock ?? systemClock
   const pg = isPostgresUrl(config.dbPath)
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
@@ -146,7 +166,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
     if (connection.dialect === 'pg') {
       const waitMs = opts.waitForDatabaseMs ?? 0
-      await connection.waitForDatabase(name, waitMs, (why, waitedMs) =>
+      await connection.waitForDatabase(name, waitMs, startedAt, (why, waitedMs) =>
         log.warn('database_waiting', { database: name, reason: unavailableReason(why), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) }),
       )
     }

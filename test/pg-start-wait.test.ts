@@ -65,6 +65,24 @@ describe.skipIf(!HAVE_PG)('serve started before PostgreSQL is up', () => {
     expect(await child.exited(20_000)).toBe(0)
   }, 90_000)
 
+  test('a database that goes away again after the first contact (restarting as the start goes on) is waited for too', async () => {
+    const url = new URL(urlFor(await createTestDatabase()))
+    const relay = startRelay(url.hostname, Number(url.port || 5432))
+    stops.push(() => relay.stop())
+    url.port = String(relay.port)
+    // The migrations' first look at the journal reaches the database, its answer is lost and its
+    // connection closed: what a restart right after the start's first statement does.
+    const lost = relay.loseAnswerOf((sql) => sql.includes('__drizzle_migrations'))
+    const child = serve(url.toString(), { TEAMDAY_DB_START_WAIT_MS: '30000' })
+    await lost
+    // Before: exit 1, "The database is not answering. (… CONNECTION_CLOSED …)".
+    const port = Number((await child.waitFor(LISTENING, 30_000))[1])
+    expect((await fetch(`http://127.0.0.1:${port}/api/health/ready`)).status).toBe(200)
+    expect(child.output()).toContain('database_waiting')
+    child.proc.kill('SIGTERM')
+    expect(await child.exited(20_000)).toBe(0)
+  }, 90_000)
+
   test('exits 1 saying so once its wait is over, within about that wait', async () => {
     const db = await databaseNotUpYet()
     const t0 = Date.now()

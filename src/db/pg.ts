@@ -8,7 +8,7 @@ import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 import { changesCommitted, modifies } from './request-writes'
-import { markCommitInDoubt, notUpYet, unavailableReason } from './unavailable'
+import { DATABASE_NOT_UP, markCommitInDoubt, notUpYet, unavailableReason } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -278,12 +278,12 @@ export class PgConnection implements DbConnection {
    * serve` started by compose or systemd before PostgreSQL exited 1 at once. Attempts back off
    * from 250 ms to 2 s; `say` hears why, with how long it has waited, every SAY_EVERY_MS or so.
    * Any other error (a password refused, a database that does not exist, TLS refused), and the
-   * last one once `waitMs` has passed, is thrown; 0 waits for nothing.
+   * last one once `waitMs` has passed since `since` (performance.now()), is thrown; 0 waits for nothing.
    */
-  async waitForDatabase(where: string, waitMs: number, say: (why: unknown, waitedMs: number) => void, now: () => number = () => performance.now()): Promise<void> {
-    const start = now()
+  async waitForDatabase(where: string, waitMs: number, since: number, say: (why: unknown, waitedMs: number) => void, now: () => number = () => performance.now()): Promise<void> {
+    const start = since
     let pause = 250
-    let saidAt = start
+    let saidAt = -Infinity
     for (;;) {
       try {
         await this.firstContact(where, waitMs > 0 ? waitMs - (now() - start) : undefined)
@@ -292,9 +292,9 @@ export class PgConnection implements DbConnection {
         const waited = now() - start
         if (waitMs <= 0 || !notUpYet(e)) throw e
         if (waited >= waitMs) {
-          throw Object.assign(new Error(`the database at ${where} did not come up within ${Math.round(waitMs / 1000)} s (TEAMDAY_DB_START_WAIT_MS): ${unavailableReason(e)}`), { code: 'DATABASE_NOT_UP' })
+          throw Object.assign(new Error(`the database at ${where} did not come up within ${Math.round(waitMs / 1000)} s (TEAMDAY_DB_START_WAIT_MS): ${unavailableReason(e)}`), { code: DATABASE_NOT_UP })
         }
-        if (now() - saidAt >= SAY_EVERY_MS || saidAt === start) {
+        if (now() - saidAt >= SAY_EVERY_MS) {
           say(e, waited)
           saidAt = now()
         }
