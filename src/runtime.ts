@@ -11,7 +11,7 @@ import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigr
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { DatabaseIdentity } from './db/identity'
-import { DATABASE_NOT_UP, errorCodes, notUpYet, unavailableReason } from './db/unavailable'
+import { DATABASE_NOT_UP, errorCodes, notUpYet, pauseUnlessStopped, unavailableReason } from './db/unavailable'
 import { openKeyCheck, readStartSettings, sealedSample, stampDatabaseId, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
@@ -86,6 +86,8 @@ export interface RuntimeOptions {
    * seconds. `teamday serve` passes TEAMDAY_DB_START_WAIT_MS; by default (admin commands, tests) 0: it fails at once.
    */
   waitForDatabaseMs?: number
+  /** Ends that wait at once when aborted (its reason, e.g. 'SIGTERM', said): the start then fails with WAIT_STOPPED. */
+  stop?: AbortSignal
 }
 
 /**
@@ -124,7 +126,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       const waitedMs = performance.now() - startedAt
       if (!isPostgresUrl(config.dbPath) || waitedMs >= waitMs || !notUpYet(e) || errorCodes(e).includes(DATABASE_NOT_UP)) throw e
       log.warn('database_waiting', { database: describeDatabase(config.dbPath), reason: unavailableReason(e), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500, waitMs - waitedMs)))
+      await pauseUnlessStopped(Math.min(500, waitMs - waitedMs), opts.stop, describeDatabase(config.dbPath))
     }
   }
 }
@@ -168,6 +170,7 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
       const waitMs = opts.waitForDatabaseMs ?? 0
       await connection.waitForDatabase(name, waitMs, startedAt, (why, waitedMs) =>
         log.warn('database_waiting', { database: name, reason: unavailableReason(why), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) }),
+        opts.stop,
       )
     }
     const before = await settingsBeforeMigrating(connection.db)

@@ -83,6 +83,19 @@ describe.skipIf(!HAVE_PG)('serve started before PostgreSQL is up', () => {
     expect(await child.exited(20_000)).toBe(0)
   }, 90_000)
 
+  test('SIGTERM while it waits ends the wait at once: nothing started, exit 0 (a container\'s PID 1 ignored it)', async () => {
+    const db = await databaseNotUpYet()
+    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '60000' })
+    await child.waitFor(/database_waiting/, 15_000)
+    const t0 = Date.now()
+    child.proc.kill('SIGTERM')
+    // Before: no handler yet, so the signal's default action (or, as PID 1, nothing at all).
+    expect(await child.exited(20_000)).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    expect(child.output()).toContain('teamday stopped')
+    expect(child.output()).not.toMatch(LISTENING)
+  }, 60_000)
+
   test('exits 1 saying so once its wait is over, within about that wait', async () => {
     const db = await databaseNotUpYet()
     const t0 = Date.now()

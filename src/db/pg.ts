@@ -8,7 +8,7 @@ import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 import { changesCommitted, modifies } from './request-writes'
-import { DATABASE_NOT_UP, markCommitInDoubt, notUpYet, unavailableReason } from './unavailable'
+import { DATABASE_NOT_UP, markCommitInDoubt, notUpYet, pauseUnlessStopped, unavailableReason, untilStopped } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -280,17 +280,18 @@ export class PgConnection implements DbConnection {
    * Any other error (a password refused, a database that does not exist, TLS refused), and the
    * last one once `waitMs` has passed since `since` (performance.now()), is thrown; 0 waits for nothing.
    */
-  async waitForDatabase(where: string, waitMs: number, since: number, say: (why: unknown, waitedMs: number) => void, now: () => number = () => performance.now()): Promise<void> {
+  async waitForDatabase(where: string, waitMs: number, since: number, say: (why: unknown, waitedMs: number) => void, stop?: AbortSignal, now: () => number = () => performance.now()): Promise<void> {
     const start = since
     let pause = 250
     let saidAt = -Infinity
     for (;;) {
       try {
-        await this.firstContact(where, waitMs > 0 ? waitMs - (now() - start) : undefined)
+        // An attempt may take seconds (a host that does not answer): a stop does not wait for it.
+        await untilStopped(this.firstContact(where, waitMs > 0 ? waitMs - (now() - start) : undefined), stop, where)
         return
       } catch (e) {
         const waited = now() - start
-        if (waitMs <= 0 || !notUpYet(e)) throw e
+        if (waitMs <= 0 || !notUpYet(e)) throw e // WAIT_STOPPED included
         if (waited >= waitMs) {
           throw Object.assign(new Error(`the database at ${where} did not come up within ${Math.round(waitMs / 1000)} s (TEAMDAY_DB_START_WAIT_MS): ${unavailableReason(e)}`), { code: DATABASE_NOT_UP })
         }
@@ -298,7 +299,7 @@ export class PgConnection implements DbConnection {
           say(e, waited)
           saidAt = now()
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, waitMs - waited)))
+        await pauseUnlessStopped(Math.min(pause, waitMs - waited), stop, where)
         pause = Math.min(pause * 2, 2000)
       }
     }

@@ -92,6 +92,47 @@ const NOT_UP_YET = new Set([...NETWORK_CODES].filter((c) => c !== 'CONNECTION_EN
 /** The code of a start that waited TEAMDAY_DB_START_WAIT_MS for the database in vain (PgConnection.waitForDatabase). */
 export const DATABASE_NOT_UP = 'DATABASE_NOT_UP'
 
+/** The code of a start's wait for the database ended by a signal (SIGTERM while it waited: src/cli/admin/serve.ts). */
+export const WAIT_STOPPED = 'WAIT_STOPPED'
+
+/** The error of a start's wait for the database at `where` ended by `stop` (its reason: the signal). */
+export function waitStopped(stop: AbortSignal, where: string): Error {
+  return Object.assign(new Error(`stopped (${String(stop.reason)}) while waiting for the database at ${where}`), { code: WAIT_STOPPED })
+}
+
+/** Waits `ms`, or fails with WAIT_STOPPED as soon as `stop` is aborted (waitStopped). */
+export async function pauseUnlessStopped(ms: number, stop: AbortSignal | undefined, where: string): Promise<void> {
+  if (stop?.aborted) throw waitStopped(stop, where)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let onAbort = () => {}
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(resolve, ms)
+      onAbort = () => reject(waitStopped(stop!, where))
+      stop?.addEventListener('abort', onAbort, { once: true })
+    })
+  } finally {
+    clearTimeout(timer)
+    stop?.removeEventListener('abort', onAbort)
+  }
+}
+
+/** `work`'s outcome, or a failure with WAIT_STOPPED as soon as `stop` is aborted (`work` then goes on unheard). */
+export async function untilStopped<T>(work: Promise<T>, stop: AbortSignal | undefined, where: string): Promise<T> {
+  if (stop === undefined) return work
+  if (stop.aborted) throw waitStopped(stop, where)
+  work.catch(() => {})
+  let onAbort = () => {}
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => {
+      onAbort = () => reject(waitStopped(stop, where))
+      stop.addEventListener('abort', onAbort, { once: true })
+    })])
+  } finally {
+    stop.removeEventListener('abort', onAbort)
+  }
+}
+
 /** Whether `error` (or a cause) says the database is not up yet, so that waiting for it may help (NOT_UP_YET). */
 export function notUpYet(error: unknown): boolean {
   if (tlsRefused(error)) return false

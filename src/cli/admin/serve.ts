@@ -27,6 +27,7 @@ import type { PgConnection } from '../../db/pg'
 import type { SqliteConnection } from '../../db/connection'
 import type { TlsPair } from '../../http/tls-files'
 import { sqliteStartError } from '../../db/client'
+import { errorCodes, WAIT_STOPPED } from '../../db/unavailable'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -44,6 +45,31 @@ const DATABASE_FILE_CHECK_MS = 2_000
  * two asks).
  */
 const SHARED_PORT_ROUNDS = 8
+
+/**
+ * The runtime of a start, or null when SIGINT, SIGTERM or SIGHUP came while it waited for its
+ * PostgreSQL (TEAMDAY_DB_START_WAIT_MS): the wait ends at once and nothing is started. Without a
+ * handler then, a container's teamday (PID 1, where a signal without one is ignored) sat out
+ * `docker stop`'s grace period for the rest of the wait and was killed. A signal that comes once
+ * the wait is over, as the start goes on, stops it as soon as the runtime is open.
+ */
+async function startRuntime(config: Config, runtime: RuntimeOptions, signals: NodeJS.Process): Promise<Runtime | null> {
+  if (!isPostgresUrl(config.dbPath) || config.dbStartWaitMs === 0) return createRuntime(config, runtime)
+  const starting = new AbortController()
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => starting.abort(sig)] as const)
+  for (const [sig, on] of handlers) signals.on(sig, on)
+  try {
+    const rt = await createRuntime(config, { waitForDatabaseMs: config.dbStartWaitMs, stop: starting.signal, ...runtime })
+    if (!starting.signal.aborted) return rt
+    await rt.close()
+    return null
+  } catch (e) {
+    if (errorCodes(e).includes(WAIT_STOPPED)) return null
+    throw e
+  } finally {
+    for (const [sig, on] of handlers) signals.off(sig, on)
+  }
+}
 
 /**
  * `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop.
@@ -69,7 +95,11 @@ export async function serve(
   const tls = config.tlsCert && config.tlsKey ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).readTlsPair(config.tlsCert, config.tlsKey) : null
   const scheme = tls ? 'https' : 'http'
   // A PostgreSQL not up yet (compose or systemd starting teamday first) is waited for; admin commands fail at once.
-  const rt = await createRuntime(config, { waitForDatabaseMs: config.dbStartWaitMs, ...runtime })
+  const rt = await startRuntime(config, runtime, signals)
+  if (rt === null) {
+    io.out('teamday stopped')
+    return
+  }
   // Executions a crash left pending or running can never finish: recorded as failed once their
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
