@@ -503,8 +503,11 @@ export function tokenArgumentError(argv: string[]): string | null {
  * no URL at all.
  */
 export function databasePasswordWarning(argv: string[]): string | null {
-  const i = argv.findIndex(hasDatabasePassword)
-  if (i < 0) return null
+  // A loop, not findIndex: JavaScriptCore writes findIndex in JavaScript and compiles it on first
+  // call, a cost every client command would pay (test/client-startup.test.ts).
+  let i = 0
+  while (i < argv.length && !hasDatabasePassword(argv[i]!)) i++
+  if (i === argv.length) return null
   return (
     `warning: argument ${i + 1} holds a database password: on the command line it is saved in your shell history and visible to every user of this machine (ps, /proc).\n` +
     'Give it in the environment instead: PGPASSWORD=… with the URL written without it (postgres://USER@HOST/DB), or the whole URL in TEAMDAY_DATABASE_URL in place of --db.'
