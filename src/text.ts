@@ -174,6 +174,9 @@ export function quotableUrl(raw: string): string | null {
   } catch {
     return /[@?#]/.test(raw) ? null : raw
   }
+  // Without a host the text may be one typed without its scheme (`ops:pass@host` reads as scheme
+  // `ops:` and path `pass@host`): what is a password there cannot be told either.
+  if (u.host === '' && /[@?#]/.test(raw)) return null
   if (!u.username && !u.password && !u.search && !u.hash) return raw
   u.username = ''
   u.password = ''

@@ -153,6 +153,9 @@ test("normalizeUrl's refusal of a URL that is no http(s) one never quotes its pa
   expect(ftp).toBe('TEAMDAY_URL must be an http(s) URL (got "ftp://teamday.example.com/")')
   expect(refusal('htps//ci:hunter2-s3cret@teamday.example.com')).not.toContain('hunter2')
   expect(refusal('http://ci:hunter2-s3cret@[teamday.example.com')).not.toContain('hunter2')
+  // Typed without its scheme: `ops:` parses as the scheme and the password as the path's start.
+  expect(refusal('ops:hunter2-s3cret@teamday.example.com')).not.toContain('hunter2')
+  expect(refusal('ci:hunter2-s3cret@teamday.example.com:3000/?token=q-s3cret')).not.toContain('s3cret')
   // What holds no secret is quoted as typed, so that a typo shows.
   expect(refusal('localhost:3000')).toBe('TEAMDAY_URL must be an http(s) URL (got "localhost:3000")')
   expect(refusal('teamday')).toBe('TEAMDAY_URL must be an http(s) URL such as http://localhost:3000 (got "teamday")')

@@ -172,6 +172,8 @@ describe('TEAMDAY_PUBLIC_URL', () => {
     expect(refusal('https://teamday.example.com/?token=td_s3cretvalue#frag')).not.toContain('s3cretvalue')
     expect(refusal('ftp://u:hunter2@teamday.example.com')).not.toContain('hunter2')
     expect(refusal('https://u:hunter2@[teamday.example.com')).not.toContain('hunter2')
+    // Typed without its scheme: `ops:` parses as the scheme, the password as the path's start.
+    expect(refusal('ops:hunter2-s3cret@teamday.example.com')).not.toContain('hunter2')
     // A typo without secrets is still quoted, as it was.
     expect(refusal('localhost:3000')).toContain('(got "localhost:3000")')
     expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://teamday.example.com/td/' }).publicUrl).toBe('https://teamday.example.com/td')
