@@ -11,7 +11,7 @@ import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigr
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { DatabaseIdentity } from './db/identity'
-import { DATABASE_NOT_UP, errorCodes, notUpYet, pauseUnlessStopped, unavailableReason } from './db/unavailable'
+import { DATABASE_NOT_UP, DATABASE_WAITING_SAID_EVERY_MS as WAITING_SAID_EVERY_MS, errorCodes, notUpYet, pauseUnlessStopped, unavailableReason } from './db/unavailable'
 import { openKeyCheck, readStartSettings, sealedSample, stampDatabaseId, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
@@ -116,6 +116,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, isTerminal(2)), access: config.accessLog })
   const waitMs = opts.waitForDatabaseMs ?? 0
   const startedAt = performance.now()
+  // Said at once, then every WAITING_SAID_EVERY_MS or so (as waitForDatabase does), not at each retry.
+  let saidAt = -Infinity
   for (;;) {
     try {
       return await openRuntime(config, { ...opts, log }, startedAt)
@@ -125,7 +127,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       // failed start leaves nothing open. It exited 1 at once.
       const waitedMs = performance.now() - startedAt
       if (!isPostgresUrl(config.dbPath) || waitedMs >= waitMs || !notUpYet(e) || errorCodes(e).includes(DATABASE_NOT_UP)) throw e
-      log.warn('database_waiting', { database: describeDatabase(config.dbPath), reason: unavailableReason(e), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
+      if (performance.now() - saidAt >= WAITING_SAID_EVERY_MS) {
+        saidAt = performance.now()
+        log.warn('database_waiting', { database: describeDatabase(config.dbPath), reason: unavailableReason(e), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
+      }
       await pauseUnlessStopped(Math.min(500, waitMs - waitedMs), opts.stop, describeDatabase(config.dbPath))
     }
   }

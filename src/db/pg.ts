@@ -8,7 +8,7 @@ import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 import { changesCommitted, modifies } from './request-writes'
-import { DATABASE_NOT_UP, markCommitInDoubt, notUpYet, pauseUnlessStopped, unavailableReason, untilStopped } from './unavailable'
+import { DATABASE_NOT_UP, DATABASE_WAITING_SAID_EVERY_MS as SAY_EVERY_MS, markCommitInDoubt, notUpYet, pauseUnlessStopped, unavailableReason, untilStopped } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -406,9 +406,6 @@ function unreached(failingMs: number): Error {
 function noAnswer(ms: number): Error {
   return Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })
 }
-
-/** How often a start waiting for the database says so (PgConnection.waitForDatabase). */
-const SAY_EVERY_MS = 5000
 
 /** How long readiness waits for the database's answer (see PgConnection.ping). */
 const READY_MS = 2000

@@ -89,6 +89,9 @@ export function databaseUnavailable(error: unknown): string | null {
  */
 const NOT_UP_YET = new Set([...NETWORK_CODES].filter((c) => c !== 'CONNECTION_ENDED').concat(['57P01', '57P02', '57P03', '53300']))
 
+/** How often a start waiting for the database says so (`database_waiting`: PgConnection.waitForDatabase, createRuntime). */
+export const DATABASE_WAITING_SAID_EVERY_MS = 5000
+
 /** The code of a start that waited TEAMDAY_DB_START_WAIT_MS for the database in vain (PgConnection.waitForDatabase). */
 export const DATABASE_NOT_UP = 'DATABASE_NOT_UP'
 
