@@ -100,6 +100,10 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
     expect(format).toBeString()
     for (const v of ['$request ', '$request"', '$request_uri', '$args', '$query_string', '$arg_', '$http_referer', '$uri']) expect({ v, in: format!.includes(v) }).toEqual({ v, in: false })
     expect(format).toContain('$request_method $teamday_logged_path $server_protocol')
+    // Its error log writes a failed request's whole line at level error (an upstream restarting):
+    // kept to crit, in the server block (every error_log of the file at crit).
+    const errorLogs = [...nginx.matchAll(/^\s*error_log\s+(\S+)\s+(\S+);/gm)].map((m) => m[2])
+    expect(errorLogs).toEqual(['crit'])
     // The map's expression (PCRE, case-insensitive: ~*), applied as nginx applies it to $uri (decoded, slashes merged or not).
     const map = /^map \$uri \$teamday_logged_path \{\n\s*"~\*([^"]+)"\s+"\$\{teamday_link\}\[redacted\]";\n\s*default\s+\$uri;\n\}$/m.exec(nginx)
     expect(map).not.toBeNull()
