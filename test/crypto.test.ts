@@ -7,7 +7,8 @@ import { createLogger } from '../src/logger'
 import { createRuntime, sqliteConnection } from '../src/runtime'
 import { personalAccessTokens } from '../src/db/schema'
 import { generateKey, loadSecretBox } from '../src/crypto/keys'
-import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
+import { DecryptionError, isSealed, SecretBox } from '../src/crypto/secretbox'
+import { unsealedAuditText } from '../src/audit/log'
 import { openDatabase } from '../src/db/client'
 import { embeddedMigrations, runMigrations } from '../src/db/migrate'
 import { readKeyCheck, verifyEncryptionKey, WrongKeyError } from '../src/db/settings'
@@ -24,6 +25,16 @@ describe('AES-256-GCM secret box', () => {
     expect(a).not.toContain('CI Pipeline')
     expect(box.open(a, 'pat.name:pat_1')).toBe('CI Pipeline ✓')
     expect(box.open(b, 'pat.name:pat_1')).toBe('CI Pipeline ✓')
+  })
+
+  test('isSealed: what seal writes (an empty text too), not a text of the same shape an earlier build stored as it was', () => {
+    const box = new SecretBox(key())
+    for (const plain of ['', 'x', '203.0.113.7', 'ü'.repeat(300)]) expect(isSealed(box.seal(plain, 'audit.ua:e1'))).toBe(true)
+    // A user agent or address the audit log kept unsealed before 2026-11-23 is read as written.
+    for (const text of ['v1.2.3', 'v1.abcdef01.x', 'v1.ABCDEF01.' + 'A'.repeat(40), 'v1.abcdef01.' + '+'.repeat(40), 'v1..', 'curl/8.5.0']) {
+      expect({ text, sealed: isSealed(text) }).toEqual({ text, sealed: false })
+      expect(unsealedAuditText(text)).toBe(text)
+    }
   })
 
   test('a tampered ciphertext is rejected, never garbage', () => {

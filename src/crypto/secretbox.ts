@@ -24,10 +24,17 @@ export const KEY_BYTES = 32
  */
 export function isSealed(value: string): boolean {
   const parts = value.split('.')
-  return parts.length === 3 && parts[0] === 'v1'
+  // The shape alone let a user agent such as `v1.2.3`, kept as it was by such a build, pass for
+  // one (then opened under "key 2": a 500): a key id is 8 hex digits, and the data at least the
+  // IV and the tag in base64url.
+  return parts.length === 3 && parts[0] === 'v1' && KEY_ID.test(parts[1]!) && parts[2]!.length >= SEALED_DATA_MIN_CHARS && BASE64URL.test(parts[2]!)
 }
 const IV_BYTES = 12
 const TAG_BYTES = 16
+const KEY_ID = /^[0-9a-f]{8}$/
+const BASE64URL = /^[A-Za-z0-9_-]+$/
+/** An empty plaintext's data: the IV and the tag, in base64url without padding. */
+const SEALED_DATA_MIN_CHARS = Math.ceil(((IV_BYTES + TAG_BYTES) * 4) / 3)
 
 export function keyIdOf(key: Uint8Array): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8)
