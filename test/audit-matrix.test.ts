@@ -17,7 +17,7 @@ import { describeLoginRequest, initiateLogin } from '../src/modules/cli-auth/ser
 import { makeActor, makeTestApp, makeToken, type Actor, type Res, type TestApp } from './helpers/app'
 import { cliLogin, makeWorld, REQUESTS, type Member, type Req, type World } from './helpers/world'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
-import { givePassword, consoleClient, PASSWORD, type ConsoleClient } from './helpers/console'
+import { givePassword, consoleClient, PASSWORD, type ConsoleClient, shownApproval } from './helpers/console'
 
 const IP = '198.51.100.23'
 const UA = 'audit-matrix/1.0'
@@ -438,7 +438,7 @@ const consoleRows: ConsoleRow[] = [
     send: async () => {
       const { a, c } = await signedIn()
       const { code } = await initiateLogin(w.t.ctx)
-      const res = await c.post(`/cli/authorize/${code}`, { decision: 'approve' })
+      const res = await c.post(`/cli/authorize/${code}`, await shownApproval(w.t, c, `/cli/authorize/${code}`))
       return { res, actor: a, org: a.organizationId, target: (await describeLoginRequest(w.t.ctx, code))!.id, secrets: [code] }
     },
   },
@@ -582,7 +582,7 @@ describe('a change and its audit event commit together', () => {
       statuses.refresh = (await w.t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: cli.refreshToken } })).status
       statuses.cliLogout = (await w.t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: cli.refreshToken } })).status
       statuses.cliRevoke = (await c.post(`/settings/cli-sessions/${cli2.sessionId}/revoke`)).status
-      statuses.approve = (await c.post(`/cli/authorize/${code}`, { decision: 'approve' })).status
+      statuses.approve = (await c.post(`/cli/authorize/${code}`, await shownApproval(w.t, c, `/cli/authorize/${code}`))).status
       statuses.deny = (await c.post(`/cli/authorize/${code}`, { decision: 'deny' })).status
       statuses.endOther = (await c.post(`/settings/sessions/${other}/end`)).status
       statuses.everywhere = (await c2.post('/logout/everywhere')).status

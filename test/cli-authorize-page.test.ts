@@ -4,8 +4,9 @@
 import { describe, expect, test } from 'bun:test'
 import { generateToken } from '../src/auth/tokens'
 import { createUser } from '../src/modules/users/service'
+import { describeLoginRequest } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
-import { consoleClient, givePassword } from './helpers/console'
+import { consoleClient, givePassword, shownApproval } from './helpers/console'
 
 const UA = 'teamday-cli/0.1.0 (test)'
 
@@ -70,7 +71,7 @@ describe('the approval page', () => {
     const { t, alice } = await setup()
     const { authUrl, code } = await initiate(t)
     const c = await signedIn(t, alice)
-    const res = await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId })
+    const res = await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: alice.organizationId })
     expect(res.status).toBe(303)
     const after = await c.get(path(authUrl))
     expect(after.text).toContain('Return to your terminal')
@@ -89,6 +90,35 @@ describe('the approval page', () => {
     const foreign = await c.post(path(authUrl), { decision: 'approve' }, { 'sec-fetch-site': '', origin: 'https://evil.example' })
     expect(foreign.status).toBe(403)
     expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('pending')
+  })
+
+  // Double-clickjacking: another site sends the victim's tab here at the first click of a
+  // double-click, and the second lands on Approve. console.js holds such a click back only once it
+  // has run (deferred; none without JavaScript): the server refuses an Approve sent less than a
+  // second after the page it came from was rendered, or from no page it rendered.
+  test('an Approve sent within a second of its page, or with no stamp, a forged one or another login\'s, is refused (422, the page says so); a second on, it goes', async () => {
+    const { t, alice } = await setup()
+    const { authUrl, code } = await initiate(t)
+    const other = await initiate(t)
+    const c = await signedIn(t, alice)
+    const shown = await c.get(path(authUrl))
+    const stamp = /name="shownAt" value="([^"]+)"/.exec(shown.text)![1]!
+    const otherStamp = /name="shownAt" value="([^"]+)"/.exec((await c.get(path(other.authUrl))).text)![1]!
+    const [at] = stamp.split('.')
+    for (const shownAt of [stamp, undefined, `${Number(at) - 5000}.${stamp.split('.')[1]}`, `${at}.forged`, otherStamp, '', 'x.y']) {
+      if (shownAt !== stamp) t.clock.advance(1000)
+      const res = await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId, ...(shownAt === undefined ? {} : { shownAt }) })
+      expect({ shownAt, status: res.status }).toEqual({ shownAt, status: 422 })
+      expect(res.text).toContain('press Approve again')
+      // The page shown again carries a stamp of its own.
+      expect(res.text).toMatch(/name="shownAt" value="\d+\.[\w-]+"/)
+      expect((await describeLoginRequest(t.ctx, code))!.state).toBe('pending')
+    }
+    // Deny needs no wait.
+    expect((await c.post(path(other.authUrl), { decision: 'deny' })).status).toBe(303)
+    // The first page's stamp, a second after it was rendered (the clock has moved on): Approve goes.
+    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId, shownAt: stamp })).status).toBe(303)
+    expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('authorized')
   })
 
   test('a decision sent twice with different values is no decision: 422, the request stays pending', async () => {
@@ -128,9 +158,9 @@ describe('the approval page', () => {
     expect(page.text).toContain('<select name="organizationId"')
     expect(page.text).toContain(`value="${other.organization.id}"`)
     expect(page.text).not.toContain(stranger.organizationId)
-    const bad = await c.post(path(authUrl), { decision: 'approve', organizationId: stranger.organizationId })
+    const bad = await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: stranger.organizationId })
     expect(bad.status).toBe(422)
-    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: other.organization.id })).status).toBe(303)
+    expect((await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: other.organization.id })).status).toBe(303)
     const poll = await t.req('GET', `/api/auth/cli/poll?code=${code}`)
     expect(poll.body.organizationId).toBe(other.organization.id)
     // The viewer role of that organization applies.
@@ -155,7 +185,7 @@ describe('the approval page', () => {
     // One not among the person's is not shown as picked.
     expect(picked((await c.post(path(authUrl), { organizationId: 'org_someoneelse' })).text)).toBe(alice.organizationId)
     // Approve as the page shown again sends it.
-    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: picked(undecided.text)! })).status).toBe(303)
+    expect((await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: picked(undecided.text)! })).status).toBe(303)
     const poll = await t.req('GET', `/api/auth/cli/poll?code=${code}`)
     expect(poll.body).toMatchObject({ status: 'authorized', organizationId: other.organization.id })
     const self = await t.req('GET', '/api/v1/tokens/self', { token: poll.body.accessToken })
@@ -186,7 +216,7 @@ describe('the approval page', () => {
     expect(/<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(deBack.text)![1]).toContain(`name="next" value="${path(authUrl)}"`)
     // The approval from there is for the organization switched to.
     await c.post('/org/switch', { organizationId: other.organization.id, next: path(authUrl) })
-    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: picked((await c.get(path(authUrl))).text)! })).status).toBe(303)
+    expect((await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: picked((await c.get(path(authUrl))).text)! })).status).toBe(303)
     expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.organizationId).toBe(other.organization.id)
   })
 
@@ -226,7 +256,7 @@ describe('the approval page', () => {
     const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second-org', role: 'admin' })
     const { authUrl, code } = await initiate(t)
     const c = await signedIn(t, alice)
-    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: other.organization.id })).status).toBe(303)
+    expect((await c.post(path(authUrl), { ...(await shownApproval(t, c, path(authUrl))), organizationId: other.organization.id })).status).toBe(303)
     const en = (await c.get(path(authUrl))).text
     expect(en).toContain('Return to your terminal')
     expect(en).toContain('This sign-in is for the organization second-org, with your role there: admin.')
@@ -287,7 +317,7 @@ describe('CLI sign-ins in the console', () => {
     const { t, alice } = await setup()
     const { authUrl, code } = await initiate(t)
     const c = await signedIn(t, alice)
-    await c.post(path(authUrl), { decision: 'approve' })
+    await c.post(path(authUrl), await shownApproval(t, c, path(authUrl)))
     const tokens = (await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body
     await t.req('GET', '/api/v1/agents', { token: tokens.accessToken, ip: '203.0.113.50' })
     expect((await c.get('/settings/cli-sessions')).headers.get('location')).toBe('/settings/profile#cli-sessions')

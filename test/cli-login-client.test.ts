@@ -12,7 +12,7 @@ import { run } from '../src/main'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { LOGIN_TIMING } from '../src/cli/client/login'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
-import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
+import { consoleClient, givePassword, type ConsoleClient, shownApproval } from './helpers/console'
 import { createUser } from '../src/modules/users/service'
 
 interface Served {
@@ -87,7 +87,7 @@ const passworded = new Set<string>()
  * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
  */
 async function login(s: Served, who: Actor, extra: string[] = [], env: Record<string, string> = {}, approve = async (browser: ConsoleClient, path: string) => {
-  expect((await browser.post(path, { decision: 'approve', organizationId: who.organizationId })).status).toBe(303)
+  expect((await browser.post(path, { ...(await shownApproval(s.t, browser, path)), organizationId: who.organizationId })).status).toBe(303)
 }): Promise<Result> {
   const p = start(['login', '--url', s.base, '--no-browser', ...extra], env)
   let url: string | undefined
@@ -216,7 +216,7 @@ describe('teamday login', () => {
     const r = await login(a, alice, [], { TEAMDAY_TOKEN: alice.token }, async (browser, path) => {
       // Nothing else ended the first sign-in before the client replaced it: the revoke below is the client's.
       expect((await a.t.req('GET', '/api/v1/agents', { token: first.accessToken })).status).toBe(200)
-      expect((await browser.post(path, { decision: 'approve', organizationId: alice.organizationId })).status).toBe(303)
+      expect((await browser.post(path, { ...(await shownApproval(a.t, browser, path)), organizationId: alice.organizationId })).status).toBe(303)
     })
     expect(r.code).toBe(0)
     expect(r.out).toContain('The sign-in it replaces was revoked')
@@ -241,7 +241,7 @@ describe('teamday login', () => {
       const form = /<select name="organizationId" required[^>]*>(.*?)<\/select>/.exec(again.text)![1]!
       const picked = /<option value="(org_\w+)" selected/.exec(form)?.[1]
       expect(picked).toBe(second.organization.id)
-      expect((await browser.post(path, { decision: 'approve', organizationId: picked! })).status).toBe(303)
+      expect((await browser.post(path, { ...(await shownApproval(a.t, browser, path)), organizationId: picked! })).status).toBe(303)
     })
     expect(r.code).toBe(0)
     expect(JSON.parse(r.out)).toMatchObject({ signedIn: true, email: bob.email, organizationId: second.organization.id, organizationSlug: 'bobs-second', role: 'admin' })

@@ -3,7 +3,7 @@ import { CATALOGUE, errorText, LANGS, langOf } from '../src/console/i18n'
 import { createLink } from '../src/modules/users/links'
 import { MAX_BODY_MEMBERS } from '../src/json-limits'
 import { makeActor, makeTestApp } from './helpers/app'
-import { consoleClient, givePassword, signedInPerson } from './helpers/console'
+import { consoleClient, givePassword, signedInPerson, shownApproval } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
 
@@ -195,7 +195,7 @@ describe('German pages', () => {
     const authPath = new URL(init.authUrl).pathname
     pages.push(['cli approve', await c.get(authPath)])
     pages.push(['cli choose', await c.post(authPath, { decision: 'maybe' })])
-    await c.post(authPath, { decision: 'approve' })
+    await c.post(authPath, await shownApproval(t, c, authPath))
     pages.push(['cli approved', await c.get(authPath)])
     pages.push(['cli unknown', await c.get('/cli/authorize/nosuchcode')])
     // Set-up / set-password links and the cross-site refusal.

@@ -14,7 +14,7 @@ import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
 import { cliOn } from './helpers/cli'
-import { consoleClient, givePassword, signedInPerson } from './helpers/console'
+import { consoleClient, givePassword, signedInPerson, shownApproval } from './helpers/console'
 import { eq } from 'drizzle-orm'
 import postgres from 'postgres'
 import type { PgConnection } from '../src/db/pg'
@@ -384,13 +384,14 @@ describe('a CLI sign-in approved at the moment its person is removed from the or
     const beta = await makeActor(t, { role: 'member', org: 'beta', email: a.email })
     const { code } = await initiateLogin(t.ctx)
     const removal = `DELETE FROM memberships WHERE user_id = '${a.userId}' AND organization_id = '${beta.organizationId}'`
-    const { res, waited } = await whileHeld(t, removal, () => c.post(`/cli/authorize/${code}`, { decision: 'approve', organizationId: beta.organizationId }))
+    const approve = await shownApproval(t, c, `/cli/authorize/${code}`)
+    const { res, waited } = await whileHeld(t, removal, () => c.post(`/cli/authorize/${code}`, { ...approve, organizationId: beta.organizationId }))
     expect(waited).toBe(true)
     expect(res.status).toBe(422)
     expect(res.text).toContain('no longer a member')
     expect((await describeLoginRequest(t.ctx, code))?.state).toBe('pending')
     // Still a member of acme: approved there.
-    expect((await c.post(`/cli/authorize/${code}`, { decision: 'approve', organizationId: a.organizationId })).status).toBe(303)
+    expect((await c.post(`/cli/authorize/${code}`, { ...(await shownApproval(t, c, `/cli/authorize/${code}`)), organizationId: a.organizationId })).status).toBe(303)
     expect((await pollLogin(t.ctx, code)).status).toBe('authorized')
     await t.rt.close()
   })

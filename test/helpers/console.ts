@@ -4,6 +4,7 @@ import { createLink } from '../../src/modules/users/links'
 import { setPassword } from '../../src/modules/users/passwords'
 import { makeActor, type Actor, type TestApp, type Res } from './app'
 
+import { APPROVE_AFTER_MS } from '../../src/console/routes/cli'
 export const PASSWORD = 'correct horse battery staple'
 
 /** A browser-like client of the console on a test app: keeps its cookie, posts forms same-origin from loopback. */
@@ -63,3 +64,16 @@ export async function signedInPerson(t: TestApp, o: { role?: Role; org?: string;
 }
 
 export { createLink }
+
+/**
+ * The fields of an Approve on a CLI sign-in's approval page (`path`), as a person sends them: the
+ * page shown (its `shownAt`), then the app's clock a second on, since the server refuses an
+ * Approve sent sooner after its page was rendered (double-clickjacking; src/console/routes/cli.tsx).
+ */
+export async function shownApproval(t: TestApp, c: ConsoleClient, path: string): Promise<{ decision: 'approve'; shownAt: string }> {
+  const shown = await c.get(path)
+  const stamp = /name="shownAt" value="([^"]+)"/.exec(shown.text)?.[1]
+  if (stamp === undefined) throw new Error(`shownApproval: no approval form at ${path} (${shown.status})`)
+  t.clock.advance(APPROVE_AFTER_MS)
+  return { decision: 'approve', shownAt: stamp }
+}

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import { timingSafeEqual } from 'node:crypto'
 import { AppError } from '../../errors'
 import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession, type LoginRequest } from '../../modules/cli-auth/service'
 import type { Ctx } from '../../context'
@@ -32,6 +33,34 @@ async function donePage(ctx: Ctx, who: SignedIn, nav: Nav, req: LoginRequest | u
 }
 
 /**
+ * How long the approval page must have been shown before its Approve counts. Double-clickjacking:
+ * another site asks for a double-click and, at its first click, sends the victim's tab to this
+ * page of a login it started; the second click lands on Approve. console.js holds such a click
+ * back in the browser, but only once it has run (it is deferred, and absent without JavaScript):
+ * the server refuses an Approve sent sooner after the page it came from was rendered.
+ */
+export const APPROVE_AFTER_MS = 1000
+const SHOWN_PURPOSE = 'cli-approve-shown'
+
+/** The page's `shownAt` field: when it was rendered, with the server's keyed digest of that and the code. */
+function shownStamp(ctx: Ctx, code: string): string {
+  const at = ctx.clock.now()
+  return `${at}.${ctx.box.digest(`${code}\u0000${at}`, SHOWN_PURPOSE)}`
+}
+
+/** Whether `stamp` is one this server rendered for `code`, APPROVE_AFTER_MS or longer ago. */
+function shownLongEnough(ctx: Ctx, code: string, stamp: string | undefined): boolean {
+  const dot = stamp?.indexOf('.') ?? -1
+  if (stamp === undefined || dot <= 0) return false
+  const at = Number(stamp.slice(0, dot))
+  if (!Number.isSafeInteger(at)) return false
+  const given = Buffer.from(stamp.slice(dot + 1))
+  const expected = Buffer.from(ctx.box.digest(`${code}\u0000${at}`, SHOWN_PURPOSE))
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false
+  return ctx.clock.now() - at >= APPROVE_AFTER_MS
+}
+
+/**
  * The approval page of a CLI sign-in (the `authUrl` of POST /api/auth/cli/initiate), and the
  * Revoke of a CLI session (they are listed in Settings → Profile → Personal Access Tokens). Sign-in first (then back here through `next`); Approve and
  * Deny are POSTs that pass the cross-origin check; the page is sent with Referrer-Policy:
@@ -55,7 +84,7 @@ export function cliRoutes(kit: ConsoleKit) {
         if (!req) return notFound(request)
         const nav = await navFor(who, request, set, code)
         if (req.state !== 'pending') return donePage(ctx, who, nav, req)
-        return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} />))
+        return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={await organizationsOf(ctx, who.user.id)} />))
       },
       { ...hidden, params: CodeParams },
     )
@@ -82,13 +111,21 @@ export function cliRoutes(kit: ConsoleKit) {
           // The organization's choice is a field shown only to a member of several (else hidden).
           const organizations = await organizationsOf(ctx, who.user.id)
           const fields: FormFields = organizations.length > 1 ? { organizationId: shown('organizationId', (t) => t.cliOrganization) } : {}
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={organizations} chosen={chosen} error={fieldErrorOf(request, pasted, fields)} />), { status: pasted.status })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={organizations} chosen={chosen} error={fieldErrorOf(request, pasted, fields)} />), { status: pasted.status })
         }
         const decision = field(body, 'decision')
         if (decision !== 'approve' && decision !== 'deny') {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={nav.t.chooseApproveOrDeny} />), { status: 422 })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={nav.t.chooseApproveOrDeny} />), { status: 422 })
+        }
+        // An Approve sent too soon after its page was shown (or from a page without the stamp):
+        // the page again, saying so, nothing decided (APPROVE_AFTER_MS). Deny goes at once.
+        if (decision === 'approve' && !shownLongEnough(ctx, code, field(body, 'shownAt'))) {
+          const req = await describeLoginRequest(ctx, code)
+          if (!req) return notFound(request)
+          if (req.state !== 'pending') return donePage(ctx, who, nav, req, 409)
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={nav.t.cliTooSoon} />), { status: 422 })
         }
         try {
           await decideLogin(ctx, code, { userId: who.user.id, organizationId: field(body, 'organizationId') || undefined }, decision)
@@ -97,7 +134,7 @@ export function cliRoutes(kit: ConsoleKit) {
           if (e.code === 'not_found') return notFound(request)
           const req = await describeLoginRequest(ctx, code)
           if (!req || req.state !== 'pending') return donePage(ctx, who, nav, req, 409)
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={errorOf(request, e)} />), { status: e.status })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={errorOf(request, e)} />), { status: e.status })
         }
         return redirect(`/cli/authorize/${code}`)
       },

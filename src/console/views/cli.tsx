@@ -10,8 +10,9 @@ import { ViewFields, tokensHref, type TokenView } from './token-view'
  * picked; one not among the person's is ignored); else the console's current one. Approve is
  * sent only once the page has been in front for a moment (console.js, `data-deliberate`): a
  * click meant for another window must not land on it (double-clickjacking); #cli-too-soon says so.
+ * `shownAt`: when the server rendered it (routes/cli.tsx), which refuses an Approve sent sooner.
  */
-export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText; chosen?: string }) {
+export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText; chosen?: string; shownAt: string }) {
   const { req, who, organizations } = props
   const { t } = props.nav
   const picked = organizations.some((o) => o.id === props.chosen) ? props.chosen : who.organization.id
@@ -64,6 +65,7 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
         ) : (
           <input type="hidden" name="organizationId" value={organizations[0]?.id ?? who.organization.id} />
         )}
+        <input type="hidden" name="shownAt" value={props.shownAt} />
         <p class="muted">{t.cliGets}</p>
         <div class="row">
           <button type="submit" name="decision" value="approve" class="primary">
