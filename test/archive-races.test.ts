@@ -170,3 +170,29 @@ describe('a task status changed by another session at the same moment', () => {
     expect([after.status, after.completedAt]).toEqual(['in_progress', null])
   })
 })
+
+/**
+ * `parentExecutionId` on execute: whether the caller may attach a run under that execution was
+ * decided before the transaction that records the run, so a parent whose space was made private
+ * to the caller at that moment (held open in another session here) still got the child attached
+ * (202). The parent's space is now read with forShare in that transaction: the request waits for
+ * the change, sees it and refuses (403), recording nothing.
+ */
+describe("a parent's space made private at the same moment", () => {
+  for (const route of ['/api/v1/execute', 'agents/{id}/execute'] as const) {
+    test(`POST ${route} with parentExecutionId: 403, no child recorded`, async () => {
+      const { t, a, space, agent } = await world()
+      const m = await makeActor(t, { role: 'member', org: a.orgSlug })
+      const path = route === '/api/v1/execute' ? route : `/api/v1/agents/${agent.id}/execute`
+      const parent = await t.req('POST', path, { token: m.token, body: { message: 'parent', spaceId: space.id } })
+      expect(parent.status).toBe(200)
+      const parentId = parent.body.executionId ?? parent.body.execution?.id ?? parent.body.id
+      expect(String(parentId)).toStartWith('exec_')
+      const makePrivate = `UPDATE spaces SET visibility = 'private' WHERE id = '${space.id}'`
+      const { res, waited } = await whileHeld(t, makePrivate, () => t.req('POST', path, { token: m.token, body: { message: 'child', parentExecutionId: parentId, async: true } }))
+      expect(waited).toBe(true)
+      expect([res.status, res.body.code]).toEqual([403, 'forbidden'])
+      expect((await t.rt.db.select({ id: executions.id }).from(executions).where(eq(executions.parentExecutionId, parentId)).all()).length).toBe(0)
+    })
+  }
+})

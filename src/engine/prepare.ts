@@ -141,6 +141,12 @@ export interface JobInput {
    * recorded private (childVisibility). Engine.start sets it from the parent it is given.
    */
   parentVisibility?: Execution['agentVisibility'] | null
+  /**
+   * parentVisibility as read in the transaction that records the row, after its checks (`admit`
+   * has read the parent's space with forShare): wins over `parentVisibility` where given. Read
+   * before it, a parent's space made private at the same moment left the child recorded shared.
+   */
+  parentVisibilityNow?: (tx: Db) => Promise<Execution['agentVisibility']>
   rootExecutionId?: string | null
   delegationDepth?: number
   /** A delegated child: runs in its parent's slot, never queued (src/engine/queue.ts). */
@@ -261,7 +267,11 @@ export async function createJob(
   // busy timeout) and this process's own transactions have gone before it. Counted from `now`, read
   // before all that, a run queued behind such a lock was recorded with a lease that much shorter,
   // and another process's lease sweep could fail it right after.
-  const leased = () => ({ ...row, leaseExpiresAt: leaseUntil(deps.clock.now(), deps.config.executionLeaseMs) as unknown as Date })
+  const leased = async (tx: Db) => ({
+    ...row,
+    ...(input.parentVisibilityNow && { agentVisibility: childVisibility(input.agent, await input.parentVisibilityNow(tx)) }),
+    leaseExpiresAt: leaseUntil(deps.clock.now(), deps.config.executionLeaseMs) as unknown as Date,
+  })
   const checks = [input.bound, selected ? input.admit : undefined].filter((c) => c !== undefined)
   const { recorded } = input
   const conn = connectionOf(deps.db)
@@ -271,11 +281,11 @@ export async function createJob(
     checks.length > 0 || recorded || conn.dialect === 'sqlite'
       ? await conn.transaction(async (tx) => {
           for (const check of checks) await check(tx)
-          const inserted = await insertExecution(tx, leased())
+          const inserted = await insertExecution(tx, await leased(tx))
           if (recorded) await recorded(tx, inserted)
           return inserted
         })
-      : await insertExecution(deps.db, leased())
+      : await insertExecution(deps.db, await leased(deps.db))
   if (!selected) return { execution, selected: null }
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), writtenBy, selected, ...(input.tree && { tree: input.tree }) }
 }

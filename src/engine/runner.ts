@@ -213,7 +213,9 @@ export class Engine {
       // Under a private run, private (childVisibility): as its parent records it now (a running
       // parent's Job.execution holds what its start recorded: src/engine/run.ts); and under a
       // run in a private space the child is not recorded in (visibilityUnder).
-      parentVisibility: parent ? await visibilityUnder(this.deps.db, parent, input.space?.id ?? input.spaceId ?? null) : null,
+      // Read in the transaction that records it, after its checks (JobInput.parentVisibilityNow).
+      parentVisibility: parent?.agentVisibility ?? null,
+      ...(parent && { parentVisibilityNow: (tx: Db) => visibilityUnder(tx, parent, input.space?.id ?? input.spaceId ?? null) }),
       rootExecutionId: rootId,
       delegationDepth: depth,
       delegated: opts.within !== undefined,

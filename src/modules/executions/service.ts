@@ -15,7 +15,7 @@ import { getExecutionRow, listLogs } from '../../engine/store'
 import { retryAfterOfFailure } from '../../engine/run'
 import { AppError, invalidField } from '../../errors'
 import { agentFilterId, agentFilterSeenBy, agentRefsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
-import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
+import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
@@ -295,10 +295,9 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
     }
   } else if (input.parentExecutionId) {
     parent = await getVisibleExecution(ctx, input.parentExecutionId)
-    if (!canAttachTo(p, parent, await spaceAccessOf(ctx.db, parent.spaceId))) {
-      throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
-    }
+    if (!canAttachTo(p, parent, await spaceAccessOf(ctx.db, parent.spaceId))) throw notAttachable()
   }
+  const attachTo = parent
   const started = await engine.start(
     {
       agent,
@@ -324,6 +323,9 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
         // archived space (its turn would only fail it).
         if (agentId !== null && !(await usableAgentForWrite(tx, p, agent.id))) throw agentNotFound(agentId)
         if (space && !(await usableSpaceForWrite(tx, p, space.id))) throw spaceNotFound(input.spaceId!)
+        // The parent's space likewise (its row read with forShare): one made private to the caller
+        // at the same moment got the child attached, the check above having read it before.
+        if (attachTo && !canAttachTo(p, attachTo, await spaceAccessForWrite(tx, attachTo.spaceId))) throw notAttachable()
       },
       // In the transaction that records the run: no run without its event, nor the reverse; and
       // the request's Idempotency-Key marked as its work committed (as withTx marks it), so a
@@ -336,6 +338,11 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
     opts,
   )
   return started
+}
+
+/** The 403 of a `parentExecutionId` the caller may not attach a run under (canAttachTo). */
+function notAttachable(): AppError {
+  return new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
 }
 
 /**
