@@ -4,6 +4,7 @@ import { randomBase62 } from '../../auth/random'
 import { withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { deleteBatch } from '../../db/batch-delete'
+import { forUpdate } from '../../db/locks'
 import { dbTime, memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
@@ -80,6 +81,11 @@ export async function linkableUsers(ctx: Ctx, organizationId: string, userId?: s
   return new Set(ids.filter((id) => !elsewhere.has(id)))
 }
 
+/** The refusal of a link whose account may no longer get one (linkableUsers; a set-up link: a password set since). */
+function noLongerApplies(): AppError {
+  return new AppError('not_found', 'This link no longer applies: the account has a password now or belongs to another organization too. Sign in with your password, or ask the operator (teamday users set-password on the server).')
+}
+
 /**
  * Uses a link: sets the password (ending the user's sessions) and, for the first start's
  * set-up, optionally the name. The claim and the password commit together; a second use fails.
@@ -90,10 +96,18 @@ export async function useLink(ctx: Ctx, purpose: LinkPurpose, secret: string, in
   // Asked again now: since the link was made, the person may have set a password or joined
   // another organization, whose admins' accounts this link must not reach.
   if (purpose === 'set_password' && !(await linkableUsers(ctx, found.link.organizationId ?? '', found.user.id)).has(found.user.id)) {
-    throw new AppError('not_found', 'This link no longer applies: the account has a password now or belongs to another organization too. Sign in with your password, or ask the operator (teamday users set-password on the server).')
+    throw noLongerApplies()
   }
   const name = validatePersonName(input.name)
   await withTx(ctx, async (tx) => {
+    // Asked again in the claim's transaction, the user's row read with forUpdate (the password
+    // written below changes it): a password set or another organization joined at the same moment
+    // (its membership's insert holds the row's key share) is waited for and seen here. Asked only
+    // before the transaction, such a link set the password of a person who had just joined
+    // another organization, whose admins' account it must not reach.
+    const user = await forUpdate(tx.db, tx.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, found.user.id))).get()
+    const applies = user !== undefined && (purpose === 'setup' ? user.passwordHash === null : (await linkableUsers(tx, found.link.organizationId ?? '', found.user.id)).has(found.user.id))
+    if (!applies) throw noLongerApplies()
     const claimed = await tx.db.update(oneTimeLinks).set({ usedAt: new Date(ctx.clock.now()) }).where(and(eq(oneTimeLinks.id, found.link.id), isNull(oneTimeLinks.usedAt))).returning({ id: oneTimeLinks.id }).get()
     if (!claimed) throw new AppError('not_found', 'This link was used already.')
     if (name !== null) await tx.db.update(users).set({ name }).where(eq(users.id, found.user.id)).run()
