@@ -576,6 +576,39 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
   })
 })
 
+describe("teamday's tables dropped while the server runs", () => {
+  test('503 saying the schema is missing (teamday migrate), readiness too; one log line a minute, no SQL', async () => {
+    const t = await makeTestApp()
+    try {
+      const a = await makeActor(t, { role: 'admin' })
+      expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).status).toBe(200)
+      if (t.backend === 'pg') {
+        const owner = postgres(t.pg!.url, { max: 1, onnotice: () => {} })
+        await owner.unsafe(`DROP SCHEMA ${t.pg!.schema} CASCADE`)
+        await owner.end({ timeout: 1 })
+      } else {
+        const sqlite = (t.rt.connection as { client: { exec(sql: string): void; prepare(sql: string): { all(): unknown[] } } }).client
+        sqlite.exec('PRAGMA foreign_keys = OFF')
+        for (const { name } of sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]) sqlite.exec(`DROP TABLE "${name}"`)
+      }
+      const before = t.logs.length
+      for (const [method, path] of [['GET', '/api/v1/tasks'], ['POST', '/api/v1/tasks'], ['GET', '/api/v1/agents']] as const) {
+        const r = await t.req(method, path, { token: a.token, body: method === 'POST' ? { title: 'no table' } : undefined })
+        expectError(r, 503, 'service_unavailable')
+        expect(r.body.message).toContain('teamday migrate')
+        expect(r.headers.get('retry-after')).not.toBeNull()
+      }
+      const ready = await t.req('GET', '/api/health/ready')
+      expect([ready.status, ready.body.message]).toEqual([503, expect.stringContaining("does not have teamday's tables")])
+      const logged = t.logs.slice(before).map((l) => JSON.parse(l)).filter((l) => l.level === 'error' && l.msg !== 'request' && l.msg !== 'not_ready')
+      expect(logged.map((l) => l.msg)).toEqual(['database_unavailable'])
+      expect(JSON.stringify(logged)).not.toMatch(/select|insert|params/i)
+    } finally {
+      if (t.backend === 'sqlite') await t.rt.close()
+    }
+  })
+})
+
 describe("README's error tables", () => {
   test('name every code the server answers with, at its status (decryption_failed, slug_taken, model_not_served … were missing)', () => {
     const root = join(import.meta.dir, '..')

@@ -59,6 +59,29 @@ function tlsRefused(error: unknown): boolean {
 }
 
 /**
+ * teamday's tables gone from under a running server (dropped, the database emptied or replaced by
+ * one that was never migrated, a search_path or schema that no longer has them): every request
+ * was a 500 "internal error", logged with the failed SQL, one line per request. A 503 saying so.
+ */
+export const SCHEMA_MISSING = "The database does not have teamday's tables (dropped, or a database or schema that was never migrated): an operator must restore a backup (teamday restore), or run teamday migrate to create empty ones."
+
+/**
+ * Whether `error` (or a cause) says a table the statement names does not exist: PostgreSQL's
+ * SQLSTATE 42P01 (undefined_table: "relation … does not exist"), SQLite's "no such table"
+ * (SQLITE_ERROR, told only by its message).
+ */
+export function schemaMissing(error: unknown): boolean {
+  let e: unknown = error
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown }
+    if (code === '42P01') return true
+    if (typeof code === 'string' && code.startsWith('SQLITE_ERROR') && typeof message === 'string' && message.startsWith('no such table: ')) return true
+    e = (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
  * Why the database cannot serve this request right now, when that is what `error` (or one of
  * its causes: drizzle wraps the driver's error) says: a SQLite file locked by another writer (an
  * admin command, `teamday rekey`, a backup restore) past the busy timeout, its disk full, its
@@ -67,6 +90,7 @@ function tlsRefused(error: unknown): boolean {
  */
 export function databaseUnavailable(error: unknown): string | null {
   if (tlsRefused(error)) return TLS_REFUSED
+  if (schemaMissing(error)) return SCHEMA_MISSING
   for (const code of errorCodes(error)) {
     if (code.startsWith('SQLITE_')) {
       for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
@@ -186,12 +210,12 @@ export function commitInDoubt(error: unknown): boolean {
   return false
 }
 
-/** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked, the connection refused by authentication, the database gone. */
+/** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked, the connection refused by authentication, the database gone (and, schemaMissing, its tables gone). */
 const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501', '28000', '28P01', '3D000'])
 
 /** Whether `error` (or a cause) says the database will not take writes again by waiting (FOR_GOOD). */
 export function unavailableForGood(error: unknown): boolean {
-  return errorCodes(error).some((c) => FOR_GOOD.has(c))
+  return schemaMissing(error) || errorCodes(error).some((c) => FOR_GOOD.has(c))
 }
 
 /** Whether `error` says the database cannot take the write now but may by waiting (not FOR_GOOD): worth trying again. */
