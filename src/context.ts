@@ -5,7 +5,8 @@ import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
 import type { Config } from './config'
 import type { SecretBox } from './crypto/secretbox'
-import { connectionOf, type Db } from './db/connection'
+import { connectionOf, type Db, type DbConnection } from './db/connection'
+import { errorCodes, transactionConflict } from './db/unavailable'
 import { markWorkCommitted } from './idempotency/service'
 import type { Logger } from './logger'
 
@@ -83,6 +84,25 @@ export function callerOf(ctx: Ctx): Caller {
 export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
   if (conn.isTransaction(ctx.db)) return fn(ctx)
+  // PostgreSQL rolls a transaction back whole to end a deadlock (40P01) or a serialization
+  // failure (40001): nothing of it was written, so it is run again from its start, up to
+  // TX_ATTEMPTS times in all, a few milliseconds apart (then the error: a 503 with Retry-After).
+  // Both were a refusal of a request that nothing was wrong with (40001 a 500).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withTxOnce(conn, ctx, fn)
+    } catch (e) {
+      if (attempt >= TX_ATTEMPTS || !transactionConflict(e)) throw e
+      ctx.log.warn('transaction_retried', { requestId: ctx.requestId, code: errorCodes(e).find((c) => c.startsWith('40')), attempt })
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt))
+    }
+  }
+}
+
+/** How many times withTx runs a transaction the database rolled back for a concurrent one (transactionConflict). */
+export const TX_ATTEMPTS = 3
+
+async function withTxOnce<T>(conn: DbConnection, ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const later: (() => void)[] = []
   const result = await conn.transaction(async (db) => {
     committedHooks.set(db, later)

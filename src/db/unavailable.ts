@@ -3,6 +3,9 @@ const PG_UNAVAILABLE: Record<string, string> = {
   '55P03': 'The database is busy: a lock this request needs is held by another session.',
   '57014': 'The database is busy: a statement ran into its timeout (TEAMDAY_DB_STATEMENT_TIMEOUT_MS).',
   '40P01': 'The database is busy: this request was chosen to end a deadlock.',
+  // Only under an isolation level above READ COMMITTED (default_transaction_isolation set on the
+  // database or teamday's role): a 500 "internal error" before.
+  '40001': 'The database is busy: this request could not be serialized with a concurrent one (SQLSTATE 40001).',
   '57P01': 'The database is restarting or shutting down.',
   '57P02': 'The database is restarting or shutting down.',
   '57P03': 'The database is starting up and not accepting connections yet.',
@@ -208,6 +211,18 @@ export function commitInDoubt(error: unknown): boolean {
     e = (e as { cause?: unknown }).cause
   }
   return false
+}
+
+/** PostgreSQL's SQLSTATEs of a transaction rolled back whole because of a concurrent one: a deadlock (40P01), a serialization failure (40001). */
+const CONFLICTS = new Set(['40P01', '40001'])
+
+/**
+ * Whether `error` says its transaction was rolled back whole by the database to let a concurrent
+ * one through (CONFLICTS), so that running the whole transaction again is safe and likely to pass.
+ * Not a COMMIT whose answer was lost (commitInDoubt): that one may have landed.
+ */
+export function transactionConflict(error: unknown): boolean {
+  return !commitInDoubt(error) && errorCodes(error).some((c) => CONFLICTS.has(c))
 }
 
 /** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked, the connection refused by authentication, the database gone (and, schemaMissing, its tables gone). */
