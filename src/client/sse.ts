@@ -10,9 +10,18 @@ export interface SseEvent {
 export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () => void): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder()
   let buf = ''
+  // The last chunk ended with a CR: a LF that begins the next is the same line end (CRLF), not a
+  // second one. Each chunk's line ends were made LF on their own, so a CRLF that a proxy or the
+  // server's chunking cut in two was read as two line ends, an empty line that ended the event
+  // early (its event name, or its first data lines, became an event of its own).
+  let cr = false
   for await (const chunk of body) {
     onChunk?.()
-    buf += decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n')
+    let text = decoder.decode(chunk, { stream: true })
+    if (text === '') continue
+    if (cr && text.charCodeAt(0) === 10) text = text.slice(1)
+    cr = text.charCodeAt(text.length - 1) === 13
+    buf += text.replace(/\r\n?/g, '\n')
     let end: number
     while ((end = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, end)

@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'bun:test'
+import { readSse, type SseEvent } from '../src/client/sse'
+
+// The client's text/event-stream parser (`agents execute --stream`) against a stream cut into
+// network chunks anywhere: the SSE spec allows LF, CRLF and CR line ends, and a CRLF cut between
+// two chunks (a proxy's, or a server's chunking at an unlucky byte) is still one line end.
+
+const EXPECTED: SseEvent[] = [
+  { event: 'meta', data: '{"executionId":"exec_1"}' },
+  { event: 'message', data: 'first line\nsecond line' },
+  { event: 'delta', data: 'naïve — 日本語 🙂' },
+  { event: 'message', data: '' },
+  { event: 'done', data: '{"status":"completed"}' },
+]
+
+/** The same events written with `eol` as every line end (a comment and a heartbeat between them). */
+function stream(eol: string): Uint8Array {
+  const lines = [
+    ': heartbeat', '',
+    'event: meta', 'data: {"executionId":"exec_1"}', '',
+    'data: first line', 'data:second line', '',
+    ': comment inside', 'event: delta', 'data: naïve — 日本語 🙂', '',
+    'data', '',
+    'event: done', 'data: {"status":"completed"}', '', '',
+  ]
+  return new TextEncoder().encode(lines.join(eol))
+}
+
+function body(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(chunk)
+      c.close()
+    },
+  })
+}
+
+async function events(chunks: Uint8Array[]): Promise<SseEvent[]> {
+  const out: SseEvent[] = []
+  for await (const ev of readSse(body(chunks))) out.push(ev)
+  return out
+}
+
+describe('readSse', () => {
+  for (const [name, eol] of [['LF', '\n'], ['CRLF', '\r\n'], ['CR', '\r']] as const) {
+    test(`${name}: the same events whole, split at every byte offset, and one byte a chunk`, async () => {
+      const bytes = stream(eol)
+      expect(await events([bytes])).toEqual(EXPECTED)
+      const wrong: number[] = []
+      for (let i = 1; i < bytes.length; i++) {
+        const got = await events([bytes.slice(0, i), bytes.slice(i)])
+        if (!Bun.deepEquals(got, EXPECTED)) wrong.push(i)
+      }
+      expect(wrong).toEqual([])
+      expect(await events(Array.from(bytes, (b) => Uint8Array.of(b)))).toEqual(EXPECTED)
+    })
+  }
+
+  test('a CRLF cut between chunks, with an empty chunk between the halves, is one line end', async () => {
+    const enc = new TextEncoder()
+    const got = await events([enc.encode('event: delta\r'), new Uint8Array(0), enc.encode('\ndata: x\r'), enc.encode('\n\r\n')])
+    expect(got).toEqual([{ event: 'delta', data: 'x' }])
+  })
+})
