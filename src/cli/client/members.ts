@@ -1,5 +1,6 @@
 import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
+import { PageWalk } from '../../client/pages'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
@@ -22,12 +23,14 @@ async function membersPath(client: ApiClient): Promise<string> {
 async function userIdOf(client: ApiClient, path: string, who: string): Promise<string> {
   if (!who.includes('@')) return who
   const email = who.trim().toLowerCase()
+  // Ends on a server that repeats its cursor or its page (it asked for the same page for ever).
+  const walk = new PageWalk(client.opts.baseUrl, 'members')
   let cursor: string | undefined
   do {
     const r = await client.request('GET', path, { query: { limit: 200, cursor }, expect: { members: 'list' } })
     const found = r.body.members.find((m: any) => m.email === email)
     if (found) return found.userId
-    cursor = r.body.nextCursor ?? undefined
+    cursor = walk.next(r.body.members.map((m: any) => String(m.userId)), r.body.nextCursor)
   } while (cursor)
   // The API's code for a missing object (`jq .code` reads not_found for every exit 4).
   throw new ClientError('notFound', `${email} is not a member of this organization (see teamday members list)`, undefined, undefined, 'not_found')
