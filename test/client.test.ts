@@ -586,7 +586,8 @@ describe('a list with more than one page', () => {
     for (const title of ['page one', 'page two', 'page three']) expect((await cli(['tasks', 'create', '--title', title])).code).toBe(0)
     const first = await cli(['tasks', 'list', '--limit', '2'])
     expect(first.out.trimEnd().split('\n')).toHaveLength(3)
-    expect(first.err).toContain(`2 of ${total + 3} tasks shown; the next page: --offset 2`)
+    expect(first.err).toContain(`2 of ${total + 3} tasks shown; the next page: --cursor `)
+    expect(first.err).toContain('(or --offset 2)')
     const last = await cli(['tasks', 'list', '--limit', '2', '--offset', String(total + 1)])
     expect([last.out.trimEnd().split('\n').length, last.err]).toEqual([3, ''])
     const beyond = await cli(['tasks', 'list', '--offset', '1000'])
@@ -595,12 +596,12 @@ describe('a list with more than one page', () => {
     for (const name of ['Pager one', 'Pager two']) expect((await cli(['agents', 'create', '--name', name])).code).toBe(0)
     const agents = await cli(['agents', 'list', '--limit', '1'])
     expect(agents.out.trimEnd().split('\n')).toHaveLength(2)
-    expect(agents.err).toMatch(/^1 of \d+ agents shown; the next page: --offset 1\n$/)
+    expect(agents.err).toMatch(/^1 of \d+ agents shown; the next page: --cursor \S+ \(or --offset 1\)\n$/)
     // --json too, on stderr (stdout stays the JSON): tasks and executions are bare arrays, which
     // carry no sign of a next page.
     const json = await cli(['tasks', 'list', '--limit', '1', '--json'])
     expect(json.json).toHaveLength(1)
-    expect(json.err).toMatch(/^1 of \d+ tasks shown; the next page: --offset 1\n$/)
+    expect(json.err).toMatch(/^1 of \d+ tasks shown; the next page: --cursor \S+ \(or --offset 1\)\n$/)
     expect((await cli(['agents', 'list', '--limit', '1', '--json'])).err).toMatch(/^1 of \d+ agents shown/)
     expect((await cli(['tasks', 'list', '--offset', '1000', '--json'])).err).toBe('')
     // audit list too: its "(1 of N; use --limit/--offset)" was a line of stdout among the rows,
@@ -608,12 +609,80 @@ describe('a list with more than one page', () => {
     const events = (await ok(['audit', 'list', '--json'])).json.total as number
     const audit = await cli(['audit', 'list', '--limit', '1'])
     expect(audit.out.trimEnd().split('\n')).toHaveLength(2)
-    expect(audit.err).toMatch(/^1 of \d+ audit events shown; the next page: --offset 1\n$/)
+    expect(audit.err).toMatch(/^1 of \d+ audit events shown; the next page: --cursor \S+ \(or --offset 1\)\n$/)
     const auditJson = await cli(['audit', 'list', '--limit', '1', '--json'])
     expect(auditJson.json.events).toHaveLength(1)
     expect(auditJson.err).toMatch(/^1 of \d+ audit events shown/)
     const auditLast = await cli(['audit', 'list', '--limit', '1', '--offset', String(events - 1)])
     expect([auditLast.out.trimEnd().split('\n').length, auditLast.err]).toEqual([2, ''])
+  })
+})
+
+describe('--cursor: a list walked by the API\'s cursor', () => {
+  /** The cursor the note on stderr names, or null on the last page. */
+  const noteCursor = (err: string): string | null => /the next page: --cursor (\S+)/.exec(err)?.[1] ?? null
+
+  test('tasks (a bare array: the cursor of X-Next-Cursor): the pages follow on, a task created meanwhile is not shown twice', async () => {
+    const space = (await ok(['spaces', 'create', '--name', `Cursor walk ${Date.now()}`])).out.trim()
+    // A millisecond apart: the list's order is (createdAt, id), and the test clock stands still.
+    const create = async (title: string) => {
+      t.clock.ms += 1
+      expect((await cli(['tasks', 'create', '--title', title, '--space', space])).code).toBe(0)
+    }
+    for (let i = 1; i <= 5; i++) await create(`walk ${i}`)
+    const first = await ok(['tasks', 'list', '--space', space, '--limit', '2', '--json'])
+    expect(first.json.map((x: any) => x.title)).toEqual(['walk 5', 'walk 4'])
+    let next = noteCursor(first.err)
+    expect(next).not.toBeNull()
+    expect(first.err).toContain('(or --offset 2)')
+    // Created at the top while the script pages: by --offset 2, "walk 4" would come again.
+    await create('walk 6')
+    const seen: string[] = first.json.map((x: any) => x.title)
+    while (next) {
+      const page = await ok(['tasks', 'list', '--space', space, '--limit', '2', '--cursor', next, '--json'])
+      seen.push(...page.json.map((x: any) => x.title))
+      // After a page read by --cursor, the cursor alone (its offset is not known).
+      expect(page.err).not.toContain('--offset')
+      next = noteCursor(page.err)
+    }
+    expect(seen).toEqual(['walk 5', 'walk 4', 'walk 3', 'walk 2', 'walk 1'])
+    // The table too: the same rows as --json's, the note on stderr.
+    const table = await ok(['tasks', 'list', '--space', space, '--limit', '2', '--cursor', noteCursor(first.err)!])
+    expect(table.out).toContain('walk 3')
+    expect(table.out).not.toContain('walk 4')
+  })
+
+  test('lists whose body holds nextCursor: the note names the same cursor, and --cursor asks for that page', async () => {
+    // Two of each at least, whichever tests ran before.
+    for (const name of ['Cursor agent one', 'Cursor agent two']) expect((await cli(['agents', 'create', '--name', name])).code).toBe(0)
+    for (const name of ['Cursor space one', 'Cursor space two']) expect((await cli(['spaces', 'create', '--name', `${name} ${Date.now()}`])).code).toBe(0)
+    for (const name of ['cursor-one', 'cursor-two']) expect((await cli(['tokens', 'create', '--name', name])).code).toBe(0)
+    for (const email of ['cursor-one@example.com', 'cursor-two@example.com']) expect((await cli(['members', 'add', '--email', email])).code).toBe(0)
+    for (const argv of [['agents', 'list'], ['spaces', 'list'], ['tokens', 'list'], ['audit', 'list'], ['members', 'list']]) {
+      const first = await ok([...argv, '--limit', '1', '--json'])
+      const key = Object.keys(first.json).find((k) => Array.isArray(first.json[k]))!
+      expect(first.json.nextCursor, argv.join(' ')).toBeString()
+      expect(noteCursor(first.err), argv.join(' ')).toBe(first.json.nextCursor)
+      const second = await ok([...argv, '--limit', '1', '--cursor', first.json.nextCursor, '--json'])
+      expect(second.json, argv.join(' ')).toEqual(await api(`${argv[0] === 'members' ? `/api/v1/organizations/${admin.organizationId}/members` : argv[0] === 'audit' ? '/api/v1/audit-events' : `/api/v1/${argv[0]}`}?limit=1&cursor=${encodeURIComponent(first.json.nextCursor)}`))
+      expect(second.json[key][0], argv.join(' ')).not.toEqual(first.json[key][0])
+    }
+  })
+
+  test('executions list takes --cursor too', async () => {
+    const r = await cli(['executions', 'list', '--limit', '1', '--cursor', 'not-a-cursor', '--json'])
+    expect(r.code).not.toBe(0)
+    expect(r.err + r.out).toContain('Invalid cursor')
+  })
+
+  test('an empty --cursor, and --cursor with an --offset above 0: usage errors, nothing sent', async () => {
+    const empty = await cli(['tasks', 'list', '--cursor', ''])
+    expect(empty.code).toBe(2)
+    expect(empty.err).toContain('--cursor is empty')
+    const both = await cli(['agents', 'list', '--cursor', 'abc', '--offset', '5'])
+    expect(both.code).toBe(2)
+    expect(both.err).toContain('--cursor and --offset')
+    expect((await cli(['agents', 'list', '--cursor', 'abc', '--offset', '0'])).err).not.toContain('--cursor and --offset')
   })
 })
 

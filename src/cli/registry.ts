@@ -59,7 +59,7 @@ function top(mode: Mode, name: string, define: () => Omit<TopCommand, 'mode'>): 
   }
 }
 
-const page = { limit: str('N'), offset: str('N') } as const
+const page = { limit: str('N'), offset: str('N'), cursor: str('CURSOR') } as const
 
 /** The long texts (src/cli/client/text-input.ts): from a file or stdin, past the ~128 KB of an argument. */
 const textNote = (name: string) => `a long --${name} (an argument stops at ~128 KB): --${name}-file FILE, or --${name} - for stdin`

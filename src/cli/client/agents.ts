@@ -3,7 +3,7 @@ import { networkReason, parseJson } from '../../client/http'
 import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { boolFlag, compact, created, details, filterFlag, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows, writeRaw } from './common'
+import { boolFlag, compact, created, details, filterFlag, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, pageFlags, rows, writeRaw } from './common'
 import { enc, waitForExecution } from './executions'
 import { readTexts } from './text-input'
 
@@ -76,12 +76,12 @@ function agentBody(v: Fields) {
   })
 }
 
-export async function list({ values, io }: Run<ClientValues & { visibility?: string; category?: string; q?: string; archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { visibility?: string; category?: string; q?: string; archived?: boolean; limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { visibility: filterFlag(values.visibility, '--visibility'), category: filterFlag(values.category, '--category'), q: filterFlag(values.q, '--q'), archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { visibility: filterFlag(values.visibility, '--visibility'), category: filterFlag(values.category, '--category'), q: filterFlag(values.q, '--q'), archived: values.archived ? 'true' : undefined, ...pageFlags(values) }
   const r = await client.request('GET', '/api/v1/agents', { query, expect: { agents: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.agents, COLUMNS, 'no agents'))
-  nextPageHint(io, values.json, { noun: noun('agent'), shown: r.body.agents.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('agent'), shown: r.body.agents.length, offset: query.offset, cursor: query.cursor, next: r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 /** The body, its --system-prompt read from stdin or a file when asked (after the other options are checked). */

@@ -51,6 +51,20 @@ export function filterFlag(value: string | undefined, flag: string): string | un
   return value
 }
 
+/**
+ * A list's paging options: --limit, --offset and --cursor (the API's `?cursor=`, what the note
+ * after a page names). An empty --cursor (`--cursor "$NEXT"` with NEXT unset) is a usage error:
+ * the API takes `cursor=` as the first page, so a script's loop would start over for ever. A
+ * cursor with an --offset above 0 is one too (the API's 422: a cursor says where its page starts).
+ */
+export function pageFlags(values: { limit?: string; offset?: string; cursor?: string }): { limit: number | undefined; offset: number | undefined; cursor: string | undefined } {
+  const limit = intFlag(values.limit, '--limit', 1, 200)
+  const offset = intFlag(values.offset, '--offset', 0, 1e9)
+  if (values.cursor === '') throw new UsageError('--cursor is empty (an unset variable?): give it the cursor that the note after a page (or nextCursor) named, or leave it out for the first page')
+  if (values.cursor !== undefined && offset) throw new UsageError('--cursor and --offset: a cursor says where its page starts; give one of them')
+  return { limit, offset, cursor: values.cursor }
+}
+
 export function listFlag(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean)
 }
@@ -92,17 +106,21 @@ export interface Noun {
 export const noun = (singular: string): Noun => ({ singular, plural: `${singular}s` })
 
 /**
- * After a page of a list, when the server has a next one: how many were shown and the --offset of
+ * After a page of a list, when the server has a next one: how many were shown and how to ask for
  * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`) or the
  * JSON. With --json too: tasks and executions are bare arrays, whose next page only headers
- * said (the note was the only sign, and --json dropped it). `more`: the server gave a next cursor.
+ * said (the note was the only sign, and --json dropped it). `next`: the server's next cursor
+ * (`nextCursor`, or the X-Next-Cursor header), named as `--cursor` (rows created meanwhile are
+ * neither repeated nor skipped); a page read by --offset names the next --offset too, a page
+ * read by --cursor only the cursor (its offset is not known here).
  */
-export function nextPageHint(io: Io, _json: boolean | undefined, page: { noun: Noun; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
-  if (!page.more) return
+export function nextPageHint(io: Io, _json: boolean | undefined, page: { noun: Noun; shown: number; offset: number | undefined; cursor: string | undefined; next: unknown; total?: string | number | null; estimate?: boolean }): void {
+  if (!page.next) return
   const of = page.total === undefined || page.total === null ? '' : ` of ${page.total}${page.estimate ? '+' : ''}`
   // "1 of 40 tasks", but "1 execution" (a server that sends no total said "1 executions").
   const noun = page.shown === 1 && of === '' ? page.noun.singular : page.noun.plural
-  io.err(`${page.shown}${of} ${noun} shown; the next page: --offset ${(page.offset ?? 0) + page.shown}`)
+  const offset = page.cursor === undefined ? ` (or --offset ${(page.offset ?? 0) + page.shown})` : ''
+  io.err(`${page.shown}${of} ${noun} shown; the next page: --cursor ${String(page.next)}${offset}`)
 }
 
 export function rows(items: Record<string, unknown>[], columns: string[], empty: string): string {

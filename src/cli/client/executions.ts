@@ -3,7 +3,7 @@ import type { ApiClient } from '../../client/http'
 import type { Io } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { executeResult } from '../../execute-result'
-import { details, filterFlag, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { details, filterFlag, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 
 /** `teamday executions …` over HTTP (options and usage: src/cli/registry.ts). */
 
@@ -87,12 +87,12 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
   }
 }
 
-export async function list({ values, io }: Run<ClientValues & { agent?: string; status?: string; space?: string; since?: string; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { agent?: string; status?: string; space?: string; since?: string; limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { agentId: filterFlag(values.agent, '--agent'), status: filterFlag(values.status, '--status'), spaceId: filterFlag(values.space, '--space'), since: filterFlag(values.since, '--since'), limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { agentId: filterFlag(values.agent, '--agent'), status: filterFlag(values.status, '--status'), spaceId: filterFlag(values.space, '--space'), since: filterFlag(values.since, '--since'), ...pageFlags(values) }
   const r = await client.request<any[]>('GET', '/api/v1/executions', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body.map((e: any) => ({ ...e, duration: duration(e.executionTime) })), COLUMNS, 'no executions'))
-  nextPageHint(io, values.json, { noun: noun('execution'), shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor') })
+  nextPageHint(io, values.json, { noun: noun('execution'), shown: r.body.length, offset: query.offset, cursor: query.cursor, next: r.headers.get('x-next-cursor') })
 }
 
 export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {

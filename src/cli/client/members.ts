@@ -2,7 +2,7 @@ import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import { PageWalk } from '../../client/pages'
 import type { ClientValues, Run } from '../spec'
-import { compact, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { compact, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
 
 /**
@@ -36,12 +36,12 @@ async function userIdOf(client: ApiClient, path: string, who: string): Promise<s
   throw new ClientError('notFound', `${email} is not a member of this organization (see teamday members list)`, undefined, undefined, 'not_found')
 }
 
-export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { ...pageFlags(values) }
   const r = await client.request('GET', await membersPath(client), { query, expect: { members: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.members, COLUMNS, 'no members'))
-  nextPageHint(io, values.json, { noun: noun('member'), shown: r.body.members.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('member'), shown: r.body.members.length, offset: query.offset, cursor: query.cursor, next: r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {

@@ -3,7 +3,7 @@ import { earlierWords } from '../../client/http'
 import { isSecretKey, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { boolFlag, compact, created, details, getOrDelete, listFlag, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
 import { readTexts } from './text-input'
 import { unlessBlank } from '../../text'
@@ -28,12 +28,12 @@ function spaceBody(v: Fields) {
   })
 }
 
-export async function list({ values, io }: Run<ClientValues & { archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { archived?: boolean; limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { archived: values.archived ? 'true' : undefined, ...pageFlags(values) }
   const r = await client.request('GET', '/api/v1/spaces', { query, expect: { spaces: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.spaces, COLUMNS, 'no spaces'))
-  nextPageHint(io, values.json, { noun: noun('space'), shown: r.body.spaces.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('space'), shown: r.body.spaces.length, offset: query.offset, cursor: query.cursor, next: r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 /** The body, its --instructions read from stdin or a file when asked. */

@@ -1,6 +1,6 @@
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { compact, created, details, filterFlag, getOrDelete, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { compact, created, details, filterFlag, getOrDelete, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
 import { readTexts } from './text-input'
 
@@ -53,14 +53,14 @@ function taskBody(v: Fields) {
   })
 }
 
-export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { status: filterFlag(values.status, '--status'), priority: filterFlag(values.priority, '--priority'), assignedTo: assignee(values), spaceId: filterFlag(values.space, '--space'), limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { status: filterFlag(values.status, '--status'), priority: filterFlag(values.priority, '--priority'), assignedTo: assignee(values), spaceId: filterFlag(values.space, '--space'), ...pageFlags(values) }
   // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
   const r = await client.request<any[]>('GET', '/api/v1/tasks', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks'))
   const total = r.headers.get('x-total-count')
-  nextPageHint(io, values.json, { noun: noun('task'), shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
+  nextPageHint(io, values.json, { noun: noun('task'), shown: r.body.length, offset: query.offset, cursor: query.cursor, next: r.headers.get('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
 }
 
 /** The body, its --description read from stdin or a file when asked (after the other options are checked). */

@@ -1,7 +1,7 @@
 import { inline, printToken, tokenRows } from '../common'
 import { ClientError } from '../../client/errors'
 import type { ClientValues, Run } from '../spec'
-import { compact, filterFlag, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
+import { compact, filterFlag, intFlag, listFlag, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
 import { writeCredentials } from '../../client/credentials'
 
@@ -12,12 +12,12 @@ import { writeCredentials } from '../../client/credentials'
 
 const COLUMNS = ['id', 'name', 'maskedToken', 'status', 'scopes', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt']
 
-export async function list({ values, io }: Run<ClientValues & { all?: boolean; status?: string; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { all?: boolean; status?: string; limit?: string; offset?: string; cursor?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { all: values.all ? 'true' : undefined, status: filterFlag(values.status, '--status'), limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { all: values.all ? 'true' : undefined, status: filterFlag(values.status, '--status'), ...pageFlags(values) }
   const r = await client.request('GET', '/api/v1/tokens', { query, expect: { tokens: 'list' } })
   output(io, values.json, r.body, () => rows(tokenRows(r.body.tokens), values.all ? [...COLUMNS, 'userEmail'] : COLUMNS, 'no tokens'))
-  nextPageHint(io, values.json, { noun: noun('token'), shown: r.body.tokens.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('token'), shown: r.body.tokens.length, offset: query.offset, cursor: query.cursor, next: r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 export async function create({ values, io }: Run<ClientValues & { name?: string; 'expires-in-days'?: string; scopes?: string }>): Promise<void> {
