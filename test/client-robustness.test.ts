@@ -574,6 +574,37 @@ describe('teamday login waits a bounded time, whatever the server says', () => {
   })
 })
 
+describe('teamday login: a poll answered with a long Retry-After ends with the wait', () => {
+  test('429 and 503 with Retry-After: 60 to every poll: exit 3 login_timeout at the deadline, not 3 × 60 s later', async () => {
+    const { LOGIN_TIMING } = await import('../src/cli/client/login')
+    const saved = { ...LOGIN_TIMING }
+    Object.assign(LOGIN_TIMING, { defaultWaitMs: 300, maxWaitMs: 600, lastPollMs: 200 })
+    try {
+      for (const status of [429, 503]) {
+        let polls = 0
+        handler = (_req, path) => {
+          if (path === '/api/auth/cli/initiate') return Response.json({ code: 'c'.repeat(32), authUrl: `${base}/cli/authorize/x`, interval: 1 })
+          if (path === '/api/auth/cli/poll') {
+            polls++
+            return Response.json({ error: true, statusCode: status, code: 'busy', message: 'busy' }, { status, headers: { 'retry-after': '60' } })
+          }
+          return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+        }
+        const started = Date.now()
+        const r = await cli(['login', '--no-browser', '--json'])
+        expect([status, r.code, r.json?.code]).toEqual([status, 3, 'login_timeout'])
+        // It said it would wait (the Retry-After is under the 2 minutes it honours), then the
+        // deadline cut the wait short: an order of magnitude below one Retry-After.
+        expect(r.err).toContain('retrying in 60')
+        expect(Date.now() - started).toBeLessThan(15_000)
+        expect(polls).toBe(1)
+      }
+    } finally {
+      Object.assign(LOGIN_TIMING, saved)
+    }
+  })
+})
+
 describe('teamday login shows and opens only a web page, and says when it is not on the server', () => {
   const answer = (authUrl: string) => {
     handler = (_req, path) => {

@@ -56,8 +56,9 @@ export function signInPage(authUrl: string, baseUrl: string): { href: string; ho
  * which no time passes) or slept for ever between polls.
  * - defaultWaitMs: without a usable expiresIn; maxWaitMs: at most, whatever it says.
  * - maxIntervalMs: the longest pause between two polls.
+ * - lastPollMs: how long a poll may go on past the deadline (its answer on the way).
  */
-export const LOGIN_TIMING = { defaultWaitMs: 5 * 60_000, maxWaitMs: 15 * 60_000, maxIntervalMs: 30_000 }
+export const LOGIN_TIMING = { defaultWaitMs: 5 * 60_000, maxWaitMs: 15 * 60_000, maxIntervalMs: 30_000, lastPollMs: 2_000 }
 
 /** "5 minutes", "0.3 s". */
 function inWords(ms: number): string {
@@ -84,13 +85,19 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${page.href}${elsewhere}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${inWords(waitMs)}; Ctrl-C to stop)...`)
   if (page.sameServer && !values['no-browser'] && openBrowser(page.href, io.env)) io.err('(opened in your browser)')
   const deadline = Date.now() + waitMs
+  const timedOut = () => new ClientError('auth', `sign-in timed out: nobody approved it within ${inWords(waitMs)}`, 'Run "teamday login" again.', undefined, 'login_timeout')
   let tokens: any
   for (;;) {
     await sleep(Math.max(0, Math.min(interval, deadline - Date.now())))
     let r
     try {
-      r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code }, expect: { status: 'string' } })
+      // A poll, its retries and their waits included, ends with the wait's deadline (and a moment
+      // for its last answer): a server that answered 429 or 503 with a Retry-After of two minutes
+      // held the command that long for each of 3 retries, minutes past the time it said it waits.
+      const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()) + LOGIN_TIMING.lastPollMs)
+      r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code }, expect: { status: 'string' }, signal })
     } catch (e) {
+      if (Date.now() >= deadline && e instanceof ClientError && e.code === 'timeout') throw timedOut()
       if (e instanceof ClientError && e.body && (e.body as any).code) {
         const why = (e.body as any).code as string
         throw new ClientError('auth', `sign-in did not complete: ${e.message}`, why === 'login_denied' ? undefined : 'Run "teamday login" again.', e.body, why)
@@ -101,7 +108,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
       tokens = r.body
       break
     }
-    if (Date.now() >= deadline) throw new ClientError('auth', `sign-in timed out: nobody approved it within ${inWords(waitMs)}`, 'Run "teamday login" again.', undefined, 'login_timeout')
+    if (Date.now() >= deadline) throw timedOut()
   }
   const file = await credentialsPath(io.env)
   // The login this one replaces (signed in again to the same server): its session is revoked once
