@@ -215,6 +215,31 @@ describe('retries', () => {
     expect(sleeps).toEqual([375, 750, 1500])
   })
 
+  test('answers that break off and 503s share one budget: at most --retries retries in all', async () => {
+    // A server that answers 503 three times, then a 200 whose body breaks off, and again: each
+    // broken answer gave the request its whole budget anew (--retries 3: 16 requests; 10: 121).
+    for (const retries of [0, 1, 3, 10]) {
+      let calls = 0
+      const warnings: string[] = []
+      const fake = (async () => {
+        calls++
+        if (calls % 4 !== 0) return new Response('', { status: 503 })
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('{"token":'))
+            c.error(new Error('connection reset'))
+          },
+        })
+        return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })
+      }) as unknown as typeof fetch
+      const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries, warn: (l) => void warnings.push(l), fetch: fake, sleep: async () => {}, random: () => 0.5 })
+      await expect(client.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })).rejects.toMatchObject({ kind: 'server' })
+      expect([retries, calls]).toEqual([retries, retries + 1])
+      // The notices count up to the budget, across both kinds.
+      expect(warnings.map((l) => /\((\d+)\/\d+\)$/.exec(l)?.[1])).toEqual(Array.from({ length: retries }, (_, i) => String(i + 1)))
+    }
+  })
+
   test('POSTs are retried only with an Idempotency-Key (the same on every attempt); none with --retries 0', async () => {
     const keys: (string | null)[] = []
     const fake = (async (_url: string, init: RequestInit) => {

@@ -113,8 +113,13 @@ export class ApiClient {
     let res: Response
     let text: string
     let brokeOff: string | undefined
-    for (let attempt = 0; ; attempt++) {
-      res = await this.send(method, path, o)
+    // The retries used so far, send()'s and these alike: one budget of --retries for the request.
+    // Each answer that broke off started send() with its whole budget again, so a server that
+    // answered 503 three times and then broke off its body was asked 16 times (--retries 10: 121).
+    let used = 0
+    for (;;) {
+      res = await this.send(method, path, o, used)
+      used = this.retried.get(res) ?? used
       try {
         text = await res.text()
         break
@@ -123,13 +128,14 @@ export class ApiClient {
         // failure (exit 5), retried when repeating the request is safe; not a raw runtime error.
         const why = networkReason(e, o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs)
         const safe = IDEMPOTENT_METHODS.has(method)
-        if (!safe || attempt >= this.opts.retries) {
+        if (!safe || used >= this.opts.retries) {
           throw new ClientError('server', `the answer from ${this.opts.baseUrl} broke off: ${why}${safe ? '' : ' (the request may have been carried out)'}`, `Check --url / TEAMDAY_URL and the network, then try again (teamday health).${this.proxyHint()}`, undefined, 'connection_failed')
         }
         // Its answer began: the server did it.
         if (changes(method)) brokeOff = `the answer broke off: ${why}`
-        const delay = this.backoff(attempt)
-        this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
+        const delay = this.backoff(used)
+        used++
+        this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${used}/${this.opts.retries})`)
         await this.pause(delay, o.signal)
       }
     }
@@ -167,8 +173,11 @@ export class ApiClient {
   /** How many times send() retried before it returned this response (the 429 hint says it). */
   private readonly retried = new WeakMap<Response, number>()
 
-  /** One logical request with its retries; returns the final Response (any status). */
-  private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
+  /**
+   * One logical request with its retries; returns the final Response (any status). `used`: the
+   * retries the request already spent (request(): on answers that broke off), out of --retries.
+   */
+  private async send(method: string, path: string, o: RequestOptions, used = 0): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `teamday-cli/${VERSION}`, ...o.headers }
     const login = o.auth !== false ? this.opts.login : undefined
     if (o.auth !== false) {
@@ -196,7 +205,7 @@ export class ApiClient {
       if (maybeDone !== undefined) this.maybeDone.set(res, maybeDone)
       return res
     }
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = used; ; attempt++) {
       const last = !retryable || attempt >= this.opts.retries
       let res: Response
       try {
