@@ -131,6 +131,28 @@ export function nameTrouble(name: string): string | null {
   return null
 }
 
+/**
+ * The one form of an e-mail address this server stores, looks up and compares: trimmed, NFKC
+ * (the composed and decomposed é are one character; full-width ＡＮＮＡ, ligatures such as ﬁ and
+ * the Kelvin sign are the letters a person reads), lower case (Unicode's: ẞ is ß, Σ at the end of
+ * a word is ς as a Greek writes it), then NFC again (lower-casing can leave a decomposed form).
+ * Used by every path that takes an address from a person: sign-in and its throttle, members
+ * added, a profile's e-mail, the admin and client CLIs. Nothing else is folded: ß is not ss,
+ * ı is not i, so two addresses spelt differently stay two.
+ */
+export function emailKey(email: string): string {
+  return email.trim().normalize('NFKC').toLowerCase().normalize('NFC')
+}
+
+/**
+ * The form addresses were stored in before emailKey (trimmed and lower-cased only): a look-up
+ * tries it too when it differs, so an account stored then with a full-width or compatibility
+ * character is still found as its address was typed.
+ */
+export function legacyEmailKey(email: string): string {
+  return email.trim().toLowerCase()
+}
+
 /** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */
 export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}]/u
 

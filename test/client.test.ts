@@ -335,6 +335,14 @@ describe('by slug (issue 14)', () => {
 })
 
 describe('members (organization admins)', () => {
+  test('set-role and remove find a member by the address in another form (upper case, decomposed, full-width), as the server does', async () => {
+    const nfc = 'ren\u00e9@b\u00fcro.test'
+    const added = await ok(['members', 'add', '--email', nfc, '--role', 'viewer', '--json'])
+    const id = added.json.member.userId
+    expect((await ok(['members', 'set-role', nfc.normalize('NFD').toUpperCase(), '--role', 'member', '--json'])).json.member).toMatchObject({ userId: id, role: 'member' })
+    expect((await ok(['members', 'remove', '\uff52\uff45\uff4e\u00e9@b\u00fcro.test'])).out).toContain(`removed ${nfc}`)
+  })
+
   test('list, add, set-role (by e-mail), remove; members and viewers are refused', async () => {
     const listed = await ok(['members', 'list'])
     expect(listed.out.split('\n')[0]).toMatch(/^EMAIL\s+USER ?ID\s+ROLE/i)

@@ -5,6 +5,7 @@ import type { SecretBox } from '../crypto/secretbox'
 import { deleteBatch } from '../db/batch-delete'
 import { dbTime, signInFailures } from '../db/schema'
 import { ipBucket } from '../http/ip'
+import { emailKey } from '../text'
 
 /**
  * Sign-in throttling, checked before any password hashing, kept in the database (every
@@ -30,7 +31,7 @@ export interface ThrottleKeys {
 }
 
 export function throttleKeys(box: SecretBox, email: string, ip: string | null): ThrottleKeys {
-  return { account: `acct:${box.digest(email.trim().toLowerCase(), 'signin.account')}`, ip: ip ? `ip:${box.digest(ipBucket(ip), 'signin.ip')}` : null }
+  return { account: `acct:${box.digest(emailKey(email), 'signin.account')}`, ip: ip ? `ip:${box.digest(ipBucket(ip), 'signin.ip')}` : null }
 }
 
 const list = (k: ThrottleKeys) => (k.ip ? [k.account, k.ip] : [k.account])

@@ -1,4 +1,5 @@
 import { listMembers, type PublicMember } from '../../modules/members/service'
+import { emailKey } from '../../text'
 import { recordAudit } from '../../audit/log'
 import { setPassword } from '../../modules/users/passwords'
 import { createUser, removeMember, requireOrganization, requireUser, setRole as setMemberRole } from '../../modules/users/service'
@@ -32,7 +33,7 @@ export function setRole({ values, io }: Member): Promise<void> {
   const org = values.org!
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const m = await setMemberRole(ctx, email, org, values.role!)
-    io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
+    io.out(`${emailKey(email)} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
   })
 }
 
@@ -41,7 +42,7 @@ export function remove({ values, io }: Member): Promise<void> {
   const org = values.org!
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const r = await removeMember(ctx, email, org)
-    io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
+    io.out(`removed ${emailKey(email)} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
   })
 }
 

@@ -4,6 +4,7 @@ import { PageWalk } from '../../client/pages'
 import type { ClientValues, Run } from '../spec'
 import { compact, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
+import { emailKey } from '../../text'
 
 /**
  * `teamday members list|add|set-role|remove` over HTTP (organization admins; options and usage:
@@ -22,13 +23,14 @@ async function membersPath(client: ApiClient): Promise<string> {
 /** A user id as it is, or the user id of the member with this e-mail (looked up page by page). */
 async function userIdOf(client: ApiClient, path: string, who: string): Promise<string> {
   if (!who.includes('@')) return who
-  const email = who.trim().toLowerCase()
+  // The server's rule (src/text.ts): Anna@X.de, a decomposed é or full-width letters find the member.
+  const email = emailKey(who)
   // Ends on a server that repeats its cursor or its page (it asked for the same page for ever).
   const walk = new PageWalk(client.opts.baseUrl, 'members')
   let cursor: string | undefined
   do {
     const r = await client.request('GET', path, { query: { limit: 200, cursor }, expect: { members: 'list' } })
-    const found = r.body.members.find((m: any) => m.email === email)
+    const found = r.body.members.find((m: any) => emailKey(m.email) === email)
     if (found) return found.userId
     cursor = walk.next(r.body.members.map((m: any) => String(m.userId)), r.body.nextCursor)
   } while (cursor)

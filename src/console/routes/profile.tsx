@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
+import { emailKey } from '../../text'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
@@ -70,8 +71,9 @@ export function profileRoutes(kit: ConsoleKit) {
       // A token in a field, a field sent twice with different values, a body that is no form.
       const pasted = pageRefusal(body)
       if (pasted) return refused(pasted)
-      const email = field(body, 'email').trim().toLowerCase()
-      if (email !== who.user.email) {
+      const email = emailKey(field(body, 'email'))
+      // The address as kept, typed another way (upper case, decomposed, full-width), is no change.
+      if (email !== emailKey(who.user.email)) {
         // An address that could not be taken is said first: "the current password is wrong" for
         // an empty or malformed address sent on its own sent people after the wrong field.
         try {

@@ -7,7 +7,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { HIDDEN_CHARACTER, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
+import { emailKey, HIDDEN_CHARACTER, legacyEmailKey, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
 import { holdsSecret } from '../../auth/tokens'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
@@ -25,8 +25,9 @@ export type PublicMember = typeof MemberModel.static
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/
 
+/** An address as sent, in its one form (emailKey: trimmed, NFKC, lower case), else 422 naming `email`. */
 export function normalizeEmail(email: string): string {
-  const e = email.trim().toLowerCase()
+  const e = emailKey(email)
   if (HIDDEN_CHARACTER.test(e)) {
     // Not echoed: the address's own characters would hide or reorder the message around them.
     const message = 'an e-mail address must not contain control, zero-width or bidirectional formatting characters'
@@ -37,6 +38,21 @@ export function normalizeEmail(email: string): string {
     throw invalidField('email', message)
   }
   return e
+}
+
+/**
+ * The user with this address as a person typed it: the one stored in emailKey's form, else one
+ * stored before that rule in the form the old one gave (trimmed and lower-cased only), so an
+ * account made then with a full-width or compatibility character is still found. Nothing is
+ * refused here (a sign-in answers an address that is no address as it answers an unknown one).
+ */
+export async function findUserByTypedEmail(db: Db, email: string): Promise<User | undefined> {
+  const key = emailKey(email)
+  const forms = [key, legacyEmailKey(email)].filter((f, i, all) => f.length <= 254 && all.indexOf(f) === i)
+  if (forms.length === 0) return undefined
+  if (forms.length === 1) return db.select().from(users).where(eq(users.email, forms[0]!)).get()
+  const rows = await db.select().from(users).where(inArray(users.email, forms)).all()
+  return rows.find((r) => r.email === key) ?? rows[0]
 }
 
 /**
@@ -181,7 +197,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
   return withTx(ctx, async (tx) => {
     // Again with the caller's role as of now (withTx): one being demoted or removed meanwhile is refused.
     assertCanManageMembers(tx.actor, organizationId)
-    let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
+    let user = await findUserByTypedEmail(tx.db, input.email)
     const createdUser = !user
     if (!user) {
       checkNewEmail(email)

@@ -4,6 +4,7 @@ import { withTx, type Ctx } from '../../context'
 import { memberships, oneTimeLinks, sessions, users, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { revokeCliSessionsOfUser } from '../cli-auth/service'
+import { findUserByTypedEmail } from '../members/service'
 import { hashPrefix, type PasswordHashing } from './password-hashing'
 
 /**
@@ -55,8 +56,7 @@ export interface PasswordCheck {
  * old-parameter hash that another sign-in re-hashed meanwhile).
  */
 export async function checkPassword(ctx: Ctx, email: string, password: string): Promise<PasswordCheck> {
-  const normalized = email.trim().toLowerCase()
-  const named = (normalized.length <= 254 ? await ctx.db.select().from(users).where(eq(users.email, normalized)).get() : undefined) ?? null
+  const named = (await findUserByTypedEmail(ctx.db, email)) ?? null
   const pw = password.slice(0, MAX_PASSWORD_LENGTH)
   const params = ctx.config.passwordHashing
   const ok = await Bun.password.verify(pw, named?.passwordHash ?? (await dummyHash(params)))

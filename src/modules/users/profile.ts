@@ -4,11 +4,13 @@ import { users } from '../../db/schema'
 import { AppError } from '../../errors'
 import { checkNewEmail, validatePersonName } from '../members/service'
 import { normalizeEmail } from './service'
+import { emailKey } from '../../text'
 
 /** A person's own name and e-mail (the console's Settings → Profile). */
 export async function updateProfile(ctx: Ctx, userId: string, input: { name: string; email: string }): Promise<void> {
   const name = validatePersonName(input.name)
-  const email = normalizeEmail(input.email)
+  const typed = normalizeEmail(input.email)
+  let email = typed
   // Read, judged and written in one transaction (transactions run one at a time: BEGIN IMMEDIATE,
   // PostgreSQL's transaction lock): an address taken by another change at the same moment (two
   // people choosing it, a member added with it) is seen here, 409. Judged before it, both passed
@@ -17,6 +19,9 @@ export async function updateProfile(ctx: Ctx, userId: string, input: { name: str
     ctx,
     async (tx) => {
       const current = await tx.db.select({ name: users.name, email: users.email }).from(users).where(eq(users.id, userId)).get()
+      // The address kept, typed another way (upper case, decomposed, full-width), is no change:
+      // it stays as it is stored (one stored before emailKey's rule too).
+      email = current && emailKey(current.email) === typed ? current.email : typed
       // A changed address is a new one: its syntax is checked as a new user's is (the one kept may predate that rule).
       if (current?.email !== email) checkNewEmail(email)
       const taken = await tx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()

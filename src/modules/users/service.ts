@@ -3,7 +3,7 @@ import { withTx, type Ctx } from '../../context'
 import { memberships, organizations, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { addMember, normalizeEmail, removeMember as removeMemberOf, setMemberRole, validateRole, type AddedMember } from '../members/service'
+import { addMember, findUserByTypedEmail, normalizeEmail, removeMember as removeMemberOf, setMemberRole, validateRole, type AddedMember } from '../members/service'
 
 export { normalizeEmail, validateRole } from '../members/service'
 
@@ -24,7 +24,8 @@ export function findOrganizationBySlug(ctx: Ctx, slug: string): Promise<Organiza
 }
 
 export function findUserByEmail(ctx: Ctx, email: string): Promise<User | undefined> {
-  return ctx.db.select().from(users).where(eq(users.email, normalizeEmail(email))).get()
+  normalizeEmail(email)
+  return findUserByTypedEmail(ctx.db, email)
 }
 
 export function getOrganization(ctx: Ctx, id: string): Promise<Organization | undefined> {
