@@ -5465,7 +5465,7 @@ export interface components {
         Member: {
             /** @description User id (user_…) */
             userId: string;
-            /** @description Lower-cased; the login identity */
+            /** @description In one form (trimmed, NFKC, lower case): the login identity */
             email: string;
             /** @description The user's display name; null if not set */
             name: string | null;

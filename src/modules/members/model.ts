@@ -24,7 +24,7 @@ export const MemberRole = t.Union([t.Literal('admin'), t.Literal('member'), t.Li
 export const Member = t.Object(
   {
     userId: t.String({ description: 'User id (user_…)' }),
-    email: t.String({ description: 'Lower-cased; the login identity' }),
+    email: t.String({ description: 'In one form (trimmed, NFKC, lower case): the login identity' }),
     name: t.Nullable(t.String({ description: "The user's display name; null if not set" })),
     role: MemberRole,
     joinedAt: t.String({ format: 'date-time', description: 'When the user was added to this organization' }),
