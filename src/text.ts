@@ -153,6 +153,16 @@ export function legacyEmailKey(email: string): string {
   return email.trim().toLowerCase()
 }
 
+/**
+ * A name people choose (an agent's, a space's, a token's, a person's) as it is stored: trimmed and
+ * in NFC, so that the same name typed with a composed é or a decomposed one (e and U+0301, as
+ * macOS file names and some keyboards give it) is one text: found by the same search (an agent
+ * list's `q`), equal in a comparison, counted the same against a length limit.
+ */
+export function cleanName(name: string): string {
+  return name.trim().normalize('NFC')
+}
+
 /** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */
 export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}]/u
 

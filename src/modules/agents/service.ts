@@ -9,7 +9,7 @@ import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { caseClass } from '../../text'
+import { caseClass, cleanName } from '../../text'
 import { changeDetails, changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, agentByRefLocked, agentsUnseenBy, canEditAgent, canSeeAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
@@ -136,8 +136,8 @@ function cleanModel(model: string | null): string | null {
   return m
 }
 
-function cleanName(name: string): string {
-  const n = name.trim()
+function cleanAgentName(name: string): string {
+  const n = cleanName(name)
   if (n.length === 0) throw invalidField('name', 'name is required: a string of 1-200 characters, not only spaces')
   return n
 }
@@ -212,7 +212,7 @@ function columns(input: AgentInput, current?: Agent): Partial<Agent> {
     if (v !== undefined) out[k] = v
   }
   refuseUnserved(input)
-  if (input.name !== undefined) out.name = cleanName(input.name)
+  if (input.name !== undefined) out.name = cleanAgentName(input.name)
   set('role', input.role)
   set('systemPrompt', input.systemPrompt !== undefined ? input.systemPrompt : input.system_message)
   set('description', input.description !== undefined ? input.description : input.characterDescription)
@@ -323,6 +323,8 @@ function summaryStatements(db: Db, s: AgentListShape) {
  * cursor pages the other.
  */
 function listShape(p: Caller, opts: Pick<ListAgentsOptions, 'includeArchived' | 'visibility' | 'category' | 'q'>) {
+  // In the form names are stored in (cleanName's NFC): a decomposed é finds a composed one.
+  opts = { ...opts, q: opts.q?.normalize('NFC') }
   const shape: AgentListShape = { withArchived: !!opts.includeArchived, admin: isOrgAdmin(p.role), visibility: !!opts.visibility, category: opts.category !== undefined, q: !!opts.q }
   const params = { org: p.organizationId, user: p.userId, visibility: opts.visibility, category: opts.category, q: opts.q ? namePattern(opts.q, dialect) : undefined }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q, caller: [p.organizationId, p.userId] }

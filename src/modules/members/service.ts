@@ -7,7 +7,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { emailKey, HIDDEN_CHARACTER, legacyEmailKey, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
+import { cleanName, emailKey, HIDDEN_CHARACTER, legacyEmailKey, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
 import { holdsSecret } from '../../auth/tokens'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
@@ -81,7 +81,7 @@ export { MAX_PERSON_NAME_LENGTH }
 
 /** A person's display name as sent (the console's profile and set-up forms, a member added over the API): trimmed, null when empty. */
 export function validatePersonName(raw: string | undefined | null): string | null {
-  const name = raw?.trim() ?? ''
+  const name = cleanName(raw ?? '')
   if (name === '') return null
   // A secret pasted as a name would be stored and shown to the organization's members in clear.
   const trouble =

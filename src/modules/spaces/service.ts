@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx, audited } from '../../context'
+import { cleanName } from '../../text'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
@@ -102,7 +103,7 @@ export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: stri
 }
 
 function validateName(name: string): string {
-  const n = name.trim()
+  const n = cleanName(name)
   if (n.length === 0 || n.length > 200) throw invalidField('name', 'name must be 1-200 characters, not only spaces')
   return n
 }

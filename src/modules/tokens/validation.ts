@@ -2,7 +2,7 @@ import { SCOPES } from '../../auth/roles'
 import { holdsSecret } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { DATE_ONLY, parseInstant } from '../../instants'
-import { nameTrouble } from '../../text'
+import { cleanName, nameTrouble } from '../../text'
 
 export interface CreateTokenInput {
   name: string
@@ -67,7 +67,7 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
 }
 
 export function validateTokenName(name: string): string {
-  const n = name.trim()
+  const n = cleanName(name)
   if (n.length === 0 || n.length > MAX_NAME_LENGTH) {
     throw new AppError('validation_failed', `Validation failed: name must be 1-${MAX_NAME_LENGTH} characters`, {
       details: [{ field: 'name', message: `must be 1-${MAX_NAME_LENGTH} characters, not only spaces` }],
