@@ -163,6 +163,18 @@ export function cleanName(name: string): string {
   return name.trim().normalize('NFC')
 }
 
+/**
+ * The first `n` UTF-16 units of `s` (what `s.slice(0, n)` gives), one fewer where the cut would
+ * split a surrogate pair: a value echoed in a message, cut to a length, never ends in half an
+ * emoji (a lone surrogate, written `\ud83d` in the JSON answer, which strict JSON parsers refuse
+ * and PostgreSQL's jsonb cannot store).
+ */
+export function cutText(s: string, n: number): string {
+  if (s.length <= n) return s
+  const last = s.charCodeAt(n - 1)
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n)
+}
+
 /** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */
 export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}]/u
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents } from '../src/db/schema'
 import { hasLoneSurrogate, jsonMayHaveSurrogate } from '../src/json-limits'
 import { newId } from '../src/ids'
+import { cutText } from '../src/text'
 import { makeActor, makeTestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -74,5 +75,38 @@ describe('in a model answer', () => {
     expect(g.body.execution.status).toBe('completed')
     expect(g.body.execution.result).toBe('before\uFFFDafter')
     expect(g.body.execution.messages.at(-1).content).toBe('before\uFFFDafter')
+  })
+})
+
+describe('in a value echoed cut to a length', () => {
+  // 'a' then emoji: every cut at an even length of UTF-16 units fell inside a pair.
+  const ref = 'a' + '\u{1F600}'.repeat(60)
+
+  test('cutText never splits a pair; what fits is kept as slice gives it', () => {
+    expect(cutText(ref, 100)).toBe('a' + '\u{1F600}'.repeat(49))
+    expect(cutText(ref, 101)).toBe(ref.slice(0, 101))
+    expect(cutText('short', 100)).toBe('short')
+    expect(cutText('\u{1F600}', 1)).toBe('')
+    for (let n = 0; n <= ref.length; n++) expect(cutText(ref, n).isWellFormed()).toBe(true)
+  })
+
+  test('a not-found id, a secret key, a query parameter: the message holds no half emoji, on either backend', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'S' } })
+    expect(space.status).toBe(201)
+    const answers = [
+      await t.req('GET', `/api/v1/tasks/${encodeURIComponent(ref)}`, { token: a.token }),
+      await t.req('PATCH', `/api/v1/tasks/${encodeURIComponent(ref)}`, { token: a.token, body: { title: 'x' } }),
+      await t.req('POST', `/api/v1/spaces/${space.body.id ?? space.body.space.id}/secrets`, { token: a.token, body: { secrets: { [ref]: 'v' } } }),
+      await t.req('GET', `/api/v1/agents?${encodeURIComponent(ref)}=1`, { token: a.token }),
+    ]
+    for (const r of answers) {
+      expect(r.status).toBeGreaterThanOrEqual(400)
+      expect(r.status).toBeLessThan(500)
+      expect(r.text).not.toMatch(/\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])/i)
+      expect(JSON.stringify(r.body).isWellFormed()).toBe(true)
+      expect(JSON.stringify(r.body)).toContain('\u{1F600}'.repeat(20))
+    }
   })
 })

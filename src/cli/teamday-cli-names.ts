@@ -8,6 +8,7 @@
  */
 
 import { closest } from './suggest'
+import { cutText } from '../text'
 
 const HOSTED = "a hosted TeamDay feature this server does not have"
 
@@ -59,7 +60,7 @@ export function teamdayCliCommand(words: readonly string[], known: readonly stri
   if (first === undefined) return undefined
   // Unless it is a near miss of a subcommand here (`spaces secrets sett`: "did you mean set?").
   if (words.length === 3 && first === 'spaces' && second === 'secrets') {
-    return closest(words[2]!, known) === undefined ? said('spaces secrets SPACE', `"teamday spaces secrets list SPACE" (if "${words[2]!.slice(0, 60)}" is a space: the subcommands here are ${known.join(', ')})`) : undefined
+    return closest(words[2]!, known) === undefined ? said('spaces secrets SPACE', `"teamday spaces secrets list SPACE" (if "${cutText(words[2]!, 60)}" is a space: the subcommands here are ${known.join(', ')})`) : undefined
   }
   const pair = second !== undefined && !second.startsWith('-') ? `${first} ${second}` : undefined
   if (pair !== undefined && own(COMMANDS, pair) !== undefined) return said(pair, own(COMMANDS, pair)!)

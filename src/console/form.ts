@@ -3,6 +3,7 @@ import { t } from 'elysia'
 import type { Messages } from './i18n'
 import { FormFieldRefusal, TAKEN_OUT } from '../http/secret-fields'
 import { RepeatedFieldRefusal, UnreadableFormRefusal, unreadableFormRefusal } from '../http/page-form'
+import { cutText } from '../text'
 
 /** Console forms: any flat form body (urlencoded); handlers read fields with `field`. */
 export const FormBody = t.Object({}, { additionalProperties: true })
@@ -161,7 +162,7 @@ export function echoed(typed: string, max = 1000): string {
   // characters become 14, a long `td_…` run more), bringing later characters under it. One linear
   // pass over a field of a body the reader has already searched whole (src/http/secret-fields.ts).
   const text = redactPrefixed(typed)
-  return holdsTokenBody(text) ? '' : text.slice(0, max)
+  return holdsTokenBody(text) ? '' : cutText(text, max)
 }
 
 /** A form field as a refused form shows it again (echoed); '' for one that held a token. */

@@ -1,5 +1,5 @@
 import { redactSecrets } from '../auth/tokens'
-import { trimEndChar } from '../text'
+import { cutText, trimEndChar } from '../text'
 import type { Db } from '../db/connection'
 import type { Execution } from '../db/schema'
 import { AppError } from '../errors'
@@ -113,7 +113,7 @@ function searchParams(query: unknown): URLSearchParams | string {
   for (const [k, v] of Object.entries(query)) {
     for (const x of Array.isArray(v) ? v : [v]) {
       if (x === null || x === undefined) continue
-      if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') return `query parameter ${JSON.stringify(k.slice(0, 64))} must be a string, number or boolean`
+      if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') return `query parameter ${JSON.stringify(cutText(k, 64))} must be a string, number or boolean`
       out.append(k, String(x))
     }
   }
@@ -305,7 +305,7 @@ export async function apiToolFor(
             : !author
               ? { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
               : await call(input, signal)
-      const path = typeof input?.path === 'string' ? scrubbed(input.path.slice(0, 200), secret) : null
+      const path = typeof input?.path === 'string' ? scrubbed(cutText(input.path, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
       return out
     })

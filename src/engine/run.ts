@@ -20,6 +20,7 @@ import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
+import { cutText } from '../text'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -341,7 +342,7 @@ export function providerMessage(e: unknown, keys: readonly (string | undefined)[
   if (BROKE_OFF.test(raw)) return CUT
   let msg = raw.replace(/^Cannot connect to API: /, 'cannot connect to the provider: ')
   if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
-  return msg.length > 1000 ? `${msg.slice(0, 1000)}...` : msg
+  return msg.length > 1000 ? `${cutText(msg, 1000)}...` : msg
 }
 
 /** A queued run that may not run now (runnableNow): failed without a model call, and why. */
@@ -793,7 +794,7 @@ export async function runJob(
       errorCode,
       providerStatus: providerStatus(error) ?? null,
       ...(limit && limit.retryAfterSeconds !== null && { retryAfterSeconds: limit.retryAfterSeconds }),
-      providerError: detail.length > 300 ? `${detail.slice(0, 300)}...` : detail,
+      providerError: detail.length > 300 ? `${cutText(detail, 300)}...` : detail,
     })
     metrics?.execution('failed')
   } else if (lastCalledTools && steps >= maxTurns) {

@@ -3,6 +3,7 @@ import type { Job } from './prepare'
 import { aiSdk } from './sdk'
 import { API_METHODS, API_TOOL, MAX_API_RESULT_CHARS, type ApiCall, type ApiToolInput } from './api-tool'
 import { disallowedTools } from './disallowed'
+import { cutText } from '../text'
 
 /** The sub-agent tool; its calls' `agentId` names an agent (the API hides one the reader may not see: src/modules/executions/service.ts). */
 export const DELEGATE_TOOL = 'delegate'
@@ -114,7 +115,7 @@ export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagent
         // The model's arguments as they came: the schema is the model's to follow, not checked.
         const agentId: unknown = input?.agentId
         const message: unknown = input?.message
-        if (typeof agentId !== 'string' || !subagentIds.includes(agentId)) return `Error: ${typeof agentId === 'string' ? agentId.slice(0, 100) : JSON.stringify(agentId ?? null).slice(0, 100)} is not one of this agent's sub-agents.`
+        if (typeof agentId !== 'string' || !subagentIds.includes(agentId)) return `Error: ${typeof agentId === 'string' ? cutText(agentId, 100) : cutText(JSON.stringify(agentId ?? null), 100)} is not one of this agent's sub-agents.`
         const refused = delegatedMessageRefusal(message)
         if (refused) return `Error: ${refused}`
         return runChild(job, agentId, message as string, options?.abortSignal)

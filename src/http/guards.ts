@@ -5,6 +5,7 @@ import { newId } from '../ids'
 import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
+import { cutText } from '../text'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -71,7 +72,7 @@ function nulInUrl(url: string): never {
   const q = url.indexOf('?')
   const path = q < 0 ? url : url.slice(0, q)
   if (path.includes('%00')) throw new AppError('not_found', 'Not found: no id or slug contains the NUL character (%00).')
-  const names = [...new URLSearchParams(url.slice(q + 1))].filter(([, v]) => v.includes('\0')).map(([k]) => k.slice(0, 100))
+  const names = [...new URLSearchParams(url.slice(q + 1))].filter(([, v]) => v.includes('\0')).map(([k]) => cutText(k, 100))
   const message = 'must not contain the NUL character (%00)'
   throw new AppError('validation_failed', `Validation failed: ${names.length > 0 ? names.join(', ') : 'a query parameter name'} ${message}`, {
     details: (names.length > 0 ? names : ['query']).map((field) => ({ field, message })),
@@ -91,7 +92,7 @@ function badQueryEscapes(query: string): void {
   const decoded = bad.decodedName
   // A name that does not decode, or none (`?=%ZZ`): said of the query.
   const named = decoded !== null && decoded !== ''
-  const field = !named ? 'query' : decoded.length > 100 ? `${decoded.slice(0, 100)}…` : decoded
+  const field = !named ? 'query' : decoded.length > 100 ? `${cutText(decoded, 100)}…` : decoded
   const message = PERCENT_ENCODING_RULE(named ? field : decoded === null ? 'a query parameter name' : 'a query parameter without a name')
   throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }

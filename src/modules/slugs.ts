@@ -1,7 +1,7 @@
 import { AppError, errorMessage, invalidField } from '../errors'
 import type { IdPrefix } from '../ids'
 import { randomBase62 } from '../auth/random'
-import { trimChar, trimEndChar } from '../text'
+import { cutText, trimChar, trimEndChar } from '../text'
 
 /**
  * Slugs of agents and spaces: a second name for URLs and scripts (`/agents/deploy-bot/execute`),
@@ -50,7 +50,7 @@ export function deriveSlug(name: string, fallback: string): string {
 }
 
 function invalidSlug(value: string): AppError {
-  const message = `slug must be ${SLUG_RULE}; got "${value.slice(0, 100)}"`
+  const message = `slug must be ${SLUG_RULE}; got "${cutText(value, 100)}"`
   return invalidField('slug', message)
 }
 
@@ -94,7 +94,7 @@ export async function chooseSlug(
     const s = `${stem}-${suffix(n)}`
     if (!(await taken(s))) return s
   }
-  throw new AppError('slug_taken', `Conflict: could not find a free slug for "${name.slice(0, 100)}"; send one in \`slug\`.`)
+  throw new AppError('slug_taken', `Conflict: could not find a free slug for "${cutText(name, 100)}"; send one in \`slug\`.`)
 }
 
 /** Runs an update that sets `slug`: a concurrent request that took it first is a 409 `slug_taken`. */

@@ -15,6 +15,7 @@ import { AgentChatPage, AgentsPage, agentChatHref, CHAT_VERSION_HEADER, chatVers
 import { MessagePage } from '../views/auth'
 import type { Nav } from '../views/layout'
 import { errorOf, fieldErrorOf, navOf } from './settings'
+import { cutText } from '../../text'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -109,7 +110,7 @@ export function agentRoutes(kit: ConsoleKit) {
     let chat: ChatRead | null = null
     if (o.chatId !== undefined) {
       try {
-        const missing = new AppError('not_found', `Chat ${o.chatId.slice(0, 200)} not found.`)
+        const missing = new AppError('not_found', `Chat ${cutText(o.chatId, 200)} not found.`)
         if (!isChatId(o.chatId)) throw missing
         chat = await readChat(ctx, o.chatId)
         // The page of one agent shows its chats: those whose latest message went to it (as the list's filter).

@@ -11,6 +11,7 @@ import type { ErrorText } from '../views/layout'
 import { errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
 import { SWITCHER } from '../views/layout'
 import { HOME } from '../http'
+import { cutText } from '../../text'
 
 const UserParams = t.Object({ userId: t.String() })
 
@@ -83,8 +84,8 @@ export function orgRoutes(kit: ConsoleKit) {
       if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
       const ctx = kit.ctxOf(who, request, set)
       const people = (await listMembers(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
-      const type = typeof query.type === 'string' ? query.type.slice(0, 64) : ''
-      const person = typeof query.person === 'string' ? query.person.slice(0, 64) : ''
+      const type = typeof query.type === 'string' ? cutText(query.type, 64) : ''
+      const person = typeof query.person === 'string' ? cutText(query.person, 64) : ''
       const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
       try {
         const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor })

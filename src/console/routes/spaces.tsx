@@ -13,6 +13,7 @@ import type { SignedIn } from '../session'
 import { MessagePage } from '../views/auth'
 import { envHref, SpacePage, SpacesPage, type EnvSection } from '../views/spaces'
 import { errorOf, fieldErrorOf, navOf } from './settings'
+import { cutText } from '../../text'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -54,7 +55,7 @@ function envFields(name: string): FormFields {
     keyOk = false
   }
   const key = shown('name', (t) => t.envName)
-  return keyOk ? { secrets: key, [`secrets.${name}`]: shown('value', (t) => t.envValue) } : { secrets: key, [`secrets.${name.slice(0, 64)}`]: key }
+  return keyOk ? { secrets: key, [`secrets.${name}`]: shown('value', (t) => t.envValue) } : { secrets: key, [`secrets.${cutText(name, 64)}`]: key }
 }
 
 /**

@@ -9,7 +9,7 @@ import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { caseClass, cleanName } from '../../text'
+import { caseClass, cleanName, cutText } from '../../text'
 import { changeDetails, changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, agentByRefLocked, agentsUnseenBy, canEditAgent, canSeeAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
@@ -171,7 +171,7 @@ async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: str
   }
   if (ids.includes(selfId)) throw invalidField('subagentIds', 'subagentIds must not contain the agent itself')
   if (bad.length > 0) {
-    throw invalidField('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).map((b) => b.slice(0, 100)).join(', ')}`)
+    throw invalidField('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).map((b) => cutText(b, 100)).join(', ')}`)
   }
   return ids
 }
@@ -392,7 +392,7 @@ async function slugInUse(ctx: Ctx, organizationId: string, slug: string): Promis
 /** An agent the caller may see (archived ones included), by id or slug; else 404. */
 async function findVisible(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const row = await visibleAgent(ctx.db, p, ref)
-  if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
+  if (!row) throw new AppError('not_found', `Agent ${cutText(ref, 100)} not found`)
   return row
 }
 
@@ -404,7 +404,7 @@ async function findVisible(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
  */
 async function findEditable(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const row = await agentByRefLocked(ctx.db, p.organizationId, ref, forUpdate)
-  if (!row || !canSeeAgent(p, row)) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
+  if (!row || !canSeeAgent(p, row)) throw new AppError('not_found', `Agent ${cutText(ref, 100)} not found`)
   if (!canEditAgent(p, row)) {
     throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")
   }
@@ -466,7 +466,7 @@ async function updateAgentNow(ctx: Ctx, ref: string, input: AgentInput): Promise
       (r) => (r ? { type: 'agent.updated', organizationId: r.organizationId, targetType: 'agent', targetId: r.id, details: changeDetails(current, changed) } : null),
     ),
   )
-  if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
+  if (!row) throw new AppError('not_found', `Agent ${cutText(ref, 100)} not found`)
   return (await shownTo(ctx.db, p, [row]))[0]!
 }
 

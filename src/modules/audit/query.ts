@@ -9,6 +9,7 @@ import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/sc
 import { AppError, invalidField } from '../../errors'
 import type { AuditEventSchema } from './model'
 import { clampInstant, DATE_ONLY, filterInstant } from '../../instants'
+import { cutText } from '../../text'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
 export type PublicAuditEvent = typeof AuditEventSchema.static
@@ -60,7 +61,7 @@ function instant(field: 'since' | 'until', value: string | undefined): Date | un
  */
 export function checkAuditType(type: string | undefined): void {
   if (!type || (AUDIT_EVENT_TYPES as readonly string[]).includes(type)) return
-  const message = `type "${type.slice(0, 100)}" is not an audit event type; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`
+  const message = `type "${cutText(type, 100)}" is not an audit event type; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`
   throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'type', message }] })
 }
 

@@ -12,6 +12,7 @@ import { HIDDEN_AGENT, largeColumnsBytes, toolCallsShownTo } from '../executions
 import type { Viewer } from '../viewer'
 import { spaceFilterId } from '../spaces/access'
 import { chatExecutionsSql } from './access'
+import { cutText } from '../../text'
 
 /**
  * Chats, read from executions (no table of their own): a chat is the caller's executions that
@@ -79,7 +80,7 @@ type Head = Awaited<ReturnType<ReturnType<typeof listStatements>['first']['all']
 
 function title(message: string | null): string {
   const line = (message ?? '').trim().split('\n')[0]!.trim()
-  return line.length > 80 ? `${line.slice(0, 79)}…` : line
+  return line.length > 80 ? `${cutText(line, 79)}…` : line
 }
 
 function toPublicChat(h: Head) {
@@ -179,7 +180,7 @@ async function chatHeadOf(ctx: Ctx, chatId: string) {
   const stmts = prepared(ctx.db, `chats.read.${Number(admin)}`, () => readStatements(ctx.db, admin))
   const params = { org: p.organizationId, user: p.userId, chatId }
   const head = await stmts.head.get(params)
-  if (!head) throw new AppError('not_found', `Chat ${chatId.slice(0, 200)} not found.`)
+  if (!head) throw new AppError('not_found', `Chat ${cutText(chatId, 200)} not found.`)
   return { stmts, params, head }
 }
 

@@ -24,6 +24,7 @@ import type { Viewer } from '../viewer'
 import { assistantAgent } from '../../engine/assistant'
 import { recordAudit } from '../../audit/log'
 import { markWorkCommitted } from '../../idempotency/service'
+import { cutText } from '../../text'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -213,8 +214,8 @@ export async function runnableAgent(ctx: Ctx, p: Caller, ref: string): Promise<A
   return a
 }
 
-const agentNotFound = (ref: string) => new AppError('not_found', `Agent ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
-const spaceNotFound = (ref: string) => new AppError('not_found', `Space ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
+const agentNotFound = (ref: string) => new AppError('not_found', `Agent ${cutText(ref, 100)} not found (or archived, or not visible to you).`)
+const spaceNotFound = (ref: string) => new AppError('not_found', `Space ${cutText(ref, 100)} not found (or archived, or not visible to you).`)
 
 /** A space the caller may run an agent in (spaces/access.ts usableSpace), by id or slug; else 404. */
 async function spaceToRunIn(ctx: Ctx, p: Caller, ref: string): Promise<Space> {

@@ -1,6 +1,7 @@
 import type { Actor } from '../../actor'
 import { isOrgAdmin } from '../../auth/roles'
 import { AppError } from '../../errors'
+import { cutText } from '../../text'
 
 /**
  * Who may see and manage an organization's members. The one rule: the admins of that
@@ -26,7 +27,7 @@ export function assertCanManageMembers(actor: Actor, organizationId: string): vo
   // A caller with an organization is told which id the path takes (theirs is no secret to them):
   // its slug (`default`, as the first start names it) was "not found" beside an organization that is.
   const own = actor.kind === 'token' || actor.kind === 'session' ? `: the path takes an organization id (org_…), and yours is ${actor.principal.organizationId}` : ''
-  throw new AppError('not_found', `Organization ${organizationId.slice(0, 100)} not found${own}`)
+  throw new AppError('not_found', `Organization ${cutText(organizationId, 100)} not found${own}`)
 }
 
 /**

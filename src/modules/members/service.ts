@@ -7,7 +7,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { cleanName, emailKey, HIDDEN_CHARACTER, legacyEmailKey, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
+import { cleanName, cutText, emailKey, HIDDEN_CHARACTER, legacyEmailKey, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
 import { holdsSecret } from '../../auth/tokens'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
@@ -34,7 +34,7 @@ export function normalizeEmail(email: string): string {
     throw invalidField('email', message)
   }
   if (!EMAIL.test(e) || e.length > 254) {
-    const message = `"${email.slice(0, 254)}" is not a valid e-mail address`
+    const message = `"${cutText(email, 254)}" is not a valid e-mail address`
     throw invalidField('email', message)
   }
   return e
@@ -73,7 +73,7 @@ export function checkNewEmail(email: string): void {
   const local = email.slice(0, at)
   const domain = email.slice(at + 1)
   if (at > 0 && local.length <= 64 && LOCAL_PART.test(local) && domain.split('.').every((label) => DOMAIN_LABEL.test(label))) return
-  const message = `"${email.slice(0, 254)}" is not a valid e-mail address: send name@domain, with letters, digits and . _ + - (no spaces, quotes, angle brackets or trailing dot)`
+  const message = `"${cutText(email, 254)}" is not a valid e-mail address: send name@domain, with letters, digits and . _ + - (no spaces, quotes, angle brackets or trailing dot)`
   throw invalidField('email', message)
 }
 
@@ -137,7 +137,7 @@ async function findMember(ctx: Ctx, organizationId: string, userId: string): Pro
     .innerJoin(users, eq(users.id, memberships.userId))
     .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
     .get()
-  if (!row) throw new AppError('not_found', `User ${userId.slice(0, 100)} is not a member of this organization`)
+  if (!row) throw new AppError('not_found', `User ${cutText(userId, 100)} is not a member of this organization`)
   return row
 }
 

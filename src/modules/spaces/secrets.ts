@@ -7,6 +7,7 @@ import { secrets } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { isSecretKey, MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
+import { cutText } from '../../text'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -24,7 +25,7 @@ export type SecretScope = { kind: 'org' } | { kind: 'space'; spaceId: string }
 
 const scopeName = (s: SecretScope) => (s.kind === 'org' ? 'org' : s.spaceId)
 const aad = (organizationId: string, scope: string, key: string) => `secret:${organizationId}:${scope}:${key}`
-const shown = (key: string) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)
+const shown = (key: string) => JSON.stringify(key.length > 64 ? `${cutText(key, 64)}…` : key)
 
 /** Checks key names (never values): UPPER_SNAKE_CASE, at most 128 characters. */
 export function validateSecretKeys(keys: string[], field: string): void {
@@ -35,7 +36,7 @@ export function validateSecretKeys(keys: string[], field: string): void {
     throw new AppError(
       'validation_failed',
       `Validation failed: ${field} has invalid key ${bad.map(shown).join(', ')}: keys must be ${SECRET_KEY_RULE}`,
-      { details: bad.map((k) => ({ field: `${field}.${k.slice(0, 64)}`, message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' })) },
+      { details: bad.map((k) => ({ field: `${field}.${cutText(k, 64)}`, message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' })) },
     )
   }
 }

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx, audited } from '../../context'
-import { cleanName } from '../../text'
+import { cleanName, cutText } from '../../text'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
@@ -132,7 +132,7 @@ export async function findSpaceForWrite(tx: Ctx, ref: string): Promise<Space> {
 }
 
 function found(row: Space | undefined, ref: string): Space {
-  if (!row) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found`)
+  if (!row) throw new AppError('not_found', `Space ${cutText(ref, 100)} not found`)
   return row
 }
 
@@ -167,8 +167,8 @@ async function checkAgents(ctx: Ctx, principal: Caller, ids: string[], named: Ma
   const found = new Set(rows.filter((a) => canUseAgent(principal, a)).map((r) => r.id))
   const bad = ids.filter((id) => !found.has(id)).map((id) => named.get(id) ?? id)
   if (bad.length > 0) {
-    throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agents: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
-      details: bad.map((ref) => ({ field: 'addCharacters', message: `agent ${ref.slice(0, 100)} not found, archived, or not visible to you` })),
+    throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agents: ${bad.map((b) => cutText(b, 100)).join(', ')}`, {
+      details: bad.map((ref) => ({ field: 'addCharacters', message: `agent ${cutText(ref, 100)} not found, archived, or not visible to you` })),
     })
   }
 }

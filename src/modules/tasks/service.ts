@@ -19,6 +19,7 @@ import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite 
 import { canEditTask, canSeeTask, editableTaskSql, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
 import { INSTANT_RANGE, inInstantRange, parseInstant } from '../../instants'
+import { cutText } from '../../text'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
@@ -122,7 +123,7 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
   if (type === 'agent') {
     // By id or, with assigneeType "agent", by slug; the task keeps the id.
     const a = await usableAgentForWrite(ctx.db, p, value)
-    if (!a) throw invalidField('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
+    if (!a) throw invalidField('assignedTo', `assignedTo must be an active agent of your organization; not found: ${cutText(value, 100)}`)
     return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
     if ((await roleIn(ctx.db, p.organizationId, value)) === undefined) throw invalidField('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
@@ -146,7 +147,7 @@ async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<T
 async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
   if (ref.trim() === '') throw invalidField('spaceId', "spaceId is blank: send null to leave the task outside any space, or a space's id or slug")
   const s = await usableSpaceForWrite(ctx.db, p, ref)
-  if (!s) throw invalidField('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
+  if (!s) throw invalidField('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${cutText(ref, 100)}`)
   return s.id
 }
 
@@ -349,7 +350,7 @@ async function findVisible(ctx: Ctx, p: Caller, id: string, locked = false): Pro
           .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
           .prepare(),
       ).get({ id, org: p.organizationId })
-  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
+  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${cutText(id, 100)} not found`)
   return row
 }
 
@@ -457,7 +458,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput, locked: boo
     if (why) throw why
     if (!locked) return withTx(ctx, (tx) => updateTaskNow(tx, id, input, true))
     // Its row read locked: what changed is its space's visibility, hiding the task from the caller.
-    throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
+    throw new AppError('not_found', `Task ${cutText(id, 100)} not found`)
   }
   return shownOne(ctx.db, p, row)
 }
@@ -483,5 +484,5 @@ async function deleteTaskNow(ctx: Ctx, id: string, locked: boolean): Promise<voi
   )
   if (gone) return
   if (!locked) return withTx(ctx, (tx) => deleteTaskNow(tx, id, true))
-  throw new AppError('not_found', `Task ${id.slice(0, 100)} not found`)
+  throw new AppError('not_found', `Task ${cutText(id, 100)} not found`)
 }

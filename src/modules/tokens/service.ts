@@ -14,6 +14,7 @@ import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, canSeeToken, liveTokenSql, mayListOrganizationTokens, visibleTokensSql } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
 import type { Token } from './model'
+import { cutText } from '../../text'
 
 export { LAST_USED_RESOLUTION_MS } from '../../auth/lookup'
 export type { CreateTokenInput } from './validation'
@@ -326,7 +327,7 @@ export async function findVisible(ctx: Ctx, id: string) {
     // (a token's GET mapped its 19 columns again on every request).
   }, { shared: true }).get({ id, org: principal.organizationId })
   if (!found || !canSeeToken(principal, found.token)) {
-    throw new AppError('not_found', `Token ${id.slice(0, 100)} not found`)
+    throw new AppError('not_found', `Token ${cutText(id, 100)} not found`)
   }
   return found
 }

@@ -2,7 +2,7 @@ import { SCOPES } from '../../auth/roles'
 import { holdsSecret } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { DATE_ONLY, parseInstant } from '../../instants'
-import { cleanName, nameTrouble } from '../../text'
+import { cleanName, cutText, nameTrouble } from '../../text'
 
 export interface CreateTokenInput {
   name: string
@@ -95,7 +95,7 @@ export function validateScopes(scopes: string[] | undefined): string[] {
   const valid = SCOPES as readonly string[]
   const unknown = scopes.filter((s) => !valid.includes(s))
   if (scopes.length === 0 || unknown.length > 0) {
-    const what = scopes.length === 0 ? 'must not be empty' : `has unknown scope(s) ${unknown.map((s) => JSON.stringify(s.slice(0, 50))).join(', ')}`
+    const what = scopes.length === 0 ? 'must not be empty' : `has unknown scope(s) ${unknown.map((s) => JSON.stringify(cutText(s, 50))).join(', ')}`
     const message = `scopes ${what}; valid scopes: ${valid.join(', ')}`
     throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'scopes', message, validScopes: valid }] })
   }
