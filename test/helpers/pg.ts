@@ -60,13 +60,18 @@ let database: Promise<string> | undefined
 const created: string[] = []
 let schemas = 0
 
-/** A fresh database of this process's own on the test server (dropped by dropTestDatabases). */
-export async function createTestDatabase(): Promise<string> {
+/**
+ * A fresh database of this process's own on the test server (dropped by dropTestDatabases); C
+ * collation, or `icuLocale`'s (ICU): a database created with a locale such as en-US, as a
+ * distribution's default may give, where ORDER BY on text is not the byte order of C and SQLite.
+ */
+export async function createTestDatabase(o: { icuLocale?: string } = {}): Promise<string> {
   // When it was made, in the name: a run whose end could not drop it leaves it to a later run's sweep (dropStale).
   const name = `teamday_t_${Date.now().toString(36)}_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
   try {
-    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`)
+    const locale = o.icuLocale ? `LOCALE_PROVIDER icu ICU_LOCALE '${o.icuLocale.replace(/[^A-Za-z-]/g, '')}' LOCALE 'C.UTF-8'` : `LC_COLLATE 'C' LC_CTYPE 'C'`
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' ${locale}`)
   } finally {
     await admin.end({ timeout: 1 })
   }
@@ -74,10 +79,10 @@ export async function createTestDatabase(): Promise<string> {
   return name
 }
 
-/** A new schema with every migration applied (catalog work: the slow part of a test app). */
-async function migratedSchema(): Promise<{ url: string; schema: string }> {
+/** A new schema with every migration applied (catalog work: the slow part of a test app); in `inDatabase`, else this process's test database. */
+export async function migratedSchema(inDatabase?: string): Promise<{ url: string; schema: string }> {
   database ??= createTestDatabase()
-  const url = urlFor(await database)
+  const url = urlFor(inDatabase ?? (await database))
   const schema = `app${++schemas}`
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   try {

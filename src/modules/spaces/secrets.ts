@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
@@ -60,15 +60,18 @@ function namesQuery(ctx: Ctx) {
       .select({ key: secrets.key })
       .from(secrets)
       .where(and(eq(secrets.organizationId, sql.placeholder('org')), eq(secrets.scope, sql.placeholder('scope'))))
-      .orderBy(asc(secrets.key))
       .prepare(),
   )
 }
 
-/** The key names of one scope, sorted. */
+/**
+ * The key names of one scope, sorted as set and delete return theirs: by code unit, here and not
+ * by the database, whose ORDER BY follows its collation on PostgreSQL (a database created with
+ * en-US sorts `A_B` before `AB`; C and SQLite after).
+ */
 export async function listSecretNames(ctx: Ctx, organizationId: string, scope: SecretScope): Promise<string[]> {
   const rows = await namesQuery(ctx).all({ org: organizationId, scope: scopeName(scope) })
-  return rows.map((r) => r.key)
+  return rows.map((r) => r.key).sort()
 }
 
 /** Key names of several spaces at once (for a page of spaces), sorted per space. */
@@ -79,9 +82,10 @@ export async function secretNamesBySpace(ctx: Ctx, organizationId: string, space
     .select({ scope: secrets.scope, key: secrets.key })
     .from(secrets)
     .where(and(eq(secrets.organizationId, organizationId), inArray(secrets.scope, spaceIds)))
-    .orderBy(asc(secrets.key))
     .all()
   for (const r of rows) out.get(r.scope)?.push(r.key)
+  // As listSecretNames: by code unit, whatever the database's collation.
+  for (const keys of out.values()) keys.sort()
   return out
 }
 
