@@ -135,13 +135,14 @@ export function nameTrouble(name: string): string | null {
  * The one form of an e-mail address this server stores, looks up and compares: trimmed, NFKC
  * (the composed and decomposed é are one character; full-width ＡＮＮＡ, ligatures such as ﬁ and
  * the Kelvin sign are the letters a person reads), lower case (Unicode's: ẞ is ß, Σ at the end of
- * a word is ς as a Greek writes it), then NFC again (lower-casing can leave a decomposed form).
+ * a word is ς as a Greek writes it; İ, a Turkish keyboard's capital i, is i and not i with a
+ * combining dot, which no address may hold), then NFC again (lower-casing can leave a decomposed form).
  * Used by every path that takes an address from a person: sign-in and its throttle, members
  * added, a profile's e-mail, the admin and client CLIs. Nothing else is folded: ß is not ss,
  * ı is not i, so two addresses spelt differently stay two.
  */
 export function emailKey(email: string): string {
-  return email.trim().normalize('NFKC').toLowerCase().normalize('NFC')
+  return email.trim().normalize('NFKC').toLowerCase().replaceAll('i\u0307', 'i').normalize('NFC')
 }
 
 /**

@@ -37,6 +37,7 @@ describe('emailKey', () => {
     expect(emailKey('stra\u00dfe@x.de')).not.toBe(emailKey('strasse@x.de'))
     expect(emailKey('\u039f\u0394\u039f\u03a3@x.de')).toBe('\u03bf\u03b4\u03bf\u03c2@x.de') // ΟΔΟΣ: a final ς, as written
     expect(emailKey('\u0131@x.de')).not.toBe(emailKey('i@x.de')) // dotless ı is another letter
+    expect(emailKey('\u0130STANBUL@X.DE')).toBe('istanbul@x.de') // İ, as caps lock on a Turkish keyboard types i
   })
 })
 
@@ -110,5 +111,16 @@ describe('Settings → Profile', () => {
       expect(r.headers.get('location')).toBe('/settings/profile?saved=1')
       expect((await t.db.select().from(users).where(eq(users.id, u.user.id)).get())?.email).toBe(NFC)
     }
+  })
+})
+
+describe('Turkish capital İ', () => {
+  test('signs in to the account of the address with i, and is no second member', async () => {
+    const u = await createUser(t.ctx, { email: 'istanbul@acme.test', orgSlug: 'acme', role: 'member' })
+    await givePassword(t, u.user.id)
+    expect((await consoleClient(t, { ip: '127.0.5.1' }).signIn('\u0130STANBUL@ACME.TEST')).status).toBe(303)
+    const again = await t.req('POST', base, { token: admin.token, body: { email: '\u0130stanbul@acme.test', role: 'member' } })
+    expect(again.status).toBe(409)
+    expect(again.body.code).toBe('already_member')
   })
 })
