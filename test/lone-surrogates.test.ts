@@ -100,6 +100,9 @@ describe('in a value echoed cut to a length', () => {
       await t.req('PATCH', `/api/v1/tasks/${encodeURIComponent(ref)}`, { token: a.token, body: { title: 'x' } }),
       await t.req('POST', `/api/v1/spaces/${space.body.id ?? space.body.space.id}/secrets`, { token: a.token, body: { secrets: { [ref]: 'v' } } }),
       await t.req('GET', `/api/v1/agents?${encodeURIComponent(ref)}=1`, { token: a.token }),
+      // A key of a JSON body named in a 422 (its path cut at 64 units): a NUL value, a number out of range.
+      await t.req('POST', '/api/v1/tasks', { token: a.token, raw: `{"title":"x","metadata":{"${'k'.repeat(23)}${'\u{1F600}'.repeat(30)}":"\\u0000"}}`, headers: { 'content-type': 'application/json' } }),
+      await t.req('POST', '/api/v1/tasks', { token: a.token, raw: `{"title":"x","metadata":{"${'k'.repeat(23)}${'\u{1F600}'.repeat(30)}":1e400}}`, headers: { 'content-type': 'application/json' } }),
     ]
     for (const r of answers) {
       expect(r.status).toBeGreaterThanOrEqual(400)
