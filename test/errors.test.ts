@@ -5,6 +5,7 @@ import { freshPgSchema, ON_PG, sqliteOnly } from './helpers/pg'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ERROR_STATUS } from '../src/errors'
+import { schemaMissing } from '../src/db/unavailable'
 
 /** Errors and limits (issue 2, section 5): one envelope, a request id, never a 500 for a client mistake. */
 
@@ -577,6 +578,14 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
 })
 
 describe("teamday's tables dropped while the server runs", () => {
+  test("schemaMissing: PostgreSQL's 42P01 for a relation that does not exist, not its 42P01 for a statement's own bug (a missing FROM-clause entry stays a 500 with its SQL logged)", () => {
+    expect(schemaMissing(Object.assign(new Error('relation "users" does not exist'), { code: '42P01' }))).toBe(true)
+    expect(schemaMissing(new Error('Failed query', { cause: Object.assign(new Error('relation "public.tasks" does not exist'), { code: '42P01' }) }))).toBe(true)
+    expect(schemaMissing(Object.assign(new Error('missing FROM-clause entry for table "t"'), { code: '42P01' }))).toBe(false)
+    expect(schemaMissing(Object.assign(new Error('no such table: users'), { code: 'SQLITE_ERROR' }))).toBe(true)
+    expect(schemaMissing(Object.assign(new Error('no such column: x'), { code: 'SQLITE_ERROR' }))).toBe(false)
+  })
+
   test('503 saying the schema is missing (teamday migrate), readiness too; one log line a minute, no SQL', async () => {
     const t = await makeTestApp()
     try {

@@ -77,7 +77,9 @@ export function schemaMissing(error: unknown): boolean {
   let e: unknown = error
   for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown }
-    if (code === '42P01') return true
+    // 42P01 is also "missing FROM-clause entry for table", a statement's own bug: only a relation
+    // that does not exist is a schema gone (a bug must stay a 500 with its SQL in the log).
+    if (code === '42P01' && typeof message === 'string' && message.startsWith('relation "') && message.endsWith('" does not exist')) return true
     if (typeof code === 'string' && code.startsWith('SQLITE_ERROR') && typeof message === 'string' && message.startsWith('no such table: ')) return true
     e = (e as { cause?: unknown }).cause
   }
