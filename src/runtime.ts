@@ -116,19 +116,20 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, isTerminal(2)), access: config.accessLog })
   const waitMs = opts.waitForDatabaseMs ?? 0
   const startedAt = performance.now()
-  // Said at once, then every WAITING_SAID_EVERY_MS or so (as waitForDatabase does), not at each retry.
-  let saidAt = -Infinity
+  // Said at once, then every WAITING_SAID_EVERY_MS or so, not at each retry: one time for this
+  // loop and the first contact's wait inside each attempt (PgConnection.waitForDatabase).
+  const waiting = { at: -Infinity }
   for (;;) {
     try {
-      return await openRuntime(config, { ...opts, log }, startedAt)
+      return await openRuntime(config, { ...opts, log }, startedAt, waiting)
     } catch (e) {
       // PostgreSQL answered the first contact, then went away as the start went on (restarting,
       // its connections ended): started again from the beginning while the wait lasts, as any
       // failed start leaves nothing open. It exited 1 at once.
       const waitedMs = performance.now() - startedAt
       if (!isPostgresUrl(config.dbPath) || waitedMs >= waitMs || !notUpYet(e) || errorCodes(e).includes(DATABASE_NOT_UP)) throw e
-      if (performance.now() - saidAt >= WAITING_SAID_EVERY_MS) {
-        saidAt = performance.now()
+      if (performance.now() - waiting.at >= WAITING_SAID_EVERY_MS) {
+        waiting.at = performance.now()
         log.warn('database_waiting', { database: describeDatabase(config.dbPath), reason: unavailableReason(e), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
       }
       await pauseUnlessStopped(Math.min(500, waitMs - waitedMs), opts.stop, describeDatabase(config.dbPath))
@@ -137,7 +138,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
 }
 
 /** createRuntime's one attempt; a wait for the database counts from `startedAt`. */
-async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger }, startedAt: number): Promise<Runtime> {
+async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger }, startedAt: number, waiting: { at: number }): Promise<Runtime> {
   const log = opts.log
   const clock = opts.clock ?? systemClock
   const pg = isPostgresUrl(config.dbPath)
@@ -173,8 +174,11 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
     if (connection.dialect === 'pg') {
       const waitMs = opts.waitForDatabaseMs ?? 0
-      await connection.waitForDatabase(name, waitMs, startedAt, (why, waitedMs) =>
-        log.warn('database_waiting', { database: name, reason: unavailableReason(why), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) }),
+      await connection.waitForDatabase(name, waitMs, startedAt, (why, waitedMs) => {
+        if (performance.now() - waiting.at < WAITING_SAID_EVERY_MS) return
+        waiting.at = performance.now()
+        log.warn('database_waiting', { database: name, reason: unavailableReason(why), waitedS: Math.round(waitedMs / 1000), giveUpAfterS: Math.round(waitMs / 1000) })
+      },
         opts.stop,
       )
     }
