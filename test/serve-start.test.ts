@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { AUTOVACUUM_OFF, serve } from '../src/cli/admin/serve'
+import { AUTOVACUUM_OFF, COLLATION_NOT_C, serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createLogger, type Logger } from '../src/logger'
@@ -151,6 +151,20 @@ describe('serve: what a start prints', () => {
     // It names what bloats without it, not only the planner's statistics.
     for (const words of ['dead rows', 'rate_limit_counters', 'idempotency_keys', 'executions', 'VACUUM']) expect(AUTOVACUUM_OFF).toContain(words)
   }, 30_000)
+
+  // On a database not collated C, the large pages the API streams in batches miss or repeat rows
+  // whose creation times tie (test/lists-large-page.test.ts on such a database): nothing said so.
+  test('on PostgreSQL collated other than C (ICU en-US), a start says so in the log; not on a C database, never on SQLite', async () => {
+    const starts: [string, boolean][] = ON_PG ? [[urlFor(await createTestDatabase({ icuLocale: 'en-US' })), true], [await newDatabase('collation'), false]] : [[await newDatabase('collation'), false]]
+    for (const [db, warned] of starts) {
+      const logged: string[] = []
+      const printed = await startAndStop(db, {}, undefined, createLogger('warn', (l) => void logged.push(l), Date.now, { format: 'json' }))
+      expect(printed).toContain('listening on')
+      const said = logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'collation_not_c')
+      expect(said).toEqual(warned ? [expect.objectContaining({ level: 'warn', collation: 'ICU en-US', note: COLLATION_NOT_C })] : [])
+    }
+    expect(COLLATION_NOT_C).toContain('createdb --locale=C.UTF-8')
+  }, 60_000)
 
   // It was a plain-text "warning: …" line on stderr, in the middle of a JSON log.
   test('a statement timeout longer than a request may wait: a warning in the log, as a line of its format, not a plain-text line', async () => {

@@ -121,7 +121,9 @@ export async function serve(
     // A reset database connection must not end the server (src/db/pg.ts).
     ;(require('../../db/pg') as typeof import('../../db/pg')).guardLateSocketErrors((msg, fields) => rt.log.warn(msg, fields))
     // Warnings go to the log, as a line of its format: a plain-text line broke a JSON log's parsers.
-    if (await autovacuumOff(rt.connection as PgConnection)) rt.log.warn('autovacuum_off', { note: AUTOVACUUM_OFF })
+    const setUp = await databaseSetUp(rt.connection as PgConnection)
+    if (setUp.autovacuumOff) rt.log.warn('autovacuum_off', { note: AUTOVACUUM_OFF })
+    if (setUp.collation !== null) rt.log.warn('collation_not_c', { collation: setUp.collation, note: COLLATION_NOT_C })
   }
   // SQLite: the database file deleted or replaced under the running server is noticed within
   // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
@@ -427,10 +429,25 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
 export const AUTOVACUUM_OFF =
   "PostgreSQL's autovacuum is off on this database: nothing removes the dead rows that updates and deletes leave behind, so the tables written all the time bloat and slow down (rate_limit_counters: an update per request; idempotency_keys: written twice per key, purged after 24 h; executions: each running one's lease renewed every few seconds; and what the hourly housekeeping deletes), and nothing keeps the planner's statistics current, so as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run VACUUM (ANALYZE) regularly, e.g. hourly from cron (teamday migrate-data runs ANALYZE once)."
 
-/** Whether PostgreSQL's autovacuum is off for this database (a setting of the server or of the database). */
-async function autovacuumOff(conn: PgConnection): Promise<boolean> {
-  const [row] = await conn.client`SELECT current_setting('autovacuum') AS v`
-  return row?.v === 'off'
+export const COLLATION_NOT_C =
+  'This database does not sort text as C does (ids compare as bytes in teamday, by this collation in the database): the large pages the API streams in batches (GET /api/v1/agents, /spaces, /executions near their page limits) may miss or repeat rows created in the same millisecond. Create the database with C collation (createdb --locale=C.UTF-8 --template=template0 …) and move the data over (pg_dump, then pg_restore into it); see README, Running several instances, Collation.'
+
+/** libc collations that sort as C does: byte order (for UTF-8, code point order). */
+const C_COLLATIONS = new Set(['C', 'POSIX', 'C.UTF-8', 'C.utf8'])
+
+/**
+ * What the start warns about in how the database is set up: PostgreSQL's autovacuum off (a
+ * setting of the server or of the database), and the database's collation when it is not C's
+ * (ICU, or a libc locale such as en_US.UTF-8), else null. One statement.
+ */
+async function databaseSetUp(conn: PgConnection): Promise<{ autovacuumOff: boolean; collation: string | null }> {
+  // The database's row as JSON: its locale's columns differ by version (datlocprovider since 15,
+  // daticulocale in 15-16, datlocale from 17), and a column a version lacks must not fail the start.
+  const [row] = await conn.client`SELECT current_setting('autovacuum') AS autovacuum, to_jsonb(d) AS db FROM pg_database d WHERE d.datname = current_database()`
+  const db = (row?.db ?? {}) as { datcollate?: string; datlocprovider?: string; daticulocale?: string; datlocale?: string }
+  const icu = db.datlocprovider === 'i'
+  const collation = icu ? `ICU ${db.datlocale ?? db.daticulocale ?? ''}`.trim() : db.datcollate === undefined || C_COLLATIONS.has(db.datcollate) ? null : db.datcollate
+  return { autovacuumOff: row?.autovacuum === 'off', collation }
 }
 
 /** TEAMDAY_ADMIN_PASSWORD_FILE's content without its final newline (a Docker secret file). */
