@@ -127,4 +127,21 @@ describe('past its attempts', () => {
     markCommitInDoubt(lost)
     expect(transactionConflict(lost)).toBe(false)
   })
+
+  test('withTx runs a transaction the database keeps rolling back for a concurrent one TX_ATTEMPTS times in all, then lets the error through; anything else once', async () => {
+    const { withTx, TX_ATTEMPTS } = await import('../src/context')
+    const { attachConnection } = await import('../src/db/connection')
+    for (const [code, runs] of [['40P01', TX_ATTEMPTS], ['40001', TX_ATTEMPTS], ['23505', 1]] as const) {
+      let tries = 0
+      const warned: unknown[] = []
+      const db = {}
+      // A connection whose every transaction the database rolls back with `code`.
+      attachConnection(db as never, { isTransaction: () => false, transaction: async () => { tries++; throw Object.assign(new Error(`rolled back (${code})`), { code }) } } as never)
+      const ctx = { db, requestId: 'req_1', log: { warn: (msg: string, fields: unknown) => void warned.push([msg, fields]) } } as never
+      await expect(withTx(ctx, async () => 'never')).rejects.toThrow(`rolled back (${code})`)
+      expect({ code, tries }).toEqual({ code, tries: runs })
+      expect(warned.length).toBe(runs - 1)
+    }
+    expect(TX_ATTEMPTS).toBe(3)
+  })
 })
