@@ -1,3 +1,4 @@
+import { updateProfile } from '../src/modules/users/profile'
 import { beforeEach, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { users } from '../src/db/schema'
@@ -84,7 +85,7 @@ describe('console sign-in', () => {
     expect((await consoleClient(t, { ip: '127.0.2.1' }).signIn(NFC)).status).toBe(429)
   })
 
-  test('an account stored before the rule, with full-width letters, is still found as it was typed, and first by the rule', async () => {
+  test('an account stored before the rule, with full-width letters, is still found as it was typed; the form the rule gives it makes no twin (a member added, an address changed)', async () => {
     const legacy = '\uff41nna@acme.test' // ａnna@acme.test, as trim+lower-case kept it
     const { user } = await createUser(t.ctx, { email: 'someone@acme.test', orgSlug: 'acme', role: 'member' })
     const id = user.id
@@ -92,9 +93,17 @@ describe('console sign-in', () => {
     await givePassword(t, id)
     expect((await consoleClient(t, { ip: '127.0.3.1' }).signIn(legacy)).status).toBe(303)
     expect((await findUserByEmail(t.ctx, legacy))?.id).toBe(id)
-    // Once an account holds the rule's form, that one answers it.
-    const plain = await createUser(t.ctx, { email: 'anna@acme.test', orgSlug: 'acme', role: 'member' })
-    expect((await findUserByEmail(t.ctx, legacy))?.id).toBe(plain.user.id)
+    // The rule's form of it names that account: adding it (here to another organization) makes no
+    // twin, whose address would then have been the one a sign-in found first (found by review).
+    const plain = await createUser(t.ctx, { email: 'anna@acme.test', orgSlug: 'acme-two', role: 'member' })
+    expect(plain.user.id).toBe(id)
+    expect((await t.db.select().from(users).where(eq(users.email, 'anna@acme.test')).all()).length).toBe(0)
+    expect((await consoleClient(t, { ip: '127.0.3.2' }).signIn(legacy)).status).toBe(303)
+    // Nor can another person change their address to it (Settings → Profile).
+    const other = await createUser(t.ctx, { email: 'bea@acme.test', orgSlug: 'acme', role: 'member' })
+    await expect(updateProfile(t.ctx, other.user.id, { name: 'Bea', email: 'ANNA@acme.test' })).rejects.toThrow('belongs to another user')
+    // Its owner typing it so changes nothing (the same address, kept as stored).
+    await updateProfile(t.ctx, id, { name: 'Anna', email: 'anna@acme.test' })
     expect((await t.db.select().from(users).where(eq(users.id, id)).get())?.email).toBe(legacy)
   })
 })

@@ -56,6 +56,18 @@ export async function findUserByTypedEmail(db: Db, email: string): Promise<User 
 }
 
 /**
+ * An account stored before emailKey's rule (trimmed and lower-cased only) whose address is `key`
+ * under it, but not `exceptId`'s: one with a full-width or compatibility character (`ａnna@…` for
+ * `anna@…`). A new account or an address change to `key` beside it made two accounts a person
+ * reads as one, and sign-in then found the new one. Only an address with a character outside
+ * ASCII can be such a twin, so only those are read (the rule cannot run in either database).
+ */
+export async function legacyEmailTwin(db: Db, key: string, exceptId?: string): Promise<User | undefined> {
+  const rows = await db.select().from(users).where(sql`octet_length(${users.email}) <> length(${users.email})`).all()
+  return rows.find((r) => r.id !== exceptId && r.email !== key && emailKey(r.email) === key)
+}
+
+/**
  * What a new address must look like (a user created, an e-mail changed), beyond normalizeEmail:
  * a dot-atom local part (RFC 5322's atext, Unicode letters and digits too as RFC 6531 allows, dots
  * only between characters; at most 64) and a domain of labels of letters, digits and inner hyphens
@@ -197,7 +209,8 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
   return withTx(ctx, async (tx) => {
     // Again with the caller's role as of now (withTx): one being demoted or removed meanwhile is refused.
     assertCanManageMembers(tx.actor, organizationId)
-    let user = await findUserByTypedEmail(tx.db, input.email)
+    // One stored before emailKey's rule in another form of this address is that person's account.
+    let user = (await findUserByTypedEmail(tx.db, input.email)) ?? (await legacyEmailTwin(tx.db, email))
     const createdUser = !user
     if (!user) {
       checkNewEmail(email)

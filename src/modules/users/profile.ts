@@ -2,7 +2,7 @@ import { and, eq, ne } from 'drizzle-orm'
 import { type Ctx, audited } from '../../context'
 import { users } from '../../db/schema'
 import { AppError } from '../../errors'
-import { checkNewEmail, validatePersonName } from '../members/service'
+import { checkNewEmail, legacyEmailTwin, validatePersonName } from '../members/service'
 import { normalizeEmail } from './service'
 import { emailKey } from '../../text'
 
@@ -24,7 +24,8 @@ export async function updateProfile(ctx: Ctx, userId: string, input: { name: str
       email = current && emailKey(current.email) === typed ? current.email : typed
       // A changed address is a new one: its syntax is checked as a new user's is (the one kept may predate that rule).
       if (current?.email !== email) checkNewEmail(email)
-      const taken = await tx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
+      // Taken as stored, or by an account stored before emailKey's rule in another form of it.
+      const taken = (await tx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()) ?? (current?.email !== email ? await legacyEmailTwin(tx.db, email, userId) : undefined)
       if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`, { details: [{ field: 'email', message: 'belongs to another user' }] })
       if (!current || (current.name === name && current.email === email)) return null
       await tx.db.update(users).set({ name, email }).where(eq(users.id, userId)).run()
