@@ -99,6 +99,9 @@ describe('console sign-in', () => {
     expect(plain.user.id).toBe(id)
     expect((await t.db.select().from(users).where(eq(users.email, 'anna@acme.test')).all()).length).toBe(0)
     expect((await consoleClient(t, { ip: '127.0.3.2' }).signIn(legacy)).status).toBe(303)
+    // And the address it was added under finds it, for a sign-in and every look-up by address.
+    expect((await findUserByEmail(t.ctx, 'anna@acme.test'))?.id).toBe(id)
+    expect((await consoleClient(t, { ip: '127.0.3.3' }).signIn('Anna@acme.test')).status).toBe(303)
     // Nor can another person change their address to it (Settings → Profile).
     const other = await createUser(t.ctx, { email: 'bea@acme.test', orgSlug: 'acme', role: 'member' })
     await expect(updateProfile(t.ctx, other.user.id, { name: 'Bea', email: 'ANNA@acme.test' })).rejects.toThrow('belongs to another user')

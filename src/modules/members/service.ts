@@ -50,9 +50,19 @@ export async function findUserByTypedEmail(db: Db, email: string): Promise<User 
   const key = emailKey(email)
   const forms = [key, legacyEmailKey(email)].filter((f, i, all) => f.length <= 254 && all.indexOf(f) === i)
   if (forms.length === 0) return undefined
-  if (forms.length === 1) return db.select().from(users).where(eq(users.email, forms[0]!)).get()
+  if (forms.length === 1) return (await db.select().from(users).where(eq(users.email, forms[0]!)).get()) ?? legacyTwinOf(db, key)
   const rows = await db.select().from(users).where(inArray(users.email, forms)).all()
-  return rows.find((r) => r.email === key) ?? rows[0]
+  return rows.find((r) => r.email === key) ?? rows[0] ?? legacyTwinOf(db, key)
+}
+
+/**
+ * legacyEmailTwin for a lookup: the account stored before the rule in another form of the address
+ * (`ａnna@…` for `anna@…`) is found by the rule's form too, as adding a member with it attaches it.
+ * Only when the address has no ASCII-only form stored, and only addresses holding a character
+ * outside ASCII are read.
+ */
+function legacyTwinOf(db: Db, key: string): Promise<User | undefined> {
+  return key.length <= 254 ? legacyEmailTwin(db, key) : Promise.resolve(undefined)
 }
 
 /**
@@ -63,7 +73,7 @@ export async function findUserByTypedEmail(db: Db, email: string): Promise<User 
  * ASCII can be such a twin, so only those are read (the rule cannot run in either database).
  */
 export async function legacyEmailTwin(db: Db, key: string, exceptId?: string): Promise<User | undefined> {
-  const rows = await db.select().from(users).where(sql`octet_length(${users.email}) <> length(${users.email})`).all()
+  const rows = await db.select().from(users).where(sql`octet_length(${users.email}) <> length(${users.email})`).orderBy(users.createdAt, users.id).all()
   return rows.find((r) => r.id !== exceptId && r.email !== key && emailKey(r.email) === key)
 }
 
