@@ -581,7 +581,9 @@ describe("teamday's tables dropped while the server runs", () => {
   test("schemaMissing: PostgreSQL's 42P01 for a relation that does not exist, not its 42P01 for a statement's own bug (a missing FROM-clause entry stays a 500 with its SQL logged)", () => {
     expect(schemaMissing(Object.assign(new Error('relation "users" does not exist'), { code: '42P01' }))).toBe(true)
     expect(schemaMissing(new Error('Failed query', { cause: Object.assign(new Error('relation "public.tasks" does not exist'), { code: '42P01' }) }))).toBe(true)
-    expect(schemaMissing(Object.assign(new Error('missing FROM-clause entry for table "t"'), { code: '42P01' }))).toBe(false)
+    expect(schemaMissing(Object.assign(new Error('missing FROM-clause entry for table "t"'), { code: '42P01', routine: 'errorMissingRTE' }))).toBe(false)
+    // The message is in the server's language (lc_messages); the routine is not.
+    expect(schemaMissing(Object.assign(new Error('Relation »users« existiert nicht'), { code: '42P01', routine: 'parserOpenTable' }))).toBe(true)
     expect(schemaMissing(Object.assign(new Error('no such table: users'), { code: 'SQLITE_ERROR' }))).toBe(true)
     expect(schemaMissing(Object.assign(new Error('no such column: x'), { code: 'SQLITE_ERROR' }))).toBe(false)
   })

@@ -79,7 +79,9 @@ export function schemaMissing(error: unknown): boolean {
     const { code, message } = e as { code?: unknown; message?: unknown }
     // 42P01 is also "missing FROM-clause entry for table", a statement's own bug: only a relation
     // that does not exist is a schema gone (a bug must stay a 500 with its SQL in the log).
-    if (code === '42P01' && typeof message === 'string' && message.startsWith('relation "') && message.endsWith('" does not exist')) return true
+    // Told apart by the routine that raised it, which PostgreSQL never translates (the message is
+    // in the server's lc_messages): errorMissingRTE for the FROM-clause entry.
+    if (code === '42P01' && (e as { routine?: unknown }).routine !== 'errorMissingRTE') return true
     if (typeof code === 'string' && code.startsWith('SQLITE_ERROR') && typeof message === 'string' && message.startsWith('no such table: ')) return true
     e = (e as { cause?: unknown }).cause
   }
