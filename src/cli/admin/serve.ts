@@ -445,8 +445,9 @@ async function databaseSetUp(conn: PgConnection): Promise<{ autovacuumOff: boole
   // daticulocale in 15-16, datlocale from 17), and a column a version lacks must not fail the start.
   const [row] = await conn.client`SELECT current_setting('autovacuum') AS autovacuum, to_jsonb(d) AS db FROM pg_database d WHERE d.datname = current_database()`
   const db = (row?.db ?? {}) as { datcollate?: string; datlocprovider?: string; daticulocale?: string; datlocale?: string }
-  const icu = db.datlocprovider === 'i'
-  const collation = icu ? `ICU ${db.datlocale ?? db.daticulocale ?? ''}`.trim() : db.datcollate === undefined || C_COLLATIONS.has(db.datcollate) ? null : db.datcollate
+  // Providers: c (libc: datcollate), i (ICU), b (PostgreSQL 17's builtin: C or C.UTF-8, code point order).
+  const provider = db.datlocprovider ?? 'c'
+  const collation = provider === 'b' ? null : provider === 'i' ? `ICU ${db.datlocale ?? db.daticulocale ?? ''}`.trim() : db.datcollate === undefined || C_COLLATIONS.has(db.datcollate) ? null : db.datcollate
   return { autovacuumOff: row?.autovacuum === 'off', collation }
 }
 
