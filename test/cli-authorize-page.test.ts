@@ -5,6 +5,7 @@ import { describe, expect, test } from 'bun:test'
 import { generateToken } from '../src/auth/tokens'
 import { createUser } from '../src/modules/users/service'
 import { describeLoginRequest } from '../src/modules/cli-auth/service'
+import { SecretBox } from '../src/crypto/secretbox'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { consoleClient, givePassword, shownApproval } from './helpers/console'
 
@@ -119,6 +120,22 @@ describe('the approval page', () => {
     // The first page's stamp, a second after it was rendered (the clock has moved on): Approve goes.
     expect((await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId, shownAt: stamp })).status).toBe(303)
     expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('authorized')
+  })
+
+  test('a page shown before a key rotation (its stamp signed by a key now previous in the ring) still approves; a stamp of a key not in the ring does not', async () => {
+    const before = crypto.getRandomValues(new Uint8Array(32))
+    const t = await makeTestApp({ key: crypto.getRandomValues(new Uint8Array(32)), previousKeys: [before] })
+    const alice = await makeActor(t, { role: 'member' })
+    await givePassword(t, alice.userId)
+    const { authUrl, code } = await initiate(t)
+    const c = await signedIn(t, alice)
+    const at = t.clock.now()
+    const stampBy = (key: Uint8Array) => `${at}.${new SecretBox(key).digest(`${code}\u0000${at}`, 'cli-approve-shown')}`
+    t.clock.advance(1000)
+    const stranger = await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId, shownAt: stampBy(crypto.getRandomValues(new Uint8Array(32))) })
+    expect(stranger.status).toBe(422)
+    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: alice.organizationId, shownAt: stampBy(before) })).status).toBe(303)
+    expect((await describeLoginRequest(t.ctx, code))!.state).toBe('approved')
   })
 
   test('a decision sent twice with different values is no decision: 422, the request stays pending', async () => {
