@@ -219,8 +219,8 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
   return withTx(ctx, async (tx) => {
     // Again with the caller's role as of now (withTx): one being demoted or removed meanwhile is refused.
     assertCanManageMembers(tx.actor, organizationId)
-    // One stored before emailKey's rule in another form of this address is that person's account.
-    let user = (await findUserByTypedEmail(tx.db, input.email)) ?? (await legacyEmailTwin(tx.db, email))
+    // One stored before emailKey's rule in another form of this address is that person's account (findUserByTypedEmail finds it).
+    let user = await findUserByTypedEmail(tx.db, input.email)
     const createdUser = !user
     if (!user) {
       checkNewEmail(email)
