@@ -8,7 +8,7 @@ import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 import { changesCommitted, modifies } from './request-writes'
-import { DATABASE_NOT_UP, DATABASE_WAITING_SAID_EVERY_MS as SAY_EVERY_MS, markCommitInDoubt, notUpYet, pauseUnlessStopped, unavailableReason, untilStopped } from './unavailable'
+import { DATABASE_NOT_UP, markCommitInDoubt, notUpYet, pauseUnlessStopped, unavailableReason, untilStopped } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -276,14 +276,14 @@ export class PgConnection implements DbConnection {
    * firstContact, tried again for up to `waitMs` while the database is not up yet (notUpYet: it
    * refuses connections, its name does not resolve yet, it is starting up or full): `teamday
    * serve` started by compose or systemd before PostgreSQL exited 1 at once. Attempts back off
-   * from 250 ms to 2 s; `say` hears why, with how long it has waited, every SAY_EVERY_MS or so.
+   * from 250 ms to 2 s; `say` hears why after each failed attempt, with how long it has waited
+   * (the caller, createRuntime, says it every DATABASE_WAITING_SAID_EVERY_MS or so, across attempts).
    * Any other error (a password refused, a database that does not exist, TLS refused), and the
    * last one once `waitMs` has passed since `since` (performance.now()), is thrown; 0 waits for nothing.
    */
   async waitForDatabase(where: string, waitMs: number, since: number, say: (why: unknown, waitedMs: number) => void, stop?: AbortSignal, now: () => number = () => performance.now()): Promise<void> {
     const start = since
     let pause = 250
-    let saidAt = -Infinity
     for (;;) {
       try {
         // An attempt may take seconds (a host that does not answer): a stop does not wait for it.
@@ -295,10 +295,7 @@ export class PgConnection implements DbConnection {
         if (waited >= waitMs) {
           throw Object.assign(new Error(`the database at ${where} did not come up within ${Math.round(waitMs / 1000)} s (TEAMDAY_DB_START_WAIT_MS): ${unavailableReason(e)}`), { code: DATABASE_NOT_UP })
         }
-        if (now() - saidAt >= SAY_EVERY_MS) {
-          say(e, waited)
-          saidAt = now()
-        }
+        say(e, waited)
         await pauseUnlessStopped(Math.min(pause, waitMs - waited), stop, where)
         pause = Math.min(pause * 2, 2000)
       }

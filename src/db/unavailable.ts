@@ -120,7 +120,7 @@ export function databaseUnavailable(error: unknown): string | null {
  */
 const NOT_UP_YET = new Set([...NETWORK_CODES].filter((c) => c !== 'CONNECTION_ENDED').concat(['57P01', '57P02', '57P03', '53300']))
 
-/** How often a start waiting for the database says so (`database_waiting`: PgConnection.waitForDatabase, createRuntime). */
+/** How often a start waiting for the database says so (`database_waiting`, createRuntime: across its attempts and the first contact's retries inside each). */
 export const DATABASE_WAITING_SAID_EVERY_MS = 5000
 
 /** The code of a start that waited TEAMDAY_DB_START_WAIT_MS for the database in vain (PgConnection.waitForDatabase). */
