@@ -350,6 +350,35 @@ describe('a retry after the server key rotated, or the server was upgraded', () 
   })
 })
 
+describe('a replay after the caller\'s role changed', () => {
+  test('an answer made for an admin is not replayed to them once a member (another member\'s private agent and its prompt); the same role still gets it', async () => {
+    const t = await makeTestApp()
+    const a1 = await makeActor(t, { role: 'admin' })
+    const a2 = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t, { role: 'member' })
+    const created = await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'Private', role: 'r', systemPrompt: 'TOP SECRET PROMPT', visibility: 'private' } })
+    const path = `/api/v1/agents/${created.body.id}`
+    const send = () => t.req('PATCH', path, { token: a2.token, body: { description: 'looked at by an admin' }, headers: { 'idempotency-key': 'edit-1' } })
+    const first = await send()
+    expect([first.status, first.body.agent.systemPrompt]).toEqual([200, 'TOP SECRET PROMPT'])
+    // Still an admin: replayed as before, without the role it was stored for among its headers.
+    const same = await send()
+    expect([same.status, same.headers.get('idempotency-status'), same.text]).toEqual([200, 'replayed', first.text])
+    expect([...same.headers.keys()].filter((h) => h.startsWith('x-teamday'))).toEqual([])
+    const member = `/api/v1/organizations/${a1.organizationId}/members/${a2.userId}`
+    expect((await t.req('PATCH', member, { token: a1.token, body: { role: 'member' } })).status).toBe(200)
+    expect((await t.req('GET', path, { token: a2.token })).status).toBe(404)
+    const again = await send()
+    expect([again.status, again.body.code, again.headers.get('idempotency-status')]).toEqual([409, 'idempotency_interrupted', null])
+    expect(again.body.details).toMatchObject({ committed: true, roleThen: 'admin', roleNow: 'member' })
+    expect(again.text).not.toContain('TOP SECRET')
+    // Not run again either, and back to admin it is replayed again.
+    expect((await t.req('PATCH', member, { token: a1.token, body: { role: 'admin' } })).status).toBe(200)
+    const back = await send()
+    expect([back.status, back.headers.get('idempotency-status'), back.text]).toEqual([200, 'replayed', first.text])
+  })
+})
+
 describe('what the key store keeps of a request', () => {
   test('no unkeyed hash of the body: a secret set with a key cannot be guessed offline from the database', async () => {
     const t = await makeTestApp()

@@ -1,12 +1,12 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
 import { unavailableForNow } from '../db/unavailable'
-import { IN_PROGRESS_STALE_MS, IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+import { ANSWERED_FOR_ROLE, IN_PROGRESS_STALE_MS, IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
 import type { Logger } from '../logger'
 import { errorMessage } from '../errors'
 import { loggedTarget } from './observe'
 
-type State = { id: string } | 'replayed'
+type State = { id: string; role: string } | 'replayed'
 
 /** Called by a route whose response holds a secret or is a stream; `createdId` is what it created. */
 export type WithholdFromReplay = (request: Request, createdId: string, kind?: WithheldKind) => void
@@ -64,9 +64,10 @@ export function idempotency(
       hash: requestHash(deps.box, request.method, target, body),
       sameAs: (stored) => sameRequestAs(deps.box, stored, request.method, target, body),
       settle: recordNow,
+      role: principal.role,
     })
     if (r.kind === 'new') {
-      states.set(request, { id: r.id })
+      states.set(request, { id: r.id, role: principal.role })
       return
     }
     states.set(request, 'replayed')
@@ -86,7 +87,7 @@ export function idempotency(
     const s = states.get(request)
     if (s !== undefined && s !== 'replayed') {
       states.delete(request)
-      const record = settlement(s.id, request, set, responseValue)
+      const record = settlement(s.id, s.role, request, set, responseValue)
       try {
         await record()
       } catch (e) {
@@ -133,14 +134,15 @@ export function idempotency(
   return { plugin, withhold, keyOf, onlyWhereKeyed }
 
   /** What stores or frees a key once its request's response is known (decided now; done, and maybe done again, by the function returned). */
-  function settlement(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): () => Promise<void> {
+  function settlement(id: string, role: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): () => Promise<void> {
     const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
     const created = withheld.get(request)
     if (created !== undefined && status < 300) return () => keys.complete(id, status, null, {}, created)
     // A 500, or a 503 for the database (a connection lost, maybe as its COMMIT went): what the
     // request wrote is not known, and its key is freed only if its work did not commit (release).
     if (status >= 300 || responseValue instanceof Response) return () => keys.release(id, outcomeUnknown(status, responseValue))
-    const headers: Record<string, string> = {}
+    // The role it was answered for: a replay to the caller with another role since is refused (ANSWERED_FOR_ROLE).
+    const headers: Record<string, string> = { [ANSWERED_FOR_ROLE]: role }
     for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
     return () => keys.complete(id, status, responseValue, headers)
   }

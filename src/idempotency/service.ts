@@ -42,6 +42,14 @@ const STARTED_EXECUTION = 'x-teamday-started-execution'
 const WITHHELD = 'x-teamday-withheld-id'
 const WITHHELD_KIND = 'x-teamday-withheld-kind'
 
+/**
+ * The role of the caller a stored answer was made for (src/http/idempotency.ts adds it to what it
+ * stores). A replay hands the answer only to the same role: one made for an admin holds what a
+ * member may not read (another member's private agent with its system prompt, a task in their
+ * private space), and replayed to the admin demoted since, it gave that back on their next retry.
+ */
+export const ANSWERED_FOR_ROLE = 'x-teamday-answered-for-role'
+
 /** Why a response was not stored: it held a secret, or it was a stream. */
 export type WithheldKind = 'secret' | 'stream'
 
@@ -63,6 +71,8 @@ export interface IdempotentRequest {
   settle?: (id: string) => Promise<boolean>
   /** How long the key is kept (IDEMPOTENCY_TTL_MS unless said): a console form's, as long as its session may last. */
   ttlMs?: number
+  /** The caller's role as of this request: a stored answer made for another role is not replayed (ANSWERED_FOR_ROLE). */
+  role?: string
 }
 
 export type BeginResult =
@@ -294,8 +304,19 @@ export class IdempotencyKeys {
           { details: { createdId } },
         )
       }
+      const { [ANSWERED_FOR_ROLE]: answeredFor, ...headers } = existing.responseHeaders ?? {}
+      if (answeredFor !== undefined && req.role !== undefined && answeredFor !== req.role) {
+        // The work was done (the answer is stored), but for the role the caller had then: their
+        // role changed since (an admin made a member, a member a viewer), and the answer may hold
+        // what they may no longer read. Not replayed, and not run again either.
+        throw new AppError(
+          'idempotency_interrupted',
+          `Idempotency-Key of a request that was done while your role in this organization was ${answeredFor}; it is ${req.role} now, so its answer is not replayed (it may show what you may no longer see), and it is not run again. Look at what it did with what you may read now (e.g. GET the object it changed or created), rather than sending it again.`,
+          { details: { since: existing.createdAt.toISOString(), committed: true, roleThen: answeredFor, roleNow: req.role } },
+        )
+      }
       const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
-      return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers: existing.responseHeaders ?? {} }
+      return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers }
     }
     throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
   }
