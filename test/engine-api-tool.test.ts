@@ -255,6 +255,37 @@ describe("teamday_api: the token's rights, as for any client", () => {
     expect(JSON.parse(second!.slice('HTTP 401\n'.length))).toMatchObject({ statusCode: 401, code: 'membership_revoked' })
   })
 
+  test("the admin who wrote the agent made a member while a run of another's token goes on: its next call is refused (not_author), not made with that token", async () => {
+    const w = await world()
+    const admin2 = await makeActor(w.t, { role: 'admin' })
+    const members = `/api/v1/organizations/${w.admin.organizationId}/members`
+    script([
+      { method: 'GET', path: '/api/v1/agents' },
+      async () => {
+        // The agent's writer (w.admin) is made a member by the other admin; the call its instructions ask for next would make them admin again.
+        expect((await w.t.req('PATCH', `${members}/${w.admin.userId}`, { token: admin2.token, body: { role: 'member' } })).status).toBe(200)
+        return { method: 'GET', path: '/api/v1/agents' }
+      },
+      { method: 'GET', path: '/api/v1/agents' },
+    ])
+    const before = p.requests.length
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'go', spaceId: w.spaceId })
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    const [first, second, third] = results(before)
+    expect(first).toStartWith('HTTP 200\n')
+    expect(second).toContain('no longer an admin of the organization')
+    expect(third).toContain('no longer an admin of the organization')
+    const logs = await getLogs(w.t, w.member, r.body.executionId)
+    expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data.code)).toEqual(['not_author'])
+    expect(logs.filter((l: any) => l.event === 'api_call').map((l: any) => l.data.status)).toEqual([200, null, null])
+    // Made admin again: a new run may use it (its writer is asked as they are when it starts).
+    expect((await w.t.req('PATCH', `${members}/${w.admin.userId}`, { token: admin2.token, body: { role: 'admin' } })).status).toBe(200)
+    script([{ method: 'GET', path: '/api/v1/agents' }, { method: 'GET', path: '/api/v1/agents' }])
+    const n = p.requests.length
+    expect((await exec(w.t, w.member, w.ag.id, { message: 'again', spaceId: w.spaceId })).status).toBe(200)
+    expect(results(n).map((x) => x.split('\n')[0])).toEqual(['HTTP 200', 'HTTP 200'])
+  })
+
   test('the rate limit of the token applies: past it the result is 429 with Retry-After', async () => {
     const w = await world({ config: { rateLimit: { limit: 5, windowMs: 60_000 }, userRateLimit: null } })
     script([1, 2, 3, 4, 5, 6].map(() => ({ method: 'GET', path: '/api/v1/agents' })))

@@ -265,9 +265,18 @@ export async function apiToolFor(
   // encryption key), and the refused call had no api_call row.
   let granted = new Set(job.writtenBy)
   let steered = false
+  // What the last ask was about: the run's own writers' roles (true), or a sub-agent's writers joining (false).
+  let ownWriters = false
+  // Whether the token is lent on someone else's word: a writer other than its user, let through as
+  // an admin of the organization. Such a writer is asked again at every call, as they are now: one
+  // made a member or removed while the run goes on no longer steers the token (the run's next
+  // calls were made all the same, up to its end: "make me admin again" written before the demotion).
+  const lent = () => job.writtenBy.some((w) => w !== x.userId)
   const stillAuthor = async (): Promise<boolean | 'unchecked'> => {
     if (steered) return false
-    if (job.writtenBy.every((w) => granted.has(w))) return true
+    const same = job.writtenBy.every((w) => granted.has(w))
+    if (same && !lent()) return true
+    ownWriters = same
     let again: Awaited<ReturnType<ApiAccess['token']>>
     try {
       again = await api.token(x, job.writtenBy)
@@ -275,7 +284,7 @@ export async function apiToolFor(
       // A database that cannot answer now (busy, restarting, out of reach) is no AppError: the same refusal.
       const code = e instanceof AppError ? e.code : databaseUnavailable(e) !== null ? 'service_unavailable' : null
       if (code === null) throw e
-      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note: "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
+      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note: same ? "the writers of this run's instructions could not be asked for again (are they still admins?): this call is refused" : "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
       log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code })
       return 'unchecked'
     }
@@ -283,11 +292,16 @@ export async function apiToolFor(
       granted = new Set(job.writtenBy)
       return true
     }
+    // The same writers as when the token was opened: only their role is asked here (the space's
+    // secret replaced or removed meanwhile leaves the token opened at the start, as before).
+    if (same && again !== 'not_author') return true
     steered = true
     await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', {
       secret: API_TOKEN_SECRET,
       code: again === 'not_author' ? 'not_author' : 'not_owner',
-      note: "a sub-agent's answer, written under instructions of another member who is not an admin, now steers this run: its further calls are refused",
+      note: same
+        ? "a writer of this run's instructions is no longer an admin of the organization (made a member or removed while it runs): its further calls are refused"
+        : "a sub-agent's answer, written under instructions of another member who is not an admin, now steers this run: its further calls are refused",
     })
     return false
   }
@@ -301,9 +315,11 @@ export async function apiToolFor(
         author === null
           ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
           : author === 'unchecked'
-            ? { result: "Error: refused: this space's token could not be checked again after a sub-agent's answer joined this run, so this call was not made. Try again later, or answer with what you have.", status: null }
+            ? { result: `Error: refused: this space's token could not be checked again ${ownWriters ? "(are the writers of this run's instructions still admins?)" : "after a sub-agent's answer joined this run"}, so this call was not made. Try again later, or answer with what you have.`, status: null }
             : !author
-              ? { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
+              ? ownWriters
+                ? { result: "Error: refused: a writer of this run's instructions is no longer an admin of the organization, so this run may no longer use this space's token. Answer with what you have.", status: null }
+                : { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
               : await call(input, signal)
       const path = typeof input?.path === 'string' ? scrubbed(cutText(input.path, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
