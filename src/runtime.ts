@@ -7,7 +7,8 @@ import type { SecretBox } from './crypto/secretbox'
 import { describeDatabase, isPostgresUrl } from './config'
 import { resolve } from 'node:path'
 import { MEMORY, openDatabase, sqliteStartError, type SqliteConnection } from './db/client'
-import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
+import { journalNewest, newerThanThisBuild, newestKnownMigration, refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
+import { COMMIT, VERSION } from './build-info'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { DatabaseIdentity } from './db/identity'
@@ -58,7 +59,30 @@ export interface Runtime extends Services {
    * Set by a graceful stop for its first moments (src/cli/admin/graceful-stop.ts): every answer
    * then says `Connection: close` and readiness is 503, before the listener closes.
    */
-  drain: { closing: boolean }
+  drain: Drain
+  /**
+   * Reads the newest row of the database's migrations journal: when a newer teamday has migrated
+   * the database since this one started (a rolling upgrade's first new instance, or `teamday
+   * migrate` of a newer binary run beside this server), `drain.superseded` is set (the 503 every
+   * request but liveness gets from then on, readiness included) and the log says so once.
+   * Resolves whether it is set. `teamday serve` asks every SCHEMA_CHECK_MS, readiness at each probe.
+   */
+  checkSchema(): Promise<boolean>
+}
+
+/** What turns an instance away from its requests: a graceful stop's first moments, a database migrated past this build. */
+export interface Drain {
+  closing: boolean
+  /** Set once a newer teamday has migrated the database (checkSchema): the message of every request's 503. */
+  superseded?: string
+}
+
+/** How often a running server reads the migrations journal for a newer teamday's migrations (checkSchema). */
+export const SCHEMA_CHECK_MS = 5000
+
+/** The 503 an instance answers once a newer teamday has migrated its database (Runtime.checkSchema). */
+export function supersededMessage(): string {
+  return `This instance runs teamday ${VERSION} (commit ${COMMIT}), and a newer teamday has migrated its database since it started (the database has migrations this build does not know): it no longer serves requests, so that it neither misreads what the newer version writes nor writes what that version cannot read. Send them to an instance of the newer version; an operator must replace this one (README: Upgrading and rolling back).`
 }
 
 export interface RuntimeOptions {
@@ -222,12 +246,27 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     // sees the nonce a start writes into the live file, which is what the proof is keyed with
     // (src/db/identity.ts); the file's device and inode, once part of it, told nothing more.
     const databaseIdentity = databaseId === undefined ? null : new DatabaseIdentity(databaseId)
+    const drain: Drain = { closing: false }
     return { ...services, connection, engine, limiter, revocations, keySource: source, databaseIdentity, migrationsApplied: applied,
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),
       close,
-      drain: { closing: false } }
+      drain,
+      checkSchema: async () => {
+        if (drain.superseded !== undefined) return true
+        const newest = await journalNewest(connection)
+        if (newest === null || !newerThanThisBuild(newest, connection.dialect) || drain.superseded !== undefined) return false
+        drain.superseded = supersededMessage()
+        log.error('database_migrated_by_newer', {
+          version: VERSION,
+          commit: COMMIT,
+          newestMigration: new Date(newest).toISOString(),
+          newestKnown: new Date(newestKnownMigration(connection.dialect)).toISOString(),
+          note: 'a newer teamday migrated this database while this instance served: every request but /api/health is refused (503) and /api/health/ready fails from now on; runs in progress finish. Replace this instance with the newer version (README: Upgrading and rolling back)',
+        })
+        return true
+      } }
   } catch (e) {
     await close()
     throw said(e)

@@ -388,3 +388,24 @@ async function journalState(q: postgres.Sql | postgres.TransactionSql, book: str
     throw e
   }
 }
+
+/**
+ * The created_at of the newest row of drizzle's journal, read as a running server sees it (one
+ * short query; null when it cannot be read: a role that may not, the journal gone, the database
+ * out of reach, which readiness reports on its own). A running server compares it with this
+ * build's newest migration (newerThanThisBuild): a newer teamday that migrated the database
+ * while this one serves (a rolling upgrade's first new instance, `teamday migrate` run beside a
+ * server) is noticed, not served on (src/runtime.ts, checkSchema).
+ */
+export async function journalNewest(conn: SqliteConnection | PgConnection): Promise<number | null> {
+  try {
+    if (conn.dialect === 'sqlite') {
+      const state = sqliteSchemaState(conn.sync.$client)
+      return state.applied > 0 ? state.newest : null
+    }
+    const state = await journalState(conn.client, conn.schema ?? 'drizzle')
+    return typeof state === 'object' && state.applied > 0 ? state.newest : null
+  } catch {
+    return null
+  }
+}

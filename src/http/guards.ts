@@ -18,7 +18,7 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  * First thing on every request: its id (the client's X-Request-Id when well-formed), headers
  * every answer carries, and the limits that need no parsing (URL length, declared body size).
  */
-export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { closing: boolean } = { closing: false }) {
+export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { closing: boolean; superseded?: string } = { closing: false }) {
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
     /** The headers every answer carries, refusals included. */
@@ -40,6 +40,11 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
      * 413 or 414 with the CORS headers, so it can read it instead of seeing a network error.
      */
     limits({ request }: Context): void {
+      // A newer teamday migrated the database while this instance served (Runtime.checkSchema):
+      // every request but liveness is refused, readiness included, so a load balancer takes it
+      // out of rotation; it neither misreads what the newer version writes nor writes what that
+      // version cannot read.
+      if (drain.superseded !== undefined && !isLiveness(request.url)) throw new AppError('service_unavailable', drain.superseded)
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       // The path and query only: the scheme and the Host header are not the client's request target.
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
@@ -61,6 +66,12 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
       if (await bodyExceeds(request, config.maxBodyBytes)) throw tooLarge()
     },
   }
+}
+
+/** Whether `url` is liveness (GET /api/health, with or without a query): alive, whatever the database. */
+function isLiveness(url: string): boolean {
+  const path = url.slice(pathStart(url))
+  return path === '/api/health' || path.startsWith('/api/health?')
 }
 
 /**

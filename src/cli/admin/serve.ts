@@ -17,7 +17,7 @@ import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
+import { createRuntime, SCHEMA_CHECK_MS, type Runtime, type RuntimeOptions } from '../../runtime'
 import { bareHost, getOnce, getOnceTls, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
@@ -139,12 +139,23 @@ export async function serve(
         }, DATABASE_FILE_CHECK_MS)
       : null
   ;(fileWatch as { unref?: () => void } | null)?.unref?.()
+  // A newer teamday migrating the database while this one serves (a rolling upgrade's first new
+  // instance on PostgreSQL, `teamday migrate` of a new binary beside a SQLite server) is noticed
+  // within seconds: from then on this instance refuses its requests (503) and readiness fails
+  // (Runtime.checkSchema), where it went on serving a schema it does not know.
+  const schemaWatch = setInterval(() => {
+    rt.checkSchema().then((superseded) => {
+      if (superseded) clearInterval(schemaWatch)
+    }, () => {})
+  }, SCHEMA_CHECK_MS)
+  ;(schemaWatch as { unref?: () => void }).unref?.()
   const app = createApp(rt)
   // Before the database closes, what runs in the background stops: the start's first housekeeping
   // pass was still running when a failed listen closed it ("housekeeping_failed … closed database").
   const stopBackground = async () => {
     await sweep.stop()
     if (fileWatch) clearInterval(fileWatch)
+    clearInterval(schemaWatch)
   }
   let metricsServer: ReturnType<typeof listenMetrics> | null = null
   try {

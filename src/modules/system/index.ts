@@ -38,7 +38,7 @@ export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.Uri
  * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
  * driver's message goes to the log, never to the caller, who gets a fixed text of what is known.
  */
-export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { drain?: Runtime['drain'] }) {
+export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { drain?: Runtime['drain']; checkSchema?: Runtime['checkSchema'] }) {
   return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
     '/api/health/ready',
     async () => {
@@ -52,6 +52,8 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { dr
         const why = databaseUnavailable(e)
         throw new AppError('service_unavailable', why ? `Not ready: ${why}` : 'Not ready: the database is not answering. Retry in a moment.')
       }
+      // A newer teamday's migrations are noticed at the probe, not only at serve's next look.
+      if (rt.drain && (await rt.checkSchema?.())) throw new AppError('service_unavailable', `Not ready: ${rt.drain.superseded}`)
       return { status: 'ready' as const }
     },
     {
