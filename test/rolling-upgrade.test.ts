@@ -22,7 +22,7 @@ import { Database } from 'bun:sqlite'
 import { serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { run } from '../src/main'
-import { newestKnownMigration } from '../src/db/migrate'
+import { newestKnownMigration, runMigrations, runPgMigrations } from '../src/db/migrate'
 import type { PgConnection } from '../src/db/pg'
 import type { SqliteConnection } from '../src/db/connection'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
@@ -76,6 +76,28 @@ describe('a newer teamday migrates the database while this one serves', () => {
       // again, which refuses the database at its start).
       expect((await t.req('GET', '/api/health')).status).toBe(200)
       expect(t.logs.filter((l) => l.includes('"database_migrated_by_newer"')).length).toBe(1)
+    } finally {
+      await t.rt.close()
+    }
+  })
+
+  test("a start of this build on it is refused, naming this build and the database's newest migration", async () => {
+    const t = await makeTestApp()
+    try {
+      await migrateAsNewerTeamday(t)
+      const conn = t.rt.connection
+      let message = ''
+      try {
+        if (conn.dialect === 'sqlite') runMigrations(conn as SqliteConnection, { name: 'the db' })
+        else await runPgMigrations(conn as PgConnection, { name: 'the db' })
+      } catch (e) {
+        message = (e as Error).message
+      }
+      const later = new Date(newestKnownMigration(conn.dialect) + 86_400_000).toISOString().slice(0, 10)
+      const known = new Date(newestKnownMigration(conn.dialect)).toISOString().slice(0, 10)
+      expect(message).toContain('the db was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one.')
+      expect(message).toMatch(new RegExp(`This is teamday \\d+\\.\\d+\\.\\d+ \\(commit [^)]+\\), whose newest migration is \\d{4}_[a-z_]+ of ${known}; the database has one of ${later}`))
+      expect(message).toContain('README: Upgrading and rolling back')
     } finally {
       await t.rt.close()
     }

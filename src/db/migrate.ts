@@ -8,6 +8,7 @@ import { pgMigrations, sqliteMigrations } from './migrations.gen'
 import type { Dialect } from './schema'
 import type { PgConnection } from './pg'
 import type postgres from 'postgres'
+import { COMMIT, VERSION } from '../build-info'
 
 /** The migrations compiled into this build for a dialect, in drizzle's own MigrationMeta shape. */
 export function embeddedMigrations(dialect: Dialect = 'sqlite'): MigrationMeta[] {
@@ -80,9 +81,14 @@ export function sqliteSchemaState(client: Database): SchemaState {
 /** Refuses a database from a newer teamday: its schema is one this build does not know. */
 function refuseNewer(state: SchemaState, name: string, dialect: Dialect): void {
   if (!newerThanThisBuild(state.newest, dialect)) return
+  // Both sides named: this build, and the database by the date of its newest migration (the
+  // journal keeps no version; a migration's date is its build's, within that day).
+  const tags = (dialect === 'pg' ? pgMigrations : sqliteMigrations).journal.entries.map((e: { tag: string }) => e.tag)
+  const day = (at: number) => new Date(at).toISOString().slice(0, 10)
   throw new SchemaError(
     `${name} was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one. ` +
-      'An older binary must not use it; to go back to this version, restore the backup taken before the upgrade (README: Backup, restore, upgrade)',
+      `This is teamday ${VERSION} (commit ${COMMIT}), whose newest migration is ${tags.at(-1)} of ${day(newestKnownMigration(dialect))}; the database has one of ${day(state.newest)}, from a build of that day or later. ` +
+      'An older binary must not use it; to go back to this version, restore the backup taken before the upgrade (README: Upgrading and rolling back)',
   )
 }
 
