@@ -75,6 +75,10 @@ describe('a newer teamday migrates the database while this one serves', () => {
       // Liveness: the process is alive (an orchestrator restarting it would start the old binary
       // again, which refuses the database at its start).
       expect((await t.req('GET', '/api/health')).status).toBe(200)
+      // The proof a `serve --reuse-port` start asks of the port's holder: that start is the newer
+      // version's (SQLite's rolling restart on one port), refused as "another database" by a 503.
+      const word = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+      expect((await t.req('GET', `/api/health/database-proof?challenge=${word()}&probe=${word()}`)).status).toBe(200)
       expect(t.logs.filter((l) => l.includes('"database_migrated_by_newer"')).length).toBe(1)
     } finally {
       await t.rt.close()

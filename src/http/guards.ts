@@ -44,7 +44,7 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
       // every request but liveness is refused, readiness included, so a load balancer takes it
       // out of rotation; it neither misreads what the newer version writes nor writes what that
       // version cannot read.
-      if (drain.superseded !== undefined && !isLiveness(request.url)) throw new AppError('service_unavailable', drain.superseded)
+      if (drain.superseded !== undefined && !answeredWhenSuperseded(request.url)) throw new AppError('service_unavailable', drain.superseded)
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       // The path and query only: the scheme and the Host header are not the client's request target.
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
@@ -68,10 +68,16 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
   }
 }
 
-/** Whether `url` is liveness (GET /api/health, with or without a query): alive, whatever the database. */
-function isLiveness(url: string): boolean {
-  const path = url.slice(pathStart(url))
-  return path === '/api/health' || path.startsWith('/api/health?')
+/**
+ * What an instance turned away by a newer teamday's migrations still answers: liveness (it is
+ * alive), and the proof a `serve --reuse-port` start asks of the port's holder (same database?):
+ * that start is the newer version's, on this one's port (SQLite's rolling restart), which it
+ * refused as "another database" when the proof was a 503.
+ */
+function answeredWhenSuperseded(url: string): boolean {
+  const q = url.indexOf('?')
+  const path = q < 0 ? url.slice(pathStart(url)) : url.slice(pathStart(url), q)
+  return path === '/api/health' || path === '/api/health/database-proof'
 }
 
 /**
