@@ -10,6 +10,17 @@ import type { PgConnection } from './pg'
 import type postgres from 'postgres'
 import { COMMIT, VERSION } from '../build-info'
 
+/*
+ * Writing a migration (rolling upgrades, README "Upgrading and rolling back"): the previous
+ * release's instances go on serving the database for up to SCHEMA_CHECK_MS after a new one's
+ * migrations commit (runtime.ts checkSchema turns them away then; releases before 2026-12-07 not
+ * at all, until stopped), and they write rows as they always did. So a migration adds (a column
+ * nullable or with a default, an index, a table) rather than renames or drops; a backfill is also
+ * correct for the rows the old code writes after it ran, or the new code reads them as the
+ * backfill would have written them; and a change of how rows are stored that the old code
+ * misreads comes with a migration of its own (0011 / 0023), so that the old code refuses it.
+ */
+
 /** The migrations compiled into this build for a dialect, in drizzle's own MigrationMeta shape. */
 export function embeddedMigrations(dialect: Dialect = 'sqlite'): MigrationMeta[] {
   const { journal, sql } = dialect === 'pg' ? pgMigrations : sqliteMigrations
