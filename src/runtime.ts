@@ -63,8 +63,10 @@ export interface Runtime extends Services {
   /**
    * Reads the newest row of the database's migrations journal: when a newer teamday has migrated
    * the database since this one started (a rolling upgrade's first new instance, or `teamday
-   * migrate` of a newer binary run beside this server), `drain.superseded` is set (the 503 every
-   * request but liveness gets from then on, readiness included) and the log says so once.
+   * migrate` of a newer binary run beside this server), or the database was put back to an older
+   * schema under it (a backup from before the upgrade restored while it ran), `drain.superseded`
+   * is set (the 503 every request but liveness gets from then on, readiness included) and the log
+   * says so once.
    * Resolves whether it is set. `teamday serve` asks every SCHEMA_CHECK_MS, readiness at each probe.
    */
   checkSchema(): Promise<boolean>
@@ -79,6 +81,11 @@ export interface Drain {
 
 /** How often a running server reads the migrations journal for a newer teamday's migrations (checkSchema). */
 export const SCHEMA_CHECK_MS = 5000
+
+/** The 503 an instance answers once its database was put back to an older schema under it (Runtime.checkSchema). */
+export function rolledBackMessage(): string {
+  return `This instance runs teamday ${VERSION} (commit ${COMMIT}), and its database was replaced since it started by one of an older schema (a backup from before an upgrade, restored while it ran): it no longer serves requests, as it would write what that schema cannot hold. An operator must start the version the database belongs to, or restart this one to migrate it again (README: Upgrading and rolling back).`
+}
 
 /** The 503 an instance answers once a newer teamday has migrated its database (Runtime.checkSchema). */
 export function supersededMessage(): string {
@@ -256,16 +263,29 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
       checkSchema: async () => {
         if (drain.superseded !== undefined) return true
         const newest = await journalNewest(connection)
-        if (newest === null || !newerThanThisBuild(newest, connection.dialect) || drain.superseded !== undefined) return false
-        drain.superseded = supersededMessage()
-        log.error('database_migrated_by_newer', {
-          version: VERSION,
-          commit: COMMIT,
-          newestMigration: new Date(newest).toISOString(),
-          newestKnown: new Date(newestKnownMigration(connection.dialect)).toISOString(),
-          note: 'a newer teamday migrated this database while this instance served: every request but /api/health is refused (503) and /api/health/ready fails from now on; runs in progress finish. Replace this instance with the newer version (README: Upgrading and rolling back)',
-        })
-        return true
+        if (newest === null || drain.superseded !== undefined) return false
+        const known = newestKnownMigration(connection.dialect)
+        const fields = { version: VERSION, commit: COMMIT, newestMigration: new Date(newest).toISOString(), newestKnown: new Date(known).toISOString() }
+        if (newerThanThisBuild(newest, connection.dialect)) {
+          drain.superseded = supersededMessage()
+          log.error('database_migrated_by_newer', {
+            ...fields,
+            note: 'a newer teamday migrated this database while this instance served: every request but /api/health is refused (503) and /api/health/ready fails from now on; runs in progress finish. Replace this instance with the newer version (README: Upgrading and rolling back)',
+          })
+          return true
+        }
+        // Migrated at this start, the database has every migration of this build: fewer now is a
+        // database put back under it (a pg_restore of a backup from before the upgrade, a file
+        // restored over it), whose tables lack what this build writes (every such write a 500).
+        if (newest < known) {
+          drain.superseded = rolledBackMessage()
+          log.error('database_schema_older', {
+            ...fields,
+            note: 'the database was replaced under this instance by one of an older schema (a backup from before an upgrade restored while it ran): every request but /api/health is refused (503) and /api/health/ready fails from now on. Start the version the backup belongs to, or restart this one to migrate it again (README: Upgrading and rolling back)',
+          })
+          return true
+        }
+        return false
       } }
   } catch (e) {
     await close()

@@ -107,6 +107,27 @@ describe('a newer teamday migrates the database while this one serves', () => {
     }
   })
 
+  test('a database put back to an older schema under a running server (a backup restored) is not written to: 503, readiness fails', async () => {
+    const t = await makeTestApp()
+    try {
+      const a = await makeActor(t, { role: 'admin' })
+      expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+      // What a pg_restore of a backup from before the upgrade leaves: the journal without this build's newest migration.
+      const conn = t.rt.connection
+      if (conn.dialect === 'sqlite') (conn as SqliteConnection).sync.$client.run('DELETE FROM __drizzle_migrations WHERE created_at = ?', [newestKnownMigration('sqlite')])
+      else await (conn as PgConnection).client.unsafe(`DELETE FROM "${t.pg!.schema}".__drizzle_migrations WHERE created_at = ${newestKnownMigration('pg')}`)
+      const ready = await t.req('GET', '/api/health/ready')
+      expect(ready.status).toBe(503)
+      expect(ready.body.message).toContain('its database was replaced since it started by one of an older schema')
+      const r = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'after' } })
+      expect(r.status).toBe(503)
+      expect(r.body.message).toContain('README: Upgrading and rolling back')
+      expect(t.logs.filter((l) => l.includes('"database_schema_older"')).length).toBe(1)
+    } finally {
+      await t.rt.close()
+    }
+  })
+
   test('a database migrated by this build (or an older one) is served as before', async () => {
     const t = await makeTestApp()
     try {
