@@ -1,5 +1,6 @@
 import { AuditLog } from './audit/log'
 import { systemClock, type Clock } from './clock'
+import { DatabaseClock } from './db-clock'
 import type { Config } from './config'
 import type { Services } from './context'
 import { blankKeyWarning, loadSecretBox, type KeySource } from './crypto/keys'
@@ -119,6 +120,12 @@ export interface RuntimeOptions {
   waitForDatabaseMs?: number
   /** Ends that wait at once when aborted (its reason, e.g. 'SIGTERM', said): the start then fails with WAIT_STOPPED. */
   stop?: AbortSignal
+  /**
+   * PostgreSQL only: keep time by the database's clock (src/db-clock.ts), `clock` then being this
+   * machine's (only its monotonic time is used). By default when no `clock` is given; a given
+   * clock (tests) is used as it is unless this says 'database'.
+   */
+  clockSource?: 'database' | 'machine'
 }
 
 /**
@@ -171,7 +178,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
 /** createRuntime's one attempt; a wait for the database counts from `startedAt`. */
 async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger }, startedAt: number, waiting: { at: number }): Promise<Runtime> {
   const log = opts.log
-  const clock = opts.clock ?? systemClock
+  const machineClock = opts.clock ?? systemClock
+  let clock: Clock = machineClock
   const pg = isPostgresUrl(config.dbPath)
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
   useDialect(pg ? 'pg' : 'sqlite')
@@ -193,8 +201,10 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     throw said(e)
   }
   let revocations: RevocationWatch | undefined
+  let databaseClock: DatabaseClock | undefined
   const close = async () => {
     revocations?.stop()
+    databaseClock?.stop()
     await connection.close()
   }
   try {
@@ -219,6 +229,12 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     const migration = { mayMigrate: mayCreate, name }
     const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection, migration) : runMigrations(connection, migration)
     if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
+    // Instances on several machines keep one time, the database's (src/db-clock.ts).
+    if (connection.dialect === 'pg' && (opts.clockSource ?? (opts.clock === undefined ? 'database' : 'machine')) === 'database') {
+      const pgc = connection
+      databaseClock = await DatabaseClock.start(machineClock, async () => Number((await pgc.bounded(pgc.client`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`))[0]!.ms), log)
+      clock = databaseClock
+    }
     const metrics = new Metrics()
     connection.onQuery = (seconds) => metrics.query(seconds)
     // Read again only when there was no check before the migrations (a new database, or one not

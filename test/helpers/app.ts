@@ -87,6 +87,8 @@ export async function makeTestApp(
     rateLimitStore?: RateLimitStore
     /** PostgreSQL: this schema (another app's, for a second instance on one database) instead of a fresh one. */
     pg?: { url: string; schema: string }
+    /** PostgreSQL: keep time by the database's clock, as `teamday serve` does (src/db-clock.ts), the TestClock being the machine's. */
+    clockSource?: 'database' | 'machine'
   } = {},
 ): Promise<TestApp> {
   const clock = new TestClock()
@@ -96,7 +98,7 @@ export async function makeTestApp(
   const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', passwordHashing: TEST_PASSWORD_HASHING, ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)), opts.previousKeys)
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
-  const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })
+  const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2, clockSource: opts.clockSource })
   if (pg) closeAtEnd(rt)
   else if (ON_PG) {
     // A SQLite file's app in the PostgreSQL pass: the process's table bindings are one dialect's
