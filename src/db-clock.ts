@@ -42,7 +42,7 @@ export class DatabaseClock implements Clock {
   static async start(machine: Clock, read: () => Promise<number>, log: Logger, everyMs = SYNC_EVERY_MS): Promise<DatabaseClock> {
     const c = new DatabaseClock(machine, read, log)
     await c.sync()
-    c.timer = setInterval(() => void c.sync().catch((e) => log.warn('database_clock_unread', { error: errorMessage(e) })), everyMs)
+    c.timer = setInterval(() => void c.sync().catch((e) => log.debug('database_clock_unread', { error: errorMessage(e) })), everyMs)
     ;(c.timer as { unref?: () => void }).unref?.()
     return c
   }

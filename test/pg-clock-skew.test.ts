@@ -75,4 +75,31 @@ describe.skipIf(!HAVE_PG)('instances whose clocks disagree, on one PostgreSQL', 
     expect((await ca.signIn(who.email)).status).toBe(429)
     expect((await cb.signIn(who.email)).status).toBe(429)
   }, 30_000)
+
+  for (const step of [10 * MIN, -10 * MIN]) {
+    test(`an instance's wall clock stepped ${step / MIN} minutes (NTP, an operator) while it runs: a spent budget stays spent until its window ends`, async () => {
+      const t = await makeTestApp({ clockSource: 'database', pg: await freshPgSchema(), config: { rateLimit: { limit: 3, windowMs: MIN }, userRateLimit: null } })
+      opened.push(t)
+      const m = await makeActor(t)
+      for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/agents', { token: m.token })).status).toBe(200)
+      expect((await t.req('GET', '/api/v1/agents', { token: m.token })).status).toBe(429)
+      t.clock.step(step)
+      const r = await t.req('GET', '/api/v1/agents', { token: m.token })
+      expect(r.status).toBe(429)
+      expect(Number(r.headers.get('retry-after'))).toBeLessThanOrEqual(60)
+      // Time passing still counts: a window on, a fresh budget.
+      t.clock.advance(MIN + 1000)
+      expect((await t.req('GET', '/api/v1/agents', { token: m.token })).status).toBe(200)
+    }, 30_000)
+  }
+
+  test("a start on a machine whose clock is off the database's says so in the log (clock_skew), with the offset", async () => {
+    const t = await makeTestApp({ clockSource: 'database', pg: await freshPgSchema() })
+    opened.push(t)
+    // The test clock's day (2026-06-01) is months off the database's.
+    const line = t.logs.find((l) => l.includes('clock_skew'))
+    expect(line).toBeDefined()
+    const offsetMs = JSON.parse(line!).offsetMs as number
+    expect(Math.abs(offsetMs - (t.clock.now() - Date.now()))).toBeLessThan(10_000)
+  }, 30_000)
 })
