@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
 import type { Server } from 'bun'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -472,6 +472,42 @@ describe('agents execute --wait has an overall limit (it polled a run that never
     const gone = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--retries', '0', '--timeout', '30'])
     expect(gone.code).toBe(4)
   })
+
+  // Found for the clock review (2026-12-07): the deadline was Date.now() + the limit, so a step of
+  // the wall clock while it waited (NTP, a laptop's resume) ended it at once (a step on) or held
+  // it for as long as the clock went back (a step back: an hour past --timeout 1).
+  for (const step of [3_600_000, -3_600_000]) {
+    test(`the wall clock stepped ${step > 0 ? 'an hour on' : 'an hour back'} while it waits: the limit is still the time that passed`, async () => {
+      const real = Date.now
+      let offset = 0
+      const spy = spyOn(Date, 'now').mockImplementation(() => real() + offset)
+      let polls = 0
+      try {
+        handler = (req, path) => {
+          if (req.method === 'POST' && path === '/api/v1/agents/a/execute') return Response.json({ success: true, executionId: 'exec_step1', status: 'pending' }, { status: 202 })
+          if (path === '/api/v1/executions/exec_step1') {
+            // The clock steps at the first poll; the run ends at the third (on), never (back).
+            if (++polls === 1) offset = step
+            const done = step > 0 && polls >= 3
+            return Response.json({ success: true, execution: { id: 'exec_step1', status: done ? 'completed' : 'running', result: done ? 'done' : null } })
+          }
+          return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+        }
+        const started = performance.now()
+        const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--timeout', step > 0 ? '30' : '1'])
+        if (step > 0) {
+          expect(r.code, r.err).toBe(0)
+          expect(r.out).toBe('done\n')
+        } else {
+          expect(r.code).toBe(5)
+          expect(r.err).toContain('has not ended within 1 s')
+          expect(performance.now() - started).toBeLessThan(10_000)
+        }
+      } finally {
+        spy.mockRestore()
+      }
+    }, 20_000)
+  }
 
   test("a rate limit's Retry-After does not hold it past its limit (it waited 11 s with --timeout 3)", async () => {
     handler = (req, path) => {

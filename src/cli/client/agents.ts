@@ -120,7 +120,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   if (values['parent-execution'] === '') throw new UsageError('--parent-execution is empty (an unset variable?): give the parent execution\'s id, or leave the option out for a top-level run')
   // Every mode waits at most this long for the run's end (it waited for ever with --wait).
   const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000
-  const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${values.timeout!.trim()})` }
+  const limit = { deadline: performance.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${values.timeout!.trim()})` }
   // The message as given, or read from stdin (-m -) or a file (--message-file); one is required (the registry).
   const { message } = await readTexts(io, values, ['message'])
   const client = await makeClient(io, values)

@@ -19,7 +19,11 @@ export const enc = encodeURIComponent
 
 /** How long a wait may last, and how to say it: `--wait`'s and a lost stream's follow-up. */
 export interface WaitLimit {
-  /** When the wait ends (ms since the epoch, of `now`). */
+  /**
+   * When the wait ends, on the monotonic clock (`now`, performance.now() by default): a step of the
+   * wall clock (NTP, a laptop's resume, an operator) while it waits neither ends it at once nor
+   * holds it for as long as the clock went back (a deadline of Date.now() did both).
+   */
   deadline: number
   /** The limit in words for the message: "15 minutes (--timeout 900)". */
   words: string
@@ -38,7 +42,7 @@ const LAST_POLL_MS = 2_000
  */
 export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | 'answer' | undefined, limit: WaitLimit): Promise<void> {
   const sleep = limit.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)))
-  const now = limit.now ?? Date.now
+  const now = limit.now ?? (() => performance.now())
   let status = 'pending'
   let last: unknown
   const overTime = () => {
@@ -57,7 +61,7 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
       // deadline (it failed with exit 5 while the run went on). Not another server, not a
       // missing execution, not a refused token: those fail at once.
       if (!(e instanceof ClientError) || e.kind !== 'server' || e.code === 'not_teamday' || e.code === 'retry_later' || (isErrorEnvelope(e.body) && e.body.code === 'route_not_found')) throw e
-      io.err(`could not read execution ${id} (${e.message}); still waiting for its end until ${new Date(limit.deadline).toISOString()}`)
+      io.err(`could not read execution ${id} (${e.message}); still waiting for its end until ${new Date(Date.now() + Math.max(0, limit.deadline - now())).toISOString()}`)
       await sleep(Math.min(delay, Math.max(0, limit.deadline - now())))
       delay = Math.min(5_000, Math.round(delay * 1.5))
       continue

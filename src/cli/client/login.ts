@@ -84,20 +84,22 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const elsewhere = page.sameServer ? '' : `\n\nThis page is not on ${new URL(baseUrl).host}: open it yourself only if ${page.host} is that server's public address.`
   io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${page.href}${elsewhere}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${inWords(waitMs)}; Ctrl-C to stop)...`)
   if (page.sameServer && !values['no-browser'] && openBrowser(page.href, io.env)) io.err('(opened in your browser)')
-  const deadline = Date.now() + waitMs
+  // On the monotonic clock: a step of the wall clock while it waits (NTP, a laptop's resume) neither
+  // ends the wait at once nor holds it for as long as the clock went back.
+  const deadline = performance.now() + waitMs
   const timedOut = () => new ClientError('auth', `sign-in timed out: nobody approved it within ${inWords(waitMs)}`, 'Run "teamday login" again.', undefined, 'login_timeout')
   let tokens: any
   for (;;) {
-    await sleep(Math.max(0, Math.min(interval, deadline - Date.now())))
+    await sleep(Math.max(0, Math.min(interval, deadline - performance.now())))
     let r
     try {
       // A poll, its retries and their waits included, ends with the wait's deadline (and a moment
       // for its last answer): a server that answered 429 or 503 with a Retry-After of two minutes
       // held the command that long for each of 3 retries, minutes past the time it said it waits.
-      const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()) + LOGIN_TIMING.lastPollMs)
+      const signal = AbortSignal.timeout(Math.max(0, deadline - performance.now()) + LOGIN_TIMING.lastPollMs)
       r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code }, expect: { status: 'string' }, signal })
     } catch (e) {
-      if (Date.now() >= deadline && e instanceof ClientError && e.code === 'timeout') throw timedOut()
+      if (performance.now() >= deadline && e instanceof ClientError && e.code === 'timeout') throw timedOut()
       if (e instanceof ClientError && e.body && (e.body as any).code) {
         const why = (e.body as any).code as string
         throw new ClientError('auth', `sign-in did not complete: ${e.message}`, why === 'login_denied' ? undefined : 'Run "teamday login" again.', e.body, why)
@@ -108,7 +110,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
       tokens = r.body
       break
     }
-    if (Date.now() >= deadline) throw timedOut()
+    if (performance.now() >= deadline) throw timedOut()
   }
   const file = await credentialsPath(io.env)
   // The login this one replaces (signed in again to the same server): its session is revoked once
