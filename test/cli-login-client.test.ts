@@ -2,7 +2,7 @@
 // browser step is driven by the test), stores the login per server URL with mode 0600, refreshes
 // by itself, never sends server A's login to server B; `teamday logout` revokes and deletes it;
 // `teamday whoami` names its source; --token-file / TEAMDAY_TOKEN / TEAMDAY_API_TOKEN come first.
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, spyOn } from 'bun:test'
 import type { Server } from 'bun'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -267,6 +267,32 @@ describe('teamday login', () => {
     const r = await p.done
     expect(r.code).toBe(3)
     expect(r.err).toContain('denied')
+  })
+
+  // Found for the clock review (2026-12-07): the wait's deadline was Date.now() + the code's
+  // lifetime, so the wall clock stepped on (NTP, a laptop's resume) while it waited ended it at
+  // once with "sign-in timed out", the code still valid on the server.
+  test('the wall clock stepped an hour on while it waits: the approval still signs in', async () => {
+    const real = Date.now
+    let offset = 0
+    const spy = spyOn(Date, 'now').mockImplementation(() => real() + offset)
+    try {
+      const p = start(['login', '--url', a.base, '--no-browser'])
+      let code: string | undefined
+      for (const end = performance.now() + 10_000; !code && performance.now() < end; ) {
+        await Bun.sleep(10)
+        code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err())?.[1]
+      }
+      offset = 3_600_000
+      // A poll or two on the stepped clock before the approval.
+      await Bun.sleep(1_200)
+      await decideLogin(a.t.ctx, code!, { userId: alice.userId }, 'approve')
+      const r = await p.done
+      expect(r.code, r.err).toBe(0)
+      expect(r.err).not.toContain('timed out')
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   test('health reads no token source: a stored-login file that is not JSON and a missing --token-file fail whoami, not health', async () => {
