@@ -631,6 +631,28 @@ describe('GET /metrics', () => {
     expect(refused.body.code).toBe('forbidden')
     t.rt.close()
   })
+
+  test('a server with several organizations: no organization admin reads the whole server\'s figures (403 forbidden), the metrics listener still does', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin', org: 'acme' })
+    const scoped = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'scraper', scopes: ['metrics:read'] } })
+    expect((await t.req('GET', '/metrics', { token: scoped.body.token })).status).toBe(200)
+    // A second organization on the server: its activity would be in the same figures.
+    const other = await makeActor(t, { role: 'admin', org: 'globex' })
+    await t.req('GET', '/api/v1/agents', { token: other.token })
+    for (const token of [admin.token, scoped.body.token, other.token]) {
+      const res = await t.req('GET', '/metrics', { token })
+      expect(res.status).toBe(403)
+      expect(res.body.code).toBe('forbidden')
+      expect(res.body.message).toContain('--metrics-port')
+      expect(res.text).not.toContain('teamday_http_requests_total')
+    }
+    const { metricsOnlyApp } = await import('../src/modules/system')
+    const listener = await metricsOnlyApp(t.rt).handle(new Request('http://127.0.0.1:9464/metrics'))
+    expect(listener.status).toBe(200)
+    expect(await listener.text()).toContain('route="/api/v1/agents"')
+    t.rt.close()
+  })
 })
 
 describe('start-up cost', () => {

@@ -707,7 +707,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold; or scrape the separate metrics listener (`--metrics-port`), which needs none.
+         * @description Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold, and a server that hosts one organization only: the figures are the whole server's, so on a server with several organizations every token gets 403 `forbidden` and the operator scrapes the separate metrics listener (`--metrics-port`), which needs none.
          */
         get: operations["getMetrics"];
         put?: never;

@@ -7,6 +7,8 @@ import { PrometheusExporter } from '../../metrics/prometheus'
 import type { Runtime } from '../../runtime'
 import { PROOF_TOKEN } from '../../db/identity'
 import { readLiveProbe } from '../../db/settings'
+import { organizations } from '../../db/schema'
+import type { Db } from '../../db/connection'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
@@ -122,18 +124,31 @@ export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity' | 'db'>) 
   )
 }
 
+/** Whether the server hosts more than one organization: read afresh at each scrape (two rows at most). */
+async function severalOrganizations(db: Db): Promise<boolean> {
+  return (await db.select({ id: organizations.id }).from(organizations).limit(2).all()).length > 1
+}
+
+export const SHARED_SERVER_METRICS =
+  'Forbidden: this server hosts several organizations, and its metrics are the whole server\'s (every organization\'s requests, runs and model tokens), so no organization admin may read them. The server operator scrapes the metrics listener (teamday serve --metrics-port).'
+
 /**
  * GET /metrics, Prometheus text (src/metrics): with a token holding `metrics:read` (organization
- * admins), or without authentication on the separate metrics listener (`metricsOnly`).
+ * admins) while the server hosts one organization only (the figures are the whole server's: with
+ * two, an admin of one read the other's activity), or without authentication on the separate
+ * metrics listener (`metricsOnly`), the operator's.
  */
-export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config'>, auth: AuthPlugin) {
+export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config' | 'db'>, auth: AuthPlugin) {
   const exporter = new PrometheusExporter(rt.metrics)
   return new Elysia({ name: 'teamday-metrics', tags: ['System'] })
     .use(auth)
     .model(sharedModels)
     .get(
       '/metrics',
-      async ({ request }) => textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE, 'cache-control': 'no-store' }, rt.config.compression),
+      async ({ request }) => {
+        if (await severalOrganizations(rt.db)) throw new AppError('forbidden', SHARED_SERVER_METRICS)
+        return textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE, 'cache-control': 'no-store' }, rt.config.compression)
+      },
       {
         auth: 'metrics:read',
         response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4', examples: [METRICS_EXAMPLE] }), ...authErrors },
@@ -141,7 +156,7 @@ export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config'>, auth: Auth
           summary: 'Prometheus metrics',
           [RESPONSE_DESCRIPTIONS]: { 200: 'This instance\'s metrics, in the Prometheus text exposition format 0.0.4.' },
           description:
-            'Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold; or scrape the separate metrics listener (`--metrics-port`), which needs none.',
+            'Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold, and a server that hosts one organization only: the figures are the whole server\'s, so on a server with several organizations every token gets 403 `forbidden` and the operator scrapes the separate metrics listener (`--metrics-port`), which needs none.',
         },
       },
     )
