@@ -120,6 +120,13 @@ export interface Config {
    * the base of the sign-in links handed to CLIs. Unset: the origin the request was sent to.
    */
   publicUrl?: string
+  /**
+   * Strict-Transport-Security's max-age in seconds (TEAMDAY_HSTS_MAX_AGE; default one day, `off`:
+   * never sent). Sent only where the site is HTTPS for good: teamday serves TLS itself, or the
+   * request is addressed to an https TEAMDAY_PUBLIC_URL's host; never to a loopback name
+   * (src/http/guards.ts). No includeSubDomains, no preload.
+   */
+  hstsMaxAge: number | null
   /** OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, ...), e.g. http://localhost:11434/v1. */
   openaiBaseUrl?: string
   openaiApiKey?: string
@@ -294,6 +301,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     cliPollRateLimit: ratePolicyVar('TEAMDAY_CLI_POLL_RATE_LIMIT', env.TEAMDAY_CLI_POLL_RATE_LIMIT, '120/60s'),
     consoleRateLimit: ratePolicyVar('TEAMDAY_CONSOLE_RATE_LIMIT', env.TEAMDAY_CONSOLE_RATE_LIMIT, '600/60s'),
     publicUrl: publicUrlVar(env.TEAMDAY_PUBLIC_URL),
+    hstsMaxAge: hstsMaxAgeVar(env.TEAMDAY_HSTS_MAX_AGE),
     openaiBaseUrl: httpUrlVar('OPENAI_BASE_URL', env.OPENAI_BASE_URL) ?? (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
@@ -590,6 +598,12 @@ export const USER_RATE_LIMIT_FACTOR = 3
 function userRatePolicy(value: string | undefined, perToken: RatePolicy | null): RatePolicy | null {
   if (value !== undefined && value.trim() !== '') return ratePolicyVar('TEAMDAY_USER_RATE_LIMIT', value, 'off')
   return perToken ? { limit: perToken.limit * USER_RATE_LIMIT_FACTOR, windowMs: perToken.windowMs } : null
+}
+
+/** Strict-Transport-Security's max-age: unset or empty one day, `off` none (null), else 0 (a browser forgets it) to two years. */
+function hstsMaxAgeVar(raw: string | undefined): number | null {
+  if (raw?.trim().toLowerCase() === 'off') return null
+  return parseIntVar('TEAMDAY_HSTS_MAX_AGE', raw, 86_400, 0, 63_072_000)
 }
 
 function parseOnOff(name: string, raw: string | undefined, fallback: boolean): boolean {

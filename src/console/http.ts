@@ -25,6 +25,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   'x-content-type-options': 'nosniff',
+  // A page of another site this one opens (or that opens it) gets no handle on its window.
+  'cross-origin-opener-policy': 'same-origin',
 }
 
 type Set = { headers: Record<string, string | number>; status?: number | string }

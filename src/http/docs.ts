@@ -121,7 +121,7 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
   const html = swaggerPage('TeamDay API (self-hosted)')
   const page = () =>
     new Response(html, {
-      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
+      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cross-origin-opener-policy': 'same-origin' },
     })
   const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
   const documentation = {

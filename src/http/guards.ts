@@ -12,13 +12,54 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 export const MAX_URL_BYTES = 8 * 1024
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
+/** `localhost` (and its subdomains), 127.0.0.0/8, [::1]: a browser's own machine. */
+function loopbackHostname(hostname: string): boolean {
+  const name = hostname.toLowerCase()
+  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+}
+
+/** The Host header's name and port as a URL reads them, or null when it is not a valid one. */
+function hostOf(request: Request): string | null {
+  const host = request.headers.get('host')
+  if (host === null) return null
+  try {
+    const u = new URL(`https://${host}`)
+    return u.host.toLowerCase() === host.toLowerCase() ? u.host.toLowerCase() : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Strict-Transport-Security, only where the site is HTTPS for good: teamday serves TLS itself
+ * (every answer of its listener goes out encrypted), or the request is addressed to the host of
+ * an https TEAMDAY_PUBLIC_URL (a proxy terminates TLS there). Never to a loopback name: a
+ * browser that remembered it for localhost refused every other local server's plain HTTP. A
+ * request addressed to another name (the server's IP at its port, over plain HTTP) gets none.
+ */
+export function strictTransport(config: Pick<Config, 'hstsMaxAge' | 'tlsCert' | 'publicUrl'>): { value: string; sentTo(request: Request): boolean } | null {
+  if (config.hstsMaxAge === null) return null
+  const tls = config.tlsCert !== undefined
+  const publicHost = config.publicUrl?.startsWith('https:') ? new URL(config.publicUrl).host.toLowerCase() : null
+  if (!tls && publicHost === null) return null
+  return {
+    value: `max-age=${config.hstsMaxAge}`,
+    sentTo(request) {
+      const host = hostOf(request)
+      if (host === null || loopbackHostname(new URL(`https://${host}`).hostname)) return false
+      return tls || host === publicHost
+    },
+  }
+}
+
 type Context = { request: Request; set: { headers: Record<string, string | number> } }
 
 /**
  * First thing on every request: its id (the client's X-Request-Id when well-formed), headers
  * every answer carries, and the limits that need no parsing (URL length, declared body size).
  */
-export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { closing: boolean; superseded?: string } = { closing: false }) {
+export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge' | 'tlsCert' | 'publicUrl'>, drain: { closing: boolean; superseded?: string } = { closing: false }) {
+  const hsts = strictTransport(config)
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
     /** The headers every answer carries, refusals included. */
@@ -29,6 +70,7 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
       // token's plaintext never goes.
       set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) && withoutSecrets(incoming) === incoming ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
+      if (hsts !== null && hsts.sentTo(request)) set.headers['strict-transport-security'] = hsts.value
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
       // A graceful stop's first moments: each kept-alive connection closes after this answer, so
