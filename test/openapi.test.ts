@@ -148,6 +148,12 @@ describe('the committed openapi/openapi.json', () => {
     expect(direct.body.servers[0].url).toBe('http://localhost')
     const proxied = await makeTestApp({ config: { trustedProxyHops: 1 } })
     expect((await proxied.req('GET', '/swagger/json', { headers: forwarded })).body.servers[0].url).toBe('https://teamday.example.org')
+    // Made from the request's headers, X-Forwarded-Host among them (a cache's key holds none
+    // of them): never kept by a cache on the way for the next reader.
+    const poisoned = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' } })
+    expect(poisoned.body.servers[0].url).toBe('https://evil.example')
+    expect(poisoned.headers.get('cache-control')).toBe('no-store')
+    expect((await t.req('GET', '/swagger/json', { headers: { host: 'evil.example' } })).headers.get('cache-control')).toBe('no-store')
     // a malformed host is not used
     expect((await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example/<x>' } })).body.servers[0].url).toBe('https://localhost')
     proxied.rt.close()

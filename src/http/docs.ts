@@ -183,8 +183,12 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
     // This server as the client reached it in `servers`.
     .get(
       `${DOCS_PATH}/json`,
-      async ({ request }) => {
+      async ({ request, set }) => {
         const { openapi, info, servers: _, ...rest } = await (document ??= makeDocument())
+        // `servers` comes from this request's Host (or a trusted proxy's X-Forwarded-Host, which
+        // caches do not key on): a copy kept by a cache on the way sent the next reader's "Try it
+        // out", bearer token and all, to whatever host the request that filled it named.
+        set.headers['cache-control'] = 'no-store'
         return { openapi, info, servers: servedServers(request, behindProxy, config.publicUrl), ...rest }
       },
       { detail: { hide: true } },
