@@ -191,7 +191,7 @@ describe('a body field that must be an object, sent as anything else: a quick 42
     }
     // An object is still checked key by key.
     const bad = await t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: admin.token, body: { secrets: { 'api-key': 'x' } } })
-    expect([bad.status, bad.body.details]).toEqual([422, [{ field: 'secrets.api-key', message: expect.stringContaining('UPPER_SNAKE_CASE') }]])
+    expect([bad.status, bad.body.details]).toEqual([422, [{ field: 'secrets', message: expect.stringContaining('UPPER_SNAKE_CASE') }]])
     const ok = await t.req('POST', `/api/v1/organizations/${admin.organizationId}/env`, { token: admin.token, body: { secrets: { API_KEY: 'x' } } })
     expect([ok.status, ok.body.keys]).toEqual([200, ['API_KEY']])
   })

@@ -83,18 +83,35 @@ describe('space secrets', () => {
     expect((await t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: admin.token, body: { keys: ['API_KEY'] } })).body.deleted).toEqual(['API_KEY'])
   })
 
-  test('validation: keys UPPER_SNAKE_CASE, named in the 422; values never echoed; limits', async () => {
+  test('validation: keys UPPER_SNAKE_CASE, an invalid one told by its position in the 422, never shown; values never echoed; limits', async () => {
     const id = await newSpace(t, owner)
     const post = (secrets: unknown) => t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { secrets } })
-    for (const key of ['api_key', 'api-key', '1KEY', '_KEY', 'KEY-1', 'Key', 'KEY ONE', '', 'K'.repeat(129)]) {
+    for (const key of ['api_key', 'api-key', '1KEY', '_KEY', 'KEY-1', 'Key', 'KEY ONE', 'K'.repeat(129)]) {
       const res = await post({ GOOD_KEY: 'fine', [key]: VALUE })
       expect(res.status).toBe(422)
       expect(res.body.code).toBe('validation_failed')
-      expect(res.body.message).toStartWith('Validation failed: secrets has invalid key')
-      expect(res.body.message).toContain(JSON.stringify(key.slice(0, 64)).slice(1, -1))
+      expect(res.body.message).toStartWith('Validation failed: secrets has invalid key 2 of 2 (not shown')
+      expect(res.text).not.toContain(JSON.stringify(key).slice(1, -1))
+      expect(res.body.details).toEqual([{ field: 'secrets', message: 'key 2 of 2 must be UPPER_SNAKE_CASE, at most 128 characters' }])
       expect(res.body.message).not.toContain('GOOD_KEY')
       expect(res.text).not.toContain(VALUE)
     }
+    // A provider key pasted into the name's field (space and organization secrets alike): neither
+    // the answer nor the log has it; the positions of several are all told.
+    const pasted = 'sk-live-4eC39HqLyjWDarjtT1zdp7dc'
+    for (const path of [`/api/v1/spaces/${id}/secrets`, `/api/v1/organizations/${owner.organizationId}/env`]) {
+      const admin = path.includes('/organizations/') ? await makeActor(t, { role: 'admin', org: owner.orgSlug }) : owner
+      const res = await t.req('POST', path, { token: admin.token, body: { secrets: { [pasted]: 'x', FINE: 'y', [`${pasted}2`]: 'z' } } })
+      expect(res.status).toBe(422)
+      expect(res.body.message).toStartWith('Validation failed: secrets has invalid keys 1, 3 of 3 (not shown')
+      expect(res.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+      const gone = await t.req('DELETE', path, { token: admin.token, body: { keys: [pasted] } })
+      expect(gone.status).toBe(422)
+      expect(gone.body.message).toStartWith('Validation failed: keys has invalid key (not shown')
+      expect(gone.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+    }
+    await new Promise<void>((r) => setImmediate(r))
+    expect(t.logs.join('\n')).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
     const nonString = await post({ API_KEY: 12345678 })
     expect(nonString.status).toBe(422)
     expect(nonString.body.message).toContain('secrets values must be strings')
@@ -112,7 +129,9 @@ describe('space secrets', () => {
 
     const del = (body: unknown) => t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body })
     expect((await del({ keys: [] })).status).toBe(422)
-    expect((await del({ keys: ['bad-key'] })).body.message).toContain('"bad-key"')
+    const badDelete = await del({ keys: ['GOOD_KEY', 'bad-key'] })
+    expect(badDelete.body.message).toStartWith('Validation failed: keys has invalid key 2 of 2 (not shown')
+    expect(badDelete.text).not.toContain('bad-key')
     expect((await t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token })).status).toBe(422)
     // Nothing invalid was stored.
     expect((await t.req('GET', `/api/v1/spaces/${id}/secrets`, { token: owner.token })).body.secrets).toEqual(['FIT'])

@@ -5036,18 +5036,18 @@ export interface components {
             count: number;
         };
         /**
-         * @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value.
+         * @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
          *       "statusMessage": "Unprocessable Entity",
          *       "code": "validation_failed",
-         *       "message": "Validation failed: secrets has invalid key \"api-key\": keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters",
+         *       "message": "Validation failed: secrets has invalid key 2 of 2 (not shown: it may be a value pasted as a name): keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
          *       "details": [
          *         {
-         *           "field": "secrets.api-key",
-         *           "message": "key must be UPPER_SNAKE_CASE, at most 128 characters"
+         *           "field": "secrets",
+         *           "message": "key 2 of 2 must be UPPER_SNAKE_CASE, at most 128 characters"
          *         }
          *       ]
          *     }
@@ -5075,7 +5075,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Validation failed: secrets has invalid key "api-key": keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters
+             * @example Validation failed: secrets has invalid key 2 of 2 (not shown: it may be a value pasted as a name): keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters
              */
             message: string;
             /**
@@ -5087,8 +5087,8 @@ export interface components {
              * @description Per-field validation errors or other specifics
              * @example [
              *       {
-             *         "field": "secrets.api-key",
-             *         "message": "key must be UPPER_SNAKE_CASE, at most 128 characters"
+             *         "field": "secrets",
+             *         "message": "key 2 of 2 must be UPPER_SNAKE_CASE, at most 128 characters"
              *       }
              *     ]
              */
@@ -10187,7 +10187,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10282,7 +10282,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10442,7 +10442,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10537,7 +10537,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

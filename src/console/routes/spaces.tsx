@@ -13,7 +13,6 @@ import type { SignedIn } from '../session'
 import { MessagePage } from '../views/auth'
 import { envHref, SpacePage, SpacesPage, type EnvSection } from '../views/spaces'
 import { errorOf, fieldErrorOf, navOf } from './settings'
-import { cutText } from '../../text'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -44,8 +43,8 @@ function valueOfLine(name: string, sent: string): string | null {
 const secretsRefusal = (who: SignedIn): AppError | null => roleRefusal(who.role, 'secrets:write')
 
 /**
- * The add form's field a refusal of variable `name` is about (the service names `secrets.<key>`
- * for both): the name when it is no valid key, else the value (too large).
+ * The add form's field a refusal of variable `name` is about: `secrets` (an invalid name, told by
+ * its position) is the name's; `secrets.<key>` (a valid name's value, too large) the value's.
  */
 function envFields(name: string): FormFields {
   let keyOk = true
@@ -55,7 +54,7 @@ function envFields(name: string): FormFields {
     keyOk = false
   }
   const key = shown('name', (t) => t.envName)
-  return keyOk ? { secrets: key, [`secrets.${name}`]: shown('value', (t) => t.envValue) } : { secrets: key, [`secrets.${cutText(name, 64)}`]: key }
+  return keyOk ? { secrets: key, [`secrets.${name}`]: shown('value', (t) => t.envValue) } : { secrets: key }
 }
 
 /**

@@ -8,7 +8,7 @@ import { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, MAX_VALUE_BYTES, SECRET_KEY_PATTE
 
 /**
  * The key rule in the document: `propertyNames` is a JSON Schema keyword TypeBox does not check,
- * so the service's own check (validateSecretKeys) still answers, naming the bad key. A value's
+ * so the service's own check (validateSecretKeys) still answers, with the bad key's position. A value's
  * `maxLength` is checked by the validator too; it counts UTF-16 code units, an upper bound of the
  * real limit (65536 bytes in UTF-8, checked by the service).
  */
@@ -85,9 +85,9 @@ const secretsInvalid = {
   422: errorResponse(
     422,
     'validation_failed',
-    'Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value.',
-    'Validation failed: secrets has invalid key "api-key": keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters',
-    [{ field: 'secrets.api-key', message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' }],
+    'Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value.',
+    'Validation failed: secrets has invalid key 2 of 2 (not shown: it may be a value pasted as a name): keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters',
+    [{ field: 'secrets', message: 'key 2 of 2 must be UPPER_SNAKE_CASE, at most 128 characters' }],
   ),
 }
 

@@ -7,7 +7,6 @@ import { secrets } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { isSecretKey, MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
-import { cutText } from '../../text'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -25,18 +24,26 @@ export type SecretScope = { kind: 'org' } | { kind: 'space'; spaceId: string }
 
 const scopeName = (s: SecretScope) => (s.kind === 'org' ? 'org' : s.spaceId)
 const aad = (organizationId: string, scope: string, key: string) => `secret:${organizationId}:${scope}:${key}`
-const shown = (key: string) => JSON.stringify(key.length > 64 ? `${cutText(key, 64)}…` : key)
 
-/** Checks key names (never values): UPPER_SNAKE_CASE, at most 128 characters. */
+/**
+ * Checks key names (never values): UPPER_SNAKE_CASE, at most 128 characters. A name failing the
+ * rule is told by its position, never shown: it is often a value pasted into the name's field
+ * (`sk-live-…`), and the 422 goes back through proxies, logs and the console's page.
+ */
 export function validateSecretKeys(keys: string[], field: string): void {
   if (keys.length === 0) throw invalidField(field, `${field} must name at least one key`)
   if (keys.length > MAX_KEYS_PER_REQUEST) throw invalidField(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
-  const bad = keys.filter((k) => !isSecretKey(k))
+  const bad: number[] = []
+  keys.forEach((k, i) => {
+    if (!isSecretKey(k)) bad.push(i + 1)
+  })
   if (bad.length > 0) {
+    // "key 2 of 3", "keys 1, 3 of 3"; a lone name is just "key".
+    const where = keys.length === 1 ? '' : bad.length === 1 ? ` ${bad[0]} of ${keys.length}` : `s ${bad.join(', ')} of ${keys.length}`
     throw new AppError(
       'validation_failed',
-      `Validation failed: ${field} has invalid key ${bad.map(shown).join(', ')}: keys must be ${SECRET_KEY_RULE}`,
-      { details: bad.map((k) => ({ field: `${field}.${cutText(k, 64)}`, message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' })) },
+      `Validation failed: ${field} has invalid key${where} (not shown: it may be a value pasted as a name): keys must be ${SECRET_KEY_RULE}`,
+      { details: bad.map((n) => ({ field, message: `key ${n} of ${keys.length} must be UPPER_SNAKE_CASE, at most 128 characters` })) },
     )
   }
 }
