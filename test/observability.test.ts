@@ -378,6 +378,7 @@ describe('engine events', () => {
     })
     expect(typeof failed.durationMs).toBe('number')
     expect(failed.providerError).toContain('Incorrect API key provided')
+    expect(failed.providerErrorType).toBe('invalid_request_error')
     const all = t.logs.join('\n')
     expect(all).not.toContain(KEY)
     expect(all).not.toContain('SECRETKEY')
@@ -389,6 +390,34 @@ describe('engine events', () => {
     // The access line of the 502 is there too.
     expect(requests(t).find((l) => l.path.endsWith('/execute'))).toMatchObject({ status: 502, method: 'POST', tokenId: a.tokenId })
     t.rt.close()
+  })
+
+  test('a provider error that quotes the prompt: the log keeps its status, type and code, not its message', async () => {
+    const prompt = 'Draft the merger memo for Project Bluebird: the price is 4.2 billion, do not tell anyone'
+    // Providers quote a refused request in their error (OpenAI's content filter, a length or value check).
+    const echoing = Bun.serve({
+      port: 0,
+      fetch: async (req) => {
+        const sent = (await req.json()) as { messages: { content: string }[] }
+        const quoted = sent.messages.at(-1)!.content.slice(10, 70)
+        return Response.json({ error: { message: `Invalid 'messages[1].content': the text '${quoted}' was flagged by the moderation system.`, type: 'invalid_request_error', code: 'content_policy_violation', param: 'messages' } }, { status: 400 })
+      },
+    })
+    try {
+      const t = await makeTestApp({ config: { openaiBaseUrl: `http://127.0.0.1:${echoing.port}/v1`, openaiApiKey: 'sk-x', defaultModel: 'test-model' } })
+      const a = await makeActor(t)
+      const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Echoed' } })
+      const run = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: a.token, body: { message: prompt } })
+      expect(run.status).toBe(502)
+      const failed = parse(t).find((l) => l.msg === 'execution_failed')!
+      expect(failed).toMatchObject({ providerStatus: 400, providerErrorType: 'invalid_request_error', providerErrorCode: 'content_policy_violation', providerError: null })
+      expect(t.logs.join('\n')).not.toContain('Bluebird')
+      // The run's own user still reads what the provider said of their request.
+      expect(run.text).toContain('flagged by the moderation system')
+      t.rt.close()
+    } finally {
+      echoing.stop(true)
+    }
   })
 
   test('finished and cancelled runs: duration and token usage', async () => {

@@ -21,6 +21,7 @@ import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
 import { cutText } from '../text'
+import { providerErrorFields } from './provider-log'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -794,7 +795,8 @@ export async function runJob(
       errorCode,
       providerStatus: providerStatus(error) ?? null,
       ...(limit && limit.retryAfterSeconds !== null && { retryAfterSeconds: limit.retryAfterSeconds }),
-      providerError: detail.length > 300 ? `${cutText(detail, 300)}...` : detail,
+      // Its type and code; its message only when it quotes none of what the run sent (src/engine/provider-log.ts).
+      ...providerErrorFields(providerAnswer(error), detail, [job.system ?? '', ...messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))), text, JSON.stringify(toolCalls)]),
     })
     metrics?.execution('failed')
   } else if (lastCalledTools && steps >= maxTurns) {
