@@ -73,6 +73,25 @@ describe('documented response headers', () => {
     expect(expectDeclaredSent('GET', '/api/v1/agents', limited!)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit', 'Teamday-Token-Expiration']))
   })
 
+  test("an authenticated operation's own 4xx (a 403 for the role, a 404, a 422) declares the rate-limit and token headers it sends, and sends none it does not declare", async () => {
+    const counted = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit', 'Teamday-Token-Expiration']
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const cases: [string, string, string, Res][] = [
+      ['GET', '/api/v1/agents/{id}', 'not found', await t.req('GET', '/api/v1/agents/char_nope', { token: admin.token })],
+      ['POST', '/api/v1/agents', 'invalid', await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: '' } })],
+      ['GET', '/api/v1/audit-events', 'role', await t.req('GET', '/api/v1/audit-events', { token: member.token })],
+    ]
+    for (const [method, path, what, res] of cases) {
+      expect({ what, status: res.status }).toEqual({ what, status: what === 'not found' ? 404 : what === 'invalid' ? 422 : 403 })
+      // (A 403 declares WWW-Authenticate, which its insufficient_scope kind sends and the role's does not.)
+      const names = what === 'role' ? declared(method, path, res.status) : expectDeclaredSent(method, path, res)
+      const sent = counted.filter((h) => res.headers.has(h))
+      expect({ what, sent }).toEqual({ what, sent: counted })
+      expect({ what, undeclared: sent.filter((h) => !names.includes(h)) }).toEqual({ what, undeclared: [] })
+    }
+  })
+
   test('a success that ends its own token (DELETE /tokens/self) declares no Teamday-Token-Expiration, and sends none; the introspection declares it and sends it', async () => {
     // The document said every authenticated success carries it; this one never does (src/auth/plugin.ts, calledTokenChanged).
     const who = await makeActor(t, { role: 'member' })

@@ -26,9 +26,12 @@ beforeAll(async () => {
 }, 60_000)
 afterAll(() => w.close())
 
+/** A response as written, or the shared one in components.responses it refers to. */
+const resolved = (r: Json) => (typeof r?.$ref === 'string' ? spec.components.responses[r.$ref.split('/').pop()] : r)
+
 /** The documented 403 of `method path`: the name of its model and that model. */
 function documented403(method: string, path: string): { name: string; model: Json } {
-  const res = spec.paths[path][method.toLowerCase()].responses['403']
+  const res = resolved(spec.paths[path][method.toLowerCase()].responses['403'])
   expect({ method, path, documents403: res !== undefined }).toEqual({ method, path, documents403: true })
   const ref: string = res.content['application/json'].schema.$ref
   const name = ref.split('/').pop()!
@@ -90,7 +93,7 @@ describe("TeamDay CLI's token aliases", () => {
     const alias = documented403('POST', '/api/tokens/{id}/revoke')
     expect(alias.name).toBe(documented403('DELETE', '/api/v1/tokens/{id}').name)
     expect(alias.model.examples[0].code).toBe(res.body.code)
-    expect(spec.paths['/api/tokens/{id}/revoke'].post.responses['403'].description).not.toContain('organizationId')
+    expect(resolved(spec.paths['/api/tokens/{id}/revoke'].post.responses['403']).description).not.toContain('organizationId')
   })
 
   test('the create alias documents both kinds of its 403: another organization, and the rules of POST /api/v1/tokens', async () => {
@@ -98,7 +101,7 @@ describe("TeamDay CLI's token aliases", () => {
     const broader = await w.t.req('POST', '/api/tokens/create', { token: narrow, body: { name: 'wider', scopes: ['agents:read'] } })
     const elsewhere = await w.t.req('POST', '/api/tokens/create', { token: narrow, body: { name: 'elsewhere', organizationId: w.who.memberB.organizationId } })
     expect([broader.status, broader.body.code, elsewhere.status, elsewhere.body.code]).toEqual([403, 'insufficient_scope', 403, 'forbidden'])
-    const said: string = spec.paths['/api/tokens/create'].post.responses['403'].description
+    const said: string = resolved(spec.paths['/api/tokens/create'].post.responses['403']).description
     for (const words of ['`organizationId`', 'scopes asked for', '`insufficient_scope`']) expect({ words, said: said.includes(words) }).toEqual({ words, said: true })
   })
 })
@@ -144,8 +147,9 @@ describe('the Idempotency-Key codes a 409 names', () => {
       const [method, route] = key.split(' ')
       const path = route!.replace(/:(\w+)/g, '{$1}')
       const op = spec.paths[path]?.[method!.toLowerCase()]
-      const own = op?.responses?.['409']
-      if ((method !== 'POST' && method !== 'PATCH') || !op?.security?.length || !own || own.$ref) continue
+      // The operation's own 409 (possibly shared with others alike), not the bare Idempotency-Key one.
+      const own = resolved(op?.responses?.['409'])
+      if ((method !== 'POST' && method !== 'PATCH') || !op?.security?.length || !own || op.responses['409'].$ref === '#/components/responses/IdempotencyConflict') continue
       const r = await make(w, w.who.adminA)
       // A route that ends its own token cannot be retried with it (401 first).
       if (r.freshToken || r.supersededToken) continue
@@ -171,7 +175,7 @@ describe('the Idempotency-Key codes a 409 names', () => {
       expect(first.status).toBe(200)
       const retry = await w.t.req('POST', url, { token: w.who.memberA.token, body: { message: 'hi', stream: true }, headers })
       expect([path, retry.status, retry.body.code]).toEqual([path, 409, 'idempotency_stream_started'])
-      expect(spec.paths[path].post.responses['409'].description).toContain('`idempotency_stream_started`')
+      expect(resolved(spec.paths[path].post.responses['409']).description).toContain('`idempotency_stream_started`')
     }
   })
 })

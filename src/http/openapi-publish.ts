@@ -594,9 +594,10 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
       continue
     }
     const names = ['X-Request-Id']
-    // Documented where a client acts on them (a success, a 429), not on every error a route can
-    // give after counting too: each is a reference in every response that names it.
-    const counted = limited && (status.startsWith('2') || status === '429')
+    // Every answer counted against a budget: a success, a 429, and an authenticated operation's
+    // own 4xx (given once the token is known and counted: a 403, 404, 409, 422…); an error shared
+    // by several operations is one response in `components` (sharedErrorResponses).
+    const counted = limited && (status.startsWith('2') || status === '429' || (authenticated && status.startsWith('4')))
     if (counted) names.push(...RATE_LIMIT_HEADERS)
     if (authenticated && counted && !(endsCaller && status.startsWith('2'))) names.push('Teamday-Token-Expiration')
     if (status === '401' || (authenticated && status === '403')) names.push('WWW-Authenticate')
@@ -605,6 +606,36 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
     responses[status] = withHeaders(res, names)
   }
   return { ...op, responses }
+}
+
+/**
+ * An error response that several operations answer alike (a role's 403, a bad cursor's 400),
+ * with the rate-limit headers it carries, once in `components.responses` and referred to by each:
+ * written out in each, the headers alone were some 90 KB of the document. Named after its
+ * model (the 404's of one, the second of a name with its status after it).
+ */
+function sharedErrorResponses(paths: Schema, components: Schema): void {
+  const uses = new Map<string, number>()
+  const operations = Object.values(paths).flatMap((item) => Object.entries(item as Schema).filter(([m, op]) => METHODS.has(m) && isObject(op)).map(([, op]) => op as Schema))
+  const shared = (status: string, res: unknown): res is Schema => !status.startsWith('2') && isObject(res) && res.$ref === undefined && isObject(res.headers) && 'X-RateLimit-Limit' in res.headers
+  for (const op of operations) for (const [status, res] of Object.entries(op.responses ?? {})) if (shared(status, res)) uses.set(JSON.stringify(res), (uses.get(JSON.stringify(res)) ?? 0) + 1)
+  const names = new Map<string, string>()
+  for (const op of operations) {
+    for (const [status, res] of Object.entries(op.responses ?? {})) {
+      if (!shared(status, res)) continue
+      const key = JSON.stringify(res)
+      if ((uses.get(key) ?? 0) < 2) continue
+      let name = names.get(key)
+      if (name === undefined) {
+        const model = String(res.content?.['application/json']?.schema?.$ref ?? '').split('/').pop() || `Error${status}`
+        name = model in components ? `${model}${status}` : model
+        for (let n = 2; name in components; n++) name = `${model}${status}_${n}`
+        components[name] = res
+        names.set(key, name)
+      }
+      op.responses[status] = { $ref: `#/components/responses/${name}` }
+    }
+  }
 }
 
 /** The model of an authenticated operation's 429 (src/modules/shared-models.ts, authErrors). */
@@ -702,6 +733,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   if (rateLimited) responses[RATE_LIMITED] = rateLimited
   const unauthorized = unauthorizedResponse(doc.components.schemas)
   if (unauthorized) responses[UNAUTHORIZED] = unauthorized
+  sharedErrorResponses(doc.paths, responses)
   doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }

@@ -7326,6 +7326,479 @@ export interface components {
                 "application/json": components["schemas"]["Unauthorized"];
             };
         };
+        /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
+        BadCursor: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["BadCursor"];
+            };
+        };
+        /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Forbidden"];
+            };
+        };
+        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+        InvalidJson: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidJson"];
+            };
+        };
+        /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
+        TokenScopeForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TokenScopeForbidden"];
+            };
+        };
+        /** @description The body is over 1 MiB. */
+        PayloadTooLarge413: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["PayloadTooLarge"];
+            };
+        };
+        /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        TokenCreateInvalid: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TokenCreateInvalid"];
+            };
+        };
+        /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
+        TokenNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TokenNotFound"];
+            };
+        };
+        /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
+        AgentForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AgentForbidden"];
+            };
+        };
+        /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
+        AgentSlugTaken: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AgentSlugTaken"];
+            };
+        };
+        /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
+        AgentNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AgentNotFound"];
+            };
+        };
+        /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
+        ExecuteForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExecuteForbidden"];
+            };
+        };
+        /** @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_stream_started` (see IdempotencyConflict). */
+        ExecutionCancelled: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExecutionCancelled"];
+            };
+        };
+        /** @description Not found: no such execution, or not visible to you, or in another organization. */
+        ExecutionNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExecutionNotFound"];
+            };
+        };
+        /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
+        ChatNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ChatNotFound"];
+            };
+        };
+        /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
+        SpaceSlugTaken: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SpaceSlugTaken"];
+            };
+        };
+        /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
+        SpaceNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SpaceNotFound"];
+            };
+        };
+        /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
+        SpaceForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SpaceForbidden"];
+            };
+        };
+        /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        SecretsInvalid: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SecretsInvalid"];
+            };
+        };
+        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+        InvalidJson400: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidJson"];
+            };
+        };
+        /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
+        OrganizationForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OrganizationForbidden"];
+            };
+        };
+        /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
+        OrganizationNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OrganizationNotFound"];
+            };
+        };
+        /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        SecretsInvalid422: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SecretsInvalid"];
+            };
+        };
+        /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
+        MemberForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["MemberForbidden"];
+            };
+        };
+        /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
+        MemberNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["MemberNotFound"];
+            };
+        };
+        /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        MemberBodyInvalid: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["MemberBodyInvalid"];
+            };
+        };
+        /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
+        TaskForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TaskForbidden"];
+            };
+        };
+        /** @description Not found: no such task, or a task of another organization. */
+        TaskNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TaskNotFound"];
+            };
+        };
+        /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
+        CliRateLimited: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["CliRateLimited"];
+            };
+        };
+        /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
+        AliasOrgForbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AliasOrgForbidden"];
+            };
+        };
     };
     parameters: {
         /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID; only its SHA-256 is stored, and one holding a token is refused (400 `invalid_idempotency_key`). */
@@ -7570,34 +8043,21 @@ export interface operations {
                     "application/json": components["schemas"]["TokenList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7661,51 +8121,14 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedToken"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenScopeForbidden"];
-                };
-            };
+            403: components["responses"]["TokenScopeForbidden"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenCreateInvalid"];
-                };
-            };
+            422: components["responses"]["TokenCreateInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -7774,6 +8197,12 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
@@ -7833,21 +8262,18 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedToken"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
             /** @description Forbidden (`insufficient_scope`), only when the calling token lacks the `tokens:write` scope: `details.requiredScopes` names it, `details.tokenScopes` lists the token's own, and `WWW-Authenticate` says `scope="tokens:write"`. Rotate it with a token that has `tokens:write` (POST /api/v1/tokens/{id}/rotate), or revoke it (DELETE /api/v1/tokens/self needs no scope) and create a new one. No other self-rotation is a 403: every role may rotate its own tokens, a token may rotate itself whatever its other scopes, and a token already rotated (in its grace period) or a terminal's sign-in is 409 `invalid_state`. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
@@ -7859,34 +8285,22 @@ export interface operations {
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TokenSelfRotateConflict"];
                 };
             };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenCreateInvalid"];
-                };
-            };
+            422: components["responses"]["TokenCreateInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -7939,64 +8353,39 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedToken"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenScopeForbidden"];
-                };
-            };
-            /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenNotFound"];
-                };
-            };
+            403: components["responses"]["TokenScopeForbidden"];
+            404: components["responses"]["TokenNotFound"];
             /** @description Conflict: `invalid_state` when the token is no longer active: already rotated (grace period running, or over) or revoked, whoever asks and however late (the message names the token to rotate instead, the active one at the end of its rotations, or says to create a new token when none of them is active; nothing is revoked), rotated by a concurrent request, or expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_secret_withheld` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TokenNotActive"];
                 };
             };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8037,27 +8426,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TokenNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -8095,27 +8465,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenScopeForbidden"];
-                };
-            };
-            /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenNotFound"];
-                };
-            };
+            403: components["responses"]["TokenScopeForbidden"];
+            404: components["responses"]["TokenNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -8164,34 +8515,21 @@ export interface operations {
                     "application/json": components["schemas"]["AgentList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8297,54 +8635,23 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAgent"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentForbidden"];
-                };
-            };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentSlugTaken"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["AgentForbidden"];
+            409: components["responses"]["AgentSlugTaken"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8385,27 +8692,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AgentNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -8443,27 +8731,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentForbidden"];
-                };
-            };
-            /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentNotFound"];
-                };
-            };
+            403: components["responses"]["AgentForbidden"];
+            404: components["responses"]["AgentNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -8571,64 +8840,24 @@ export interface operations {
                     "application/json": components["schemas"]["AgentEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentForbidden"];
-                };
-            };
-            /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentNotFound"];
-                };
-            };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentSlugTaken"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["AgentForbidden"];
+            404: components["responses"]["AgentNotFound"];
+            409: components["responses"]["AgentSlugTaken"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8732,64 +8961,39 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteAccepted"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecuteForbidden"];
-                };
-            };
+            403: components["responses"]["ExecuteForbidden"];
             /** @description Not found: no such space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ExecuteSpaceNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_stream_started` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionCancelled"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            409: components["responses"]["ExecutionCancelled"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8936,64 +9140,39 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteAccepted"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow running agents (viewers lack agents:execute; `insufficient_scope` when the token lacks it), or `parentExecutionId` names an execution you did not start. Also a synchronous execute whose run was refused when its turn came in the queue (you may no longer use its agent or space): the execution is failed, `details.executionId` names it. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecuteForbidden"];
-                };
-            };
+            403: components["responses"]["ExecuteForbidden"];
             /** @description Not found: no such agent or space, archived, not visible to you, or in another organization. Also a synchronous execute whose run you may no longer see, while it waited (`details.executionId`; the run goes on). */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`). With an Idempotency-Key, `details.executionId` names the execution the key already started: `idempotency_stream_started` (a streamed execute; it is not run again), or `idempotency_interrupted` with `details.committed: true` (it was recorded but its answer lost: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_stream_started` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionCancelled"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            409: components["responses"]["ExecutionCancelled"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks, an API client's `parentExecutionId` or a run's `teamday_api`: past TEAMDAY_MAX_DELEGATION_DEPTH or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`); or the run used all of its agent's `maxTurns` model turns and its model still called tools at the last one (`max_turns_reached`: the execution is recorded as failed, without a final answer, its error naming the limit; `details.executionId`). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9097,34 +9276,21 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9165,27 +9331,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such execution, or not visible to you, or in another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ExecutionNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9223,27 +9370,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such execution, or not visible to you, or in another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ExecutionNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9281,27 +9409,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such execution, or not visible to you, or in another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ExecutionNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9348,6 +9457,12 @@ export interface operations {
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
@@ -9355,20 +9470,17 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionCancelForbidden"];
                 };
             };
-            /** @description Not found: no such execution, or not visible to you, or in another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionNotFound"];
-                };
-            };
+            404: components["responses"]["ExecutionNotFound"];
             /** @description The execution already completed or failed (`details.status`, `errorCode`; a failure's error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9421,34 +9533,21 @@ export interface operations {
                     "application/json": components["schemas"]["ChatList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9489,27 +9588,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ChatNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ChatNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9547,27 +9627,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ChatNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ChatNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9610,34 +9671,21 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9713,54 +9761,23 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceSlugTaken"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["SpaceSlugTaken"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9801,27 +9818,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SpaceNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9859,27 +9857,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceForbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
+            403: components["responses"]["SpaceForbidden"];
+            404: components["responses"]["SpaceNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -9973,64 +9952,24 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceForbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
-            409: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceSlugTaken"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["SpaceForbidden"];
+            404: components["responses"]["SpaceNotFound"];
+            409: components["responses"]["SpaceSlugTaken"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10071,27 +10010,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SpaceNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -10142,61 +10062,15 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceForbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
+            403: components["responses"]["SpaceForbidden"];
+            404: components["responses"]["SpaceNotFound"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SecretsInvalid"];
-                };
-            };
+            422: components["responses"]["SecretsInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10238,60 +10112,14 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsDeleted"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson400"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow this (viewers change no space and no secret), or you are a member and the space is someone else's: only its creator or an organization admin may change it, archive it or change its secrets. `insufficient_scope` when the token lacks the scope. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceForbidden"];
-                };
-            };
-            /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SpaceNotFound"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["SpaceForbidden"];
+            404: components["responses"]["SpaceNotFound"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SecretsInvalid"];
-                };
-            };
+            422: components["responses"]["SecretsInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10326,27 +10154,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationForbidden"];
-                };
-            };
-            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationNotFound"];
-                };
-            };
+            403: components["responses"]["OrganizationForbidden"];
+            404: components["responses"]["OrganizationNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -10397,61 +10206,15 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationForbidden"];
-                };
-            };
-            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationNotFound"];
-                };
-            };
+            403: components["responses"]["OrganizationForbidden"];
+            404: components["responses"]["OrganizationNotFound"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SecretsInvalid"];
-                };
-            };
+            422: components["responses"]["SecretsInvalid422"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10493,60 +10256,14 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsDeleted"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson400"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationForbidden"];
-                };
-            };
-            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["OrganizationNotFound"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            403: components["responses"]["OrganizationForbidden"];
+            404: components["responses"]["OrganizationNotFound"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names a valid key, and an invalid one by its position only (it may be a value pasted as a name); never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SecretsInvalid"];
-                };
-            };
+            422: components["responses"]["SecretsInvalid422"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10587,44 +10304,22 @@ export interface operations {
                     "application/json": components["schemas"]["MemberList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberForbidden"];
-                };
-            };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberNotFound"];
-                };
-            };
+            403: components["responses"]["MemberForbidden"];
+            404: components["responses"]["MemberNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10683,70 +10378,30 @@ export interface operations {
                     "application/json": components["schemas"]["AddedMember"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberForbidden"];
-                };
-            };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberNotFound"];
-                };
-            };
+            403: components["responses"]["MemberForbidden"];
+            404: components["responses"]["MemberNotFound"];
             /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH; `details` has their `userId` and `role`); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MemberAddConflict"];
                 };
             };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberBodyInvalid"];
-                };
-            };
+            422: components["responses"]["MemberBodyInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10783,31 +10438,18 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberForbidden"];
-                };
-            };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberNotFound"];
-                };
-            };
+            403: components["responses"]["MemberForbidden"];
+            404: components["responses"]["MemberNotFound"];
             /** @description Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10867,70 +10509,30 @@ export interface operations {
                     "application/json": components["schemas"]["MemberEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberForbidden"];
-                };
-            };
-            /** @description Not found: the organization is not your token's (another organization's members are never shown), or, on a route that names a user (get, change, remove), that user is not a member of it. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberNotFound"];
-                };
-            };
+            403: components["responses"]["MemberForbidden"];
+            404: components["responses"]["MemberNotFound"];
             /** @description Conflict (`last_admin`): the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress` or `idempotency_interrupted` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MemberConflict"];
                 };
             };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding or is longer than its `maxLength` (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MemberBodyInvalid"];
-                };
-            };
+            422: components["responses"]["MemberBodyInvalid"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10996,34 +10598,21 @@ export interface operations {
                     "application/json": components["schemas"]["TaskList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11105,45 +10694,23 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskForbidden"];
-                };
-            };
+            403: components["responses"]["TaskForbidden"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11184,27 +10751,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
-            /** @description Not found: no such task, or a task of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskNotFound"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TaskNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -11242,27 +10790,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskForbidden"];
-                };
-            };
-            /** @description Not found: no such task, or a task of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskNotFound"];
-                };
-            };
+            403: components["responses"]["TaskForbidden"];
+            404: components["responses"]["TaskNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -11349,55 +10878,24 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskForbidden"];
-                };
-            };
-            /** @description Not found: no such task, or a task of another organization. */
-            404: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TaskNotFound"];
-                };
-            };
+            403: components["responses"]["TaskForbidden"];
+            404: components["responses"]["TaskNotFound"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11451,34 +10949,21 @@ export interface operations {
                     "application/json": components["schemas"]["AuditEventList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BadCursor"];
-                };
-            };
+            400: components["responses"]["BadCursor"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid, unknown, repeated or empty; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11673,17 +11158,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Forbidden"];
-                };
-            };
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
@@ -11719,22 +11194,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
-            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
-            429: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CliRateLimited"];
-                };
-            };
+            429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
         };
@@ -11788,22 +11248,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
-            429: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CliRateLimited"];
-                };
-            };
+            429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
         };
@@ -11886,22 +11331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
-            429: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CliRateLimited"];
-                };
-            };
+            429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
         };
@@ -11973,22 +11403,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
-            429: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CliRateLimited"];
-                };
-            };
+            429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
         };
@@ -12047,45 +11462,23 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenCreated"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AliasOrgForbidden"];
-                };
-            };
+            403: components["responses"]["AliasOrgForbidden"];
             409: components["responses"]["IdempotencyConflict"];
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -12126,23 +11519,19 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `organizationId` is not the calling token's organization; or your role may not manage tokens, or the token lacks the scope (`insufficient_scope`); or, creating, the scopes asked for are ones the calling token lacks (`insufficient_scope`) or the calling token is in a rotation's grace period (`forbidden`), as on POST /api/v1/tokens. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AliasOrgForbidden"];
-                };
-            };
+            403: components["responses"]["AliasOrgForbidden"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -12188,21 +11577,17 @@ export interface operations {
             };
             400: components["responses"]["InvalidIdempotencyKey"];
             401: components["responses"]["Unauthorized"];
-            /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
-            403: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenScopeForbidden"];
-                };
-            };
+            403: components["responses"]["TokenScopeForbidden"];
             /** @description No such token, or it belongs to another user (non-admins) or organization. */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
