@@ -85,6 +85,88 @@ function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
   })
 }
 
+const DATA = new TextEncoder().encode('data:')
+const DATA_SPACE = new TextEncoder().encode('data: ')
+
+/**
+ * The stream without its empty data lines (`data:` with nothing, or only spaces and tabs, after
+ * it): some gateways send them as keep-alives. The SSE parser the AI SDK uses makes an event of
+ * each (its data the empty string, as the SSE standard says), which it then failed to parse as
+ * JSON, and the run failed ("Invalid JSON response", 502) in the middle of a good answer. A
+ * provider's events are JSON, to which white space between tokens means nothing: such a line is
+ * nothing, within an event or alone, so it is dropped (with its line end, CRLF whole), and the
+ * white space at the start of a data line's value with it. Only the start of each line is looked
+ * at, byte by byte (at most `data:` and its white space); the rest of the line passes as it came.
+ */
+export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
+  // At a line's start: how many bytes of `data:` it has begun with, withheld (5: all, then only
+  // white space, `spaced` if any). -1: the rest of the line passes as it is.
+  let matched = 0
+  let spaced = false
+  // A dropped line ended with CR: a LF right after it is the same line end, dropped with it.
+  let dropLf = false
+  return new TransformStream({
+    transform(chunk, controller) {
+      const n = chunk.length
+      let lf = chunk.indexOf(10)
+      let cr = chunk.indexOf(13)
+      let from = 0
+      const pass = (end: number) => {
+        if (end > from) controller.enqueue(chunk.subarray(from, end))
+      }
+      for (let i = 0; i < n; ) {
+        if (dropLf) {
+          dropLf = false
+          if (chunk[i] === 10) {
+            from = ++i
+            continue
+          }
+        }
+        if (matched < 0) {
+          // The rest of the line, to its end (found with the native indexOf, each searched again only once passed).
+          if (lf !== -1 && lf < i) lf = chunk.indexOf(10, i)
+          if (cr !== -1 && cr < i) cr = chunk.indexOf(13, i)
+          const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
+          if (end === -1) break
+          i = end + 1
+          matched = 0
+          continue
+        }
+        const b = chunk[i]!
+        if (matched < 5) {
+          if (b === DATA[matched]) {
+            if (matched === 0) pass(i)
+            matched++
+            from = ++i
+            continue
+          }
+        } else if (b === 32 || b === 9) {
+          spaced = true
+          from = ++i
+          continue
+        } else if (b === 10 || b === 13) {
+          // An empty data line: dropped, its line end too.
+          matched = 0
+          spaced = false
+          dropLf = b === 13
+          from = ++i
+          continue
+        }
+        // Not an empty data line: what was withheld of it goes on, then the rest as it came.
+        if (matched === 5) controller.enqueue(spaced ? DATA_SPACE : DATA)
+        else if (matched > 0) controller.enqueue(DATA.subarray(0, matched))
+        matched = -1
+        spaced = false
+      }
+      pass(n)
+    },
+    flush(controller) {
+      // A line the stream ended in: a begun `data` field name goes on (an empty data line is nothing).
+      if (matched > 0 && matched < 5) controller.enqueue(DATA.subarray(0, matched))
+    },
+  })
+}
+
 /** The first `limit` bytes of a body, then its end (the rest is not read: the source is cancelled). */
 function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
   let left = limit
@@ -137,7 +219,7 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')
-    const body = res.body.pipeThrough(res.ok ? eventBound(eventBytes) : firstBytes(ERROR_BODY_BYTES))
+    const body = res.ok ? res.body.pipeThrough(eventBound(eventBytes)).pipeThrough(withoutEmptyData()) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     return new Response(body, { status: res.status, statusText: res.statusText, headers })
   }
   return Object.assign(bounded, { preconnect: base.preconnect }) as typeof fetch

@@ -1,0 +1,100 @@
+/**
+ * How a provider's SSE is framed, as the providers' documents and gateways send it: keep-alive
+ * comments, Anthropic's `event: ping`, blank lines, CRLF, a BOM, empty `data:` lines (a gateway's
+ * keep-alive), `data: [DONE]`, and every event split across chunks at every byte (inside a
+ * multi-byte character too). Each run completes with the whole answer.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor } from './helpers/app'
+import { agent, antEv, exec, getExec, makeTestApp, oaiFull, oaiText, oaiStop, oaiUsage, oaiDone, rawStream, scriptedApp, startScripted, type Scripted } from './helpers/scripted-provider'
+
+let p: Scripted
+beforeAll(() => {
+  p = startScripted()
+})
+afterAll(() => p.stop())
+
+const KEY = 'my-provider-secret-9f8e7d6c5b4a'
+
+const antStart = antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 2, output_tokens: 1 } } })
+const antText = (text: string) => [antStart, antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text } }), antEv('content_block_stop', { index: 0 })]
+const antEnd = (r = 'end_turn') => [antEv('message_delta', { delta: { stop_reason: r, stop_sequence: null }, usage: { output_tokens: 1 } }), antEv('message_stop', {})]
+
+async function anthropicApp() {
+  const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+  const a = await makeActor(t)
+  return { t, a, ag: await agent(t, a) }
+}
+
+describe('empty data lines (a gateway keep-alive)', () => {
+  const empties = { 'data:': 'data:\n\n', 'data: ': 'data: \n\n', 'data:  (two spaces, CRLF)': 'data:  \r\n\r\n', 'data:\\t': 'data:\t\n\n' }
+  for (const [name, empty] of Object.entries(empties)) {
+    test(`openai, ${name} between events and inside one: completed with the whole answer`, async () => {
+      const o = await scriptedApp(p, KEY)
+      const [first, ...rest] = oaiFull('Hello there')
+      p.handler = () => rawStream([empty, first!, empty, `data:\n${rest[0]!}`, empty, ...rest.slice(1)])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.result]).toEqual([200, 'Hello there'])
+    })
+    test(`anthropic, ${name} between events: completed with the whole answer`, async () => {
+      const o = await anthropicApp()
+      p.handler = () => rawStream([empty, ...antText('Hi').flatMap((e) => [e, empty]), ...antEnd()])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.result]).toEqual([200, 'Hi'])
+    })
+  }
+})
+
+describe('what the documents allow', () => {
+  test('openai: a BOM, comments, blank lines, CRLF and [DONE], split at every byte (an emoji and an accent inside): completed whole', async () => {
+    const o = await scriptedApp(p, KEY)
+    const whole = '\ufeff: ping\n\n\n' + [oaiText('Grüße 😀 '), ': keep-alive\r\n\r\n', oaiText('end'), oaiStop(), oaiUsage(), oaiDone].join('').replace(/\n/g, '\r\n')
+    const bytes = new TextEncoder().encode(whole)
+    for (let cut = 1; cut < bytes.length; cut += 7) {
+      p.handler = () => {
+        const chunks = [bytes.subarray(0, cut), bytes.subarray(cut)]
+        let i = 0
+        return new Response(new ReadableStream({ pull(c) { if (i < chunks.length) c.enqueue(chunks[i++]); else c.close() } }), { headers: { 'content-type': 'text/event-stream' } })
+      }
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([cut, r.status, r.body.result]).toEqual([cut, 200, 'Grüße 😀 end'])
+    }
+  })
+  test('anthropic: event: ping, comments, one byte a chunk: completed whole', async () => {
+    const o = await anthropicApp()
+    const whole = [antStart, antEv('ping', {}), ': c\n\n', ...antText('Grüße 😀').slice(1), antEv('ping', {}), ...antEnd()].join('')
+    const bytes = new TextEncoder().encode(whole)
+    p.handler = () => {
+      let i = 0
+      return new Response(new ReadableStream({ pull(c) { if (i < bytes.length) c.enqueue(bytes.subarray(i, ++i)); else c.close() } }), { headers: { 'content-type': 'text/event-stream' } })
+    }
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result]).toEqual([200, 'Grüße 😀'])
+  })
+})
+
+describe('withoutEmptyData, byte by byte', () => {
+  const { withoutEmptyData } = require('../src/engine/provider-fetch') as typeof import('../src/engine/provider-fetch')
+  const run = async (chunks: Uint8Array[]) => {
+    const out = await new Response(new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close() } }).pipeThrough(withoutEmptyData())).arrayBuffer()
+    return new TextDecoder().decode(out)
+  }
+  // What it must do, said as expressions: empty data lines gone with their line end, a data value's leading white space one space.
+  const expected = (s: string) => s.replace(/^data:[ \t]*(\r\n|\r|\n)/gm, '').replace(/^data:[ \t]+/gm, 'data: ')
+  const input = [
+    'data:\n', 'data: {"a":1}\n', 'data:\r\n', 'data:  \t\r', 'data:\t{"b":"Grüße 😀"}\r\n', '\r\n', 'dat\n', 'data\n', 'datax:\n', ': data:\n',
+    'event: ping\n', 'data:{"c":2}\n', 'data: \n', '\n', 'xdata:\n', 'data: [DONE]\n\n', 'data:', 'data',
+  ].join('')
+  test('the same output whole, split at every byte, and one byte a chunk', async () => {
+    const bytes = new TextEncoder().encode(input)
+    const want = expected(input).replace(/data:$/, '')
+    expect(want).toContain('data: {"b":"Grüße 😀"}\r\n')
+    expect(await run([bytes])).toBe(want)
+    for (let cut = 0; cut <= bytes.length; cut++) expect(await run([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(want)
+    expect(await run(Array.from(bytes, (_, i) => bytes.subarray(i, i + 1)))).toBe(want)
+  })
+  test('a stream without empty data lines passes byte for byte', async () => {
+    const s = oaiFull('x\ny').join('') + ': ping\r\n\r\nevent: ping\ndata: {}\n\n'
+    expect(await run([new TextEncoder().encode(s)])).toBe(s)
+  })
+})
