@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
-import { agent, antEv, exec, getExec, makeTestApp, oaiFull, oaiText, oaiStop, oaiUsage, oaiDone, rawStream, scriptedApp, startScripted, type Scripted } from './helpers/scripted-provider'
+import { agent, antEv, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiFull, oaiText, oaiStop, oaiUsage, oaiDone, rawStream, scriptedApp, startScripted, type Scripted } from './helpers/scripted-provider'
 
 let p: Scripted
 beforeAll(() => {
@@ -96,5 +96,42 @@ describe('withoutEmptyData, byte by byte', () => {
   test('a stream without empty data lines passes byte for byte', async () => {
     const s = oaiFull('x\ny').join('') + ': ping\r\n\r\nevent: ping\ndata: {}\n\n'
     expect(await run([new TextEncoder().encode(s)])).toBe(s)
+  })
+})
+
+describe('an answer that is not whole, said in the log', () => {
+  test("anthropic's pause_turn: completed with what came, an answer_cut event naming it", async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([...antText('Searching'), ...antEnd('pause_turn')])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Searching'])
+    const logs = await getLogs(o.t, o.a, r.body.executionId)
+    expect(logs.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: 'stop', rawFinishReason: 'pause_turn' })
+    // end_turn logs nothing of the kind.
+    p.handler = () => rawStream([...antText('Done'), ...antEnd()])
+    const done = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect((await getLogs(o.t, o.a, done.body.executionId)).map((l: any) => l.event)).toEqual(['started', 'completed'])
+  })
+  for (const name of ['', '   ']) {
+    test(`openai: a tool call named ${JSON.stringify(name)} (the AI SDK drops it): completed with an answer_cut event saying no call was read`, async () => {
+      const o = await scriptedApp(p, KEY)
+      p.requests.length = 0
+      const call = oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name, arguments: '{}' } }] }, finish_reason: null }] })
+      p.handler = () => rawStream([oaiText('Let me look. '), call, oaiStop('tool_calls'), oaiUsage(), oaiDone])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Let me look. '])
+      const logs = await getLogs(o.t, o.a, r.body.executionId)
+      expect(logs.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: 'tool-calls', rawFinishReason: 'tool_calls', toolCallsRead: 0 })
+      expect(p.requests.length).toBe(1)
+    })
+  }
+  test('anthropic: a tool_use named "" is an unknown tool, as on the wire: a tool error the model reads, then its answer', async () => {
+    const o = await anthropicApp()
+    let n = 0
+    p.requests.length = 0
+    p.handler = () => rawStream(n++ === 0 ? [antStart, antEv('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 't1', name: '', input: {} } }), antEv('content_block_stop', { index: 0 }), ...antEnd('tool_use')] : [...antText('ok'), ...antEnd()])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'ok'])
+    expect(JSON.stringify(p.requests[1]!.body.messages.at(-1))).toContain('"is_error":true')
   })
 })

@@ -531,6 +531,13 @@ export async function runJob(
    * "tool_calls", so lastFinish alone does not tell a run out of turns from one that answered.
    */
   let lastCalledTools = false
+  /**
+   * The tool calls read in the step under way, and in the last step when it finished: a step that
+   * ended for tool calls with none read had its calls dropped before the run saw them (the AI
+   * SDK drops a call whose name is empty or white space, without a word).
+   */
+  let stepCalls = 0
+  let lastStepCalls = 0
   let inputTokens = 0
   let outputTokens = 0
   let error: unknown
@@ -654,10 +661,12 @@ export async function runJob(
           break
         case 'start-step':
           lastCalledTools = false
+          stepCalls = 0
           break
         case 'tool-call': {
           releaseText()
           if (part.providerExecuted !== true) lastCalledTools = true
+          stepCalls++
           const input = inputWithoutKeys(part.input, answerKeys)
           pendingCalls.set(part.toolCallId, { name: part.toolName, input })
           await logCall(part.toolCallId, part.toolName)
@@ -678,6 +687,7 @@ export async function runJob(
           steps++
           lastFinish = part.finishReason
           lastRawFinish = part.rawFinishReason
+          lastStepCalls = stepCalls
           inputTokens = addTokens(inputTokens, part.usage.inputTokens)
           outputTokens = addTokens(outputTokens, part.usage.outputTokens)
           break
@@ -817,6 +827,13 @@ export async function runJob(
     // A finish reason the AI SDK does not know (`other`): the answer may not be whole either, and
     // the log says what the provider called it.
     else if (lastFinish === 'other') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH) })
+    // Anthropic's `pause_turn` (a long turn paused, to be continued by another request, which this
+    // server does not make): the AI SDK calls it `stop`, and the paused answer passed as whole.
+    else if (lastRawFinish === 'pause_turn') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish })
+    // Ended for tool calls of which none was read: a call named nothing ("" or white space), which
+    // the AI SDK's OpenAI-compatible provider drops (an unknown name is a tool error the model
+    // reads, and it answers on); the model never got its call's answer, nor wrote its own.
+    else if (lastFinish === 'tool-calls' && lastStepCalls === 0) await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH), toolCallsRead: 0 })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
     // A completed run's answer is a string, empty when the model said nothing (the sync answer and
     // the stream's result say ""; null is a failed or cancelled run's answer that never came).

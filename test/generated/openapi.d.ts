@@ -3715,7 +3715,7 @@ export interface components {
                 timestamp: string;
                 /** @description info, warn or error */
                 level: string;
-                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (finishReason length, content-filter, or other with the provider's rawFinishReason), scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
+                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (finishReason length, content-filter, or other with the provider's rawFinishReason; stop with rawFinishReason pause_turn; tool-calls with toolCallsRead 0: calls named nothing, dropped), scope_limit_recovered (a run recorded without its starter's scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed */
                 event: string;
                 /** @description Details of the event (JSON; e.g. the provider and model for started); null when none */
                 data: unknown;

@@ -206,7 +206,7 @@ export const LogsEnvelope = t.Object(
         {
           timestamp: t.String({ description: 'When it happened, ISO-8601' }),
           level: t.String({ description: 'info, warn or error' }),
-          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (finishReason length, content-filter, or other with the provider\'s rawFinishReason), scope_limit_recovered (a run recorded without its starter\'s scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed' }),
+          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached (the run used its maxTurns without a final answer and failed: maxTurns, message), answer_cut (finishReason length, content-filter, or other with the provider\'s rawFinishReason; stop with rawFinishReason pause_turn; tool-calls with toolCallsRead 0: calls named nothing, dropped), scope_limit_recovered (a run recorded without its starter\'s scopes, by an older build: scopes, from), completed, cancelled, timeout, interrupted, provider_error, failed' }),
           data: t.Nullable(t.Unknown(), { description: 'Details of the event (JSON; e.g. the provider and model for started); null when none' }),
         },
         { description: 'One event of the run' },
