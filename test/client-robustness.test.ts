@@ -696,6 +696,45 @@ describe('create commands print the new id alone (help: "prints the new task\'s 
   })
 })
 
+describe('agents execute --stream reads one event no further than 64 Mi characters', () => {
+  test('a server that never ends an event: exit 5, stream_event_too_large, naming the server and the execution; the stream is not read on', async () => {
+    let sent = 0
+    let cancelled = false
+    const mib = new TextEncoder().encode('x'.repeat(1024 * 1024))
+    handler = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('event: meta\ndata: {"executionId":"exec_big1"}\n\nevent: message\ndata: '))
+          },
+          pull(c) {
+            sent++
+            c.enqueue(mib)
+          },
+          cancel() {
+            cancelled = true
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream', 'x-execution-id': 'exec_big1' } },
+      )
+    for (const json of [false, true]) {
+      sent = 0
+      cancelled = false
+      const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream', ...(json ? ['--json'] : [])])
+      expect(r.code).toBe(5)
+      expect(r.err).toContain(`${base} sent a stream event of more than 67,108,864 characters (execution exec_big1)`)
+      expect(r.err).toContain('teamday executions get exec_big1')
+      if (json) expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toMatchObject({ error: true, code: 'stream_event_too_large', exitCode: 5 })
+      // Read no further than the limit (and what the network had on the way): the connection is
+      // given up, and the server stops sending.
+      const atEnd = sent
+      await Bun.sleep(300)
+      expect(sent).toBeLessThan(200)
+      expect(sent - atEnd).toBeLessThan(5)
+    }
+  })
+})
+
 describe("network failures in plain words, not Bun's texts for developers", () => {
   test('refused, reset, DNS', async () => {
     const refused = await cli(['tasks', 'list', '--retries', '0'], { TEAMDAY_URL: 'http://127.0.0.1:9' })

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { readSse, type SseEvent } from '../src/client/sse'
+import { MAX_SSE_EVENT_CHARS, readSse, SseEventTooLarge, type SseEvent } from '../src/client/sse'
 
 // The client's text/event-stream parser (`agents execute --stream`) against a stream cut into
 // network chunks anywhere: the SSE spec allows LF, CRLF and CR line ends, and a CRLF cut between
@@ -87,5 +87,38 @@ describe('readSse', () => {
     const enc = new TextEncoder()
     const got = await events([enc.encode('event: delta\r'), new Uint8Array(0), enc.encode('\ndata: x\r'), enc.encode('\n\r\n')])
     expect(got).toEqual([{ event: 'delta', data: 'x' }])
+  })
+})
+
+describe('one event is bounded (a server or proxy that never ends one)', () => {
+  const enc = new TextEncoder()
+  /** The events of `chunks` read with a limit of `limit` characters, and the error that ended them, if any. */
+  async function bounded(chunks: string[], limit: number) {
+    const out: SseEvent[] = []
+    try {
+      for await (const ev of readSse(body(chunks.map((c) => enc.encode(c))), undefined, limit)) out.push(ev)
+      return { out, error: undefined }
+    } catch (e) {
+      return { out, error: e }
+    }
+  }
+  test('a line without end, lines without a blank one, or a chunk that ends an event and brings more of the next: SseEventTooLarge past the limit', async () => {
+    for (const chunks of [['data: ', 'x'.repeat(60), 'x'.repeat(60)], ['data: a\n'.repeat(10), 'data: b\n'.repeat(10)], [': c\n'.repeat(30)], ['data: 1\n\ndata: ' + 'y'.repeat(120)]]) {
+      const r = await bounded(chunks, 100)
+      expect(r.error).toBeInstanceOf(SseEventTooLarge)
+      expect((r.error as Error).message).toBe('one stream event passed 100 characters without ending')
+    }
+    // The event before the large one was read.
+    expect((await bounded(['data: 1\n\ndata: ' + 'y'.repeat(120)], 100)).out).toEqual([{ event: 'message', data: '1' }])
+  })
+  test('events up to the limit, however many, pass', async () => {
+    const ev = `data: ${'z'.repeat(92)}\n\n`
+    expect(ev.length).toBe(100)
+    const r = await bounded([ev.repeat(50), ev.slice(0, 40), ev.slice(40)], 100)
+    expect(r.error).toBeUndefined()
+    expect(r.out.length).toBe(51)
+  })
+  test("a client's limit is README's: 64 Mi characters", () => {
+    expect(MAX_SSE_EVENT_CHARS).toBe(67_108_864)
   })
 })

@@ -4,10 +4,27 @@ export interface SseEvent {
 }
 
 /**
+ * The most text one event may hold before its blank line, in characters (UTF-16 code units, as
+ * decoded): 64 Mi. A teamday server's largest event, the `result` of an answer at its limit
+ * (2,097,152 characters, README: Executions), holds the answer four times: 48 Mi characters with every
+ * character escaped. Without a bound, a server or proxy that never ended an event (a line
+ * without end, lines without a blank one) had the client keep all of it, until memory ran out.
+ */
+export const MAX_SSE_EVENT_CHARS = 64 * 1024 * 1024
+
+/** A stream event past `limit` characters: the stream is not read on (readSse). */
+export class SseEventTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`one stream event passed ${limit.toLocaleString('en-US')} characters without ending`)
+  }
+}
+
+/**
  * Server-Sent Events from a response body, as they arrive (comments and heartbeats skipped).
  * `onChunk`: called on every chunk read, heartbeats included (a stream's idle timer).
+ * Throws SseEventTooLarge once the text since the last event's end passes `maxEventChars`.
  */
-export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () => void): AsyncGenerator<SseEvent> {
+export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () => void, maxEventChars = MAX_SSE_EVENT_CHARS): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder()
   // The text since the last event's end, in pieces: joined only when a chunk brings a blank line.
   // Appended to one string and searched from its start on every chunk, a large event (an
@@ -20,6 +37,8 @@ export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () =>
   // server's chunking cut in two was read as two line ends, an empty line that ended the event
   // early (its event name, or its first data lines, became an event of its own).
   let cr = false
+  /** The length of the text in `pending`. */
+  let pendingChars = 0
   for await (const chunk of body) {
     onChunk?.()
     let text = decoder.decode(chunk, { stream: true })
@@ -30,10 +49,15 @@ export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () =>
     if (text === '') continue
     const blank = (endsWithLf && text.charCodeAt(0) === 10) || text.indexOf('\n\n') >= 0
     pending.push(text)
+    pendingChars += text.length
     endsWithLf = text.charCodeAt(text.length - 1) === 10
-    if (!blank) continue
+    if (!blank) {
+      if (pendingChars > maxEventChars) throw new SseEventTooLarge(maxEventChars)
+      continue
+    }
     let buf = pending.length === 1 ? text : pending.join('')
     pending = []
+    pendingChars = 0
     let end: number
     while ((end = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, end)
@@ -41,7 +65,12 @@ export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () =>
       const ev = parseBlock(block)
       if (ev) yield ev
     }
-    if (buf !== '') pending.push(buf)
+    if (buf !== '') {
+      // A chunk may end one event and bring more than the limit of the next.
+      if (buf.length > maxEventChars) throw new SseEventTooLarge(maxEventChars)
+      pending.push(buf)
+      pendingChars = buf.length
+    }
   }
   const ev = parseBlock(pending.join(''))
   if (ev) yield ev
