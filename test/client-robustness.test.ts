@@ -735,6 +735,59 @@ describe('agents execute --stream reads one event no further than 64 Mi characte
   })
 })
 
+describe('a compressed answer', () => {
+  const list = JSON.stringify([{ id: 'task_1', title: 'Compressed', status: 'pending', priority: 'medium', createdAt: '2026-12-01T00:00:00.000Z', updatedAt: '2026-12-01T00:00:00.000Z' }])
+  const encode: Record<string, (b: Uint8Array<ArrayBuffer>) => Uint8Array> = {
+    gzip: (b) => Bun.gzipSync(b),
+    deflate: (b) => require('node:zlib').deflateSync(b),
+    'deflate (raw, as some servers send it)': (b) => Bun.deflateSync(b),
+    br: (b) => require('node:zlib').brotliCompressSync(b),
+    zstd: (b) => Bun.zstdCompressSync(b),
+  }
+  const garbage = new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+  test('in each coding the client asks for is read as it was sent', async () => {
+    for (const [coding, f] of Object.entries(encode)) {
+      let asked = ''
+      handler = (req) => ((asked = req.headers.get('accept-encoding') ?? ''), new Response(f(new TextEncoder().encode(list)) as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/json', 'content-encoding': coding.split(' ')[0]!, 'x-total-count': '1' } }))
+      const r = await cli(['tasks', 'list', '--json'])
+      expect([coding, r.code, r.err]).toEqual([coding, 0, ''])
+      expect(r.json.tasks ?? r.json).toMatchObject([{ id: 'task_1', title: 'Compressed' }])
+      expect(asked).toBe('gzip, deflate, br, zstd')
+    }
+  })
+  test("one that does not decode: exit 5, answer_undecodable, in the client's words (which server, what to check), not retried; a stream's names its execution", async () => {
+    for (const coding of ['gzip', 'deflate', 'br', 'zstd']) {
+      hits = 0
+      handler = () => new Response(garbage, { headers: { 'content-type': 'application/json', 'content-encoding': coding } })
+      const r = await cli(['tasks', 'list', '--json'])
+      expect([coding, r.code]).toEqual([coding, 5])
+      expect(r.err).toContain(`the answer from ${base} could not be decompressed: it says Content-Encoding ${coding}, and its body is not that`)
+      expect(r.err).toContain('Check --url / TEAMDAY_URL and any proxy')
+      expect(JSON.parse(r.out.trim())).toMatchObject({ error: true, code: 'answer_undecodable', exitCode: 5 })
+      expect(hits).toBe(1)
+    }
+    handler = () => new Response(garbage, { headers: { 'content-type': 'text/event-stream', 'content-encoding': 'gzip', 'x-execution-id': 'exec_gz1' } })
+    const s = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream'])
+    expect(s.code).toBe(5)
+    expect(s.err).toContain(`the answer from ${base} could not be decompressed`)
+    expect(s.err).toContain('teamday executions get exec_gz1')
+  })
+  test('Bun prints nothing of its own about it (it printed "Decompression error: ZlibError"; bun src/main.ts)', async () => {
+    handler = () => new Response(garbage, { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } })
+    const p = Bun.spawn([process.execPath, 'src/main.ts', 'tasks', 'list', '--retries', '0'], {
+      cwd: join(import.meta.dir, '..'),
+      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: dir, TEAMDAY_URL: base, TEAMDAY_TOKEN: TOKEN },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const err = await new Response(p.stderr).text()
+    expect(await p.exited).toBe(5)
+    expect(err).toContain('could not be decompressed')
+    expect(err).not.toContain('Decompression error')
+    expect(err).not.toContain('ZlibError')
+  }, 30_000)
+})
+
 describe("network failures in plain words, not Bun's texts for developers", () => {
   test('refused, reset, DNS', async () => {
     const refused = await cli(['tasks', 'list', '--retries', '0'], { TEAMDAY_URL: 'http://127.0.0.1:9' })
