@@ -12,7 +12,7 @@ export interface OutputLimits {
    * DelegationTree, src/engine/prepare.ts) may write in all, over all their model turns (steps)
    * in this run, in characters
    * (UTF-16 code units: at most 6 MiB as UTF-8 by default): answers, reasoning and tool calls'
-   * names, ids and input together, and the provider data beside reasoning (src/engine/run.ts); far beyond what a model writes in one run (a 128k-token output is about half
+   * names, ids and input together, the provider data beside reasoning, Anthropic's citations and the results of tools a provider ran itself (src/engine/run.ts); far beyond what a model writes in one run (a 128k-token output is about half
    * a million characters). A provider that streams on without end (broken, or hostile) grew a run
    * in memory until its timeout (gigabytes; reasoning and tool input were not counted at first),
    * and on PostgreSQL its record then failed (jsonb's limit) and lost the answer whole. Counted

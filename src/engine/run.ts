@@ -205,6 +205,13 @@ function brokenOff(finish: string, raw: string | undefined): boolean {
 const MAX_SHOWN_FINISH = 100
 const shownFinish = (reason: string) => JSON.stringify(reason.slice(0, MAX_SHOWN_FINISH))
 
+/** The characters of a citation an Anthropic stream's raw chunk carries (a citations_delta event's), else undefined. */
+function citationChars(raw: unknown): number | undefined {
+  const chunk = raw as { type?: unknown; delta?: { type?: unknown; citation?: unknown } } | null
+  if (chunk?.type !== 'content_block_delta' || chunk.delta?.type !== 'citations_delta') return undefined
+  return (JSON.stringify(chunk.delta.citation ?? null) ?? '').length
+}
+
 /** A run past its tree's Config.outputLimits (answerChars or streamedParts: src/engine/output-limits.ts). */
 class AnswerTooLong extends Error {
   constructor(what: string, delegated: boolean) {
@@ -594,6 +601,10 @@ export async function runJob(
       tools: callsFirst(buildTools(job, runChild, api, await offeredSubagents(db, job, api !== undefined)), logCall, answerKeys),
       stopWhen: isStepCount(maxTurns),
       abortSignal: call.signal,
+      // Anthropic's citations_delta events are kept by its provider (each text block's citations,
+      // until the block ends; web ones until the answer ends) with no part of their own before
+      // then: their raw chunks are how the run sees them, to count them (below).
+      includeRawChunks: job.selected.provider === 'anthropic',
       maxRetries: 0,
       // Errors arrive as 'error' parts below and are recorded on the execution; no console noise.
       onError: () => {},
@@ -633,6 +644,13 @@ export async function runJob(
         streamedInput.delete(part.toolCallId)
       }
       if ((part.type === 'reasoning-start' || part.type === 'reasoning-delta' || part.type === 'reasoning-end') && part.providerMetadata) written = (written ?? 0) + JSON.stringify(part.providerMetadata).length
+      // What else a provider sends that is kept as long: Anthropic's citations (citations_delta:
+      // as many as it sends, each up to an event's bound, held by its provider and again as
+      // `source` parts), and the results of tools the provider says it ran itself (a
+      // code_execution or web_search result block: kept in the run's toolCalls). Uncounted,
+      // they grew a run without bound while its answer stayed small.
+      else if (part.type === 'raw') written = citationChars(part.rawValue)
+      else if ((part.type === 'tool-result' || part.type === 'tool-error') && part.providerExecuted === true) written = (JSON.stringify(part.type === 'tool-result' ? (part.output ?? null) : String(part.error)) ?? '').length
       if (written !== undefined) {
         if (++tree.parts > maxParts) {
           tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
