@@ -44,7 +44,7 @@ test("a server's limits are README's: 2,097,152 characters in 262,144 streamed p
   expect(limits).toEqual({ answerChars: 2_097_152, streamedParts: 262_144, streamBacklogBytes: 8 * 1024 * 1024, streamBacklogHardBytes: 32 * 1024 * 1024, streamStallMs: 2_000 })
   const readme = (await Bun.file(join(import.meta.dir, '../README.md')).text()).replace(/\s+/g, ' ')
   const MiB = 1024 * 1024
-  expect(readme).toContain(`is at most ${limits.answerChars.toLocaleString('en-US')} characters (answers, reasoning and tool calls' names, ids and input together, and what a provider sends beside them that the run keeps, such as Anthropic's redacted thinking and signatures) in at most ${limits.streamedParts.toLocaleString('en-US')} streamed parts`)
+  expect(readme).toContain(`is at most ${limits.answerChars.toLocaleString('en-US')} characters (answers, reasoning and tool calls' names, ids and input together, and what a provider sends beside them that the run keeps, such as Anthropic's redacted thinking and signatures, its citations (\`citations_delta\`) and the results of tools it says it ran itself) in at most ${limits.streamedParts.toLocaleString('en-US')} streamed parts`)
   expect(readme).toContain(`once ${limits.streamBacklogBytes / MiB} MiB of events wait for it and it has taken none for ${limits.streamStallMs / 1000} s (or ${limits.streamBacklogHardBytes / MiB} MiB wait, however it reads)`)
   // And the test app's are its own (not a server's).
   expect(t.rt.config.outputLimits).toEqual(LIMITS)
