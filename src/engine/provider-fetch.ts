@@ -92,7 +92,7 @@ const DATA_SPACE = new TextEncoder().encode('data: ')
  * The stream without its empty data lines (`data:` with nothing, or only spaces and tabs, after
  * it): some gateways send them as keep-alives. The SSE parser the AI SDK uses makes an event of
  * each (its data the empty string, as the SSE standard says), which it then failed to parse as
- * JSON, and the run failed ("Invalid JSON response", 502) in the middle of a good answer. A
+ * JSON, and the run failed ("JSON parsing failed", 502) in the middle of a good answer. A
  * provider's events are JSON, to which white space between tokens means nothing: such a line is
  * nothing, within an event or alone, so it is dropped (with its line end, CRLF whole), and the
  * white space at the start of a data line's value with it. Only the start of each line is looked
