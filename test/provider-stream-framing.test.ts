@@ -59,6 +59,15 @@ describe('what the documents allow', () => {
       const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
       expect([cut, r.status, r.body.result]).toEqual([cut, 200, 'Grüße 😀 end'])
     }
+    // And one byte a chunk: every place at once, the empty data lines of a gateway among them.
+    const gateway = new TextEncoder().encode(whole.replace(': keep-alive', 'data: '))
+    expect(whole).toContain(': keep-alive')
+    p.handler = () => {
+      let i = 0
+      return new Response(new ReadableStream({ pull(c) { if (i < gateway.length) c.enqueue(gateway.subarray(i, ++i)); else c.close() } }), { headers: { 'content-type': 'text/event-stream' } })
+    }
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result]).toEqual([200, 'Grüße 😀 end'])
   })
   test('anthropic: event: ping, comments, one byte a chunk: completed whole', async () => {
     const o = await anthropicApp()
