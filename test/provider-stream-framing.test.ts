@@ -45,6 +45,17 @@ describe('empty data lines (a gateway keep-alive)', () => {
   }
 })
 
+describe('[DONE] with white space after it', () => {
+  test('openai: completed with the whole answer (it failed: JSON parsing failed)', async () => {
+    const o = await scriptedApp(p, KEY)
+    for (const done of ['data: [DONE] \n\n', 'data:  [DONE]\t\r\n\r\n', 'data:[DONE]\n\n']) {
+      p.handler = () => rawStream([oaiText('Hello'), oaiStop(), oaiUsage(), done])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([done, r.status, r.body.result]).toEqual([done, 200, 'Hello'])
+    }
+  })
+})
+
 describe('what the documents allow', () => {
   test('openai: a BOM, comments, blank lines, CRLF and [DONE], split at every byte (an emoji and an accent inside): completed whole', async () => {
     const o = await scriptedApp(p, KEY)
@@ -89,15 +100,16 @@ describe('withoutEmptyData, byte by byte', () => {
     return new TextDecoder().decode(out)
   }
   // What it must do, said as expressions: empty data lines gone with their line end, a data value's leading white space one space.
-  const expected = (s: string) => s.replace(/^data:[ \t]*(\r\n|\r|\n)/gm, '').replace(/^data:[ \t]+/gm, 'data: ')
+  const expected = (s: string) => s.replace(/^data:[ \t]*(\r\n|\r|\n)/gm, '').replace(/^data:[ \t]*\[DONE\][ \t]*$/gm, 'data: [DONE]').replace(/^data:[ \t]+/gm, 'data: ')
   const input = [
     'data:\n', 'data: {"a":1}\n', 'data:\r\n', 'data:  \t\r', 'data:\t{"b":"Grüße 😀"}\r\n', '\r\n', 'dat\n', 'data\n', 'datax:\n', ': data:\n',
-    'event: ping\n', 'data:{"c":2}\n', 'data: \n', '\n', 'xdata:\n', 'data: [DONE]\n\n', 'data:', 'data',
+    'event: ping\n', 'data:{"c":2}\n', 'data: \n', '\n', 'xdata:\n', 'data: [1,2]\n', 'data: [DON\n', 'data:[DONE]x\n', 'data:[DONE]\n', 'data:  [DONE] \t\r\n', 'data: [DONE]\n\n', 'data:', 'data',
   ].join('')
   test('the same output whole, split at every byte, and one byte a chunk', async () => {
     const bytes = new TextEncoder().encode(input)
     const want = expected(input).replace(/data:$/, '')
     expect(want).toContain('data: {"b":"Grüße 😀"}\r\n')
+    expect(want).toContain('data: [DONE]\r\n')
     expect(await run([bytes])).toBe(want)
     for (let cut = 0; cut <= bytes.length; cut++) expect(await run([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(want)
     expect(await run(Array.from(bytes, (_, i) => bytes.subarray(i, i + 1)))).toBe(want)

@@ -87,6 +87,8 @@ function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
 
 const DATA = new TextEncoder().encode('data:')
 const DATA_SPACE = new TextEncoder().encode('data: ')
+const DONE = new TextEncoder().encode('[DONE]')
+const DATA_DONE = new TextEncoder().encode('data: [DONE]')
 
 /**
  * The stream without its empty data lines (`data:` with nothing, or only spaces and tabs, after
@@ -103,6 +105,22 @@ export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
   // white space, `spaced` if any). -1: the rest of the line passes as it is.
   let matched = 0
   let spaced = false
+  // After `data:` and its white space: how many bytes of `[DONE]` follow (withheld; -1: none),
+  // and whether white space came after all of it. OpenAI's end of stream with white space after
+  // it (`data: [DONE] `) was not `[DONE]` to the AI SDK, which failed to parse it as JSON and
+  // failed a run whose answer was whole: it is `data: [DONE]`.
+  let done = -1
+  let trailing = false
+  const withheld = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (matched === 5) controller.enqueue(spaced ? DATA_SPACE : DATA)
+    else if (matched > 0) controller.enqueue(DATA.subarray(0, matched))
+    if (done > 0) controller.enqueue(DONE.subarray(0, done))
+    if (trailing) controller.enqueue(DATA_SPACE.subarray(5))
+    matched = -1
+    spaced = false
+    done = -1
+    trailing = false
+  }
   // A dropped line ended with CR: a LF right after it is the same line end, dropped with it.
   let dropLf = false
   return new TransformStream({
@@ -140,6 +158,30 @@ export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
             from = ++i
             continue
           }
+        } else if (done >= 0) {
+          if (done < 6 && b === DONE[done]) {
+            done++
+            from = ++i
+            continue
+          }
+          if (done === 6 && (b === 32 || b === 9)) {
+            trailing = true
+            from = ++i
+            continue
+          }
+          if (done === 6 && (b === 10 || b === 13)) {
+            // `data: [DONE]`, its white space gone; the line end passes as it came.
+            controller.enqueue(DATA_DONE)
+            matched = -1
+            spaced = false
+            done = -1
+            trailing = false
+            continue
+          }
+        } else if (b === 91) {
+          done = 1
+          from = ++i
+          continue
         } else if (b === 32 || b === 9) {
           spaced = true
           from = ++i
@@ -153,16 +195,14 @@ export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
           continue
         }
         // Not an empty data line: what was withheld of it goes on, then the rest as it came.
-        if (matched === 5) controller.enqueue(spaced ? DATA_SPACE : DATA)
-        else if (matched > 0) controller.enqueue(DATA.subarray(0, matched))
-        matched = -1
-        spaced = false
+        withheld(controller)
       }
       pass(n)
     },
     flush(controller) {
       // A line the stream ended in: a begun `data` field name goes on (an empty data line is nothing).
-      if (matched > 0 && matched < 5) controller.enqueue(DATA.subarray(0, matched))
+      if (done === 6) controller.enqueue(DATA_DONE)
+      else if ((matched > 0 && matched < 5) || done > 0) withheld(controller)
     },
   })
 }
