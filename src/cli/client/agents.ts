@@ -1,5 +1,5 @@
 import { ClientError, isErrorEnvelope, NEW_TOKEN_HINT, notTeamday, unexpectedAnswer } from '../../client/errors'
-import { networkReason, parseJson } from '../../client/http'
+import { networkReason, parseJson, undecodable, undecodableAnswer } from '../../client/http'
 import { readSseOrFail, SseEventTooLarge } from '../../client/sse'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
@@ -176,14 +176,16 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     let finished = false
     let last = '\n'
     let executionId = res.headers.get('x-execution-id') ?? '?'
-    const broken = (e: unknown) =>
-      e instanceof ClientError
+    const broken = (failure: unknown) => {
+      const e = undecodableAnswer(failure) ? undecodable(client.opts.baseUrl, res.headers.get('content-encoding') ?? '?', failure) : failure
+      return e instanceof ClientError
         ? new ClientError(e.kind, `${e.message} (the stream of execution ${executionId}; the run may go on: teamday executions get ${executionId})`, e.hint, e.body, e.code)
         : e instanceof SseEventTooLarge
         ? new ClientError('server', `${client.opts.baseUrl} sent a stream event of more than ${e.limit.toLocaleString('en-US')} characters (execution ${executionId}), more than a teamday server sends in one: the stream was not read on; the run may go on: teamday executions get ${executionId}`, 'Check --url / TEAMDAY_URL: it must be teamday itself, or a proxy that passes its stream on as it came (teamday health).', undefined, 'stream_event_too_large')
         : stop.signal.aborted
         ? new ClientError('server', `the stream ${stop.signal.reason?.name === 'StreamOverTime' ? 'was stopped' : 'stalled'} (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'timeout')
         : new ClientError('server', `the stream broke off (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'connection_failed')
+    }
     try {
       for await (const ev of readSseOrFail(res.body!, broken, touch)) {
         const data = parseJson(ev.data) as any
