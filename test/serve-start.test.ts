@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { AUTOVACUUM_OFF, COLLATION_NOT_C, serve } from '../src/cli/admin/serve'
-import type { ClientIo } from '../src/cli/common'
+import { OutputError, type ClientIo } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createLogger, type Logger } from '../src/logger'
 import { auditEvents, organizations, sessions, users } from '../src/db/schema'
@@ -231,5 +231,43 @@ describe('serve: what a start prints', () => {
     } finally {
       set.mockRestore()
     }
+  }, 30_000)
+  // `teamday serve | head -1`: the reader took the first line and left; the next line's write
+  // threw EPIPE out of serve, and the process exited 0 in the middle of serving, without a stop.
+  test('stdout whose reader is gone after the first line (EPIPE): the server goes on serving, says so once in the log, never logs the set-up link', async () => {
+    const db = await newDatabase('epipe')
+    const printed: string[] = []
+    let refused = 0
+    const io: ClientIo = {
+      out: (s) => {
+        if (printed.length > 0) {
+          refused++
+          throw new OutputError(Object.assign(new Error('broken pipe'), { code: 'EPIPE' }))
+        }
+        printed.push(s)
+      },
+      err: () => {},
+      env: { TEAMDAY_ENCRYPTION_KEY: key },
+    }
+    const logged: string[] = []
+    const signals = new EventEmitter()
+    const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process, { log: createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }) })
+    let failed: unknown = null
+    serving.catch((e) => (failed = e))
+    const started = () => logged.some((l) => l.includes('"msg":"server_started"'))
+    for (const end = Date.now() + 20_000; !started() && failed === null && Date.now() < end; ) await Bun.sleep(10)
+    await Bun.sleep(100)
+    expect(failed).toBeNull()
+    const port = /:(\d+) /.exec(printed[0]!)![1]
+    const health = await fetch(`http://127.0.0.1:${port}/api/health`)
+    expect(health.status).toBe(200)
+    signals.emit('SIGTERM')
+    await serving
+    const warned = logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'stdout_unwritable')
+    expect(warned).toEqual([expect.objectContaining({ level: 'warn', code: 'EPIPE', note: expect.stringContaining('goes on serving') })])
+    // Written no more once it failed, the stop's line included.
+    expect(refused).toBe(1)
+    expect(logged.join('\n')).not.toContain('/setup/')
+    expect(logged.some((l) => l.includes('"msg":"stopped"'))).toBe(true)
   }, 30_000)
 })

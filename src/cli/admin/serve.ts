@@ -28,6 +28,7 @@ import type { SqliteConnection } from '../../db/connection'
 import type { TlsPair } from '../../http/tls-files'
 import { sqliteStartError } from '../../db/client'
 import { errorCodes, WAIT_STOPPED } from '../../db/unavailable'
+import type { Io } from '../common'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -268,8 +269,12 @@ export async function serve(
     signals.on('SIGTERM', onTerm)
     signals.on('SIGHUP', onHup)
   })
-  io.out(`teamday ${config.version} listening on ${scheme}://${formatHost(config.host)}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
-  io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
+  // Stdout carries the start-up text only; a write there that fails (its reader gone:
+  // `teamday serve | head -1`, a log pipe whose reader died; a full disk) must not end the
+  // server: it threw out of serve, and the process exited 0 mid-serving, without a stop.
+  const say = startupText(io, rt.log)
+  say(`teamday ${config.version} listening on ${scheme}://${formatHost(config.host)}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  say(`Console: ${base}/login   API docs: ${base}/swagger`)
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', {
     ...startupSummary(rt, config, { listen: `${scheme}://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }),
@@ -278,13 +283,50 @@ export async function serve(
   if (tls && tls.validTo.getTime() <= Date.now()) {
     rt.log.warn('tls_certificate_expired', { cert: resolve(tls.certFile), notAfter: tls.validTo.toISOString(), note: 'browsers and clients refuse this certificate: renew it, then restart teamday (a running server keeps the files it read at start)' })
   }
-  if (first) io.out(firstStartText(first, base))
+  if (first) say(firstStartText(first, base))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
-  else if (counts.withPassword === 0) io.out(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
+  else if (counts.withPassword === 0) say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
+  // A write into a pipe fails after the call returned: what is on its way is awaited, not
+  // blocking (a full pipe may take it much later), and a failure said as well.
+  say.settled()
   cancelNormalJit = normalJitAfterStart()
   await stopped
-  io.out('teamday stopped')
+  say('teamday stopped')
+}
+
+/**
+ * serve's writer of the start-up text on stdout: a failure to write it (OutputError) is said
+ * once in the log (`stdout_unwritable`, warn), which goes to stderr, and what follows is not
+ * written; the server goes on serving. The text itself is never logged (the set-up link is a
+ * credential); the note says how to get what it held.
+ */
+export function startupText(io: Io & { flush?(): Promise<void> }, log: { warn(msg: string, fields: Record<string, unknown>): void }): ((text: string) => void) & { settled(): void } {
+  let lost = false
+  // Whatever io.out throws is a failed write (an OutputError: not told by instanceof, the
+  // compiled binary's admin commands have their own copy of that class).
+  const failed = (e: unknown) => {
+    if (lost) return
+    lost = true
+    const code = (e as { code?: unknown } | null)?.code
+    log.warn('stdout_unwritable', {
+      code: typeof code === 'string' ? code : 'output_failed',
+      note: 'standard output took no more of the start-up text (its reader is gone, or the disk is full); the server goes on serving, and writes nothing more there. A set-up link it held is not shown again: teamday users set-password --email E sets a password on this host',
+    })
+  }
+  const say = (text: string) => {
+    if (lost) return
+    try {
+      io.out(text)
+    } catch (e) {
+      failed(e)
+    }
+  }
+  return Object.assign(say, {
+    settled: () => {
+      if (!lost) io.flush?.().catch(failed)
+    },
+  })
 }
 
 /** A later start where nobody can sign in to the console: how to give someone a password. */
