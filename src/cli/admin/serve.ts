@@ -9,6 +9,7 @@ import { gracefulStop } from './graceful-stop'
 import { requestsLogged } from '../../http/observe'
 import { recordPendingKeys } from '../../http/idempotency'
 import { IDLE_TIMEOUT_S, MAX_TIMEOUT_S, type ListenOptions } from '../../http/listen'
+import { watchDescriptors } from '../../http/descriptor-watch'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -150,6 +151,8 @@ export async function serve(
     }, () => {})
   }, SCHEMA_CHECK_MS)
   ;(schemaWatch as { unref?: () => void }).unref?.()
+  // Every file descriptor taken (connections up to `ulimit -n`): said in the log, once.
+  const stopDescriptorWatch = watchDescriptors(rt.log)
   const app = createApp(rt)
   // Before the database closes, what runs in the background stops: the start's first housekeeping
   // pass was still running when a failed listen closed it ("housekeeping_failed … closed database").
@@ -157,6 +160,7 @@ export async function serve(
     await sweep.stop()
     if (fileWatch) clearInterval(fileWatch)
     clearInterval(schemaWatch)
+    stopDescriptorWatch()
   }
   let metricsServer: ReturnType<typeof listenMetrics> | null = null
   try {
