@@ -5,7 +5,8 @@
  *   unanswered, and the log said nothing; now `file_descriptors_exhausted` once, and
  *   `file_descriptors_available` once they are closed, after which it answers again;
  * - stdout whose reader is gone (`teamday serve | head -1`): the next start-up line's EPIPE
- *   ended the server (exit 0, mid-serving, no stop); now it goes on serving and says so once.
+ *   ended the server (exit 0, mid-serving, no stop); now it goes on serving and says so once;
+ *   on a full disk (`> /dev/full`) it served, but its clean stop exited 1: now 0.
  *
  *   npm run build && TEAMDAY_TEST_BINARY=dist/teamday bun test test/resource-limits-binary.test.ts
  *
@@ -66,6 +67,19 @@ run('compiled binary: resources that run out', () => {
     expect(server.output()).not.toContain('/setup/')
     server.proc.kill('SIGTERM')
     expect(await server.exited(10_000)).toBe(0)
+    expect(server.output().match(/stdout_unwritable/g)).toHaveLength(1)
+  }, 30_000)
+  // `> /dev/full`: served, said once; the stop ended with exit 1 and a plain-text `error: could
+  // not write to standard output` after the JSON log, as if the server had failed.
+  test('stdout on a full disk (ENOSPC): served, said once, and a clean stop exits 0 with nothing but log lines on stderr', async () => {
+    const server = serve('full.db', '', '> /dev/full')
+    const port = Number((await server.waitFor(/"msg":"server_started".*?"listen":"http:\/\/127\.0\.0\.1:(\d+)"/))[1])
+    await server.waitFor(/"msg":"stdout_unwritable","code":"ENOSPC"/, 10_000)
+    expect((await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(5000) })).status).toBe(200)
+    server.proc.kill('SIGTERM')
+    expect(await server.exited(10_000)).toBe(0)
+    const lines = server.output().split('\n').filter((l) => l !== '')
+    expect(lines.filter((l) => !l.startsWith('{'))).toEqual([])
     expect(server.output().match(/stdout_unwritable/g)).toHaveLength(1)
   }, 30_000)
 })

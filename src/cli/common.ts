@@ -12,6 +12,12 @@ export interface ClientIo extends Io {
   /** Stdin, for `--message -` and the like (src/cli/client/text-input.ts); default Bun.stdin. */
   stdin?(): AsyncIterable<Uint8Array>
   /**
+   * The command has said itself that stdout took no more (serve: its `stdout_unwritable` log
+   * line; it went on serving): flush() no longer rejects for that loss, so run() does not end a
+   * command that succeeded with exit 1 and an `error:` line.
+   */
+  outputOptional?(): void
+  /**
    * Resolves once everything printed on stdout so far has been written, and rejects with the
    * write's error (an OutputError) if some of it could not be: what a command that must know
    * (`tokens create`: a token nobody received) awaits. run() awaits it after every command.
@@ -61,7 +67,10 @@ export const processIo: ClientIo = {
       await p
       if (pending === p) pending = settled
     }
-    if (lost !== undefined) throw lost
+    if (lost !== undefined && !lossSaid) throw lost
+  },
+  outputOptional: () => {
+    lossSaid = true
   },
   env: process.env,
 }
@@ -91,6 +100,8 @@ function laterQuietly(done: number | Promise<number>): void {
 let sink: import('bun').FileSink | undefined
 /** The first write error, once one happened: every later write and flush fails with it. */
 let lost: OutputError | undefined
+/** The command has said the loss itself (outputOptional): flush() no longer fails with it. */
+let lossSaid = false
 const settled: Promise<void> = Promise.resolve()
 /** The flushes still in progress (into a full pipe), as one promise. */
 let pending: Promise<unknown> = settled

@@ -302,16 +302,18 @@ export async function serve(
 /**
  * serve's writer of the start-up text on stdout: a failure to write it (OutputError) is said
  * once in the log (`stdout_unwritable`, warn), which goes to stderr, and what follows is not
- * written; the server goes on serving. The text itself is never logged (the set-up link is a
+ * written; the server goes on serving, and a clean stop still ends with exit 0. The text itself is never logged (the set-up link is a
  * credential); the note says how to get what it held.
  */
-export function startupText(io: Io & { flush?(): Promise<void> }, log: { warn(msg: string, fields: Record<string, unknown>): void }): ((text: string) => void) & { settled(): void } {
+export function startupText(io: Io & { flush?(): Promise<void>; outputOptional?(): void }, log: { warn(msg: string, fields: Record<string, unknown>): void }): ((text: string) => void) & { settled(): void } {
   let lost = false
   // Whatever io.out throws is a failed write (an OutputError: not told by instanceof, the
   // compiled binary's admin commands have their own copy of that class).
   const failed = (e: unknown) => {
     if (lost) return
     lost = true
+    // Said here: the stop that follows, however late, ends with exit 0, not 1 and an `error:` line.
+    io.outputOptional?.()
     const code = (e as { code?: unknown } | null)?.code
     log.warn('stdout_unwritable', {
       code: typeof code === 'string' ? code : 'output_failed',
