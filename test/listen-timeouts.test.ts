@@ -7,6 +7,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
 import { handlingTime, receiving, withoutTimeout } from '../src/http/listen'
 import { handlingTimeoutOf } from '../src/cli/admin/serve'
+import { readBody } from '../src/http/body'
+import { requestGuards } from '../src/http/guards'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const servers: { stop(force: boolean): void }[] = []
@@ -15,12 +17,12 @@ afterAll(() => {
 })
 
 /**
- * Serves `handler` with a 1 s idle timeout, through handlingTime (handling `handling` s) or not.
+ * Serves `handler` with a 1 s idle timeout (or `idle`), through handlingTime (handling `handling` s) or not.
  * Bun looks at its timeouts every 4 s: a bound of N s ends a silent connection N to N + 4 s on.
  */
-function serve(handler: (req: Request, server: any) => Promise<Response>, handling: number | null) {
+function serve(handler: (req: Request, server: any) => Promise<Response>, handling: number | null, idle = 1) {
   const fetch = (req: Request, server: any) => handler(req, server)
-  const s = Bun.serve({ port: 0, idleTimeout: 1, fetch: handling !== null ? handlingTime(fetch, 1, handling) : fetch })
+  const s = Bun.serve({ port: 0, idleTimeout: idle, fetch: handling !== null ? handlingTime(fetch, idle, handling) : fetch })
   servers.push(s)
   return s.port!
 }
@@ -85,6 +87,46 @@ describe.concurrent('a request handled longer than the idle timeout', () => {
     // Bun looks every 4 s: a 1 s bound ends it within about 5 s; the handling bound (12 s) would not.
     expect(closed).toBeLessThan(9000)
   }, 20_000)
+
+  // Bun's per-request timeout is a deadline that bytes coming in do not move: a body sent a byte
+  // at a time, never silent for long, was cut at the bound (30-34 s in the binary) without
+  // an answer, so an upload slower than ~30 KB/s never got through. Declared (Content-Length:
+  // read by readBody) and chunked (counted by the guards first, then read).
+  for (const framing of ['Content-Length', 'chunked'] as const) {
+    test(`a body that keeps coming (${framing}), slower than the idle timeout allows in all, is read to its end and answered`, async () => {
+      const guards = requestGuards({ maxBodyBytes: 1024 * 1024 })
+      const port = serve(async (req, server) => {
+        const received = receiving(server, req)
+        try {
+          await guards.undeclaredBody({ request: req })
+          const body = (await readBody(req, 'required')) as { title: string }
+          return new Response(`read ${body.title.length}`)
+        } finally {
+          received()
+        }
+        // 5 s: Bun counts timeouts in 4 s ticks, and 1 s is "at the next tick", however often it is set again.
+      }, 30, 5)
+      const body = JSON.stringify({ title: 'x' })
+      const head = framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${body.length}`
+      const answer = await new Promise<string>((resolve) => {
+        const sock = connect(port, '127.0.0.1')
+        let out = ''
+        sock.on('data', (d) => (out += d.toString()))
+        sock.on('close', () => resolve(out))
+        sock.on('error', () => {})
+        sock.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n${head}\r\n\r\n`)
+        // A byte every 0.8 s, 10.4 s in all: never silent for long, past the 5 s bound (cut within 4-8 s) in all.
+        void (async () => {
+          for (const ch of body) {
+            await sleep(800)
+            sock.write(framing === 'chunked' ? `1\r\n${ch}\r\n` : ch)
+          }
+          if (framing === 'chunked') sock.write('0\r\n\r\n')
+        })()
+      })
+      expect(answer).toContain('read 1')
+    }, 30_000)
+  }
 
   test("the server's bound follows the statement timeout: twice it and a margin, at least the idle timeout, at most Bun's 255 s", () => {
     expect(handlingTimeoutOf({ dbStatementTimeoutMs: 30_000 })).toBe(67)

@@ -6,6 +6,7 @@ import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 import { cutText } from '../text'
+import { bodyArrived } from './listen'
 
 /** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it (src/http/routes.ts, listLimits). */
 export interface ListLimit {
@@ -276,7 +277,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     // is not `null` as one of Content-Length 0 is), whatever its type: as nothing sent.
     let bytes: Uint8Array
     try {
-      bytes = await request.bytes()
+      bytes = await readBytes(request)
     } catch (e) {
       throw abortedBody(e)
     }
@@ -345,10 +346,36 @@ function protoKeyRefused(): AppError {
  * than its Content-Length, a chunked body without its last chunk) aborts the read: that is the
  * client's doing, answered (to nobody) and logged as a 400, not as a server error.
  */
+/**
+ * The whole body, a chunk at a time: each chunk gives the connection its idle bound again
+ * (bodyArrived), so a body that keeps coming, however slowly, is read to its end. request.bytes()
+ * could not say that anything arrived, and Bun's deadline cut slow uploads.
+ */
+async function readBytes(request: Request): Promise<Uint8Array> {
+  const reader = request.body!.getReader()
+  const parts: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    parts.push(value)
+    size += value.byteLength
+    bodyArrived(request)
+  }
+  if (parts.length === 1) return parts[0]!
+  const all = new Uint8Array(size)
+  let at = 0
+  for (const p of parts) {
+    all.set(p, at)
+    at += p.byteLength
+  }
+  return all
+}
+
 async function bodyText(request: Request, notUtf8: () => AppError): Promise<string> {
   let bytes: Uint8Array
   try {
-    bytes = await request.bytes()
+    bytes = await readBytes(request)
   } catch (e) {
     throw abortedBody(e)
   }

@@ -6,6 +6,7 @@ import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 import { cutText } from '../text'
+import { bodyArrived } from './listen'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -169,6 +170,7 @@ async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
     }
     const { done, value } = read
     if (done) return false
+    bodyArrived(request)
     total += value.byteLength
     if (total > limit) {
       // Not awaited: a tee branch's cancel settles only when the other branch is cancelled too.

@@ -79,13 +79,33 @@ let bounds: { idle: number; handling: number } | null = null
 /**
  * While a request's body comes in: its connection may be silent only the idle timeout (a client
  * that stops sending its body mid-way holds a connection 30 s, not the handling bound: anyone
- * could, no token needed); the function returned gives it the handling bound back.
+ * could, no token needed), counted from the last chunk that arrived (bodyArrived); the function
+ * returned gives it the handling bound back.
  */
 export function receiving(server: { timeout(request: Request, seconds: number): void } | null | undefined, request: Request): () => void {
   if (!server || bounds === null || request.body === null) return () => {}
   const { idle, handling } = bounds
-  server.timeout(request, idle)
-  return () => server.timeout(request, handling)
+  const again = () => server.timeout(request, idle)
+  again()
+  arriving.set(request, again)
+  return () => {
+    arriving.delete(request)
+    server.timeout(request, handling)
+  }
+}
+
+/** The requests whose bodies are coming in (receiving): what gives each its idle bound again. */
+const arriving = new WeakMap<Request, () => void>()
+
+/**
+ * Some of `request`'s body arrived: its connection may be silent the idle timeout again, from
+ * now. Bun's per-request timeout is a deadline that bytes coming in do not move: a body sent
+ * steadily, a byte a second, was cut 30-34 s after it began, without an answer (an upload of
+ * 1 MiB slower than ~30 KB/s never got through). Called by whatever reads a body (src/http/body.ts,
+ * src/http/guards.ts) at each chunk; nothing outside receiving().
+ */
+export function bodyArrived(request: Request): void {
+  arriving.get(request)?.()
 }
 
 /** Each listening server's idle timeout, in seconds (idleTimeoutOf). */
