@@ -94,7 +94,7 @@ describe.concurrent('a request handled longer than the idle timeout', () => {
   // read by readBody) and chunked (counted by the guards first, then read).
   for (const framing of ['Content-Length', 'chunked'] as const) {
     test(`a body that keeps coming (${framing}), slower than the idle timeout allows in all, is read to its end and answered`, async () => {
-      const guards = requestGuards({ maxBodyBytes: 1024 * 1024 })
+      const guards = requestGuards({ maxBodyBytes: 1024 * 1024, hstsMaxAge: null, tlsCert: undefined, publicUrl: undefined })
       const port = serve(async (req, server) => {
         const received = receiving(server, req)
         try {
