@@ -36,11 +36,17 @@ export class DatabaseClock implements Clock {
     /** One reading of the database's clock, ms since the epoch. */
     private readonly read: () => Promise<number>,
     private readonly log: Logger,
+    /**
+     * A command that runs once (the admin CLI's): one reading, not SAMPLES (each a round trip
+     * before the command's own work; the shortest of several only sharpens the offset by part of
+     * a round trip), and its skew said at debug level, not warned on every command's stderr.
+     */
+    private readonly brief = false,
   ) {}
 
   /** A clock read from the database now, and again every `everyMs` until stop(). */
-  static async start(machine: Clock, read: () => Promise<number>, log: Logger, everyMs = SYNC_EVERY_MS): Promise<DatabaseClock> {
-    const c = new DatabaseClock(machine, read, log)
+  static async start(machine: Clock, read: () => Promise<number>, log: Logger, everyMs = SYNC_EVERY_MS, brief = false): Promise<DatabaseClock> {
+    const c = new DatabaseClock(machine, read, log, brief)
     await c.sync()
     c.timer = setInterval(() => void c.sync().catch((e) => log.debug('database_clock_unread', { error: errorMessage(e) })), everyMs)
     ;(c.timer as { unref?: () => void }).unref?.()
@@ -54,7 +60,7 @@ export class DatabaseClock implements Clock {
   /** Reads the database's clock (SAMPLES times, the shortest round trip kept). */
   async sync(): Promise<void> {
     let best: { rtt: number; at: number; mono: number } | null = null
-    for (let i = 0; i < SAMPLES; i++) {
+    for (let i = 0; i < (this.brief ? 1 : SAMPLES); i++) {
       const before = this.machine.monotonic()
       const at = await this.read()
       const after = this.machine.monotonic()
@@ -64,7 +70,7 @@ export class DatabaseClock implements Clock {
     this.monoAt = best!.mono
     const offsetMs = Math.round(this.machine.now() - this.now())
     const skewed = Math.abs(offsetMs) > SKEW_WARN_MS
-    if (skewed && !this.skewed) this.log.warn('clock_skew', { offsetMs, note: "this machine's clock is off the database's by that much (positive: ahead); teamday keeps time by the database's, but sync the machines' clocks (NTP)" })
+    if (skewed && !this.skewed) this.log[this.brief ? 'debug' : 'warn']('clock_skew', { offsetMs, note: "this machine's clock is off the database's by that much (positive: ahead); teamday keeps time by the database's, but sync the machines' clocks (NTP)" })
     this.skewed = skewed
   }
 

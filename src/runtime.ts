@@ -126,6 +126,8 @@ export interface RuntimeOptions {
    * clock (tests) is used as it is unless this says 'database'.
    */
   clockSource?: 'database' | 'machine'
+  /** A command that runs once (the admin CLI): the database's clock read once, its skew said at debug level (DatabaseClock's `brief`). */
+  oneShot?: boolean
 }
 
 /**
@@ -232,7 +234,7 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     // Instances on several machines keep one time, the database's (src/db-clock.ts).
     if (connection.dialect === 'pg' && (opts.clockSource ?? (opts.clock === undefined ? 'database' : 'machine')) === 'database') {
       const pgc = connection
-      databaseClock = await DatabaseClock.start(machineClock, async () => Number((await pgc.bounded(pgc.client`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`))[0]!.ms), log)
+      databaseClock = await DatabaseClock.start(machineClock, async () => Number((await pgc.bounded(pgc.client`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`))[0]!.ms), log, undefined, opts.oneShot === true)
       clock = databaseClock
     }
     const metrics = new Metrics()
@@ -270,39 +272,47 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     // (src/db/identity.ts); the file's device and inode, once part of it, told nothing more.
     const databaseIdentity = databaseId === undefined ? null : new DatabaseIdentity(databaseId)
     const drain: Drain = { closing: false }
-    return { ...services, connection, engine, limiter, revocations, keySource: source, databaseIdentity, migrationsApplied: applied,
+    let schemaCheck: Promise<boolean> | null = null
+    const runtime: Runtime = { ...services, connection, engine, limiter, revocations, keySource: source, databaseIdentity, migrationsApplied: applied,
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),
       close,
       drain,
-      checkSchema: async () => {
-        if (drain.superseded !== undefined) return true
-        const newest = await journalNewest(connection)
-        if (newest === null || drain.superseded !== undefined) return false
-        const known = newestKnownMigration(connection.dialect)
-        const fields = { version: VERSION, commit: COMMIT, newestMigration: new Date(newest).toISOString(), newestKnown: new Date(known).toISOString() }
-        if (newerThanThisBuild(newest, connection.dialect)) {
-          drain.superseded = supersededMessage()
-          log.error('database_migrated_by_newer', {
-            ...fields,
-            note: 'a newer teamday migrated this database while this instance served: every request but /api/health is refused (503) and /api/health/ready fails from now on; runs in progress finish. Replace this instance with the newer version (README: Upgrading and rolling back)',
-          })
-          return true
-        }
-        // Migrated at this start, the database has every migration of this build: fewer now is a
-        // database put back under it (a pg_restore of a backup from before the upgrade, a file
-        // restored over it), whose tables lack what this build writes (every such write a 500).
-        if (newest < known) {
-          drain.superseded = rolledBackMessage()
-          log.error('database_schema_older', {
-            ...fields,
-            note: 'the database was replaced under this instance by one of an older schema (a backup from before an upgrade restored while it ran): every request but /api/health is refused (503) and /api/health/ready fails from now on. Start the version the backup belongs to, or restart this one to migrate it again (README: Upgrading and rolling back)',
-          })
-          return true
-        }
-        return false
-      } }
+      // One check at a time: probes that come together (two load balancers, serve's tick) share
+      // it, so none answers ready beside one that just turned the instance away, and checks never
+      // pile up in the pool's queue while the database is slow.
+      checkSchema: () => (schemaCheck ??= checkSchemaOnce().finally(() => (schemaCheck = null))),
+    }
+    async function checkSchemaOnce(): Promise<boolean> {
+      if (drain.superseded !== undefined) return true
+      const newest = await journalNewest(connection)
+      if (drain.superseded !== undefined) return true
+      if (newest === null) return false
+      const known = newestKnownMigration(connection.dialect)
+      const fields = { version: VERSION, commit: COMMIT, newestMigration: new Date(newest).toISOString(), newestKnown: new Date(known).toISOString() }
+      if (newerThanThisBuild(newest, connection.dialect)) {
+        drain.superseded = supersededMessage()
+        log.error('database_migrated_by_newer', {
+          ...fields,
+          note: 'a newer teamday migrated this database while this instance served: every request but /api/health is refused (503) and /api/health/ready fails from now on; its lease sweep and housekeeping stop (serve), runs in progress finish. Replace this instance with the newer version (README: Upgrading and rolling back)',
+        })
+        return true
+      }
+      // Migrated at this start, the database has every migration of this build: fewer now is a
+      // database put back under it (a pg_restore of a backup from before the upgrade, a file
+      // restored over it), whose tables lack what this build writes (every such write a 500).
+      if (newest < known) {
+        drain.superseded = rolledBackMessage()
+        log.error('database_schema_older', {
+          ...fields,
+          note: 'the database was replaced under this instance by one of an older schema (a backup from before an upgrade restored while it ran): every request but /api/health is refused (503) and /api/health/ready fails from now on. Start the version the backup belongs to, or restart this one to migrate it again (README: Upgrading and rolling back)',
+        })
+        return true
+      }
+      return false
+    }
+    return runtime
   } catch (e) {
     await close()
     throw said(e)

@@ -95,4 +95,23 @@ describe("an instance's clock on PostgreSQL: the database's", () => {
     await near.c.sync()
     expect(near.lines.filter((l) => l.includes('clock_skew'))).toEqual([])
   })
+  test("a command that runs once (the admin CLI's): one reading, its skew said at debug level, not warned", async () => {
+    const machine = new TestClock(DB_START + 90_000)
+    let reads = 0
+    const lines: string[] = []
+    const log = createLogger('debug', (l) => lines.push(l), machine.now)
+    const c = new DatabaseClock(machine, async () => (reads++, DB_START), log, true)
+    await c.sync()
+    expect(reads).toBe(1)
+    expect(c.now()).toBe(DB_START)
+    const skew = lines.filter((l) => l.includes('clock_skew')).map((l) => JSON.parse(l))
+    expect(skew.map((l) => l.level)).toEqual(['debug'])
+    // A server's clock reads three times and warns.
+    const server = setUp(90_000)
+    let serverReads = 0
+    const counted = new DatabaseClock(server.machine, async () => (serverReads++, DB_START), createLogger('debug', (l) => server.lines.push(l), server.machine.now))
+    await counted.sync()
+    expect(serverReads).toBe(3)
+    expect(server.lines.filter((l) => l.includes('clock_skew')).map((l) => JSON.parse(l).level)).toEqual(['warn'])
+  })
 })

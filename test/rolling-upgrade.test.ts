@@ -85,6 +85,22 @@ describe('a newer teamday migrates the database while this one serves', () => {
     }
   })
 
+  test('probes that come together share one check: none answers ready beside one that turned the instance away', async () => {
+    const t = await makeTestApp()
+    try {
+      await migrateAsNewerTeamday(t)
+      // Each call read the journal on its own, and one that found the instance turned away by
+      // another call during its read said "not superseded": readiness 200 on a refused instance.
+      expect(await Promise.all([t.rt.checkSchema(), t.rt.checkSchema(), t.rt.checkSchema()])).toEqual([true, true, true])
+      const probes = await Promise.all([t.req('GET', '/api/health/ready'), t.req('GET', '/api/health/ready')])
+      expect(probes.map((r) => r.status)).toEqual([503, 503])
+      expect(await t.rt.checkSchema()).toBe(true)
+      expect(t.logs.filter((l) => l.includes('"database_migrated_by_newer"')).length).toBe(1)
+    } finally {
+      await t.rt.close()
+    }
+  })
+
   test("a start of this build on it is refused, naming this build and the database's newest migration", async () => {
     const t = await makeTestApp()
     try {

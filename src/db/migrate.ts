@@ -420,8 +420,11 @@ export async function journalNewest(conn: SqliteConnection | PgConnection): Prom
       const state = sqliteSchemaState(conn.sync.$client)
       return state.applied > 0 ? state.newest : null
     }
-    const state = await journalState(conn.client, conn.schema ?? 'drizzle')
-    return typeof state === 'object' && state.applied > 0 ? state.newest : null
+    // One statement, bounded as readiness's own (a probe asks it): the journal is there, this
+    // server migrated it at its start; gone or unreadable now, the catch below says null.
+    const q = conn.client
+    const [row] = await conn.probe(q`SELECT count(*)::int AS n, coalesce(max(created_at), 0)::bigint AS newest FROM ${q(conn.schema ?? 'drizzle')}.__drizzle_migrations`)
+    return row && (row.n as number) > 0 ? Number(row.newest) : null
   } catch {
     return null
   }

@@ -307,6 +307,11 @@ export class PgConnection implements DbConnection {
     return this.deadlined(query)
   }
 
+  /** A statement a probe asks (readiness, the schema's check), bounded as ping() is: READY_MS, so a busy pool says not ready instead of holding the probe. */
+  probe<Q extends PromiseLike<unknown>>(query: Q): Q {
+    return this.deadlined(query, undefined, Math.min(READY_MS, this.deadlineMs))
+  }
+
   private deadlined<Q extends PromiseLike<unknown>>(query: Q, onLate?: (e: unknown) => void, ms = this.deadlineMs): Q {
     const then = query.then
     const self = this

@@ -24,7 +24,7 @@ export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: 
   const path = describeDatabase(config.dbPath)
   // One stat before any connection exists (no descriptor is opened): only to say "new".
   const existed = pg || existsSync(resolve(config.dbPath))
-  const rt = await createRuntime(config, { create: opts.create === true })
+  const rt = await createRuntime(config, { create: opts.create === true, oneShot: true })
   io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
   try {
     // The admin CLI acts as the operator (audit events: source cli).

@@ -145,9 +145,14 @@ export async function serve(
   // instance on PostgreSQL, `teamday migrate` of a new binary beside a SQLite server) is noticed
   // within seconds: from then on this instance refuses its requests (503) and readiness fails
   // (Runtime.checkSchema), where it went on serving a schema it does not know.
+  // Turned away, it writes nothing more in the background either: its lease sweep (which fails
+  // other instances' lapsed runs, the newer version's among them) and housekeeping stop; runs it
+  // has in progress finish.
   const schemaWatch = setInterval(() => {
     rt.checkSchema().then((superseded) => {
-      if (superseded) clearInterval(schemaWatch)
+      if (!superseded) return
+      clearInterval(schemaWatch)
+      void sweep.stop()
     }, () => {})
   }, SCHEMA_CHECK_MS)
   ;(schemaWatch as { unref?: () => void }).unref?.()
