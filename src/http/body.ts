@@ -352,6 +352,12 @@ function protoKeyRefused(): AppError {
  * could not say that anything arrived, and Bun's deadline cut slow uploads.
  */
 async function readBytes(request: Request): Promise<Uint8Array> {
+  // A small body declared by its length (nearly every API request's) is read whole: a stream
+  // reader costs a request ~7 µs more (a bare server's POST of 300 bytes, 12.4-14.5 against
+  // 19.7-20.8 µs of CPU, alternating rounds), and such a body is one or a few packets, which only
+  // a client dribbling on purpose sends slower than the idle bound allows.
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared <= WHOLE_BODY_BYTES) return request.bytes()
   const reader = request.body!.getReader()
   const parts: Uint8Array[] = []
   let size = 0
@@ -371,6 +377,9 @@ async function readBytes(request: Request): Promise<Uint8Array> {
   }
   return all
 }
+
+/** A body declared at most this long is read at once, not a chunk at a time (readBytes). */
+const WHOLE_BODY_BYTES = 64 * 1024
 
 async function bodyText(request: Request, notUtf8: () => AppError): Promise<string> {
   let bytes: Uint8Array
