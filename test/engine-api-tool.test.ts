@@ -286,6 +286,79 @@ describe("teamday_api: the token's rights, as for any client", () => {
     expect(results(n).map((x) => x.split('\n')[0])).toEqual(['HTTP 200', 'HTTP 200'])
   })
 
+  test("the writer made a member and the space's TEAMDAY_TOKEN removed right after: the next call is still refused (not_author), the writer asked whatever the secret holds", async () => {
+    const w = await world()
+    const admin2 = await makeActor(w.t, { role: 'admin' })
+    const members = `/api/v1/organizations/${w.admin.organizationId}/members`
+    script([
+      { method: 'GET', path: '/api/v1/agents' },
+      async () => {
+        expect((await w.t.req('PATCH', `${members}/${w.admin.userId}`, { token: admin2.token, body: { role: 'member' } })).status).toBe(200)
+        // The space's owner withdraws the token in answer to the demotion.
+        expect((await w.t.req('DELETE', `/api/v1/spaces/${w.spaceId}/secrets`, { token: w.member.token, body: { keys: ['TEAMDAY_TOKEN'] } })).status).toBe(200)
+        return { method: 'GET', path: '/api/v1/agents' }
+      },
+      { method: 'GET', path: '/api/v1/agents' },
+    ])
+    const before = p.requests.length
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'go', spaceId: w.spaceId })
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    const [first, second, third] = results(before)
+    expect(first).toStartWith('HTTP 200\n')
+    expect(second).toContain('no longer an admin of the organization')
+    expect(third).toContain('no longer an admin of the organization')
+    const logs = await getLogs(w.t, w.member, r.body.executionId)
+    expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data.code)).toEqual(['not_author'])
+    expect(logs.filter((l: any) => l.event === 'api_call').map((l: any) => l.data.status)).toEqual([200, null, null])
+  })
+
+  test("the space's TEAMDAY_TOKEN removed or replaced while a run goes on: the token it opened is no longer used (token_withdrawn), its own writers' run included; set again to the same value, it goes on", async () => {
+    const w = await world({ runner: 'admin' })
+    const own = await agent(w.t, w.admin, { name: 'Own' })
+    const secretsPath = `/api/v1/spaces/${w.spaceId}/secrets`
+    const run = async (change: () => Promise<void>) => {
+      script([
+        { method: 'GET', path: '/api/v1/agents' },
+        async () => {
+          await change()
+          return { method: 'GET', path: '/api/v1/agents' }
+        },
+        { method: 'GET', path: '/api/v1/agents' },
+      ])
+      const before = p.requests.length
+      const r = await exec(w.t, w.admin, own.id, { message: 'go', spaceId: w.spaceId })
+      expect([r.status, r.body.status]).toEqual([200, 'completed'])
+      const logs = await getLogs(w.t, w.admin, r.body.executionId)
+      return {
+        got: results(before),
+        codes: logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data.code),
+        statuses: logs.filter((l: any) => l.event === 'api_call').map((l: any) => l.data.status),
+      }
+    }
+    // Replaced by another token of the same user: the run does not take it up, nor go on with the old one.
+    let current = w.token!
+    const replaced = await run(async () => {
+      current = (await makeToken(w.t, w.admin, { name: 'other' })).token
+      expect((await w.t.req('POST', secretsPath, { token: w.admin.token, body: { secrets: { TEAMDAY_TOKEN: current } } })).status).toBeLessThan(300)
+    })
+    expect(replaced.statuses).toEqual([200, null, null])
+    expect(replaced.codes).toEqual(['token_withdrawn'])
+    expect(replaced.got[1]).toContain('removed or replaced since this run started')
+    expect(replaced.got[2]).toBe(replaced.got[1]!)
+    // Set again to the value it holds: the same token, the run goes on.
+    const kept = await run(async () => {
+      expect((await w.t.req('POST', secretsPath, { token: w.admin.token, body: { secrets: { TEAMDAY_TOKEN: ` ${current} ` } } })).status).toBeLessThan(300)
+    })
+    expect(kept.statuses).toEqual([200, 200, 200])
+    expect(kept.codes).toEqual([])
+    // Removed: refused for the rest of the run.
+    const removed = await run(async () => {
+      expect((await w.t.req('DELETE', secretsPath, { token: w.admin.token, body: { keys: ['TEAMDAY_TOKEN'] } })).status).toBe(200)
+    })
+    expect(removed.statuses).toEqual([200, null, null])
+    expect(removed.codes).toEqual(['token_withdrawn'])
+  })
+
   test('the rate limit of the token applies: past it the result is 429 with Retry-After', async () => {
     const w = await world({ config: { rateLimit: { limit: 5, windowMs: 60_000 }, userRateLimit: null } })
     script([1, 2, 3, 4, 5, 6].map(() => ({ method: 'GET', path: '/api/v1/agents' })))
@@ -997,11 +1070,11 @@ describe('teamday_api: the re-ask meets a database that cannot answer', () => {
     const { w, t, admin, helper, boss } = await bossWithAnotherAdminsHelper()
     // The engine's access to the token: once the sub-agent has answered, the database is busy.
     const deps = (t.rt.engine as any).deps
-    const real = deps.api.token
+    const real = deps.api.trusted
     let busy = false
     deps.api = {
       ...deps.api,
-      token: async (...a: unknown[]) => {
+      trusted: async (...a: unknown[]) => {
         if (busy) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
         return real(...a)
       },

@@ -48,6 +48,18 @@ export interface ApiAccess {
    * Throws AppError `decryption_failed` when the sealed value does not open.
    */
   token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>, writtenBy: readonly string[]): Promise<string | 'not_owner' | 'not_author' | null>
+  /**
+   * Whether every one of `writtenBy` other than the run's user is an admin of the organization
+   * now, whatever the space's secret holds (asked again during a run: a writer made a member
+   * meanwhile no longer steers it, even if the secret was removed or replaced too).
+   */
+  trusted(execution: Pick<Execution, 'organizationId' | 'userId'>, writtenBy: readonly string[]): Promise<boolean>
+  /**
+   * Whether the space's TEAMDAY_TOKEN is still `opened` (the token the run opened at its start):
+   * false once it was removed from the space or replaced by another value.
+   * Throws AppError `decryption_failed` when the sealed value does not open.
+   */
+  holds(execution: Pick<Execution, 'organizationId' | 'spaceId'>, opened: string): Promise<boolean>
   /** Where a run's requests are marked as its own (set by Engine.useApi). */
   runs?: RunRequests
 }
@@ -258,68 +270,86 @@ export async function apiToolFor(
   // The writers the token was given for. A sub-agent's answer joins the run's writers once it is
   // back (src/engine/prepare.ts, joinWriters): the next call asks again, and once another
   // member's instructions steer the run, its calls are refused for the rest of it.
+  let granted = new Set(job.writtenBy)
+  // Why the run's calls are refused for the rest of it, once they are (the model's result says it).
+  let stopped: string | null = null
+  // What the last ask was about, for a failed ask's result: the run's own writers' roles and the
+  // space's token ('own'), a sub-agent's writers joining ('joined').
+  let asked: 'own' | 'joined' = 'own'
+  // Whether the token is lent on someone else's word: a writer other than its user, let through as
+  // an admin of the organization. Such a writer is asked again at every call, as they are now: one
+  // made a member or removed while the run goes on no longer steers the token (the run's next
+  // calls were made all the same, up to its end: "make me admin again" written before the demotion).
+  // Asked whatever the space's secret holds meanwhile (removed or replaced: the run stops too, below).
+  const lent = () => job.writtenBy.some((w) => w !== x.userId)
+  const stop = async (code: string, note: string, result: string): Promise<false> => {
+    stopped = result
+    await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note })
+    return false
+  }
+  // Each call asks first whether the run may still use the token: its writers (when another's
+  // word is in it) are still admins, and the space still holds the token the run opened at its
+  // start. One removed from the space or replaced there (its owner, or an admin, withdrew it:
+  // after a demotion, a leak, a change of mind) is no longer used: the run's further calls are
+  // refused, as when a writer is demoted. A token revoked is refused by the app itself (401).
   // The ask may fail (AppError: the secret no longer opens, decryption_failed; the database busy):
   // this call is refused as the others are ('unchecked'), said in the run's log and the server's
   // as at the run's start, and the next call asks again. It was thrown through the tool: the
   // model and the stored execution got the error's own message (the operator's advice on the
   // encryption key), and the refused call had no api_call row.
-  let granted = new Set(job.writtenBy)
-  let steered = false
-  // What the last ask was about: the run's own writers' roles (true), or a sub-agent's writers joining (false).
-  let ownWriters = false
-  // Whether the token is lent on someone else's word: a writer other than its user, let through as
-  // an admin of the organization. Such a writer is asked again at every call, as they are now: one
-  // made a member or removed while the run goes on no longer steers the token (the run's next
-  // calls were made all the same, up to its end: "make me admin again" written before the demotion).
-  const lent = () => job.writtenBy.some((w) => w !== x.userId)
-  const stillAuthor = async (): Promise<boolean | 'unchecked'> => {
-    if (steered) return false
+  const mayCall = async (): Promise<boolean | 'unchecked'> => {
+    if (stopped !== null) return false
     const same = job.writtenBy.every((w) => granted.has(w))
-    if (same && !lent()) return true
-    ownWriters = same
-    let again: Awaited<ReturnType<ApiAccess['token']>>
+    asked = same ? 'own' : 'joined'
+    let trusted = true
+    let held = true
     try {
-      again = await api.token(x, job.writtenBy)
+      if (!same || lent()) trusted = await api.trusted(x, job.writtenBy)
+      if (trusted) held = await api.holds(x, secret)
     } catch (e) {
       // A database that cannot answer now (busy, restarting, out of reach) is no AppError: the same refusal.
       const code = e instanceof AppError ? e.code : databaseUnavailable(e) !== null ? 'service_unavailable' : null
       if (code === null) throw e
-      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note: same ? "the writers of this run's instructions could not be asked for again (are they still admins?): this call is refused" : "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
+      await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code, note: same ? "whether this run may still use the space's token (its writers still admins, the token still the space's) could not be asked: this call is refused" : "the token could not be asked for again once a sub-agent's answer joined this run: this call is refused" })
       log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code })
       return 'unchecked'
     }
-    if (again === secret) {
-      granted = new Set(job.writtenBy)
-      return true
+    if (!trusted) {
+      return same
+        ? stop(
+            'not_author',
+            "a writer of this run's instructions is no longer an admin of the organization (made a member or removed while it runs): its further calls are refused",
+            "Error: refused: a writer of this run's instructions is no longer an admin of the organization, so this run may no longer use this space's token. Answer with what you have.",
+          )
+        : stop(
+            'not_author',
+            "a sub-agent's answer, written under instructions of another member who is not an admin, now steers this run: its further calls are refused",
+            "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.",
+          )
     }
-    // The same writers as when the token was opened: only their role is asked here (the space's
-    // secret replaced or removed meanwhile leaves the token opened at the start, as before).
-    if (same && again !== 'not_author') return true
-    steered = true
-    await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', {
-      secret: API_TOKEN_SECRET,
-      code: again === 'not_author' ? 'not_author' : 'not_owner',
-      note: same
-        ? "a writer of this run's instructions is no longer an admin of the organization (made a member or removed while it runs): its further calls are refused"
-        : "a sub-agent's answer, written under instructions of another member who is not an admin, now steers this run: its further calls are refused",
-    })
-    return false
+    if (!held) {
+      return stop(
+        'token_withdrawn',
+        `the space's ${API_TOKEN_SECRET} was removed or replaced while this run goes on: the token it opened at its start is no longer used, its further calls are refused`,
+        `Error: refused: this space's ${API_TOKEN_SECRET} was removed or replaced since this run started, so this run may no longer use the token it had. Answer with what you have.`,
+      )
+    }
+    granted = new Set(job.writtenBy)
+    return true
   }
   return (input, signal) => {
     const mine = turn.then(async (): Promise<ApiCallOutcome> => {
       // A call still waiting its turn when the run is stopped (cancelled, timed out) is not made.
       if (signal?.aborted) return { result: 'Error: the run was stopped before this call.', status: null }
       // Past the cap: refused, and logged as every refusal is (status null).
-      const author = ++calls > MAX_API_CALLS_PER_RUN ? null : await stillAuthor()
+      const may = ++calls > MAX_API_CALLS_PER_RUN ? null : await mayCall()
       const out: ApiCallOutcome =
-        author === null
+        may === null
           ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
-          : author === 'unchecked'
-            ? { result: `Error: refused: this space's token could not be checked again ${ownWriters ? "(are the writers of this run's instructions still admins?)" : "after a sub-agent's answer joined this run"}, so this call was not made. Try again later, or answer with what you have.`, status: null }
-            : !author
-              ? ownWriters
-                ? { result: "Error: refused: a writer of this run's instructions is no longer an admin of the organization, so this run may no longer use this space's token. Answer with what you have.", status: null }
-                : { result: "Error: refused: a sub-agent's answer written under another member's instructions now steers this run, so it may no longer use this space's token. Answer with what you have.", status: null }
+          : may === 'unchecked'
+            ? { result: `Error: refused: this space's token could not be checked again ${asked === 'own' ? "(are the writers of this run's instructions still admins, is the token still the space's?)" : "after a sub-agent's answer joined this run"}, so this call was not made. Try again later, or answer with what you have.`, status: null }
+            : !may
+              ? { result: stopped!, status: null }
               : await call(input, signal)
       const path = typeof input?.path === 'string' ? scrubbed(cutText(input.path, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })

@@ -4,7 +4,7 @@ import { ACCESS_TOKEN_PREFIX, hashToken } from '../../auth/tokens'
 import type { Services } from '../../context'
 import { memberships, secrets } from '../../db/schema'
 import { API_TOKEN_SECRET, type ApiAccess, type ApiHandler } from '../../engine/api-tool'
-import { resolveSecrets } from '../spaces/secrets'
+import { openSpaceSecret, resolveSecrets } from '../spaces/secrets'
 
 /**
  * What the engine's `teamday_api` tool needs from the rest of the server (src/engine/api-tool.ts):
@@ -31,6 +31,18 @@ import { resolveSecrets } from '../spaces/secrets'
  * its parent's (JobInput.steeredBy): its message is its parent's model's.
  */
 export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHandler): ApiAccess {
+  // Whether the writers other than the run's user are all admins of the organization now: asked
+  // at the run's start (token) and again at its calls, whatever the space's secret then holds.
+  const trusted: ApiAccess['trusted'] = async ({ organizationId, userId }, writtenBy) => {
+    const others = [...new Set(writtenBy)].filter((a) => a !== userId)
+    if (others.length === 0) return true
+    const admins = await rt.db
+      .select({ userId: memberships.userId })
+      .from(memberships)
+      .where(and(eq(memberships.organizationId, organizationId), inArray(memberships.userId, others), eq(memberships.role, 'admin')))
+      .all()
+    return admins.length === others.length
+  }
   return {
     handle,
     async token({ organizationId, spaceId, userId }, writtenBy) {
@@ -53,14 +65,13 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
       if (!owner || owner.userId !== userId || owner.organizationId !== organizationId) return 'not_owner'
       // Who wrote the prompt as the run holds it (built when it was recorded: instructions changed
       // or removed since are not what it follows), each as they are now.
-      const others = [...new Set(writtenBy)].filter((a) => a !== userId)
-      if (others.length === 0) return value
-      const admins = await rt.db
-        .select({ userId: memberships.userId })
-        .from(memberships)
-        .where(and(eq(memberships.organizationId, organizationId), inArray(memberships.userId, others), eq(memberships.role, 'admin')))
-        .all()
-      return admins.length === others.length ? value : 'not_author'
+      return (await trusted({ organizationId, userId }, writtenBy)) ? value : 'not_author'
+    },
+    trusted,
+    async holds({ organizationId, spaceId }, opened) {
+      if (!spaceId) return false
+      // The space's own row: the value a run opens is the space's (an organization's alone gives no tool).
+      return (await openSpaceSecret(rt, organizationId, spaceId, API_TOKEN_SECRET))?.trim() === opened
     },
   }
 }

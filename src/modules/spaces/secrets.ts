@@ -176,6 +176,27 @@ export async function deleteSecrets(ctx: Ctx, organizationId: string, scope: Sec
 }
 
 /**
+ * One space secret's value, opened now, or null when the space has no secret of that name (the
+ * organization's is not looked at). For the execution engine only, as resolveSecrets.
+ */
+export async function openSpaceSecret(ctx: Pick<Ctx, 'db' | 'box'>, organizationId: string, spaceId: string, key: string): Promise<string | null> {
+  const row = await ctx.db
+    .select({ valueEnc: secrets.valueEnc })
+    .from(secrets)
+    .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, spaceId), eq(secrets.key, key)))
+    .get()
+  if (!row) return null
+  try {
+    return ctx.box.open(row.valueEnc, aad(organizationId, spaceId, key))
+  } catch (e) {
+    if (e instanceof DecryptionError) {
+      throw new AppError('decryption_failed', `Secret ${key} could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.`)
+    }
+    throw e
+  }
+}
+
+/**
  * The environment of an execution: the organization's secrets, then the space's on top (the
  * space wins on conflict), decrypted. For the execution engine only: never return it to a client.
  */
