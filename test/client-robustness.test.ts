@@ -288,6 +288,27 @@ describe('an execute whose answer was lost after its run was recorded (409 idemp
     }
   })
 
+  test("the retry's caller made lower meanwhile (an admin made a member: the answer is not replayed, details.roleThen/roleNow): followed the same, by the execution the 409 names", async () => {
+    const execution = { ...done, id: 'exec_int3' }
+    let executes = 0
+    const raw = rawServer((line) => {
+      if (line.startsWith('POST /api/v1/agents/a/execute')) {
+        if (executes++ === 0) return null
+        return httpJson(409, { error: true, statusCode: 409, code: 'idempotency_interrupted', message: 'Idempotency-Key of a request that was done while your role in this organization was admin; it is member now, … It started execution exec_int3 …', details: { since: '2026-12-06T08:00:00.000Z', committed: true, roleThen: 'admin', roleNow: 'member', executionId: 'exec_int3' } })
+      }
+      if (line.startsWith('GET /api/v1/executions/exec_int3 ')) return httpJson(200, { success: true, execution })
+      return httpJson(404, { error: true, statusCode: 404, code: 'route_not_found', message: 'no' })
+    })
+    try {
+      const r = await cli(['agents', 'execute', 'a', '--message', 'hi'], { TEAMDAY_URL: `http://127.0.0.1:${raw.port}` })
+      expect([r.code, r.out], r.err).toEqual([0, 'the answer\n'])
+      expect(r.err).toContain('exec_int3')
+      expect(executes).toBe(2)
+    } finally {
+      raw.stop(true)
+    }
+  })
+
   test('without an executionId (nothing to follow) the 409 is the answer, as before', async () => {
     let executes = 0
     const raw = rawServer((line) => {

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Elysia, t as schema } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
 import { idempotency, recordPendingKeys } from '../src/http/idempotency'
@@ -6,7 +6,8 @@ import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { IN_PROGRESS_STALE_MS, keyDigest } from '../src/idempotency/service'
 import { authorizerOf, makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
-import { until } from './helpers/scripted-provider'
+import { agent, exec, until } from './helpers/scripted-provider'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { ON_PG } from './helpers/pg'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -376,6 +377,68 @@ describe('a replay after the caller\'s role changed', () => {
     expect((await t.req('PATCH', member, { token: a1.token, body: { role: 'admin' } })).status).toBe(200)
     const back = await send()
     expect([back.status, back.headers.get('idempotency-status'), back.text]).toEqual([200, 'replayed', first.text])
+  })
+})
+
+describe('a replay after the caller was made higher, or lower with an execute', () => {
+  let double: ProviderDouble
+  beforeAll(() => {
+    double = startProviderDouble()
+  })
+  afterAll(() => double.stop())
+
+  test('a member made admin is replayed the answer it had: an admin sees all a member does', async () => {
+    const t = await makeTestApp()
+    const a1 = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t, { role: 'member' })
+    const members = `/api/v1/organizations/${a1.organizationId}/members`
+    const task = () => t.req('POST', '/api/v1/tasks', { token: m.token, body: { title: 'Deploy' }, headers: { 'idempotency-key': 'promo-1' } })
+    const first = await task()
+    expect(first.status).toBe(201)
+    expect((await t.req('PATCH', `${members}/${m.userId}`, { token: a1.token, body: { role: 'admin' } })).status).toBe(200)
+    const replayed = await task()
+    expect([replayed.status, replayed.headers.get('idempotency-status'), replayed.text]).toEqual([201, 'replayed', first.text])
+  })
+
+  test("an admin made a member: their execute's retry is 409 idempotency_interrupted naming the execution it started (details.executionId), not its answer", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const a1 = await makeActor(t, { role: 'admin' })
+    const a2 = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a2, { name: 'Private', visibility: 'private', systemPrompt: 'TOP SECRET PROMPT' })
+    const headers = { 'idempotency-key': 'exec-1' }
+    const send = () => exec(t, a2, ag.id, { message: 'hello' }, headers)
+    const first = await send()
+    expect([first.status, first.body.status]).toEqual([200, 'completed'])
+    const executionId = first.body.executionId as string
+    expect((await send()).headers.get('idempotency-status')).toBe('replayed')
+    expect((await t.req('PATCH', `/api/v1/organizations/${a1.organizationId}/members/${a2.userId}`, { token: a1.token, body: { role: 'member' } })).status).toBe(200)
+    const again = await send()
+    expect([again.status, again.body.code, again.headers.get('idempotency-status')]).toEqual([409, 'idempotency_interrupted', null])
+    expect(again.body.details).toMatchObject({ committed: true, roleThen: 'admin', roleNow: 'member', executionId })
+    expect(again.body.message).toContain(executionId)
+    expect(again.text).not.toContain(first.body.result)
+    // The stored answer's headers never reach a replay: the execution it names is the 409's alone.
+    expect((await t.req('PATCH', `/api/v1/organizations/${a1.organizationId}/members/${a2.userId}`, { token: a1.token, body: { role: 'admin' } })).status).toBe(200)
+    const back = await send()
+    expect([back.status, back.headers.get('idempotency-status'), back.text]).toEqual([200, 'replayed', first.text])
+    expect([...back.headers.keys()].filter((h) => h.startsWith('x-teamday'))).toEqual([])
+  })
+
+  test("an async execute's retry after a demotion names its execution too; a task's names none", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const a1 = await makeActor(t, { role: 'admin' })
+    const a2 = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a2, { name: 'Ops' })
+    const started = await exec(t, a2, ag.id, { message: 'later', async: true }, { 'idempotency-key': 'exec-2' })
+    expect(started.status).toBe(202)
+    const task = () => t.req('POST', '/api/v1/tasks', { token: a2.token, body: { title: 'Deploy' }, headers: { 'idempotency-key': 'task-2' } })
+    expect((await task()).status).toBe(201)
+    expect((await t.req('PATCH', `/api/v1/organizations/${a1.organizationId}/members/${a2.userId}`, { token: a1.token, body: { role: 'member' } })).status).toBe(200)
+    const again = await exec(t, a2, ag.id, { message: 'later', async: true }, { 'idempotency-key': 'exec-2' })
+    expect([again.status, again.body.code, again.body.details?.executionId]).toEqual([409, 'idempotency_interrupted', started.body.executionId])
+    const taskAgain = await task()
+    expect([taskAgain.status, taskAgain.body.code]).toEqual([409, 'idempotency_interrupted'])
+    expect(taskAgain.body.details.executionId).toBeUndefined()
   })
 })
 

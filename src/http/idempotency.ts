@@ -141,7 +141,7 @@ export function idempotency(
     // A 500, or a 503 for the database (a connection lost, maybe as its COMMIT went): what the
     // request wrote is not known, and its key is freed only if its work did not commit (release).
     if (status >= 300 || responseValue instanceof Response) return () => keys.release(id, outcomeUnknown(status, responseValue))
-    // The role it was answered for: a replay to the caller with another role since is refused (ANSWERED_FOR_ROLE).
+    // The role it was answered for: a replay to the caller with a lower role since is refused (ANSWERED_FOR_ROLE).
     const headers: Record<string, string> = { [ANSWERED_FOR_ROLE]: role }
     for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
     return () => keys.complete(id, status, responseValue, headers)

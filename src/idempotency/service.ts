@@ -4,7 +4,7 @@ import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import type { Db } from '../db/connection'
 import { deleteBatch } from '../db/batch-delete'
-import { dbTime, idempotencyKeys } from '../db/schema'
+import { dbTime, idempotencyKeys, roleRanksBelow } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 import { jsonTextKept } from '../json-text'
@@ -35,7 +35,7 @@ const LARGE_BODY_CHARS = 256 * 1024
 export const COMMITTED = 'committed'
 const ANSWER_LOST = 'answer_lost'
 
-/** The execution a key's request recorded (markWorkCommitted), kept while the key is not completed. */
+/** The execution a key's request recorded (markWorkCommitted), kept with its answer once completed (never sent in a replay). */
 const STARTED_EXECUTION = 'x-teamday-started-execution'
 
 /** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
@@ -44,7 +44,7 @@ const WITHHELD_KIND = 'x-teamday-withheld-kind'
 
 /**
  * The role of the caller a stored answer was made for (src/http/idempotency.ts adds it to what it
- * stores). A replay hands the answer only to the same role: one made for an admin holds what a
+ * stores). A replay hands the answer only to the same role or a higher one (roleRanksBelow): one made for an admin holds what a
  * member may not read (another member's private agent with its system prompt, a task in their
  * private space), and replayed to the admin demoted since, it gave that back on their next retry.
  */
@@ -71,7 +71,7 @@ export interface IdempotentRequest {
   settle?: (id: string) => Promise<boolean>
   /** How long the key is kept (IDEMPOTENCY_TTL_MS unless said): a console form's, as long as its session may last. */
   ttlMs?: number
-  /** The caller's role as of this request: a stored answer made for another role is not replayed (ANSWERED_FOR_ROLE). */
+  /** The caller's role as of this request: a stored answer made for a higher role is not replayed (ANSWERED_FOR_ROLE). */
   role?: string
 }
 
@@ -304,15 +304,17 @@ export class IdempotencyKeys {
           { details: { createdId } },
         )
       }
-      const { [ANSWERED_FOR_ROLE]: answeredFor, ...headers } = existing.responseHeaders ?? {}
-      if (answeredFor !== undefined && req.role !== undefined && answeredFor !== req.role) {
+      const { [ANSWERED_FOR_ROLE]: answeredFor, [STARTED_EXECUTION]: executionId, ...headers } = existing.responseHeaders ?? {}
+      if (answeredFor !== undefined && req.role !== undefined && roleRanksBelow(req.role, answeredFor)) {
         // The work was done (the answer is stored), but for the role the caller had then: their
-        // role changed since (an admin made a member, a member a viewer), and the answer may hold
-        // what they may no longer read. Not replayed, and not run again either.
+        // role is lower since (an admin made a member, a member a viewer), and the answer may hold
+        // what they may no longer read. Not replayed, and not run again either. One made higher
+        // (a member made admin) may see all the answer shows: replayed. An execute's names the
+        // execution it started (an id, not its answer), so that a client follows it there.
         throw new AppError(
           'idempotency_interrupted',
-          `Idempotency-Key of a request that was done while your role in this organization was ${answeredFor}; it is ${req.role} now, so its answer is not replayed (it may show what you may no longer see), and it is not run again. Look at what it did with what you may read now (e.g. GET the object it changed or created), rather than sending it again.`,
-          { details: { since: existing.createdAt.toISOString(), committed: true, roleThen: answeredFor, roleNow: req.role } },
+          `Idempotency-Key of a request that was done while your role in this organization was ${answeredFor}; it is ${req.role} now, so its answer is not replayed (it may show what you may no longer see), and it is not run again. ${executionId !== undefined ? `It started execution ${executionId}: read it with GET /api/v1/executions/${executionId} if you may.` : 'Look at what it did with what you may read now (e.g. GET the object it changed or created), rather than sending it again.'}`,
+          { details: { since: existing.createdAt.toISOString(), committed: true, roleThen: answeredFor, roleNow: req.role, ...(executionId !== undefined ? { executionId } : {}) } },
         )
       }
       const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
@@ -337,9 +339,12 @@ export class IdempotencyKeys {
     if (large) await afterOtherRequests()
     const sealed = json === null ? null : deps.box.seal(json, `idem:${id}`)
     if (large) await afterOtherRequests()
+    // The execution an execute recorded (markWorkCommitted) stays named with its answer: a retry
+    // refused its replay (a role lower since) is told which execution it started.
+    const started = withheld === undefined ? (await deps.db.select({ h: idempotencyKeys.responseHeaders }).from(idempotencyKeys).where(eq(idempotencyKeys.id, id)).get())?.h?.[STARTED_EXECUTION] : undefined
     await deps.db
       .update(idempotencyKeys)
-      .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? headers : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
+      .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? { ...headers, ...(started !== undefined ? { [STARTED_EXECUTION]: started } : {}) } : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
       .where(eq(idempotencyKeys.id, id))
       .run()
   }

@@ -4,6 +4,18 @@ import { sql, type SQL } from 'drizzle-orm'
 export const ROLES = ['admin', 'member', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
 
+/**
+ * Whether role `now` may see less than role `then`: ROLES is ordered from the most (admin: all of
+ * the organization) to the least (viewer), each seeing all the next one may. A role not in ROLES
+ * (none such is stored; a later one unknown to this build) ranks below any other but itself.
+ */
+export function roleRanksBelow(now: string, then: string): boolean {
+  if (now === then) return false
+  const n = (ROLES as readonly string[]).indexOf(now)
+  const t = (ROLES as readonly string[]).indexOf(then)
+  return n === -1 || (t !== -1 && n > t)
+}
+
 export const AGENT_VISIBILITIES = ['private', 'organization', 'public', 'unlisted'] as const
 export type AgentVisibility = (typeof AGENT_VISIBILITIES)[number]
 
