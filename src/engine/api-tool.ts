@@ -219,7 +219,8 @@ export function apiCaller(handler: ApiHandler, token: string, about: { execution
 /**
  * The `teamday_api` call of a run that starts now, or undefined: no space, no TEAMDAY_TOKEN in
  * it, the agent disallows the tool, or the engine has no app to call (the admin CLI's runtime).
- * The token is opened here, once per run. Each call is recorded in the execution's log as
+ * The token is opened here, once per run; each call asks first whether the run may still use it
+ * (mayCall: its writers still trusted, the space still holding it). Each call is recorded in the execution's log as
  * `api_call` {method, path, status} (never the token, the body or the answer); a secret that
  * does not open gives no tool, an `api_tool_unavailable` log row and a server log warning.
  */
