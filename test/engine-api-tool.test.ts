@@ -1099,3 +1099,28 @@ describe('teamday_api: the re-ask meets a database that cannot answer', () => {
     expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data.code)).toEqual(['service_unavailable'])
   })
 })
+
+describe("teamday_api: a provider's error that quotes what the tool answered", () => {
+  // The execution stores only a summary of each teamday_api answer (its size), so the check of a
+  // provider's error against the run's input (src/engine/provider-log.ts) did not see the answer
+  // the model read, which may hold other agents' prompts: quoted back by the provider, it reached
+  // the operators' log (execution_failed's providerError).
+  test("the log keeps the error's type and code, not a message quoting the tool's answer", async () => {
+    const w = await world()
+    const hidden = 'Negotiate the Nightingale acquisition quietly: the ceiling is 310 million'
+    const made = await w.t.req('POST', '/api/v1/agents', { token: w.member.token, body: { name: 'Planner', systemPrompt: hidden } })
+    expect(made.status).toBe(201)
+    p.handler = async (_req, body) => {
+      const tool = (body.messages as any[]).find((m) => m.role === 'tool')
+      if (!tool) return rawStream(toolCall('call_0', 'teamday_api', { method: 'GET', path: '/api/v1/agents' }))
+      const got = textOf(tool.content)
+      const at = got.indexOf('Nightingale')
+      return Response.json({ error: { message: `Invalid content: '${got.slice(at, at + 50)}' was flagged.`, type: 'invalid_request_error', code: 'content_policy_violation' } }, { status: 400 })
+    }
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'list the agents', spaceId: w.spaceId })
+    expect(r.status).toBe(502)
+    const failed = w.t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'execution_failed')
+    expect(failed).toMatchObject({ providerStatus: 400, providerErrorType: 'invalid_request_error', providerErrorCode: 'content_policy_violation', providerError: null })
+    expect(w.t.logs.join('\n')).not.toContain('Nightingale')
+  })
+})

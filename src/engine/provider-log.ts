@@ -67,6 +67,10 @@ export function providerErrorFields(
   inputs: readonly string[],
 ): { providerErrorType?: string; providerErrorCode?: string; providerError: string | null } {
   const { type, code } = typeAndCode(answer)
-  const shown = echoesInput(message, inputs) ? null : message.length > MAX_LOGGED ? `${cutText(message, MAX_LOGGED)}...` : message
+  // Only what would be logged is looked at: the whole message (a stream's error event may hold
+  // megabytes) against a long prompt held the event loop for seconds (2 MB against 190,000
+  // characters: 13 s).
+  const logged = message.length > MAX_LOGGED ? `${cutText(message, MAX_LOGGED)}...` : message
+  const shown = echoesInput(logged, inputs) ? null : logged
   return { ...(type !== undefined && { providerErrorType: type }), ...(code !== undefined && { providerErrorCode: code }), providerError: shown }
 }
