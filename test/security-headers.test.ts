@@ -46,7 +46,7 @@ describe('Strict-Transport-Security', () => {
     const t = await app({ config: { tlsCert: '/etc/teamday/cert.pem', tlsKey: '/etc/teamday/key.pem', hstsMaxAge: 600 } })
     expect(await hsts(t, 'teamday.example.com')).toBe('max-age=600')
     expect(await hsts(t, '192.0.2.10:3443', '/api/health')).toBe('max-age=600')
-    for (const host of ['localhost:3443', '127.0.0.1:3443', '[::1]:3443', 'app.localhost']) expect({ host, hsts: await hsts(t, host) }).toEqual({ host, hsts: null })
+    for (const host of ['localhost:3443', '127.0.0.1:3443', '[::1]:3443', 'app.localhost', 'localhost.', 'LocalHost.:3443', 'app.localhost.', '127.0.0.1.:3443']) expect({ host, hsts: await hsts(t, host) }).toEqual({ host, hsts: null })
   })
 
   test('TEAMDAY_HSTS_MAX_AGE=off sends none; 0 tells a browser to forget it', async () => {

@@ -13,22 +13,20 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 export const MAX_URL_BYTES = 8 * 1024
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
-/** `localhost` (and its subdomains), 127.0.0.0/8, [::1]: a browser's own machine. */
+/**
+ * `localhost` (and its subdomains), 127.0.0.0/8, [::1]: a browser's own machine. A trailing dot
+ * is the same name to a browser (`localhost.`), which records HSTS without it.
+ */
 function loopbackHostname(hostname: string): boolean {
-  const name = hostname.toLowerCase()
+  const name = (hostname.endsWith('.') ? hostname.slice(0, -1) : hostname).toLowerCase()
   return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
 }
 
-/** The Host header's name and port as a URL reads them, or null when it is not a valid one. */
-function hostOf(request: Request): string | null {
-  const host = request.headers.get('host')
-  if (host === null) return null
-  try {
-    const u = new URL(`https://${host}`)
-    return u.host.toLowerCase() === host.toLowerCase() ? u.host.toLowerCase() : null
-  } catch {
-    return null
-  }
+/** The name part of a Host header (`[v6]` kept whole; the port dropped). */
+function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1)
+  const colon = host.indexOf(':')
+  return colon < 0 ? host : host.slice(0, colon)
 }
 
 /**
@@ -37,18 +35,22 @@ function hostOf(request: Request): string | null {
  * an https TEAMDAY_PUBLIC_URL (a proxy terminates TLS there). Never to a loopback name: a
  * browser that remembered it for localhost refused every other local server's plain HTTP. A
  * request addressed to another name (the server's IP at its port, over plain HTTP) gets none.
+ * No URL is parsed per request: the public host is compared as the Host header says it.
  */
 export function strictTransport(config: Pick<Config, 'hstsMaxAge' | 'tlsCert' | 'publicUrl'>): { value: string; sentTo(request: Request): boolean } | null {
   if (config.hstsMaxAge === null) return null
   const tls = config.tlsCert !== undefined
-  const publicHost = config.publicUrl?.startsWith('https:') ? new URL(config.publicUrl).host.toLowerCase() : null
+  const publicUrl = config.publicUrl?.startsWith('https:') ? new URL(config.publicUrl) : null
+  const publicHost = publicUrl === null || loopbackHostname(publicUrl.hostname) ? null : publicUrl.host.toLowerCase()
   if (!tls && publicHost === null) return null
   return {
     value: `max-age=${config.hstsMaxAge}`,
     sentTo(request) {
-      const host = hostOf(request)
-      if (host === null || loopbackHostname(new URL(`https://${host}`).hostname)) return false
-      return tls || host === publicHost
+      const header = request.headers.get('host')
+      if (header === null || header === '') return false
+      const host = header.toLowerCase()
+      if (host === publicHost) return true
+      return tls && !loopbackHostname(hostName(host))
     },
   }
 }
