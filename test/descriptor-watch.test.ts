@@ -62,4 +62,21 @@ describe('file descriptors run out', () => {
     await Bun.sleep(50)
     expect(log.lines.map((l) => l.msg)).toEqual(['file_descriptors_exhausted', 'file_descriptors_available'])
   })
+
+  test('a look that took long puts the next one off: the watch takes at most a thousandth of the main thread', async () => {
+    const log = recorder()
+    let clock = 0
+    let looks = 0
+    // Each look "takes" 50 ms of the injected clock: the next waits 50 s, not 10 ms.
+    const stop = watchDescriptors(log, () => ((looks++, (clock += 50)), { open: 2, limit: 1000 }), 10, () => clock)
+    await Bun.sleep(300)
+    stop()
+    expect(looks).toBe(1)
+    // A quick look keeps the interval.
+    let quick = 0
+    const stop2 = watchDescriptors(log, () => ((quick++, (clock += 0.001)), { open: 2, limit: 1000 }), 10, () => clock)
+    await Bun.sleep(300)
+    stop2()
+    expect(quick).toBeGreaterThan(5)
+  })
 })
