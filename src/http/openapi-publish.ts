@@ -507,7 +507,7 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     example: 'req_dnVmljNkiF3TPgjOJo4W',
   },
   'X-RateLimit-Limit': {
-    description: 'Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation\'s successes and 429 only, to keep this document small); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).',
+    description: 'Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation\'s successes, its own 4xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).',
     schema: { type: 'integer' },
     example: 1200,
   },
@@ -524,7 +524,7 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     example: '"default";r=1198;t=42, "user";r=3596;t=42',
   },
   'Teamday-Token-Expiration': {
-    description: 'When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too: declared on each operation\'s successes and 429 only, to keep this document small), so scripts can warn ahead of time; on the answer of a request that rotated its own token with a grace period, the end of that period, and none on one that revoked its own token or rotated it without a grace period (it has stopped).',
+    description: 'When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too: declared on each operation\'s successes, its own 4xx and its 429), so scripts can warn ahead of time; on the answer of a request that rotated its own token with a grace period, the end of that period, and none on one that revoked its own token or rotated it without a grace period (it has stopped).',
     schema: { type: 'string', format: 'date-time' },
     example: '2027-03-03T15:00:00.000Z',
   },
@@ -562,7 +562,8 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
  * response has X-Request-Id (src/http/guards.ts); the rate-limit headers come with every answer
  * counted against a budget (src/http/ratelimit.ts: an authenticated route's once its token is
  * known, a public route's but for the health checks and the docs, which are not limited: unlimitedRoute) and
- * are documented on its successes and its 429; Teamday-Token-Expiration likewise on an
+ * are documented on its successes, its own 4xx (through the shared error responses of
+ * `components.responses`) and its 429; Teamday-Token-Expiration likewise on an
  * authenticated route's (src/auth/plugin.ts);
  * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Idempotency-Status on the success
  * of an authenticated POST or PATCH (src/http/idempotency.ts). The shared responses (413, 414,

@@ -7812,7 +7812,7 @@ export interface components {
          */
         "X-Request-Id": string;
         /**
-         * @description Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation's successes and 429 only, to keep this document small); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).
+         * @description Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation's successes, its own 4xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).
          * @example 1200
          */
         "X-RateLimit-Limit": number;
@@ -7837,7 +7837,7 @@ export interface components {
          */
         RateLimit: string;
         /**
-         * @description When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too: declared on each operation's successes and 429 only, to keep this document small), so scripts can warn ahead of time; on the answer of a request that rotated its own token with a grace period, the end of that period, and none on one that revoked its own token or rotated it without a grace period (it has stopped).
+         * @description When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too: declared on each operation's successes, its own 4xx and its 429), so scripts can warn ahead of time; on the answer of a request that rotated its own token with a grace period, the end of that period, and none on one that revoked its own token or rotated it without a grace period (it has stopped).
          * @example 2027-03-03T15:00:00.000Z
          */
         "Teamday-Token-Expiration": string;
