@@ -110,6 +110,37 @@ describe('space secrets', () => {
       expect(gone.body.message).toStartWith('Validation failed: keys has invalid key (not shown')
       expect(gone.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
     }
+    // …also when its value fails a rule that names a field by its path (validation's value check,
+    // the NUL character, a lone surrogate, an inexact number, a key given twice; JSON and a form):
+    // those named it `secrets.sk-live-…`. The name is told by its position first.
+    for (const path of [`/api/v1/spaces/${id}/secrets`, `/api/v1/organizations/${owner.organizationId}/env`]) {
+      const admin = path.includes('/organizations/') ? await makeActor(t, { role: 'admin', org: owner.orgSlug }) : owner
+      const k = JSON.stringify(pasted)
+      const raws = [
+        `{"secrets":{${k}:123}}`,
+        `{"secrets":{${k}:null}}`,
+        `{"secrets":{${k}:{"a":1}}}`,
+        `{"secrets":{${k}:"${'x'.repeat(64 * 1024 + 1)}"}}`,
+        `{"secrets":{${k}:"a\\u0000b"}}`,
+        `{"secrets":{${k}:"a\\ud800b"}}`,
+        `{"secrets":{${k}:1e400}}`,
+        `{"secrets":{${k}:"a",${k}:"b"}}`,
+      ]
+      for (const raw of raws) {
+        const res = await t.req('POST', path, { token: admin.token, raw, headers: { 'content-type': 'application/json' } })
+        expect({ raw: raw.slice(0, 80), status: res.status, message: res.body.message, details: res.body.details }).toEqual({
+          raw: raw.slice(0, 80),
+          status: 422,
+          message: 'Validation failed: secrets has invalid key (not shown: it may be a value pasted as a name): keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters',
+          details: [{ field: 'secrets', message: 'key 1 of 1 must be UPPER_SNAKE_CASE, at most 128 characters' }],
+        })
+        expect(res.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+      }
+      const form = await t.req('POST', path, { token: admin.token, raw: `secrets[${pasted}]=${'x'.repeat(64 * 1024 + 1)}&secrets[FINE]=y`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+      expect(form.status).toBe(422)
+      expect(form.body.details).toEqual([{ field: 'secrets', message: 'key 1 of 2 must be UPPER_SNAKE_CASE, at most 128 characters' }])
+      expect(form.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+    }
     await new Promise<void>((r) => setImmediate(r))
     expect(t.logs.join('\n')).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
     const nonString = await post({ API_KEY: 12345678 })

@@ -1,7 +1,7 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
-import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
+import { secretNameRecords, secretNamesRefusal, secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
@@ -82,6 +82,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - a token (`td_…`, `tdo_…`, …) in any string or key but the route's fields designed to receive
  *   one → 422 naming the field, nothing stored (src/http/secret-fields.ts); a console page's form
  *   has the field taken out instead, for the page to refuse and show again;
+ * - a key of a record of secret values (`secrets` of the routes that set them) that is not a
+ *   secret name → 422 telling it by its position (refuseBadSecretNames), before every rule above
+ *   but the JSON's own: each of them, and validation's value check, names a field by its path
+ *   (`secrets.sk-live-…`), and such a key is often a value pasted as a name;
  * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
  *   JSON has them (formFields);
  * - any other type → 422 `validation_failed` saying to send JSON; to a console page's form, a body
@@ -264,6 +268,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
     if (Object.keys(fields).every((k) => k === '')) return NOTHING
     const read = formFields(fields, shape)
+    refuseBadSecretNames(read, shape)
     if (shape.pageForm) {
       takeSecretsOutOfForm(read, shape.secretFields ?? [])
       return read
@@ -302,6 +307,8 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     throw invalidJson(otherEncoding(request, text))
   }
   if (!isPlainObject(value)) throw notAnObject(type)
+  // Before any rule that names a field by its path (`secrets.<key>`): such a key may be a value.
+  refuseBadSecretNames(value, shape)
   if (jsonHasNul(text)) throw nulRefused(firstBadText(value, (s) => s.includes('\0')))
   if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused(firstBadText(value, (s) => !s.isWellFormed()))
   // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
@@ -320,6 +327,21 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   const secret = secretRefusal(value, shape.secretFields ?? [], text)
   if (secret) throw secret
   return value
+}
+
+/**
+ * The keys of a record of secret values (`secrets` of POST …/secrets and …/env) that are not
+ * secret names, told by position (secretNamesRefusal): checked before any other rule, as every
+ * other one that finds something under such a key names it by its path (`secrets.sk-live-…`: a
+ * value that is not a string or over 64 KiB, validation's; the NUL character; a key given twice).
+ */
+function refuseBadSecretNames(body: object, shape: BodyShape): void {
+  for (const path of secretNameRecords(shape.secretFields ?? [])) {
+    const record = valueAt(body, path)
+    if (!isPlainObject(record)) continue
+    const refused = secretNamesRefusal(Object.keys(record), path.join('.'))
+    if (refused) throw refused
+  }
 }
 
 /**

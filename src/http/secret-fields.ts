@@ -1,6 +1,7 @@
 import { holdsSecret } from '../auth/tokens'
 import { AppError, invalidField } from '../errors'
 import { firstInJson, SKIP_CONTENTS } from '../json-limits'
+import { isSecretKey, SECRET_KEY_RULE } from '../secret-names'
 
 /**
  * "A token's plaintext exists only in its creation response": a token (`td_…`, or a CLI sign-in's
@@ -136,4 +137,35 @@ function secretPath(body: unknown, exempt: readonly (readonly string[])[]): stri
 
 function isExempt(at: readonly string[], exempt: readonly (readonly string[])[]): boolean {
   return exempt.some((p) => p.length === at.length && p.every((seg, i) => seg === '*' || seg === at[i]))
+}
+
+/**
+ * The refusal of secret names failing the rule (UPPER_SNAKE_CASE, at most 128 characters), or null
+ * when all pass. A name failing it is told by its position, never shown: it is often a value pasted
+ * into the name's field (`sk-live-…`), and the 422 goes back through proxies, logs and the console's
+ * page. Said by the service (validateSecretKeys, src/modules/spaces/secrets.ts) and, for the keys of
+ * a record of secret values (SECRET_FIELDS' `secrets.*`), by the body reader before anything else
+ * that could name a key (a value that is not a string, the NUL character, a key given twice…).
+ */
+export function secretNamesRefusal(keys: readonly string[], field: string): AppError | null {
+  const bad: number[] = []
+  keys.forEach((k, i) => {
+    if (!isSecretKey(k)) bad.push(i + 1)
+  })
+  if (bad.length === 0) return null
+  // "key 2 of 3", "keys 1, 3 of 3"; a lone name is just "key".
+  const where = keys.length === 1 ? '' : bad.length === 1 ? ` ${bad[0]} of ${keys.length}` : `s ${bad.join(', ')} of ${keys.length}`
+  return new AppError(
+    'validation_failed',
+    `Validation failed: ${field} has invalid key${where} (not shown: it may be a value pasted as a name): keys must be ${SECRET_KEY_RULE}`,
+    { details: bad.map((n) => ({ field, message: `key ${n} of ${keys.length} must be UPPER_SNAKE_CASE, at most 128 characters` })) },
+  )
+}
+
+/**
+ * The paths of a route's records whose keys are secret names: those whose values are secrets
+ * (`secrets.*` in SECRET_FIELDS). The body reader checks their keys first (secretNamesRefusal).
+ */
+export function secretNameRecords(exempt: readonly (readonly string[])[]): readonly (readonly string[])[] {
+  return exempt.filter((p) => p.length > 1 && p.at(-1) === '*').map((p) => p.slice(0, -1))
 }

@@ -6,7 +6,8 @@ import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { isSecretKey, MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
+import { secretNamesRefusal } from '../../http/secret-fields'
+import { MAX_KEYS_PER_REQUEST } from '../../secret-names'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -33,19 +34,8 @@ const aad = (organizationId: string, scope: string, key: string) => `secret:${or
 export function validateSecretKeys(keys: string[], field: string): void {
   if (keys.length === 0) throw invalidField(field, `${field} must name at least one key`)
   if (keys.length > MAX_KEYS_PER_REQUEST) throw invalidField(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
-  const bad: number[] = []
-  keys.forEach((k, i) => {
-    if (!isSecretKey(k)) bad.push(i + 1)
-  })
-  if (bad.length > 0) {
-    // "key 2 of 3", "keys 1, 3 of 3"; a lone name is just "key".
-    const where = keys.length === 1 ? '' : bad.length === 1 ? ` ${bad[0]} of ${keys.length}` : `s ${bad.join(', ')} of ${keys.length}`
-    throw new AppError(
-      'validation_failed',
-      `Validation failed: ${field} has invalid key${where} (not shown: it may be a value pasted as a name): keys must be ${SECRET_KEY_RULE}`,
-      { details: bad.map((n) => ({ field, message: `key ${n} of ${keys.length} must be UPPER_SNAKE_CASE, at most 128 characters` })) },
-    )
-  }
+  const refused = secretNamesRefusal(keys, field)
+  if (refused) throw refused
 }
 
 /** Checks a `{KEY: value}` map. Messages name keys and limits, never a value. */
