@@ -793,6 +793,35 @@ describe('a compressed answer', () => {
     expect(s.err).toContain(`the answer from ${base} could not be decompressed`)
     expect(s.err).toContain('teamday executions get exec_gz1')
   })
+  // Only request()'s read of a 2xx-or-not answer and a stream's reader said so: every other read
+  // of an answer's body (a stream's refusal, a 502/504/429 looked at before a retry, a 401 looked
+  // at for token_expired, the sign-in's refresh) surfaced Bun's "ZlibError fetching …" with exit 1.
+  test('one that does not decode, wherever its body is read: a refused stream, a gateway answer before a retry, a 401, a refresh', async () => {
+    const gz = { 'content-type': 'application/json', 'content-encoding': 'gzip' }
+    const said = `the answer from ${base} could not be decompressed: it says Content-Encoding gzip, and its body is not that (ZlibError)`
+    handler = () => new Response(garbage, { status: 404, headers: gz })
+    const refused = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream', '--json'])
+    expect([refused.code, refused.err]).toEqual([5, expect.stringContaining(said)])
+    expect(refused.json).toMatchObject({ error: true, code: 'answer_undecodable', exitCode: 5 })
+    for (const status of [502, 504, 429]) {
+      hits = 0
+      handler = () => new Response(garbage, { status, headers: gz })
+      const r = await cli(['tasks', 'list', '--retries', '2', '--json'])
+      expect([status, r.code, r.json?.code]).toEqual([status, 5, 'answer_undecodable'])
+      expect(r.err).toContain(said)
+      expect(r.err).not.toContain('verbose')
+      expect(hits).toBe(1)
+    }
+    const { ApiClient } = await import('../src/client/http')
+    const { LoginSession } = await import('../src/client/login-session')
+    const stored = { accessToken: TOKEN, refreshToken: 'tdr_' + 'B'.repeat(43), expiresAt: '2999-01-01T00:00:00.000Z', userId: 'user_1', organizationId: 'org_1', savedAt: '2026-12-01T00:00:00.000Z' }
+    const login = new LoginSession(join(dir, 'credentials.json'), base, stored)
+    handler = () => new Response(garbage, { status: 401, headers: gz })
+    const client = new ApiClient({ baseUrl: base, token: TOKEN, tokenSource: 'test', login, retries: 0, warn: () => {} })
+    await expect(client.request('GET', '/api/v1/tasks', { expect: 'list' })).rejects.toMatchObject({ code: 'answer_undecodable', message: expect.stringContaining(said) })
+    handler = () => new Response(garbage, { status: 200, headers: gz })
+    await expect(login.refresh()).rejects.toMatchObject({ code: 'answer_undecodable', message: expect.stringContaining(said) })
+  })
   test("bun src/main.ts: after Bun's own line, the client's words, not Bun's advice to developers", async () => {
     handler = () => new Response(garbage, { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } })
     const p = Bun.spawn([process.execPath, 'src/main.ts', 'tasks', 'list', '--retries', '0'], {

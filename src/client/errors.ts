@@ -162,3 +162,46 @@ export function rateLimitedHint(retried: number | undefined): string {
   if (retried === 0) return 'Rate limited, and not retried (--retries 0); try later or pass --retries N (up to 10).'
   return `Still rate limited after ${retried} ${retried === 1 ? 'retry' : 'retries'}; try later or raise --retries (up to 10).`
 }
+
+/**
+ * The codes of Bun's fetch for an answer whose body does not decode as its Content-Encoding says
+ * (corrupt, or not that coding: a proxy's doing). Bun decodes answers natively, and prints its own
+ * `Decompression error: …` line on stderr first; the client then says it in its words
+ * (undecodable), not as an answer that broke off. Decoding answers in the client instead (a
+ * DecompressionStream per answer) took that line away but cost `agents list` ~2 ms of CPU in
+ * interleaved runs: not kept.
+ */
+const UNDECODABLE = new Set(['ZlibError', 'BrotliDecompressionError', 'ZstdDecompressionError'])
+
+/** Whether `e` is Bun's failure to decode an answer's body (UNDECODABLE). */
+export function undecodableAnswer(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code
+  return typeof code === 'string' && UNDECODABLE.has(code)
+}
+
+/** An answer whose body does not decode as its Content-Encoding says. */
+export function undecodable(server: string, coding: string, e: unknown): ClientError {
+  const why = (e as { code?: unknown } | null)?.code
+  return new ClientError(
+    'server',
+    `the answer from ${server} could not be decompressed: it says Content-Encoding ${coding}, and its body is not that (${typeof why === 'string' ? why : 'corrupt'}): damaged on the way, or changed by a proxy`,
+    'Check --url / TEAMDAY_URL and any proxy between here and the server (one that compresses, or recompresses, answers), then try again (teamday health).',
+    undefined,
+    'answer_undecodable',
+  )
+}
+
+/**
+ * An answer's body as text; one that does not decode as its Content-Encoding says is
+ * answer_undecodable (undecodable), not Bun's text for developers ("ZlibError fetching …, pass
+ * verbose: true", exit 1). Every read of an answer's body on the client's paths goes through it
+ * (a stream's reader maps the same failure itself: src/cli/client/agents.ts).
+ */
+export async function readText(res: Pick<Response, 'text'> & { headers: { get(name: string): string | null } }, server: string): Promise<string> {
+  try {
+    return await res.text()
+  } catch (e) {
+    if (undecodableAnswer(e)) throw undecodable(server, res.headers.get('content-encoding') ?? '?', e)
+    throw e
+  }
+}

@@ -1,5 +1,7 @@
 import { VERSION } from '../build-info'
-import { certificateHint, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, unexpectedAnswer } from './errors'
+import { certificateHint, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, readText, unexpectedAnswer } from './errors'
+
+export { readText, undecodable, undecodableAnswer } from './errors'
 
 export { networkReason }
 import { NO_TOKEN_HINT, noTokenMessage, type ClientConfig } from './config'
@@ -83,34 +85,6 @@ const DEFAULT_TIMEOUT_MS = 30_000
 export const QUIET = { verbose: false } as RequestInit
 
 /**
- * The codes of Bun's fetch for an answer whose body does not decode as its Content-Encoding says
- * (corrupt, or not that coding: a proxy's doing). Bun decodes answers natively, and prints its own
- * `Decompression error: …` line on stderr first; the client then says it in its words
- * (undecodable), not as an answer that broke off. Decoding answers in the client instead (a
- * DecompressionStream per answer) took that line away but cost `agents list` ~2 ms of CPU in
- * interleaved runs: not kept.
- */
-const UNDECODABLE = new Set(['ZlibError', 'BrotliDecompressionError', 'ZstdDecompressionError'])
-
-/** Whether `e` is Bun's failure to decode an answer's body (UNDECODABLE). */
-export function undecodableAnswer(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code
-  return typeof code === 'string' && UNDECODABLE.has(code)
-}
-
-/** An answer whose body does not decode as its Content-Encoding says. */
-export function undecodable(server: string, coding: string, e: unknown): ClientError {
-  const why = (e as { code?: unknown } | null)?.code
-  return new ClientError(
-    'server',
-    `the answer from ${server} could not be decompressed: it says Content-Encoding ${coding}, and its body is not that (${typeof why === 'string' ? why : 'corrupt'}): damaged on the way, or changed by a proxy`,
-    'Check --url / TEAMDAY_URL and any proxy between here and the server (one that compresses, or recompresses, answers), then try again (teamday health).',
-    undefined,
-    'answer_undecodable',
-  )
-}
-
-/**
  * The HTTP client of the CLI. Retries 429/502/503/504 and connection errors with exponential
  * backoff and full jitter, honouring Retry-After; requests that are not idempotent (POST,
  * PATCH) are retried only with an Idempotency-Key, which it generates for them, so a retried
@@ -149,11 +123,11 @@ export class ApiClient {
       res = await this.send(method, path, o, used)
       used = this.retried.get(res) ?? used
       try {
-        text = await res.text()
+        text = await readText(res, this.opts.baseUrl)
         break
       } catch (e) {
-        // An answer that does not decode: said as it is, not retried.
-        if (undecodableAnswer(e)) throw undecodable(this.opts.baseUrl, res.headers.get('content-encoding') ?? '?', e)
+        // An answer that does not decode (readText's answer_undecodable): said as it is, not retried.
+        if (e instanceof ClientError) throw e
         // The answer began and then broke off (a reset, a server that stops sending): a network
         // failure (exit 5), retried when repeating the request is safe; not a raw runtime error.
         const why = networkReason(e, o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs)
@@ -183,7 +157,7 @@ export class ApiClient {
   async open(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
     const res = await this.send(method, path, o)
     if (res.ok) return res
-    const text = await res.text()
+    const text = await readText(res, this.opts.baseUrl)
     throw this.error(res, parseJson(text), text, path)
   }
 
@@ -259,7 +233,7 @@ export class ApiClient {
       }
       if (res.status === 401 && login && !refreshed) {
         // The access token ended early (clock skew, or a server restart of the clock): refresh once and resend.
-        const body = parseJson(await res.clone().text()) as { code?: string } | undefined
+        const body = parseJson(await readText(res.clone(), this.opts.baseUrl)) as { code?: string } | undefined
         if (body?.code === 'token_expired') {
           refreshed = true
           await res.body?.cancel().catch(() => {})
@@ -274,7 +248,7 @@ export class ApiClient {
         // An execution that ran and failed is an answer, not a transient gateway error; a 429 for
         // the address's failed authentications is the refused credential's answer: sent again, the
         // same credential only counts more failures.
-        const text = await res.text()
+        const text = await readText(res, this.opts.baseUrl)
         const parsed = parseJson(text) as any
         if (parsed?.error === true && (res.status === 429 ? parsed.details?.reason === FAILED_AUTHENTICATIONS : EXECUTION_FAILURE_CODES.has(parsed.code))) {
           return returning(new Response(text, { status: res.status, headers: res.headers }), attempt)

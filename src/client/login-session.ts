@@ -1,6 +1,6 @@
 import { VERSION } from '../build-info'
 import { writeCredentials, type StoredLogin } from './credentials'
-import { ClientError, errorFromResponse, networkReason } from './errors'
+import { ClientError, errorFromResponse, networkReason, readText } from './errors'
 
 /**
  * A stored browser sign-in (`teamday login`) in use: hands out its access token, refreshing it
@@ -37,7 +37,7 @@ export class LoginSession {
     }).catch((e) => {
       throw new ClientError('server', `cannot reach the server at ${this.baseUrl} to refresh your sign-in: ${networkReason(e, 30_000)}`, undefined, undefined, 'connection_failed')
     })
-    const text = await res.text()
+    const text = await readText(res, this.baseUrl)
     let body: any
     try {
       body = JSON.parse(text)
