@@ -141,6 +141,13 @@ describe('space secrets', () => {
       expect(form.body.details).toEqual([{ field: 'secrets', message: 'key 1 of 2 must be UPPER_SNAKE_CASE, at most 128 characters' }])
       expect(form.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
     }
+    // A name alone stays the service's, after the access checks: a member's to the organization's
+    // env is 403; a valid name's value error still names it.
+    const member = await makeActor(t, { role: 'member', org: owner.orgSlug })
+    const env = `/api/v1/organizations/${owner.organizationId}/env`
+    expect((await t.req('POST', env, { token: member.token, body: { secrets: { [pasted]: 'x' } } })).status).toBe(403)
+    const named = await post({ FINE: 123 })
+    expect([named.status, named.body.details]).toEqual([422, [{ field: 'secrets.FINE', message: 'secrets values must be strings of at most 65536 bytes (64 KiB) in UTF-8' }]])
     await new Promise<void>((r) => setImmediate(r))
     expect(t.logs.join('\n')).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
     const nonString = await post({ API_KEY: 12345678 })

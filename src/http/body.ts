@@ -1,7 +1,7 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
-import { secretNameRecords, secretNamesRefusal, secretRefusal, takeSecretsOutOfForm } from './secret-fields'
+import { secretNamesFirst, secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
@@ -82,10 +82,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - a token (`td_…`, `tdo_…`, …) in any string or key but the route's fields designed to receive
  *   one → 422 naming the field, nothing stored (src/http/secret-fields.ts); a console page's form
  *   has the field taken out instead, for the page to refuse and show again;
- * - a key of a record of secret values (`secrets` of the routes that set them) that is not a
- *   secret name → 422 telling it by its position (refuseBadSecretNames), before every rule above
- *   but the JSON's own: each of them, and validation's value check, names a field by its path
- *   (`secrets.sk-live-…`), and such a key is often a value pasted as a name;
+ * - a body one of the rules above refuses that holds, in a record of secret values (`secrets` of
+ *   the routes that set them), a key that is not a secret name → the 422 telling that key by its
+ *   position (secretNamesFirst): each of those rules names a field by its path (`secrets.sk-live-…`),
+ *   and such a key is often a value pasted as a name. A body refused by no rule of the reader's or
+ *   the validator's leaves bad names to the service, after the access checks;
  * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
  *   JSON has them (formFields);
  * - any other type → 422 `validation_failed` saying to send JSON; to a console page's form, a body
@@ -268,7 +269,6 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
     if (Object.keys(fields).every((k) => k === '')) return NOTHING
     const read = formFields(fields, shape)
-    refuseBadSecretNames(read, shape)
     if (shape.pageForm) {
       takeSecretsOutOfForm(read, shape.secretFields ?? [])
       return read
@@ -307,15 +307,27 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     throw invalidJson(otherEncoding(request, text))
   }
   if (!isPlainObject(value)) throw notAnObject(type)
-  // Before any rule that names a field by its path (`secrets.<key>`): such a key may be a value.
-  refuseBadSecretNames(value, shape)
+  try {
+    refuseBadText(text, value, counted.members, scan)
+  } catch (e) {
+    // Each of those names a field by its path (`secrets.sk-live-…`): a secret name failing its
+    // rule is told by its position instead (secretNamesFirst).
+    throw secretNamesFirst(value, shape.secretFields ?? []) ?? e
+  }
+  const secret = secretRefusal(value, shape.secretFields ?? [], text)
+  if (secret) throw secret
+  return value
+}
+
+/** The rules of a parsed JSON body's text and values (NUL, lone surrogates, `__proto__`, a key given twice, inexact numbers). */
+function refuseBadText(text: string, value: object, members: number, scan: number): void {
   if (jsonHasNul(text)) throw nulRefused(firstBadText(value, (s) => s.includes('\0')))
   if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused(firstBadText(value, (s) => !s.isWellFormed()))
   // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
   if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
   // A key given twice in one object (`{"title":"a","title":"b"}`): JSON.parse kept the last and
   // dropped the other without a word, where a form's or a query's repeat is refused.
-  if (counted.members !== parsedMemberCount(value)) {
+  if (members !== parsedMemberCount(value)) {
     const twice = firstDuplicateKey(text)
     if (twice) throw duplicateKeyRefused(twice.path, twice.key)
   }
@@ -323,24 +335,6 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     const target = firstInexactLiteral(text)
     const found = target === undefined ? null : numberPath(value, target)
     if (found !== null) throw inexactNumberRefused(found.path, found.value)
-  }
-  const secret = secretRefusal(value, shape.secretFields ?? [], text)
-  if (secret) throw secret
-  return value
-}
-
-/**
- * The keys of a record of secret values (`secrets` of POST …/secrets and …/env) that are not
- * secret names, told by position (secretNamesRefusal): checked before any other rule, as every
- * other one that finds something under such a key names it by its path (`secrets.sk-live-…`: a
- * value that is not a string or over 64 KiB, validation's; the NUL character; a key given twice).
- */
-function refuseBadSecretNames(body: object, shape: BodyShape): void {
-  for (const path of secretNameRecords(shape.secretFields ?? [])) {
-    const record = valueAt(body, path)
-    if (!isPlainObject(record)) continue
-    const refused = secretNamesRefusal(Object.keys(record), path.join('.'))
-    if (refused) throw refused
   }
 }
 

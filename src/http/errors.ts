@@ -10,6 +10,7 @@ import type { Clock } from '../clock'
 import { loggedPath, loggedTarget } from './observe'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 import { GET_WITHOUT_HEAD } from './routes'
+import { secretFieldsOf, secretNamesFirst } from './secret-fields'
 
 /**
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
@@ -180,6 +181,7 @@ export function errorsPlugin(
       let message = INTERNAL
       let details: unknown
       let headers: Record<string, string> | undefined
+      let named: AppError | null = null
       if (error instanceof AppError) {
         status = error.status
         errCode = error.code
@@ -190,6 +192,13 @@ export function errorsPlugin(
         status = 400
         errCode = 'invalid_json'
         message = 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'
+      } else if (code === 'VALIDATION' && (error as any).type === 'body' && typeof route === 'string' && (named = secretNamesFirst((error as any).value, secretFieldsOf(request.method, route))) !== null) {
+        // A value of a record of secrets refused under a key that is not a secret name: its field
+        // was `secrets.<key>`, and such a key is often a value pasted as a name. Told by position.
+        status = named.status
+        errCode = named.code
+        message = named.message
+        details = named.details
       } else if (code === 'VALIDATION' && (error as any).type !== 'response') {
         status = 422
         errCode = 'validation_failed'

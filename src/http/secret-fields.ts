@@ -163,9 +163,21 @@ export function secretNamesRefusal(keys: readonly string[], field: string): AppE
 }
 
 /**
- * The paths of a route's records whose keys are secret names: those whose values are secrets
- * (`secrets.*` in SECRET_FIELDS). The body reader checks their keys first (secretNamesRefusal).
+ * The refusal of the first record of secret values (`secrets.*` in a route's SECRET_FIELDS,
+ * `exempt`) in `body` holding a key that is not a secret name, told by position; null when none.
+ * Said in place of a refusal that would name such a key by its path (`secrets.sk-live-…`): the
+ * body reader's (the NUL character, a key given twice, …) and validation's (a value that is not a
+ * string or over 64 KiB, src/http/errors.ts). Names alone are the service's to check, after the
+ * access checks (a member's bad name to an admin-only route is 403 before it is 422).
  */
-export function secretNameRecords(exempt: readonly (readonly string[])[]): readonly (readonly string[])[] {
-  return exempt.filter((p) => p.length > 1 && p.at(-1) === '*').map((p) => p.slice(0, -1))
+export function secretNamesFirst(body: unknown, exempt: readonly (readonly string[])[]): AppError | null {
+  for (const p of exempt) {
+    if (p.length < 2 || p.at(-1) !== '*') continue
+    let record: unknown = body
+    for (const name of p.slice(0, -1)) record = record !== null && typeof record === 'object' && Object.hasOwn(record, name) ? (record as Record<string, unknown>)[name] : undefined
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) continue
+    const refused = secretNamesRefusal(Object.keys(record), p.slice(0, -1).join('.'))
+    if (refused) return refused
+  }
+  return null
 }

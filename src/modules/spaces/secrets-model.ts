@@ -8,8 +8,9 @@ import { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, MAX_VALUE_BYTES, SECRET_KEY_PATTE
 
 /**
  * The key rule in the document: `propertyNames` is a JSON Schema keyword TypeBox does not check,
- * so the body reader (src/http/body.ts refuseBadSecretNames, before validation, whose value errors
- * name `secrets.<key>`) and the service (validateSecretKeys) answer, with the bad key's position. A value's
+ * so the service's own check (validateSecretKeys) answers, with the bad key's position, after the
+ * access checks; a body the reader or this validation refuses (whose errors name `secrets.<key>`)
+ * is told so instead when a key is bad (secretNamesFirst, src/http/secret-fields.ts). A value's
  * `maxLength` is checked by the validator too; it counts UTF-16 code units, an upper bound of the
  * real limit (65536 bytes in UTF-8, checked by the service).
  */
