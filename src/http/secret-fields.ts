@@ -143,9 +143,8 @@ function isExempt(at: readonly string[], exempt: readonly (readonly string[])[])
  * The refusal of secret names failing the rule (UPPER_SNAKE_CASE, at most 128 characters), or null
  * when all pass. A name failing it is told by its position, never shown: it is often a value pasted
  * into the name's field (`sk-live-…`), and the 422 goes back through proxies, logs and the console's
- * page. Said by the service (validateSecretKeys, src/modules/spaces/secrets.ts) and, for the keys of
- * a record of secret values (SECRET_FIELDS' `secrets.*`), by the body reader before anything else
- * that could name a key (a value that is not a string, the NUL character, a key given twice…).
+ * page. Said by the service (validateSecretKeys, src/modules/spaces/secrets.ts) and in place of a
+ * refusal of the body that would name such a key by its path (secretNamesFirst).
  */
 export function secretNamesRefusal(keys: readonly string[], field: string): AppError | null {
   const bad: number[] = []
