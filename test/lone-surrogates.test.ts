@@ -104,12 +104,15 @@ describe('in a value echoed cut to a length', () => {
       await t.req('POST', '/api/v1/tasks', { token: a.token, raw: `{"title":"x","metadata":{"${'k'.repeat(23)}${'\u{1F600}'.repeat(30)}":"\\u0000"}}`, headers: { 'content-type': 'application/json' } }),
       await t.req('POST', '/api/v1/tasks', { token: a.token, raw: `{"title":"x","metadata":{"${'k'.repeat(23)}${'\u{1F600}'.repeat(30)}":1e400}}`, headers: { 'content-type': 'application/json' } }),
     ]
-    for (const r of answers) {
+    for (const [i, r] of answers.entries()) {
       expect(r.status).toBeGreaterThanOrEqual(400)
       expect(r.status).toBeLessThan(500)
       expect(r.text).not.toMatch(/\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])/i)
       expect(JSON.stringify(r.body).isWellFormed()).toBe(true)
-      expect(JSON.stringify(r.body)).toContain('\u{1F600}'.repeat(20))
+      // A secret's name failing the rule is told by its position, never echoed (it may be a
+      // value pasted as a name): nothing of it, whole or cut.
+      if (i === 2) expect(JSON.stringify(r.body)).not.toContain('\u{1F600}')
+      else expect(JSON.stringify(r.body)).toContain('\u{1F600}'.repeat(20))
     }
   })
 })
