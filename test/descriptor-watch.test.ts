@@ -5,7 +5,7 @@
  * compiled binary under a real limit: test/resource-limits-binary.test.ts.
  */
 import { describe, expect, test } from 'bun:test'
-import { descriptorState, procDescriptors, RECOVERED, SPARE_DESCRIPTORS, watchDescriptors, type DescriptorCount } from '../src/http/descriptor-watch'
+import { descriptorState, LONGEST_WAIT_MS, nextLookMs, procDescriptors, RECOVERED, SPARE_DESCRIPTORS, watchDescriptors, type DescriptorCount } from '../src/http/descriptor-watch'
 
 function recorder() {
   const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = []
@@ -67,7 +67,7 @@ describe('file descriptors run out', () => {
     const log = recorder()
     let clock = 0
     let looks = 0
-    // Each look "takes" 50 ms of the injected clock: the next waits 50 s, not 10 ms.
+    // Each look "takes" 50 ms of the injected clock: the next waits a minute (at most), not 10 ms.
     const stop = watchDescriptors(log, () => ((looks++, (clock += 50)), { open: 2, limit: 1000 }), 10, () => clock)
     await Bun.sleep(300)
     stop()
@@ -78,5 +78,14 @@ describe('file descriptors run out', () => {
     await Bun.sleep(300)
     stop2()
     expect(quick).toBeGreaterThan(5)
+  })
+
+  test('the wait after a look: the interval, a thousand times a long look, a minute at most', () => {
+    expect(nextLookMs(2000, 0.5)).toBe(2000)
+    expect(nextLookMs(2000, 5)).toBe(5000)
+    expect(nextLookMs(2000, 30)).toBe(30_000)
+    // A look that a loaded machine made long (or a process descheduled in it): a minute, not 17.
+    expect(nextLookMs(2000, 1000)).toBe(LONGEST_WAIT_MS)
+    expect(LONGEST_WAIT_MS).toBe(60_000)
   })
 })

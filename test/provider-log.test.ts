@@ -20,4 +20,8 @@ describe("a provider error's message in the log", () => {
     expect(f.providerError!.length).toBeLessThanOrEqual(303)
     expect(f.providerError).not.toContain('Bluebird')
   })
+  test('a quote that begins inside the logged part and runs past the cut: null', () => {
+    const prompt = 'The acquisition ceiling is 310 million and nobody outside the board may know it before March'
+    expect(providerErrorFields(undefined, `${'x'.repeat(278)} quoted: '${prompt}'`, [prompt]).providerError).toBeNull()
+  })
 })

@@ -70,7 +70,9 @@ export function providerErrorFields(
   // Only what would be logged is looked at: the whole message (a stream's error event may hold
   // megabytes) against a long prompt held the event loop for seconds (2 MB against 190,000
   // characters: 13 s).
+  // A little past the cut, so that a quote beginning inside the logged part is found whole
+  // (echoesInput finds a run of WINDOW + STRIDE characters or more).
   const logged = message.length > MAX_LOGGED ? `${cutText(message, MAX_LOGGED)}...` : message
-  const shown = echoesInput(logged, inputs) ? null : logged
+  const shown = echoesInput(message.slice(0, MAX_LOGGED + WINDOW + STRIDE), inputs) ? null : logged
   return { ...(type !== undefined && { providerErrorType: type }), ...(code !== undefined && { providerErrorCode: code }), providerError: shown }
 }

@@ -502,9 +502,10 @@ export async function runJob(
   }
   const messages: ModelMessage[] = [...history.messages.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []
-  // What the teamday_api tool answered, as the model read it (toolCalls stores only its size):
-  // a provider's error may quote it, and it may hold other runs' prompts (provider-log.ts).
-  const apiOutputs: string[] = []
+  // What each tool answered, as the model read it (toolCalls stores only the size of
+  // teamday_api's, and the rest JSON-escaped): a provider's error may quote it, and it may hold
+  // other runs' prompts (a sub-agent's answer, an API answer; provider-log.ts).
+  const toolOutputs: string[] = []
   // The earlier turns' answers were written under their own instructions, and go to the model as
   // its own words: their writers steer this run too (its teamday_api token, and the messages it
   // writes to the sub-agents it delegates to: JobInput.steeredBy).
@@ -698,7 +699,7 @@ export async function runJob(
         case 'tool-error': {
           const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error, keys)}`
           toolCalls.push({ tool: part.toolName, arguments: inputWithoutKeys(part.input, answerKeys), result: part.toolName === API_TOOL ? storedApiResult(output) : output, timestamp: new Date(clock.now()).toISOString() })
-          if (part.toolName === API_TOOL && typeof output === 'string') apiOutputs.push(output)
+          if (typeof output === 'string') toolOutputs.push(output)
           await addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
           pendingCalls.delete(part.toolCallId)
@@ -828,7 +829,7 @@ export async function runJob(
       providerStatus: providerStatus(error) ?? null,
       ...(limit && limit.retryAfterSeconds !== null && { retryAfterSeconds: limit.retryAfterSeconds }),
       // Its type and code; its message only when it quotes none of what the run sent (src/engine/provider-log.ts).
-      ...providerErrorFields(providerAnswer(error), detail, [job.system ?? '', ...messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))), text, JSON.stringify(toolCalls), ...apiOutputs]),
+      ...providerErrorFields(providerAnswer(error), detail, [job.system ?? '', ...messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))), text, JSON.stringify(toolCalls), ...toolOutputs]),
     })
     metrics?.execution('failed')
   } else if (lastCalledTools && steps >= maxTurns) {

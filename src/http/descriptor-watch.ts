@@ -79,10 +79,10 @@ function softLimit(): number | null {
  * Looks every `everyMs` (a timer that does not keep the process alive); returns its stop. A
  * look that took long (the listing grows with the descriptors: 4.9 ms at 10,000, so some 30 ms
  * near systemd's LimitNOFILE of 65,536, on the main thread) puts the next one off, so that the
- * watch never takes more than a thousandth of the main thread: at most every SPENT_SHARE⁻¹ times
- * what the last look took.
+ * watch never takes more than a thousandth of the process's CPU: it waits SPENT_SHARE⁻¹ times the
+ * CPU the last look took, at most LONGEST_WAIT_MS.
  */
-export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCount) | null = procDescriptors(), everyMs = DESCRIPTOR_CHECK_MS, now: () => number = () => performance.now()): () => void {
+export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCount) | null = procDescriptors(), everyMs = DESCRIPTOR_CHECK_MS, now: () => number = cpuMs): () => void {
   if (count === null) return () => {}
   let exhausted = false
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -91,7 +91,7 @@ export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCou
     const started = now()
     exhausted = descriptorState(count(), exhausted, log)
     if (stopped) return
-    timer = setTimeout(look, Math.max(everyMs, (now() - started) / SPENT_SHARE))
+    timer = setTimeout(look, nextLookMs(everyMs, now() - started))
     ;(timer as { unref?: () => void }).unref?.()
   }
   timer = setTimeout(look, everyMs)
@@ -104,3 +104,16 @@ export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCou
 
 /** The share of the main thread the watch may take (watchDescriptors). */
 export const SPENT_SHARE = 0.001
+/** The longest the watch waits between looks, however long the last one took (a minute: the exhaustion is said within it). */
+export const LONGEST_WAIT_MS = 60_000
+
+/** How long the watch waits after a look that cost `spentMs` of CPU (watchDescriptors). */
+export function nextLookMs(everyMs: number, spentMs: number): number {
+  return Math.min(LONGEST_WAIT_MS, Math.max(everyMs, spentMs / SPENT_SHARE))
+}
+
+/** The process's CPU time in ms: what a look costs, not the wall time a descheduled thread also counts. */
+function cpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
