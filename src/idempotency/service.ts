@@ -339,9 +339,12 @@ export class IdempotencyKeys {
     if (large) await afterOtherRequests()
     const sealed = json === null ? null : deps.box.seal(json, `idem:${id}`)
     if (large) await afterOtherRequests()
-    // The execution an execute recorded (markWorkCommitted) stays named with its answer: a retry
-    // refused its replay (a role lower since) is told which execution it started.
-    const started = withheld === undefined ? (await deps.db.select({ h: idempotencyKeys.responseHeaders }).from(idempotencyKeys).where(eq(idempotencyKeys.id, id)).get())?.h?.[STARTED_EXECUTION] : undefined
+    // The execution an execute started stays named with its answer: a retry refused its replay (a
+    // role lower since) is told which one. Its answer names it (`executionId`, as the execute
+    // routes answer, synchronous or not): no read of what markWorkCommitted wrote, a round trip on
+    // every keyed write's answer (the client CLI keys every POST and PATCH).
+    const executionId = withheld === undefined && typeof body === 'object' && body !== null ? (body as { executionId?: unknown }).executionId : undefined
+    const started = typeof executionId === 'string' ? executionId : undefined
     await deps.db
       .update(idempotencyKeys)
       .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? { ...headers, ...(started !== undefined ? { [STARTED_EXECUTION]: started } : {}) } : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
