@@ -140,6 +140,13 @@ describe('space secrets', () => {
       expect(form.status).toBe(422)
       expect(form.body.details).toEqual([{ field: 'secrets', message: 'key 1 of 2 must be UPPER_SNAKE_CASE, at most 128 characters' }])
       expect(form.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+      // A form's value with a NUL or a bad percent-escape: refused before the form is parsed,
+      // naming the form field, which held the pasted name (secrets[sk-live-…]).
+      for (const value of ['a%00b', 'a%zzb', 'a%ED%A0%80b']) {
+        const bad = await t.req('POST', path, { token: admin.token, raw: `secrets[${pasted}]=${value}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+        expect({ value, status: bad.status, details: bad.body.details }).toEqual({ value, status: 422, details: [{ field: 'secrets', message: 'key 1 of 1 must be UPPER_SNAKE_CASE, at most 128 characters' }] })
+        expect(bad.text).not.toContain('4eC39HqLyjWDarjtT1zdp7dc')
+      }
     }
     // A name alone stays the service's, after the access checks: a member's to the organization's
     // env is 403; a valid name's value error still names it.

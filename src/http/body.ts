@@ -259,12 +259,26 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if (coding !== null) throw encodingRefused(coding)
   if (type === 'application/x-www-form-urlencoded') {
     const form = await bodyText(request, notUtf8Form)
-    if (form.includes('%00') || form.includes('\0')) throw nulRefused(nulInForm(form))
+    // A secret's name failing the rule is told by its position, not named by these refusals
+    // (as for JSON: secretNamesFirst), whose field is the form's name `secrets[sk-live-…]`.
+    const namesFirst = (e: unknown) => {
+      if (!shape.secretFields?.length) return e
+      try {
+        return secretNamesFirst(formFields(parseQuery(form) as Record<string, unknown>, shape), shape.secretFields) ?? e
+      } catch {
+        return e
+      }
+    }
+    if (form.includes('%00') || form.includes('\0')) throw namesFirst(nulRefused(nulInForm(form)))
     if (form.trim() === '') return NOTHING
     let fieldCount = 1
     for (let i = form.indexOf('&'); i >= 0; i = form.indexOf('&', i + 1)) fieldCount++
     if (fieldCount > MAX_BODY_MEMBERS) throw tooManyMembers(fieldCount, 'fields')
-    refuseBadEscapes(form)
+    try {
+      refuseBadEscapes(form)
+    } catch (e) {
+      throw namesFirst(e)
+    }
     const fields = parseQuery(form) as Record<string, unknown>
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
     if (Object.keys(fields).every((k) => k === '')) return NOTHING
