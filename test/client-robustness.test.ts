@@ -303,6 +303,9 @@ describe('an execute whose answer was lost after its run was recorded (409 idemp
       const r = await cli(['agents', 'execute', 'a', '--message', 'hi'], { TEAMDAY_URL: `http://127.0.0.1:${raw.port}` })
       expect([r.code, r.out], r.err).toEqual([0, 'the answer\n'])
       expect(r.err).toContain('exec_int3')
+      // Said as what happened: not "lost on the way".
+      expect(r.err).toContain('the answer is not given again to your role now (admin then, member now)')
+      expect(r.err).not.toContain('lost on the way')
       expect(executes).toBe(2)
     } finally {
       raw.stop(true)

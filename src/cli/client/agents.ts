@@ -155,7 +155,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       // result as a completed stream would, instead of failing (exit 1) a run that happened.
       const started = startedBefore(e)
       if (started === undefined) throw e
-      io.err(`the stream's answer was lost on the way; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
+      io.err(`${followedBecause(e, "the stream's answer was lost on the way")}; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
       return waitForExecution(io, client, started, values.json ? 'stream' : false, limit)
     }
     // teamday answers a stream as text/event-stream, naming its execution (X-Execution-Id, the
@@ -221,7 +221,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     } catch (e) {
       const started = startedBefore(e)
       if (started === undefined) throw e
-      io.err(`the answer was lost on the way; its execution ${started} was recorded${values.wait ? ': following it to its end' : ''} (teamday executions get ${started})`)
+      io.err(`${followedBecause(e, 'the answer was lost on the way')}; its execution ${started} was recorded${values.wait ? ': following it to its end' : ''} (teamday executions get ${started})`)
       if (values.wait) return waitForExecution(io, client, started, values.json, limit)
       // What the 202 would have said, with the run's status as it is now.
       const now = await client.request('GET', `/api/v1/executions/${enc(started)}`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
@@ -251,10 +251,20 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     const started = startedBefore(e)
     if (started === undefined) throw e
     // Its result printed as the answer would have been (--json: the same body, executeResult).
-    io.err(`the answer was lost on the way; its execution ${started} was recorded: following it to its end (teamday executions get ${started})`)
+    io.err(`${followedBecause(e, 'the answer was lost on the way')}; its execution ${started} was recorded: following it to its end (teamday executions get ${started})`)
     return waitForExecution(io, client, started, values.json ? 'answer' : false, limit)
   }
   output(io, values.json, r.body, () => r.body.result)
+}
+
+/**
+ * Why a retried execute follows its execution instead of getting its answer: lost on the way
+ * (`lost`), or not replayed because the caller's role is lower now than when it was answered
+ * (`details.roleThen`, `details.roleNow`).
+ */
+function followedBecause(e: unknown, lost: string): string {
+  const d = e instanceof ClientError && isErrorEnvelope(e.body) ? e.body.details : undefined
+  return typeof d?.roleThen === 'string' && typeof d?.roleNow === 'string' ? `the answer is not given again to your role now (${d.roleThen} then, ${d.roleNow} now)` : lost
 }
 
 /**
