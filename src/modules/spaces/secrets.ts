@@ -175,9 +175,13 @@ export async function openSpaceSecret(ctx: Pick<Ctx, 'db' | 'box'>, organization
     .from(secrets)
     .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, spaceId), eq(secrets.key, key)))
     .get()
-  if (!row) return null
+  return row ? openSecret(ctx, organizationId, spaceId, key, row.valueEnc) : null
+}
+
+/** A secret's value opened, or `decryption_failed` naming it (the server key changed). */
+function openSecret(ctx: Pick<Ctx, 'box'>, organizationId: string, scope: string, key: string, valueEnc: string): string {
   try {
-    return ctx.box.open(row.valueEnc, aad(organizationId, spaceId, key))
+    return ctx.box.open(valueEnc, aad(organizationId, scope, key))
   } catch (e) {
     if (e instanceof DecryptionError) {
       throw new AppError('decryption_failed', `Secret ${key} could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.`)
@@ -204,15 +208,6 @@ export async function resolveSecrets(ctx: Pick<Ctx, 'db' | 'box'>, organizationI
   const env: Record<string, string> = {}
   // Organization first, so a space's value replaces it.
   rows.sort((a, b) => (a.scope === 'org' ? 0 : 1) - (b.scope === 'org' ? 0 : 1))
-  for (const r of rows) {
-    try {
-      env[r.key] = ctx.box.open(r.valueEnc, aad(organizationId, r.scope, r.key))
-    } catch (e) {
-      if (e instanceof DecryptionError) {
-        throw new AppError('decryption_failed', `Secret ${r.key} could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.`)
-      }
-      throw e
-    }
-  }
+  for (const r of rows) env[r.key] = openSecret(ctx, organizationId, r.scope, r.key, r.valueEnc)
   return env
 }
