@@ -10,14 +10,11 @@
  * write is now asked first (before its COMMIT in a transaction): the very first one is refused.
  */
 import { describe, expect, test } from 'bun:test'
-import { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { serve } from '../src/cli/admin/serve'
-import type { ClientIo } from '../src/cli/common'
-import { run } from '../src/main'
 import { sqliteOnly } from './helpers/pg'
+import { serveOnFile } from './helpers/serving-file'
 import { makeActor, makeTestApp } from './helpers/app'
 import { openDatabase } from '../src/db/client'
 import { sql } from 'drizzle-orm'
@@ -25,21 +22,10 @@ import { errorCodes } from '../src/db/unavailable'
 
 describe('the database file deleted under a running server', () => {
   test.skipIf(sqliteOnly("a SQLite file's own fate"))('writes are refused with 503 within seconds, readiness fails, reads go on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'teamday-moved-'))
-    const db = join(dir, 'teamday.db')
-    const out: string[] = []
-    const logs: string[] = []
-    const env = { TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_LOG_FORMAT: 'json' }
-    const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void logs.push(s), env }
-    const signals = new EventEmitter()
+    const s = await serveOnFile('teamday-moved-', 'moved')
+    const { db, base } = s
     try {
-      const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
-      const deadline = Date.now() + 20_000
-      while (!out.some((l) => /listening on http:\/\/[^:]+:\d+/.test(l)) && Date.now() < deadline) await Bun.sleep(20)
-      const base = `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out.join('\n'))![1]}`
-      const minted: string[] = []
-      expect(await run(['tokens', 'create', '--email', 'admin@localhost', '--name', 'moved', '--db', db], { ...io, env: { ...env, TEAMDAY_LOG_LEVEL: 'silent' }, out: (s) => void minted.push(s) })).toBe(0)
-      const headers = { authorization: `Bearer ${minted.join('').trim()}`, 'content-type': 'application/json' }
+      const headers = { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' }
       const post = (title: string) => fetch(`${base}/api/v1/tasks`, { method: 'POST', headers, body: JSON.stringify({ title }) })
       expect((await post('before')).status).toBe(201)
       expect((await fetch(`${base}/api/health/ready`)).status).toBe(200)
@@ -63,10 +49,8 @@ describe('the database file deleted under a running server', () => {
       expect(((await ready.json()) as { message: string }).message).toContain('Not ready: The database file was deleted, moved or replaced')
       // Reads still answer from the open file.
       expect((await fetch(`${base}/api/v1/tasks`, { headers })).status).toBe(200)
-      signals.emit('SIGTERM')
-      await serving
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      await s.close()
     }
   }, 30_000)
 })

@@ -14,19 +14,13 @@
  * here as that teamday's start writes it.
  */
 import { describe, expect, test } from 'bun:test'
-import { EventEmitter } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { serve } from '../src/cli/admin/serve'
-import type { ClientIo } from '../src/cli/common'
-import { run } from '../src/main'
 import { newestKnownMigration, runMigrations, runPgMigrations } from '../src/db/migrate'
 import type { PgConnection } from '../src/db/pg'
 import type { SqliteConnection } from '../src/db/connection'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
+import { serveOnFile } from './helpers/serving-file'
 
 /** Writes the journal row a newer teamday's migration leaves (a day after this build's newest). */
 async function migrateAsNewerTeamday(t: TestApp): Promise<void> {
@@ -158,21 +152,10 @@ describe('a newer teamday migrates the database while this one serves', () => {
   test.skipIf(sqliteOnly('serve on a SQLite file; the check is the same on PostgreSQL (above)'))(
     "teamday serve notices by itself, without a readiness probe, within seconds",
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'teamday-rolling-'))
-      const db = join(dir, 'teamday.db')
-      const out: string[] = []
-      const logs: string[] = []
-      const env = { TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_LOG_FORMAT: 'json' }
-      const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void logs.push(s), env }
-      const signals = new EventEmitter()
+      const s = await serveOnFile('teamday-rolling-', 'rolling')
+      const { db, base } = s
       try {
-        const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
-        const deadline = Date.now() + 20_000
-        while (!out.some((l) => /listening on http:\/\/[^:]+:\d+/.test(l)) && Date.now() < deadline) await Bun.sleep(20)
-        const base = `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out.join('\n'))![1]}`
-        const minted: string[] = []
-        expect(await run(['tokens', 'create', '--email', 'admin@localhost', '--name', 'rolling', '--db', db], { ...io, env: { ...env, TEAMDAY_LOG_LEVEL: 'silent' }, out: (s) => void minted.push(s) })).toBe(0)
-        const headers = { authorization: `Bearer ${minted.join('').trim()}` }
+        const headers = { authorization: `Bearer ${s.token}` }
         expect((await fetch(`${base}/api/v1/tasks`, { headers })).status).toBe(200)
 
         // A newer binary's `teamday migrate` beside the running server: its journal row.
@@ -188,10 +171,8 @@ describe('a newer teamday migrates the database while this one serves', () => {
         }
         expect(refused?.status).toBe(503)
         expect(((await refused!.json()) as { message: string }).message).toContain('a newer teamday has migrated its database')
-        signals.emit('SIGTERM')
-        await serving
       } finally {
-        rmSync(dir, { recursive: true, force: true })
+        await s.close()
       }
     },
     40_000,
