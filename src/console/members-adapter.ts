@@ -21,17 +21,33 @@ import { endSessionsInOrganization, type SignedIn } from './session'
 /** A member, and whether an admin of this organization may give them a password link. */
 export type MemberRow = PublicMember & { linkAllowed: boolean }
 
-export async function listMembers(ctx: Ctx, who: SignedIn): Promise<MemberRow[]> {
+/** Members on one page of Organization → Members. */
+export const MEMBERS_PAGE = 200
+
+/**
+ * One page of the organization's members, newest first, and the cursor of the next (null on the
+ * last). The page read 200 at a time until it had 2,000 and showed those: the older members of a
+ * larger organization were on no page.
+ */
+export async function listMembers(ctx: Ctx, who: SignedIn, cursor?: string): Promise<{ members: MemberRow[]; next: string | null }> {
+  const page = await listOfOrganization(ctx, who.organization.id, { limit: MEMBERS_PAGE, offset: 0, cursor })
+  const allowed = await linkableUsers(ctx, who.organization.id)
+  return { members: page.members.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) })), next: page.nextCursor }
+}
+
+/** The audit log's person filter: the newest PEOPLE_CHOICES members (a longer list is no choice to scroll). */
+export async function memberChoices(ctx: Ctx, who: SignedIn): Promise<PublicMember[]> {
   const out: PublicMember[] = []
   let cursor: string | undefined
   do {
     const page = await listOfOrganization(ctx, who.organization.id, { limit: 200, offset: 0, cursor })
     out.push(...page.members)
     cursor = page.nextCursor ?? undefined
-  } while (cursor && out.length < 2000)
-  const allowed = await linkableUsers(ctx, who.organization.id)
-  return out.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) }))
+  } while (cursor && out.length < PEOPLE_CHOICES)
+  return out
 }
+
+const PEOPLE_CHOICES = 2000
 
 /** Null when an admin of `organizationId` may give `userId` a password link; else why not. */
 async function linkRefused(ctx: Ctx, organizationId: string, userId: string, email: string): Promise<string | null> {

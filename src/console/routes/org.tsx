@@ -3,7 +3,7 @@ import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
 import { echoedField, FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { page, redirect, safeNext, type ConsoleKit } from '../http'
-import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
+import { addMember, changeRole, listMembers, memberChoices, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
@@ -18,11 +18,20 @@ const UserParams = t.Object({ userId: t.String() })
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
 
-  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string }; form?: { email: string; role: string } } = {}, status = 200) => {
+  // `cursor`: a later page of the list (its "More members" link); one that is not a cursor of it is
+  // the page's error, 400, with the first page.
+  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string }; form?: { email: string; role: string } } = {}, status = 200, cursor?: string) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
     if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
-    const rows = await listMembers(kit.ctxOf(who, request, set), who)
-    return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status, secret: extra.link !== undefined })
+    const ctx = kit.ctxOf(who, request, set)
+    let listed
+    try {
+      listed = await listMembers(ctx, who, cursor)
+    } catch (e) {
+      if (!(e instanceof AppError) || cursor === undefined) throw e
+      return members(who, request, set, { ...extra, error: errorOf(request, e) }, e.status)
+    }
+    return page(await (<MembersPage nav={nav} who={who} members={listed.members} next={listed.next} {...extra} />), { status, secret: extra.link !== undefined })
   }
 
   /**
@@ -53,7 +62,8 @@ export function orgRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const tx = messages(langOf(request))
       const notice = query.done === 'removed' ? tx.noticeMemberRemoved : query.done === 'role' ? tx.noticeRoleChanged : undefined
-      return members(who, request, set, { notice })
+      const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
+      return members(who, request, set, { notice }, 200, cursor)
     }, hidden)
     .post('/org/members', ({ request, set, body }) =>
       act(request, set, body, async (who) => {
@@ -83,7 +93,7 @@ export function orgRoutes(kit: ConsoleKit) {
       const nav = await navOf(kit, who, request, set, '/org/audit')
       if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
       const ctx = kit.ctxOf(who, request, set)
-      const people = (await listMembers(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
+      const people = (await memberChoices(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
       const type = typeof query.type === 'string' ? cutText(query.type, 64) : ''
       const person = typeof query.person === 'string' ? cutText(query.person, 64) : ''
       const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined

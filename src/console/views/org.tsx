@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
 import { ConfirmButton, CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null; form?: { email: string; role: string } }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; next?: string | null; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null; form?: { email: string; role: string } }) {
   const { t } = props.nav
   return (
     <Layout title={t.membersTitle} nav={props.nav}>
@@ -127,6 +127,13 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
               )
             })}
       </Table>
+      {props.next ? (
+        <p>
+          <a href={`/org/members?${new URLSearchParams({ cursor: props.next })}`}>{t.moreMembers}</a>
+        </p>
+      ) : (
+        ''
+      )}
     </Layout>
   )
 }
