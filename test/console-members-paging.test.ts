@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { seedMembers } from '../bench/seed'
+import { seedAudit, seedMembers } from '../bench/seed'
 import { makeTestApp } from './helpers/app'
 import { signedInPerson } from './helpers/console'
 
@@ -37,4 +37,21 @@ test('a Members page cursor that is not one is a 400 page saying so, not a 500',
   const r = await c.get('/org/members?cursor=bm90LWEtY3Vyc29y')
   expect(r.status).toBe(400)
   expect(r.text).toContain('Invalid cursor')
+})
+
+test('the audit log names an older member of such an organization by e-mail, and its person filter can hold them', async () => {
+  const t = await makeTestApp()
+  const { a, c } = await signedInPerson(t, { role: 'admin' })
+  const seeded = await seedMembers(t.db as never, { organizationId: a.organizationId, userId: a.userId }, 2_100, { now: t.clock.now() - 60_000, step: 7 })
+  // The oldest member (the first seeded), past the 2,000 newest.
+  const oldest = seeded[0]!
+  await seedAudit(t.db as never, { organizationId: a.organizationId, userId: oldest }, 1, { now: t.clock.now() - 1_000 })
+  const email = /member-0-[a-z0-9]+@example\.com/
+  const log = await c.get('/org/audit')
+  expect(log.status).toBe(200)
+  expect(log.text).toMatch(new RegExp(`<td>${email.source}</td>`))
+  expect(log.text).not.toContain(`<td>${oldest}</td>`)
+  const filtered = await c.get(`/org/audit?person=${oldest}`)
+  expect(filtered.status).toBe(200)
+  expect(filtered.text).toMatch(new RegExp(`<option value="${oldest}" selected[^>]*>${email.source}</option>`))
 })

@@ -1,5 +1,5 @@
 import { withTx, type Ctx } from '../context'
-import { addMember as addToOrganization, listMembers as listOfOrganization, removeMember, setMemberRole, getMember, type PublicMember } from '../modules/members/service'
+import { addMember as addToOrganization, listMembers as listOfOrganization, membersAmong, removeMember, setMemberRole, getMember, type PublicMember } from '../modules/members/service'
 import { createLink, linkableUsers } from '../modules/users/links'
 import { AppError } from '../errors'
 import { endSessionsInOrganization, type SignedIn } from './session'
@@ -35,8 +35,20 @@ export async function listMembers(ctx: Ctx, who: SignedIn, cursor?: string): Pro
   return { members: page.members.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) })), next: page.nextCursor }
 }
 
-/** The audit log's person filter: the newest PEOPLE_CHOICES members (a longer list is no choice to scroll). */
-export async function memberChoices(ctx: Ctx, who: SignedIn): Promise<PublicMember[]> {
+/**
+ * The people of an audit log page, e-mail by id: its person filter's choices, the newest
+ * PEOPLE_CHOICES members (a longer list is no choice to scroll), and the members among `also` (the
+ * page's actors and the person it filters on), wherever they are in the list. Those came only
+ * from the first 2,000: in a larger organization an older member's events showed a user id.
+ */
+export async function memberChoices(ctx: Ctx, who: SignedIn, also: readonly string[] = []): Promise<PublicMember[]> {
+  const out = await newestMembers(ctx, who)
+  const known = new Set(out.map((m) => m.userId))
+  const missing = [...new Set(also)].filter((id) => !known.has(id))
+  return missing.length === 0 ? out : [...out, ...(await membersAmong(ctx, who.organization.id, missing))]
+}
+
+async function newestMembers(ctx: Ctx, who: SignedIn): Promise<PublicMember[]> {
   const out: PublicMember[] = []
   let cursor: string | undefined
   do {

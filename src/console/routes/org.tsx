@@ -93,15 +93,18 @@ export function orgRoutes(kit: ConsoleKit) {
       const nav = await navOf(kit, who, request, set, '/org/audit')
       if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
       const ctx = kit.ctxOf(who, request, set)
-      const people = (await memberChoices(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
       const type = typeof query.type === 'string' ? cutText(query.type, 64) : ''
       const person = typeof query.person === 'string' ? cutText(query.person, 64) : ''
       const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
+      const peopleOf = async (actors: (string | null)[]) =>
+        (await memberChoices(ctx, who, [...(person ? [person] : []), ...actors.filter((a): a is string => a !== null)])).map((m) => ({ id: m.userId, email: m.email }))
+      let people: { id: string; email: string }[] = []
       try {
         const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor })
+        people = await peopleOf(r.events.map((e) => e.actorUserId))
         return page(await (<AuditPage nav={nav} events={r.events} people={people} type={type} person={person} next={r.nextCursor} paged={cursor !== undefined} />))
       } catch (e) {
-        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} paged={cursor !== undefined} error={errorOf(request, e)} />), { status: e.status })
+        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people.length > 0 ? people : await peopleOf([])} type={type} person={person} next={null} paged={cursor !== undefined} error={errorOf(request, e)} />), { status: e.status })
         throw e
       }
     }, hidden)

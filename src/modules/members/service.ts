@@ -151,6 +151,19 @@ export async function listMembers(ctx: Ctx, organizationId: string, req: PageReq
   return { members: page.rows.map(toPublicMember), ...listPage(page) }
 }
 
+/** The members of the organization among `userIds` (a page's people: a few dozen ids), in no order. */
+export async function membersAmong(ctx: Ctx, organizationId: string, userIds: readonly string[]): Promise<PublicMember[]> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  if (userIds.length === 0) return []
+  const rows = await ctx.db
+    .select(memberColumns())
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.organizationId, organizationId), inArray(memberships.userId, [...userIds])))
+    .all()
+  return rows.map(toPublicMember)
+}
+
 /** The membership of `userId` in the organization with its user, else 404. */
 async function findMember(ctx: Ctx, organizationId: string, userId: string): Promise<MemberRow> {
   const row = await ctx.db
