@@ -206,6 +206,24 @@ describe('sign-in', () => {
     p.rt.close()
   })
 
+  test('without a TEAMDAY_PUBLIC_URL: links name the Host the browser sent; a Host that is not a host (a path, two joined) is 400, with no member added and no link made', async () => {
+    const p = await makeTestApp()
+    const admin = await makeActor(p, { role: 'admin' })
+    await givePassword(p, admin.userId)
+    const c = consoleClient(p, { headers: { host: 'teamday.lan:3000' } })
+    expect((await c.signIn(admin.email)).status).toBe(303)
+    const added = await c.post('/org/members', { email: 'first@example.com', role: 'member' })
+    expect(added.text).toMatch(/http:\/\/teamday\.lan:3000\/set-password\/[0-9A-Za-z]{43}/)
+    for (const host of ['evil.example/x?', 'teamday.lan:3000, evil.example']) {
+      const refused = await c.post('/org/members', { email: 'second@example.com', role: 'member' }, { host })
+      expect([host, refused.status]).toEqual([host, 400])
+      expect(refused.text).not.toContain('/set-password/')
+      expect(refused.text).not.toContain('evil.example')
+    }
+    expect(await p.db.select().from(users).where(eq(users.email, 'second@example.com')).get()).toBeUndefined()
+    p.rt.close()
+  })
+
   // deploy/compose.yaml: nginx in a container, its port published on the Docker host; a browser
   // there opens http://localhost:8080 and reaches nginx from the bridge (172.x), not from loopback:
   // the set-up link and sign-in were refused, the documented path did not work.
@@ -225,12 +243,12 @@ describe('sign-in', () => {
     }
     // Another machine: its browser names the Docker host (or its address), not loopback; nor
     // does a Host on loopback at another port (nginx's default, proxy_pass http://localhost:3000),
-    // nor one that does not parse as a lone host.
+    // nor one that is not a host at all (refused as such: src/http/host.ts).
     for (const [host, from] of [['192.168.1.5:8080', '192.168.1.20'], ['teamday.lan:8080', '192.168.1.20'], ['localhost:3000', '192.168.1.20'], ['localhost', '192.168.1.20'], ['localhost:8080@evil.example', '192.168.1.20'], ['127.1:8080', '192.168.1.20']] as const) {
       const c = viaBridge(host, from)
       const refused = await c.signIn(a.email)
       expect([host, refused.status, refused.headers.get('set-cookie')]).toEqual([host, 400, null])
-      expect(refused.text).toContain('only offered over HTTPS')
+      expect(refused.text).toContain(host.includes('@') || host.startsWith('127.1:') ? 'the Host header must be a host name' : 'only offered over HTTPS')
     }
     // The right Host, but the request names an address off this machine's network: a proxy on
     // this host (nginx's `proxy_pass http://localhost:8080` passes that Host on) forwarding a

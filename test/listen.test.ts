@@ -266,8 +266,8 @@ describe('a request without a usable Host header', () => {
     expect(ready.body).toContain('"status":"ready"')
   })
 
-  // No Host; a Host Bun does not take (a relative URL); hosts it takes that the URL parser refuses.
-  const hosts: (string | null)[] = [null, 'a/b', 'a:b', '[::1', '1.2.3.4.5']
+  // No Host (HTTP/1.0): answered as if sent to http://localhost. A Host that is not a host is refused (below).
+  const hosts: (string | null)[] = [null]
   test.each(hosts)('Host %p: the path sent is the path routed and logged, never one with its first segment taken for a host', async (host) => {
     const a = await makeActor(t, { role: 'admin' })
     const before = t.logs.length
@@ -297,6 +297,45 @@ describe('a request without a usable Host header', () => {
     expect(login.status).toBe(200)
     expect(JSON.parse(login.body).authUrl).toStartWith('http://localhost/cli/authorize/')
     expect(t.logs.slice(before).join('\n')).not.toContain('unhandled_error')
+  })
+
+  // RFC 9112 §3.2: 400 for a Host that is not `host[:port]`, or sent twice. Taken before, Bun's URL
+  // said http://localhost (the CLI sign-in URL and Swagger's servers named port 80) while the
+  // console built its links from the header itself (`http://a/b/setup/…`, `http://a, b/…`).
+  test.each([
+    ['a path', 'a/b'],
+    ['a port that is not a number', 'a:b'],
+    ['an unclosed IPv6 literal', '[::1'],
+    ['an IPv6 literal that is not an address', '[1:2]'],
+    ['a name ending in a number that is no IPv4 address', '1.2.3.4.5'],
+    ['a port over 65535', 'example.com:65536'],
+    ['an empty port', 'example.com:'],
+    ['a user', 'user@example.com'],
+    ['a space', 'a b'],
+    ['a percent-escape', '%41.example'],
+    ['an empty value', ''],
+    ['two Host headers (joined as a list)', 'a\r\nHost: b'],
+  ])('Host with %s (%p): 400 bad_request, the JSON envelope, logged', async (_, host) => {
+    const a = await makeActor(t, { role: 'admin' })
+    const before = t.logs.length
+    for (const path of ['/api/health', '/api/v1/tokens/self', '/swagger/json']) {
+      const res = await send(request('GET', path, host, `Authorization: Bearer ${a.token}\r\n`))
+      expect([path, res.status]).toEqual([path, 400])
+      const body = JSON.parse(res.body)
+      expect(body.code).toBe('bad_request')
+      expect(body.message).toContain('Host header')
+      expect(res.head).toMatch(/\r\nx-request-id: req_/i)
+    }
+    const login = await send(request('POST', '/api/auth/cli/initiate', host))
+    expect(login.status).toBe(400)
+    expect(login.body).not.toContain('authUrl')
+    expect((await accessLine(before, '/api/v1/tokens/self'))?.status).toBe(400)
+  })
+
+  test.each(['example.com', 'Example.COM:8080', 'example.com.', 'teamday_app:3000', '127.0.0.1:3000', '[::1]:3000', '[2001:db8::1]', 'localhost:65535'])('Host %p is a host: answered', async (host) => {
+    const res = await send(request('GET', '/swagger/json', host))
+    expect(res.status).toBe(200)
+    expect(JSON.parse(res.body).servers[0].url).toBe(`http://${host.toLowerCase().replace(/\.$/, '.')}`)
   })
 })
 

@@ -7,6 +7,7 @@ import { TOKEN_SCAN_REGEX } from '../auth/tokens'
 import { acceptedCoding, compressedFile } from './compression'
 import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
+import { validHost } from './host'
 
 export const DOCS_PATH = '/swagger'
 /** The OpenAPI version of the document (the generator's default). */
@@ -63,7 +64,6 @@ function swaggerPage(title: string): string {
 </html>
 `
 }
-const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
 
 /**
  * `servers` of the document served for a request: TEAMDAY_PUBLIC_URL first when set (where browsers
@@ -94,7 +94,7 @@ function requestOrigin(request: Request, behindProxy: boolean): string {
     const proto = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase()
     const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
     const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
-    origin = `${scheme}://${host && HOST.test(host) ? host : url.host}`
+    origin = `${scheme}://${host && validHost(host) ? host : url.host}`
   }
   return origin
 }

@@ -7,6 +7,7 @@ import { withoutSecrets } from '../auth/tokens'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 import { cutText } from '../text'
 import { bodyArrived } from './listen'
+import { validHost } from './host'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -92,6 +93,13 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge'
       if (drain.superseded !== undefined && !answeredWhenSuperseded(request.url)) throw new AppError('service_unavailable', drain.superseded)
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       // The path and query only: the scheme and the Host header are not the client's request target.
+      // A Host that is not `host[:port]` (a path, a user, two Host headers, an empty one): 400, as
+      // RFC 9112 §3.2 and nginx have it. Taken as it was, it went into the console's links (its
+      // set-up and token pages: `http://a b/c/…`), and the CLI sign-in URL and Swagger's servers
+      // named `http://localhost` (port 80) instead. A request without Host (HTTP/1.0, HAProxy's
+      // health check) is answered as before.
+      const host = request.headers.get('host')
+      if (host !== null && !validHost(host)) throw new AppError('bad_request', 'Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.')
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
       if (request.url.includes('%00')) nulInUrl(request.url)
       const query = request.url.indexOf('?')
