@@ -114,7 +114,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const peer: PeerAddress = opts.peerAddress ?? ((r) => made?.server?.requestIP(r)?.address ?? null)
   const clientAddress = clientAddressResolver(rt.config, peer)
   // The web console (src/console/): its own sessions, never accepted by /api/v1.
-  const webConsole = createConsole(rt, clientAddress, httpsResolver(rt.config, peer))
+  // Whether a request came over HTTPS (a trusted proxy's X-Forwarded-Proto counts): the console's links and cookies, the CLI sign-in's authUrl.
+  const isHttps = httpsResolver(rt.config, peer)
+  const webConsole = createConsole(rt, clientAddress, isHttps)
   // Per route (`METHOD path`): the permission it needs and how it takes a body; filled below.
   const routes = new RouteTable()
   // A request's context carries its Idempotency-Key's record, which its transactions mark (src/context.ts withTx).
@@ -256,7 +258,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(metricsRoute(rt, api.auth))
     .use(webConsole.plugin)
     // Browser sign-in for CLIs, and TeamDay CLI's token routes (aliases of /api/v1/tokens).
-    .use(cliAuthModule(rt.config, rt.limiter, contexts))
+    .use(cliAuthModule(rt.config, rt.limiter, contexts, isHttps))
     .use(tokenAliasesModule(api))
   made = app as unknown as AnyElysia
   registered = app.routes

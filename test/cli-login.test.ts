@@ -56,6 +56,23 @@ describe('initiate and poll', () => {
     expect(res.body.authUrl).toBe(`https://teamday.example.com/base/cli/authorize/${res.body.code}`)
   })
 
+  // Behind a TLS proxy declared as trusted, without TEAMDAY_PUBLIC_URL: the CLI that signed in at
+  // https://teamday.example.com got http://teamday.example.com/cli/authorize/… (the request's own
+  // scheme), so `teamday login` called it another server's page and did not open it; the console's
+  // links said https all along. A proxy not trusted is not believed.
+  test('without TEAMDAY_PUBLIC_URL, authUrl is the address the CLI used: a trusted proxy\'s X-Forwarded-Proto and the Host, as the console\'s links', async () => {
+    const t = await makeTestApp({ config: { trustedProxyHops: 1 } })
+    const viaProxy = { host: 'teamday.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' }
+    const res = await t.req('POST', '/api/auth/cli/initiate', { ip: '127.0.0.1', headers: viaProxy })
+    expect(res.status).toBe(200)
+    expect(res.body.authUrl).toBe(`https://teamday.example.com/cli/authorize/${res.body.code}`)
+    const direct = await t.req('POST', '/api/auth/cli/initiate', { ip: '127.0.0.1', headers: { host: 'teamday.lan:3000' } })
+    expect(direct.body.authUrl).toBe(`http://teamday.lan:3000/cli/authorize/${direct.body.code}`)
+    const untrusted = await makeTestApp()
+    const spoofed = await untrusted.req('POST', '/api/auth/cli/initiate', { ip: '127.0.0.1', headers: viaProxy })
+    expect(spoofed.body.authUrl).toBe(`http://teamday.example.com/cli/authorize/${spoofed.body.code}`)
+  })
+
   test('pending until approved, then the tokens exactly once; later polls get nothing secret', async () => {
     const t = await makeTestApp()
     const alice = await makeActor(t, { role: 'member' })

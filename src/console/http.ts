@@ -9,6 +9,7 @@ import { htmlResponse } from '../http/compression'
 import { AppError } from '../errors'
 import { holdsSecret } from '../auth/tokens'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
+import { browserBase } from '../http/host'
 
 /**
  * The console's HTTP rules, in one place: the session cookie, the transport check, CSRF (Go
@@ -148,7 +149,7 @@ export function consoleKit(deps: ConsoleDeps) {
     cookieName,
     /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
     publicBase(request: Request): string {
-      return publicUrl ?? `${isHttps(request) ? 'https' : 'http'}://${request.headers.get('host') ?? new URL(request.url).host}`
+      return browserBase(publicUrl, isHttps, request)
     },
     /** The session secret the request carries (the cookie of its transport), or null. */
     sessionSecret: (request: Request) => readCookie(request, cookieName(request)),

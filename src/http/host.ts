@@ -39,3 +39,13 @@ export function validHost(value: string): boolean {
   }
   return port === null || (/^\d{1,5}$/.test(port) && Number(port) <= 65535)
 }
+
+/**
+ * Where a browser reaches this server, for links (the console's, the CLI sign-in's authUrl):
+ * TEAMDAY_PUBLIC_URL when set, else the scheme the client used (`https` also when a trusted
+ * proxy says so in X-Forwarded-Proto: `isHttps`) and the Host it sent (checked by the request
+ * guard: src/http/guards.ts), or the request URL's host without one (HTTP/1.0).
+ */
+export function browserBase(publicUrl: string | undefined, isHttps: (request: Request) => boolean, request: Request): string {
+  return publicUrl ?? `${isHttps(request) ? 'https' : 'http'}://${request.headers.get('host') ?? new URL(request.url).host}`
+}

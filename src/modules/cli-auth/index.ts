@@ -10,6 +10,7 @@ import { initiateLogin, pollLogin, refreshAccess, revokeByRefreshToken } from '.
 import { ipBucket } from '../../http/ip'
 import { refuseHead } from '../../http/routes'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { browserBase } from '../../http/host'
 
 /** Each code may be polled 6 times per 10 s: TeamDay's CLI polls every 2 s (at most 5 per 10 s). */
 export const PER_CODE_POLL_LIMIT = { limit: 6, windowMs: 10_000 }
@@ -17,10 +18,6 @@ export const POLL_INTERVAL_SECONDS = 2
 
 type Set = { headers: Record<string, string | number>; status?: unknown }
 
-/** Where browsers reach this server: TEAMDAY_PUBLIC_URL, else the origin the request was sent to. */
-export function publicBase(config: Pick<Config, 'publicUrl'>, request: Request): string {
-  return config.publicUrl ?? new URL(request.url).origin
-}
 
 /** The approval page of a login code (src/console, after sign-in). */
 export const authorizePath = (code: string) => `/cli/authorize/${code}`
@@ -31,7 +28,7 @@ export const authorizePath = (code: string) => `/cli/authorize/${code}`
  * limited per client address, polls also per code. The poll's code travels in the query string,
  * which is never logged (log lines name the path only).
  */
-export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLimit' | 'cliPollRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
+export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLimit' | 'cliPollRateLimit'>, limiter: RateLimiter, contexts: RequestContexts, isHttps: (request: Request) => boolean) {
   const anonymous = (request: Request, set: Set) => contexts.of({ kind: 'anonymous', via: 'api' }, request, set)
   // In-process requests (no socket, no trusted proxy header) have no address and are not limited per address.
   // A promise with a shared (PostgreSQL) store: awaited, so its 429 is the answer.
@@ -47,7 +44,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
         await perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         const r = await initiateLogin(ctx)
         set.headers['cache-control'] = 'no-store'
-        return { code: r.code, authUrl: publicBase(config, request) + authorizePath(r.code), expiresIn: r.expiresIn, shortCode: loginCodeDisplay(r.code), interval: POLL_INTERVAL_SECONDS }
+        return { code: r.code, authUrl: browserBase(config.publicUrl, isHttps, request) + authorizePath(r.code), expiresIn: r.expiresIn, shortCode: loginCodeDisplay(r.code), interval: POLL_INTERVAL_SECONDS }
       },
       {
         response: { 200: 'CliInitiated', 429: 'CliRateLimited' },
