@@ -64,6 +64,7 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  */
 export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge' | 'tlsCert' | 'publicUrl'>, drain: { closing: boolean; superseded?: string } = { closing: false }) {
   const hsts = strictTransport(config)
+  let validSeen = ''
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
     /** The headers every answer carries, refusals included. */
@@ -91,15 +92,19 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge'
       // out of rotation; it neither misreads what the newer version writes nor writes what that
       // version cannot read.
       if (drain.superseded !== undefined && !answeredWhenSuperseded(request.url)) throw new AppError('service_unavailable', drain.superseded)
-      // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
-      // The path and query only: the scheme and the Host header are not the client's request target.
       // A Host that is not `host[:port]` (a path, a user, two Host headers, an empty one): 400, as
       // RFC 9112 §3.2 and nginx have it. Taken as it was, it went into the console's links (its
       // set-up and token pages: `http://a b/c/…`), and the CLI sign-in URL and Swagger's servers
       // named `http://localhost` (port 80) instead. A request without Host (HTTP/1.0, HAProxy's
       // health check) is answered as before.
+      // The last Host found valid is remembered: a steady Host costs one comparison.
       const host = request.headers.get('host')
-      if (host !== null && !validHost(host)) throw new AppError('bad_request', 'Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.')
+      if (host !== null && host !== validSeen) {
+        if (!validHost(host)) throw new AppError('bad_request', 'Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.')
+        validSeen = host
+      }
+      // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
+      // The path and query only: the scheme and the Host header are not the client's request target.
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
       if (request.url.includes('%00')) nulInUrl(request.url)
       const query = request.url.indexOf('?')
