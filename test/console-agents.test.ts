@@ -356,7 +356,7 @@ describe('chats on the page', () => {
     await until(async () => (await executionsOf(a, id))[0]?.status === 'running')
     const running = await c.get(sent.headers.get('location')!)
     expect(running.text).toMatch(/<p class="notice" data-refresh="2" data-version="[^"]+">The agent is working on it\./)
-    expect(running.text).toContain('<script src="/console/assets/chat.js" defer></script>')
+    expect(running.text).toMatch(/<script src="\/console\/assets\/chat\.js\?v=[0-9a-z]+" defer><\/script>/)
     expect(running.text).toContain('<noscript><meta http-equiv="refresh" content="3"/></noscript>')
     expect(running.text).toMatch(/<td class="status-working">running<\/td>/)
     expect(messagesOf(running.text)).toEqual([['user', 'HANG please']])

@@ -1,6 +1,7 @@
 import type { AgentSummary, PublicAgent } from '../../modules/agents/service'
 import type { listChats, readChat } from '../../modules/chats/service'
 import type { Messages } from '../i18n'
+import { ASSET_HREF } from '../assets'
 import { ErrorBox, invalidField, Layout, Table, When, type ErrorText, type Nav } from './layout'
 
 /** One chat as the chats service lists it (GET /api/v1/chats). */
@@ -9,7 +10,7 @@ export type PublicChat = Awaited<ReturnType<typeof listChats>>['chats'][number]
 export type ChatRead = Awaited<ReturnType<typeof readChat>>
 
 /** The script that keeps a chat page current while a turn runs (src/console/assets.ts, CHAT_JS). */
-export const CHAT_SCRIPT = '/console/assets/chat.js'
+export const CHAT_SCRIPT = ASSET_HREF['/console/assets/chat.js']!
 /** How often a page with a running turn reads itself again (with the script), in seconds; without it, the meta refresh's. */
 const REFRESH_S = 2
 const NOSCRIPT_REFRESH_S = 3

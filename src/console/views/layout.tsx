@@ -1,6 +1,7 @@
 import type { Children } from '@kitajs/html'
 import { isolate, type Lang, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
+import { ASSET_HREF } from '../assets'
 
 export interface Nav {
   who: SignedIn | null
@@ -63,8 +64,8 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title safe>{`${props.documentTitle ?? isolate(props.title)} - teamday`}</title>
-        <link rel="stylesheet" href="/console/assets/console.css" />
-        <script src="/console/assets/console.js" defer></script>
+        <link rel="stylesheet" href={ASSET_HREF['/console/assets/console.css']} />
+        <script src={ASSET_HREF['/console/assets/console.js']} defer></script>
         {props.script ? <script src={props.script} defer></script> : ''}
         {props.refresh ? (
           <noscript>
