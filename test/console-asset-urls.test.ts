@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from 'bun:test'
-import { ASSETS, versionedHref } from '../src/console/assets'
+import { ASSETS } from '../src/console/assets'
+import { versionedHref } from '../src/http/asset-href'
 import { makeTestApp } from './helpers/app'
 import { consoleClient, signedInPerson } from './helpers/console'
 

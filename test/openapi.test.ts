@@ -7,6 +7,7 @@ import { ERROR_STATUS } from '../src/errors'
 import { openapiDocument } from '../src/cli/admin/openapi'
 import { SelfTokenEnvelope } from '../src/modules/tokens/model'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { version as swaggerUiVersion } from 'swagger-ui-dist/package.json'
 
 /** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */
 
@@ -726,11 +727,15 @@ describe('Swagger UI, offline', () => {
     html = res.text
   }, 60_000)
 
-  test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', () => {
+  test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', async () => {
     const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1])
     const styles = [...html.matchAll(/<link[^>]*\shref="([^"]+)"/g)].map((m) => m[1])
-    expect(scripts).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-init.js'])
-    expect(styles).toEqual(['/swagger/assets/swagger-ui.css'])
+    // Named with a version (`?v=`) that changes with the file: a browser's copy of the previous version's is not used.
+    expect(scripts.map((s) => s!.replace(/\?v=[0-9a-z.]+$/, ''))).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-init.js'])
+    expect(styles.map((s) => s!.replace(/\?v=[0-9a-z.]+$/, ''))).toEqual(['/swagger/assets/swagger-ui.css'])
+    expect([...scripts, ...styles].every((u) => /\?v=[0-9a-z.]+$/.test(u!))).toBe(true)
+    expect(scripts[0]).toBe(`/swagger/assets/swagger-ui-bundle.js?v=${swaggerUiVersion}`)
+    for (const u of [...scripts, ...styles]) expect([u, (await t.req('GET', u!)).status]).toEqual([u, 200])
     expect(html).not.toMatch(/unpkg|jsdelivr|cdnjs|cdn\.|googleapis|cloudflare/i)
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//i)
   })

@@ -1,3 +1,4 @@
+import { versionedHref } from '../http/asset-href'
 /**
  * The console's only stylesheet and script, embedded in the binary (no CDN, no web fonts: it
  * works air-gapped). Served from /console/assets/ because the CSP forbids inline code.
@@ -306,16 +307,6 @@ export const ASSETS: readonly { path: string; body: string | Buffer; type: strin
   { path: '/console/assets/chat.js', body: CHAT_JS, type: 'text/javascript; charset=utf-8', maxAge: 3600 },
   { path: '/favicon.ico', body: FAVICON, type: 'image/x-icon', maxAge: 86400 },
 ]
-
-/**
- * An asset's address as pages name it: its path and a hash of its content (`?v=…`, which the
- * route ignores). Browsers keep a file for its max-age; named by its path alone, the stylesheet
- * and scripts of the version before an upgrade went on serving the new version's pages for up to
- * an hour (the console's script with pages it was not written for). A new content is a new address.
- */
-export function versionedHref(path: string, body: string | Buffer): string {
-  return `${path}?v=${Bun.hash(body).toString(36)}`
-}
 
 /** Each asset's versioned address, by path (made once). */
 export const ASSET_HREF: Readonly<Record<string, string>> = Object.fromEntries(ASSETS.map((a) => [a.path, versionedHref(a.path, a.body)]))

@@ -8,6 +8,8 @@ import { acceptedCoding, compressedFile } from './compression'
 import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
 import { validHost } from './host'
+import { versionedHref } from './asset-href'
+import swaggerUi from 'swagger-ui-dist/package.json' with { type: 'json' }
 
 export const DOCS_PATH = '/swagger'
 /** The OpenAPI version of the document (the generator's default). */
@@ -43,6 +45,18 @@ const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, vali
 const SWAGGER_INIT = `window.ui = SwaggerUIBundle(JSON.parse(document.getElementById('swagger-settings').textContent));\n`
 export const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
+/**
+ * The page's files by addresses that change with them (`?v=`, ignored by the routes), as the
+ * console's: cached a day (Swagger UI's) or an hour (the init script), they were the previous
+ * version's for that long after an upgrade. Swagger UI's by its package version (hashing the
+ * 1.7 MB bundle would read it at start), the init script by its content.
+ */
+const PAGE_FILES = {
+  css: `${ASSETS}/swagger-ui.css?v=${swaggerUi.version}`,
+  bundle: `${ASSETS}/swagger-ui-bundle.js?v=${swaggerUi.version}`,
+  init: versionedHref(`${ASSETS}/swagger-init.js`, SWAGGER_INIT),
+}
+
 function swaggerPage(title: string): string {
   const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
   // JSON inside <script type=application/json>: only "</" could end the block early.
@@ -53,13 +67,13 @@ function swaggerPage(title: string): string {
   <meta charset="utf-8" />
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>${esc(title)}</title>
-  <link rel="stylesheet" href="${ASSETS}/swagger-ui.css" />
+  <link rel="stylesheet" href="${PAGE_FILES.css}" />
 </head>
 <body>
   <div id="swagger-ui"></div>
   <script type="application/json" id="swagger-settings">${settings}</script>
-  <script src="${ASSETS}/swagger-ui-bundle.js"></script>
-  <script src="${ASSETS}/swagger-init.js"></script>
+  <script src="${PAGE_FILES.bundle}"></script>
+  <script src="${PAGE_FILES.init}"></script>
 </body>
 </html>
 `
