@@ -169,7 +169,8 @@ export const NO_HOST_ORIGIN_TLS = 'https://localhost'
  * for the host (`GET /api/health HTTP/1.0` was a 404; `/a/bcdefgh/api/v1/tokens/self` ran
  * /api/v1/tokens/self while the log wrote the whole path), and every `new URL(request.url)` threw
  * (a 500). Such a request's URL gets the origin NO_HOST_ORIGIN (NO_HOST_ORIGIN_TLS over
- * teamday's own TLS) before the path it sent.
+ * teamday's own TLS) before the path it sent. A Host that is there but no host is then refused
+ * (400, src/http/guards.ts); one without Host (HTTP/1.0) is answered.
  *
  * The request keeps everything else. The last origin seen to parse is remembered, so a steady
  * Host costs two indexOf calls and one startsWith, not a parse.
