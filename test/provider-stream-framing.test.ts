@@ -45,6 +45,56 @@ describe('empty data lines (a gateway keep-alive)', () => {
   }
 })
 
+describe('events that are not chunks of the answer (OpenAI-compatible)', () => {
+  // Sent by gateways and servers between or after the chunks: usage or timings of their own, a
+  // heartbeat, `choices: null`. Each failed the run after its whole answer ("Type validation failed", 502).
+  const harmless: Record<string, string> = {
+    'data: {}': 'data: {}\n\n',
+    'no choices, usage only': oaiChunk({ usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 } }),
+    'choices: null': oaiChunk({ choices: null }),
+    'error: null, no choices': 'data: {"error":null,"timings":{"predicted_ms":12.5}}\n\n',
+    'usage that is not usage': oaiChunk({ usage: 'n/a' }),
+  }
+  for (const [name, event] of Object.entries(harmless)) {
+    test(`${name}, between the chunks and after the last: completed with the whole answer`, async () => {
+      const o = await scriptedApp(p, KEY)
+      p.handler = () => rawStream([event, oaiText('Hello '), event, oaiText('there'), oaiStop(), event, oaiDone])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Hello there'])
+    })
+  }
+  test('usage in an event without choices is counted', async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => rawStream([oaiText('Hello'), oaiStop(), oaiChunk({ usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 } }), oaiDone])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.usage]).toEqual([200, { inputTokens: 5, outputTokens: 6 }])
+  })
+  // What is broken fails the run, saying what came (not pages of a schema's complaints).
+  const broken: [string, string, string][] = [
+    ['an error that is a string', 'data: {"error":"the model crashed"}\n\n', 'Model provider error: the model crashed'],
+    ['an error without a message', 'data: {"error":{"code":503}}\n\n', 'Model provider error: the provider sent an error without a message: {"code":503}'],
+    ['an array', 'data: [1,2]\n\n', 'Model provider error: the provider sent a stream event that is not part of an answer this server can read: [1,2]'],
+    ['a string', 'data: "hi"\n\n', 'Model provider error: the provider sent a stream event that is not part of an answer this server can read: "hi"'],
+    ['not JSON', 'data: {oops\n\n', 'Model provider error: the provider sent a stream event that is not JSON: {oops'],
+  ]
+  for (const [name, event, error] of broken) {
+    test(`${name}: failed, saying so`, async () => {
+      const o = await scriptedApp(p, KEY)
+      p.handler = () => rawStream([oaiText('Hello'), event, oaiStop(), oaiUsage(), oaiDone])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      const row = await getExec(o.t, o.a, r.body.details.executionId)
+      expect([r.status, row.status, row.error]).toEqual([502, 'failed', error])
+    })
+  }
+  test('an error status whose JSON body is no error: its HTTP status said, as before', async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => Response.json({ detail: 'gone' }, { status: 404, statusText: 'Not Found' })
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([row.status, row.error]).toEqual(['failed', 'Model provider error: Not Found (HTTP 404)'])
+  })
+})
+
 describe('[DONE] with white space after it', () => {
   test('openai: completed with the whole answer (it failed: JSON parsing failed)', async () => {
     const o = await scriptedApp(p, KEY)

@@ -3,7 +3,8 @@ import { trimEndChar } from '../text'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
-import { anthropicSdk, openaiCompatibleSdk } from './sdk'
+import { anthropicSdk, openaiCompatibleSdk, zodSdk } from './sdk'
+import { openaiErrorStructure } from './openai-events'
 import { boundedProviderFetch, eventBytesFor } from './provider-fetch'
 
 export type ProviderName = 'openai' | 'anthropic'
@@ -72,12 +73,23 @@ export function configProviders(config: Config): ModelProviders {
   // The clients (and the SDK packages behind them, src/engine/sdk.ts) are built on first use.
   const openaiUrl = config.openaiBaseUrl
   const anthropicKey = config.anthropicApiKey
-  let openai: ReturnType<OpenAICompatible['createOpenAICompatible']> | undefined
+  let openai: ((modelId: string) => LanguageModel) | undefined
   let anthropic: ReturnType<Anthropic['createAnthropic']> | undefined
   // What a provider sends is read no further than a run can use (src/engine/provider-fetch.ts).
   const fetch = boundedProviderFetch(eventBytesFor(config.outputLimits.answerChars))
-  const openaiClient = () =>
-    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: trimEndChar(openaiUrl!, '/'), apiKey: config.openaiApiKey, includeUsage: true, fetch }))
+  // The chat model made as createOpenAICompatible makes it (its URL, the key as a bearer token), with
+  // the reading of events that are not chunks of the answer, which its settings do not pass on
+  // (src/engine/openai-events.ts).
+  const openaiClient = () => {
+    if (openai) return openai
+    const { OpenAICompatibleChatLanguageModel } = openaiCompatibleSdk()
+    const baseURL = trimEndChar(openaiUrl!, '/')
+    const apiKey = config.openaiApiKey
+    const errorStructure = openaiErrorStructure(zodSdk())
+    const headers = (): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {})
+    return (openai = (modelId) =>
+      new OpenAICompatibleChatLanguageModel(modelId, { provider: 'openai.chat', url: ({ path }) => `${baseURL}${path}`, headers, fetch, includeUsage: true, errorStructure }))
+  }
   const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl), fetch }))
   const configured = [openaiUrl && ('openai' as const), anthropicKey && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
   const aliases = config.modelAliases ?? []
@@ -89,7 +101,7 @@ export function configProviders(config: Config): ModelProviders {
       const modelId = resolveAlias(aliases, requested)
       const name: ProviderName = config.provider ?? (/^claude-/i.test(modelId) ? 'anthropic' : 'openai')
       if ((name === 'openai' && !openaiUrl) || (name === 'anthropic' && !anthropicKey)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)
-      const model = name === 'openai' ? openaiClient().chatModel(modelId) : anthropicClient()(modelId)
+      const model = name === 'openai' ? openaiClient()(modelId) : anthropicClient()(modelId)
       return { provider: name, modelId, requestedModel: requested, model }
     },
   }

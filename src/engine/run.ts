@@ -339,12 +339,24 @@ function withoutFetchHint(msg: string): string {
 const BROKE_OFF = /socket connection was closed unexpectedly|ECONNRESET|^Failed to process successful response/i
 const CUT = 'the connection to the provider closed before its answer was complete (reset or cut by the network, a proxy or the provider)'
 
+/**
+ * An event of the provider's stream the AI SDK could not read, said plainly: the SDK's own message
+ * is the event and then every complaint of its schema, pages of JSON for `data: []`.
+ */
+function unreadEvent(e: unknown): string | undefined {
+  const err = e as { name?: unknown; value?: unknown; text?: unknown }
+  const short = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}...` : s)
+  if (err?.name === 'AI_TypeValidationError') return `the provider sent a stream event that is not part of an answer this server can read: ${short(JSON.stringify(err.value) ?? String(err.value))}`
+  if (err?.name === 'AI_JSONParseError' && typeof err.text === 'string') return `the provider sent a stream event that is not JSON: ${short(err.text)}`
+  return undefined
+}
+
 /** What a failed run says of a provider's error `e`: scrubbed (scrubProviderMessage), plainly worded, at most 1000 characters. */
 export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
   const refused = answerRefusedIn(e)
   if (refused) return refused.message
-  const raw = withoutFetchHint(scrubProviderMessage(err?.message || String(e), keys))
+  const raw = withoutFetchHint(scrubProviderMessage(unreadEvent(e) ?? (err?.message || String(e)), keys))
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
   if (BROKE_OFF.test(raw)) return CUT

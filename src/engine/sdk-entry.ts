@@ -9,3 +9,4 @@
 export const ai = (): typeof import('ai') => require('ai')
 export const anthropic = (): typeof import('@ai-sdk/anthropic') => require('@ai-sdk/anthropic')
 export const openaiCompatible = (): typeof import('@ai-sdk/openai-compatible') => require('@ai-sdk/openai-compatible')
+export const zod = (): typeof import('zod') => require('zod')

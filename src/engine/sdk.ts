@@ -34,7 +34,9 @@ function load(): Sdk {
 let ai: ReturnType<Sdk['ai']> | undefined
 let anthropic: ReturnType<Sdk['anthropic']> | undefined
 let openaiCompatible: ReturnType<Sdk['openaiCompatible']> | undefined
+let zod: ReturnType<Sdk['zod']> | undefined
 
 export const aiSdk = () => (ai ??= load().ai())
 export const anthropicSdk = () => (anthropic ??= load().anthropic())
 export const openaiCompatibleSdk = () => (openaiCompatible ??= load().openaiCompatible())
+export const zodSdk = () => (zod ??= load().zod())

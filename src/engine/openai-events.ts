@@ -1,0 +1,68 @@
+/**
+ * What the OpenAI-compatible provider makes of an event that is not a chunk of the answer (its
+ * `errorStructure`: the AI SDK reads an event as a chunk, else as this schema's, else fails the
+ * run). An object with no `choices` (`data: {}`, a gateway's or a server's own event: usage,
+ * timings, a heartbeat) or `choices: null` failed a run after its whole answer ("Type validation
+ * failed", 502): it is read as a chunk with no choices, as OpenAI's own usage chunk is
+ * (`choices: []`, sent with `stream_options.include_usage`), its usage counted when it has any.
+ * An `error` is the run's failure, its message said: `{"error": "..."}` and an error without a
+ * message failed with a dump of the schema's complaints instead. What is not an object at all
+ * (an array, a string, a number) still fails the run, in plain words (providerMessage).
+ *
+ * The same schema reads an error status's body (4xx, 5xx): an object that is none of these errors
+ * is no message, so the error says the HTTP status text, as before.
+ */
+import type * as Zod from 'zod'
+
+/** Usage as the AI SDK's chunk reads it; usage that does not fit is dropped, not the run. */
+const usageSchema = (z: typeof Zod) =>
+  z
+    .looseObject({
+      prompt_tokens: z.number().nullish(),
+      completion_tokens: z.number().nullish(),
+      total_tokens: z.number().nullish(),
+      prompt_tokens_details: z.looseObject({ cached_tokens: z.number().nullish() }).nullish(),
+      completion_tokens_details: z.looseObject({ reasoning_tokens: z.number().nullish(), accepted_prediction_tokens: z.number().nullish(), rejected_prediction_tokens: z.number().nullish() }).nullish(),
+    })
+    .nullish()
+    .catch(undefined)
+
+/** What an error event or body read into: its message, or none (an event that is no error). */
+type Read = { error: { message: string } } | { choices: []; usage?: unknown; id?: unknown; model?: unknown; created?: unknown; [NOT_AN_ERROR]: true }
+
+const NOT_AN_ERROR = Symbol('not an error')
+
+/** A short JSON of `v` for a message. */
+const shortJson = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v)
+  return s.length > 200 ? `${s.slice(0, 200)}...` : s
+}
+
+export function openaiErrorStructure(z: typeof Zod) {
+  const errorSchema = z.union([
+    // OpenAI's own error (OpenRouter's, vLLM's, Groq's): its message.
+    z.object({ error: z.looseObject({ message: z.string() }) }).transform((v): Read => ({ error: { message: v.error.message } })),
+    // An error that is only a string, or an object without a message: said as it came.
+    z.object({ error: z.string() }).transform((v): Read => ({ error: { message: v.error } })),
+    z.object({ error: z.looseObject({}) }).transform((v): Read => ({ error: { message: `the provider sent an error without a message: ${shortJson(v.error)}` } })),
+    // No choices and no error: a chunk with nothing in it but what it counts.
+    z
+      .looseObject({ choices: z.null().optional(), error: z.null().optional(), usage: usageSchema(z), id: z.unknown().optional(), model: z.unknown().optional(), created: z.unknown().optional() })
+      .transform((v): Read => ({
+        choices: [],
+        usage: v.usage,
+        id: typeof v.id === 'string' ? v.id : undefined,
+        model: typeof v.model === 'string' ? v.model : undefined,
+        created: typeof v.created === 'number' ? v.created : undefined,
+        [NOT_AN_ERROR]: true,
+      })),
+  ])
+  return {
+    errorSchema,
+    errorToMessage: (read: Read): string => {
+      // An error status's body that says nothing: the AI SDK gives the status text instead of a message that throws.
+      if (NOT_AN_ERROR in read) throw new Error('not an error')
+      return read.error.message
+    },
+  }
+}
