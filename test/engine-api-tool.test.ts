@@ -879,6 +879,26 @@ describe('teamday_api: who gets it', () => {
     expect(t.logs.some((l) => l.includes('api_tool_unavailable'))).toBe(true)
   })
 
+  test("only the space's TEAMDAY_TOKEN is opened for the tool: another secret of the space or the organization that does not open takes nothing from it", async () => {
+    // token() opened every secret of the space and the organization to read one: any of them
+    // that did not open (a row copied or restored from elsewhere) failed it, the tool gone and
+    // the log blaming TEAMDAY_TOKEN (decryption_failed).
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const admin = await makeActor(t, { role: 'admin' })
+    const own = await makeToken(t, admin, { name: 'for the space' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'S', visibility: 'organization' } })).body.space
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: own.token, OTHER: 'x' } } })
+    const token = (await t.db.select().from(secrets).where(eq(secrets.key, 'TEAMDAY_TOKEN')).get())!
+    await t.db.update(secrets).set({ valueEnc: token.valueEnc }).where(eq(secrets.key, 'OTHER')).run()
+    const a = await agent(t, admin, { name: 'A' })
+    const r = await exec(t, admin, a.id, { message: 'TEAMDAY_API GET /api/v1/tokens/self', spaceId: space.id })
+    expect(r.status).toBe(200)
+    expect(r.body.result).toContain('HTTP 200')
+    expect(r.body.result).toContain(own.id)
+    const logs = await getLogs(t, admin, r.body.executionId)
+    expect(logs.some((l: any) => l.event === 'api_tool_unavailable')).toBe(false)
+  })
+
   test('the Anthropic provider gets the same tool', async () => {
     const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-test-key-123456', anthropicBaseUrl: double.anthropicBaseUrl, defaultModel: 'claude-x' } })
     const admin = await makeActor(t, { role: 'admin' })

@@ -2,17 +2,17 @@ import { and, eq, inArray } from 'drizzle-orm'
 import { findCliAccessTokenForAuth, findTokenForAuth } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, hashToken } from '../../auth/tokens'
 import type { Services } from '../../context'
-import { memberships, secrets } from '../../db/schema'
+import { memberships } from '../../db/schema'
 import { API_TOKEN_SECRET, type ApiAccess, type ApiHandler } from '../../engine/api-tool'
-import { openSpaceSecret, resolveSecrets } from '../spaces/secrets'
+import { openSpaceSecret } from '../spaces/secrets'
 
 /**
  * What the engine's `teamday_api` tool needs from the rest of the server (src/engine/api-tool.ts):
  * the app's own handler (`handle`: app.handle, so a call meets every rule an outside client does),
  * and the run's token: the TEAMDAY_TOKEN secret of the run's space, opened with the server's box
- * when the run starts (with the organization's secrets below it, as a run's environment is: the
- * space's value is the one taken). A TEAMDAY_TOKEN of the organization alone gives none: the docs
- * put it in the space's settings. Wired by createApp (src/app.ts).
+ * when the run starts, that row alone (a space's value wins over the organization's in a run's
+ * environment too). A TEAMDAY_TOKEN of the organization alone gives none: the docs put it in the
+ * space's settings. Wired by createApp (src/app.ts).
  *
  * Only the token's own user gets it: a run started by anyone else, in a space they may use, gets
  * no tool (`not_owner`), or every member who may run an agent there would act with the rights of
@@ -47,13 +47,9 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
     handle,
     async token({ organizationId, spaceId, userId }, writtenBy) {
       if (!spaceId) return null
-      const row = await rt.db
-        .select({ key: secrets.key })
-        .from(secrets)
-        .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, spaceId), eq(secrets.key, API_TOKEN_SECRET)))
-        .get()
-      if (!row) return null
-      const value = (await resolveSecrets(rt, organizationId, spaceId))[API_TOKEN_SECRET]?.trim()
+      // The space's own row, and only it opened: an organization's alone gives no tool, and another
+      // secret that does not open (every one was opened to read this one) takes nothing from it.
+      const value = (await openSpaceSecret(rt, organizationId, spaceId, API_TOKEN_SECRET))?.trim()
       if (!value) return null
       // Whose credential it is, found as authentication finds it (src/auth/authenticate.ts): a
       // personal access token, or a CLI session's access token (`tdo_…`), by its hash. The run's
