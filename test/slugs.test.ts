@@ -296,6 +296,25 @@ describe('id or slug, on every route that names an agent or a space', () => {
   })
 })
 
+describe('what a 409 slug_taken tells', () => {
+  test("only that the slug is used in the caller's own organization (a private row's too, as GitHub's names in an account), nothing of the row; another organization's slugs never", async () => {
+    const priv = await agent({ name: 'Quiet Plan', slug: 'quiet-plan', visibility: 'private' }, other)
+    const privSpace = await space({ name: 'Quiet Room', slug: 'quiet-room', visibility: 'private' }, other)
+    expect([priv.status, privSpace.status]).toEqual([201, 201])
+    for (const [r, row] of [
+      [await agent({ name: 'x', slug: 'quiet-plan' }), priv.body.agent],
+      [await space({ name: 'x', slug: 'quiet-room' }), privSpace.body.space],
+    ] as const) {
+      expect([r.status, r.body.code]).toEqual([409, 'slug_taken'])
+      const said = JSON.stringify(r.body)
+      for (const hidden of [row.id, row.name, other.userId, other.email]) expect(said).not.toContain(hidden)
+    }
+    // Another organization's namespace is its own: the same slugs are free there, and its 409s name ours never.
+    expect((await agent({ name: 'x', slug: 'quiet-plan' }, outsider)).status).toBe(201)
+    expect((await space({ name: 'x', slug: 'quiet-room' }, outsider)).status).toBe(201)
+  })
+})
+
 describe('a slug taken by a concurrent request', () => {
   test('the unique index is recognised as a conflict (SQLite and PostgreSQL messages)', () => {
     expect(isSlugConflict(new Error('UNIQUE constraint failed: agents.organization_id, agents.slug'))).toBe(true)
