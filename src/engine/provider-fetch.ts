@@ -41,48 +41,43 @@ const MAX_REDIRECTS = 5
 
 /**
  * Bytes since the last blank line (the end of an SSE event: a line ending `\n`, `\r\n` or `\r`
- * right after another), failing the stream past `limit`. The line ends are found with the native
- * indexOf and the bytes between them counted at once: a loop over every byte in JavaScript held
+ * right after another), counted chunk by chunk: the failure once past `limit`. The line ends
+ * are found with the native indexOf and the bytes between them counted at once: a loop over every byte in JavaScript held
  * the event loop 60-70 ms for a 4 MiB answer's chunk (test/large-answer-off-loop.test.ts).
  */
-function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
+function eventBound(limit: number): (chunk: Uint8Array) => ProviderAnswerRefused | undefined {
   let eventLen = 0
   let lineLen = 0
   let afterCR = false
-  return new TransformStream({
-    transform(chunk, controller) {
-      const n = chunk.length
-      // The next LF and CR at or after i, each searched again only once i has passed it.
-      let lf = chunk.indexOf(10)
-      let cr = chunk.indexOf(13)
-      for (let i = 0; i < n; ) {
-        if (lf !== -1 && lf < i) lf = chunk.indexOf(10, i)
-        if (cr !== -1 && cr < i) cr = chunk.indexOf(13, i)
-        const end = lf === -1 ? (cr === -1 ? n : cr) : cr === -1 ? lf : Math.min(lf, cr)
-        if (end > i) {
-          afterCR = false
-          lineLen += end - i
-          eventLen += end - i
-          if (eventLen > limit) {
-            controller.error(eventTooLong(limit))
-            return
-          }
-        }
-        if (end === n) break
-        if (chunk[end] === 10 && afterCR) afterCR = false
-        else {
-          afterCR = chunk[end] === 13
-          if (lineLen === 0) eventLen = 0
-          else {
-            lineLen = 0
-            eventLen++
-          }
-        }
-        i = end + 1
+  return (chunk) => {
+    const n = chunk.length
+    // The next LF and CR at or after i, each searched again only once i has passed it.
+    let lf = chunk.indexOf(10)
+    let cr = chunk.indexOf(13)
+    for (let i = 0; i < n; ) {
+      if (lf !== -1 && lf < i) lf = chunk.indexOf(10, i)
+      if (cr !== -1 && cr < i) cr = chunk.indexOf(13, i)
+      const end = lf === -1 ? (cr === -1 ? n : cr) : cr === -1 ? lf : Math.min(lf, cr)
+      if (end > i) {
+        afterCR = false
+        lineLen += end - i
+        eventLen += end - i
+        if (eventLen > limit) return eventTooLong(limit)
       }
-      controller.enqueue(chunk)
-    },
-  })
+      if (end === n) break
+      if (chunk[end] === 10 && afterCR) afterCR = false
+      else {
+        afterCR = chunk[end] === 13
+        if (lineLen === 0) eventLen = 0
+        else {
+          lineLen = 0
+          eventLen++
+        }
+      }
+      i = end + 1
+    }
+    return undefined
+  }
 }
 
 const DATA = new TextEncoder().encode('data:')
@@ -99,8 +94,12 @@ const DATA_DONE = new TextEncoder().encode('data: [DONE]')
  * nothing, within an event or alone, so it is dropped (with its line end, CRLF whole), and the
  * white space at the start of a data line's value with it. Only the start of each line is looked
  * at, byte by byte (at most `data:` and its white space); the rest of the line passes as it came.
+ *
+ * `bound` (eventBound), given, sees each chunk first and fails the stream with what it returns:
+ * the two were transforms in a row, each a stage every chunk went through (one stage is the
+ * same work in 0.5-0.9 of the time, bench of 3 MB in 4 KiB and 256-byte chunks).
  */
-export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
+export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRefused | undefined): TransformStream<Uint8Array, Uint8Array> {
   // At a line's start: how many bytes of `data:` it has begun with, withheld (5: all, then only
   // white space, `spaced` if any). -1: the rest of the line passes as it is.
   let matched = 0
@@ -125,6 +124,11 @@ export function withoutEmptyData(): TransformStream<Uint8Array, Uint8Array> {
   let dropLf = false
   return new TransformStream({
     transform(chunk, controller) {
+      const refused = bound?.(chunk)
+      if (refused) {
+        controller.error(refused)
+        return
+      }
       const n = chunk.length
       let lf = chunk.indexOf(10)
       let cr = chunk.indexOf(13)
@@ -259,7 +263,7 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')
-    const body = res.ok ? res.body.pipeThrough(eventBound(eventBytes)).pipeThrough(withoutEmptyData()) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    const body = res.ok ? res.body.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     return new Response(body, { status: res.status, statusText: res.statusText, headers })
   }
   return Object.assign(bounded, { preconnect: base.preconnect }) as typeof fetch
