@@ -63,6 +63,27 @@ describe('file descriptors run out', () => {
     expect(log.lines.map((l) => l.msg)).toEqual(['file_descriptors_exhausted', 'file_descriptors_available'])
   })
 
+  test('while exhausted, each look closes the idle connections (said when it closed any); not before, not after', async () => {
+    const log = recorder()
+    let open = 2
+    const asked: number[] = []
+    let closes = 0
+    const stop = watchDescriptors(log, () => ({ open, limit: 16 }), 5, undefined, () => (asked.push(open), closes++ === 0 ? 3 : 0))
+    await Bun.sleep(40)
+    expect(asked).toEqual([])
+    open = 15
+    for (const end = Date.now() + 5000; asked.length < 2 && Date.now() < end; ) await Bun.sleep(5)
+    open = 2
+    for (const end = Date.now() + 5000; log.lines.length < 3 && Date.now() < end; ) await Bun.sleep(5)
+    const seen = asked.length
+    await Bun.sleep(40)
+    stop()
+    expect(asked.length).toBe(seen)
+    expect(asked.every((n) => n === 15)).toBe(true)
+    expect(log.lines.map((l) => l.msg)).toEqual(['file_descriptors_exhausted', 'idle_connections_closed', 'file_descriptors_available'])
+    expect(log.lines[1]!.fields).toMatchObject({ closed: 3 })
+  })
+
   test('a look that took long puts the next one off: the watch takes at most a thousandth of the main thread', async () => {
     const log = recorder()
     let clock = 0

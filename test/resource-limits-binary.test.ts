@@ -54,6 +54,25 @@ run('compiled binary: resources that run out', () => {
     expect(server.output().match(/file_descriptors_exhausted/g)).toHaveLength(1)
   }, 30_000)
 
+  test('every descriptor taken by idle keep-alive connections: they are closed, and a new connection is answered well before the idle timeout', async () => {
+    // New connections waited in the backlog until an idle one timed out (30 s), Bun's accept loop
+    // spinning on EMFILE all the while.
+    const server = serve('idle.db', 'ulimit -n 64;')
+    const port = Number((await server.waitFor(LISTENING))[1])
+    const sockets: Socket[] = []
+    for (let i = 0; i < 80; i++) {
+      const s = connect(port, '127.0.0.1')
+      s.on('error', () => {})
+      s.on('connect', () => s.write(`GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`))
+      sockets.push(s)
+    }
+    await server.waitFor(/"msg":"file_descriptors_exhausted"[^\n]*"limit":64/, 10_000)
+    const health = await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(10_000) })
+    expect(health.status).toBe(200)
+    expect(server.output()).toMatch(/"msg":"idle_connections_closed","closed":\d+/)
+    for (const s of sockets) s.destroy()
+  }, 30_000)
+
   // A reader gone before the first line (`> >(true)`, and a pause for it to end): deterministic,
   // where `| head -1` may read every start-up line before it leaves (then the stop's line fails).
   test('stdout whose reader left (`teamday serve | head -1`): the server goes on serving, says so once, and stops with exit 0', async () => {

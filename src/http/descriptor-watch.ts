@@ -7,7 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs'
  * connections wait in the kernel's backlog until one closes (an idle keep-alive connection after
  * the idle timeout), Bun's accept loop takes a core meanwhile (measured: 40–70 % of a CPU), and
  * nothing was logged. Now `file_descriptors_exhausted` (warn) says so once, and
- * `file_descriptors_available` (info) once the count is back under RECOVERED of the limit.
+ * `file_descriptors_available` (info) once the count is back under RECOVERED of the limit; in
+ * between, idle keep-alive connections are closed at each look (watchDescriptors' `closeIdle`).
+ * Bun gives no way to pause accepting (nor the spare descriptor nginx and libev keep for
+ * EMFILE): the spin lasts until a descriptor is free.
  *
  * Read from /proc/self/fd (a directory listing: no file of the process, SQLite's least of all,
  * is opened or closed; DESIGN.md). Elsewhere than Linux, nothing is watched.
@@ -82,7 +85,13 @@ function softLimit(): number | null {
  * watch never takes more than a thousandth of the process's CPU: it waits SPENT_SHARE⁻¹ times the
  * CPU the last look took, at most LONGEST_WAIT_MS.
  */
-export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCount) | null = procDescriptors(), everyMs = DESCRIPTOR_CHECK_MS, now: () => number = cpuMs): () => void {
+export function watchDescriptors(
+  log: DescriptorLog,
+  count: (() => DescriptorCount) | null = procDescriptors(),
+  everyMs = DESCRIPTOR_CHECK_MS,
+  now: () => number = cpuMs,
+  closeIdle?: () => number,
+): () => void {
   if (count === null) return () => {}
   let exhausted = false
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -90,6 +99,13 @@ export function watchDescriptors(log: DescriptorLog, count: (() => DescriptorCou
   const look = () => {
     const started = now()
     exhausted = descriptorState(count(), exhausted, log)
+    // At each look while exhausted, the keep-alive connections that wait for nothing are closed:
+    // their descriptors go to the connections waiting in the backlog (they waited for the idle
+    // timeout, 30 s, while Bun's accept loop spun on EMFILE). Requests under way are untouched.
+    if (exhausted && closeIdle) {
+      const closed = closeIdle()
+      if (closed > 0) log.info('idle_connections_closed', { closed, note: 'every descriptor was taken: idle keep-alive connections were closed so that waiting ones are accepted' })
+    }
     if (stopped) return
     timer = setTimeout(look, nextLookMs(everyMs, now() - started))
     ;(timer as { unref?: () => void }).unref?.()

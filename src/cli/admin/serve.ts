@@ -157,8 +157,8 @@ export async function serve(
   }, SCHEMA_CHECK_MS)
   ;(schemaWatch as { unref?: () => void }).unref?.()
   // Every file descriptor taken (connections up to `ulimit -n`): said in the log, once.
-  const stopDescriptorWatch = watchDescriptors(rt.log)
   const app = createApp(rt)
+  const stopDescriptorWatch = watchDescriptors(rt.log, undefined, undefined, undefined, () => app.server?.closeIdleConnections() ?? 0)
   // Before the database closes, what runs in the background stops: the start's first housekeeping
   // pass was still running when a failed listen closed it ("housekeeping_failed … closed database").
   const stopBackground = async () => {
