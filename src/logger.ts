@@ -40,7 +40,10 @@ export interface Logger {
   enabled(level: Level): boolean
   /** One access-log line (`msg: "request"`), unless the access log is off or the level hides it. */
   access(fields: AccessFields): void
-  /** Whether access lines are written at all (off, or a level above info, skips gathering them). */
+  /**
+   * Whether any access line may be written (off, or a level above error, skips gathering them):
+   * at `warn` and `error` the lines of 5xx answers, which are `error` lines, are still written.
+   */
   readonly accessEnabled: boolean
   /** Writes what is buffered, synchronously (at shutdown; also on process exit). */
   flush(): void
@@ -86,7 +89,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
       const time = clock()
       emit(redactSecrets(format === 'json' ? jsonAccess(time, lvl, f) : prettyAccess(time, lvl, f)))
     },
-    accessEnabled: accessOn && ORDER.info >= min,
+    accessEnabled: accessOn && ORDER.error >= min,
     flush: () => writer?.flush(),
     written: (ms) => writer?.written(ms) ?? Promise.resolve(),
   }

@@ -259,6 +259,33 @@ describe('access log', () => {
   })
 })
 
+describe('log level warn or error', () => {
+  // README: "5xx lines are error" and `warn` "keeps warnings and errors". The access lines of 5xx
+  // answers were dropped at warn and error: the access log was not gathered at all above info.
+  test('a 5xx answer still has its access line (level error); 2xx and 4xx answers have none', async () => {
+    for (const level of ['warn', 'error'] as const) {
+      const lines: string[] = []
+      const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger(level, (l) => lines.push(l)) })
+      const { createApp } = await import('../src/app')
+      const app = createApp(rt, { peerAddress: () => '192.0.2.4' })
+      await app.handle(new Request('http://localhost/api/health'))
+      await app.handle(new Request('http://localhost/api/v1/tokens'))
+      rt.checkDatabase = async () => {
+        throw new Error('database is locked')
+      }
+      const down = await app.handle(new Request('http://localhost/api/health/ready'))
+      expect(down.status).toBe(503)
+      await settled()
+      const access = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
+      expect({ level, access }).toEqual({
+        level,
+        access: [{ time: expect.any(String), level: 'error', msg: 'request', requestId: down.headers.get('x-request-id'), method: 'GET', path: '/api/health/ready', status: 503, durationMs: expect.any(Number), bytes: expect.any(Number), ip: '192.0.2.4' }],
+      })
+      rt.close()
+    }
+  })
+})
+
 function createLoggerLines(level: Parameters<typeof createLogger>[0], fn: (l: ReturnType<typeof createLogger>) => void, format: 'json' | 'pretty' = 'json', access = true): string[] {
   const lines: string[] = []
   fn(createLogger(level, (l) => lines.push(l), () => Date.parse('2026-06-01T12:00:00.000Z'), { format, access }))
