@@ -711,6 +711,39 @@ describe('GET /metrics', () => {
   })
 })
 
+describe('the metrics listener (--metrics-port)', () => {
+  // It answered anything but GET /metrics with Elysia's bare text "NOT_FOUND" (text/plain), for a
+  // POST /metrics too: no JSON envelope, no request id, no Allow.
+  test('GET and HEAD /metrics; any other method is 405 with Allow, any other path 404, both the JSON error envelope', async () => {
+    const t = await makeTestApp()
+    const { metricsOnlyApp } = await import('../src/modules/system')
+    const app = metricsOnlyApp(t.rt)
+    const ask = (method: string, path: string) => app.handle(new Request(`http://127.0.0.1:9464${path}`, { method }))
+    const ok = await ask('GET', '/metrics')
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect((await ask('HEAD', '/metrics')).status).toBe(200)
+    for (const method of ['POST', 'DELETE', 'PUT']) {
+      const res = await ask(method, '/metrics')
+      expect(res.headers.get('content-type')).toContain('application/json')
+      expect(res.headers.get('allow')).toBe('GET, HEAD')
+      const body = (await res.json()) as any
+      expect(body).toEqual({ error: true, statusCode: 405, statusMessage: 'Method Not Allowed', code: 'method_not_allowed', message: `Method ${method} is not allowed on /metrics; use GET, HEAD.`, requestId: res.headers.get('x-request-id') })
+      expect(body.requestId).toMatch(/^req_/)
+    }
+    for (const path of ['/', '/api/health', '/metrics/x', '/td_' + 'a'.repeat(43)]) {
+      const res = await ask('GET', path)
+      expect(res.status).toBe(404)
+      expect(res.headers.get('content-type')).toContain('application/json')
+      const body = (await res.json()) as any
+      expect(body).toMatchObject({ error: true, statusCode: 404, code: 'route_not_found', requestId: res.headers.get('x-request-id') })
+      expect(body.message).toContain('serves GET /metrics only')
+      expect(body.message).not.toContain('a'.repeat(43))
+    }
+    t.rt.close()
+  })
+})
+
 describe('start-up cost', () => {
   test('prom-client is loaded on the first scrape, not when the server starts and answers', () => {
     const src = (f: string) => JSON.stringify(new URL(`../src/${f}`, import.meta.url).pathname)

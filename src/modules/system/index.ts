@@ -1,5 +1,7 @@
 import { Elysia, t } from 'elysia'
-import { AppError, errorMessage } from '../../errors'
+import { AppError, errorBody, errorMessage } from '../../errors'
+import { loggedPath } from '../../http/observe'
+import { newId } from '../../ids'
 import { databaseUnavailable } from '../../db/unavailable'
 import type { AuthPlugin } from '../../auth/plugin'
 import { textResponse } from '../../http/compression'
@@ -162,8 +164,35 @@ export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config' | 'db'>, aut
     )
 }
 
-/** The separate metrics listener's app: GET /metrics only, no authentication (a private network). */
-export function metricsOnlyApp(rt: Pick<Runtime, 'metrics' | 'config'>) {
+/**
+ * The separate metrics listener's app: GET /metrics only, no authentication (a private network).
+ * Anything else is answered with the API's JSON error envelope (404 `route_not_found`, 405
+ * `method_not_allowed` with Allow), as the API's own port answers it: it was Elysia's bare
+ * text `NOT_FOUND`, for a POST /metrics too.
+ */
+export function metricsOnlyApp(rt: Pick<Runtime, 'metrics' | 'config' | 'log'>) {
   const exporter = new PrometheusExporter(rt.metrics)
-  return new Elysia().get('/metrics', async ({ request }) => textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE }, rt.config.compression))
+  return new Elysia()
+    .onError(({ code, error, request }) => {
+      const requestId = newId('req')
+      const path = loggedPath(request.url)
+      let status = 500
+      let errCode = 'internal_error'
+      let message = 'Internal server error: the metrics could not be rendered.'
+      let headers: Record<string, string> = {}
+      if (code === 'NOT_FOUND' && path === '/metrics') {
+        status = 405
+        errCode = 'method_not_allowed'
+        message = `Method ${request.method} is not allowed on /metrics; use GET, HEAD.`
+        headers = { allow: 'GET, HEAD' }
+      } else if (code === 'NOT_FOUND') {
+        status = 404
+        errCode = 'route_not_found'
+        message = `No route ${request.method} ${path}: this listener (--metrics-port) serves GET /metrics only.`
+      } else {
+        rt.log.error('unhandled_error', { requestId, listener: 'metrics', error: errorMessage(error) })
+      }
+      return new Response(JSON.stringify(errorBody(status, errCode, message, requestId)), { status, headers: { ...headers, 'content-type': 'application/json', 'x-request-id': requestId } })
+    })
+    .get('/metrics', async ({ request }) => textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE }, rt.config.compression))
 }
