@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Counter, Histogram, Metrics } from './recorder'
 
 type Value = { value: number; labels: Record<string, string | number>; metricName?: string }
@@ -11,7 +12,9 @@ type PromClient = typeof import('prom-client')
 export class PrometheusExporter {
   private registry: Promise<import('prom-client').Registry> | undefined
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(private readonly metrics: Metrics) {
+    startLoopDelay()
+  }
 
   static readonly CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
@@ -29,8 +32,40 @@ export class PrometheusExporter {
     // zeros but for old_space, the whole heap, which nodejs_heap_size_* already give.
     for (const kind of ['total', 'used', 'available']) registry.removeSingleMetric(`nodejs_heap_space_size_${kind}_bytes`)
     const m = this.metrics
-    const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]) =>
-      registry.registerMetric({ name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) } as any)
+    const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[] | Promise<Value[]>) =>
+      registry.registerMetric({ name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: await values() }) } as any)
+    // The event loop's figures. prom-client's recorded delays from its loading, at the first
+    // scrape, so that scrape had none: `nodejs_eventloop_lag_min_seconds 9223372036.854776` (an
+    // empty histogram's minimum, 292 years), mean and stddev `Nan`; so did any scrape with none
+    // recorded since the one before. Here they cover the time since the last scrape (since start
+    // for the first), and a scrape with none recorded has no sample rather than a false one. Its
+    // nodejs_eventloop_lag_seconds was the lag measured after the previous scrape; here this one's.
+    if (loopDelay !== null) {
+      const h = loopDelay
+      const s = (ns: number) => ns / 1e9
+      const read: [string, string, () => number][] = [
+        ['nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.', () => s(h.min)],
+        ['nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.', () => s(h.max)],
+        ['nodejs_eventloop_lag_mean_seconds', 'The mean of the recorded event loop delays.', () => s(h.mean)],
+        ['nodejs_eventloop_lag_stddev_seconds', 'The standard deviation of the recorded event loop delays.', () => s(h.stddev)],
+        ['nodejs_eventloop_lag_p50_seconds', 'The 50th percentile of the recorded event loop delays.', () => s(h.percentile(50))],
+        ['nodejs_eventloop_lag_p90_seconds', 'The 90th percentile of the recorded event loop delays.', () => s(h.percentile(90))],
+        ['nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays.', () => s(h.percentile(99))],
+      ]
+      for (const [name] of read) registry.removeSingleMetric(name)
+      registry.removeSingleMetric('nodejs_eventloop_lag_seconds')
+      // Read once per scrape, by the first family asked (prom-client asks them in the order
+      // registered, synchronously), then cleared for the next interval.
+      let taken: number[] | null = null
+      add('nodejs_eventloop_lag_seconds', 'Lag of event loop in seconds.', 'gauge', async () => {
+        taken = h.count > 0 ? read.map(([, , f]) => f()) : null
+        h.reset()
+        const start = performance.now()
+        await new Promise((resolve) => setImmediate(resolve))
+        return [{ value: (performance.now() - start) / 1000, labels: {} }]
+      })
+      read.forEach(([name, help], i) => add(name, help, 'gauge', () => (taken === null || !Number.isFinite(taken[i]!) ? [] : [{ value: taken[i]!, labels: {} }])))
+    }
     // prom-client counts CPU from the moment it is loaded (here: the first scrape), so the figures
     // left out everything before it; they are the process's own totals, as their names say.
     const cpu = (pick: (u: NodeJS.CpuUsage) => number) => () => [{ value: pick(process.cpuUsage()) / 1e6, labels: {} }]
@@ -52,6 +87,23 @@ export class PrometheusExporter {
     add('teamday_model_tokens_total', 'Model tokens used by executions, by provider and direction (input, output).', 'counter', () => counterValues(m.modelTokens))
     add('teamday_db_query_duration_seconds', 'Time spent running database statements.', 'histogram', () => histogramValues('teamday_db_query_duration_seconds', m.dbQueries))
     return registry
+  }
+}
+
+/**
+ * The event loop's delays, recorded from the first exporter made (the server's start), not from
+ * prom-client's loading. One for the process: Bun's monitors share one histogram (a reset of any
+ * clears them all), so the figures of a scrape are those since the last scrape on any listener.
+ */
+let loopDelay: ReturnType<typeof monitorEventLoopDelay> | null = null
+function startLoopDelay(): void {
+  if (loopDelay !== null) return
+  try {
+    loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
+  } catch {
+    // A runtime without it: prom-client's own figures (none there) stay.
+    loopDelay = null
   }
 }
 
