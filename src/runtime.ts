@@ -263,6 +263,7 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     const databaseId = found.databaseId ?? (mayCreate ? await stampDatabaseId(connection.db, clock.now()) : undefined)
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
+    metrics.instance = { instance_id: engine.instanceId, version: config.version, commit: COMMIT }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection, box) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)

@@ -1,8 +1,14 @@
 // GET /metrics read as Prometheus reads it: a strict parser of the text format 0.0.4 over a
 // scrape after a mixed workload (lists, creates, 4xx, refused tokens, rate limits, unknown
-// paths), the figures compared with the requests sent.
+// paths), the figures compared with the requests sent; and two instances on one
+// database told apart by their scrapes.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { freshPgSchema, ON_PG } from './helpers/pg'
+import { VERSION } from '../src/build-info'
 
 interface Family {
   name: string
@@ -228,5 +234,40 @@ describe('event loop delay', () => {
     expect(again).not.toMatch(/ nan$/im)
     const twice = parseExposition(again)
     for (const name of names) for (const s of twice.get(name)!.samples) expect({ name, value: s.value < 60 }).toEqual({ name, value: true })
+  })
+})
+
+describe('several instances on one database', () => {
+  // Behind a load balancer, a scrape through it lands on any instance, and every instance's
+  // figures looked alike: nothing in them said which process they were.
+  test('each scrape names its instance (teamday_instance_info: instance id, version, commit); two instances never share one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-instances-'))
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const where = ON_PG ? { pg: await freshPgSchema() } : { dbPath: join(dir, 'shared.db') }
+    const first = await makeTestApp({ ...where, key })
+    const second = await makeTestApp({ ...where, key })
+    try {
+      const admin = await makeActor(first, { role: 'admin' })
+      const info = async (t: TestApp) => {
+        const res = await t.req('GET', '/metrics', { token: admin.token })
+        expect(res.status).toBe(200)
+        const f = parseExposition(res.text).get('teamday_instance_info')
+        expect(f?.type).toBe('gauge')
+        expect(f!.samples).toHaveLength(1)
+        expect(f!.samples[0]!.value).toBe(1)
+        return f!.samples[0]!.labels
+      }
+      const [a, b] = [await info(first), await info(second)]
+      expect(a).toEqual({ instance_id: first.rt.engine.instanceId, version: VERSION, commit: expect.any(String) })
+      expect(b).toEqual({ instance_id: second.rt.engine.instanceId, version: VERSION, commit: a.commit! })
+      expect(a.instance_id).toMatch(/^inst_/)
+      expect(a.instance_id).not.toBe(b.instance_id)
+      // The same process says the same id at every scrape.
+      expect(await info(first)).toEqual(a)
+    } finally {
+      await first.rt.close()
+      await second.rt.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -87,6 +87,12 @@ export class Metrics {
   readonly modelTokens = new Counter()
   readonly dbQueries = new Histogram(QUERY_BUCKETS)
   gauges: Gauges = { executionsQueued: () => 0, executionsRunning: () => 0 }
+  /**
+   * Which process these figures are (`teamday_instance_info`): the engine's instance id, the
+   * version and the commit, set by the runtime. Several instances' figures look alike otherwise,
+   * and a scrape through a load balancer lands on any of them.
+   */
+  instance: { instance_id: string; version: string; commit: string } | null = null
 
   /** Per route template, then method: its latency series and its request counters by status. */
   private readonly routeSeries = new Map<string, Map<string, RouteSeries>>()
