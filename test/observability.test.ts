@@ -482,13 +482,14 @@ describe('start-up summary', () => {
       { OPENAI_BASE_URL: 'https://user:urlsecret@llm.example/v1?key=querysecret', OPENAI_API_KEY: 'sk-summary-secret-123456', ANTHROPIC_API_KEY: 'sk-ant-summary-secret-654321' },
       { dbPath: 'postgres://teamday:dbpassword@db.internal:5432/teamday' },
     )
-    const s = startupSummary({ migrationsApplied: 2, migrationNames: ['0003_a', '0004_b'], keySource: 'file' }, config, {
+    const s = startupSummary({ migrationsApplied: 2, migrationNames: ['0003_a', '0004_b'], keySource: 'file', engine: { instanceId: 'inst_summary1' } }, config, {
       listen: 'http://0.0.0.0:3000',
       swagger: 'http://localhost:3000/swagger',
       metrics: 'http://localhost:3000/metrics (token with metrics:read)',
     })
     expect(s).toMatchObject({
       version: config.version,
+      instanceId: 'inst_summary1',
       database: 'postgres://db.internal:5432/teamday',
       dbPool: config.dbPool,
       migrationsApplied: 2,
@@ -500,7 +501,7 @@ describe('start-up summary', () => {
     const text = JSON.stringify(s)
     for (const secret of ['dbpassword', 'urlsecret', 'querysecret', 'sk-summary-secret', 'sk-ant-summary']) expect(text).not.toContain(secret)
     expect(describeDatabase('./data/teamday.db')).toMatch(/^\/.*data\/teamday\.db$/)
-    const none = startupSummary({ migrationsApplied: 0, migrationNames: [], keySource: 'file' }, loadConfig({}), { listen: '', swagger: '', metrics: '' })
+    const none = startupSummary({ migrationsApplied: 0, migrationNames: [], keySource: 'file', engine: { instanceId: 'inst_summary2' } }, loadConfig({}), { listen: '', swagger: '', metrics: '' })
     expect(none.modelProvider).toStartWith('none')
     expect(none).not.toHaveProperty('migrations')
     // SQLite has one connection: no pool to report.

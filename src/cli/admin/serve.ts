@@ -385,13 +385,15 @@ function bareUrl(url: string): string {
  * The start-up line's fields: what runs, on which database (never a password), what the start
  * did to it, which model provider is configured (never a key) and where to reach it.
  */
-export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migrationNames' | 'keySource'>, config: Config, where: { listen: string; swagger: string; metrics: string }) {
+export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migrationNames' | 'keySource'> & { engine: { instanceId: string } }, config: Config, where: { listen: string; swagger: string; metrics: string }) {
   const providers: string[] = []
   if (config.openaiBaseUrl) providers.push(`openai-compatible ${bareUrl(config.openaiBaseUrl)}`)
   if (config.anthropicApiKey) providers.push(`anthropic${config.anthropicBaseUrl ? ` ${bareUrl(config.anthropicBaseUrl)}` : ''}`)
   return {
     version: config.version,
     commit: COMMIT,
+    // The id `teamday_instance_info` and the executions' leases name this process by.
+    instanceId: rt.engine.instanceId,
     database: describeDatabase(config.dbPath),
     // PostgreSQL: its pool, which by default follows this machine's cores (defaultDbPool).
     ...(isPostgresUrl(config.dbPath) ? { dbPool: config.dbPool } : {}),
