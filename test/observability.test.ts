@@ -64,6 +64,17 @@ describe('access log', () => {
     }
   })
 
+  test('HEAD sends no body: its line says 0 bytes (a list, the cached agent list, a refusal)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    for (const [path, token, status] of [['/api/v1/tokens', a.token, 200], ['/api/v1/agents', a.token, 200], ['/api/v1/agents', a.token, 200], ['/api/v1/tokens', undefined, 401]] as const) {
+      const res = await t.req('HEAD', path, { token })
+      expect(res.status).toBe(status)
+      const line = await lastRequest(t)
+      expect(line).toMatchObject({ method: 'HEAD', path, status, bytes: 0 })
+    }
+  })
+
   test('the cached agent list (a Response of bytes) is logged with its request id and size', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

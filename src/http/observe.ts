@@ -298,7 +298,8 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       path: loggedTarget(request.url),
       status,
       durationMs: Math.round(ms * 100) / 100,
-      bytes: noted?.bytes ?? bodyBytes(value),
+      // HEAD: the answer's headers alone go out (Bun drops the body), so no body was sent.
+      bytes: request.method === 'HEAD' ? 0 : (noted?.bytes ?? bodyBytes(value)),
       tokenId: principal?.tokenId,
       organizationId: principal?.organizationId,
       ip: noted?.ip ?? null,
