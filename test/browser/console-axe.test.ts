@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { operatorContext, systemContext } from '../../src/context'
+import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
+import { createToken } from '../../src/modules/tokens/service'
+import { createUser } from '../../src/modules/users/service'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, browserAndApp, listeningApp, NO_CHROMIUM, signIn, submitSignIn, userWithPassword, watchedPage } from '../helpers/browser'
+
+/**
+ * axe-core (the devDependency, its script read from node_modules: no network) over every console
+ * page, in English and German, in its states: the sign-in and set-up pages (and refused), Settings
+ * → Profile with no token and with a full list, a refused Create Token, the one-time token shown,
+ * the revoke dialog open, members, audit log, agents, a chat, spaces, a space, the CLI sign-in
+ * approval, and the error pages (404, 403, 429). Any violation of WCAG 2.0/2.1/2.2 A and AA rules
+ * fails, named by rule, page and element. Without Chromium outside CI: one skipped test.
+ */
+setDefaultTimeout(90_000)
+
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']
+const LOCALES = { en: 'en-GB', de: 'de-DE' } as const
+type Lang = keyof typeof LOCALES
+
+if (!browserSuitesRun) {
+  test.skip(NO_CHROMIUM, () => {})
+} else {
+  let rt: Runtime
+  let stop: (() => Promise<void>) | undefined
+  let base: string
+  let browser: Browser
+  let setupPath: string
+  let agentId: string
+  let spaceId: string
+  /** A second server whose console budget is 2 requests a minute, for the 429 page. */
+  let tight: Awaited<ReturnType<typeof listeningApp>>
+  const problems: string[] = []
+
+  beforeAll(async () => {
+    ;({ rt, base, stop, browser } = await browserAndApp())
+    const first = await bootstrapIfEmpty(systemContext(rt))
+    if (first?.kind !== 'setup_link') throw new Error('no set-up link')
+    setupPath = first.path
+    const ctx = operatorContext(rt)
+    const ada = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'alpha', role: 'admin' })
+    await createUser(ctx, { email: 'ada@example.com', orgSlug: 'beta', role: 'member' })
+    await userWithPassword(rt, { email: 'mia@example.com', orgSlug: 'alpha', role: 'member' })
+    const token = (await createToken(ctx, { userId: ada.user.id, organizationId: ada.organization.id }, { name: 'setup' })).token
+    for (let i = 0; i < 12; i++) await createToken(ctx, { userId: ada.user.id, organizationId: ada.organization.id }, { name: `token ${i}` })
+    const post = async (path: string, body: unknown) =>
+      (await (await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any
+    agentId = (await post('/api/v1/agents', { name: 'Helper', description: 'Answers', visibility: 'organization' })).id
+    spaceId = (await post('/api/v1/spaces', { name: 'Room one', visibility: 'organization' })).space.id
+    await post(`/api/v1/spaces/${spaceId}/secrets`, { secrets: { API_KEY: 'a value' } })
+    tight = await listeningApp({ consoleRateLimit: { limit: 2, windowMs: 60_000 } })
+    await userWithPassword(tight.rt, { email: 'ada@example.com', orgSlug: 'alpha', role: 'admin' })
+  })
+
+  afterAll(async () => {
+    await stop?.()
+    await tight?.stop()
+  })
+
+  /** axe's violations of the WCAG A/AA rules on the page as it is now, one line each. */
+  async function violations(page: Page, state: string): Promise<string[]> {
+    const found = (await page.evaluate(async (tags) => {
+      const r = await (globalThis as any).axe.run((globalThis as any).document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
+      return r.violations.map((v: any) => ({ id: v.id, nodes: v.nodes.map((n: any) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`) }))
+    }, TAGS)) as { id: string; nodes: string[] }[]
+    return found.flatMap((v) => v.nodes.map((n) => `${state}: ${v.id}: ${n}`))
+  }
+
+  async function pageIn(lang: Lang): Promise<Page> {
+    const page = await watchedPage(browser, problems, { locale: LOCALES[lang] })
+    // Added to each document as the debugger does, which the console's Content-Security-Policy does not govern (a <script> tag it refuses).
+    await page.context().addInitScript({ content: AXE })
+    return page
+  }
+
+  const found: string[] = []
+  async function check(page: Page, state: string, lang: Lang) {
+    // The page's lang attribute is the language it is written in.
+    expect({ state, lang: await page.locator('html').getAttribute('lang') }).toEqual({ state, lang })
+    found.push(...(await violations(page, `${lang} ${state}`)))
+  }
+
+  for (const lang of ['en', 'de'] as const) {
+    describe(`axe, ${lang}`, () => {
+      test('signed out: sign-in (and refused), the set-up link (and refused), an invalid link', async () => {
+        found.length = 0
+        const page = await pageIn(lang)
+        await page.goto(`${base}/login`)
+        await check(page, 'sign-in', lang)
+        await submitSignIn(page, 'ada@example.com', 'wrong password', lang)
+        await page.getByRole('alert').waitFor()
+        await check(page, 'sign-in refused', lang)
+        await page.goto(`${base}${setupPath}`)
+        await check(page, 'set-up link', lang)
+        await page.locator('input[name="password"]').fill('a long enough password 1')
+        await page.locator('input[name="confirm"]').fill('a long enough password 2')
+        await page.locator('form button[type="submit"], form button:not([type])').last().click()
+        await page.getByRole('alert').waitFor()
+        await check(page, 'set-up link refused', lang)
+        await page.goto(`${base}/setup/not-a-link`)
+        await check(page, 'invalid link', lang)
+        await page.context().close()
+        expect(found).toEqual([])
+      })
+
+      test('Settings → Profile: empty list, full list, refused, the new token, the revoke dialog', async () => {
+        found.length = 0
+        const mia = await pageIn(lang)
+        await signIn(mia, base, 'mia@example.com', { lang })
+        await check(mia, 'profile, no token', lang)
+        // A member on an admin's page: 403.
+        await mia.goto(`${base}/org/members`)
+        await check(mia, '403', lang)
+        await mia.context().close()
+
+        const page = await pageIn(lang)
+        await signIn(page, base, 'ada@example.com', { lang })
+        await check(page, 'profile, tokens', lang)
+        const section = page.locator('#personal-access-tokens')
+        await section.locator('input[name="name"]').fill('   ')
+        await section.locator('button[type="submit"]').first().click()
+        await page.getByRole('alert').waitFor()
+        await check(page, 'create token refused', lang)
+        await page.locator('#personal-access-tokens input[name="name"]').fill(`axe ${lang}`)
+        await page.locator('#personal-access-tokens button[type="submit"]').first().click()
+        await page.locator('#new-token').waitFor()
+        await check(page, 'one-time token', lang)
+        await page.goto(`${base}/settings/profile`)
+        await page.locator('form[data-confirm] button.icon').first().click()
+        await page.locator('dialog[open]').waitFor()
+        await check(page, 'revoke dialog', lang)
+        await page.context().close()
+        expect(found).toEqual([])
+      })
+
+      test('members, audit, agents, chat, spaces, a space, CLI approval, 404, 429', async () => {
+        found.length = 0
+        const page = await pageIn(lang)
+        await signIn(page, base, 'ada@example.com', { lang })
+        for (const [state, path] of [
+          ['members', '/org/members'],
+          ['audit log', '/org/audit'],
+          ['agents', '/agents'],
+          ['chat', `/agents/${agentId}/chat`],
+          ['spaces', '/spaces'],
+          ['space', `/spaces/${spaceId}`],
+          ['404', '/agents/agent_nope/chat'],
+          ['404 unknown page', '/settings/nope'],
+        ] as const) {
+          await page.goto(`${base}${path}`)
+          await check(page, state, lang)
+          if (state === 'space') {
+            await page.locator('#environment-variables form[data-confirm] button').first().click()
+            await page.locator('dialog[open]').waitFor()
+            await check(page, 'remove variable dialog', lang)
+          }
+        }
+        const started = (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as { authUrl: string }
+        await page.goto(started.authUrl)
+        await check(page, 'CLI approval', lang)
+        await page.context().close()
+
+        const busy = await pageIn(lang)
+        await signIn(busy, tight.base, 'ada@example.com', { lang })
+        let status = 0
+        for (let i = 0; i < 4 && status !== 429; i++) status = (await busy.goto(`${tight.base}/agents`))!.status()
+        expect(status).toBe(429)
+        await check(busy, '429', lang)
+        await busy.context().close()
+        expect(found).toEqual([])
+        expect(problems).toEqual([])
+      })
+    })
+  }
+}
