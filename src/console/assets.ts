@@ -15,7 +15,8 @@ nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem
 nav a[aria-current=page]{font-weight:700;text-decoration:none}
 nav.subnav{margin:0 0 1rem;padding-bottom:.5rem;border-bottom:1px solid var(--line)}
 h3{font-size:1.05rem;margin:1.25rem 0 .5rem}
-main{max-width:64rem;margin:0 auto;padding:1rem}
+/* A word wider than the window (the CLI approval's login code) breaks rather than make the page scroll sideways at 320 px (WCAG 1.4.10); tables keep their widths and scroll in .table-wrap. */
+main{max-width:64rem;margin:0 auto;padding:1rem;overflow-wrap:break-word}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
 form.stack{display:grid;gap:.75rem;max-width:28rem}

@@ -175,6 +175,40 @@ if (!browserSuitesRun) {
         expect(found).toEqual([])
         expect(problems).toEqual([])
       })
+
+      // WCAG 1.4.10: at 320 CSS px (a 1280 px window zoomed to 400 %) nothing but a data table
+      // (which scrolls in its own box) is wider than the window. The CLI approval page's login
+      // code, one 40-odd-character word, made the whole page scroll sideways (476 px).
+      test('at 320 CSS px wide, no page scrolls sideways', async () => {
+        const ctx = await browser.newContext({ viewport: { width: 320, height: 640 }, locale: LOCALES[lang] })
+        const page = await watchedPage(browser, problems, { ctx })
+        const wide: string[] = []
+        const measure = async (state: string) => {
+          const over = (await page.evaluate(() => {
+            const d = (globalThis as any).document
+            const width = d.documentElement.clientWidth
+            const out: string[] = []
+            d.querySelectorAll('body *').forEach((e: any) => {
+              const r = e.getBoundingClientRect()
+              if (r.width > 0 && r.right > width + 1 && !e.closest('.table-wrap')) out.push(`${e.tagName.toLowerCase()}${e.className ? '.' + e.className : ''} ends at ${Math.round(r.right)} px`)
+            })
+            return d.documentElement.scrollWidth > width ? [`the page is ${d.documentElement.scrollWidth} px wide`, ...out.slice(0, 3)] : []
+          })) as string[]
+          wide.push(...over.map((o) => `${state}: ${o}`))
+        }
+        await page.goto(`${base}/login`)
+        await measure('sign-in')
+        await signIn(page, base, 'ada@example.com', { lang })
+        for (const path of ['/settings/profile', '/org/members', '/org/audit', '/agents', `/agents/${agentId}/chat`, '/spaces', `/spaces/${spaceId}`, '/settings/nope']) {
+          await page.goto(`${base}${path}`)
+          await measure(path)
+        }
+        const started = (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as { authUrl: string }
+        await page.goto(started.authUrl)
+        await measure('CLI approval')
+        await ctx.close()
+        expect(wide).toEqual([])
+      })
     })
   }
 }
