@@ -4,8 +4,9 @@ import { versionedHref } from '../http/asset-href'
  * works air-gapped). Served from /console/assets/ because the CSP forbids inline code.
  */
 export const CSS = `
-:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#57606a;--line:#d0d7de;--accent:#0550ae;--on-accent:#fff;--bad:#b3261e;--ok:#116329;--card:#f6f8fa}
-@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#30363d;--accent:#4493f8;--on-accent:#0d1117;--bad:#f85149;--ok:#3fb950;--card:#161b22}}
+/* --control: the border of a text field or select, 3:1 or more against the page (WCAG 1.4.11); --line, lighter, only separates. */
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#57606a;--line:#d0d7de;--control:#6e7781;--accent:#0550ae;--on-accent:#fff;--bad:#b3261e;--ok:#116329;--card:#f6f8fa}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#30363d;--control:#6e7681;--accent:#4493f8;--on-accent:#0d1117;--bad:#f85149;--ok:#3fb950;--card:#161b22}}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 a{color:var(--accent)}
@@ -27,7 +28,7 @@ legend{font-weight:600;padding:0 .25rem}
 input,select,button{font:inherit;color:inherit}
 /* Radio buttons and check boxes of 20 px with 2 px around: a target of at least 24 px (WCAG 2.5.8), where the browser's 13 px boxes, a line apart, were not. */
 input[type=radio],input[type=checkbox]{width:1.25rem;height:1.25rem;margin:.125rem;flex:none}
-input[type=text],input[type=email],input[type=password],input[type=date],input[type=number],select{width:100%;padding:.45rem .5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
+input[type=text],input[type=email],input[type=password],input[type=date],input[type=number],select{width:100%;padding:.45rem .5rem;border:1px solid var(--control);border-radius:6px;background:var(--bg)}
 button,.button{display:inline-block;padding:.45rem .9rem;border:1px solid var(--line);border-radius:6px;background:var(--card);cursor:pointer;text-decoration:none;color:var(--fg)}
 /* Copy buttons are hidden until console.js shows them: the rule above must not show them without it. */
 [hidden]{display:none!important}
@@ -53,7 +54,7 @@ dialog::backdrop{background:rgb(0 0 0/.4)}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
 .skip{position:absolute;left:-9999px;top:0}.skip:focus{left:.5rem;top:.5rem;z-index:10;padding:.5rem .75rem;background:var(--bg);border:1px solid var(--line);border-radius:6px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-textarea{font:inherit;color:inherit;width:100%;min-height:6rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);resize:vertical}
+textarea{font:inherit;color:inherit;width:100%;min-height:6rem;padding:.45rem .5rem;border:1px solid var(--control);border-radius:6px;background:var(--bg);resize:vertical}
 form.chat-form{display:grid;gap:.5rem;max-width:48rem;margin:1rem 0}
 ol.chat{list-style:none;margin:0 0 1rem;padding:0;display:grid;gap:.75rem;max-width:48rem}
 ol.chat>li{border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem}

@@ -211,4 +211,45 @@ if (!browserSuitesRun) {
       })
     })
   }
+
+  // WCAG 1.4.11: a text field's or a select's border, all that shows where it is, has 3:1
+  // against the page (axe checks text only). The borders were the tables' light grey
+  // (#d0d7de on white, 1.5:1; #30363d on #0d1117 in dark mode, 1.5:1): fields were hard to
+  // find for a person with low vision.
+  test('the borders of text fields and selects have 3:1 against the page, light and dark (the same in both languages)', async () => {
+    const faint: string[] = []
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const page = await pageIn('en')
+      await page.emulateMedia({ colorScheme })
+      await signIn(page, base, 'ada@example.com', { lang: 'en' })
+      for (const path of ['/settings/profile', '/org/members', `/agents/${agentId}/chat`, `/spaces/${spaceId}`]) {
+        await page.goto(`${base}${path}`)
+        const low = (await page.evaluate(() => {
+          const g = globalThis as any
+          const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number)
+          const lum = (c: string) => {
+            const [r, gr, b] = rgb(c).map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4))
+            return 0.2126 * r! + 0.7152 * gr! + 0.0722 * b!
+          }
+          const ratio = (a: string, b: string) => {
+            const [x, y] = [lum(a), lum(b)].sort((m, n) => n - m)
+            return (x! + 0.05) / (y! + 0.05)
+          }
+          const page = g.getComputedStyle(g.document.body).backgroundColor
+          const out: string[] = []
+          g.document.querySelectorAll('input[type=text], input[type=email], input[type=password], input[type=date], select, textarea').forEach((e: any) => {
+            const r = e.getBoundingClientRect()
+            if (r.width === 0) return
+            const border = g.getComputedStyle(e).borderTopColor
+            const x = ratio(border, page)
+            if (x < 3) out.push(`${e.tagName.toLowerCase()}[name=${e.name}] border ${border} on ${page}: ${x.toFixed(2)}:1`)
+          })
+          return out
+        })) as string[]
+        faint.push(...low.map((l) => `${colorScheme} ${path}: ${l}`))
+      }
+      await page.context().close()
+    }
+    expect(faint).toEqual([])
+  })
 }
