@@ -208,7 +208,8 @@ document.querySelectorAll('form[data-confirm]').forEach(function (f) {
  * An agent's chat page (/agents/{id}/chat): while a turn runs (an element with data-refresh, its
  * seconds, and data-version, the chat's version), the page asks itself again with that version
  * (X-Chat-Version): a 204 while nothing changed; the whole page once it did, whose conversation
- * and chat list are swapped in, until no turn runs; the message being typed stays. What happens
+ * and chat list are swapped in, until no turn runs; the message being typed stays, and so does
+ * the focus on an element of a swapped part (the same element of the new part). What happens
  * is said in #chat-status (role=status, outside the swapped part), in the texts the page gives it
  * (data-text-*, its language): the answer arrived; the session ended (the poll was sent to the
  * sign-in page: a link to sign in again, and it stops); 429, 5xx and network errors: it says it
@@ -262,11 +263,26 @@ document.querySelectorAll('form.chat-form').forEach(function (f) {
       if (!isNaN(d)) t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
     });
   };
+  // The focus inside a part that is swapped (a link of the chat list) goes to the same element
+  // of the new part (by id, else link target, else position): it fell to the page's body.
+  var FOCUSABLE = 'a[href],button,input,select,textarea,[tabindex]';
+  var focusIn = function (root) {
+    var a = document.activeElement;
+    if (!a || a === document.body || !root.contains(a)) return null;
+    return { id: a.id, href: a.getAttribute('href'), index: Array.prototype.indexOf.call(root.querySelectorAll(FOCUSABLE), a) };
+  };
+  var refocus = function (root, k) {
+    if (!k) return;
+    var el = k.id ? root.querySelector('#' + CSS.escape(k.id)) : null;
+    if (!el && k.href !== null) el = Array.prototype.find.call(root.querySelectorAll('a[href]'), function (x) { return x.getAttribute('href') === k.href; });
+    if (!el && k.index >= 0) el = root.querySelectorAll(FOCUSABLE)[k.index];
+    if (el) el.focus({ preventScroll: true });
+  };
   var swap = function (html) {
     var doc = new DOMParser().parseFromString(html, 'text/html');
     ['conversation', 'chats'].forEach(function (id) {
       var now = document.getElementById(id), next = doc.getElementById(id);
-      if (now && next) { var n = document.importNode(next, true); now.replaceWith(n); local(n); }
+      if (now && next) { var k = focusIn(now), n = document.importNode(next, true); now.replaceWith(n); local(n); refocus(n, k); }
     });
     var still = doc.querySelector('[data-refresh]');
     if (still) { version = still.getAttribute('data-version') || ''; setTimeout(tick, every); }

@@ -210,6 +210,22 @@ if (!browserSuitesRun) {
       expect(problems).toEqual([])
     })
 
+    // A keyboard user on a link of the chat list while a turn ran: when the answer came, the list
+    // was swapped for the server's new one and the focus fell to the page's body (the next Tab
+    // started again at the top of the page, a screen reader lost its place).
+    test('the focus on a link of the chat list stays on that link when the list is swapped in', async () => {
+      const { page, chatId } = await runningChat('Poller', 'HANG while I tab')
+      const link = page.locator(`#chats a[href$="chat=${chatId}"]`)
+      await link.focus()
+      await page.evaluate("window.listAtStart = document.getElementById('chats'), true")
+      await cancelRunning()
+      await advanceUntil(page, page.getByRole('status').getByText('The answer has arrived.', { exact: true }))
+      expect(await page.evaluate("window.listAtStart === document.getElementById('chats')")).toBe(false)
+      expect(await page.evaluate('document.activeElement.closest("#chats") ? document.activeElement.getAttribute("href") : document.activeElement.tagName')).toBe(await link.getAttribute('href'))
+      await page.context().close()
+      expect(problems).toEqual([])
+    })
+
     test('the session ends while a turn runs: the page says so in its language, links to sign in again, and stops asking', async () => {
       const { page, chatId } = await runningChat('Poller', 'HANG until signed out', 'de-DE')
       // The server's answer to the poll, as Playwright reports it (the page sees where it led).
