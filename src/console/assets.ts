@@ -192,13 +192,15 @@ document.querySelectorAll('form[data-deliberate]').forEach(function (f) {
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {
   f.addEventListener('submit', function (e) {
-    if (f.dataset.confirmed) return;
     var d = document.getElementById(f.getAttribute('data-confirm'));
     if (!d || !d.showModal) return;
     e.preventDefault();
+    d.returnValue = '';
     d.showModal();
+    // submit() sends the form without a submit event: nothing marks it confirmed, so the page
+    // Back shows from the bfcache asks again (a mark made the same icon post at once there).
     d.addEventListener('close', function () {
-      if (d.returnValue === 'confirm') { f.dataset.confirmed = '1'; f.submit(); }
+      if (d.returnValue === 'confirm') f.submit();
     }, { once: true });
   });
 });

@@ -103,6 +103,43 @@ if (!browserSuitesRun) {
     expect(problems).toEqual([])
   })
 
+  // A confirmed form was marked confirmed for good: back on the page from the bfcache, the same
+  // trash icon posted at once, with no dialog (a second revocation, a second removal of a member).
+  test('a confirm dialog once confirmed asks again on the page Back shows from the bfcache', async () => {
+    const page = await watchedPage(browser, problems, { locale: 'en-GB' })
+    await signIn(page, base, 'ada@example.com')
+    const section = page.locator('#personal-access-tokens')
+    for (const name of ['bf one', 'bf two']) {
+      await section.getByLabel(/^Name/).fill(name)
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.locator('#new-token').waitFor()
+      await page.goto(`${base}/settings/profile`)
+    }
+    await page.evaluate(() => ((globalThis as any).keptInBfcache = true))
+    const trash = page.getByRole('button', { name: 'Revoke token bf one', exact: true })
+    await trash.click()
+    await page.locator('dialog[open]').getByRole('button', { name: 'Revoke token', exact: true }).click()
+    await page.waitForURL(/\/settings\/profile/)
+    await page.getByText('Token revoked', { exact: false }).first().waitFor()
+    await back(page)
+    expect(await page.evaluate(() => (globalThis as any).keptInBfcache ?? false)).toBe(true)
+    await page.waitForFunction(() => (globalThis as any).document.documentElement.style.visibility === '')
+    const posts: string[] = []
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posts.push(r.url())
+    })
+    await trash.click()
+    await page.locator('dialog[open]').waitFor({ timeout: 5000 })
+    // Escape closes it without a choice: nothing is sent (the dialog's last choice, "confirm", is not taken again).
+    await page.keyboard.press('Escape')
+    await page.locator('dialog[open]').waitFor({ state: 'detached' })
+    await Bun.sleep(500)
+    expect(posts).toEqual([])
+    expect(page.url()).toBe(`${base}/settings/profile`)
+    await page.context().close()
+    expect(problems).toEqual([])
+  })
+
   test("a new token's plaintext: not in Back, Forward, a reload, a new tab, the disk cache or the bfcache", async () => {
     const profile = mkdtempSync(join(tmpdir(), 'teamday-profile-'))
     const { chromium } = await import('playwright-core')
