@@ -24,8 +24,9 @@ describe('ConfirmButton', () => {
     })
     // Without JavaScript the button posts the form at once, hidden fields included.
     expect(html).toMatch(/^<form method="post" action="\/things\/t1\/revoke" data-confirm="revoke-t1" class="inline"><input type="hidden" name="all" value="1"><button type="submit" class="icon danger" aria-label="Revoke token T1" title="Revoke"><svg aria-hidden="true"[^]*?<\/svg><\/button><\/form>/)
-    expect(html).toContain('<dialog id="revoke-t1" aria-labelledby="revoke-t1-title"><form method="dialog"><h2 id="revoke-t1-title">Revoke "T1"?</h2>')
-    expect(html).toContain('<p class="notice warning">It stops at once.</p><p>A note.</p>')
+    // Described by its warning and note: read out when it opens, before the focused Cancel.
+    expect(html).toContain('<dialog id="revoke-t1" aria-labelledby="revoke-t1-title" aria-describedby="revoke-t1-warning revoke-t1-note"><form method="dialog"><h2 id="revoke-t1-title">Revoke "T1"?</h2>')
+    expect(html).toContain('<p class="notice warning" id="revoke-t1-warning">It stops at once.</p><p id="revoke-t1-note">A note.</p>')
     // Cancel first and focused: Enter in the dialog does not confirm.
     expect(html).toContain('<div class="row"><button value="cancel" autofocus>Cancel</button><button value="confirm" class="danger">Revoke token</button></div></form></dialog>')
   })

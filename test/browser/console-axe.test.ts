@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { readFileSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { operatorContext, systemContext } from '../../src/context'
+import { messages } from '../../src/console/i18n'
 import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
 import { createToken } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
@@ -174,6 +175,25 @@ if (!browserSuitesRun) {
         await busy.context().close()
         expect(found).toEqual([])
         expect(problems).toEqual([])
+      })
+
+      // A modal dialog is read out as its name and then the focused button (Cancel): the docs'
+      // warning in the revoke dialog was never heard, nothing pointed to it (aria-describedby).
+      test('the revoke dialog is described by its warning', async () => {
+        const page = await pageIn(lang)
+        await signIn(page, base, 'ada@example.com', { lang })
+        await page.locator('form[data-confirm] button.icon').first().click()
+        const dialog = page.locator('dialog[open]')
+        await dialog.waitFor()
+        const described = await dialog.evaluate((d: any) =>
+          (d.getAttribute('aria-describedby') ?? '')
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((id: string) => d.ownerDocument.getElementById(id)?.textContent?.trim() ?? `(no #${id})`)
+            .join(' '),
+        )
+        expect(described).toBe(messages(lang).revokeWarning)
+        await page.context().close()
       })
 
       // WCAG 1.4.10: at 320 CSS px (a 1280 px window zoomed to 400 %) nothing but a data table

@@ -304,7 +304,8 @@ export type ConfirmButtonFace = { label: string } & ({ trash: true; title: strin
  * form marked data-confirm and submits the form when "confirm" closes it; without JavaScript the
  * button posts the form at once, with its hidden fields (`children`). The dialog is named by its
  * question, a heading (`title`) or a paragraph (`question`), in which the caller puts each name
- * in <bdi>; then an optional warning and note, and the two buttons, Cancel first (focused).
+ * in <bdi>; then an optional warning and note, which describe it (aria-describedby: read out
+ * when it opens), and the two buttons, Cancel first (focused).
  */
 /**
  * The organization a page was shown for, in a form whose action acts on "the current
@@ -331,6 +332,10 @@ export function ConfirmButton(
 ) {
   const b = props.button
   const questionId = `${props.dialog}-${'title' in props ? 'title' : 'question'}`
+  // Read out with the dialog's name when it opens (the focus goes to Cancel, so nothing else would be).
+  const warningId = `${props.dialog}-warning`
+  const noteId = `${props.dialog}-note`
+  const describedBy = [props.warning ? warningId : null, props.note ? noteId : null].filter((id) => id !== null).join(' ') || undefined
   return (
     <>
       <form method="post" action={props.action} data-confirm={props.dialog} class="inline">
@@ -345,7 +350,7 @@ export function ConfirmButton(
           </button>
         )}
       </form>
-      <dialog id={props.dialog} aria-labelledby={questionId}>
+      <dialog id={props.dialog} aria-labelledby={questionId} aria-describedby={describedBy}>
         <form method="dialog">
           {'title' in props ? (
             <h2 id={questionId}>{props.title as 'safe'}</h2>
@@ -353,13 +358,19 @@ export function ConfirmButton(
             <p id={questionId}>{props.question as 'safe'}</p>
           )}
           {props.warning ? (
-            <p class="notice warning" safe>
+            <p class="notice warning" id={warningId} safe>
               {props.warning}
             </p>
           ) : (
             ''
           )}
-          {props.note ? <p safe>{props.note}</p> : ''}
+          {props.note ? (
+            <p id={noteId} safe>
+              {props.note}
+            </p>
+          ) : (
+            ''
+          )}
           <div class="row">
             <button value="cancel" autofocus safe>
               {props.cancel}
