@@ -20,8 +20,8 @@ import { drizzle as pgDrizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { openDatabase } from '../src/db/client'
-import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
-import { openPostgres } from '../src/db/pg'
+import { BATCH_BYTES, TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
+import { openPostgres, PgConnection } from '../src/db/pg'
 import { runMigrations } from '../src/db/migrate'
 import { TABLE_NAMES } from '../src/db/schema'
 import * as pgSchema from '../src/db/schema/pg'
@@ -408,6 +408,54 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     }
     expect(await pgRows(target)).toEqual(expected(source))
   }, 30_000)
+
+  test('large rows: every INSERT carries at most BATCH_BYTES (but for one row alone), not 1,000 rows of whatever size', async () => {
+    // 40 executions of a 1 MB message (a log sent with --message-file) and one of 9 MB: before,
+    // all went in one INSERT (1,000 such rows: 1 GB, 5 GB of memory, past the statement timeout).
+    const file = join(dir, 'large.db')
+    const conn = openDatabase(file)
+    runMigrations(conn)
+    const now = Date.now()
+    conn.client.exec(`INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_l', 'large', 'Large', ${now})`)
+    conn.client.exec(`INSERT INTO users (id, email, created_at) VALUES ('usr_l', 'l@example.com', ${now})`)
+    const insert = conn.client.prepare(
+      `INSERT INTO executions (id, organization_id, user_id, agent_name, agent_visibility, chat_id, session_id, status, message, created_at, updated_at, seq) VALUES (?, 'org_l', 'usr_l', 'a', 'private', 'c', 's', 'completed', ?, ?, ?, ?)`,
+    )
+    const mb = 'é ✓'.repeat(1 << 18) // 1 MiB of UTF-8
+    for (let i = 0; i < 40; i++) insert.run(`exe_${String(i).padStart(3, '0')}`, `${i} ${mb}`, now + i, now + i, i + 1)
+    insert.run('exe_big', 'x'.repeat(9 << 20), now, now, 41)
+    insert.finalize()
+    conn.close()
+    const target = urlFor(await createTestDatabase())
+    const inserts: number[] = []
+    const client = postgres(target, {
+      max: 1,
+      onnotice: () => {},
+      debug: (_c: number, query: string, params: unknown[]) => {
+        if (query.startsWith('INSERT INTO "executions"')) inserts.push(params.reduce<number>((n, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : 8), 0))
+      },
+    })
+    const pg = new PgConnection(client, undefined, 30_000)
+    const db = openSqliteSource(file)
+    try {
+      const report = await copySqliteToPostgres(db, pg)
+      expect(report.tables.find((t) => t.name === 'executions')!.rows).toBe(41)
+    } finally {
+      db.close()
+      await pg.close()
+    }
+    expect(inserts.length).toBeGreaterThanOrEqual(6)
+    expect(inserts.filter((b) => b > BATCH_BYTES + 4096)).toEqual([expect.any(Number)]) // the 9 MB row alone
+    const check = postgres(target, { max: 1, onnotice: () => {} })
+    try {
+      const rows = await check<{ id: string; bytes: number }[]>`SELECT id, octet_length(message) AS bytes FROM executions ORDER BY id`
+      expect(rows.length).toBe(41)
+      expect(rows.filter((r) => r.id !== 'exe_big').every((r, i) => r.bytes === Buffer.byteLength(`${i} ${mb}`))).toBe(true)
+      expect(rows.find((r) => r.id === 'exe_big')!.bytes).toBe(9 << 20)
+    } finally {
+      await check.end({ timeout: 1 })
+    }
+  }, 60_000)
 
   test('as a real process, with the key in TEAMDAY_ENCRYPTION_KEY; an instance with another key refuses the copy', async () => {
     const target = urlFor(await createTestDatabase())

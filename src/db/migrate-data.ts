@@ -1,7 +1,7 @@
 import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { and, asc, gt, notInArray } from 'drizzle-orm'
+import { and, asc, gt, notInArray, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
@@ -205,7 +205,7 @@ export function copyOrder(): TableName[] {
  * that each table holds as many rows as the source: any difference or error rolls it all back.
  * The source is read in one read transaction (a consistent snapshot, also beside a running server).
  */
-export async function copySqliteToPostgres(source: Database, target: PgConnection, opts: { replace?: boolean; force?: boolean; batchRows?: number } = {}): Promise<CopyReport> {
+export async function copySqliteToPostgres(source: Database, target: PgConnection, opts: { replace?: boolean; force?: boolean; batchRows?: number; batchBytes?: number } = {}): Promise<CopyReport> {
   if (opts.replace && !opts.force) await refuseWhileInUse(target)
   const { applied } = await runPgMigrations(target)
   const lite = drizzle({ client: source, schema: liteSchema })
@@ -244,7 +244,7 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
           tables.push({ name, rows: 0, skipped: plan.skip })
           continue
         }
-        const copied = await copyTable(lite, tx, n, opts.batchRows ?? 1000, plan.exceptKeys)
+        const copied = await copyTable(lite, tx, n, { rows: opts.batchRows ?? 1000, bytes: opts.batchBytes ?? BATCH_BYTES }, plan.exceptKeys)
         // Rows left behind (exceptKeys: primary key values) are not expected in the target.
         const except = plan.exceptKeys ?? []
         const pk = liteConfig(liteSchema[n] as SQLiteTable).columns.find((c) => c.primary)!.name
@@ -362,11 +362,20 @@ async function countRows(tx: postgres.TransactionSql, n: TableName): Promise<num
 }
 
 /**
- * One table, in batches ordered by its primary key (keyset: no OFFSET); returns the rows copied.
- * Rows are read as drizzle's SQLite row type and each value is mapped by the PostgreSQL column's
- * own `mapToDriverValue` (Date → ISO text for timestamptz, values → JSON text for jsonb).
+ * The most bytes (as SQLite stores the values) one batch carries, besides its row count: 1,000
+ * executions of a 1 MB message each (a log sent with --message-file) made one INSERT of 1 GB,
+ * which held 5 GB of memory and outlasted the statement timeout, so that such a database could
+ * not be copied at all. A row larger than this goes alone.
  */
-async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx: postgres.TransactionSql, n: TableName, batchRows: number, exceptKeys: string[] = []): Promise<number> {
+export const BATCH_BYTES = 8 << 20
+
+/**
+ * One table, in batches ordered by its primary key (keyset: no OFFSET) of at most `batch.rows`
+ * rows and, but for a single row, `batch.bytes` bytes; returns the rows copied. Rows are read as
+ * drizzle's SQLite row type and each value is mapped by the PostgreSQL column's own
+ * `mapToDriverValue` (Date → ISO text for timestamptz, values → JSON text for jsonb).
+ */
+async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx: postgres.TransactionSql, n: TableName, batch: { rows: number; bytes: number }, exceptKeys: string[] = []): Promise<number> {
   const from = liteSchema[n] as SQLiteTable
   const to = pgSchema[n] as PgTable
   const config = liteConfig(from)
@@ -381,14 +390,24 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
   if (columns.length !== pgColumns.length) throw new Error(`${config.name}: cannot name every column of the target table`)
   const head = `INSERT INTO ${quote(config.name)} (${columns.map(([, c]) => quote(c.name)).join(', ')}) VALUES `
   // PostgreSQL takes at most 65535 parameters per statement.
-  const size = Math.max(1, Math.min(batchRows, Math.floor(60_000 / columns.length)))
+  const size = Math.max(1, Math.min(batch.rows, Math.floor(60_000 / columns.length)))
+  // Each row's bytes as stored, read without its values (SQLite's octet_length of a column needs
+  // only its length): how many of the next rows fit in batch.bytes.
+  const rowBytes = sql<number>`${sql.raw(config.columns.map((c) => `coalesce(octet_length(${quote(c.name)}), 0)`).join(' + '))}`
   let copied = 0
   let last: unknown
   for (;;) {
     let rows: Record<string, unknown>[]
     try {
       const left = exceptKeys.length > 0 ? notInArray(key, exceptKeys) : undefined
-      rows = lite.select().from(from).where(and(left, last === undefined ? undefined : gt(key, last))).orderBy(asc(key)).limit(size).all() as Record<string, unknown>[]
+      const next = and(left, last === undefined ? undefined : gt(key, last))
+      const sizes = lite.select({ bytes: rowBytes }).from(from).where(next).orderBy(asc(key)).limit(size).all()
+      let fit = 0
+      for (let bytes = 0; fit < sizes.length; fit++) {
+        bytes += Number(sizes[fit]!.bytes)
+        if (fit > 0 && bytes > batch.bytes) break
+      }
+      rows = fit === 0 ? [] : (lite.select().from(from).where(next).orderBy(asc(key)).limit(fit).all() as Record<string, unknown>[])
     } catch (e) {
       throw new MigrateDataError(`${config.name}: a row of the source cannot be read (${(e as Error).message}); nothing was changed`)
     }
@@ -411,7 +430,6 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
     }
     copied += rows.length
     last = rows.at(-1)![keyName]
-    if (rows.length < size) break
   }
   // Identity columns (execution_logs.id): the next generated id follows the copied ones.
   for (const c of pgColumns) {
