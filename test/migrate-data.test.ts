@@ -330,6 +330,14 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect(r3.code).toBe(1)
     expect(r3.err).toContain('is not a SQLite database')
 
+    // A copy of the database cut short (a full disk): SQLite's bare "database disk image is malformed" named no file.
+    const cut = join(dir, 'cut.db')
+    const whole = new Uint8Array(await Bun.file(dbFile).arrayBuffer())
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)))
+    const rc = await cli(['migrate-data', '--from', cut, '--to', url])
+    expect(rc.code).toBe(1)
+    expect(rc.err).toContain(`error: ${cut} failed its integrity check (database disk image is malformed); nothing was copied`)
+
     const old = join(dir, 'old.db')
     const conn = openDatabase(old)
     runMigrations(conn)

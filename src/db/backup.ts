@@ -163,12 +163,29 @@ function readSource(db: Database, from: string): void {
   if (!teamday) throw new Error(`${from} is not a teamday database (it has no teamday tables); nothing was written. Check --db (or TEAMDAY_DB)`)
 }
 
+/**
+ * The first problems integrity_check reported, for a message: SQLite may put several in one row
+ * (a damaged page gave one row of 23 lines), and a badly damaged file has up to 100.
+ */
+export function integritySummary(problems: string[]): string {
+  const lines = problems.flatMap((p) => p.split('\n')).filter((l) => l.trim() !== '' && !/^\*\*\* in database \w+ \*\*\*$/.test(l))
+  return lines.slice(0, 3).join('; ') + (lines.length > 3 ? `; and ${lines.length - 3} more` : '')
+}
+
 /** Integrity, migrations and key check of a database file (opened read-only); `option` names where the path came from (restore: --from). */
 export function inspect(path: string, option?: string): DatabaseReport {
   const db = openExisting(path, { readonly: true, option })
   try {
     db.exec('PRAGMA busy_timeout = 5000')
-    const integrity = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
+    let integrity: string[]
+    try {
+      integrity = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
+    } catch (e) {
+      // A file cut short (a copy stopped by a full disk, an interrupted transfer): SQLite cannot
+      // even walk it, and its bare "database disk image is malformed" named no file.
+      if (((e as { code?: string }).code ?? '').startsWith('SQLITE_CORRUPT')) return { integrity: [(e as Error).message], migrations: 0, newerThanThisBuild: false, keyCheck: undefined }
+      throw e
+    }
     const schema = sqliteSchemaState(db)
     if (!schema.teamday) throw new Error(`${path} is not a teamday database (it has no teamday tables)`)
     const keyCheck = db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(KEY_CHECK_SETTING)?.value

@@ -7,7 +7,7 @@ import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle
 import type postgres from 'postgres'
 import { getTableConfig as liteConfig, type SQLiteColumn, type SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { errorMessage } from '../errors'
-import { DatabaseBusyError, lockExclusively } from './backup'
+import { DatabaseBusyError, integritySummary, lockExclusively } from './backup'
 import { isNotADatabase } from './client'
 import { embeddedMigrations, newerThanThisBuild, newestKnownMigration, runPgMigrations, sqliteSchemaState } from './migrate'
 import { TX_LOCK, type PgConnection } from './pg'
@@ -102,12 +102,13 @@ export function openSqliteSource(path: string, warn: (line: string) => void = ()
       )
     }
     const check = db.query<{ quick_check: string }, []>('PRAGMA quick_check').all().map((r) => r.quick_check)
-    if (check.join() !== 'ok') throw new MigrateDataError(`${path} failed its integrity check (${check.slice(0, 3).join('; ')}); nothing was copied`)
+    if (check.join() !== 'ok') throw new MigrateDataError(`${path} failed its integrity check (${integritySummary(check)}); nothing was copied`)
     return db
   } catch (e) {
     db.close()
-    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new MigrateDataError(`${path} is not a SQLite database`)
-    throw e
+    const code = (e as { code?: string }).code ?? ''
+    if (code === 'SQLITE_NOTADB') throw new MigrateDataError(`${path} is not a SQLite database`)
+    throw damaged(path, e) ?? e
   }
 }
 
@@ -141,6 +142,8 @@ function lockedSource(path: string, warn: (line: string) => void): Database | un
     db.close()
     if (e instanceof DatabaseBusyError) throw new MigrateDataError(e.message)
     if (isNotADatabase(e)) throw new MigrateDataError(`${path} is not a SQLite database`)
+    const broken = damaged(path, e)
+    if (broken) throw broken
     // A file SQLite opened read-only after all (its mode, a read-only mount; a file another user owns: SQLITE_IOERR_LOCK): no lock to take.
     if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH|IOERR_LOCK)/.test((e as { code?: string }).code ?? '')) {
       warn(cannotLock(path, e))
@@ -148,6 +151,15 @@ function lockedSource(path: string, warn: (line: string) => void): Database | un
     }
     throw e
   }
+}
+
+/**
+ * A file SQLite finds damaged before its check runs (one cut short by a full disk, at its first
+ * read): its bare "database disk image is malformed" named no file. Undefined for another error.
+ */
+function damaged(path: string, e: unknown): MigrateDataError | undefined {
+  if (!((e as { code?: string }).code ?? '').startsWith('SQLITE_CORRUPT')) return undefined
+  return new MigrateDataError(`${path} failed its integrity check (${(e as Error).message}); nothing was copied`)
 }
 
 const cannotLock = (path: string, e: unknown) =>

@@ -2,7 +2,7 @@ import { rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { isPostgresUrl, type Config } from '../../config'
 import { blankKeyWarning, describeKey, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
-import { inspect, restoreInto, sameFile, vacuumInto, type DatabaseReport } from '../../db/backup'
+import { inspect, integritySummary, restoreInto, sameFile, vacuumInto, type DatabaseReport } from '../../db/backup'
 import { embeddedMigrations } from '../../db/migrate'
 import { keyOpensCheck } from '../../db/settings'
 import { UsageError, type Io } from '../common'
@@ -25,7 +25,7 @@ export function backup({ values, io }: Run<{ out?: string; db?: string }>): void
   if (!sound(report)) {
     // A copy that fails its check must not be mistaken for a backup later.
     rmSync(out, { force: true })
-    throw new Error(`the copy failed its integrity check (${report.integrity.slice(0, 3).join('; ')}) and was removed; check ${from} (PRAGMA integrity_check) before relying on it`)
+    throw new Error(`the copy failed its integrity check (${integritySummary(report.integrity)}) and was removed; check ${from} (PRAGMA integrity_check) before relying on it`)
   }
   const key = keyOf(config, report, io)
   io.out(`backup written: ${out} (${mib(statSync(out).size)}, integrity ok, ${report.migrations} migrations)`)
@@ -55,7 +55,7 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
   // Before anything opens --from: the live database under another name (a link) must not be opened as a second database.
   if (from === target || sameFile(from, target)) throw new UsageError(`--from must be a backup file, not the database itself${from === target ? '' : ` (${from} is ${target} under another name: a symbolic or hard link)`}`)
   const report = inspect(from, '--from')
-  if (!sound(report)) throw new Error(`${from} failed its integrity check (${report.integrity.slice(0, 3).join('; ')}); nothing was changed`)
+  if (!sound(report)) throw new Error(`${from} failed its integrity check (${integritySummary(report.integrity)}); nothing was changed`)
   if (report.newerThanThisBuild) {
     throw new Error(`${from} was made by a newer teamday (it has migrations this build does not know): restore it with that version or a later one; nothing was changed`)
   }
