@@ -76,6 +76,25 @@ function expected(source: Record<string, unknown[]>): Record<string, unknown[]> 
   )
 }
 
+/** A SQLite database of 40 executions of a 1 MiB message (a log sent with --message-file) and one of 9 MB. */
+const ONE_MIB = 'é ✓'.repeat(1 << 18)
+function largeSource(name: string): string {
+  const file = join(dir, name)
+  const conn = openDatabase(file)
+  runMigrations(conn)
+  const now = Date.now()
+  conn.client.exec(`INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_l', 'large', 'Large', ${now})`)
+  conn.client.exec(`INSERT INTO users (id, email, created_at) VALUES ('usr_l', 'l@example.com', ${now})`)
+  const insert = conn.client.prepare(
+    `INSERT INTO executions (id, organization_id, user_id, agent_name, agent_visibility, chat_id, session_id, status, message, created_at, updated_at, seq) VALUES (?, 'org_l', 'usr_l', 'a', 'private', 'c', 's', 'completed', ?, ?, ?, ?)`,
+  )
+  for (let i = 0; i < 40; i++) insert.run(`exe_${String(i).padStart(3, '0')}`, `${i} ${ONE_MIB}`, now + i, now + i, i + 1)
+  insert.run('exe_big', 'x'.repeat(9 << 20), now, now, 41)
+  insert.finalize()
+  conn.close()
+  return file
+}
+
 describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
   let double: ProviderDouble
   let admin: Actor
@@ -420,20 +439,8 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
   test('large rows: every INSERT carries at most BATCH_BYTES (but for one row alone), not 1,000 rows of whatever size', async () => {
     // 40 executions of a 1 MB message (a log sent with --message-file) and one of 9 MB: before,
     // all went in one INSERT (1,000 such rows: 1 GB, 5 GB of memory, past the statement timeout).
-    const file = join(dir, 'large.db')
-    const conn = openDatabase(file)
-    runMigrations(conn)
-    const now = Date.now()
-    conn.client.exec(`INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_l', 'large', 'Large', ${now})`)
-    conn.client.exec(`INSERT INTO users (id, email, created_at) VALUES ('usr_l', 'l@example.com', ${now})`)
-    const insert = conn.client.prepare(
-      `INSERT INTO executions (id, organization_id, user_id, agent_name, agent_visibility, chat_id, session_id, status, message, created_at, updated_at, seq) VALUES (?, 'org_l', 'usr_l', 'a', 'private', 'c', 's', 'completed', ?, ?, ?, ?)`,
-    )
-    const mb = 'é ✓'.repeat(1 << 18) // 1 MiB of UTF-8
-    for (let i = 0; i < 40; i++) insert.run(`exe_${String(i).padStart(3, '0')}`, `${i} ${mb}`, now + i, now + i, i + 1)
-    insert.run('exe_big', 'x'.repeat(9 << 20), now, now, 41)
-    insert.finalize()
-    conn.close()
+    const file = largeSource('large.db')
+    const mb = ONE_MIB
     const target = urlFor(await createTestDatabase())
     const inserts: number[] = []
     const client = postgres(target, {
@@ -462,6 +469,40 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
       expect(rows.find((r) => r.id === 'exe_big')!.bytes).toBe(9 << 20)
     } finally {
       await check.end({ timeout: 1 })
+    }
+  }, 60_000)
+
+  test('the connection lost mid-copy (the session ended): the target holds nothing, the error says so and to run it again, which copies', async () => {
+    const file = largeSource('cut-off.db')
+    const target = urlFor(await createTestDatabase())
+    const watcher = postgres(target, { max: 1, onnotice: () => {} })
+    let ended = 0
+    let watching = true
+    const watch = (async () => {
+      while (watching && ended === 0) {
+        const [r] = await watcher<{ n: number }[]>`
+          SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO "executions"%'`
+        ended = r!.n
+        await Bun.sleep(5)
+      }
+    })()
+    const r = await cli(['migrate-data', '--from', file, '--to', target])
+    watching = false
+    await watch
+    try {
+      expect(ended).toBe(1)
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('the copy stopped: ')
+      expect(r.err).toContain('it was rolled back, and the target holds none of it')
+      expect(r.err).toContain('Run this again once PostgreSQL answers')
+      expect((await watcher`SELECT count(*)::int AS n FROM executions`)[0]!.n).toBe(0)
+      const again = await cli(['migrate-data', '--from', file, '--to', target])
+      expect(again.err).not.toContain('error')
+      expect(again.code).toBe(0)
+      expect((await watcher`SELECT count(*)::int AS n FROM executions`)[0]!.n).toBe(41)
+    } finally {
+      await watcher.end({ timeout: 1 })
     }
   }, 60_000)
 

@@ -4,6 +4,7 @@ import { describeDatabase, isPostgresUrl, isValidPostgresUrl, normalizeDatabase,
 import { blankKeyWarning, describeKey, keyOfFile, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
+import { databaseUnavailable, unavailableReason } from '../../db/unavailable'
 import { keyOpensCheck } from '../../db/settings'
 import { table, UsageError, type Io } from '../common'
 import { configFrom } from './runtime'
@@ -47,7 +48,18 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
             'or pass --replace to delete everything in it and copy in the same transaction (stop every instance on it first)',
         )
       }
-      throw missingTargetDatabase(to, e) ?? e
+      const missing = missingTargetDatabase(to, e)
+      if (missing) throw missing
+      // Lost mid-copy (the database restarted, the network dropped, the session was ended):
+      // "The database is not answering." alone did not say what became of the target.
+      if (databaseUnavailable(e) !== null) {
+        throw new Error(
+          `${describeDatabase(to)}: the copy stopped: ${unavailableReason(e)} The copy is one transaction: it was rolled back, and the target holds none of it ` +
+            '(unless the connection was lost as it committed: then it holds all of it, every table\'s count checked before the commit). Run this again once PostgreSQL answers: ' +
+            'it copies into the empty target, or says that the target already holds the data',
+        )
+      }
+      throw e
     } finally {
       await conn.close()
     }
