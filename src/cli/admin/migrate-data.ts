@@ -50,12 +50,12 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
       }
       const missing = missingTargetDatabase(to, e)
       if (missing) throw missing
-      // Lost mid-copy (the database restarted, the network dropped, the session was ended):
-      // "The database is not answering." alone did not say what became of the target.
+      // Out of reach, or lost mid-copy (the database restarted, the network dropped, the session
+      // was ended): "The database is not answering." alone did not say what became of the target.
       if (databaseUnavailable(e) !== null) {
         throw new Error(
-          `${describeDatabase(to)}: the copy stopped: ${unavailableReason(e)} The copy is one transaction: it was rolled back, and the target holds none of it ` +
-            '(unless the connection was lost as it committed: then it holds all of it, every table\'s count checked before the commit). Run this again once PostgreSQL answers: ' +
+          `${describeDatabase(to)}: ${unavailableReason(e)} The copy is one transaction: the target holds none of it (only the schema, if its migrations ran), ` +
+            "unless the connection was lost just as it committed: then it holds all of it, every table's count checked before the commit. Run this again once PostgreSQL answers: " +
             'it copies into the empty target, or says that the target already holds the data',
         )
       }
