@@ -472,6 +472,36 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     }
   }, 60_000)
 
+  test('identity columns whose copied values are all 0 (a hand-made or seeded source): copied, and the next generated value is 1 or more', async () => {
+    const file = join(dir, 'zero-seq.db')
+    const conn = openDatabase(file)
+    runMigrations(conn)
+    const now = Date.now()
+    conn.client.exec(`INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_z', 'zero', 'Zero', ${now})`)
+    conn.client.exec(`INSERT INTO users (id, email, created_at) VALUES ('usr_z', 'z@example.com', ${now})`)
+    conn.client.exec(`INSERT INTO executions (id, organization_id, user_id, agent_name, agent_visibility, chat_id, session_id, status, message, created_at, updated_at, seq) VALUES ('exe_z', 'org_z', 'usr_z', 'a', 'private', 'c', 's', 'completed', 'm', ${now}, ${now}, 0)`)
+    conn.close()
+    const target = urlFor(await createTestDatabase())
+    const client = postgres(target, { max: 1, onnotice: () => {} })
+    const pg = new PgConnection(client, undefined, 30_000)
+    const db = openSqliteSource(file)
+    try {
+      const report = await copySqliteToPostgres(db, pg)
+      expect(report.tables.find((t) => t.name === 'executions')!.rows).toBe(1)
+    } finally {
+      db.close()
+      await pg.close()
+    }
+    const check = postgres(target, { max: 1, onnotice: () => {} })
+    try {
+      expect(await check`SELECT seq FROM executions`).toEqual([{ seq: expect.anything() }])
+      const [next] = await check<{ v: string }[]>`SELECT nextval(pg_get_serial_sequence('executions', 'seq'))::text AS v`
+      expect(Number(next!.v)).toBeGreaterThanOrEqual(1)
+    } finally {
+      await check.end({ timeout: 1 })
+    }
+  }, 60_000)
+
   test('the connection lost mid-copy (the session ended): the target holds nothing, the error says so and to run it again, which copies', async () => {
     const file = largeSource('cut-off.db')
     const target = urlFor(await createTestDatabase())

@@ -443,10 +443,12 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
     copied += rows.length
     last = rows.at(-1)![keyName]
   }
-  // Identity columns (execution_logs.id): the next generated id follows the copied ones.
+  // Identity columns (execution_logs.id, executions.seq): the next generated id follows the
+  // copied ones. At least 1, a sequence's lowest value: a source whose copied values are all 0 (a
+  // hand-made or seeded file) made setval refuse, and the whole copy with it.
   for (const c of pgColumns) {
     if (!(c as { generatedIdentity?: unknown }).generatedIdentity || copied === 0) continue
-    await tx.unsafe(`SELECT setval(pg_get_serial_sequence($1, $2), (SELECT max(${quote(c.name)}) FROM ${quote(config.name)}))`, [config.name, c.name])
+    await tx.unsafe(`SELECT setval(pg_get_serial_sequence($1, $2), greatest((SELECT max(${quote(c.name)}) FROM ${quote(config.name)}), 1))`, [config.name, c.name])
   }
   return copied
 }
