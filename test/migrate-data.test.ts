@@ -494,7 +494,7 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     }
     const check = postgres(target, { max: 1, onnotice: () => {} })
     try {
-      expect(await check`SELECT seq FROM executions`).toEqual([{ seq: expect.anything() }])
+      expect((await check`SELECT seq FROM executions`).length).toBe(1)
       const [next] = await check<{ v: string }[]>`SELECT nextval(pg_get_serial_sequence('executions', 'seq'))::text AS v`
       expect(Number(next!.v)).toBeGreaterThanOrEqual(1)
     } finally {

@@ -64,7 +64,9 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  */
 export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge' | 'tlsCert' | 'publicUrl'>, drain: { closing: boolean; superseded?: string } = { closing: false }) {
   const hsts = strictTransport(config)
-  let validSeen = ''
+  // The last Host found valid (null before the first: an empty Host is no host, and was let
+  // through while this began as '').
+  let validSeen: string | null = null
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
     /** The headers every answer carries, refusals included. */
