@@ -73,6 +73,7 @@ describe('events that are not chunks of the answer (OpenAI-compatible)', () => {
   const broken: [string, string, string][] = [
     ['an error that is a string', 'data: {"error":"the model crashed"}\n\n', 'Model provider error: the model crashed'],
     ['an error without a message', 'data: {"error":{"code":503}}\n\n', 'Model provider error: the provider sent an error without a message: {"code":503}'],
+    ["an error in vLLM's form (object: error)", 'data: {"object":"error","message":"This model\'s maximum context length is 4096 tokens","type":"BadRequestError","param":null,"code":400}\n\n', "Model provider error: This model's maximum context length is 4096 tokens"],
     ['an array', 'data: [1,2]\n\n', 'Model provider error: the provider sent a stream event that is not part of an answer this server can read: [1,2]'],
     ['a string', 'data: "hi"\n\n', 'Model provider error: the provider sent a stream event that is not part of an answer this server can read: "hi"'],
     ['not JSON', 'data: {oops\n\n', 'Model provider error: the provider sent a stream event that is not JSON: {oops'],
@@ -86,6 +87,13 @@ describe('events that are not chunks of the answer (OpenAI-compatible)', () => {
       expect([r.status, row.status, row.error]).toEqual([502, 'failed', error])
     })
   }
+  test("an error status whose body is an error in vLLM's form: its message said", async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => Response.json({ object: 'error', message: 'The model `nope` does not exist.', type: 'NotFoundError', param: null, code: 404 }, { status: 404, statusText: 'Not Found' })
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([row.status, row.error]).toEqual(['failed', 'Model provider error: The model `nope` does not exist. (HTTP 404)'])
+  })
   test('an error status whose JSON body is no error: its HTTP status said, as before', async () => {
     const o = await scriptedApp(p, KEY)
     p.handler = () => Response.json({ detail: 'gone' }, { status: 404, statusText: 'Not Found' })

@@ -45,6 +45,10 @@ export function openaiErrorStructure(z: typeof Zod) {
     // An error that is only a string, or an object without a message: said as it came.
     z.object({ error: z.string() }).transform((v): Read => ({ error: { message: v.error } })),
     z.object({ error: z.looseObject({}) }).transform((v): Read => ({ error: { message: `the provider sent an error without a message: ${shortJson(v.error)}` } })),
+    // An error as vLLM's and FastChat's servers write it, in a stream or as an error status's
+    // body: `{"object": "error", "message": …}` (before this, read as an empty chunk: the run
+    // failed with "stream ended without a finish reason" and the provider's message was lost).
+    z.looseObject({ object: z.literal('error'), message: z.string() }).transform((v): Read => ({ error: { message: v.message } })),
     // No choices and no error: a chunk with nothing in it but what it counts.
     z
       .looseObject({ choices: z.null().optional(), error: z.null().optional(), usage: usageSchema(z), id: z.unknown().optional(), model: z.unknown().optional(), created: z.unknown().optional() })
