@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { ON_PG } from './helpers/pg'
 
 /**
  * A script that follows a list ("everything new since my last run") while others write to it, as
@@ -145,10 +146,9 @@ test('a follower by `since` on the audit log, the same', async () => {
   await followAuditWhileWriting([await makeTestApp()])
 }, 60_000)
 
-test('so with writes through two instances of one PostgreSQL database', async () => {
+test.skipIf(!ON_PG)('so with writes through two instances of one PostgreSQL database', async () => {
   const key = crypto.getRandomValues(new Uint8Array(32))
   const t = await makeTestApp({ key })
-  if (t.backend !== 'pg') return
   const other = await makeTestApp({ pg: t.pg, key })
   await followWhileWriting([t, other])
   await followAuditWhileWriting([t, other])
