@@ -12,13 +12,15 @@ type PromClient = typeof import('prom-client')
 export class PrometheusExporter {
   private registry: Promise<import('prom-client').Registry> | undefined
 
-  constructor(private readonly metrics: Metrics) {
-    startLoopDelay()
-  }
+  constructor(private readonly metrics: Metrics) {}
 
   static readonly CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
   render(): Promise<string> {
+    // The event loop's monitor from the first scrape on, not from start: it wakes the process 100
+    // times a second, which a server nobody scrapes should not pay (an idle server's CPU was 3-4
+    // times what it was before it ran from start).
+    startLoopDelay()
     this.registry ??= import('prom-client').then((prom) => this.build(prom))
     return this.registry.then((r) => r.metrics())
   }
@@ -37,8 +39,9 @@ export class PrometheusExporter {
     // The event loop's figures. prom-client's recorded delays from its loading, at the first
     // scrape, so that scrape had none: `nodejs_eventloop_lag_min_seconds 9223372036.854776` (an
     // empty histogram's minimum, 292 years), mean and stddev `Nan`; so did any scrape with none
-    // recorded since the one before. Here they cover the time since the last scrape (since start
-    // for the first), and a scrape with none recorded has no sample rather than a false one. Its
+    // recorded since the one before. Here they cover the time since the last scrape (by anyone, on
+    // either listener), and a scrape with none recorded (the first) has no sample rather than a
+    // false one. Its
     // nodejs_eventloop_lag_seconds was the lag measured after the previous scrape; here this one's.
     if (loopDelay !== null) {
       const h = loopDelay
@@ -92,8 +95,7 @@ export class PrometheusExporter {
 }
 
 /**
- * The event loop's delays, recorded from the first exporter made (the server's start), not from
- * prom-client's loading. One for the process: Bun's monitors share one histogram (a reset of any
+ * The event loop's delays, recorded from the first scrape. One for the process: Bun's monitors share one histogram (a reset of any
  * clears them all), so the figures of a scrape are those since the last scrape on any listener.
  */
 let loopDelay: ReturnType<typeof monitorEventLoopDelay> | null = null

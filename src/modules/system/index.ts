@@ -180,7 +180,9 @@ export function metricsOnlyApp(rt: Pick<Runtime, 'metrics' | 'config' | 'log'>) 
       let errCode = 'internal_error'
       let message = 'Internal server error: the metrics could not be rendered.'
       let headers: Record<string, string> = {}
-      if (code === 'NOT_FOUND' && path === '/metrics') {
+      // 405 for another method on /metrics only: a GET the router missed (`/x/../metrics` under
+      // some Hosts, which the logged path names /metrics) was told "GET is not allowed".
+      if (code === 'NOT_FOUND' && path === '/metrics' && request.method !== 'GET' && request.method !== 'HEAD') {
         status = 405
         errCode = 'method_not_allowed'
         message = `Method ${request.method} is not allowed on /metrics; use GET, HEAD.`
