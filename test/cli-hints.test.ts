@@ -168,7 +168,8 @@ describe.skipIf(!HAVE_PG)('serve: starts that lose the first-start race to anoth
     })
     try {
       // One start waits for the table (its transaction holds teamday's lock), the other for that lock.
-      const waiting = async () => Number((await watch`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`)[0]!.n)
+      // This database's waits only: pg_locks is the whole server's, where other test files run at once.
+      const waiting = async () => Number((await watch`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)[0]!.n)
       const deadline = Date.now() + 20_000
       while ((await waiting()) < 2 && Date.now() < deadline) await Bun.sleep(20)
       expect(await waiting()).toBe(2)
