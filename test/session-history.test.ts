@@ -273,7 +273,7 @@ describe('what a continued session reads', () => {
     for (const s of ['s1', 's2', 's3']) await seedTurns(t, a, ag.id, s, n, (i) => `b${i}`, { copy: true })
     await seedTurns(t, other, ag.id, 'planned', n, (i) => `c${i}`, { userId: other.userId, copy: true })
     const run = { organizationId: a.organizationId, userId: a.userId, sessionId: 'planned', excludeId: 'exec_none' }
-    const queries = [sessionTurnsPage(t.rt.db, run, null, 64), sessionTurnsPage(t.rt.db, run, { createdAt: new Date(t.clock.now() - 60_000 - 100), id: 'exec_zzz' }, 64)]
+    const queries = [sessionTurnsPage(t.rt.db, run, null, 64), sessionTurnsPage(t.rt.db, run, { createdAt: new Date(t.clock.now() - 60_000 - 100), seq: 1_000_000 }, 64)]
     const conn = t.rt.connection
     if (conn.dialect === 'sqlite') {
       conn.sync.$client.exec('ANALYZE')

@@ -28,6 +28,7 @@ import sqlite24 from '../../drizzle/sqlite/0024_token_live_idx.sql' with { type:
 import sqlite25 from '../../drizzle/sqlite/0025_token_status_idx.sql' with { type: 'text' }
 import sqlite26 from '../../drizzle/sqlite/0026_execution_written_by.sql' with { type: 'text' }
 import sqlite27 from '../../drizzle/sqlite/0027_execution_delegated_backfill.sql' with { type: 'text' }
+import sqlite28 from '../../drizzle/sqlite/0028_turn_order_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -45,6 +46,7 @@ import pg12 from '../../drizzle/pg/0012_token_live_idx.sql' with { type: 'text' 
 import pg13 from '../../drizzle/pg/0013_token_status_idx.sql' with { type: 'text' }
 import pg14 from '../../drizzle/pg/0014_execution_written_by.sql' with { type: 'text' }
 import pg15 from '../../drizzle/pg/0015_execution_delegated_backfill.sql' with { type: 'text' }
+import pg16 from '../../drizzle/pg/0016_turn_order_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -77,6 +79,7 @@ export const sqliteMigrations = {
     "0025_token_status_idx": sqlite25,
     "0026_execution_written_by": sqlite26,
     "0027_execution_delegated_backfill": sqlite27,
+    "0028_turn_order_idx": sqlite28,
   } as Record<string, string>,
 }
 
@@ -99,5 +102,6 @@ export const pgMigrations = {
     "0013_token_status_idx": pg13,
     "0014_execution_written_by": pg14,
     "0015_execution_delegated_backfill": pg15,
+    "0016_turn_order_idx": pg16,
   } as Record<string, string>,
 }

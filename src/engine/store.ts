@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
@@ -32,13 +32,41 @@ export function recordedVisibility(db: Db, id: string): Promise<Pick<Execution, 
 }
 
 /**
- * Records an execution. Its `seq` (creation order, the queue's last tie-breaker): PostgreSQL's
- * identity; on SQLite the rowid the row is about to get, max(rowid) + 1 (one writer at a time,
- * and the subquery is one seek at the end of the table).
+ * Records an execution. Its `seq` (creation order, the queue's last tie-breaker and a chat's and a
+ * session's: turnOrder): PostgreSQL's identity; on SQLite the rowid the row is about to get,
+ * max(rowid) + 1 (one writer at a time, and the subquery is one seek at the end of the table).
+ *
+ * Its `createdAt` is never before that of the latest turn of its chat or of its session
+ * (notBeforeTurnsSql): an instance whose clock is a few ms behind the one that created the turn
+ * before (README "Running several instances", Clocks) would otherwise show its turn, and send it
+ * the model, before the turn it follows. `updatedAt` (and a `completedAt` of the same instant: a
+ * run refused at once) move with it.
  */
 export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
   const seq = dialect === 'sqlite' ? { seq: sql`(SELECT coalesce(max(rowid), 0) + 1 FROM ${executions})` } : {}
-  return (await db.insert(executions).values({ ...storedForm(row), ...seq }).returning().get())!
+  const stored = storedForm(row)
+  const at = notBeforeTurnsSql(db, stored)
+  const times = { createdAt: at, updatedAt: at, ...(stored.completedAt && stored.completedAt.getTime() === stored.createdAt.getTime() && { completedAt: at }) }
+  return (await db.insert(executions).values({ ...stored, ...seq, ...times }).returning().get())!
+}
+
+/**
+ * The latest of `row.createdAt` and the creation times of the turns of its chat (its user's, of
+ * its kind: delegated or not) and of its session (those a run may send: pending, running,
+ * completed), each one seek on executions_org_user_chat_idx / executions_session_history_idx.
+ */
+function notBeforeTurnsSql(db: Db, row: typeof executions.$inferInsert): SQL {
+  const x = executions
+  const latest = (where: SQL | undefined) => sql`${db.select({ t: x.createdAt }).from(x).where(where).orderBy(desc(x.createdAt)).limit(1)}`
+  const mine = and(eq(x.organizationId, row.organizationId), eq(x.userId, row.userId))
+  const earlier = [
+    latest(and(mine, eq(x.chatId, row.chatId), eq(x.delegated, row.delegated ?? false))),
+    ...(['pending', 'running', 'completed'] as const).map((s) => latest(and(mine, eq(x.sessionId, row.sessionId), eq(x.status, s)))),
+  ]
+  const now = sql.param(row.createdAt, x.createdAt)
+  return dialect === 'sqlite'
+    ? sql`max(${now}, ${sql.join(earlier.map((e) => sql`coalesce(${e}, ${now})`), sql`, `)})`
+    : sql`greatest(${now}::timestamptz, ${sql.join(earlier, sql`, `)})`
 }
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
@@ -180,15 +208,15 @@ interface SessionRun {
 export function sessionTurnsPage(
   db: Db,
   run: SessionRun,
-  after: { createdAt: Date; id: string } | null,
+  after: { createdAt: Date; seq: number } | null,
   limit: number,
 ) {
   const x = executions
   return db
-    .select({ id: x.id, createdAt: x.createdAt, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId, chars: messagesCharsSql(), count: messagesCountSql() })
+    .select({ id: x.id, createdAt: x.createdAt, seq: x.seq, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId, chars: messagesCharsSql(), count: messagesCountSql() })
     .from(x)
-    .where(and(sessionTurnsSql(run), after ? or(lt(x.createdAt, after.createdAt), and(eq(x.createdAt, after.createdAt), lt(x.id, after.id))) : undefined))
-    .orderBy(desc(x.createdAt), desc(x.id))
+    .where(and(sessionTurnsSql(run), after ? or(lt(x.createdAt, after.createdAt), and(eq(x.createdAt, after.createdAt), lt(x.seq, after.seq))) : undefined))
+    .orderBy(desc(x.createdAt), desc(x.seq))
     .limit(limit)
 }
 
@@ -217,8 +245,8 @@ export async function sessionHistory(
   let chars = 0
   let rowsWeighed = 0
   /** Where the turns sent end: the newest turn not sent, and every older one. */
-  let cut: { createdAt: Date; id: string; kept?: boolean } | null = null
-  let after: { createdAt: Date; id: string } | null = null
+  let cut: { createdAt: Date; seq: number; kept?: boolean } | null = null
+  let after: { createdAt: Date; seq: number } | null = null
   weigh: while (budget > 0) {
     const limit = Math.min(HISTORY_PAGE, maxWeighed - rowsWeighed)
     const page = await sessionTurnsPage(db, run, after, limit).all()
@@ -257,7 +285,7 @@ export async function sessionHistory(
   }
   const messages = kept.toReversed().flatMap((k) => byId.get(k.id) ?? [])
   // How many were left out: the turn that did not fit and every older one (none read).
-  const older = budget <= 0 ? inSession : cut && and(inSession, or(lt(x.createdAt, cut.createdAt), and(eq(x.createdAt, cut.createdAt), (cut.kept ? lt : lte)(x.id, cut.id))))
+  const older = budget <= 0 ? inSession : cut && and(inSession, or(lt(x.createdAt, cut.createdAt), and(eq(x.createdAt, cut.createdAt), (cut.kept ? lt : lte)(x.seq, cut.seq))))
   const omitted = older ? Number((await db.select({ n: count() }).from(x).where(older).get())?.n ?? 0) : 0
   return { messages, turns: kept.length, chars, omitted, rowsWeighed, rowsFetched: byId.size, sent }
 }

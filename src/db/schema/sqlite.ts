@@ -498,10 +498,10 @@ export const executions = sqliteTable('executions', {
   index('executions_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
   index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
   // A session's completed turns newest first, what a run continuing it weighs and sends (src/engine/store.ts, sessionHistory).
-  index('executions_session_history_idx').on(t.organizationId, t.userId, t.sessionId, t.status, t.createdAt, t.id),
+  index('executions_session_history_idx').on(t.organizationId, t.userId, t.sessionId, t.status, t.createdAt, t.seq),
   // Chats (src/modules/chats/): a user's top-level executions newest first, and one chat's executions.
   index('executions_org_user_time_idx').on(t.organizationId, t.userId, t.delegated, t.createdAt, t.id),
-  index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.id),
+  index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.seq),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
   index('executions_token_idx').on(t.tokenId, t.status),

@@ -38,7 +38,7 @@ function chatColumns(db: Db, admin: boolean) {
   const scalar = (q: { getSQL(): unknown }) => sql`${q}`
   return {
     sameChat,
-    later: db.select({ one: sql`1` }).from(y).where(and(sameChat, sql`(${y.createdAt}, ${y.id}) > (${x.createdAt}, ${x.id})`)),
+    later: db.select({ one: sql`1` }).from(y).where(and(sameChat, sql`(${y.createdAt}, ${y.seq}) > (${x.createdAt}, ${x.seq})`)),
     columns: {
       id: x.id,
       chatId: x.chatId,
@@ -53,7 +53,7 @@ function chatColumns(db: Db, admin: boolean) {
       // Each ended turn has an answer: the model's, or what ended it (messagesOf).
       completedCount: scalar(db.select({ n: sql`count(*)` }).from(y).where(and(sameChat, inArray(y.status, ['completed', 'failed', 'cancelled'])))).mapWith(Number),
       firstAt: scalar(db.select({ t: sql`min(${y.createdAt})` }).from(y).where(sameChat)).mapWith(x.createdAt),
-      title: scalar(db.select({ m: sql`substr(${y.message}, 1, 200)` }).from(y).where(sameChat).orderBy(y.createdAt, y.id).limit(1)).mapWith(String),
+      title: scalar(db.select({ m: sql`substr(${y.message}, 1, 200)` }).from(y).where(sameChat).orderBy(y.createdAt, y.seq).limit(1)).mapWith(String),
     },
   }
 }
@@ -153,7 +153,7 @@ function readStatements(db: Db, admin: boolean) {
   const ph = sql.placeholder
   const { columns, later } = chatColumns(db, admin)
   const mine = and(chatExecutionsSql(admin), eq(x.chatId, ph('chatId')))
-  const newest = [desc(x.createdAt), desc(x.id)]
+  const newest = [desc(x.createdAt), desc(x.seq)]
   return {
     head: db.select(columns).from(x).where(and(mine, sql`NOT EXISTS ${later}`)).limit(1).prepare(),
     sizes: db.select({ bytes: largeColumnsBytes(db) }).from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
