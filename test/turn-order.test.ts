@@ -4,7 +4,13 @@
 // client and the console show, and in the history the next turn sent its model), and a turn
 // created by an instance whose clock is a few ms behind another's came before the turn it answered.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { fillPlaceholders } from 'drizzle-orm'
+import { preparedQueries } from '../src/db/prepared'
+import { executions } from '../src/db/schema'
+import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { ON_PG } from './helpers/pg'
+import { describePlan, explainPg, INDEX_SCANS, nodesOf } from './helpers/pg-plans'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 let double: ProviderDouble
@@ -67,4 +73,47 @@ describe('turn order', () => {
     expect(times.toSorted()).toEqual(times)
     expect((await t.req('GET', `/api/v1/chats/${first.chatId}`, { token: a.token })).body.chat.lastExecutionId).toBe(ids.at(-1))
   })
+  test("a chat's messages, head and title walk executions_org_user_chat_idx in turn order: no sort, no scan", async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const other = await makeActor(t, { org: a.orgSlug })
+    const chat = await say(t, a, 'hello')
+    // PostgreSQL plans by cost: a long chat beside many others, analyzed.
+    const n = ON_PG ? 3000 : 200
+    const base = t.clock.now() - 3_600_000
+    const rows = (user: Actor, chatId: string) =>
+      Array.from({ length: n }, (_, i) => ({ id: newId('exec'), organizationId: a.organizationId, userId: user.userId, agentName: 'Assistant', agentVisibility: 'organization' as const, chatId, sessionId: chatId, status: 'completed' as const, message: `m${i}`, messages: [], seq: 1_000_000 + i, createdAt: new Date(base + Math.floor(i / 3)), updatedAt: new Date(base) }))
+    for (const [who, id] of [[a, chat.chatId], [a, 'c2'], [a, 'c3'], [other, chat.chatId]] as const) {
+      const all = rows(who, id)
+      for (let i = 0; i < all.length; i += 500) await t.db.insert(executions).values(all.slice(i, i + 500)).run()
+    }
+    expect((await t.req('GET', `/api/v1/chats/${chat.chatId}/messages`, { token: a.token })).status).toBe(200)
+    const stmts = preparedQueries(t.rt.db).get('chats.read.0') as Record<string, { getQuery(): { sql: string; params: unknown[] } }>
+    const values = { org: a.organizationId, user: a.userId, chatId: chat.chatId, limit: 50 }
+    const conn = t.rt.connection
+    if (conn.dialect === 'sqlite') conn.sync.$client.exec('ANALYZE')
+    else await conn.client.unsafe('VACUUM ANALYZE executions')
+    for (const [name, q] of Object.entries(stmts)) {
+      const { sql, params } = q.getQuery()
+      if (conn.dialect === 'sqlite') {
+        const p = (conn.sync.$client.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(fillPlaceholders(params, values) as any[])) as { detail: string }[]).map((r) => r.detail)
+        const where = `${name}: ${p.join(' | ')}`
+        expect(p.some((l) => /^SEARCH (executions|y) USING (COVERING )?INDEX executions_org_user_chat_idx \(organization_id=\? AND user_id=\? AND chat_id=\? AND delegated=\?/.test(l)), where).toBe(true)
+        expect(p.some((l) => l.includes('TEMP B-TREE') || /^SCAN (executions|y)\b/.test(l)), where).toBe(false)
+      } else {
+        for (const mode of ['custom', 'generic'] as const) {
+          const plan = await explainPg(conn.client, sql, fillPlaceholders(params, values), mode)
+          const nodes = nodesOf(plan)
+          const where = `${name} (${mode}):\n${describePlan(plan)}`
+          const reads = nodes.filter((x) => x['Relation Name'] === 'executions')
+          expect(reads.length, where).toBeGreaterThan(0)
+          // The messages' statements walk the index only. The head's figures count the whole chat
+          // (what it is here, a quarter of the table, PostgreSQL may read in a scan).
+          if (name !== 'head') expect(reads.every((x) => INDEX_SCANS.includes(x['Node Type'])), where).toBe(true)
+          expect(reads.some((x) => x['Index Name'] === 'executions_org_user_chat_idx'), where).toBe(true)
+          expect(nodes.some((x) => x['Node Type'].includes('Sort')), where).toBe(false)
+        }
+      }
+    }
+  }, 60_000)
 })
