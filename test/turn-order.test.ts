@@ -116,4 +116,17 @@ describe('turn order', () => {
       }
     }
   }, 60_000)
+  test("an execution's tree lists its children in the order they were created, also within one millisecond", async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const root = await say(t, a, 'root')
+    const kids: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const r = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: `child ${i}`, parentExecutionId: root.executionId } })
+      expect(r.status).toBe(200)
+      kids.push(r.body.executionId)
+    }
+    const tree = (await t.req('GET', `/api/v1/executions/${root.executionId}/tree`, { token: a.token })).body.tree
+    expect(tree.children.map((c: any) => c.id)).toEqual(kids)
+  })
 })

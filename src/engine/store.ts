@@ -333,10 +333,10 @@ export async function subagentRows(db: Db, ids: readonly string[]) {
     .all()
 }
 
-/** Direct children of the given executions. */
+/** Direct children of the given executions, in the order they were created. */
 export async function childrenOf(db: Db, parentIds: string[]): Promise<Execution[]> {
   if (parentIds.length === 0) return []
-  return db.select().from(executions).where(inArray(executions.parentExecutionId, parentIds)).orderBy(asc(executions.createdAt)).all()
+  return db.select().from(executions).where(inArray(executions.parentExecutionId, parentIds)).orderBy(asc(executions.createdAt), asc(executions.seq)).all()
 }
 
 /** Every descendant, breadth first. */

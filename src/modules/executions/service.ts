@@ -531,7 +531,8 @@ export const TREE_MAX_BYTES = 8 << 20
  * TREE_MAX_NODES executions and TREE_MAX_BYTES of their answers and messages, depth first: a
  * child past that is counted in `omittedChildren` and read alone (GET /executions/{id}, or its own
  * tree). A member could attach a thousand 600 KB runs under one (parentExecutionId): their tree
- * was 600 MB, built in one piece while every other request waited.
+ * was 600 MB, built in one piece while every other request waited. Children in the order they
+ * were created ((created_at, seq): the random id shuffled those of one millisecond).
  */
 export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree> {
   const p = callerOf(ctx)
@@ -541,7 +542,7 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
   const budget = { nodes: 1, bytes: 0 }
   const nodes: ExecutionTree[] = []
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
-    const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes(ctx.db) }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
+    const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes(ctx.db) }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.seq).all()
     const children: ExecutionTree[] = []
     let hidden = 0
     let omitted = 0
