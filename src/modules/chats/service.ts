@@ -151,11 +151,14 @@ export async function listChats(ctx: Ctx, q: ListChatsInput): Promise<{ chats: R
 function readStatements(db: Db, admin: boolean) {
   const x = executions
   const ph = sql.placeholder
-  const { columns, later } = chatColumns(db, admin)
+  const { columns } = chatColumns(db, admin)
   const mine = and(chatExecutionsSql(admin), eq(x.chatId, ph('chatId')))
   const newest = [desc(x.createdAt), desc(x.seq)]
   return {
-    head: db.select(columns).from(x).where(and(mine, sql`NOT EXISTS ${later}`)).limit(1).prepare(),
+    // The chat's latest execution: the first in the index's order, backwards (a NOT EXISTS of a later
+    // one, as the list asks it of each row, was a probe per execution of the chat: on PostgreSQL a
+    // 3,000-turn chat's head took 17 s).
+    head: db.select(columns).from(x).where(mine).orderBy(...newest).limit(1).prepare(),
     sizes: db.select({ bytes: largeColumnsBytes(db) }).from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
     rows: db.select().from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
   }
