@@ -3,7 +3,8 @@ import { trimEndChar } from '../text'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
-import { anthropicSdk, openaiCompatibleSdk, zodSdk } from './sdk'
+import { skipUnknownAnthropicEvents } from './anthropic-events'
+import { aiSdk, anthropicSdk, openaiCompatibleSdk, zodSdk } from './sdk'
 import { openaiErrorStructure } from './openai-events'
 import { boundedProviderFetch, eventBytesFor } from './provider-fetch'
 
@@ -91,6 +92,9 @@ export function configProviders(config: Config): ModelProviders {
       new OpenAICompatibleChatLanguageModel(modelId, { provider: 'openai.chat', url: ({ path }) => `${baseURL}${path}`, headers, fetch, includeUsage: true, errorStructure }))
   }
   const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl), fetch }))
+  // Its stream without the events of kinds the provider does not know, which failed the run
+  // (src/engine/anthropic-events.ts).
+  const anthropicModel = (modelId: string) => aiSdk().wrapLanguageModel({ model: anthropicClient()(modelId), middleware: skipUnknownAnthropicEvents })
   const configured = [openaiUrl && ('openai' as const), anthropicKey && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
   const aliases = config.modelAliases ?? []
   return {
@@ -101,7 +105,7 @@ export function configProviders(config: Config): ModelProviders {
       const modelId = resolveAlias(aliases, requested)
       const name: ProviderName = config.provider ?? (/^claude-/i.test(modelId) ? 'anthropic' : 'openai')
       if ((name === 'openai' && !openaiUrl) || (name === 'anthropic' && !anthropicKey)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)
-      const model = name === 'openai' ? openaiClient()(modelId) : anthropicClient()(modelId)
+      const model = name === 'openai' ? openaiClient()(modelId) : anthropicModel(modelId)
       return { provider: name, modelId, requestedModel: requested, model }
     },
   }

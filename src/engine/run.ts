@@ -20,6 +20,7 @@ import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
+import { SKIPPED_KIND } from './anthropic-events'
 import { cutText } from '../text'
 import { providerErrorFields } from './provider-log'
 
@@ -204,6 +205,8 @@ function brokenOff(finish: string, raw: string | undefined): boolean {
 /** How much of a provider's finish reason is repeated (in an error, in a log line): it is the provider's string, of any length. */
 const MAX_SHOWN_FINISH = 100
 const shownFinish = (reason: string) => JSON.stringify(reason.slice(0, MAX_SHOWN_FINISH))
+/** How many kinds of skipped provider events a run logs (provider_event_skipped), at most: each a row. */
+const MAX_SKIPPED_KINDS_LOGGED = 10
 
 /** The characters of a citation an Anthropic stream's raw chunk carries (a citations_delta event's), else undefined. */
 function citationChars(raw: unknown): number | undefined {
@@ -637,6 +640,8 @@ export async function runJob(
     const turnDue = turnTaker(RUN_TURN_MS)
     /** Characters of each tool call's input streamed so far (tool-input-delta), by call id: counted there, not again with the call. */
     const streamedInput = new Map<string, number>()
+    /** The kinds of provider events skipped so far (event/kind), each logged once. */
+    const skippedKinds = new Set<string>()
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
       // A flood of parts lets the rest of the server in (RUN_TURN_MS). Anywhere: a call's log
@@ -725,6 +730,18 @@ export async function runJob(
           lastStepCalls = stepCalls
           inputTokens = addTokens(inputTokens, part.usage.inputTokens)
           outputTokens = addTokens(outputTokens, part.usage.outputTokens)
+          break
+        case 'custom':
+          // An event of a kind the provider does not know, skipped (src/engine/anthropic-events.ts):
+          // logged once per kind, for the operator to see what a newer API sent.
+          if (part.kind === SKIPPED_KIND) {
+            const { event, kind } = (part.providerMetadata?.teamday ?? {}) as { event?: string; kind?: string }
+            const named = `${event}/${kind}`
+            if (!skippedKinds.has(named) && skippedKinds.size < MAX_SKIPPED_KINDS_LOGGED) {
+              skippedKinds.add(named)
+              await addLog(db, id, clock.now(), 'warn', 'provider_event_skipped', { event: String(event).slice(0, MAX_SHOWN_FINISH), kind: String(kind).slice(0, MAX_SHOWN_FINISH) })
+            }
+          }
           break
         case 'error':
           error = part.error

@@ -1,0 +1,80 @@
+/**
+ * Events of Anthropic's stream that the AI SDK's Anthropic provider does not know. Anthropic adds
+ * kinds of stream events, content blocks and deltas within an API version (its versioning
+ * policy: "new variants to enum-like output values (for example, streaming event types)"; its
+ * streaming guide: handle unknown event types gracefully). The provider reads each event against
+ * a closed list of kinds, and one it does not know was an error part: the run failed (502,
+ * "the provider sent a stream event that is not part of an answer this server can read") in the
+ * middle of an answer that was otherwise whole. Such an event is skipped, as if it had not come:
+ * an unknown event, an unknown content block (and the text or thinking deltas at its index, which
+ * the provider would otherwise read into the answer), an unknown delta or citation. An event of a
+ * known kind that does not read (a text_delta without its text, an event without a type) still
+ * fails the run: that is a broken provider, not a newer one.
+ *
+ * In its place the stream has a part of kind SKIPPED_KIND, naming it: the run logs each kind once
+ * (`provider_event_skipped`, src/engine/run.ts). Such a part is kept with the step's content and
+ * goes back with the next turn's request, where the provider leaves out custom parts it does not
+ * know (it reads only its own `anthropic.fallback`).
+ */
+import type { LanguageModelV4Middleware, LanguageModelV4StreamPart } from '@ai-sdk/provider'
+
+/** Where in an event a kind is named, for each level the provider tells kinds apart. */
+const KIND_PATHS = ['type', 'content_block.type', 'delta.type', 'delta.citation.type']
+
+/** An event of a kind the provider does not know: the event's type, and the unknown kind (the same for an unknown event). */
+export type UnknownKind = { event: string; kind: string; index: number | null }
+
+/**
+ * The unknown kind a validation failure of the provider is about, else undefined: its only
+ * complaint is that no kind of its list matches (a discriminated union's), at one of KIND_PATHS,
+ * and the event names that kind with a string.
+ */
+export function unknownKindOf(error: unknown): UnknownKind | undefined {
+  const err = error as { name?: unknown; value?: unknown; cause?: { issues?: unknown } } | null
+  if (err?.name !== 'AI_TypeValidationError') return undefined
+  const issues = err.cause?.issues
+  if (!Array.isArray(issues) || issues.length !== 1) return undefined
+  const issue = issues[0] as { code?: unknown; path?: unknown }
+  if (issue.code !== 'invalid_union' || !Array.isArray(issue.path) || !KIND_PATHS.includes(issue.path.join('.'))) return undefined
+  let kind: unknown = err.value
+  for (const key of issue.path) kind = (kind as Record<string, unknown> | null)?.[key as string]
+  const event = (err.value as { type?: unknown } | null)?.type
+  const index = (err.value as { index?: unknown }).index
+  if (typeof kind !== 'string' || kind === '' || typeof event !== 'string') return undefined
+  return { event, kind, index: typeof index === 'number' ? index : null }
+}
+
+/** The kind of the part that says an event was skipped; its providerMetadata.teamday is the UnknownKind. */
+export const SKIPPED_KIND = 'teamday.skipped-event'
+
+/**
+ * The provider's stream without the events unknownKindOf finds (their error parts: a part of
+ * SKIPPED_KIND instead), nor the
+ * text and thinking deltas at the index of a content block skipped so (the provider passes on a
+ * text_delta or thinking_delta at any index, known block or not).
+ */
+export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart> {
+  const skippedBlocks = new Set<string>()
+  return new TransformStream({
+    transform(part, controller) {
+      if (part.type === 'error') {
+        const unknown = unknownKindOf(part.error)
+        if (unknown) {
+          if (unknown.event === 'content_block_start' && unknown.index !== null) skippedBlocks.add(String(unknown.index))
+          controller.enqueue({ type: 'custom', kind: SKIPPED_KIND, providerMetadata: { teamday: unknown } })
+          return
+        }
+      } else if ((part.type === 'text-delta' || part.type === 'reasoning-delta') && skippedBlocks.has(part.id)) return
+      controller.enqueue(part)
+    },
+  })
+}
+
+/** The middleware that puts skipUnknownEvents on each stream of the Anthropic model (src/engine/providers.ts). */
+export const skipUnknownAnthropicEvents: LanguageModelV4Middleware = {
+  specificationVersion: 'v4',
+  wrapStream: async ({ doStream }) => {
+    const result = await doStream()
+    return { ...result, stream: result.stream.pipeThrough(skipUnknownEvents()) }
+  },
+}

@@ -1,0 +1,175 @@
+/**
+ * Anthropic's Messages API stream, event by event, as it streams today and as it may stream
+ * tomorrow: Anthropic adds kinds of events, content blocks and deltas within an API version
+ * (https://platform.claude.com/docs/en/api/versioning: "new variants to enum-like output values
+ * (for example, streaming event types)"). One the AI SDK's provider does not know is skipped (a
+ * `provider_event_skipped` log row names it once), and the run completes with its answer: it
+ * failed, 502 "not part of an answer this server can read", in the middle of a whole answer. An
+ * event of a known kind that does not read still fails it. The rest: every block and delta kind
+ * of today's API, usage with caching, and what each stop_reason makes of a run.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor } from './helpers/app'
+import { agent, antEv, exec, getExec, getLogs, makeTestApp, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { parseSse } from './helpers/providers'
+
+let p: Scripted
+beforeAll(() => {
+  p = startScripted()
+})
+afterAll(() => p.stop())
+
+const KEY = 'sk-ant-api03-test-0123456789abcdef'
+
+async function anthropicApp() {
+  const t = await makeTestApp({ config: { anthropicApiKey: KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+  const a = await makeActor(t)
+  const leaf = await agent(t, a, { name: 'Leaf' })
+  return { t, a, ag: await agent(t, a, { subagentIds: [leaf.id] }), leaf }
+}
+type App = Awaited<ReturnType<typeof anthropicApp>>
+
+const start = (usage: object = { input_tokens: 10, output_tokens: 1 }) =>
+  antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage } })
+const block = (index: number, content_block: object, deltas: object[] = []) => [
+  antEv('content_block_start', { index, content_block }),
+  ...deltas.map((delta) => antEv('content_block_delta', { index, delta })),
+  antEv('content_block_stop', { index }),
+]
+const text = (index: number, t: string, more: object[] = []) => block(index, { type: 'text', text: '' }, [{ type: 'text_delta', text: t }, ...more])
+const end = (stop_reason: string | null = 'end_turn', usage: object = { output_tokens: 5 }) => [antEv('message_delta', { delta: { stop_reason, stop_sequence: null }, usage }), antEv('message_stop', {})]
+
+/** A synchronous run and a streamed one of the same answer: the two responses, the rows and their logs. */
+async function runBoth(o: App, events: () => string[]) {
+  p.handler = () => rawStream(events())
+  const sync = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+  const stream = await exec(o.t, o.a, o.ag.id, { message: 'hi', stream: true })
+  const sse = parseSse(stream.text)
+  const ids = [sync.body.executionId ?? sync.body.details?.executionId, sse.find((e) => e.event === 'meta')?.data?.executionId ?? sse.at(-1)?.data?.executionId]
+  const rows = await Promise.all(ids.map((id) => getExec(o.t, o.a, id)))
+  const logs = await Promise.all(ids.map((id) => getLogs(o.t, o.a, id)))
+  return { sync, sse, rows, logs }
+}
+
+describe('events of kinds the provider does not know are skipped', () => {
+  const unknown: Record<string, { events: () => string[]; logged: { event: string; kind: string } }> = {
+    'an unknown event': {
+      events: () => [start(), antEv('message_annotation', { annotation: { note: 'x' } }), ...text(0, 'Hello there'), antEv('message_annotation', { annotation: {} }), ...end()],
+      logged: { event: 'message_annotation', kind: 'message_annotation' },
+    },
+    // Its text_delta too: the provider would read it into the answer, a block it does not know or not.
+    'an unknown content block, with deltas of its own': {
+      events: () => [start(), ...block(0, { type: 'future_block', data: { a: 1 } }, [{ type: 'text_delta', text: 'NOT-THE-ANSWER' }, { type: 'thinking_delta', thinking: 'nor this' }]), ...text(1, 'Hello there'), ...end()],
+      logged: { event: 'content_block_start', kind: 'future_block' },
+    },
+    'an unknown delta in a text block': {
+      events: () => [start(), ...block(0, { type: 'text', text: '' }, [{ type: 'text_delta', text: 'Hello ' }, { type: 'future_delta', x: 1 }, { type: 'text_delta', text: 'there' }]), ...end()],
+      logged: { event: 'content_block_delta', kind: 'future_delta' },
+    },
+    'a citation of an unknown kind': {
+      events: () => [start(), ...text(0, 'Hello there', [{ type: 'citations_delta', citation: { type: 'future_location', cited_text: 'x' } }]), ...end()],
+      logged: { event: 'content_block_delta', kind: 'future_location' },
+    },
+  }
+  for (const [name, c] of Object.entries(unknown)) {
+    test(`${name}: completed with the whole answer, the kind logged once (sync and stream)`, async () => {
+      const o = await anthropicApp()
+      const { sync, sse, rows, logs } = await runBoth(o, c.events)
+      expect([sync.status, sync.body.status, sync.body.result]).toEqual([200, 'completed', 'Hello there'])
+      expect(sse.some((e) => e.event === 'error')).toBe(false)
+      expect(sse.filter((e) => e.data?.delta?.type === 'text_delta').map((e) => e.data.delta.text).join('')).toBe('Hello there')
+      for (const row of rows) expect([row.status, row.result, row.error, row.tokensInput, row.tokensOutput]).toEqual(['completed', 'Hello there', null, 10, 5])
+      for (const log of logs) expect(log.filter((l: any) => l.event === 'provider_event_skipped').map((l: any) => [l.level, l.data])).toEqual([['warn', c.logged]])
+    })
+  }
+
+  test('an unknown block beside a tool call: the sub-agent runs, and the next turn is asked without it', async () => {
+    const o = await anthropicApp()
+    const input = JSON.stringify({ agentId: o.leaf.id, message: 'Summarize' })
+    const turns = [
+      [start(), ...block(0, { type: 'future_block', data: 'opaque' }), ...block(1, { type: 'tool_use', id: 'toolu_1', name: 'delegate', input: {} }, [{ type: 'input_json_delta', partial_json: input.slice(0, 7) }, { type: 'input_json_delta', partial_json: input.slice(7) }]), ...end('tool_use')],
+      [start(), ...text(0, 'Leaf done'), ...end()],
+      [start(), ...text(0, 'All done'), ...end()],
+    ]
+    let n = 0
+    p.requests.length = 0
+    p.handler = () => rawStream(turns[n++]!)
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'All done'])
+    expect(r.body.toolCalls ?? (await getExec(o.t, o.a, r.body.executionId)).toolCalls).toMatchObject([{ tool: 'delegate', result: 'Leaf done' }])
+    const third = JSON.stringify(p.requests[2]!.body.messages)
+    expect(third).not.toContain('future_block')
+    expect(third).not.toContain('teamday')
+    expect(p.requests[2]!.body.messages[1].content).toEqual([{ type: 'tool_use', id: 'toolu_1', name: 'delegate', input: { agentId: o.leaf.id, message: 'Summarize' } }])
+  })
+
+  test('at most 10 kinds are logged in a run, however many it skips', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([start(), ...Array.from({ length: 30 }, (_, i) => antEv(`future_${i}`, {})), ...Array.from({ length: 30 }, () => antEv('future_0', {})), ...text(0, 'ok'), ...end()])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result]).toEqual([200, 'ok'])
+    const logs = await getLogs(o.t, o.a, r.body.executionId)
+    expect(logs.filter((l: any) => l.event === 'provider_event_skipped').map((l: any) => l.data.kind)).toEqual(Array.from({ length: 10 }, (_, i) => `future_${i}`))
+  })
+
+  // A known kind that does not read is a broken provider, not a newer one: the run fails, saying what came.
+  const broken: Record<string, string> = {
+    'a text_delta without its text': antEv('content_block_delta', { index: 0, delta: { type: 'text_delta' } }),
+    'an event without a type': 'event: message\ndata: {"index":0}\n\n',
+    'a content block without a type': antEv('content_block_start', { index: 1, content_block: { text: '' } }),
+  }
+  for (const [name, ev] of Object.entries(broken)) {
+    test(`${name}: failed, 502, naming the event`, async () => {
+      const o = await anthropicApp()
+      p.handler = () => rawStream([start(), antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half' } }), ev, ...end()])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+      const row = await getExec(o.t, o.a, r.body.details.executionId)
+      expect([row.status, row.errorCode]).toEqual(['failed', 'bad_gateway'])
+      expect(row.error).toStartWith('Model provider error: the provider sent a stream event that is not part of an answer this server can read: {')
+      expect((await getLogs(o.t, o.a, row.id)).some((l: any) => l.event === 'provider_event_skipped')).toBe(false)
+    })
+  }
+})
+
+describe("today's stream, every kind", () => {
+  test('ping, cached usage, thinking with its signature, redacted thinking, citations, a server tool and its result: completed, usage counted with the cache', async () => {
+    const o = await anthropicApp()
+    const { sync, rows, logs } = await runBoth(o, () => [
+      antEv('ping', {}),
+      start({ input_tokens: 10, cache_creation_input_tokens: 100, cache_read_input_tokens: 1000, output_tokens: 1, service_tier: 'standard', server_tool_use: { web_search_requests: 0 } }),
+      antEv('ping', {}),
+      ...block(0, { type: 'thinking', thinking: '' }, [{ type: 'thinking_delta', thinking: 'Let me see.' }, { type: 'signature_delta', signature: 'EqQBCkgIARABGAIiQL' }]),
+      ...block(1, { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix' }),
+      ...block(2, { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: {} }, [{ type: 'input_json_delta', partial_json: '' }, { type: 'input_json_delta', partial_json: '{"query": "we' }, { type: 'input_json_delta', partial_json: 'ather"}' }]),
+      ...block(3, { type: 'web_search_tool_result', tool_use_id: 'srvtoolu_1', content: [{ type: 'web_search_result', url: 'https://example.com', title: 'Weather', encrypted_content: 'Eq0', page_age: null }] }),
+      ...text(4, 'Sunny', [{ type: 'citations_delta', citation: { type: 'web_search_result_location', cited_text: 'Sunny today', url: 'https://example.com', title: 'Weather', encrypted_index: 'Eo8' } }, { type: 'text_delta', text: ' today.' }]),
+      antEv('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 42, server_tool_use: { web_search_requests: 1 } } }),
+      antEv('message_stop', {}),
+    ])
+    expect([sync.status, sync.body.result, sync.body.usage]).toEqual([200, 'Sunny today.', { inputTokens: 1110, outputTokens: 42 }])
+    for (const row of rows) expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['completed', 'Sunny today.', 1110, 42])
+    for (const log of logs) expect(log.map((l: any) => l.event)).toEqual(['started', 'tool_call', 'tool_result', 'completed'])
+  })
+
+  const stops: [string | null, string[], object | undefined][] = [
+    ['end_turn', ['started', 'completed'], undefined],
+    ['stop_sequence', ['started', 'completed'], undefined],
+    ['max_tokens', ['started', 'answer_cut', 'completed'], { finishReason: 'length' }],
+    ['model_context_window_exceeded', ['started', 'answer_cut', 'completed'], { finishReason: 'length' }],
+    ['refusal', ['started', 'answer_cut', 'completed'], { finishReason: 'content-filter' }],
+    ['pause_turn', ['started', 'answer_cut', 'completed'], { finishReason: 'stop', rawFinishReason: 'pause_turn' }],
+    ['some_future_reason', ['started', 'answer_cut', 'completed'], { finishReason: 'other', rawFinishReason: 'some_future_reason' }],
+    [null, ['started', 'answer_cut', 'completed'], { finishReason: 'other', rawFinishReason: null }],
+  ]
+  test('each stop_reason: completed with the answer; one that may have cut it is logged (answer_cut)', async () => {
+    const o = await anthropicApp()
+    for (const [reason, events, cut] of stops) {
+      p.handler = () => rawStream([start(), ...text(0, 'Partly'), ...end(reason)])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([reason, r.status, r.body.status, r.body.result]).toEqual([reason, 200, 'completed', 'Partly'])
+      const logs = await getLogs(o.t, o.a, r.body.executionId)
+      expect([reason, logs.map((l: any) => l.event), logs.find((l: any) => l.event === 'answer_cut')?.data]).toEqual([reason, events, cut])
+    }
+  })
+})
