@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
 import { agent, antEv, exec, getExec, getLogs, makeTestApp, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
+import { messageStartFirst } from '../src/engine/anthropic-events'
 
 let p: Scripted
 beforeAll(() => {
@@ -130,6 +131,58 @@ describe('events of kinds the provider does not know are skipped', () => {
       expect((await getLogs(o.t, o.a, row.id)).some((l: any) => l.event === 'provider_event_skipped')).toBe(false)
     })
   }
+})
+
+describe('events before the message_start', () => {
+  // The provider looks at a stream's first part before handing it over; an event it cannot read
+  // there made it throw its own assertion ("Expected a normalized Anthropic stream error").
+  test('an unknown event first (after a ping too): skipped, completed with the whole answer', async () => {
+    const o = await anthropicApp()
+    for (const first of [[antEv('message_metadata', { a: 1 })], [antEv('ping', {}), ': comment\n\n', antEv('message_metadata', { a: 1 })]]) {
+      p.handler = () => rawStream([...first, start(), ...text(0, 'Hello there'), ...end()])
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Hello there'])
+      const logs = await getLogs(o.t, o.a, r.body.executionId)
+      expect(logs.filter((l: any) => l.event === 'provider_event_skipped').map((l: any) => l.data)).toEqual([{ event: 'message_metadata', kind: 'message_metadata' }])
+    }
+  })
+  test('an event that is no Anthropic event, first: failed, 502, naming it (not the provider\'s assertion)', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream(['data: {"foo":1}\n\n', start(), ...text(0, 'Hello there'), ...end()])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    expect((await getExec(o.t, o.a, r.body.details.executionId)).error).toBe('Model provider error: the provider sent a stream event that is not part of an answer this server can read: {"foo":1}')
+    // Nothing else came: no message_start to read it after.
+    p.handler = () => rawStream(['data: {"error":{"message":"upstream failed"}}\n\n'])
+    const alone = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([alone.status, (await getExec(o.t, o.a, alone.body.details.executionId)).error]).toEqual([502, "Model provider error: the provider's stream began with an event that is not part of an answer this server can read (and sent no message_start)"])
+  })
+  test('overloaded_error first is still the provider\'s overload (503)', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([antEv('message_metadata', {}), antEv('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code]).toEqual([503, 'provider_overloaded'])
+  })
+  test('the bytes: split at every byte, CRLF or LF; what follows the message_start passes as it came', async () => {
+    const read = async (chunks: Uint8Array[]) => {
+      const out = new ReadableStream({ start: (c) => (chunks.forEach((x) => c.enqueue(x)), c.close()) }).pipeThrough(messageStartFirst())
+      return await new Response(out).text()
+    }
+    for (const nl of ['\n', '\r\n']) {
+      const ev = (name: string, data: string) => `event: ${name}${nl}data: ${data}${nl}${nl}`
+      const pre = [ev('ping', '{"type":"ping"}'), ev('future', '{"type":"future","x":"Grüße 😀"}'), `: hi${nl}${nl}`, ev('x', '{"foo":1}')]
+      const msgStart = ev('message_start', '{"type":"message_start","message":{}}')
+      const rest = ev('future', '{"type":"future"}') + ev('content_block_delta', '{"type":"content_block_delta"}') + 'data: {"par'
+      const input = pre.join('') + msgStart + rest
+      const want = pre[0]! + pre[2]! + msgStart + pre[1]! + pre[3]! + rest
+      const bytes = new TextEncoder().encode(input)
+      expect(await read([bytes])).toBe(want)
+      for (let cut = 0; cut <= bytes.length; cut++) expect(await read([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(want)
+      // No message_start: what was held comes at the end, in its order.
+      const none = pre.join('')
+      expect(await read([new TextEncoder().encode(none)])).toBe(pre[0]! + pre[2]! + pre[1]! + pre[3]!)
+    }
+  })
 })
 
 describe("today's stream, every kind", () => {

@@ -78,3 +78,89 @@ export const skipUnknownAnthropicEvents: LanguageModelV4Middleware = {
     return { ...result, stream: result.stream.pipeThrough(skipUnknownEvents()) }
   },
 }
+
+/** The most of the events before the message_start held back (characters: messageStartFirst); past it, the rest passes as it came. */
+const MAX_HELD_BYTES = 64 * 1024
+const enc = new TextEncoder()
+
+/**
+ * The stream's bytes with the events that came before its `message_start` (other than `ping` and
+ * `error`) moved to right after it. The provider looks at the first part of a stream before it
+ * hands it over, and one that is an event it cannot read (of a kind it does not know, or not an
+ * event of Anthropic's at all) made it throw "Expected a normalized Anthropic stream error": the
+ * run failed with those words, and a new kind of event sent first failed every run. After the
+ * message_start, such an event is what it is anywhere else: skipped when of an unknown kind
+ * (skipUnknownEvents), else the run's failure, naming it. Only the events before the
+ * message_start are read here (at most MAX_HELD_BYTES of them held); the rest passes untouched.
+ */
+export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
+  const dec = new TextDecoder()
+  let passing = false
+  let pending = ''
+  const held: string[] = []
+  let heldBytes = 0
+  const release = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    passing = true
+    if (held.length > 0) controller.enqueue(enc.encode(held.join('')))
+    held.length = 0
+    if (pending) controller.enqueue(enc.encode(pending))
+    pending = ''
+  }
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (passing) {
+        controller.enqueue(chunk)
+        return
+      }
+      pending += dec.decode(chunk, { stream: true })
+      for (let end = eventEnd(pending); end !== -1 && !passing; end = eventEnd(pending)) {
+        const event = pending.slice(0, end)
+        pending = pending.slice(end)
+        const type = eventType(event)
+        if (type === 'message_start') {
+          controller.enqueue(enc.encode(event))
+          release(controller)
+        } else if (type === 'ping' || type === 'error' || type === undefined) controller.enqueue(enc.encode(event))
+        else {
+          held.push(event)
+          heldBytes += event.length
+          if (heldBytes > MAX_HELD_BYTES) release(controller)
+        }
+      }
+      if (!passing && heldBytes + pending.length > MAX_HELD_BYTES) release(controller)
+    },
+    flush(controller) {
+      pending += dec.decode()
+      release(controller)
+    },
+  })
+}
+
+/**
+ * The end of the first whole event in `text` (after its blank line), else -1. A blank line that
+ * ends the text with a CR waits for the next byte: a LF after it is part of the same line end.
+ */
+function eventEnd(text: string): number {
+  const m = /\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n|\r\n\r|\n\r/.exec(text)
+  if (!m) return -1
+  const end = m.index + m[0].length
+  return end === text.length && text.endsWith('\r') ? -1 : end
+}
+
+/**
+ * An event's `type` as its data says it (a JSON object's `type`); `''` for data that is no such
+ * object (held, as an unknown kind is); undefined for an event without data (a comment, blank lines).
+ */
+function eventType(event: string): string | undefined {
+  const data = event
+    .split(/\r\n|\r|\n/)
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice(5).replace(/^ /, ''))
+  if (data.length === 0) return undefined
+  try {
+    const value = JSON.parse(data.join('\n')) as { type?: unknown } | null
+    return typeof value?.type === 'string' ? value.type : ''
+  } catch {
+    return ''
+  }
+}

@@ -245,7 +245,8 @@ function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
  */
 const UNLOGGED = { redirect: 'manual', verbose: false } as RequestInit
 
-export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fetch): typeof fetch {
+/** `then`, given: a transform of a successful answer's bytes after the bound (the Anthropic client's: messageStartFirst, src/engine/anthropic-events.ts). */
+export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fetch, then?: () => TransformStream<Uint8Array, Uint8Array>): typeof fetch {
   const bounded = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]): Promise<Response> => {
     // The AI SDK asks with a URL string and `init` (its headers and body), never a Request.
     let url = new URL(input instanceof Request ? input.url : String(input))
@@ -263,7 +264,8 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')
-    const body = res.ok ? res.body.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    const bounded = res.ok ? res.body.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    const body = res.ok && then ? bounded.pipeThrough(then()) : bounded
     return new Response(body, { status: res.status, statusText: res.statusText, headers })
   }
   return Object.assign(bounded, { preconnect: base.preconnect }) as typeof fetch

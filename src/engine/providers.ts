@@ -3,7 +3,7 @@ import { trimEndChar } from '../text'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
-import { skipUnknownAnthropicEvents } from './anthropic-events'
+import { messageStartFirst, skipUnknownAnthropicEvents } from './anthropic-events'
 import { aiSdk, anthropicSdk, openaiCompatibleSdk, zodSdk } from './sdk'
 import { openaiErrorStructure } from './openai-events'
 import { boundedProviderFetch, eventBytesFor } from './provider-fetch'
@@ -91,7 +91,9 @@ export function configProviders(config: Config): ModelProviders {
     return (openai = (modelId) =>
       new OpenAICompatibleChatLanguageModel(modelId, { provider: 'openai.chat', url: ({ path }) => `${baseURL}${path}`, headers, fetch, includeUsage: true, errorStructure }))
   }
-  const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl), fetch }))
+  // Anthropic's with the events before its message_start moved after it (src/engine/anthropic-events.ts).
+  const anthropicFetch = boundedProviderFetch(eventBytesFor(config.outputLimits.answerChars), undefined, messageStartFirst)
+  const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl), fetch: anthropicFetch }))
   // Its stream without the events of kinds the provider does not know, which failed the run
   // (src/engine/anthropic-events.ts).
   const anthropicModel = (modelId: string) => aiSdk().wrapLanguageModel({ model: anthropicClient()(modelId), middleware: skipUnknownAnthropicEvents })

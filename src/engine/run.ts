@@ -341,6 +341,13 @@ function withoutFetchHint(msg: string): string {
 /** A connection that broke off, before the first byte or mid-answer (Bun's and the AI SDK's words for it). */
 const BROKE_OFF = /socket connection was closed unexpectedly|ECONNRESET|^Failed to process successful response/i
 const CUT = 'the connection to the provider closed before its answer was complete (reset or cut by the network, a proxy or the provider)'
+/**
+ * What the AI SDK's Anthropic provider throws when the first event of a stream (before any
+ * message_start: src/engine/anthropic-events.ts moves the others after it) is one it cannot
+ * read: its own assertion, said plainly.
+ */
+const UNREAD_FIRST = /^Expected a normalized Anthropic stream error$/
+const UNREAD_FIRST_SAID = "the provider's stream began with an event that is not part of an answer this server can read (and sent no message_start)"
 
 /**
  * An event of the provider's stream the AI SDK could not read, said plainly: the SDK's own message
@@ -363,6 +370,7 @@ export function providerMessage(e: unknown, keys: readonly (string | undefined)[
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
   if (BROKE_OFF.test(raw)) return CUT
+  if (UNREAD_FIRST.test(raw)) return UNREAD_FIRST_SAID
   let msg = raw.replace(/^Cannot connect to API: /, 'cannot connect to the provider: ')
   if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
   return msg.length > 1000 ? `${cutText(msg, 1000)}...` : msg
