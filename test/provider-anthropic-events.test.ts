@@ -226,3 +226,39 @@ describe("today's stream, every kind", () => {
     }
   })
 })
+
+describe('the tokens of a turn that broke off are counted', () => {
+  // The SDK reports a turn's usage only at its message_stop: a run failed mid-turn recorded 0
+  // tokens of it, though Anthropic had taken its input (and reported it in its message_start).
+  const cached = { input_tokens: 10, cache_creation_input_tokens: 100, cache_read_input_tokens: 1000, output_tokens: 1 }
+  test('an overloaded_error in the middle of the answer: its message_start\'s usage (503, sync and stream)', async () => {
+    const o = await anthropicApp()
+    const { sync, rows } = await runBoth(o, () => [start(cached), ...text(0, 'Half'), antEv('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })])
+    expect([sync.status, sync.body.code]).toEqual([503, 'provider_overloaded'])
+    for (const row of rows) expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['failed', 'Half', 1110, 1])
+  })
+  test('a stream cut after its message_delta: the output it reported too', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([start(cached), ...text(0, 'Done'), antEv('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 42 } })])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['failed', 'Done', 1110, 42])
+  })
+  test('a second turn that fails: the first turn\'s usage and what the second reported', async () => {
+    const o = await anthropicApp()
+    const input = JSON.stringify({ agentId: o.leaf.id, message: 'Go' })
+    const turns = [
+      [start(), ...block(0, { type: 'tool_use', id: 'toolu_1', name: 'delegate', input: {} }, [{ type: 'input_json_delta', partial_json: input }]), ...end('tool_use', { output_tokens: 7 })],
+      [start({ input_tokens: 3, output_tokens: 1 }), ...text(0, 'Leaf done'), ...end('end_turn', { output_tokens: 2 })],
+      [start({ input_tokens: 50, cache_read_input_tokens: 500, output_tokens: 1 }), ...text(0, 'Almost'), antEv('error', { error: { type: 'api_error', message: 'Internal server error' } })],
+    ]
+    let n = 0
+    p.handler = () => rawStream(turns[n++]!)
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([row.status, row.tokensInput, row.tokensOutput]).toEqual(['failed', 10 + 550, 7 + 1])
+  })
+})
+

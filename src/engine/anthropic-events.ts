@@ -164,3 +164,28 @@ function eventType(event: string): string | undefined {
     return ''
   }
 }
+
+/** The tokens Anthropic reported of one turn (one message) so far. */
+export type TurnUsage = { input: number; cacheWrite: number; cacheRead: number; output: number }
+
+/**
+ * `turn` with what an Anthropic stream's raw chunk (its parsed event) reports of it: its
+ * message_start starts a turn's count (input, cache writes and reads, the output so far), its
+ * message_delta brings the output (and whatever of the rest it repeats), as the SDK's provider
+ * counts them. The SDK reports a turn's usage only once it ends (message_stop): a turn that broke
+ * off (an error event, a cut stream, the run's cancel or timeout) counted no token of it, though
+ * the provider had taken its input (src/engine/run.ts counts it from this).
+ */
+export function turnUsage(turn: TurnUsage | undefined, raw: unknown): TurnUsage | undefined {
+  const ev = raw as { type?: unknown; message?: { usage?: unknown }; usage?: unknown } | null
+  const num = (v: unknown, or: number) => (typeof v === 'number' && Number.isFinite(v) ? v : or)
+  if (ev?.type === 'message_start') {
+    const u = (ev.message?.usage ?? {}) as Record<string, unknown>
+    return { input: num(u.input_tokens, 0), cacheWrite: num(u.cache_creation_input_tokens, 0), cacheRead: num(u.cache_read_input_tokens, 0), output: num(u.output_tokens, 0) }
+  }
+  if (ev?.type === 'message_delta' && turn) {
+    const u = (ev.usage ?? {}) as Record<string, unknown>
+    return { input: num(u.input_tokens, turn.input), cacheWrite: num(u.cache_creation_input_tokens, turn.cacheWrite), cacheRead: num(u.cache_read_input_tokens, turn.cacheRead), output: num(u.output_tokens, turn.output) }
+  }
+  return turn
+}

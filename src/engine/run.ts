@@ -20,7 +20,7 @@ import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
 import { answerRefusedIn } from './provider-fetch'
-import { SKIPPED_KIND } from './anthropic-events'
+import { SKIPPED_KIND, turnUsage, type TurnUsage } from './anthropic-events'
 import { cutText } from '../text'
 import { providerErrorFields } from './provider-log'
 
@@ -574,6 +574,18 @@ export async function runJob(
   let lastStepCalls = 0
   let inputTokens = 0
   let outputTokens = 0
+  /**
+   * What Anthropic reported of the turn being streamed (src/engine/anthropic-events.ts): the SDK
+   * gives a turn's usage only when it ends, and a turn that broke off (an error event, a cut
+   * stream, a cancel or the timeout) counted none, its input (cache included) taken all the same.
+   */
+  let openTurn: TurnUsage | undefined
+  const countOpenTurn = () => {
+    if (!openTurn) return
+    inputTokens = addTokens(addTokens(addTokens(inputTokens, openTurn.input), openTurn.cacheWrite), openTurn.cacheRead)
+    outputTokens = addTokens(outputTokens, openTurn.output)
+    openTurn = undefined
+  }
   let error: unknown
   // A delta may end inside a character (a provider that escapes 😀 as two \u escapes can
   // split them over two chunks): its first half waits for the next delta, so that what is
@@ -678,7 +690,10 @@ export async function runJob(
       // `source` parts), and the results of tools the provider says it ran itself (a
       // code_execution or web_search result block: kept in the run's toolCalls). Uncounted,
       // they grew a run without bound while its answer stayed small.
-      else if (part.type === 'raw') written = citationChars(part.rawValue)
+      else if (part.type === 'raw') {
+        written = citationChars(part.rawValue)
+        openTurn = turnUsage(openTurn, part.rawValue)
+      }
       else if ((part.type === 'tool-result' || part.type === 'tool-error') && part.providerExecuted === true) written = (JSON.stringify(part.type === 'tool-result' ? (part.output ?? null) : String(part.error)) ?? '').length
       if (written !== undefined) {
         if (++tree.parts > maxParts) {
@@ -736,8 +751,14 @@ export async function runJob(
           lastFinish = part.finishReason
           lastRawFinish = part.rawFinishReason
           lastStepCalls = stepCalls
-          inputTokens = addTokens(inputTokens, part.usage.inputTokens)
-          outputTokens = addTokens(outputTokens, part.usage.outputTokens)
+          // A turn cut before its end (the SDK's `interrupted`) has no usage of its own: what
+          // Anthropic reported of it is counted instead.
+          if (openTurn && part.usage.inputTokens === undefined && part.usage.outputTokens === undefined) countOpenTurn()
+          else {
+            inputTokens = addTokens(inputTokens, part.usage.inputTokens)
+            outputTokens = addTokens(outputTokens, part.usage.outputTokens)
+          }
+          openTurn = undefined
           break
         case 'custom':
           // An event of a kind the provider does not know, skipped (src/engine/anthropic-events.ts):
@@ -763,6 +784,8 @@ export async function runJob(
     ctrl.signal.removeEventListener('abort', follow)
     clearTimeout(timer)
     releaseText()
+    // The turn that was being streamed when the run stopped reading.
+    countOpenTurn()
   }
   text = withoutKeys(text, answerKeys)
   // A stream that ended without the provider's end (a connection cut by a proxy or load
