@@ -28,7 +28,48 @@ const usageSchema = (z: typeof Zod) =>
     .catch(undefined)
 
 /** What an error event or body read into: its message, or none (an event that is no error). */
-type Read = { error: { message: string } } | { choices: []; usage?: unknown; id?: unknown; model?: unknown; created?: unknown; [NOT_AN_ERROR]: true }
+type Read = { error: { message: string } } | { choices: unknown[]; usage?: unknown; id?: unknown; model?: unknown; created?: unknown; [NOT_AN_ERROR]: true }
+
+/**
+ * A chunk whose tool calls' `arguments` are a JSON object rather than the string of one (as
+ * some servers and gateways send them, after Ollama's native API): the chunk as the AI SDK's own
+ * schema reads it, each such `arguments` the JSON string of its object. The AI SDK refused the
+ * chunk ("not part of an answer this server can read", 502) and the run with it.
+ */
+const objectArgumentsChunk = (z: typeof Zod) =>
+  z.looseObject({
+    id: z.string().nullish(),
+    created: z.number().nullish(),
+    model: z.string().nullish(),
+    choices: z
+      .array(
+        z.object({
+          delta: z
+            .object({
+              role: z.enum(['assistant', '']).nullish(),
+              content: z.union([z.string(), z.array(z.looseObject({ type: z.string() }))]).nullish(),
+              refusal: z
+                .unknown()
+                .nullish()
+                .transform((value) => (typeof value === 'string' ? value : undefined)),
+              reasoning_content: z.string().nullish(),
+              reasoning: z.string().nullish(),
+              tool_calls: z.array(
+                z.object({
+                  index: z.number().nullish(),
+                  id: z.string().nullish(),
+                  function: z.object({ name: z.string().nullish(), arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish() }),
+                  extra_content: z.object({ google: z.object({ thought_signature: z.string().nullish() }).nullish() }).nullish(),
+                }),
+              ),
+            })
+            .nullish(),
+          finish_reason: z.string().nullish(),
+        }),
+      )
+      .refine((choices) => choices.some((c) => c.delta?.tool_calls.some((t) => t.function.arguments !== null && typeof t.function.arguments === 'object'))),
+    usage: usageSchema(z),
+  })
 
 const NOT_AN_ERROR = Symbol('not an error')
 
@@ -49,6 +90,16 @@ export function openaiErrorStructure(z: typeof Zod) {
     // body: `{"object": "error", "message": …}` (before this, read as an empty chunk: the run
     // failed with "stream ended without a finish reason" and the provider's message was lost).
     z.looseObject({ object: z.literal('error'), message: z.string() }).transform((v): Read => ({ error: { message: v.message } })),
+    // Tool calls whose arguments are an object: their JSON string, as the chunk's schema has them.
+    objectArgumentsChunk(z).transform(
+      (v): Read => ({
+        ...v,
+        choices: v.choices.map((c) =>
+          c.delta ? { ...c, delta: { ...c.delta, tool_calls: c.delta.tool_calls.map((t) => ({ ...t, function: { ...t.function, arguments: t.function.arguments !== null && typeof t.function.arguments === 'object' ? JSON.stringify(t.function.arguments) : t.function.arguments } })) } } : c,
+        ),
+        [NOT_AN_ERROR]: true,
+      }),
+    ),
     // No choices and no error: a chunk with nothing in it but what it counts.
     z
       .looseObject({ choices: z.null().optional(), error: z.null().optional(), usage: usageSchema(z), id: z.unknown().optional(), model: z.unknown().optional(), created: z.unknown().optional() })

@@ -228,6 +228,71 @@ function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
   })
 }
 
+/** A body's first `limit` bytes as text, or the failure `tooLong` once it has more. */
+async function boundedText(body: ReadableStream<Uint8Array>, limit: number, tooLong: () => Error): Promise<string> {
+  const parts: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > limit) {
+      await body.cancel().catch(() => {})
+      throw tooLong()
+    }
+    parts.push(chunk)
+  }
+  return new TextDecoder().decode(Buffer.concat(parts))
+}
+
+const shortText = (s: string): string => {
+  const t = s.replace(/\s+/g, ' ').trim()
+  return t.length > 200 ? `${t.slice(0, 200)}...` : t
+}
+
+/**
+ * A chat completion's answer to a request for a stream that came as one JSON document
+ * (`chat.completion`: a proxy or gateway that drops `stream`, a server that does not stream), as
+ * the stream it stands for: one chunk whose delta is its message (its text, reasoning and tool
+ * calls, each call given its index) with its finish reason and usage, then `[DONE]`. The AI SDK
+ * read the document as an event stream with no event in it: the run failed, "Response stream
+ * ended without a finish reason", whatever the answer was. An error (`{"error": …}`, vLLM's
+ * `{"object": "error", …}`) goes on as an event, to fail the run with its message as in a stream;
+ * JSON that is neither fails the run saying what came.
+ */
+export function chatCompletionAsEvents(text: string): string {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw new ProviderAnswerRefused(`the provider answered with a body labelled JSON that is not JSON, where an event stream was asked: ${shortText(text)}`)
+  }
+  const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+  if (o && ((o.error !== undefined && o.error !== null) || o.object === 'error')) return `data: ${JSON.stringify(o)}\n\n`
+  if (!o || !Array.isArray(o.choices) || !o.choices.every((c) => c && typeof c === 'object' && (c as { message?: unknown }).message && typeof (c as { message?: unknown }).message === 'object')) {
+    throw new ProviderAnswerRefused(`the provider answered with JSON that is not a chat completion, where an event stream was asked: ${shortText(text)}`)
+  }
+  const choices = (o.choices as { index?: unknown; message: Record<string, unknown>; finish_reason?: unknown }[]).map((c, i) => {
+    const { tool_calls: calls, ...message } = c.message
+    return {
+      index: typeof c.index === 'number' ? c.index : i,
+      delta: { ...message, ...(Array.isArray(calls) ? { tool_calls: calls.map((call, index) => (call && typeof call === 'object' ? { index, ...call } : call)) } : {}) },
+      finish_reason: c.finish_reason ?? null,
+    }
+  })
+  const { id, created, model, usage } = o
+  return `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...(usage !== undefined ? { usage } : {}) })}\n\ndata: [DONE]\n\n`
+}
+
+/**
+ * A successful answer that is neither an event stream nor, for a chat completion, JSON: an HTML
+ * page (OPENAI_BASE_URL at a web interface or a landing page rather than its API, which answers
+ * any path with its page, HTTP 200) failed the run as a stream that "ended without a finish
+ * reason". Said as what it is, and where to look.
+ */
+const htmlAnswer = (url: URL, type: string) =>
+  new ProviderAnswerRefused(
+    `the provider at ${url.origin} answered ${url.pathname} with a web page (HTTP 200, ${type}), not its API's event stream: set ${/\/chat\/completions$/.test(url.pathname) ? 'OPENAI_BASE_URL to the address of its API, e.g. http://localhost:11434/v1 for Ollama' : "ANTHROPIC_BASE_URL to the address of Anthropic's API"}`,
+  )
+
 /**
  * `base` with each answer's body bounded: a successful one (a stream) fails once an event passes
  * `eventBytes`; an error status's is cut at ERROR_BODY_BYTES, so its error is read at once.
@@ -264,6 +329,17 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')
+    const type = (res.headers.get('content-type') ?? '').toLowerCase()
+    if (res.ok && /^text\/html\b/.test(type)) {
+      await res.body.cancel().catch(() => {})
+      throw htmlAnswer(url, type)
+    }
+    if (res.ok && /\/chat\/completions$/.test(url.pathname) && /^application\/([\w.-]+\+)?json\b/.test(type)) {
+      // One JSON document for a stream asked: read (no further than an event may be) as the stream it stands for.
+      const events = chatCompletionAsEvents(await boundedText(res.body, eventBytes, () => eventTooLong(eventBytes)))
+      headers.set('content-type', 'text/event-stream')
+      return new Response(events, { status: res.status, statusText: res.statusText, headers })
+    }
     const bounded = res.ok ? res.body.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     const body = res.ok && then ? bounded.pipeThrough(then()) : bounded
     return new Response(body, { status: res.status, statusText: res.statusText, headers })

@@ -365,7 +365,8 @@ function unreadEvent(e: unknown): string | undefined {
 export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
   const refused = answerRefusedIn(e)
-  if (refused) return refused.message
+  // Scrubbed too: one may quote what the provider sent (a JSON answer that is no chat completion).
+  if (refused) return scrubProviderMessage(refused.message, keys)
   const raw = withoutFetchHint(scrubProviderMessage(unreadEvent(e) ?? (err?.message || String(e)), keys))
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
