@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
+import { thinkTagsTransform } from '../src/engine/think-tags'
 import { agent, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 
 let p: Scripted
@@ -96,6 +97,44 @@ describe('reasoning beside the answer', () => {
       ]),
     )
     expect([r.status, r.body.result]).toEqual([200, 'The answer.'])
+  })
+})
+
+describe('<think> in the text (DeepSeek-R1, Qwen3 on llama.cpp, vLLM, LM Studio without a reasoning parser)', () => {
+  /** The text and the reasoning the transform makes of `deltas` (one text part). */
+  async function split(deltas: string[]) {
+    const parts = [{ type: 'text-start', id: 't' }, ...deltas.map((delta) => ({ type: 'text-delta', id: 't', delta })), { type: 'text-end', id: 't' }, { type: 'finish' }]
+    const out: any[] = []
+    const stream = new ReadableStream({ start: (c) => (parts.forEach((x) => c.enqueue(x)), c.close()) }).pipeThrough(thinkTagsTransform())
+    for await (const x of stream) out.push(x)
+    const text = out.filter((x) => x.type === 'text-delta').map((x) => x.delta).join('')
+    const reasoning = out.filter((x) => x.type === 'reasoning-delta').map((x) => x.delta).join('')
+    // Each part that starts ends, in order; text-start before its deltas; finish last.
+    const kinds = out.map((x) => x.type).filter((k) => k !== 'text-delta' && k !== 'reasoning-delta')
+    return { text, reasoning, kinds }
+  }
+
+  test('a leading block is reasoning, the rest the answer, wherever the deltas cut (also inside the tags)', async () => {
+    const whole = '\n<think>\nFirst, 2+2.</think>\n\nIt is 4, not <think>5</think>.'
+    for (let i = 0; i <= whole.length; i++) {
+      for (const deltas of [[whole.slice(0, i), whole.slice(i)], [...whole.slice(0, i)].concat(whole.slice(i))]) {
+        const r = await split(deltas)
+        expect([r.text, r.reasoning]).toEqual(['It is 4, not <think>5</think>.', '\nFirst, 2+2.'])
+        expect(r.kinds).toEqual(['reasoning-start', 'reasoning-end', 'text-start', 'text-end', 'finish'])
+      }
+    }
+  })
+
+  test('text that does not begin with <think> passes as it came; a block never closed is all reasoning', async () => {
+    expect((await split(['<thi', 'nking> is a word']))).toEqual({ text: '<thinking> is a word', reasoning: '', kinds: ['text-start', 'text-end', 'finish'] })
+    expect((await split(['Answer: ', '<think>x</think>']))).toMatchObject({ text: 'Answer: <think>x</think>', reasoning: '' })
+    expect((await split(['<', 'thi']))).toMatchObject({ text: '<thi', reasoning: '' })
+    expect((await split(['<think>only thought</th']))).toEqual({ text: '', reasoning: 'only thought</th', kinds: ['reasoning-start', 'reasoning-end', 'finish'] })
+  })
+
+  test('end to end: the answer without the thinking, streamed and stored; the thinking is not sent on as the answer', async () => {
+    const { r, row } = await delegating(() => rawStream([oaiText('<thi'), oaiText('nk>\nThe user says GO.\n</th'), oaiText('ink>\n\nGoing.'), oaiStop(), oaiUsage(), oaiDone]))
+    expect([r.status, r.body.result, row.result]).toEqual([200, 'Going.', 'Going.'])
   })
 })
 

@@ -7,6 +7,7 @@ import { messageStartFirst, skipUnknownAnthropicEvents } from './anthropic-event
 import { aiSdk, anthropicSdk, openaiCompatibleSdk, zodSdk } from './sdk'
 import { openaiErrorStructure } from './openai-events'
 import { boundedProviderFetch, eventBytesFor } from './provider-fetch'
+import { withThinkTags } from './think-tags'
 
 export type ProviderName = 'openai' | 'anthropic'
 
@@ -88,8 +89,9 @@ export function configProviders(config: Config): ModelProviders {
     const apiKey = config.openaiApiKey
     const errorStructure = openaiErrorStructure(zodSdk())
     const headers = (): Record<string, string> => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {})
+    // A leading <think>…</think> in the text is reasoning, not the answer (src/engine/think-tags.ts).
     return (openai = (modelId) =>
-      new OpenAICompatibleChatLanguageModel(modelId, { provider: 'openai.chat', url: ({ path }) => `${baseURL}${path}`, headers, fetch, includeUsage: true, errorStructure }))
+      withThinkTags(new OpenAICompatibleChatLanguageModel(modelId, { provider: 'openai.chat', url: ({ path }) => `${baseURL}${path}`, headers, fetch, includeUsage: true, errorStructure })))
   }
   // Anthropic's with the events before its message_start moved after it (src/engine/anthropic-events.ts).
   const anthropicFetch = boundedProviderFetch(eventBytesFor(config.outputLimits.answerChars), undefined, messageStartFirst)
