@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
+import { errorFieldAsData } from '../src/engine/provider-fetch'
 import { thinkTagsTransform } from '../src/engine/think-tags'
 import { agent, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 
@@ -193,5 +194,31 @@ describe('a web page where the API was meant', () => {
     const { r, row } = await delegating(() => new Response('<!doctype html><html><body>Open WebUI</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } }))
     expect([r.status, row.status]).toEqual([502, 'failed'])
     expect(row.error).toMatch(/^Model provider error: the provider at http:\/\/127\.0\.0\.1:\d+ answered \/v1\/chat\/completions with a web page \(HTTP 200, text\/html; charset=utf-8\), not its API's event stream: set OPENAI_BASE_URL to the address of its API, e\.g\. http:\/\/localhost:11434\/v1 for Ollama$/)
+  })
+})
+
+describe("llama.cpp's error in a stream: an `error:` field, not `data:`", () => {
+  const ERR = 'error: {"code":500,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}\n\n'
+
+  // Ignored as an unknown SSE field: the run failed "Response stream ended without a finish reason", the message lost.
+  test('after some text, and before any: failed with the server message', async () => {
+    for (const chunks of [[oaiText('Partial '), ERR], [ERR]]) {
+      const { r, row } = await delegating(() => rawStream(chunks))
+      expect([r.status, row.status]).toEqual([502, 'failed'])
+      expect(row.error).toBe('Model provider error: the request exceeds the available context size, try increasing it')
+    }
+  })
+
+  test('the rewrite, split at every byte; other lines (event:, a data line with "error:" in it, CRLF) pass as they came', async () => {
+    const input = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\n${ERR}: c\ne`
+    const want = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\ndata: {"error":${ERR.slice(6, -2)}}\n\n: c\ne`
+    const enc = new TextEncoder()
+    for (let i = 0; i <= input.length; i++) {
+      for (const pieces of [[input.slice(0, i), input.slice(i)], i === 0 ? [...input] : []]) {
+        if (pieces.length === 0) continue
+        const out = new ReadableStream<Uint8Array>({ start: (c) => (pieces.forEach((x) => c.enqueue(enc.encode(x))), c.close()) }).pipeThrough(errorFieldAsData())
+        expect(await new Response(out).text()).toBe(want)
+      }
+    }
   })
 })

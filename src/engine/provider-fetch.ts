@@ -211,6 +211,72 @@ export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRe
   })
 }
 
+const ERROR_FIELD = new TextEncoder().encode('error:')
+const DATA_ERROR = new TextEncoder().encode('data: {"error":')
+const CLOSE_BRACE = new TextEncoder().encode('}')
+
+/**
+ * llama.cpp's server writes an error in the middle of its stream as an SSE field of its own,
+ * `error: {"code":500,"message":…,"type":"server_error"}`, not as `data:`. An SSE parser ignores
+ * a field it does not know: the message was lost and the run failed "Response stream ended
+ * without a finish reason" (or, after a whole answer, not at all). Each such line becomes
+ * `data: {"error": …}`, the error event the chunk's schema reads (src/engine/openai-events.ts):
+ * the run fails with the server's message. Only the start of each line is looked at.
+ */
+export function errorFieldAsData(): TransformStream<Uint8Array, Uint8Array> {
+  // Bytes of `error:` matched at the line's start (withheld), -1 in the rest of another line.
+  let pre = 0
+  // In the rest of an `error:` line: its end gets the closing brace.
+  let inError = false
+  return new TransformStream({
+    transform(chunk, controller) {
+      const n = chunk.length
+      let from = 0
+      const pass = (end: number) => {
+        if (end > from) controller.enqueue(chunk.subarray(from, end))
+      }
+      for (let i = 0; i < n; ) {
+        if (pre < 0 || inError) {
+          const lf = chunk.indexOf(10, i)
+          const cr = chunk.indexOf(13, i)
+          const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
+          if (end === -1) break
+          if (inError) {
+            pass(end)
+            controller.enqueue(CLOSE_BRACE)
+            from = end
+            inError = false
+          }
+          pre = 0
+          i = end + 1
+          continue
+        }
+        if (chunk[i] === ERROR_FIELD[pre]) {
+          if (pre === 0) pass(i)
+          pre++
+          from = ++i
+          if (pre === ERROR_FIELD.length) {
+            controller.enqueue(DATA_ERROR)
+            inError = true
+          }
+          continue
+        }
+        // Another line: what was withheld of it goes on, then the rest as it came.
+        if (pre > 0) {
+          controller.enqueue(ERROR_FIELD.subarray(0, pre))
+          from = i
+        }
+        pre = -1
+      }
+      pass(n)
+    },
+    flush(controller) {
+      if (inError) controller.enqueue(CLOSE_BRACE)
+      else if (pre > 0) controller.enqueue(ERROR_FIELD.subarray(0, pre))
+    },
+  })
+}
+
 /** The first `limit` bytes of a body, then its end (the rest is not read: the source is cancelled). */
 function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
   let left = limit
@@ -340,7 +406,8 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
       headers.set('content-type', 'text/event-stream')
       return new Response(events, { status: res.status, statusText: res.statusText, headers })
     }
-    const bounded = res.ok ? res.body.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    const stream = res.ok && /\/chat\/completions$/.test(url.pathname) ? res.body.pipeThrough(errorFieldAsData()) : res.body
+    const bounded = res.ok ? stream.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     const body = res.ok && then ? bounded.pipeThrough(then()) : bounded
     return new Response(body, { status: res.status, statusText: res.statusText, headers })
   }
