@@ -189,6 +189,18 @@ describe('one JSON document where a stream was asked (a proxy dropping `stream`,
 })
 
 describe('a web page where the API was meant', () => {
+  // OPENAI_BASE_URL=http://localhost:11434 (no /v1): Ollama answers "404 page not found"; the run said only "Not Found (HTTP 404)".
+  test('a 404 without an error of the API: failed, naming the address and OPENAI_BASE_URL', async () => {
+    const { r, row } = await delegating(() => new Response('404 page not found', { status: 404, statusText: 'Not Found', headers: { 'content-type': 'text/plain' } }))
+    expect([r.status, row.status]).toEqual([502, 'failed'])
+    expect(row.error).toBe(`Model provider error: Not Found (HTTP 404): nothing answers ${p.openaiBaseUrl}/chat/completions; set OPENAI_BASE_URL to the address of the server's OpenAI-compatible API, usually ending in /v1 (e.g. http://localhost:11434/v1 for Ollama)`)
+  })
+
+  test("a 404 that is the API's error (a model not found): its message alone", async () => {
+    const { row } = await delegating(() => Response.json({ error: { message: 'model "test-model" not found, try pulling it first', type: 'api_error' } }, { status: 404 }))
+    expect(row.error).toBe('Model provider error: model "test-model" not found, try pulling it first (HTTP 404)')
+  })
+
   // OPENAI_BASE_URL at a web interface that answers any path with its page: it failed as "Response stream ended without a finish reason".
   test('HTML with HTTP 200: failed, naming OPENAI_BASE_URL', async () => {
     const { r, row } = await delegating(() => new Response('<!doctype html><html><body>Open WebUI</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } }))

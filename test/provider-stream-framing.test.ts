@@ -99,7 +99,8 @@ describe('events that are not chunks of the answer (OpenAI-compatible)', () => {
     p.handler = () => Response.json({ detail: 'gone' }, { status: 404, statusText: 'Not Found' })
     const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
     const row = await getExec(o.t, o.a, r.body.details.executionId)
-    expect([row.status, row.error]).toEqual(['failed', 'Model provider error: Not Found (HTTP 404)'])
+    // A 404 of no API error (FastAPI's {"detail": "Not Found"}: vLLM without /v1) also says where it asked, and what to set.
+    expect([row.status, row.error]).toEqual(['failed', `Model provider error: Not Found (HTTP 404): nothing answers ${p.openaiBaseUrl}/chat/completions; set OPENAI_BASE_URL to the address of the server's OpenAI-compatible API, usually ending in /v1 (e.g. http://localhost:11434/v1 for Ollama)`])
   })
 })
 

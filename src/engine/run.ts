@@ -374,6 +374,12 @@ export function providerMessage(e: unknown, keys: readonly (string | undefined)[
   if (UNREAD_FIRST.test(raw)) return UNREAD_FIRST_SAID
   let msg = raw.replace(/^Cannot connect to API: /, 'cannot connect to the provider: ')
   if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
+  // A 404 that is no error of the API's (no message in its body): nothing serves the path, most
+  // often OPENAI_BASE_URL without its /v1 (Ollama's "404 page not found"). It said only "Not Found".
+  const url = (e as { url?: unknown })?.url
+  if (err?.statusCode === 404 && (e as { data?: unknown }).data === undefined && typeof url === 'string' && /\/chat\/completions$/.test(url)) {
+    msg = `${msg}: nothing answers ${scrubProviderMessage(url, keys)}; set OPENAI_BASE_URL to the address of the server's OpenAI-compatible API, usually ending in /v1 (e.g. http://localhost:11434/v1 for Ollama)`
+  }
   return msg.length > 1000 ? `${cutText(msg, 1000)}...` : msg
 }
 
