@@ -74,6 +74,21 @@ describe('turn order', () => {
     expect(times.toSorted()).toEqual(times)
     expect((await t.req('GET', `/api/v1/chats/${first.chatId}`, { token: a.token })).body.chat.lastExecutionId).toBe(ids.at(-1))
   })
+  test('a turn dated far ahead (a clock a day off, then set right) does not move the later turns with it', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const first = await say(t, a, 'one')
+    t.clock.step(86_400_000)
+    await say(t, a, 'two', { chatId: first.chatId })
+    t.clock.step(-86_400_000 + 60_000)
+    const right = t.clock.now()
+    const third = await say(t, a, 'three', { chatId: first.chatId, sessionId: first.sessionId })
+    const at = Date.parse((await t.req('GET', `/api/v1/executions/${third.executionId}`, { token: a.token })).body.execution.createdAt)
+    // At most the 5 s a clock may be behind another's; it was dated a day ahead, as the turn before.
+    expect(at - right).toBeGreaterThanOrEqual(0)
+    expect(at - right).toBeLessThanOrEqual(5_000)
+  })
+
   test("a chat's messages, head and title walk executions_org_user_chat_idx in turn order: no sort, no scan", async () => {
     const t = await app()
     const a = await makeActor(t)

@@ -64,10 +64,17 @@ function notBeforeTurnsSql(db: Db, row: typeof executions.$inferInsert): SQL {
     ...(['pending', 'running', 'completed'] as const).map((s) => latest(and(mine, eq(x.sessionId, row.sessionId), eq(x.status, s)))),
   ]
   const now = sql.param(row.createdAt, x.createdAt)
+  // Never more than TURN_AHEAD_MS after this clock: a turn dated far ahead (a clock a day off,
+  // then set right) moved every later turn of its chat and session to its time, for good (each
+  // clamped to the one before), sorting them behind every newer run in the queue; a clock that
+  // far off is logged (clock_skew), and its turn alone stays out of order.
   return dialect === 'sqlite'
-    ? sql`max(${now}, ${sql.join(earlier.map((e) => sql`coalesce(${e}, ${now})`), sql`, `)})`
-    : sql`greatest(${now}::timestamptz, ${sql.join(earlier, sql`, `)})`
+    ? sql`max(${now}, ${sql.join(earlier.map((e) => sql`min(coalesce(${e}, ${now}), ${now} + ${TURN_AHEAD_MS})`), sql`, `)})`
+    : sql`greatest(${now}::timestamptz, ${sql.join(earlier.map((e) => sql`least(coalesce(${e}, ${now}::timestamptz), ${now}::timestamptz + ${`${TURN_AHEAD_MS} milliseconds`}::interval)`), sql`, `)})`
 }
+
+/** How far after its own clock a turn may be dated to follow the turn before it (notBeforeTurnsSql): the clock_skew warning's 5 s. */
+const TURN_AHEAD_MS = 5_000
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
   return db.update(executions).set(storedForm(patch)).where(eq(executions.id, id)).returning().get()
