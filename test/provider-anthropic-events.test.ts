@@ -84,6 +84,22 @@ describe('events of kinds the provider does not know are skipped', () => {
     })
   }
 
+  // The provider marks a stream errored at the unknown event's error part (before it is skipped),
+  // and then no longer ends a cut stream with its `interrupted` finish: the half answer was completed.
+  test('a stream cut after an unknown event (no message_stop): failed, 502, as without it (sync and stream)', async () => {
+    const o = await anthropicApp()
+    const cut = (unknown: string[]) => () => [start(), ...unknown, antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'The answer is half' } })]
+    for (const unknown of [[], [antEv('message_annotation', { annotation: { note: 'x' } })]]) {
+      const { sync, sse, rows } = await runBoth(o, cut(unknown))
+      expect([sync.status, sync.body.code]).toEqual([502, 'bad_gateway'])
+      expect(sse.filter((e) => e.event === 'error').length).toBe(1)
+      for (const row of rows) {
+        expect([row.status, row.result, row.errorCode]).toEqual(['failed', 'The answer is half', 'bad_gateway'])
+        expect(row.error).toContain('stream ended before the answer was complete')
+      }
+    }
+  })
+
   test('an unknown block beside a tool call: the sub-agent runs, and the next turn is asked without it', async () => {
     const o = await anthropicApp()
     const input = JSON.stringify({ agentId: o.leaf.id, message: 'Summarize' })

@@ -52,11 +52,39 @@ export const SKIPPED_KIND = 'teamday.skipped-event'
  * SKIPPED_KIND instead), nor the
  * text and thinking deltas at the index of a content block skipped so (the provider passes on a
  * text_delta or thinking_delta at any index, known block or not).
+ *
+ * A stream that ends without its message_stop after output (a connection cut mid-answer) ends,
+ * from the provider, with a finish of reason `interrupted` (src/engine/run.ts fails the run on
+ * it); but not once it has passed an error part, an unknown event's too: the provider marks the
+ * stream errored before this sees the part. So this keeps the provider's count (output since the
+ * last response-metadata or finish; an error that is not an unknown event's) and, where the
+ * provider would have said so but for the skipped events, ends the stream with that finish itself,
+ * as the provider makes it.
  */
 export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart> {
   const skippedBlocks = new Set<string>()
+  let hasOutput = false
+  let hasError = false
+  let lastFinish: Extract<LanguageModelV4StreamPart, { type: 'finish' }> | undefined
   return new TransformStream({
     transform(part, controller) {
+      switch (part.type) {
+        case 'response-metadata':
+          hasOutput = false
+          break
+        case 'finish':
+          hasOutput = false
+          lastFinish = part
+          break
+        case 'text-delta':
+        case 'reasoning-delta':
+        case 'tool-input-delta':
+          hasOutput ||= part.delta.length > 0
+          break
+        case 'tool-call':
+          hasOutput = true
+          break
+      }
       if (part.type === 'error') {
         const unknown = unknownKindOf(part.error)
         if (unknown) {
@@ -64,8 +92,22 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
           controller.enqueue({ type: 'custom', kind: SKIPPED_KIND, providerMetadata: { teamday: unknown } })
           return
         }
+        hasError = true
       } else if ((part.type === 'text-delta' || part.type === 'reasoning-delta') && skippedBlocks.has(part.id)) return
       controller.enqueue(part)
+    },
+    flush(controller) {
+      // Where no event was skipped, the provider has sent this finish already: hasOutput is false.
+      if (!hasOutput || hasError) return
+      controller.enqueue({
+        type: 'finish',
+        finishReason: { unified: 'interrupted', raw: undefined },
+        usage: lastFinish?.usage ?? {
+          inputTokens: { total: undefined, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+          outputTokens: { total: undefined, text: undefined, reasoning: undefined },
+        },
+        ...(lastFinish?.providerMetadata != null ? { providerMetadata: lastFinish.providerMetadata } : {}),
+      })
     },
   })
 }
