@@ -188,7 +188,8 @@ describe('events before the message_start', () => {
       const ev = (name: string, data: string) => `event: ${name}${nl}data: ${data}${nl}${nl}`
       const pre = [ev('ping', '{"type":"ping"}'), ev('future', '{"type":"future","x":"Grüße 😀"}'), `: hi${nl}${nl}`, ev('x', '{"foo":1}')]
       const msgStart = ev('message_start', '{"type":"message_start","message":{}}')
-      const rest = ev('future', '{"type":"future"}') + ev('content_block_delta', '{"type":"content_block_delta"}') + 'data: {"par'
+      // Text of more than one byte a character right after it: a chunk that ends in one of its characters is where the rest begins to pass.
+      const rest = ev('content_block_delta', '{"type":"content_block_delta","delta":{"type":"text_delta","text":"Grüße 日本 😀"}}') + ev('future', '{"type":"future"}') + ev('content_block_delta', '{"type":"content_block_delta"}') + 'data: {"par'
       const input = pre.join('') + msgStart + rest
       const want = pre[0]! + pre[2]! + msgStart + pre[1]! + pre[3]! + rest
       const bytes = new TextEncoder().encode(input)

@@ -139,6 +139,9 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
   const dec = new TextDecoder()
   let passing = false
   let pending = ''
+  // The bytes of a character the last chunk ended in the middle of: not yet decoded, so that at
+  // the release they pass as they came (a decoder's own held bytes would be lost there).
+  let tail = new Uint8Array(0)
   const held: string[] = []
   let heldBytes = 0
   const release = (controller: TransformStreamDefaultController<Uint8Array>) => {
@@ -147,6 +150,8 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
     held.length = 0
     if (pending) controller.enqueue(enc.encode(pending))
     pending = ''
+    if (tail.length > 0) controller.enqueue(tail)
+    tail = new Uint8Array(0)
   }
   return new TransformStream({
     transform(chunk, controller) {
@@ -154,7 +159,10 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
         controller.enqueue(chunk)
         return
       }
-      pending += dec.decode(chunk, { stream: true })
+      const bytes = tail.length > 0 ? concat(tail, chunk) : chunk
+      const whole = wholeChars(bytes)
+      tail = bytes.slice(whole)
+      pending += dec.decode(bytes.subarray(0, whole), { stream: true })
       for (let end = eventEnd(pending); end !== -1 && !passing; end = eventEnd(pending)) {
         const event = pending.slice(0, end)
         pending = pending.slice(end)
@@ -172,10 +180,36 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
       if (!passing && heldBytes + pending.length > MAX_HELD_BYTES) release(controller)
     },
     flush(controller) {
-      pending += dec.decode()
+      if (passing) return
+      pending += dec.decode(tail)
+      tail = new Uint8Array(0)
       release(controller)
     },
   })
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
+}
+
+/**
+ * How many of `bytes` come before a UTF-8 character they end in the middle of (all of them if
+ * they end on a character's end): its lead byte among the last 3, with fewer bytes after it than
+ * the character has.
+ */
+function wholeChars(bytes: Uint8Array): number {
+  for (let i = bytes.length - 1; i >= 0 && i >= bytes.length - 3; i--) {
+    const b = bytes[i]!
+    if (b < 0x80) return bytes.length
+    if (b >= 0xc0) {
+      const size = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2
+      return bytes.length - i < size ? i : bytes.length
+    }
+  }
+  return bytes.length
 }
 
 /**
