@@ -322,7 +322,7 @@ async function inputLimits(server: Server, token: string) {
  * GET /metrics with an admin's token (prom-client loaded on the first scrape inside the binary).
  */
 async function observability(server: Server, token: string) {
-  check('a server_started line names version, database and listening address', await server.waitForLog(/"msg":"server_started","version":"[^"]+","commit":"[^"]+","database":"[^"]*t\.db"/), server.err.slice(0, 800))
+  check('a server_started line names version, database and listening address', await server.waitForLog(/"msg":"server_started","version":"[^"]+","commit":"[^"]+","instanceId":"inst_[A-Za-z0-9]{20}","database":"[^"]*t\.db"/), server.err.slice(0, 800))
   const metrics = await http(server.base, 'GET', '/metrics', { token })
   check(
     'GET /metrics with an admin token -> 200 Prometheus text with route templates and process metrics',
