@@ -159,7 +159,7 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
         controller.enqueue(chunk)
         return
       }
-      const bytes = tail.length > 0 ? concat(tail, chunk) : chunk
+      const bytes = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk
       const whole = wholeChars(bytes)
       tail = bytes.slice(whole)
       pending += dec.decode(bytes.subarray(0, whole), { stream: true })
@@ -186,13 +186,6 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
       release(controller)
     },
   })
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
-  return out
 }
 
 /**

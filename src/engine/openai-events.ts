@@ -13,6 +13,7 @@
  * is no message, so the error says the HTTP status text, as before.
  */
 import type * as Zod from 'zod'
+import { clipped } from '../text'
 
 /** Usage as the AI SDK's chunk reads it; usage that does not fit is dropped, not the run. */
 const usageSchema = (z: typeof Zod) =>
@@ -74,10 +75,7 @@ const objectArgumentsChunk = (z: typeof Zod) =>
 const NOT_AN_ERROR = Symbol('not an error')
 
 /** A short JSON of `v` for a message. */
-const shortJson = (v: unknown): string => {
-  const s = JSON.stringify(v) ?? String(v)
-  return s.length > 200 ? `${s.slice(0, 200)}...` : s
-}
+const shortJson = (v: unknown): string => clipped(JSON.stringify(v) ?? String(v), 200)
 
 export function openaiErrorStructure(z: typeof Zod) {
   const errorSchema = z.union([

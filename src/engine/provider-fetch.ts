@@ -1,3 +1,4 @@
+import { clipped } from '../text'
 /**
  * The `fetch` the provider clients use (src/engine/providers.ts): the provider's answer, read no
  * further than a run can use. The AI SDK reads a provider's answer without a bound of its own:
@@ -18,6 +19,9 @@ export const ERROR_BODY_BYTES = 64 * 1024
  * it carries more than the run may keep anyway.
  */
 export const eventBytesFor = (answerChars: number): number => answerChars * 6 + 64 * 1024
+
+/** The path of an OpenAI-compatible chat completion (the one request of that provider's client). */
+export const CHAT_COMPLETIONS = /\/chat\/completions$/
 
 /**
  * An answer of the provider's that the server will not read on: the run fails with this message
@@ -309,10 +313,7 @@ async function boundedText(body: ReadableStream<Uint8Array>, limit: number, tooL
   return new TextDecoder().decode(Buffer.concat(parts))
 }
 
-const shortText = (s: string): string => {
-  const t = s.replace(/\s+/g, ' ').trim()
-  return t.length > 200 ? `${t.slice(0, 200)}...` : t
-}
+const shortText = (s: string): string => clipped(s.replace(/\s+/g, ' ').trim(), 200)
 
 /**
  * A chat completion's answer to a request for a stream that came as one JSON document
@@ -354,9 +355,9 @@ export function chatCompletionAsEvents(text: string): string {
  * any path with its page, HTTP 200) failed the run as a stream that "ended without a finish
  * reason". Said as what it is, and where to look.
  */
-const htmlAnswer = (url: URL, type: string) =>
+const htmlAnswer = (url: URL, type: string, chat: boolean) =>
   new ProviderAnswerRefused(
-    `the provider at ${url.origin} answered ${url.pathname} with a web page (HTTP 200, ${type}), not its API's event stream: set ${/\/chat\/completions$/.test(url.pathname) ? 'OPENAI_BASE_URL to the address of its API, e.g. http://localhost:11434/v1 for Ollama' : "ANTHROPIC_BASE_URL to the address of Anthropic's API"}`,
+    `the provider at ${url.origin} answered ${url.pathname} with a web page (HTTP 200, ${type}), not its API's event stream: set ${chat ? 'OPENAI_BASE_URL to the address of its API, e.g. http://localhost:11434/v1 for Ollama' : "ANTHROPIC_BASE_URL to the address of Anthropic's API"}`,
   )
 
 /**
@@ -396,17 +397,18 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     const headers = new Headers(res.headers)
     headers.delete('content-length')
     const type = (res.headers.get('content-type') ?? '').toLowerCase()
+    const chat = CHAT_COMPLETIONS.test(url.pathname)
     if (res.ok && /^text\/html\b/.test(type)) {
       await res.body.cancel().catch(() => {})
-      throw htmlAnswer(url, type)
+      throw htmlAnswer(url, type, chat)
     }
-    if (res.ok && /\/chat\/completions$/.test(url.pathname) && /^application\/([\w.-]+\+)?json\b/.test(type)) {
+    if (res.ok && chat && /^application\/([\w.-]+\+)?json\b/.test(type)) {
       // One JSON document for a stream asked: read (no further than an event may be) as the stream it stands for.
       const events = chatCompletionAsEvents(await boundedText(res.body, eventBytes, () => eventTooLong(eventBytes)))
       headers.set('content-type', 'text/event-stream')
       return new Response(events, { status: res.status, statusText: res.statusText, headers })
     }
-    const stream = res.ok && /\/chat\/completions$/.test(url.pathname) ? res.body.pipeThrough(errorFieldAsData()) : res.body
+    const stream = res.ok && chat ? res.body.pipeThrough(errorFieldAsData()) : res.body
     const bounded = res.ok ? stream.pipeThrough(withoutEmptyData(eventBound(eventBytes))) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     const body = res.ok && then ? bounded.pipeThrough(then()) : bounded
     return new Response(body, { status: res.status, statusText: res.statusText, headers })

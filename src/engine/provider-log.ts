@@ -1,4 +1,4 @@
-import { cutText } from '../text'
+import { clipped } from '../text'
 
 /**
  * What the server log keeps of a model provider's error (`execution_failed`): the provider's
@@ -72,7 +72,7 @@ export function providerErrorFields(
   // characters: 13 s).
   // A little past the cut, so that a quote beginning inside the logged part is found whole
   // (echoesInput finds a run of WINDOW + STRIDE characters or more).
-  const logged = message.length > MAX_LOGGED ? `${cutText(message, MAX_LOGGED)}...` : message
+  const logged = clipped(message, MAX_LOGGED)
   const shown = echoesInput(message.slice(0, MAX_LOGGED + WINDOW + STRIDE), inputs) ? null : logged
   return { ...(type !== undefined && { providerErrorType: type }), ...(code !== undefined && { providerErrorCode: code }), providerError: shown }
 }

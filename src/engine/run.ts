@@ -19,9 +19,9 @@ import { refusalMessage, runnableNow, visibilityUnder, type RunRefusal } from '.
 import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
-import { answerRefusedIn } from './provider-fetch'
+import { answerRefusedIn, CHAT_COMPLETIONS } from './provider-fetch'
 import { SKIPPED_KIND, turnUsage, type TurnUsage } from './anthropic-events'
-import { cutText } from '../text'
+import { clipped } from '../text'
 import { providerErrorFields } from './provider-log'
 
 export const DEFAULT_MAX_TURNS = 10
@@ -355,9 +355,8 @@ const UNREAD_FIRST_SAID = "the provider's stream began with an event that is not
  */
 function unreadEvent(e: unknown): string | undefined {
   const err = e as { name?: unknown; value?: unknown; text?: unknown }
-  const short = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}...` : s)
-  if (err?.name === 'AI_TypeValidationError') return `the provider sent a stream event that is not part of an answer this server can read: ${short(JSON.stringify(err.value) ?? String(err.value))}`
-  if (err?.name === 'AI_JSONParseError' && typeof err.text === 'string') return `the provider sent a stream event that is not JSON: ${short(err.text)}`
+  if (err?.name === 'AI_TypeValidationError') return `the provider sent a stream event that is not part of an answer this server can read: ${clipped(JSON.stringify(err.value) ?? String(err.value), 200)}`
+  if (err?.name === 'AI_JSONParseError' && typeof err.text === 'string') return `the provider sent a stream event that is not JSON: ${clipped(err.text, 200)}`
   return undefined
 }
 
@@ -377,10 +376,10 @@ export function providerMessage(e: unknown, keys: readonly (string | undefined)[
   // A 404 that is no error of the API's (no message in its body): nothing serves the path, most
   // often OPENAI_BASE_URL without its /v1 (Ollama's "404 page not found"). It said only "Not Found".
   const url = (e as { url?: unknown })?.url
-  if (err?.statusCode === 404 && (e as { data?: unknown }).data === undefined && typeof url === 'string' && /\/chat\/completions$/.test(url)) {
+  if (err?.statusCode === 404 && (e as { data?: unknown }).data === undefined && typeof url === 'string' && CHAT_COMPLETIONS.test(url)) {
     msg = `${msg}: nothing answers ${scrubProviderMessage(url, keys)}; set OPENAI_BASE_URL to the address of the server's OpenAI-compatible API, usually ending in /v1 (e.g. http://localhost:11434/v1 for Ollama)`
   }
-  return msg.length > 1000 ? `${cutText(msg, 1000)}...` : msg
+  return clipped(msg, 1000)
 }
 
 /** A queued run that may not run now (runnableNow): failed without a model call, and why. */
