@@ -21,6 +21,8 @@ function holdWriteLock(file: string, ms: number) {
   const script = `
     const { Database } = require('bun:sqlite')
     const db = new Database(${JSON.stringify(file)})
+    // The app may be writing (a run it just recorded starts): wait for the lock, as the server does.
+    db.exec('PRAGMA busy_timeout = 10000')
     db.exec('BEGIN IMMEDIATE')
     console.log('held')
     await Bun.sleep(${ms})
