@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config'
 import { loopbackHttpPort } from '../src/console/http'
+import { errorBody, STATUS_TEXT } from '../src/errors'
 
 // deploy/compose.yaml and deploy/nginx.conf are what the README's "Running several instances"
 // shows, deploy/teamday.service what its systemd section shows: a user may copy a file or the
@@ -198,5 +199,22 @@ describe("the repository's files the README names", () => {
       }
     })
     expect(missing).toEqual([])
+  })
+})
+
+describe("the README's error bodies", () => {
+  test('show the envelope as the server writes it: every field, in its order, the status text of the status', () => {
+    // The example of a token pasted into a field left out `statusMessage` and put `details`
+    // before `requestId`; a reader matching the example (or the key order of a log) missed one.
+    const examples = blocks('json').map((text) => JSON.parse(text)).filter((b) => b?.error === true)
+    expect(examples.length).toBeGreaterThanOrEqual(2)
+    for (const body of examples) {
+      const real = errorBody(body.statusCode, body.code, body.message, body.requestId, body.details)
+      expect({ keys: Object.keys(body), statusMessage: body.statusMessage }).toEqual({ keys: Object.keys(real), statusMessage: STATUS_TEXT[body.statusCode] })
+    }
+    // The inline one of the client's --json errors, too.
+    const inline = /error body as it came \(`(\{"error":true,[^`]*\})`\)/.exec(readme.replace(/\n\s*/g, ''))?.[1]
+    expect(inline).toBeString()
+    expect([...inline!.matchAll(/"(\w+)":/g)].map((m) => m[1])).toEqual(Object.keys(errorBody(404, 'not_found', 'm', 'req_x')))
   })
 })
