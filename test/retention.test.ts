@@ -9,7 +9,7 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { eq, inArray } from 'drizzle-orm'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { copyRows } from '../bench/seed'
@@ -280,7 +280,13 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
     const left = await events(t, admin)
     expect(left.length).toBeGreaterThan(0)
     for (const e of left) expect(Date.parse(e.createdAt)).toBeGreaterThan(t.clock.now() - 30 * DAY)
-    expect(t.logs.some((l) => l.includes('"msg":"housekeeping"') && l.includes('"auditRetentionDays":30'))).toBe(true)
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'housekeeping')
+    expect(line).toMatchObject({ auditRetentionDays: 30, executionRetentionDays: null })
+    // The README's example of this line ("Retention and housekeeping") has its fields, in their
+    // order, and every count of `deleted`: it showed six of the ten, whose names a log query needs.
+    const example = JSON.parse(/^\s*(\{.*"msg":"housekeeping".*\})$/m.exec(readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8'))![1]!)
+    expect(Object.keys(example)).toEqual(Object.keys(line))
+    expect(Object.keys(example.deleted)).toEqual(Object.keys(line.deleted))
   })
 
   test('a backlog goes in batches of at most 1,000 rows a statement, all of it in one sweep', async () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, spyOn, test } from 'bun:test'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -175,6 +175,21 @@ describe('serve: what a start prints', () => {
     expect(printed).not.toContain('warning')
     const warned = logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'statement_timeout_too_long')
     expect(warned).toEqual([expect.objectContaining({ level: 'warn', timeoutMs: 300000, note: expect.stringContaining('Keep it at 120000 or less') })])
+  }, 30_000)
+
+  test("the README's server_started line (Logs) has a later start's fields, in their order, and a commit as the build stamps it", async () => {
+    const db = await newDatabase('started-line')
+    await startAndStop(db)
+    const logged: string[] = []
+    await startAndStop(db, {}, undefined, createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }))
+    const line = logged.map((l) => JSON.parse(l)).find((l) => l.msg === 'server_started')
+    expect(line.migrationsApplied).toBe(0)
+    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
+    const example = JSON.parse(/^(\{"time":[^\n]*"msg":"server_started"[^\n]*\})$/m.exec(readme)![1]!)
+    // On PostgreSQL the line also names its pool (the README says so beside the example).
+    expect(Object.keys(example)).toEqual(Object.keys(line).filter((k) => k !== 'dbPool'))
+    // 12 hex digits, as `npm run build` stamps (scripts/build.ts) and `teamday --version` shows: the example had 7.
+    expect(example.commit).toMatch(/^[0-9a-f]{12}$/)
   }, 30_000)
 
   test('a start runs the housekeeping: ended console sessions, and audit events past TEAMDAY_AUDIT_RETENTION_DAYS, are deleted', async () => {
