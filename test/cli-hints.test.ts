@@ -12,6 +12,9 @@ import { noPasswordHint, serve } from '../src/cli/admin/serve'
 import type { ClientIo, Io } from '../src/cli/common'
 import { writeCredentials } from '../src/client/credentials'
 import { run } from '../src/main'
+import { loadConfig } from '../src/config'
+import { oneTimeLinks } from '../src/db/schema'
+import { createRuntime } from '../src/runtime'
 import postgres from 'postgres'
 import { createTestDatabase, needPostgres, ON_PG, sqliteOnly, urlFor } from './helpers/pg'
 
@@ -121,6 +124,14 @@ describe('serve: the hint when nobody has a console password', () => {
     const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, 'hint.db')
     const env = { TEAMDAY_ADMIN_EMAIL: 'ops@example.com' }
     expect(await startAndStop(db, env)).toContain('/setup/')
+    // Within the set-up link's hour, a later start says where that link is, for whom.
+    const within = await startAndStop(db, env)
+    expect(within).toContain('The first start on this database printed a one-time set-up link for ops@example.com, admin of default, valid until ')
+    expect(within).not.toContain('admin@localhost')
+    // Past it (the link made an hour older here), how to set a password.
+    const rt = await createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
+    await rt.db.update(oneTimeLinks).set({ expiresAt: new Date(Date.now() - 1000) }).run()
+    await rt.close()
     const later = await startAndStop(db, env)
     expect(later).toContain('Nobody has a console password yet: set one with  teamday users set-password --email ops@example.com  (on this host; admin of default, the others: teamday users list --org default).')
     expect(later).not.toContain('admin@localhost')

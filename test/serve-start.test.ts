@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { AUTOVACUUM_OFF, COLLATION_NOT_C, serve } from '../src/cli/admin/serve'
+import { AUTOVACUUM_OFF, COLLATION_NOT_C, firstStartText, serve } from '../src/cli/admin/serve'
 import { OutputError, type ClientIo } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createLogger, type Logger } from '../src/logger'
-import { auditEvents, organizations, sessions, users } from '../src/db/schema'
+import { auditEvents, oneTimeLinks, organizations, sessions, users } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { createRuntime } from '../src/runtime'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
@@ -45,6 +45,16 @@ async function startAndStop(db: string, env: Record<string, string> = {}, meanwh
   return out.join('\n')
 }
 
+/** The first start's set-up link made past its hour, as if the start were over an hour ago. */
+async function expireSetupLinks(db: string): Promise<void> {
+  const rt = await createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
+  try {
+    await rt.db.update(oneTimeLinks).set({ expiresAt: new Date(Date.now() - 1000) }).run()
+  } finally {
+    await rt.close()
+  }
+}
+
 const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
 
 describe('serve: what a start prints', () => {
@@ -58,8 +68,32 @@ describe('serve: what a start prints', () => {
     expect(first).toContain(' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),\n or headless: teamday tokens create --email E --name NAME')
     const second = await startAndStop(db)
     expect(second).not.toContain('/setup/')
-    expect(second).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost`)
+    // Within the link's hour: where the link is (a second Compose replica, started once the first
+    // had made the admin, said only "Nobody has a console password yet", though the README has it
+    // point at the link), when it expires, and the way without it.
+    const until = /valid until (\S+): /.exec(second)?.[1]
+    expect(Date.parse(until!)).toBeGreaterThan(Date.now() + 3_500_000)
+    expect(second).toContain(`The first start on this database printed a one-time set-up link for admin@localhost, admin of default, valid until ${until}: it is in that start's output. Missed it? teamday users set-password --email admin@localhost  (on this host).`)
+    expect(second).not.toContain(HINT)
+    // As the README's Compose paragraph quotes it for the replica that did not make the admin.
+    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(readme).toContain("`The first start on this database printed a one-time set-up link for admin@localhost, admin of default, valid until …: it is in that start's output`")
+    // Once the link no longer works: how to set a password.
+    await expireSetupLinks(db)
+    const third = await startAndStop(db)
+    expect(third).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost`)
+    expect(third).not.toContain('set-up link')
   }, 30_000)
+
+  test("the README's Quick start shows the first start's text as it is printed, the link's secret and its expiry aside", () => {
+    const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
+    const shown = /## Quick start[\s\S]*?\n```\n( First start[\s\S]*?\n|=+\n[\s\S]*?\n)```\n/.exec(readme)![1]!
+    const expiresAt = new Date(/ Expires: (\S+)\. /.exec(shown)![1]!)
+    const printed = firstStartText({ kind: 'setup_link', email: 'admin@localhost', org: 'default', path: '/setup/3kQ…', expiresAt }, 'http://localhost:3000')
+    // It showed the lines from "First start" to the link: not the rules around them, nor the
+    // expiry, the way without the link and where tokens are made, which follow it.
+    expect(shown).toBe(printed.replace(/^\n/, ''))
+  })
 
   test('a first start with TEAMDAY_ADMIN_PASSWORD_FILE: the admin has a password, later starts print no hint and no longer read the file', async () => {
     const db = await newDatabase('password')

@@ -18,6 +18,7 @@ import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
+import { liveSetupLink } from '../../modules/users/links'
 import { createRuntime, SCHEMA_CHECK_MS, type Runtime, type RuntimeOptions } from '../../runtime'
 import { bareHost, getOnce, getOnceTls, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
@@ -216,6 +217,9 @@ export async function serve(
   // above, read before it existed, printed "make one admin first" beside that admin's set-up link.
   const lostFirstStart = counts.users === 0 && first === null
   if (lostFirstStart) counts = await userCounts(systemContext(rt))
+  // Only a start where nobody can sign in yet, and that made no admin, pays this second statement
+  // (a trial restarted within the hour, a second replica started once the first had made the admin).
+  const setupLink = first === null && !lostFirstStart && counts.withPassword === 0 ? await liveSetupLink(systemContext(rt)) : null
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
@@ -295,7 +299,7 @@ export async function serve(
   if (first) say(firstStartText(first, base))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
-  else if (counts.withPassword === 0) say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
+  else if (counts.withPassword === 0) say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
   // A write into a pipe fails after the call returned: what is on its way is awaited, not
   // blocking (a full pipe may take it much later), and a failure said as well.
   say.settled()
@@ -346,6 +350,17 @@ export function noPasswordHint(admin: { email: string; org: string } | null): st
   return admin
     ? `${start}  teamday users set-password --email ${admin.email}  (on this host; admin of ${admin.org}, the others: teamday users list --org ${admin.org}).`
     : `${start}  teamday users set-password --email E  (on this host) for a member (teamday users list --org SLUG), or make one admin first: teamday users set-role --email E --org SLUG --role admin.`
+}
+
+/**
+ * A later start while the first start's set-up link still works: where that link is. Said as
+ * "Nobody has a console password yet: set one with …", a second replica of the Compose file
+ * (started after the first had made the admin) sent its reader to a terminal inside a container,
+ * the link being one `docker compose logs` away; the README said it pointed at the link.
+ */
+export function liveSetupLinkHint(link: { email: string; expiresAt: Date }, admin: { email: string; org: string } | null): string {
+  const of = admin && admin.email === link.email ? `, admin of ${admin.org}` : ''
+  return `The first start on this database printed a one-time set-up link for ${link.email}${of}, valid until ${link.expiresAt.toISOString()}: it is in that start's output. Missed it? teamday users set-password --email ${link.email}  (on this host).`
 }
 
 /** A start that lost the first start to another instance on its database: where the set-up link is. */

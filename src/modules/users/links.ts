@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { randomBase62 } from '../../auth/random'
 import { withTx, type Ctx } from '../../context'
@@ -46,6 +46,24 @@ export async function deleteSpentLinks(db: Db, now: number, limit: number): Prom
   const l = oneTimeLinks
   const before = dbTime(now - SPENT_LINK_KEEP_MS)
   return deleteBatch(db, l, l.id, sql`${l.usedAt} < ${before} OR ${l.expiresAt} < ${before}`, limit)
+}
+
+/**
+ * The first start's set-up link while it still works (unused, unexpired, its admin still without
+ * a password): whom it is for and when it expires, or null. A later start within its hour (a
+ * second replica of a Compose file, a restart) says where that link is, rather than only how to
+ * set a password from the terminal. Never the link itself: only its hash is stored.
+ */
+export async function liveSetupLink(ctx: Ctx): Promise<{ email: string; expiresAt: Date } | null> {
+  const row = await ctx.db
+    .select({ email: users.email, expiresAt: oneTimeLinks.expiresAt })
+    .from(oneTimeLinks)
+    .innerJoin(users, eq(users.id, oneTimeLinks.userId))
+    .where(and(eq(oneTimeLinks.purpose, 'setup'), isNull(oneTimeLinks.usedAt), gt(oneTimeLinks.expiresAt, new Date(ctx.clock.now())), isNull(users.passwordHash)))
+    .orderBy(desc(oneTimeLinks.expiresAt))
+    .limit(1)
+    .get()
+  return row ?? null
 }
 
 /** The unused, unexpired link of a secret and its user, or null. */
