@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClientIo } from '../src/cli/client/common'
@@ -15,6 +15,9 @@ import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './h
  * errors) with the Idempotency-Key on retried POSTs, the token-expiry warning, token sources
  * and the refusal of tokens as arguments. The server is the app behind a scriptable proxy.
  */
+
+/** The README, its white space collapsed: the warnings it quotes as the client prints them. */
+const README = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8').replace(/\s+/g, ' ')
 
 let t: TestApp
 let server: Server<unknown>
@@ -321,6 +324,8 @@ describe('token expiry warning', () => {
     const r = await use(30, 25) // 5 days of 30 left
     expect(r.err).toStartWith(`warning: the token ${r.id} (TEAMDAY_TOKEN) expires in 4 days, on `)
     expect(r.err).toContain(`rotate it now (teamday tokens rotate ${r.id})`)
+    // The README's Troubleshooting quotes it as printed (it left out the token's source).
+    expect(README).toContain(`\`${r.err.split(', on ')[0]!.replace(r.id, 'pat_…').replace('in 4 days', 'in N days')}, on …\``)
     expect(r.err.match(/warning/g)).toHaveLength(1)
   })
 
@@ -340,6 +345,7 @@ describe('token expiry warning', () => {
     const r = await cli(['agents', 'list'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: token.token }, [token.token, rotated.body.token])
     expect(r.code).toBe(0)
     expect(r.err).toStartWith(`warning: the token ${token.id} (TEAMDAY_TOKEN) was rotated and stops working in less than a day, on ${rotated.body.previousTokenRevokedAt}`)
+    expect(README).toContain(`\`${r.err.split(' in less than a day')[0]!.replace(token.id, 'pat_…')} in …\``)
     expect(r.err).not.toContain('teamday tokens rotate')
     expect(r.err.match(/warning/g)).toHaveLength(1)
   })

@@ -329,7 +329,7 @@ export class ApiClient {
   }
 }
 
-/** `warning: token pat_… (TEAMDAY_TOKEN) expires in 2 days, on …; rotate it: teamday tokens rotate pat_…` (or, for a rotated token in its grace period: use its successor). */
+/** `warning: the token pat_… (TEAMDAY_TOKEN) expires in 2 days, on …; rotate it now (teamday tokens rotate pat_…) and update the secret` (or, for a rotated token in its grace period: put its successor in the secret). */
 export function expiryWarning(id: string, source: string | null, at: number, left: number, rotated = false): string {
   const days = Math.max(0, Math.floor(left / 86_400_000))
   const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
