@@ -127,16 +127,28 @@ describe('serve: the hint when nobody has a console password', () => {
     // Within the set-up link's hour, a later start says where that link is, for whom.
     const within = await startAndStop(db, env)
     expect(within).toContain('The first start on this database printed a one-time set-up link for ops@example.com, admin of default, valid until ')
+    expect(within).toContain(`Missed it? teamday users set-password --email ops@example.com --db ${db}  (on this host).`)
     expect(within).not.toContain('admin@localhost')
     // Past it (the link made an hour older here), how to set a password.
     const rt = await createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
     await rt.db.update(oneTimeLinks).set({ expiresAt: new Date(Date.now() - 1000) }).run()
     await rt.close()
     const later = await startAndStop(db, env)
-    expect(later).toContain('Nobody has a console password yet: set one with  teamday users set-password --email ops@example.com  (on this host; admin of default, the others: teamday users list --org default).')
+    // With the --db the server was started with: run as written, the command goes to that database
+    // (without it, to ./data/teamday.db: a PostgreSQL server's reader set nobody's password).
+    expect(later).toContain(`Nobody has a console password yet: set one with  teamday users set-password --email ops@example.com --db ${db}  (on this host; admin of default, the others: teamday users list --org default --db ${db}).`)
     expect(later).not.toContain('admin@localhost')
     if (!ON_PG) expect(existsSync(db)).toBe(true)
   }, 30_000)
+
+  test('the hint\'s commands name the database unless it is the default file; a PostgreSQL URL\'s password is not repeated', async () => {
+    const { dbOption } = await import('../src/cli/admin/runtime')
+    expect(dbOption('./data/teamday.db')).toBe('')
+    expect(dbOption('/srv/teamday/teamday.db')).toBe(' --db /srv/teamday/teamday.db')
+    expect(dbOption('postgres://app@db:5432/teamday')).toBe(' --db postgres://app@db:5432/teamday')
+    expect(dbOption('postgres://app:s3cret@db:5432/teamday')).toBe(" --db <this database's URL>")
+    expect(noPasswordHint(null, dbOption('/srv/my data/t.db'))).toContain("teamday users set-role --email E --org SLUG --role admin --db '/srv/my data/t.db'.")
+  })
 
   test('with no admin left, it says how to find a member and make one admin', () => {
     const hint = noPasswordHint(null)

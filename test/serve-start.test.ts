@@ -63,6 +63,9 @@ describe('serve: what a start prints', () => {
     const first = await startAndStop(db)
     expect(first).toContain('/setup/')
     expect(first).not.toContain(HINT)
+    // The way without the link names the database the server was started on (run as written, it
+    // went to ./data/teamday.db).
+    expect(first).toContain(`Missed it? teamday users set-password --email admin@localhost --db ${db}\n`)
     // Where the tokens are made, as TeamDay's docs and the README's Quick start say it (it said
     // only "/settings/tokens", a path that redirects to that section).
     expect(first).toContain(' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),\n or headless: teamday tokens create --email E --name NAME')
@@ -73,7 +76,7 @@ describe('serve: what a start prints', () => {
     // point at the link), when it expires, and the way without it.
     const until = /valid until (\S+): /.exec(second)?.[1]
     expect(Date.parse(until!)).toBeGreaterThan(Date.now() + 3_500_000)
-    expect(second).toContain(`The first start on this database printed a one-time set-up link for admin@localhost, admin of default, valid until ${until}: it is in that start's output. Missed it? teamday users set-password --email admin@localhost  (on this host).`)
+    expect(second).toContain(`The first start on this database printed a one-time set-up link for admin@localhost, admin of default, valid until ${until}: it is in that start's output. Missed it? teamday users set-password --email admin@localhost --db ${db}  (on this host).`)
     expect(second).not.toContain(HINT)
     // As the README's Compose paragraph quotes it for the replica that did not make the admin.
     const readme = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8').replace(/\s+/g, ' ')
@@ -81,7 +84,7 @@ describe('serve: what a start prints', () => {
     // Once the link no longer works: how to set a password.
     await expireSetupLinks(db)
     const third = await startAndStop(db)
-    expect(third).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost`)
+    expect(third).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost --db ${db}  `)
     expect(third).not.toContain('set-up link')
   }, 30_000)
 

@@ -4,12 +4,27 @@ import { operatorContext, type Ctx } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
 import type { Io } from '../common'
-import { describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+import { DEFAULT_DB_PATH, describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
 import { sqliteStartError } from '../../db/client'
 
 /** The server's settings for an admin command: the environment, and --db when given. */
 export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
+}
+
+/** The --db of a command to run next on the same database (a PostgreSQL URL's password not repeated). */
+export function dbArgument(db: string): string {
+  if (/^postgres(ql)?:\/\/[^/@:]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
+  return /^[\w./:@%+=,-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`
+}
+
+/**
+ * ` --db X` for a hint's admin command on the database `db`, none on the default file: a server
+ * started with --db (or its variable) on another file or on PostgreSQL sent the reader of its
+ * hint, run as written, to ./data/teamday.db.
+ */
+export function dbOption(db: string): string {
+  return db === DEFAULT_DB_PATH ? '' : ` --db ${dbArgument(db)}`
 }
 
 /**

@@ -22,7 +22,7 @@ import { liveSetupLink } from '../../modules/users/links'
 import { createRuntime, SCHEMA_CHECK_MS, type Runtime, type RuntimeOptions } from '../../runtime'
 import { bareHost, getOnce, getOnceTls, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
-import { configFrom } from './runtime'
+import { configFrom, dbOption } from './runtime'
 import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -296,10 +296,13 @@ export async function serve(
   if (tls && tls.validTo.getTime() <= Date.now()) {
     rt.log.warn('tls_certificate_expired', { cert: resolve(tls.certFile), notAfter: tls.validTo.toISOString(), note: 'browsers and clients refuse this certificate: renew it, then restart teamday (a running server keeps the files it read at start)' })
   }
-  if (first) say(firstStartText(first, base))
+  if (first) say(firstStartText(first, base, dbOption(config.dbPath)))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
-  else if (counts.withPassword === 0) say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin) : noPasswordHint(counts.firstAdmin))
+  else if (counts.withPassword === 0) {
+    const db = dbOption(config.dbPath)
+    say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin, db) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin, db) : noPasswordHint(counts.firstAdmin, db))
+  }
   // A write into a pipe fails after the call returned: what is on its way is awaited, not
   // blocking (a full pipe may take it much later), and a failure said as well.
   say.settled()
@@ -345,11 +348,11 @@ export function startupText(io: Io & { flush?(): Promise<void>; outputOptional?(
 }
 
 /** A later start where nobody can sign in to the console: how to give someone a password. */
-export function noPasswordHint(admin: { email: string; org: string } | null): string {
+export function noPasswordHint(admin: { email: string; org: string } | null, db = ''): string {
   const start = 'Nobody has a console password yet: set one with'
   return admin
-    ? `${start}  teamday users set-password --email ${admin.email}  (on this host; admin of ${admin.org}, the others: teamday users list --org ${admin.org}).`
-    : `${start}  teamday users set-password --email E  (on this host) for a member (teamday users list --org SLUG), or make one admin first: teamday users set-role --email E --org SLUG --role admin.`
+    ? `${start}  teamday users set-password --email ${admin.email}${db}  (on this host; admin of ${admin.org}, the others: teamday users list --org ${admin.org}${db}).`
+    : `${start}  teamday users set-password --email E${db}  (on this host) for a member (teamday users list --org SLUG${db}), or make one admin first: teamday users set-role --email E --org SLUG --role admin${db}.`
 }
 
 /**
@@ -358,15 +361,15 @@ export function noPasswordHint(admin: { email: string; org: string } | null): st
  * (started after the first had made the admin) sent its reader to a terminal inside a container,
  * the link being one `docker compose logs` away; the README said it pointed at the link.
  */
-export function liveSetupLinkHint(link: { email: string; expiresAt: Date }, admin: { email: string; org: string } | null): string {
+export function liveSetupLinkHint(link: { email: string; expiresAt: Date }, admin: { email: string; org: string } | null, db = ''): string {
   const of = admin && admin.email === link.email ? `, admin of ${admin.org}` : ''
-  return `The first start on this database printed a one-time set-up link for ${link.email}${of}, valid until ${link.expiresAt.toISOString()}: it is in that start's output. Missed it? teamday users set-password --email ${link.email}  (on this host).`
+  return `The first start on this database printed a one-time set-up link for ${link.email}${of}, valid until ${link.expiresAt.toISOString()}: it is in that start's output. Missed it? teamday users set-password --email ${link.email}${db}  (on this host).`
 }
 
 /** A start that lost the first start to another instance on its database: where the set-up link is. */
-export function firstStartElsewhereHint(admin: { email: string; org: string } | null): string {
+export function firstStartElsewhereHint(admin: { email: string; org: string } | null, db = ''): string {
   const who = admin ? ` (${admin.email}, of ${admin.org})` : ''
-  return `Another teamday on this database made the first admin as this one started${who}: the one-time set-up link is in its output. Missed it? teamday users set-password --email ${admin?.email ?? 'E'}  (on this host).`
+  return `Another teamday on this database made the first admin as this one started${who}: the one-time set-up link is in its output. Missed it? teamday users set-password --email ${admin?.email ?? 'E'}${db}  (on this host).`
 }
 
 /** A host as a URL names it: an IPv6 literal in brackets, once (`::1` and `[::1]` alike give `[::1]`). */
@@ -566,7 +569,7 @@ async function namingSettings<T>(make: () => Promise<T>): Promise<T> {
 /** Where tokens are made, in the words of TeamDay's docs (Settings → Profile → Personal Access Tokens), and without a browser. */
 const CREATE_TOKEN = [' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),', ' or headless: teamday tokens create --email E --name NAME']
 
-export function firstStartText(first: Bootstrap, base: string): string {
+export function firstStartText(first: Bootstrap, base: string, db = ''): string {
   const rule = '================================================================================'
   const lines =
     first.kind === 'password_file'
@@ -577,7 +580,7 @@ export function firstStartText(first: Bootstrap, base: string): string {
           '',
           `   ${base}${first.path}`,
           '',
-          ` Expires: ${first.expiresAt.toISOString()}. Missed it? teamday users set-password --email ${first.email}`,
+          ` Expires: ${first.expiresAt.toISOString()}. Missed it? teamday users set-password --email ${first.email}${db}`,
           ...CREATE_TOKEN,
         ]
   return ['', rule, ...lines, rule, ''].join('\n')

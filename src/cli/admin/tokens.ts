@@ -7,7 +7,7 @@ import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
 import { printToken, table, tokenRows, UsageError } from '../common'
-import { withRuntime } from './runtime'
+import { dbArgument, withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**
@@ -53,12 +53,6 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
     )
     await printToken(io, token, (why) => new Error(`token ${row.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${row.id} --db ${dbArgument(rt.config.dbPath)}`))
   })
-}
-
-/** The --db of a command to run next on the same database (a PostgreSQL URL's password not repeated). */
-function dbArgument(db: string): string {
-  if (/^postgres(ql)?:\/\/[^/@:]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
-  return /^[\w./:@%+=,-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`
 }
 
 export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: string }>): Promise<void> {
