@@ -367,13 +367,28 @@ const IDEMPOTENCY_COMPONENTS = {
  */
 function withParameterDescriptions(op: Schema): Schema {
   if (!Array.isArray(op.parameters)) return op
-  const parameters = op.parameters.map((p: Json) => {
-    if (!isObject(p) || p.description !== undefined || !isObject(p.schema) || typeof p.schema.description !== 'string') return p
-    const { description, ...schema } = p.schema
-    const { schema: _, ...parameter } = p
-    return { ...parameter, description, schema }
-  })
+  const parameters = op.parameters.map((p: Json) => withQueryExample(withParameterDescription(p)))
   return { ...op, parameters }
+}
+
+function withParameterDescription(p: Json): Json {
+  if (!isObject(p) || p.description !== undefined || !isObject(p.schema) || typeof p.schema.description !== 'string') return p
+  const { description, ...schema } = p.schema
+  const { schema: _, ...parameter } = p
+  return { ...parameter, description, schema }
+}
+
+/**
+ * A required query parameter's example on the parameter itself: Swagger UI fills "Try it out"'s
+ * field from the parameter's `example` (or its schema's 3.0 `example`), never from the schema's
+ * `examples`, so the field stayed empty and Execute refused with "Required field is not
+ * provided" (`GET /api/health/database-proof`, `GET /api/auth/cli/poll`). Not for an optional
+ * one, which Swagger UI would then send as a filter, nor a path's id (an example id is a 404).
+ */
+function withQueryExample(p: Json): Json {
+  if (!isObject(p) || p.in !== 'query' || p.required !== true || p.example !== undefined || p.examples !== undefined) return p
+  const first = isObject(p.schema) && Array.isArray(p.schema.examples) ? p.schema.examples[0] : undefined
+  return first === undefined ? p : { ...p, example: first }
 }
 
 /**

@@ -7951,9 +7951,15 @@ export interface operations {
     getApiHealthDatabaseProof: {
         parameters: {
             query: {
-                /** @description 32 random bytes, base64url, chosen by the caller */
+                /**
+                 * @description 32 random bytes, base64url, chosen by the caller
+                 * @example q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs
+                 */
                 challenge: string;
-                /** @description The name under which the caller has just written a random nonce into its own database (a `settings` row `reuse_port_probe:<probe>`, removed after the answer). Only a server that reads that row in its database can make a proof the caller accepts. */
+                /**
+                 * @description The name under which the caller has just written a random nonce into its own database (a `settings` row `reuse_port_probe:<probe>`, removed after the answer). Only a server that reads that row in its database can make a proof the caller accepts.
+                 * @example q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs
+                 */
                 probe: string;
             };
             header?: never;
@@ -11202,7 +11208,10 @@ export interface operations {
     getApiAuthCliPoll: {
         parameters: {
             query: {
-                /** @description The code from initiate */
+                /**
+                 * @description The code from initiate
+                 * @example tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr
+                 */
                 code: string;
             };
             header?: never;
