@@ -42,7 +42,27 @@ them are over a \`maxLength\` of 200. Limits given in bytes (a secret's value) c
  */
 // deepLinking: an operation opened is in the address (#/Tokens/postApiV1Tokens), to share or bookmark.
 const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, validatorUrl: 'none', persistAuthorization: false, deepLinking: true }
-const SWAGGER_INIT = `window.ui = SwaggerUIBundle(JSON.parse(document.getElementById('swagger-settings').textContent));\n`
+// The init script, beside the settings:
+// - dark mode: Swagger UI has a dark style (html.dark-mode) but nothing that turns it on; it
+//   follows the system's setting, as the console does (the page was white in dark mode);
+// - the server "Try it out" calls: Swagger UI takes the first of `servers`, which is
+//   TEAMDAY_PUBLIC_URL when set; a page opened at another name of this server (127.0.0.1 where
+//   the public URL says localhost, the address a proxy passes on) sent every request cross-origin,
+//   which CORS (off by default) blocks: "Failed to fetch". The entry that is this page's own
+//   origin, when there is one, is chosen instead.
+const SWAGGER_INIT = `(function () {
+  var dark = window.matchMedia('(prefers-color-scheme: dark)');
+  var scheme = function () { document.documentElement.classList.toggle('dark-mode', dark.matches); };
+  scheme();
+  dark.addEventListener('change', scheme);
+  var settings = JSON.parse(document.getElementById('swagger-settings').textContent);
+  settings.onComplete = function () {
+    var servers = (window.ui.specSelectors.servers() || []).map(function (s) { return s.get('url'); });
+    if (servers.indexOf(location.origin) > 0) window.ui.oas3Actions.setSelectedServer(location.origin);
+  };
+  window.ui = SwaggerUIBundle(settings);
+})();
+`
 export const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 /**
@@ -57,6 +77,19 @@ const PAGE_FILES = {
   init: versionedHref(`${ASSETS}/swagger-init.js`, SWAGGER_INIT),
 }
 
+/**
+ * Beside Swagger UI's style (the CSP allows inline style, which Swagger UI itself needs): at 320 px
+ * an operation's responses tables (Code, Description, Links) were 364 px wide, as wide as their
+ * longest line, and the whole page scrolled sideways. Laid out to the width there is (the code
+ * blocks in them scroll on their own), without the Links column: always "No links" here (the
+ * document has none).
+ */
+const PAGE_STYLE = [
+  '.swagger-ui .responses-table{table-layout:fixed;width:100%}',
+  '.swagger-ui .responses-table .response-col_status{width:4.5em}',
+  '.swagger-ui .responses-table .response-col_links{display:none}',
+].join('')
+
 function swaggerPage(title: string): string {
   const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
   // JSON inside <script type=application/json>: only "</" could end the block early.
@@ -68,6 +101,7 @@ function swaggerPage(title: string): string {
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>${esc(title)}</title>
   <link rel="stylesheet" href="${PAGE_FILES.css}" />
+  <style>${PAGE_STYLE}</style>
 </head>
 <body>
   <div id="swagger-ui"></div>
