@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { openapiDocument } from '../src/cli/admin/openapi'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { startProviderDouble } from './helpers/providers'
 
 /**
  * The request schemas of the OpenAPI document say what the server accepts: a value the document
@@ -154,6 +155,64 @@ describe('the request examples Swagger UI fills in', () => {
     ] as const) {
       const r = await t.req('PATCH', path.replace('{id}', id), { token: admin.token, body: firstExample(path, 'patch') })
       expect([path, r.status, r.body?.message]).toEqual([path, 200, undefined])
+    }
+  })
+})
+
+describe('every request example of the document', () => {
+  // Each example of every request body, sent as it is, gets a success status its operation
+  // documents (not 400 or 422): Swagger UI fills in the first, a client copies any. The space
+  // change's second example added and removed agents by placeholder ids (always 422). The
+  // objects examples name by slug (the task's assignee `deploy-bot`, the execute's space
+  // `production`) are those the create examples make, which go first; an example whose path
+  // names an object gets one of its own (a rotation, the calling token: a token of its own).
+  const examplesOf = (media: Json): Json[] => {
+    const s = media.schema.$ref ? doc.components.schemas[media.schema.$ref.split('/').pop()] : media.schema
+    if (media.example !== undefined) return [media.example]
+    if (media.examples) return Object.values<Json>(media.examples).map((e) => e.value)
+    return s.examples ?? (s.example !== undefined ? [s.example] : [])
+  }
+  test('each gets a documented 2xx', async () => {
+    const double = startProviderDouble()
+    const app = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', userRateLimit: null } })
+    try {
+      const me = await makeActor(app, { role: 'admin' })
+      const ok = async (method: string, path: string, body?: Json, token = me.token) => {
+        const r = await app.req(method, path, { token, body })
+        if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`)
+        return r.body
+      }
+      const n = { i: 0 }
+      const fresh = async (path: string): Promise<{ path: string; token: string }> => {
+        let token = me.token
+        let p = path.replace('{orgId}', me.organizationId)
+        if (p.includes('{userId}')) p = p.replace('{userId}', (await ok('POST', `/api/v1/organizations/${me.organizationId}/members`, { email: `example-${++n.i}@example.com`, role: 'member' })).member.userId)
+        if (p.startsWith('/api/v1/agents/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/agents', { name: `Example ${++n.i}` })).id)
+        if (p.startsWith('/api/v1/spaces/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/spaces', { name: `Example ${++n.i}` })).space.id)
+        if (p.startsWith('/api/v1/tasks/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/tasks', { title: `Example ${++n.i}` })).id)
+        if (p.includes('/tokens/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/tokens', { name: `Example ${++n.i}` })).id)
+        if (p === '/api/v1/tokens/self/rotate') token = (await ok('POST', '/api/v1/tokens', { name: `Example ${++n.i}` })).token
+        return { path: p, token }
+      }
+      const first = ['post /api/v1/agents', 'post /api/v1/spaces']
+      const ops = Object.entries<Json>(doc.paths)
+        .flatMap(([path, ops]) => Object.entries<Json>(ops).map(([method, op]) => ({ path, method, op })))
+        .filter(({ op }) => op.requestBody?.content?.['application/json'])
+        .sort((a, b) => Number(first.includes(`${b.method} ${b.path}`)) - Number(first.includes(`${a.method} ${a.path}`)))
+      let sent = 0
+      for (const { path, method, op } of ops) {
+        for (const example of examplesOf(op.requestBody.content['application/json'])) {
+          const target = await fresh(path)
+          const r = await app.req(method.toUpperCase(), target.path, { token: target.token, body: example })
+          const documented = Object.keys(op.responses).filter((s) => s.startsWith('2'))
+          expect({ method, path, example, status: r.status, error: r.status >= 300 ? r.body : undefined, documented: documented.includes(String(r.status)) }).toEqual({ method, path, example, status: r.status, error: undefined, documented: true })
+          sent++
+        }
+      }
+      expect(sent).toBeGreaterThan(30)
+    } finally {
+      await app.rt.close()
+      double.stop()
     }
   })
 })

@@ -124,8 +124,9 @@ export const UpdateSpaceBody = t.Object(
     ...unserved(['addMcps', 'removeMcps'], 'MCP servers'),
     ...unserved(['addSkills', 'removeSkills'], 'skills'),
   },
-  // The first example is what Swagger UI fills in: one that works on any space as it is.
-  { examples: [{ instructions: 'Answer in German.' }, { addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
+  // The first example is what Swagger UI fills in: one that works on any space as it is. The
+  // second names agents by the slugs the agent examples create (it named placeholder ids: always 422).
+  { examples: [{ instructions: 'Answer in German.' }, { addCharacters: ['deploy-bot'], removeCharacters: ['research-assistant'] }] },
 )
 
 export const ListSpacesQuery = t.Object({
