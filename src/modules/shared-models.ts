@@ -69,8 +69,9 @@ const authErrorSchemas = {
     'Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set.',
     'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).',
   ),
-  403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow tokens:write (access denied)', {
-    requiredPermission: 'tokens:write',
+  // A refusal a role really gets (every role may write its own tokens: tokens:write was none).
+  403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow agents:write (access denied)', {
+    requiredPermission: 'agents:write',
     role: 'viewer',
   }),
   429: errorResponse(

@@ -1176,10 +1176,10 @@ export interface components {
          *       "statusCode": 403,
          *       "statusMessage": "Forbidden",
          *       "code": "forbidden",
-         *       "message": "Forbidden: your role (viewer) does not allow tokens:write (access denied)",
+         *       "message": "Forbidden: your role (viewer) does not allow agents:write (access denied)",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
          *       "details": {
-         *         "requiredPermission": "tokens:write",
+         *         "requiredPermission": "agents:write",
          *         "role": "viewer"
          *       }
          *     }
@@ -1207,7 +1207,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Forbidden: your role (viewer) does not allow tokens:write (access denied)
+             * @example Forbidden: your role (viewer) does not allow agents:write (access denied)
              */
             message: string;
             /**
@@ -1218,7 +1218,7 @@ export interface components {
             /**
              * @description Per-field validation errors or other specifics
              * @example {
-             *       "requiredPermission": "tokens:write",
+             *       "requiredPermission": "agents:write",
              *       "role": "viewer"
              *     }
              */
