@@ -2281,7 +2281,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself.
+         * @description Forbidden: `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself (every role may write its own tokens: no role is refused tokens:write).
          * @example {
          *       "error": true,
          *       "statusCode": 403,
@@ -7375,7 +7375,7 @@ export interface components {
                 "application/json": components["schemas"]["InvalidJson"];
             };
         };
-        /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself. */
+        /** @description Forbidden: `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself (every role may write its own tokens: no role is refused tokens:write). */
         TokenScopeForbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];

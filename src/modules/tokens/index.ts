@@ -25,7 +25,7 @@ const notActive = errorResponse(
 const broader = errorResponse(
   403,
   'insufficient_scope',
-  'Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself.',
+  'Forbidden: `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself (every role may write its own tokens: no role is refused tokens:write).',
   'Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has tokens:write and lacks *. Ask for a subset of its scopes, or use a token that has them (`*` only from a `*` token).',
   { requestedScopes: ['*'], tokenScopes: ['tokens:write'], missingScopes: ['*'] },
 )
