@@ -149,6 +149,13 @@ describe('one JSON document where a stream was asked (a proxy dropping `stream`,
     expect([r.body.usage.inputTokens, r.body.usage.outputTokens]).toEqual([5, 7])
   })
 
+  test('a text answer without a finish reason (null, or no key): completed with it', async () => {
+    for (const finish of [null, undefined]) {
+      const { r, row } = await delegating(() => completion({ content: 'Hello from JSON' }, finish as unknown as string))
+      expect([r.status, r.body.result, row.status]).toEqual([200, 'Hello from JSON', 'completed'])
+    }
+  })
+
   test('tool calls (without index): the sub-agents run, the answer follows', async () => {
     const { r } = await delegating((leaf) =>
       completion(

@@ -115,6 +115,63 @@ describe('[DONE] with white space after it', () => {
   })
 })
 
+describe('[DONE] after chunks none of which gave a finish reason (vllm-mlx on a natural stop, llama-cpp-python, gateways)', () => {
+  // The AI SDK failed each: "Response stream ended without a finish reason" (502), the answer whole.
+  const noFinish = (t: string) => oaiChunk({ choices: [{ index: 0, delta: { content: t }, finish_reason: null }] })
+  const noKey = (t: string) => oaiChunk({ choices: [{ index: 0, delta: { content: t } }] })
+  const streams: Record<string, string[]> = {
+    'finish_reason null to the end, usage, [DONE]': [noFinish('Hello '), noFinish('there'), noFinish(''), oaiUsage(), oaiDone],
+    'no finish_reason key at all, [DONE]': [noKey('Hello '), noKey('there'), oaiDone],
+    'the keys spaced and split over chunks (CRLF)': ['data: {"choices":[{"index":0,"delta":{"content":"Hello there"},"finish_reason" : null}]}\r\n\r\n', 'data:  [DONE] \r\n\r\n'],
+  }
+  for (const [name, chunks] of Object.entries(streams)) {
+    test(`${name}: completed with the whole answer, nothing logged of its end (sync and stream)`, async () => {
+      const o = await scriptedApp(p, KEY)
+      p.handler = () => rawStream(chunks)
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Hello there'])
+      expect((await getLogs(o.t, o.a, r.body.executionId)).map((l: any) => l.event)).toEqual(['started', 'completed'])
+      const s = await exec(o.t, o.a, o.ag.id, { message: 'hi', stream: true })
+      expect(s.text).not.toContain('event: error')
+    })
+  }
+  test('usage before the [DONE] is counted', async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => rawStream([noFinish('Hello'), oaiUsage(), oaiDone])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.usage]).toEqual([200, { inputTokens: 3, outputTokens: 4 }])
+  })
+  test('without [DONE] (the connection closed after the chunks), or [DONE] with no chunk before it: still failed', async () => {
+    const o = await scriptedApp(p, KEY)
+    for (const chunks of [[noFinish('Hello '), noFinish('there'), oaiUsage()], [': keep-alive\n\n', oaiUsage(), oaiDone]]) {
+      p.handler = () => rawStream(chunks)
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, (await getExec(o.t, o.a, r.body.details.executionId)).error]).toEqual([502, 'Model provider error: Response stream ended without a finish reason.'])
+    }
+  })
+  test('the finish reason a chunk gave is kept, however its key is split over chunks (finish_reason "length": answer_cut)', async () => {
+    const { withoutEmptyData, finishAtDone } = require('../src/engine/provider-fetch') as typeof import('../src/engine/provider-fetch')
+    const run = async (chunks: Uint8Array[]) => new TextDecoder().decode(await new Response(new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close() } }).pipeThrough(withoutEmptyData(undefined, finishAtDone()))).arrayBuffer())
+    const enc = new TextEncoder()
+    const cases: [string, boolean][] = [
+      ['data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\ndata: {"choices":[{"index":0,"delta":{},"finish_reason" :\t"length"}]}\n\ndata: [DONE]\n\n', false],
+      ['data: {"choices":[{"index":0,"delta":{"content":"say \\"finish_reason\\":\\"stop\\""},"finish_reason":null}]}\n\ndata: [DONE]\n\n', true],
+      ['data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\ndata: [DONE]\n\n', true],
+      ['data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n', false],
+    ]
+    for (const [input, added] of cases) {
+      const bytes = enc.encode(input)
+      const want = added ? input.replace('data: [DONE]', 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]') : input
+      for (let cut = 0; cut <= bytes.length; cut++) expect(await run([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(want)
+      expect(await run(Array.from(bytes, (_, i) => bytes.subarray(i, i + 1)))).toBe(want)
+    }
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => rawStream([cases[0]![0]])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result, (await getLogs(o.t, o.a, r.body.executionId)).find((l: any) => l.event === 'answer_cut')?.data]).toEqual([200, 'x', { finishReason: 'length' }])
+  })
+})
+
 describe('what the documents allow', () => {
   test('openai: a BOM, comments, blank lines, CRLF and [DONE], split at every byte (an emoji and an accent inside): completed whole', async () => {
     const o = await scriptedApp(p, KEY)
