@@ -244,6 +244,44 @@ describe("today's stream, every kind", () => {
   })
 })
 
+describe('a stream cut after its message_delta, before its message_stop', () => {
+  // The message_delta carries the stop_reason and the usage: the answer had all come. The run
+  // failed ("the stream ended before the answer was complete", 502) with it whole; a stream of
+  // the OpenAI-compatible API cut after its finish_reason completed.
+  const cut = (stop: string, blocks: string[] = text(0, 'All of it')) => () => [start(), ...blocks, antEv('message_delta', { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } })]
+  test('end_turn: completed with the whole answer, its usage counted (sync and stream)', async () => {
+    const o = await anthropicApp()
+    const { sync, sse, rows, logs } = await runBoth(o, cut('end_turn'))
+    expect([sync.status, sync.body.status, sync.body.result]).toEqual([200, 'completed', 'All of it'])
+    expect(sse.some((e) => e.event === 'error')).toBe(false)
+    for (const row of rows) expect([row.status, row.result, row.error, row.tokensInput, row.tokensOutput]).toEqual(['completed', 'All of it', null, 10, 5])
+    for (const log of logs) expect(log.map((l: any) => l.event)).toEqual(['started', 'completed'])
+  })
+  test('max_tokens: completed, answer_cut as with its message_stop; an answer of nothing: completed ""', async () => {
+    const o = await anthropicApp()
+    const { sync, logs } = await runBoth(o, cut('max_tokens'))
+    expect([sync.status, sync.body.result]).toEqual([200, 'All of it'])
+    for (const log of logs) expect(log.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: 'length' })
+    const empty = await runBoth(o, cut('end_turn', []))
+    expect([empty.sync.status, empty.sync.body.status, empty.sync.body.result]).toEqual([200, 'completed', ''])
+  })
+  test('tool_use: the tool runs and the next turn answers', async () => {
+    const o = await anthropicApp()
+    const input = JSON.stringify({ agentId: o.leaf.id, message: 'Go' })
+    const turns = [cut('tool_use', block(0, { type: 'tool_use', id: 'toolu_1', name: 'delegate', input: {} }, [{ type: 'input_json_delta', partial_json: input }]))(), [start(), ...text(0, 'Leaf done'), ...end()], [start(), ...text(0, 'All done'), ...end()]]
+    let n = 0
+    p.handler = () => rawStream(turns[n++]!)
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'All done'])
+  })
+  test('cut before the message_delta: still failed (502)', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([start(), ...text(0, 'Half of it')])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, (await getExec(o.t, o.a, r.body.details.executionId)).error]).toEqual([502, "Model provider error: the provider's response stream ended before the answer was complete (the connection was cut)"])
+  })
+})
+
 describe('the tokens of a turn that broke off are counted', () => {
   // The SDK reports a turn's usage only at its message_stop: a run failed mid-turn recorded 0
   // tokens of it, though Anthropic had taken its input (and reported it in its message_start).
@@ -254,13 +292,13 @@ describe('the tokens of a turn that broke off are counted', () => {
     expect([sync.status, sync.body.code]).toEqual([503, 'provider_overloaded'])
     for (const row of rows) expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['failed', 'Half', 1110, 1])
   })
-  test('a stream cut after its message_delta: the output it reported too', async () => {
+  test('a stream cut after its message_delta: the output it reported too (completed: the answer was whole)', async () => {
     const o = await anthropicApp()
     p.handler = () => rawStream([start(cached), ...text(0, 'Done'), antEv('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 42 } })])
     const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
-    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
-    const row = await getExec(o.t, o.a, r.body.details.executionId)
-    expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['failed', 'Done', 1110, 42])
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    const row = await getExec(o.t, o.a, r.body.executionId)
+    expect([row.status, row.result, row.tokensInput, row.tokensOutput]).toEqual(['completed', 'Done', 1110, 42])
   })
   test('a second turn that fails: the first turn\'s usage and what the second reported', async () => {
     const o = await anthropicApp()

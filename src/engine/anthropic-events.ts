@@ -60,20 +60,39 @@ export const SKIPPED_KIND = 'teamday.skipped-event'
  * last response-metadata or finish; an error that is not an unknown event's) and, where the
  * provider would have said so but for the skipped events, ends the stream with that finish itself,
  * as the provider makes it.
+ *
+ * A stream cut after its message_delta, before its message_stop, has all of its answer and its
+ * stop_reason (and usage) in that message_delta: the provider ended it `interrupted` all the same
+ * (or, with no output, not at all: "No output generated"), and the run failed with its whole
+ * answer. Such a finish is the stop_reason's, as the message_stop would have made it (an
+ * OpenAI-compatible stream cut after its finish_reason completes the same way). What the
+ * message_delta said is read from the raw chunks (src/engine/run.ts asks for them); without
+ * them, the cut stream stays `interrupted`.
  */
 export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart> {
   const skippedBlocks = new Set<string>()
   let hasOutput = false
   let hasError = false
   let lastFinish: Extract<LanguageModelV4StreamPart, { type: 'finish' }> | undefined
+  /** The stop_reason of the message under way, from its message_delta (none before it, and none once its finish is out). */
+  let stopped: string | undefined
+  const finishOf = (raw: string) => ({ unified: STOP_REASONS[raw] ?? ('other' as const), raw })
   return new TransformStream({
     transform(part, controller) {
       switch (part.type) {
+        case 'raw': {
+          const ev = part.rawValue as { type?: unknown; delta?: { stop_reason?: unknown } } | null
+          if (ev?.type === 'message_start') stopped = undefined
+          else if (ev?.type === 'message_delta' && typeof ev.delta?.stop_reason === 'string') stopped = ev.delta.stop_reason
+          break
+        }
         case 'response-metadata':
           hasOutput = false
           break
         case 'finish':
           hasOutput = false
+          if (part.finishReason.unified === 'interrupted' && stopped !== undefined) part = { ...part, finishReason: finishOf(stopped) }
+          stopped = undefined
           lastFinish = part
           break
         case 'text-delta':
@@ -97,11 +116,12 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
       controller.enqueue(part)
     },
     flush(controller) {
-      // Where no event was skipped, the provider has sent this finish already: hasOutput is false.
-      if (!hasOutput || hasError) return
+      // Where no event was skipped, the provider has sent this finish already: hasOutput is false
+      // (and stopped undefined).
+      if (hasError || (!hasOutput && stopped === undefined)) return
       controller.enqueue({
         type: 'finish',
-        finishReason: { unified: 'interrupted', raw: undefined },
+        finishReason: stopped !== undefined ? finishOf(stopped) : { unified: 'interrupted', raw: undefined },
         usage: lastFinish?.usage ?? {
           inputTokens: { total: undefined, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
           outputTokens: { total: undefined, text: undefined, reasoning: undefined },
@@ -110,6 +130,17 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
       })
     },
   })
+}
+
+/** Anthropic's stop reasons as the AI SDK's provider maps them (mapAnthropicStopReason); any other is `other`. */
+const STOP_REASONS: Record<string, 'stop' | 'tool-calls' | 'length' | 'content-filter'> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  tool_use: 'tool-calls',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  refusal: 'content-filter',
 }
 
 /** The middleware that puts skipUnknownEvents on each stream of the Anthropic model (src/engine/providers.ts). */
