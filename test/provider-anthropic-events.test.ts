@@ -282,6 +282,28 @@ describe('a stream cut after its message_delta, before its message_stop', () => 
   })
 })
 
+describe('error events of the stream (HTTP 200)', () => {
+  // The AI SDK gives an error event a status from its type (529, 500, 429): the run said
+  // "Overloaded (HTTP 529)" of a stream whose answer was HTTP 200. Said by its type instead; the
+  // type still decides the run's errorCode, and the server log has no provider status for it.
+  const cases: [string, string[], number, string, string][] = [
+    ['overloaded_error mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: Overloaded (overloaded_error)'],
+    ['api_error mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { type: 'api_error', message: 'Internal server error' } })], 502, 'bad_gateway', 'Model provider error: Internal server error (api_error)'],
+    ['rate_limit_error as the first event', [antEv('error', { error: { type: 'rate_limit_error', message: 'Rate limited' } })], 503, 'provider_rate_limited', "Model provider error: the provider's rate limit was reached: Rate limited (rate_limit_error)"],
+    ['api_error after a ping, before the message_start', [antEv('ping', {}), antEv('error', { error: { type: 'api_error', message: 'Internal server error' } })], 502, 'bad_gateway', 'Model provider error: Internal server error (api_error)'],
+  ]
+  for (const [name, events, status, code, error] of cases) {
+    test(`${name}: ${status} ${code}, named by its type, not by an HTTP status (sync and stream)`, async () => {
+      const o = await anthropicApp()
+      const { sync, rows } = await runBoth(o, () => events)
+      expect([sync.status, sync.body.code]).toEqual([status, code])
+      for (const row of rows) expect([row.status, row.errorCode, row.error]).toEqual(['failed', code, error])
+      const line = o.t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'execution_failed' && l.executionId === rows[0].id)
+      expect(line).toMatchObject({ errorCode: code, providerStatus: null, providerErrorType: error.match(/\((\w+)\)$/)![1] })
+    })
+  }
+})
+
 describe('the tokens of a turn that broke off are counted', () => {
   // The SDK reports a turn's usage only at its message_stop: a run failed mid-turn recorded 0
   // tokens of it, though Anthropic had taken its input (and reported it in its message_start).

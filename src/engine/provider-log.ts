@@ -20,7 +20,11 @@ const MAX_LOGGED = 300
 
 const identifier = (v: unknown): string | undefined => (typeof v === 'string' && IDENTIFIER.test(v) ? v : undefined)
 
-/** The error's `type` and `code`: on the error itself (a stream's error event), else in its JSON body. */
+/**
+ * The error's `type` and `code`: on the error itself (a stream's error event), else in its JSON
+ * body: its `error`'s, or its own when it has no `error` (the body the AI SDK gives an error event
+ * that came first in a stream is the event's error: `{"type": "overloaded_error", …}`).
+ */
 function typeAndCode(answer: { type?: unknown; code?: unknown; responseBody?: unknown } | undefined): { type?: string; code?: string } {
   if (!answer) return {}
   let type = identifier(answer.type)
@@ -29,8 +33,8 @@ function typeAndCode(answer: { type?: unknown; code?: unknown; responseBody?: un
     try {
       const body = JSON.parse(answer.responseBody) as { type?: unknown; code?: unknown; error?: { type?: unknown; code?: unknown } | unknown }
       const error = typeof body?.error === 'object' && body.error !== null ? (body.error as { type?: unknown; code?: unknown }) : undefined
-      type ??= identifier(error?.type)
-      code ??= identifier(error?.code)
+      type ??= identifier((error ?? body)?.type)
+      code ??= identifier((error ?? body)?.code)
     } catch {
       // Not JSON: no type or code.
     }

@@ -360,6 +360,31 @@ function unreadEvent(e: unknown): string | undefined {
   return undefined
 }
 
+/**
+ * The type of an error the provider sent as an event of its stream (Anthropic's `error` event:
+ * `overloaded_error`, `api_error`, …), which came with HTTP 200; '' for such an error without a
+ * type; undefined for any other error (an HTTP status of the provider's, a connection's). The
+ * AI SDK gives such an error a status of its own, from its type (529 for `overloaded_error`, 500
+ * for `api_error`): what decides the run's errorCode (providerLimit), but no HTTP status the
+ * provider answered. In the middle of the stream the error is the SDK's stream error (no `url`,
+ * as an APICallError has); as the stream's first event, an APICallError whose answer was the
+ * event stream (its content-type), its body the event's error.
+ */
+export function streamErrorType(e: unknown): string | undefined {
+  const answer = providerAnswer(e) as ({ url?: unknown; responseHeaders?: Record<string, string> } & ReturnType<typeof providerAnswer>) | undefined
+  if (!answer) return undefined
+  let type: unknown
+  if (answer.url === undefined) type = answer.type
+  else if (/^text\/event-stream\b/i.test(answer.responseHeaders?.['content-type'] ?? '') && typeof answer.responseBody === 'string') {
+    try {
+      type = (JSON.parse(answer.responseBody) as { type?: unknown } | null)?.type
+    } catch {
+      type = undefined
+    }
+  } else return undefined
+  return typeof type === 'string' ? clipped(type, MAX_SHOWN_FINISH) : ''
+}
+
 /** What a failed run says of a provider's error `e`: scrubbed (scrubProviderMessage), plainly worded, at most 1000 characters. */
 export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
@@ -372,7 +397,10 @@ export function providerMessage(e: unknown, keys: readonly (string | undefined)[
   if (BROKE_OFF.test(raw)) return CUT
   if (UNREAD_FIRST.test(raw)) return UNREAD_FIRST_SAID
   let msg = raw.replace(/^Cannot connect to API: /, 'cannot connect to the provider: ')
-  if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
+  // An error event of the stream (HTTP 200) is named by its type, not by the status the AI SDK gave it.
+  const streamType = streamErrorType(e)
+  if (streamType !== undefined) msg = streamType ? `${msg} (${scrubProviderMessage(streamType, keys)})` : msg
+  else if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
   // A 404 that is no error of the API's (no message in its body): nothing serves the path, most
   // often OPENAI_BASE_URL without its /v1 (Ollama's "404 page not found"). It said only "Not Found".
   const url = (e as { url?: unknown })?.url
@@ -892,7 +920,8 @@ export async function runJob(
       ...about,
       ...figures,
       errorCode,
-      providerStatus: providerStatus(error) ?? null,
+      // An error event of the stream came with HTTP 200: no status of the provider's (its type is providerErrorType).
+      providerStatus: streamErrorType(error) === undefined ? (providerStatus(error) ?? null) : null,
       ...(limit && limit.retryAfterSeconds !== null && { retryAfterSeconds: limit.retryAfterSeconds }),
       // Its type and code; its message only when it quotes none of what the run sent (src/engine/provider-log.ts).
       ...providerErrorFields(providerAnswer(error), detail, [job.system ?? '', ...messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))), text, JSON.stringify(toolCalls), ...toolOutputs]),
