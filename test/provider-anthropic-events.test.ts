@@ -304,6 +304,29 @@ describe('error events of the stream (HTTP 200)', () => {
   }
 })
 
+describe('error events the provider cannot read', () => {
+  // Without a message (or not JSON, before the message_start): the run failed as "a stream
+  // event that is not part of an answer" (or one the stream "began with"), the error's type lost:
+  // an overloaded_error was a 502, not the provider's overload. The error it is, with what it says.
+  const cases: [string, string[], number, string, string][] = [
+    ['overloaded_error without a message, mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { type: 'overloaded_error' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'],
+    ['an error event without an error, mid-answer', [start(), ...text(0, 'Half'), antEv('error', {})], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message'],
+    ['an error that is a string, mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: 'upstream timed out' })], 502, 'bad_gateway', 'Model provider error: upstream timed out'],
+    ['an error without type or message, mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { code: 7 } })], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message: {"code":7}'],
+    ['overloaded_error without a message, first', [antEv('error', { error: { type: 'overloaded_error' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'],
+    ['event: error with text, not JSON, first (a proxy\'s)', [antEv('ping', {}), 'event: error\ndata: upstream connect error or disconnect/reset before headers\n\n'], 502, 'bad_gateway', 'Model provider error: upstream connect error or disconnect/reset before headers'],
+    ['an error event without an error, first', [antEv('error', {})], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message'],
+  ]
+  for (const [name, events, status, code, error] of cases) {
+    test(`${name}: ${status} ${code}, saying so (sync and stream)`, async () => {
+      const o = await anthropicApp()
+      const { sync, rows } = await runBoth(o, () => events)
+      expect([sync.status, sync.body.code]).toEqual([status, code])
+      for (const row of rows) expect([row.status, row.errorCode, row.error]).toEqual(['failed', code, error])
+    })
+  }
+})
+
 describe('the tokens of a turn that broke off are counted', () => {
   // The SDK reports a turn's usage only at its message_stop: a run failed mid-turn recorded 0
   // tokens of it, though Anthropic had taken its input (and reported it in its message_start).

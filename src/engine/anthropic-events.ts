@@ -17,6 +17,7 @@
  * know (it reads only its own `anthropic.fallback`).
  */
 import type { LanguageModelV4Middleware, LanguageModelV4StreamPart } from '@ai-sdk/provider'
+import { clipped } from '../text'
 
 /** Where in an event a kind is named, for each level the provider tells kinds apart. */
 const KIND_PATHS = ['type', 'content_block.type', 'delta.type', 'delta.citation.type']
@@ -105,7 +106,9 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
           break
       }
       if (part.type === 'error') {
-        const unknown = unknownKindOf(part.error)
+        const malformed = malformedErrorEvent(part.error)
+        if (malformed) part = { type: 'error', error: malformed }
+        const unknown = malformed ? undefined : unknownKindOf(part.error)
         if (unknown) {
           if (unknown.event === 'content_block_start' && unknown.index !== null) skippedBlocks.add(String(unknown.index))
           controller.enqueue({ type: 'custom', kind: SKIPPED_KIND, providerMetadata: { teamday: unknown } })
@@ -130,6 +133,60 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
       })
     },
   })
+}
+
+/**
+ * The statuses the AI SDK's provider gives an error event of these types, those that decide a
+ * run's errorCode (src/engine/run.ts providerLimit); any other type is 500 to it, as api_error.
+ */
+const ERROR_STATUS: Record<string, number> = { overloaded_error: 529, rate_limit_error: 429 }
+
+/** An error event's `error` as the provider's stream error has it: its message (one said for it when it has none) and type. */
+function streamError(error: unknown): { message: string; type: string; statusCode: number; isRetryable: boolean; data: unknown } {
+  const e = error as { type?: unknown; message?: unknown } | null | undefined
+  const type = typeof e?.type === 'string' ? e.type : ''
+  const message =
+    typeof error === 'string' && error.trim() ? error : typeof e?.message === 'string' && e.message.trim() ? e.message : `the provider sent an error without a message${type || error === undefined ? '' : `: ${clipped(JSON.stringify(error) ?? String(error), 200)}`}`
+  const statusCode = ERROR_STATUS[type] ?? 500
+  return { message, type, statusCode, isRetryable: statusCode !== 500, data: error }
+}
+
+/**
+ * An error event the provider could not read (`{"type": "error"}` without an `error` object or
+ * its `message`, a string for an error): its validation failure, in the middle of the stream. It
+ * failed the run as "a stream event that is not part of an answer", the error's type lost (an
+ * `overloaded_error` was a 502, not the provider's overload): it is the error it says it is,
+ * with what it has of a message.
+ */
+function malformedErrorEvent(error: unknown): ReturnType<typeof streamError> | undefined {
+  const err = error as { name?: unknown; value?: unknown } | null
+  if (err?.name !== 'AI_TypeValidationError') return undefined
+  const value = err.value as { type?: unknown; error?: unknown } | null
+  return value?.type === 'error' ? streamError(value.error) : undefined
+}
+
+/**
+ * An error event before the message_start (the provider reads the first as the request's
+ * failure), as the provider reads one: `event: error` whose data is not JSON (a proxy's text),
+ * or JSON without an `error` and its `message`. Its first event unread, the provider threw its
+ * own assertion and the run said the stream "began with an event that is not part of an
+ * answer": the provider's error and its type were lost. Undefined for an event the provider reads.
+ */
+function readableErrorEvent(event: string, type: string | undefined): string | undefined {
+  const named = /^event:[ \t]*error[ \t]*$/m.test(event)
+  if (type !== 'error' && !(type === '' && named)) return undefined
+  const data = dataOf(event) ?? ''
+  let value: { error?: unknown } | undefined
+  try {
+    value = JSON.parse(data) as { error?: unknown }
+  } catch {
+    value = undefined
+  }
+  const error = type === 'error' ? value?.error : data.trim() ? data.trim() : undefined
+  const e = error as { type?: unknown; message?: unknown } | null | undefined
+  if (type === 'error' && typeof e?.type === 'string' && typeof e.message === 'string') return undefined
+  const { message, type: errorType } = streamError(error)
+  return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: errorType, message } })}\n\n`
 }
 
 /** Anthropic's stop reasons as the AI SDK's provider maps them (mapAnthropicStopReason); any other is `other`. */
@@ -198,10 +255,12 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
         const event = pending.slice(0, end)
         pending = pending.slice(end)
         const type = eventType(event)
+        const error = type === 'error' || type === '' ? readableErrorEvent(event, type) : undefined
         if (type === 'message_start') {
           controller.enqueue(enc.encode(event))
           release(controller)
-        } else if (type === 'ping' || type === 'error' || type === undefined) controller.enqueue(enc.encode(event))
+        } else if (error !== undefined) controller.enqueue(enc.encode(error))
+        else if (type === 'ping' || type === 'error' || type === undefined) controller.enqueue(enc.encode(event))
         else {
           held.push(event)
           heldBytes += event.length
@@ -252,17 +311,23 @@ function eventEnd(text: string): number {
  * object (held, as an unknown kind is); undefined for an event without data (a comment, blank lines).
  */
 function eventType(event: string): string | undefined {
-  const data = event
-    .split(/\r\n|\r|\n/)
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(5).replace(/^ /, ''))
-  if (data.length === 0) return undefined
+  const data = dataOf(event)
+  if (data === undefined) return undefined
   try {
-    const value = JSON.parse(data.join('\n')) as { type?: unknown } | null
+    const value = JSON.parse(data) as { type?: unknown } | null
     return typeof value?.type === 'string' ? value.type : ''
   } catch {
     return ''
   }
+}
+
+/** An event's data, its data lines joined (undefined when it has none). */
+function dataOf(event: string): string | undefined {
+  const data = event
+    .split(/\r\n|\r|\n/)
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice(5).replace(/^ /, ''))
+  return data.length === 0 ? undefined : data.join('\n')
 }
 
 /** The tokens Anthropic reported of one turn (one message) so far. */
