@@ -172,6 +172,55 @@ describe('[DONE] after chunks none of which gave a finish reason (vllm-mlx on a 
   })
 })
 
+describe('a JSON document at HTTP 200 not labelled JSON (text/plain, none: a gateway\'s error)', () => {
+  // Read as a stream without an event: the run failed "Response stream ended without a finish
+  // reason" (OpenAI-compatible) or "No output generated" (Anthropic), the provider's message lost.
+  const plain = (body: string, type: string | null = 'text/plain; charset=utf-8') => () => new Response(new Blob([body]).stream(), { headers: type === null ? {} : { 'content-type': type } })
+  test('openai: its error, failed with its message (text/plain, no content-type, white space first)', async () => {
+    const o = await scriptedApp(p, KEY)
+    for (const [body, type] of [['{"error":{"message":"Invalid model name passed in model=gpt-9","type":"invalid_request_error","code":"400"}}', undefined], ['\n {"error":{"message":"Invalid model name passed in model=gpt-9"}}', null]] as const) {
+      p.handler = plain(body, type)
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      const row = await getExec(o.t, o.a, r.body.details.executionId)
+      expect([r.status, row.status, row.error]).toEqual([502, 'failed', 'Model provider error: Invalid model name passed in model=gpt-9'])
+    }
+  })
+  test('openai: a chat completion as text/plain: completed with its answer', async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = plain(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello there' }, finish_reason: 'stop' }] }))
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.result]).toEqual([200, 'Hello there'])
+  })
+  test('anthropic: its error (text/plain, or labelled JSON), failed with its message and type; overloaded_error is 503', async () => {
+    const o = await anthropicApp()
+    const cases: [() => Response, number, string, string][] = [
+      [plain('{"type":"error","error":{"type":"invalid_request_error","message":"model: claude-x is not a valid model"}}'), 502, 'bad_gateway', 'Model provider error: model: claude-x is not a valid model (invalid_request_error)'],
+      [plain('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', 'application/json'), 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: Overloaded (overloaded_error)'],
+      [plain('{"error":{"message":"upstream unavailable"}}', null), 502, 'bad_gateway', 'Model provider error: upstream unavailable'],
+      [plain('{"detail":"Not Found"}'), 502, 'bad_gateway', 'Model provider error: the provider answered with JSON that is not an event stream, where one was asked: {"detail":"Not Found"}'],
+      [plain('{"type":"error",'), 502, 'bad_gateway', 'Model provider error: the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: {"type":"error",'],
+    ]
+    for (const [handler, status, code, error] of cases) {
+      p.handler = handler
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      const row = await getExec(o.t, o.a, r.body.details.executionId)
+      expect([r.status, row.errorCode, row.error]).toEqual([status, code, error])
+    }
+  })
+  test('an event stream labelled text/plain, or not labelled: passes as it came (openai and anthropic)', async () => {
+    const o = await scriptedApp(p, KEY)
+    const a = await anthropicApp()
+    for (const type of ['text/plain', null]) {
+      p.handler = plain(oaiFull('Hello there').join(''), type)
+      const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+      expect([r.status, r.body.result]).toEqual([200, 'Hello there'])
+      p.handler = plain([...antText('Hi'), ...antEnd()].join(''), type)
+      const ra = await exec(a.t, a.a, a.ag.id, { message: 'hi' })
+      expect([ra.status, ra.body.result]).toEqual([200, 'Hi'])
+    }
+  })
+})
+
 describe('what the documents allow', () => {
   test('openai: a BOM, comments, blank lines, CRLF and [DONE], split at every byte (an emoji and an accent inside): completed whole', async () => {
     const o = await scriptedApp(p, KEY)

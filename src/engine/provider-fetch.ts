@@ -395,7 +395,7 @@ export function chatCompletionAsEvents(text: string): string {
   try {
     doc = JSON.parse(text)
   } catch {
-    throw new ProviderAnswerRefused(`the provider answered with a body labelled JSON that is not JSON, where an event stream was asked: ${shortText(text)}`)
+    throw new ProviderAnswerRefused(`the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: ${shortText(text)}`)
   }
   const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
   if (o && ((o.error !== undefined && o.error !== null) || o.object === 'error')) return `data: ${JSON.stringify(o)}\n\n`
@@ -413,6 +413,60 @@ export function chatCompletionAsEvents(text: string): string {
   })
   const { id, created, model, usage } = o
   return `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...(usage !== undefined ? { usage } : {}) })}\n\ndata: [DONE]\n\n`
+}
+
+/**
+ * An Anthropic answer to a request for a stream that came as one JSON document: its error
+ * (`{"type": "error", "error": {…}}`, a gateway's `{"error": …}`) as the error event it stands
+ * for, to fail the run with its message and type as in a stream (an error event first is the
+ * request's failure to the AI SDK; src/engine/anthropic-events.ts reads one without a message).
+ * It failed the run "No output generated", the provider's message lost. JSON that is no error
+ * fails the run saying what came.
+ */
+export function anthropicJsonAsEvents(text: string): string {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw new ProviderAnswerRefused(`the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: ${shortText(text)}`)
+  }
+  const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+  if (o && (o.type === 'error' || (o.error !== undefined && o.error !== null))) return `event: error\ndata: ${JSON.stringify({ type: 'error', error: o.error ?? null })}\n\n`
+  throw new ProviderAnswerRefused(`the provider answered with JSON that is not an event stream, where one was asked: ${shortText(text)}`)
+}
+
+/**
+ * `body` as it came, and whether its first byte other than white space is `{`: read no further
+ * than that byte (or than 64 KiB of white space). An event stream begins with a field name
+ * (`data:`, `event:`), a comment (`:`) or a blank line, never `{`.
+ */
+async function beginsWithBrace(body: ReadableStream<Uint8Array>): Promise<{ body: ReadableStream<Uint8Array>; brace: boolean }> {
+  const reader = body.getReader()
+  const read: Uint8Array[] = []
+  let brace = false
+  for (let seen = 0; seen <= 64 * 1024; ) {
+    const { value, done } = await reader.read()
+    if (done) break
+    read.push(value)
+    const i = value.findIndex((b) => b !== 32 && b !== 9 && b !== 10 && b !== 13)
+    if (i !== -1) {
+      brace = value[i] === 123
+      break
+    }
+    seen += value.length
+  }
+  const again = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of read) c.enqueue(chunk)
+    },
+    async pull(c) {
+      const { value, done } = await reader.read()
+      if (done) c.close()
+      else c.enqueue(value)
+    },
+    cancel: (reason) => reader.cancel(reason),
+  })
+  return { body: again, brace }
 }
 
 /**
@@ -468,16 +522,22 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
       await res.body.cancel().catch(() => {})
       throw htmlAnswer(url, type, chat)
     }
-    if (res.ok && chat && /^application\/([\w.-]+\+)?json\b/.test(type)) {
+    let body = res.body
+    let json = /^application\/([\w.-]+\+)?json\b/.test(type)
+    // A JSON document labelled otherwise (text/plain, none: a gateway's error at HTTP 200) is JSON
+    // all the same: it failed the run as a stream without an event, its message lost. An event
+    // stream (however labelled) passes as it came.
+    if (res.ok && !json && !/^text\/event-stream\b/.test(type)) ({ body, brace: json } = await beginsWithBrace(body))
+    if (res.ok && json) {
       // One JSON document for a stream asked: read (no further than an event may be) as the stream it stands for.
-      const events = chatCompletionAsEvents(await boundedText(res.body, eventBytes, () => eventTooLong(eventBytes)))
+      const text = await boundedText(body, eventBytes, () => eventTooLong(eventBytes))
+      const events = new Response(chat ? chatCompletionAsEvents(text) : anthropicJsonAsEvents(text)).body!
       headers.set('content-type', 'text/event-stream')
-      return new Response(events, { status: res.status, statusText: res.statusText, headers })
+      return new Response(then ? events.pipeThrough(then()) : events, { status: res.status, statusText: res.statusText, headers })
     }
-    const stream = res.ok && chat ? res.body.pipeThrough(errorFieldAsData()) : res.body
-    const bounded = res.ok ? stream.pipeThrough(withoutEmptyData(eventBound(eventBytes), chat ? finishAtDone() : undefined)) : res.body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
-    const body = res.ok && then ? bounded.pipeThrough(then()) : bounded
-    return new Response(body, { status: res.status, statusText: res.statusText, headers })
+    const stream = res.ok && chat ? body.pipeThrough(errorFieldAsData()) : body
+    const bounded = res.ok ? stream.pipeThrough(withoutEmptyData(eventBound(eventBytes), chat ? finishAtDone() : undefined)) : body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    return new Response(res.ok && then ? bounded.pipeThrough(then()) : bounded, { status: res.status, statusText: res.statusText, headers })
   }
   return Object.assign(bounded, { preconnect: base.preconnect }) as typeof fetch
 }
