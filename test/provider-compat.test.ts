@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor } from './helpers/app'
-import { errorFieldAsData } from '../src/engine/provider-fetch'
+import { withoutEmptyData } from '../src/engine/provider-fetch'
 import { thinkTagsTransform } from '../src/engine/think-tags'
 import { agent, exec, getExec, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 
@@ -229,13 +229,13 @@ describe("llama.cpp's error in a stream: an `error:` field, not `data:`", () => 
   })
 
   test('the rewrite, split at every byte; other lines (event:, a data line with "error:" in it, CRLF) pass as they came', async () => {
-    const input = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\n${ERR}: c\ne`
-    const want = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\ndata: {"error":${ERR.slice(6, -2)}}\n\n: c\ne`
+    const input = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\nedata: 1\nerrdata:\n${ERR}error:\r\n: c\ne`
+    const want = `event: x\r\ndata: {"e":"error: no"}\r\n\r\nerr\nedata: 1\nerrdata:\ndata: {"error":${ERR.slice(6, -2)}}\n\ndata: {"error":}\r\n: c\ne`
     const enc = new TextEncoder()
     for (let i = 0; i <= input.length; i++) {
       for (const pieces of [[input.slice(0, i), input.slice(i)], i === 0 ? [...input] : []]) {
         if (pieces.length === 0) continue
-        const out = new ReadableStream<Uint8Array>({ start: (c) => (pieces.forEach((x) => c.enqueue(enc.encode(x))), c.close()) }).pipeThrough(errorFieldAsData())
+        const out = new ReadableStream<Uint8Array>({ start: (c) => (pieces.forEach((x) => c.enqueue(enc.encode(x))), c.close()) }).pipeThrough(withoutEmptyData({ errorField: true }))
         expect(await new Response(out).text()).toBe(want)
       }
     }

@@ -151,7 +151,7 @@ describe('[DONE] after chunks none of which gave a finish reason (vllm-mlx on a 
   })
   test('the finish reason a chunk gave is kept, however its key is split over chunks (finish_reason "length": answer_cut)', async () => {
     const { withoutEmptyData, finishAtDone } = require('../src/engine/provider-fetch') as typeof import('../src/engine/provider-fetch')
-    const run = async (chunks: Uint8Array[]) => new TextDecoder().decode(await new Response(new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close() } }).pipeThrough(withoutEmptyData(undefined, finishAtDone()))).arrayBuffer())
+    const run = async (chunks: Uint8Array[]) => new TextDecoder().decode(await new Response(new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close() } }).pipeThrough(withoutEmptyData({ end: finishAtDone() }))).arrayBuffer())
     const enc = new TextEncoder()
     const cases: [string, boolean][] = [
       ['data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\ndata: {"choices":[{"index":0,"delta":{},"finish_reason" :\t"length"}]}\n\ndata: [DONE]\n\n', false],

@@ -88,6 +88,9 @@ const DATA = new TextEncoder().encode('data:')
 const DATA_SPACE = new TextEncoder().encode('data: ')
 const DONE = new TextEncoder().encode('[DONE]')
 const DATA_DONE = new TextEncoder().encode('data: [DONE]')
+const ERROR_FIELD = new TextEncoder().encode('error:')
+const DATA_ERROR = new TextEncoder().encode('data: {"error":')
+const CLOSE_BRACE = new TextEncoder().encode('}')
 
 /**
  * The stream without its empty data lines (`data:` with nothing, or only spaces and tabs, after
@@ -99,18 +102,30 @@ const DATA_DONE = new TextEncoder().encode('data: [DONE]')
  * white space at the start of a data line's value with it. Only the start of each line is looked
  * at, byte by byte (at most `data:` and its white space); the rest of the line passes as it came.
  *
+ * `errorField` (an OpenAI-compatible stream's): llama.cpp's server writes an error in the middle
+ * of its stream as an SSE field of its own, `error: {"code":500,"message":…}`, not as `data:`. An
+ * SSE parser ignores a field it does not know: the message was lost and the run failed "Response
+ * stream ended without a finish reason" (or, after a whole answer, not at all). Each such line
+ * becomes `data: {"error": …}`, the error event the chunk's schema reads
+ * (src/engine/openai-events.ts): the run fails with the server's message.
+ *
  * `end` (finishAtDone), given, sees each chunk too, and what it has to say before `data: [DONE]`
  * goes out right before it.
  *
- * `bound` (eventBound), given, sees each chunk first and fails the stream with what it returns:
- * the two were transforms in a row, each a stage every chunk went through (one stage is the
+ * `bound` (eventBound), given, sees each chunk first and fails the stream with what it returns.
+ * Each of these was a transform of its own, a stage every chunk went through (one stage is the
  * same work in 0.5-0.9 of the time, bench of 3 MB in 4 KiB and 256-byte chunks).
  */
-export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRefused | undefined, end?: StreamEnd): TransformStream<Uint8Array, Uint8Array> {
+export function withoutEmptyData(o: { bound?: (chunk: Uint8Array) => ProviderAnswerRefused | undefined; end?: StreamEnd; errorField?: boolean } = {}): TransformStream<Uint8Array, Uint8Array> {
+  const { bound, end, errorField = false } = o
   // At a line's start: how many bytes of `data:` it has begun with, withheld (5: all, then only
   // white space, `spaced` if any). -1: the rest of the line passes as it is.
   let matched = 0
   let spaced = false
+  // At a line's start (errorField): how many bytes of `error:` it has begun with, withheld; and,
+  // once all of it has gone out as `data: {"error":`, whether the line's end is to get its `}`.
+  let errored = 0
+  let inError = false
   // After `data:` and its white space: how many bytes of `[DONE]` follow (withheld; -1: none),
   // and whether white space came after all of it. OpenAI's end of stream with white space after
   // it (`data: [DONE] `) was not `[DONE]` to the AI SDK, which failed to parse it as JSON and
@@ -118,6 +133,8 @@ export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRe
   let done = -1
   let trailing = false
   const withheld = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (errored > 0) controller.enqueue(ERROR_FIELD.subarray(0, errored))
+    errored = 0
     if (matched === 5) controller.enqueue(spaced ? DATA_SPACE : DATA)
     else if (matched > 0) controller.enqueue(DATA.subarray(0, matched))
     if (done > 0) controller.enqueue(DONE.subarray(0, done))
@@ -158,11 +175,33 @@ export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRe
           if (cr !== -1 && cr < i) cr = chunk.indexOf(13, i)
           const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
           if (end === -1) break
+          if (inError) {
+            pass(end)
+            controller.enqueue(CLOSE_BRACE)
+            from = end
+            inError = false
+          }
           i = end + 1
           matched = 0
           continue
         }
         const b = chunk[i]!
+        if (errorField && matched === 0 && b === ERROR_FIELD[errored]) {
+          if (errored === 0) pass(i)
+          from = ++i
+          if (++errored === ERROR_FIELD.length) {
+            controller.enqueue(DATA_ERROR)
+            errored = 0
+            inError = true
+            matched = -1
+          }
+          continue
+        }
+        // A line begun as `error:` that is not one (`errdata:`): what was withheld of it goes on, then the rest as it came.
+        if (errored > 0) {
+          withheld(controller)
+          continue
+        }
         if (matched < 5) {
           if (b === DATA[matched]) {
             if (matched === 0) pass(i)
@@ -219,7 +258,8 @@ export function withoutEmptyData(bound?: (chunk: Uint8Array) => ProviderAnswerRe
         const before = end?.beforeDone()
         if (before) controller.enqueue(before)
         controller.enqueue(DATA_DONE)
-      } else if ((matched > 0 && matched < 5) || done > 0) withheld(controller)
+      } else if (inError) controller.enqueue(CLOSE_BRACE)
+      else if ((matched > 0 && matched < 5) || done > 0 || errored > 0) withheld(controller)
     },
   })
 }
@@ -280,71 +320,6 @@ export function finishAtDone(): StreamEnd {
   }
 }
 
-const ERROR_FIELD = new TextEncoder().encode('error:')
-const DATA_ERROR = new TextEncoder().encode('data: {"error":')
-const CLOSE_BRACE = new TextEncoder().encode('}')
-
-/**
- * llama.cpp's server writes an error in the middle of its stream as an SSE field of its own,
- * `error: {"code":500,"message":…,"type":"server_error"}`, not as `data:`. An SSE parser ignores
- * a field it does not know: the message was lost and the run failed "Response stream ended
- * without a finish reason" (or, after a whole answer, not at all). Each such line becomes
- * `data: {"error": …}`, the error event the chunk's schema reads (src/engine/openai-events.ts):
- * the run fails with the server's message. Only the start of each line is looked at.
- */
-export function errorFieldAsData(): TransformStream<Uint8Array, Uint8Array> {
-  // Bytes of `error:` matched at the line's start (withheld), -1 in the rest of another line.
-  let pre = 0
-  // In the rest of an `error:` line: its end gets the closing brace.
-  let inError = false
-  return new TransformStream({
-    transform(chunk, controller) {
-      const n = chunk.length
-      let from = 0
-      const pass = (end: number) => {
-        if (end > from) controller.enqueue(chunk.subarray(from, end))
-      }
-      for (let i = 0; i < n; ) {
-        if (pre < 0 || inError) {
-          const lf = chunk.indexOf(10, i)
-          const cr = chunk.indexOf(13, i)
-          const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
-          if (end === -1) break
-          if (inError) {
-            pass(end)
-            controller.enqueue(CLOSE_BRACE)
-            from = end
-            inError = false
-          }
-          pre = 0
-          i = end + 1
-          continue
-        }
-        if (chunk[i] === ERROR_FIELD[pre]) {
-          if (pre === 0) pass(i)
-          pre++
-          from = ++i
-          if (pre === ERROR_FIELD.length) {
-            controller.enqueue(DATA_ERROR)
-            inError = true
-          }
-          continue
-        }
-        // Another line: what was withheld of it goes on, then the rest as it came.
-        if (pre > 0) {
-          controller.enqueue(ERROR_FIELD.subarray(0, pre))
-          from = i
-        }
-        pre = -1
-      }
-      pass(n)
-    },
-    flush(controller) {
-      if (inError) controller.enqueue(CLOSE_BRACE)
-      else if (pre > 0) controller.enqueue(ERROR_FIELD.subarray(0, pre))
-    },
-  })
-}
 
 /** The first `limit` bytes of a body, then its end (the rest is not read: the source is cancelled). */
 function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
@@ -535,8 +510,7 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
       headers.set('content-type', 'text/event-stream')
       return new Response(then ? events.pipeThrough(then()) : events, { status: res.status, statusText: res.statusText, headers })
     }
-    const stream = res.ok && chat ? body.pipeThrough(errorFieldAsData()) : body
-    const bounded = res.ok ? stream.pipeThrough(withoutEmptyData(eventBound(eventBytes), chat ? finishAtDone() : undefined)) : body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
+    const bounded = res.ok ? body.pipeThrough(withoutEmptyData({ bound: eventBound(eventBytes), ...(chat && { end: finishAtDone(), errorField: true }) })) : body.pipeThrough(firstBytes(ERROR_BODY_BYTES))
     return new Response(res.ok && then ? bounded.pipeThrough(then()) : bounded, { status: res.status, statusText: res.statusText, headers })
   }
   return Object.assign(bounded, { preconnect: base.preconnect }) as typeof fetch
