@@ -133,6 +133,23 @@ describe('<think> in the text (DeepSeek-R1, Qwen3 on llama.cpp, vLLM, LM Studio 
     expect((await split(['<think>only thought</th']))).toEqual({ text: '', reasoning: 'only thought</th', kinds: ['reasoning-start', 'reasoning-end', 'finish'] })
   })
 
+  // A template that opens the block in the prompt (DeepSeek-R1's `<think>\n`): R1 skipping its
+  // thinking writes only the close. The answer began with "</think>".
+  test('a text that begins with </think> (its block opened in the prompt, empty): the tag dropped, wherever the deltas cut', async () => {
+    const whole = '\n\n</think>\n\nIt is 4.'
+    for (let i = 0; i <= whole.length; i++) {
+      for (const deltas of [[whole.slice(0, i), whole.slice(i)], [...whole.slice(0, i)].concat(whole.slice(i))]) {
+        const r = await split(deltas)
+        expect([r.text, r.reasoning, r.kinds]).toEqual(['It is 4.', '', ['text-start', 'text-end', 'finish']])
+      }
+    }
+    expect((await split(['</', 'thinking> is a tag']))).toMatchObject({ text: '</thinking> is a tag', reasoning: '' })
+    expect((await split(['</th']))).toMatchObject({ text: '</th', reasoning: '' })
+    expect((await split(['Text, then </think>', ' more']))).toMatchObject({ text: 'Text, then </think> more', reasoning: '' })
+    const { r, row } = await delegating(() => rawStream([oaiText('\n\n</thi'), oaiText('nk>\n\nGoing.'), oaiStop(), oaiUsage(), oaiDone]))
+    expect([r.status, r.body.result, row.result]).toEqual([200, 'Going.', 'Going.'])
+  })
+
   test('end to end: the answer without the thinking, streamed and stored; the thinking is not sent on as the answer', async () => {
     const { r, row } = await delegating(() => rawStream([oaiText('<thi'), oaiText('nk>\nThe user says GO.\n</th'), oaiText('ink>\n\nGoing.'), oaiStop(), oaiUsage(), oaiDone]))
     expect([r.status, r.body.result, row.result]).toEqual([200, 'Going.', 'Going.'])

@@ -7,6 +7,14 @@
  * would be, and the text after it (its leading white space dropped) as the answer. Only there:
  * `<think>` anywhere else is text the model wrote. The deltas pass as they come but for what
  * could still be the start of `<think>` or of `</think>`, held until it is known.
+ *
+ * A chat template that opens the block itself (DeepSeek-R1's and its distills' end their prompt
+ * with `<think>\n`: llama.cpp, vLLM and SGLang without a reasoning parser) leaves the model's text
+ * without the opening tag. A text part that begins (white space aside) with `</think>` closed
+ * such a block with nothing in it (R1 skipping its thinking): the tag is dropped, as its empty
+ * block would be, and the answer is the text after it. It was the answer's first word. Thinking
+ * written before such a closing tag is not told from an answer here: that would hold every
+ * model's answer back until its end, to see whether a `</think>` comes.
  */
 import type { LanguageModel } from 'ai'
 import { aiSdk } from './sdk'
@@ -64,7 +72,13 @@ export function thinkTagsTransform(): TransformStream<Part, Part> {
             s.buf = ''
             continue
           }
-          if (!ending && OPEN.startsWith(t)) break
+          if (t.startsWith(CLOSE)) {
+            s.mode = 'after'
+            input = t.slice(CLOSE.length)
+            s.buf = ''
+            continue
+          }
+          if (!ending && (OPEN.startsWith(t) || CLOSE.startsWith(t))) break
           s.mode = 'text'
           input = s.buf
           s.buf = ''
