@@ -144,10 +144,13 @@ describe('finish reasons the AI SDK does not know (it maps them to `other`)', ()
       expect([x.row.status, x.row.result]).toEqual(['completed', 'The deploy of '])
       expect(x.logs.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: 'other', rawFinishReason: 'recitation' })
     }
-    // A finish reason of "stop" logs nothing of the kind.
-    p.handler = () => rawStream(oaiFull('Done.'))
-    const x = await outcome('sync', o)
-    expect([x.row.status, x.logs.map((l: any) => l.event)]).toEqual(['completed', ['started', 'completed']])
+    // A finish reason of "stop" logs nothing of the kind, nor one that says the model ended where
+    // it meant to in other words (text-generation-inference's eos_token, a gateway's end_turn).
+    for (const reason of ['stop', 'eos_token', 'end_turn', 'stop_sequence', 'EOS']) {
+      p.handler = () => rawStream([oaiText('Done.'), oaiStop(reason), oaiUsage(), oaiDone])
+      const x = await outcome('sync', o)
+      expect([reason, x.row.status, x.row.result, x.logs.map((l: any) => l.event)]).toEqual([reason, 'completed', 'Done.', ['started', 'completed']])
+    }
   })
 })
 

@@ -202,6 +202,14 @@ const BROKEN_OFF = new Set(['error', 'abort', 'aborted', 'cancelled', 'canceled'
 function brokenOff(finish: string, raw: string | undefined): boolean {
   return finish === 'error' || (finish === 'other' && raw !== undefined && BROKEN_OFF.has(raw.trim().toLowerCase()))
 }
+/**
+ * Finish reasons, not OpenAI's, by which an OpenAI-compatible server says its model ended its
+ * answer where it meant to (compared without case): text-generation-inference's `eos_token`
+ * (before it said `stop`), a gateway's Anthropic words (`end_turn`, `stop_sequence`: LiteLLM in
+ * front of some models). The AI SDK maps them to `other`, and each whole answer was logged as
+ * one that may have been cut (answer_cut).
+ */
+const ENDED = new Set(['eos_token', 'eos', 'end_turn', 'stop_sequence'])
 /** How much of a provider's finish reason is repeated (in an error, in a log line): it is the provider's string, of any length. */
 const MAX_SHOWN_FINISH = 100
 const shownFinish = (reason: string) => JSON.stringify(reason.slice(0, MAX_SHOWN_FINISH))
@@ -944,7 +952,7 @@ export async function runJob(
     if (lastFinish === 'length' || lastFinish === 'content-filter') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish })
     // A finish reason the AI SDK does not know (`other`): the answer may not be whole either, and
     // the log says what the provider called it.
-    else if (lastFinish === 'other') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH) })
+    else if (lastFinish === 'other' && !(lastRawFinish !== undefined && ENDED.has(lastRawFinish.trim().toLowerCase()))) await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish === undefined ? null : lastRawFinish.slice(0, MAX_SHOWN_FINISH) })
     // Anthropic's `pause_turn` (a long turn paused, to be continued by another request, which this
     // server does not make): the AI SDK calls it `stop`, and the paused answer passed as whole.
     else if (lastRawFinish === 'pause_turn') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish, rawFinishReason: lastRawFinish })
