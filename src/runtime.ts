@@ -224,6 +224,9 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
       },
         opts.stop,
       )
+      if (connection.transactionPooled) {
+        log.info('database_transaction_pooling', { note: 'a pooler in transaction mode (PgBouncer pool_mode = transaction) shares the database sessions between connections: statements are sent unprepared (parsed each time), none relies on a session' })
+      }
     }
     const before = await settingsBeforeMigrating(connection.db)
     let key = before.keyCheck === undefined ? null : keyOf(false)

@@ -282,13 +282,17 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
     // The copy is committed whatever happens here: a failure is reported, not thrown. On a
     // connection of its own without the statement timeout (a big database takes a while).
     const own = await target.client.reserve()
+    // Behind a pooler in transaction mode the SET would land on one server session and VACUUM
+    // maybe on another, leaving that session without a timeout for whoever gets it next: VACUUM
+    // then runs within the role's statement_timeout (a failure is reported as below).
+    const untimed = !target.transactionPooled
     try {
-      await own`SET statement_timeout = 0`
+      if (untimed) await own`SET statement_timeout = 0`
       await own.unsafe(`VACUUM (ANALYZE) ${report.tables.filter((t) => t.rows > 0).map((t) => quote(t.name)).join(', ') || quote(nameOf('organizations'))}`)
     } catch (e) {
       return { ...report, analyzeFailed: errorMessage(e) }
     } finally {
-      await own`RESET statement_timeout`.catch(() => {})
+      if (untimed) await own`RESET statement_timeout`.catch(() => {})
       own.release()
     }
     return report

@@ -264,12 +264,71 @@ export class PgConnection implements DbConnection {
     const full = 2 * connectTimeoutS(this.txWaitMs) * 1000 + 1000
     const ms = withinMs === undefined ? full : Math.min(full, Math.max(1000, Math.ceil(withinMs / 1000) * 1000))
     try {
-      await this.deadlined(this.client`SELECT 1`, undefined, ms)
+      // The simple protocol: no named statement yet, whatever sits between (checkSession).
+      await this.deadlined(this.client.unsafe('SELECT 1'), undefined, ms)
     } catch (e) {
       const noContact = (e as { unreached?: unknown }).unreached === true || ((e as { code?: unknown }).code === 'ETIMEDOUT' && (e as Error).message.startsWith('the database did not answer'))
+      const refused = /^unsupported startup parameter: (\S+)/.exec((e as Error)?.message ?? '')
+      if (refused) throw new Error(`${where} refused the connection parameter ${refused[1]} that teamday sends with every connection, as PgBouncer does: add ignore_startup_parameters = ${STARTUP_PARAMETERS} to its [pgbouncer] section; teamday then checks that the settings still hold and says what to set for its role where they do not (README: "Running several instances", PgBouncer)`)
       if (!noContact) throw e
       throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
     }
+    if (this.session && !this.sessionChecked) {
+      await this.deadlined(this.checkSession(this.session), undefined, ms)
+      this.sessionChecked = true
+    }
+  }
+
+  /** What checkSession expects of every connection, and how it opens the two it probes with (openPostgres); none: not checked (tests' hand-made connections). */
+  session?: SessionCheck
+  private sessionChecked = false
+
+  /**
+   * Whether a pooler in transaction mode (PgBouncer's `pool_mode = transaction`, Supavisor's and
+   * RDS Proxy's kind) sits between this process and PostgreSQL: its connections then share
+   * server sessions, each transaction (or statement outside one) on whichever is free. Set by
+   * the first contact (checkSession); statements are then sent unnamed.
+   */
+  transactionPooled = false
+
+  /**
+   * Checked at the first contact, on two connections of their own: that PostgreSQL's sessions
+   * hold the settings teamday gives every connection, and whether a pooler shares them.
+   *
+   * A pooler drops what it does not pass on: PgBouncer refuses `statement_timeout` and
+   * `idle_in_transaction_session_timeout` as connection parameters (and `search_path`,
+   * `options`), or drops them when told to ignore them, and nothing said so: statements ran
+   * without a timeout, and tables went to `public` instead of the URL's schema. The settings
+   * must then be the role's (ALTER ROLE … SET), which is what the refusal says, with the values.
+   *
+   * In transaction mode, a named prepared statement (postgres-js prepares every statement, and
+   * keeps it per connection) exists only on the server session that parsed it: the next use
+   * landed on another and failed ("prepared statement … does not exist", a 500), and the
+   * driver's pipeline went out of step (found behind PgBouncer 1.18, 2026-12-07). Two
+   * connections that ever meet one server session, or one that meets two, are pooled so (never
+   * in session mode, nor without a pooler): statements are then sent unnamed (parsed each time),
+   * for every connection of the pool. Session state is assumed nowhere else: transactions and
+   * migrations take transaction-level advisory locks, and `set_config(…, true)` lasts one statement's transaction.
+   */
+  private async checkSession(check: SessionCheck): Promise<void> {
+    // Two clients of one connection each (postgres-js's reserve() hung on a fresh pool).
+    const [a, b] = [check.open(), check.open()]
+    try {
+      const pids: [Set<number>, Set<number>] = [new Set(), new Set()]
+      for (let i = 0; i < 3; i++) {
+        for (const [j, c] of [b, a].entries()) {
+          const [row] = (await c.unsafe(SESSION_SQL)) as unknown as SessionRow[]
+          pids[j]!.add(Number(row!.pid))
+          const wrong = wrongSettings(row!, check)
+          if (wrong) throw new Error(wrong)
+        }
+      }
+      this.transactionPooled = pids[0].size > 1 || pids[1].size > 1 || [...pids[0]].some((p) => pids[1].has(p))
+    } finally {
+      await Promise.all([a, b].map((c) => c.end({ timeout: 1 }).catch(() => {})))
+    }
+    // Every connection of the pool, from its next statement on (postgres-js reads its options at each).
+    if (this.transactionPooled) (this.client.options as { prepare: boolean }).prepare = false
   }
 
   /**
@@ -388,6 +447,64 @@ export class PgConnection implements DbConnection {
   async close(): Promise<void> {
     await this.client.end({ timeout: 5 })
   }
+}
+
+/** What checkSession expects of PostgreSQL's sessions, and how it opens a client of one connection like the pool's. */
+export interface SessionCheck {
+  statementTimeoutMs: number
+  /** The search_path asked for (the URL's `search_path` or `options=-c search_path=…`, or a test's schema), as written. */
+  searchPath?: string
+  open: () => postgres.Sql
+}
+
+/** The connection parameters teamday sends that PgBouncer does not pass on (openPostgres's `connection`, and those a URL may add). */
+const STARTUP_PARAMETERS = 'statement_timeout, idle_in_transaction_session_timeout, search_path, options'
+
+/** checkSession's question, in the simple protocol (nothing named). */
+const SESSION_SQL = `SELECT pg_backend_pid() AS pid, (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout,
+  (SELECT setting FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout') AS idle_timeout, current_setting('search_path') AS search_path,
+  quote_ident(current_user) AS role, quote_ident(current_database()) AS database`
+
+interface SessionRow {
+  pid: number | string
+  statement_timeout: string
+  idle_timeout: string
+  search_path: string
+  role: string
+  database: string
+}
+
+/** A search_path as PostgreSQL compares it: names without the spaces and quotes around them. */
+function pathNames(path: string): string {
+  return path
+    .split(',')
+    .map((n) => n.trim().replace(/^"(.*)"$/, '$1'))
+    .join(',')
+}
+
+/** Why a session `row` lacks what `check` expects (a line saying what to set, and where), or undefined. */
+function wrongSettings(row: SessionRow, check: SessionCheck): string | undefined {
+  const ms = String(check.statementTimeoutMs)
+  const wrong: string[] = []
+  const set: string[] = []
+  if (row.statement_timeout !== ms) {
+    wrong.push(`statement_timeout ${row.statement_timeout} ms, not TEAMDAY_DB_STATEMENT_TIMEOUT_MS's ${ms}`)
+    set.push(`statement_timeout = ${ms}`)
+  }
+  if (row.idle_timeout !== ms) {
+    wrong.push(`idle_in_transaction_session_timeout ${row.idle_timeout} ms, not ${ms}`)
+    set.push(`idle_in_transaction_session_timeout = ${ms}`)
+  }
+  if (check.searchPath !== undefined && pathNames(row.search_path) !== pathNames(check.searchPath)) {
+    wrong.push(`search_path ${row.search_path}, not the URL's ${check.searchPath}`)
+    set.push(`search_path = ${check.searchPath}`)
+  }
+  if (wrong.length === 0) return undefined
+  const alter = set.map((x) => `ALTER ROLE ${row.role} IN DATABASE ${row.database} SET ${x};`).join(' ')
+  return (
+    `the database's sessions lack settings teamday gives every connection (${wrong.join('; ')}): a connection pooler between them (PgBouncer) did not pass them on. ` +
+    `Set them for the role, as its owner or a superuser: ${alter} then have the pooler open its server connections anew (PgBouncer: RECONNECT in its admin console, or a restart), as open ones keep the old values (README: "Running several instances", PgBouncer); nothing was changed`
+  )
 }
 
 /** A statement or transaction still waiting for a connection after every attempt for this long failed: failed then (failUnreached). */
@@ -567,6 +684,13 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const pacer = new ConnectPacer()
   // sslmode and the TLS files as libpq reads them (src/db/pg-tls.ts), out of the URL.
   const tls = pgTlsSettings(url)
+  const connection = {
+    statement_timeout: opts.statementTimeoutMs,
+    // A transaction left open (a stuck request) must not hold the transaction lock for ever.
+    idle_in_transaction_session_timeout: opts.statementTimeoutMs,
+    application_name: 'teamday',
+    ...(opts.schema ? { search_path: opts.schema } : {}),
+  }
   const client = postgres(tls.url, {
     ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}),
     // A documented option of postgres-js that its types leave out.
@@ -588,17 +712,39 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     connect_timeout: connectTimeoutS(opts.statementTimeoutMs),
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
-    connection: {
-      statement_timeout: opts.statementTimeoutMs,
-      // A transaction left open (a stuck request) must not hold the transaction lock for ever.
-      idle_in_transaction_session_timeout: opts.statementTimeoutMs,
-      application_name: 'teamday',
-      ...(opts.schema ? { search_path: opts.schema } : {}),
-    },
+    connection,
   })
   const conn = new PgConnection(client, opts.schema, opts.statementTimeoutMs)
+  conn.session = {
+    statementTimeoutMs: opts.statementTimeoutMs,
+    searchPath: opts.schema ?? askedSearchPath(tls.url),
+    open: () =>
+      postgres(tls.url, {
+        ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}),
+        max: 1,
+        onnotice: () => {},
+        prepare: false,
+        fetch_types: false,
+        connect_timeout: connectTimeoutS(opts.statementTimeoutMs),
+        connection,
+      }),
+  }
   pacer.onFailed = (failingMs) => conn.failUnreached(failingMs)
   return conn
+}
+
+/** The search_path a URL asks for: its `search_path` parameter, or `-c search_path=…` in its `options` (libpq's form). */
+export function askedSearchPath(url: string): string | undefined {
+  let q: URLSearchParams
+  try {
+    q = new URL(url).searchParams
+  } catch {
+    return undefined
+  }
+  const direct = q.get('search_path')
+  if (direct !== null) return direct
+  const m = /(?:^|\s)-c\s*search_path=(\S+)/.exec(q.get('options') ?? '')
+  return m?.[1]
 }
 
 let installed = false

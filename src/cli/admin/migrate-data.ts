@@ -40,6 +40,8 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
     const conn = openPostgres(to, { pool: 1, statementTimeoutMs: target.dbStatementTimeoutMs })
     io.err(`copying ${file} (read-only) to ${describeDatabase(to)}`)
     try {
+      // Refused here, before any statement, if a pooler dropped the session's settings; unnamed statements behind one in transaction mode.
+      await conn.firstContact(describeDatabase(to))
       report = await copySqliteToPostgres(source, conn, { replace: values.replace === true, force: values.force === true })
     } catch (e) {
       if (e instanceof TargetNotEmptyError) {
