@@ -269,7 +269,7 @@ export class PgConnection implements DbConnection {
     } catch (e) {
       const noContact = (e as { unreached?: unknown }).unreached === true || ((e as { code?: unknown }).code === 'ETIMEDOUT' && (e as Error).message.startsWith('the database did not answer'))
       const refused = /^unsupported startup parameter: (\S+)/.exec((e as Error)?.message ?? '')
-      if (refused) throw new Error(`${where} refused the connection parameter ${refused[1]} that teamday sends with every connection, as PgBouncer does: add ignore_startup_parameters = ${STARTUP_PARAMETERS} to its [pgbouncer] section; teamday then checks that the settings still hold and says what to set for its role where they do not (README: "Running several instances", PgBouncer)`)
+      if (refused) throw new Error(`${where} refused the connection parameter ${refused[1]} that teamday sends with every connection, as PgBouncer does: add ignore_startup_parameters = ${ignoredParameters(refused[1]!)} to its [pgbouncer] section; teamday then checks that the settings still hold and says what to set for its role where they do not (README: "Running several instances", PgBouncer)`)
       if (!noContact) throw e
       throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
     }
@@ -457,8 +457,11 @@ export interface SessionCheck {
   open: () => postgres.Sql
 }
 
-/** The connection parameters teamday sends that PgBouncer does not pass on (openPostgres's `connection`, and those a URL may add). */
-const STARTUP_PARAMETERS = 'statement_timeout, idle_in_transaction_session_timeout, search_path, options'
+/** The line PgBouncer needs to take teamday's connection parameters (openPostgres's `connection`), and `refused` when a URL added it (search_path, options). */
+function ignoredParameters(refused: string): string {
+  const ours = ['statement_timeout', 'idle_in_transaction_session_timeout']
+  return [...ours, ...(ours.includes(refused) ? [] : [refused])].join(', ')
+}
 
 /** checkSession's question, in the simple protocol (nothing named). */
 const SESSION_SQL = `SELECT pg_backend_pid() AS pid, (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout,

@@ -1,0 +1,279 @@
+/**
+ * teamday behind PgBouncer (Debian's `pgbouncer`, /usr/sbin/pgbouncer), as teams that run several
+ * instances often deploy it, and as managed poolers behave: real pgbouncer processes on free
+ * ports in front of the test PostgreSQL, real `teamday serve` processes (the compiled binary with
+ * TEAMDAY_TEST_BINARY, else the sources) through them. Found by probing, 2026-12-07, with
+ * PgBouncer 1.18:
+ *
+ * - without `ignore_startup_parameters` every start failed with PgBouncer's bare
+ *   "unsupported startup parameter: statement_timeout";
+ * - with it, the settings teamday gives each connection were dropped without a word
+ *   (statement_timeout 0, idle_in_transaction_session_timeout 0);
+ * - in transaction mode postgres-js's named prepared statements landed on server sessions that
+ *   never parsed them: 81 of 348 requests were 500s ("prepared statement … does not exist"),
+ *   others 503s as the driver's pipeline went out of step.
+ *
+ * The pooler's config is README's ("Running several instances", PgBouncer), read from it.
+ *
+ * PostgreSQL pass only (TEAMDAY_TEST_DATABASE=postgres): listed in test/skip-allowlist.txt for the SQLite pass.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir, userInfo } from 'node:os'
+import { join, resolve } from 'node:path'
+import postgres from 'postgres'
+import { adminTokenVia } from './helpers/first-start'
+import { createTestDatabase, dropDatabases, needPostgres, ON_PG, PG_ADMIN_URL, urlFor } from './helpers/pg'
+import { randomKey, spawnCollected, startServer, type Served, type Spawned } from './helpers/spawn'
+
+const PGBOUNCER = '/usr/sbin/pgbouncer'
+const root = resolve(import.meta.dir, '..')
+
+async function haveBouncer(): Promise<boolean> {
+  if (!ON_PG) return false
+  if (!(await needPostgres('test/pg-bouncer.test.ts'))) return false
+  if (existsSync(PGBOUNCER)) return true
+  if (process.env.CI) throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`)
+  console.warn(`pg-bouncer: ${PGBOUNCER} is missing (apt-get install pgbouncer): skipping the PgBouncer tests`)
+  return false
+}
+const HAVE = await haveBouncer()
+
+/** `teamday` as the test runs it: the compiled binary (TEAMDAY_TEST_BINARY), else the sources under this Bun. */
+const TEAMDAY = process.env.TEAMDAY_TEST_BINARY ? [resolve(process.env.TEAMDAY_TEST_BINARY)] : [process.execPath, resolve(root, 'src/main.ts')]
+
+/** The [pgbouncer] settings of README's PgBouncer paragraph (read from it, so the two stay one). */
+function readmeBouncerSettings(): string {
+  const readme = readFileSync(resolve(root, 'README.md'), 'utf8')
+  const m = /```ini\n([ \t]*\[databases\][\s\S]*?)[ \t]*```/.exec(readme)
+  if (!m) throw new Error('README.md has no ```ini block with the PgBouncer config')
+  return m[1]!.replace(/^[ \t]+/gm, '')
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then closed for pgbouncer to take). */
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer()
+    s.once('error', fail)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => ok(port))
+    })
+  })
+}
+
+interface Bouncer {
+  port: number
+  proc: Spawned
+  stop(): Promise<void>
+}
+
+/**
+ * A pgbouncer process in the foreground on `port` (a free one when not given), with README's
+ * config but for the database line (the test's database), the port, and `overrides`
+ * (`pool_mode = session`, or `ignore_startup_parameters =` to leave it out). As root it runs as
+ * the `postgres` user: pgbouncer refuses to run as root.
+ */
+async function startBouncer(db: string, o: { port?: number; overrides?: Record<string, string> } = {}): Promise<Bouncer> {
+  const port = o.port ?? (await freePort())
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-pgbouncer-'))
+  const pg = new URL(PG_ADMIN_URL)
+  const settings = readmeBouncerSettings()
+    .replace(/^teamday = .*$/m, `teamday = host=${pg.hostname} port=${pg.port || 5432} dbname=${db}`)
+    .replace(/^listen_port = .*$/m, `listen_port = ${port}`)
+    .replace(/^listen_addr = .*$/m, 'listen_addr = 127.0.0.1')
+    // The test server trusts local connections: no password to look up.
+    .replace(/^auth_type = .*$/m, 'auth_type = trust')
+    .replace(/^auth_file = .*$/m, `auth_file = ${join(dir, 'users.txt')}`)
+  let ini = settings
+  for (const [k, v] of Object.entries(o.overrides ?? {})) ini = ini.replace(new RegExp(`^${k} = .*$`, 'm'), v === '' ? '' : `${k} = ${v}`)
+  // No Unix socket (another pgbouncer's /tmp/.s.PGSQL.6432), logs on stderr.
+  ini += '\nunix_socket_dir =\nlogfile =\n'
+  writeFileSync(join(dir, 'pgbouncer.ini'), ini)
+  writeFileSync(join(dir, 'users.txt'), `"${decodeURIComponent(pg.username || 'postgres')}" ""\n`)
+  const asRoot = userInfo().uid === 0
+  if (asRoot) {
+    const pw = Bun.spawnSync(['id', '-u', 'postgres'], { stdout: 'pipe' })
+    const uid = Number(pw.stdout.toString().trim())
+    chownSync(dir, uid, -1)
+    for (const f of ['pgbouncer.ini', 'users.txt']) chownSync(join(dir, f), uid, -1)
+  }
+  chmodSync(dir, 0o755)
+  const proc = spawnCollected([PGBOUNCER, ...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')])
+  await proc.waitFor(/process up/, 10_000)
+  // Listening once it accepts a connection.
+  const end = Date.now() + 5000
+  for (;;) {
+    try {
+      await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then((s) => s.end())
+      break
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`pgbouncer did not listen on ${port}: ${proc.output()}`)
+      await Bun.sleep(50)
+    }
+  }
+  return {
+    port,
+    proc,
+    async stop() {
+      proc.proc.kill('SIGKILL')
+      await proc.exited(5000)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
+  const key = randomKey()
+  let db = ''
+  let direct = ''
+  let sql: postgres.Sql
+  const bouncers: Bouncer[] = []
+  const servers: Served[] = []
+  const env = () => ({ ...process.env, TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_TEST_DATABASE: undefined })
+  const via = (b: Bouncer) => `postgres://${new URL(PG_ADMIN_URL).username || 'postgres'}@127.0.0.1:${b.port}/teamday`
+
+  async function bouncer(o: Parameters<typeof startBouncer>[1] = {}) {
+    const b = await startBouncer(db, o)
+    bouncers.push(b)
+    return b
+  }
+  async function serve(url: string, ready: RegExp[] = []) {
+    const s = await startServer([...TEAMDAY, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', url], { cwd: root, env: env(), ms: 30_000, ready })
+    servers.push(s)
+    return s
+  }
+  /** `teamday serve` that must refuse to start: its exit code and output. */
+  async function refusedStart(url: string) {
+    const p = spawnCollected([...TEAMDAY, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', url], { cwd: root, env: env() })
+    const code = await p.exited(20_000)
+    if (code === 'still running') p.proc.kill('SIGKILL')
+    return { code, out: p.output() }
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    direct = urlFor(db)
+    sql = postgres(direct, { max: 1, onnotice: () => {} })
+  })
+
+  afterAll(async () => {
+    for (const s of servers) s.proc.kill('SIGKILL')
+    await Promise.all(servers.map((s) => s.exited(5000)))
+    await Promise.all(bouncers.map((b) => b.stop()))
+    await sql?.end({ timeout: 1 })
+    if (db) await dropDatabases([db]).catch(() => {})
+  })
+
+  test("a pooler that refuses teamday's connection parameters: the start says which line to add", async () => {
+    const b = await bouncer({ overrides: { ignore_startup_parameters: '' } })
+    const r = await refusedStart(via(b))
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('refused the connection parameter statement_timeout')
+    expect(r.out).toContain('ignore_startup_parameters = statement_timeout, idle_in_transaction_session_timeout')
+    expect(r.out.trim().split('\n')).toHaveLength(1)
+  })
+
+  test('a pooler that drops them: the start refuses, naming the ALTER ROLE to run, and creates nothing', async () => {
+    const b = await bouncer()
+    const r = await refusedStart(via(b))
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('statement_timeout 0 ms, not TEAMDAY_DB_STATEMENT_TIMEOUT_MS')
+    expect(r.out).toMatch(/ALTER ROLE \S+ IN DATABASE \S+ SET statement_timeout = 30000; ALTER ROLE \S+ IN DATABASE \S+ SET idle_in_transaction_session_timeout = 30000;/)
+    const [t] = await sql`SELECT to_regclass('settings') IS NOT NULL AS made`
+    expect(t!.made).toBe(false)
+  })
+
+  describe('with the role settings README gives', () => {
+    let tx: Bouncer
+    let a: Served, b: Served
+    let admin = ''
+    const req = async (s: Served, path: string, init: RequestInit = {}, token = admin) => {
+      const t0 = Date.now()
+      try {
+        const res = await fetch(`${s.origin}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers }, signal: AbortSignal.timeout(15_000) })
+        const text = await res.text()
+        return { status: res.status, text, body: text.startsWith('{') ? JSON.parse(text) : undefined, ms: Date.now() - t0 }
+      } catch (e) {
+        // No answer (a request that hung): status 0, said in the failure.
+        return { status: 0, text: String(e), body: undefined, ms: Date.now() - t0 }
+      }
+    }
+
+    beforeAll(async () => {
+      // README's statements, as the output of the refusal above named them.
+      const [who] = await sql`SELECT quote_ident(current_user) AS role`
+      await sql.unsafe(`ALTER ROLE ${who!.role} IN DATABASE ${db} SET statement_timeout = 30000`)
+      await sql.unsafe(`ALTER ROLE ${who!.role} IN DATABASE ${db} SET idle_in_transaction_session_timeout = 30000`)
+      tx = await bouncer()
+    })
+
+    test('transaction mode: two instances started at once on the empty database migrate once and serve every request', async () => {
+      // Each says who made the first admin: itself, or the other.
+      const firstStart = [/First start: created|Another teamday on this database made the first admin/]
+      ;[a, b] = await Promise.all([serve(via(tx), firstStart), serve(via(tx), firstStart)])
+      const [j] = await sql`SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS distinct FROM drizzle.__drizzle_migrations`
+      expect(j!.n).toBeGreaterThan(10)
+      expect(j!.distinct).toBe(j!.n)
+      const [u] = await sql`SELECT count(*)::int AS n FROM users`
+      expect(u!.n).toBe(1)
+      admin = adminTokenVia(TEAMDAY, via(tx), { cwd: root, env: { ...env(), TEAMDAY_LOG_LEVEL: 'silent' } })
+      // Concurrent reads and writes through both instances: each statement on whichever server session is free.
+      const statuses = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => {
+          const s = i % 2 ? a : b
+          if (i % 3 === 0) return req(s, '/api/v1/agents', { method: 'POST', body: JSON.stringify({ name: `agent ${i}`, role: 'r', systemPrompt: 'p' }) })
+          return req(s, i % 3 === 1 ? '/api/v1/agents?limit=5' : '/api/v1/tokens')
+        }),
+      )
+      const bad = statuses.filter((r) => r.status < 200 || r.status >= 300)
+      expect(bad.map((r) => `${r.status} ${r.text.slice(0, 200)}`)).toEqual([])
+      for (const s of [a, b]) expect(s.output()).not.toMatch(/prepared statement|"level":"error"/)
+      for (const s of [a, b]) expect(s.output()).toContain('"msg":"database_transaction_pooling"')
+    })
+
+    test('a token revoked through one instance is refused by the other on the very next request', async () => {
+      const made = await req(a, '/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: 'pooled' }) })
+      expect(made.status).toBe(201)
+      const token = made.body.token ?? made.body.data?.token
+      const id = made.body.id ?? made.body.data?.id
+      expect((await req(b, '/api/v1/agents?limit=1', {}, token)).status).toBe(200)
+      expect((await req(a, `/api/v1/tokens/${id}`, { method: 'DELETE' })).status).toBeLessThan(300)
+      const after = await req(b, '/api/v1/agents?limit=1', {}, token)
+      expect(after.status).toBe(401)
+    })
+
+    test('PgBouncer killed mid-traffic: JSON 503s, then served again once it is back', async () => {
+      const port = tx.port
+      // Requests in flight through both instances as it dies.
+      const during = Promise.all(Array.from({ length: 10 }, (_, i) => req(i % 2 ? a : b, '/api/v1/agents?limit=1')))
+      await tx.stop()
+      bouncers.splice(bouncers.indexOf(tx), 1)
+      const down = await req(a, '/api/v1/agents?limit=1')
+      expect(down.status).toBe(503)
+      expect(down.body?.error).toBe(true)
+      expect(down.ms).toBeLessThan(10_000)
+      // Each answered, in JSON: served before the kill, or a 503.
+      for (const r of await during) expect([200, 503]).toContain(r.status)
+      tx = await bouncer({ port })
+      const t0 = Date.now()
+      let last = down
+      while (Date.now() - t0 < 15_000) {
+        last = await req(a, '/api/v1/agents?limit=1')
+        if (last.status === 200) break
+        await Bun.sleep(100)
+      }
+      console.log(`pg-bouncer: 503 after ${down.ms} ms with PgBouncer down; served again ${Date.now() - t0} ms after its return`)
+      expect(last.status).toBe(200)
+      expect((await req(b, '/api/v1/agents', { method: 'POST', body: JSON.stringify({ name: 'after', role: 'r', systemPrompt: 'p' }) })).status).toBe(201)
+    })
+
+    test('session mode: served with prepared statements kept', async () => {
+      const session = await bouncer({ overrides: { pool_mode: 'session' } })
+      const s = await serve(via(session))
+      expect(s.output()).not.toContain('database_transaction_pooling')
+      for (let i = 0; i < 5; i++) expect((await req(s, '/api/v1/agents?limit=5')).status).toBe(200)
+    })
+  })
+})
