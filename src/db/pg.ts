@@ -274,7 +274,7 @@ export class PgConnection implements DbConnection {
       throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
     }
     if (this.session && !this.sessionChecked) {
-      await this.deadlined(this.checkSession(this.session), undefined, ms)
+      await this.checkSession(this.session, ms)
       this.sessionChecked = true
     }
   }
@@ -310,22 +310,34 @@ export class PgConnection implements DbConnection {
    * for every connection of the pool. Session state is assumed nowhere else: transactions and
    * migrations take transaction-level advisory locks, and `set_config(…, true)` lasts one statement's transaction.
    */
-  private async checkSession(check: SessionCheck): Promise<void> {
+  private async checkSession(check: SessionCheck, ms: number): Promise<void> {
     // Two clients of one connection each (postgres-js's reserve() hung on a fresh pool).
     const [a, b] = [check.open(), check.open()]
-    try {
-      const pids: [Set<number>, Set<number>] = [new Set(), new Set()]
-      for (let i = 0; i < 3; i++) {
-        for (const [j, c] of [b, a].entries()) {
-          const [row] = (await c.unsafe(SESSION_SQL)) as unknown as SessionRow[]
-          pids[j]!.add(Number(row!.pid))
-          const wrong = wrongSettings(row!, check)
-          if (wrong) throw new Error(wrong)
-        }
+    const end = () => Promise.all([a, b].map((c) => c.end({ timeout: 1 }).catch(() => {})))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    // Within the first contact's time, as its SELECT 1: a server that stops answering fails the start instead of hanging it.
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(noAnswer(ms)), ms)))
+    const pids: [Set<number>, Set<number>] = [new Set(), new Set()]
+    const ask = async (j: 0 | 1) => {
+      const [row] = (await [b, a][j]!.unsafe(SESSION_SQL)) as unknown as SessionRow[]
+      pids[j].add(Number(row!.pid))
+      const wrong = wrongSettings(row!, check)
+      if (wrong) throw new Error(wrong)
+    }
+    const probe = async () => {
+      // Both connect at once; then one after the other, each handing its server session back in between when pooled by transaction.
+      await Promise.all([ask(0), ask(1)])
+      for (let i = 0; i < 2; i++) {
+        await ask(0)
+        await ask(1)
       }
-      this.transactionPooled = pids[0].size > 1 || pids[1].size > 1 || [...pids[0]].some((p) => pids[1].has(p))
+      return pids[0].size > 1 || pids[1].size > 1 || [...pids[0]].some((p) => pids[1].has(p))
+    }
+    try {
+      this.transactionPooled = await Promise.race([probe(), late])
     } finally {
-      await Promise.all([a, b].map((c) => c.end({ timeout: 1 }).catch(() => {})))
+      clearTimeout(timer)
+      await end()
     }
     // Every connection of the pool, from its next statement on (postgres-js reads its options at each).
     if (this.transactionPooled) (this.client.options as { prepare: boolean }).prepare = false
