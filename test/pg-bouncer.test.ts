@@ -269,6 +269,22 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
       expect((await req(b, '/api/v1/agents', { method: 'POST', body: JSON.stringify({ name: 'after', role: 'r', systemPrompt: 'p' }) })).status).toBe(201)
     })
 
+    test("the URL's schema (options=-c search_path=…) refused by the pooler, or dropped by it: said, with the line or the ALTER ROLE", async () => {
+      const url = (b: Bouncer) => `${via(b)}?options=-csearch_path%3Dapp`
+      const strict = await bouncer()
+      const refused = await refusedStart(url(strict))
+      expect(refused.code).toBe(1)
+      expect(refused.out).toContain('refused the connection parameter options')
+      expect(refused.out).toContain('ignore_startup_parameters = statement_timeout, idle_in_transaction_session_timeout, options')
+      // Dropped: the tables would have gone to (or been read from) public.
+      const lax = await bouncer({ overrides: { ignore_startup_parameters: 'statement_timeout, idle_in_transaction_session_timeout, options' } })
+      const dropped = await refusedStart(url(lax))
+      expect(dropped.code).toBe(1)
+      expect(dropped.out).toContain("search_path \"$user\", public, not the URL's app")
+      expect(dropped.out).toMatch(/ALTER ROLE \S+ IN DATABASE \S+ SET search_path = app;/)
+      expect(dropped.out).not.toContain('SET statement_timeout')
+    })
+
     test('session mode: served with prepared statements kept', async () => {
       const session = await bouncer({ overrides: { pool_mode: 'session' } })
       const s = await serve(via(session))
