@@ -92,6 +92,7 @@ const rows: Row[] = [
   // Members: organization admins only (members:read/write are admin permissions).
   { route: 'GET /api/v1/organizations/:orgId/members', expect: [200, 403, 403, 403, 403], ok: '"members":[' },
   { route: 'POST /api/v1/organizations/:orgId/members', expect: [201, 403, 403, 403, 403], ok: '"createdUser":true' },
+  { route: 'GET /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"member":{' },
   { route: 'PATCH /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"role":"viewer"' },
   { route: 'DELETE /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"revokedTokenIds":["pat_' },
 

@@ -58,6 +58,7 @@ const PINNED: Record<string, string> = {
   'DELETE /api/v1/organizations/{orgId}/env': 'deleteApiV1OrganizationsByOrgIdEnv',
   'GET /api/v1/organizations/{orgId}/members': 'getApiV1OrganizationsByOrgIdMembers',
   'POST /api/v1/organizations/{orgId}/members': 'postApiV1OrganizationsByOrgIdMembers',
+  'GET /api/v1/organizations/{orgId}/members/{userId}': 'getApiV1OrganizationsByOrgIdMembersByUserId',
   'PATCH /api/v1/organizations/{orgId}/members/{userId}': 'patchApiV1OrganizationsByOrgIdMembersByUserId',
   'DELETE /api/v1/organizations/{orgId}/members/{userId}': 'deleteApiV1OrganizationsByOrgIdMembersByUserId',
   'GET /api/v1/tasks': 'getApiV1Tasks',

@@ -67,6 +67,17 @@ export type RequestContexts = ReturnType<typeof requestContexts>
  */
 export const API_V1 = '/api/v1'
 
+/**
+ * Answers 201 Created with `Location` (RFC 9110 §15.3.2): the created resource's GET route under
+ * API_V1, in absolute-path form (`/api/v1/agents/char_…`), each segment percent-encoded. Every
+ * 201 of the API says where to read what it created (the OpenAPI document declares the header on
+ * each: src/http/openapi-publish.ts); an idempotent replay sends it again (src/http/idempotency.ts).
+ */
+export function created(set: { status?: number | string; headers: Record<string, string | number> }, ...segments: string[]): void {
+  set.status = 201
+  set.headers.location = `${API_V1}/${segments.map(encodeURIComponent).join('/')}`
+}
+
 /** What a resource's routes are given by app.ts: the auth macro, the context of a caller, idempotency's withhold, and the watch over a token while an answer is sent. */
 export interface RouteKit {
   auth: AuthPlugin

@@ -544,6 +544,11 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     example: '2027-03-03T15:00:00.000Z',
   },
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
+  Location: {
+    description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too.',
+    schema: { type: 'string', format: 'uri-reference' },
+    example: '/api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc',
+  },
   'WWW-Authenticate': {
     description: 'The Bearer challenge (RFC 6750): `error="invalid_token"` with a description when a token was sent and refused, none when no token was sent; on 403, only for `insufficient_scope` (with the `scope` needed).',
     schema: { type: 'string' },
@@ -580,7 +585,8 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
  * are documented on its successes, its own 4xx (through the shared error responses of
  * `components.responses`) and its 429; Teamday-Token-Expiration likewise on an
  * authenticated route's (src/auth/plugin.ts);
- * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Idempotency-Status on the success
+ * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Location on 201 (src/http/context.ts,
+ * created); Idempotency-Status on the success
  * of an authenticated POST or PATCH (src/http/idempotency.ts). The shared responses (413, 414,
  * 415, 503…) are answered before anything is counted: they get X-Request-Id (and 503 Retry-After)
  * in `components` (publishDocument).
@@ -618,6 +624,7 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
     if (authenticated && counted && !(endsCaller && status.startsWith('2'))) names.push('Teamday-Token-Expiration')
     if (status === '401' || (authenticated && status === '403')) names.push('WWW-Authenticate')
     if (status === '429' || status === '503') names.push('Retry-After')
+    if (status === '201') names.push('Location')
     if (idempotent && status.startsWith('2')) names.push('Idempotency-Status')
     responses[status] = withHeaders(res, names)
   }

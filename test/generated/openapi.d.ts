@@ -567,7 +567,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Get a member
+         * @description One member of your organization by user id: e-mail, name, role, when they joined (where POST answers `Location`). A user who is not a member, or another organization's id, is 404. Organization admins only (`members:read`).
+         */
+        get: operations["getApiV1OrganizationsByOrgIdMembersByUserId"];
         put?: never;
         post?: never;
         /**
@@ -7847,6 +7851,11 @@ export interface components {
          */
         "Retry-After": number;
         /**
+         * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too.
+         * @example /api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc
+         */
+        Location: string;
+        /**
          * @description The Bearer challenge (RFC 6750): `error="invalid_token"` with a description when a token was sent and refused, none when no token was sent; on 403, only for `insufficient_scope` (with the `scope` needed).
          * @example Bearer realm="teamday", error="invalid_token", error_description="Token revoked"
          */
@@ -8120,6 +8129,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -8261,6 +8271,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -8352,6 +8363,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -8634,6 +8646,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -9760,6 +9773,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -10377,6 +10391,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -10408,6 +10423,47 @@ export interface operations {
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
             422: components["responses"]["MemberBodyInvalid"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getApiV1OrganizationsByOrgIdMembersByUserId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Your organization id (org_…) */
+                orgId: string;
+                /** @description The member's user id (user_…) */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member, in `member`. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MemberForbidden"];
+            404: components["responses"]["MemberNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -10693,6 +10749,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
@@ -11464,6 +11521,7 @@ export interface operations {
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     RateLimit: components["headers"]["RateLimit"];
                     "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    Location: components["headers"]["Location"];
                     "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };

@@ -67,6 +67,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   // Members (organization admins)
   'GET /api/v1/organizations/:orgId/members': 'members:read',
   'POST /api/v1/organizations/:orgId/members': 'members:write',
+  'GET /api/v1/organizations/:orgId/members/:userId': 'members:read',
   'PATCH /api/v1/organizations/:orgId/members/:userId': 'members:write',
   'DELETE /api/v1/organizations/:orgId/members/:userId': 'members:write',
   // Tasks

@@ -222,6 +222,7 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
 
   'GET /api/v1/organizations/:orgId/members': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members` }),
   'POST /api/v1/organizations/:orgId/members': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members`, body: { email: `new${++fresh}@example.com`, role: 'member' } }),
+  'GET /api/v1/organizations/:orgId/members/:userId': async (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members/${await newMember(w)}` }),
   'PATCH /api/v1/organizations/:orgId/members/:userId': async (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members/${await newMember(w)}`, body: { role: 'viewer' } }),
   'DELETE /api/v1/organizations/:orgId/members/:userId': async (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members/${await newMember(w)}` }),
 

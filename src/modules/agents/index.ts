@@ -1,5 +1,5 @@
 import { Elysia, type Static } from 'elysia'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
 import { archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
@@ -92,7 +92,7 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
       '',
       async ({ principal, body, request, set }) => {
         const agent = await createAgent(ctx(principal, request, set), body)
-        set.status = 201
+        created(set, 'agents', agent.id)
         return { success: true as const, id: agent.id, name: agent.name, slug: agent.slug, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
       },
       {

@@ -1,10 +1,10 @@
 import { Elysia } from 'elysia'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, created, type RouteKit } from '../../http/context'
 import { badCursor, listModels } from '../list-models'
 import { intParam } from '../query-params'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { AddMemberBody, ListMembersQuery, MemberParams, memberModels, OrgParams, SetRoleBody } from './model'
-import { addMember, listMembers, removeMember, setMemberRole } from './service'
+import { addMember, getMember, listMembers, removeMember, setMemberRole } from './service'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const errors = { ...authErrors, 403: 'MemberForbidden', 404: 'MemberNotFound' } as const
@@ -41,7 +41,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
       '',
       async ({ principal, params, body, request, set }) => {
         const r = await addMember(ctx(principal, request, set), params.orgId, body)
-        set.status = 201
+        created(set, 'organizations', params.orgId, 'members', r.member.userId)
         return { success: true as const, member: r.member, createdUser: r.createdUser }
       },
       {
@@ -54,6 +54,21 @@ export function membersModule({ auth, ctx }: RouteKit) {
           [RESPONSE_DESCRIPTIONS]: { 201: 'The new member, in `member`; `createdUser` says whether the user was created for it.' },
           description:
             'Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). An account that exists elsewhere on this server (in another organization, or with a password this organization did not give it) and was never a member here is 409 `conflict`: e-mail addresses are not verified, so it may have been claimed by someone else, and only the server operator attaches it (`teamday users create --email … --org …`). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).',
+        },
+      },
+    )
+    .get(
+      '/:userId',
+      async ({ principal, params, request, set }) => ({ success: true as const, member: await getMember(ctx(principal, request, set), params.orgId, params.userId) }),
+      {
+        auth: 'members:read',
+        params: MemberParams,
+        response: { 200: 'MemberEnvelope', ...errors },
+        detail: {
+          summary: 'Get a member',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The member, in `member`.' },
+          description:
+            'One member of your organization by user id: e-mail, name, role, when they joined (where POST answers `Location`). A user who is not a member, or another organization\'s id, is 404. Organization admins only (`members:read`).',
         },
       },
     )

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, TYPE_RULE, UpdateSpaceBody } from './model'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from './secrets-model'
@@ -81,7 +81,7 @@ export function spacesModule({ auth, ctx, watchToken, listening }: RouteKit) {
       '',
       async ({ principal, body, request, set }) => {
         const space = await createSpace(ctx(principal, request, set), body)
-        set.status = 201
+        created(set, 'spaces', space.id)
         return { success: true as const, space }
       },
       {

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBody } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
@@ -55,7 +55,7 @@ export function tasksModule({ auth, ctx, watchToken, listening }: RouteKit) {
       '',
       async ({ principal, body, request, set }) => {
         const task = await createTask(ctx(principal, request, set), body)
-        set.status = 201
+        created(set, 'tasks', task.id)
         return { success: true as const, ...task }
       },
       {

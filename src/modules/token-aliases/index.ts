@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
-import type { RouteKit } from '../../http/context'
+import { created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels, successField } from '../shared-models'
 import { createTokenForCaller } from '../tokens/lifecycle'
 import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
@@ -136,7 +136,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
         const { organizationId: _, ...input } = body
         const { token, row } = await createTokenForCaller(c, input)
         withholdFromReplay(request, row.id)
-        set.status = 201
+        created(set, 'tokens', row.id)
         const pub = toPublicToken(c, row, principal.email)
         return { success: true as const, token, id: pub.id, name: pub.name, expiresAt: pub.expiresAt, tokenPreview: pub.maskedToken, scopes: pub.scopes, warning: 'Copy this token now: it will not be shown again.' }
       },

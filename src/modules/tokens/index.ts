@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { createTokenForCaller, describeSelf, revokeSelf, rotateSelf, rotateToken, type Rotated } from './lifecycle'
 import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
@@ -127,7 +127,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const c = ctx(principal, request, set)
         const { token, row } = await createTokenForCaller(c, body)
         withholdFromReplay(request, row.id)
-        set.status = 201
+        created(set, 'tokens', row.id)
         return {
           success: true as const,
           token,
@@ -187,7 +187,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const c = ctx(principal, request, set)
         const r = await rotateSelf(c, body ?? {})
         withholdFromReplay(request, r.row.id)
-        set.status = 201
+        created(set, 'tokens', r.row.id)
         return rotatedAnswer(c, r, set)
       },
       {
@@ -211,7 +211,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         const c = ctx(principal, request, set)
         const r = await rotateToken(c, params.id, body ?? {})
         withholdFromReplay(request, r.row.id)
-        set.status = 201
+        created(set, 'tokens', r.row.id)
         return rotatedAnswer(c, r, set)
       },
       {
