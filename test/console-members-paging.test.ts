@@ -1,4 +1,4 @@
-import { expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { seedAudit, seedMembers } from '../bench/seed'
 import { makeTestApp } from './helpers/app'
 import { signedInPerson } from './helpers/console'
@@ -54,4 +54,82 @@ test('the audit log names an older member of such an organization by e-mail, and
   const filtered = await c.get(`/org/audit?person=${oldest}`)
   expect(filtered.status).toBe(200)
   expect(filtered.text).toMatch(new RegExp(`<option value="${oldest}" selected[^>]*>${email.source}</option>`))
+})
+
+/**
+ * An action on a later page of Organization → Members (a role change, a removal, a password link,
+ * a refused change) comes back to that page: it came back to the first, and an admin working
+ * through page 2 of a large organization lost their place at each change. A page its members have
+ * left (its last member removed) shows the first page, not an empty table.
+ */
+describe('an action on a later Members page returns to that page', () => {
+  /** The admin's client on page 2 of Members (200 a page): 200 + `extra` members, the oldest on page 2. */
+  async function onPage2(extra: number) {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const seeded = await seedMembers(t.db as never, { organizationId: a.organizationId, userId: a.userId }, 199 + extra, { now: t.clock.now() - 60_000, step: 7 })
+    const first = await c.get('/org/members')
+    const more = /<a href="(\/org\/members\?cursor=[^"]+)">More members<\/a>/.exec(first.text)
+    expect(more).not.toBeNull()
+    const path = more![1]!.replaceAll('&amp;', '&')
+    const page2 = await c.get(path)
+    expect(page2.status).toBe(200)
+    // The oldest member, on page 2 only.
+    const oldest = seeded[0]!
+    expect(page2.text).toContain(`action="/org/members/${oldest}/role`)
+    expect(first.text).not.toContain(`/org/members/${oldest}/role`)
+    const actionOf = (what: string, text = page2.text) => new RegExp(`action="(/org/members/${oldest}/${what}[^"]*)"`).exec(text)![1]!.replaceAll('&amp;', '&')
+    return { t, a, c, oldest, path, page2, actionOf, org: { pageOrganization: a.organizationId } }
+  }
+  const emails = (text: string) => [...text.matchAll(/<td>([^<]+@example\.com)<\/td>/g)].map((m) => m[1]!)
+
+  test('a role change: back to page 2, with the notice and the new role', async () => {
+    const { a, c, oldest, page2, actionOf, org } = await onPage2(3)
+    const r = await c.post(actionOf('role'), { role: 'viewer', ...org })
+    expect(r.status).toBe(303)
+    const back = await c.get(r.headers.get('location')!)
+    expect(back.status).toBe(200)
+    expect(back.text).toContain('Role changed')
+    expect(emails(back.text)).toEqual(emails(page2.text))
+    expect(back.text).not.toContain(`<td>${a.email}</td>`)
+    expect(back.text).toMatch(new RegExp(`action="/org/members/${oldest}/role\\?cursor=[^"]+"[^]*?<option value="viewer" selected`))
+  })
+
+  test('a removal: back to page 2, without the member', async () => {
+    const { c, oldest, page2, actionOf, org } = await onPage2(3)
+    const r = await c.post(actionOf('remove'), org)
+    expect(r.status).toBe(303)
+    const back = await c.get(r.headers.get('location')!)
+    expect(back.status).toBe(200)
+    expect(back.text).toContain('Member removed')
+    expect(back.text).not.toContain(`/org/members/${oldest}/`)
+    expect(emails(back.text).length).toBe(emails(page2.text).length - 1)
+    expect(emails(back.text).length).toBeGreaterThan(0)
+  })
+
+  test('the removal of a page\'s only member: the first page, with the notice, not an empty table', async () => {
+    const { a, c, page2, actionOf, org } = await onPage2(1)
+    expect(emails(page2.text).length).toBe(1)
+    const r = await c.post(actionOf('remove'), org)
+    expect(r.status).toBe(303)
+    const back = await c.get(r.headers.get('location')!)
+    expect(back.status).toBe(200)
+    expect(back.text).toContain('Member removed')
+    expect(back.text).toContain(`<td>${a.email}</td>`)
+    expect(emails(back.text).length).toBe(200)
+    // That page's actions name no page (they are the first's).
+    expect(back.text).not.toContain('/role?cursor=')
+  })
+
+  test('a refused change and a password link show page 2 again', async () => {
+    const { c, oldest, page2, actionOf, org } = await onPage2(3)
+    const refused = await c.post(actionOf('role'), { role: 'owner', ...org })
+    expect(refused.status).toBe(422)
+    expect(emails(refused.text)).toEqual(emails(page2.text))
+    expect(refused.text).toContain(`action="/org/members/${oldest}/role?cursor=`)
+    const link = await c.post(actionOf('link'), org)
+    expect(link.status).toBe(200)
+    expect(link.text).toContain('id="member-link"')
+    expect(emails(link.text)).toEqual(emails(page2.text))
+  })
 })

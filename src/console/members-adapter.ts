@@ -24,6 +24,13 @@ export type MemberRow = PublicMember & { linkAllowed: boolean }
 /** Members on one page of Organization → Members. */
 export const MEMBERS_PAGE = 200
 
+/** The Members page with `params` (`done`: its notice) and, for a later page, its `cursor`. */
+export function membersPath(params: Record<string, string>, cursor?: string | null): string {
+  const query = new URLSearchParams(params)
+  if (cursor) query.set('cursor', cursor)
+  return query.size > 0 ? `/org/members?${query}` : '/org/members'
+}
+
 /**
  * One page of the organization's members, newest first, and the cursor of the next (null on the
  * last). The page read 200 at a time until it had 2,000 and showed those: the older members of a

@@ -3,7 +3,7 @@ import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
 import { echoedField, FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { page, redirect, safeNext, type ConsoleKit } from '../http'
-import { addMember, changeRole, listMembers, memberChoices, passwordLink, removeMemberNow } from '../members-adapter'
+import { addMember, changeRole, listMembers, memberChoices, membersPath, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
@@ -15,11 +15,17 @@ import { cutText } from '../../text'
 
 const UserParams = t.Object({ userId: t.String() })
 
+/** The Members page a request names (`?cursor=`: a later page), or undefined for the first. */
+function pageCursor(query: Record<string, unknown>): string | undefined {
+  return typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
+}
+
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
 
   // `cursor`: a later page of the list (its "More members" link); one that is not a cursor of it is
-  // the page's error, 400, with the first page.
+  // the page's error, 400, with the first page. A page left empty (its members removed since)
+  // shows the first page: a table with no one in it and no way back is no page to land on.
   const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string }; form?: { email: string; role: string } } = {}, status = 200, cursor?: string) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
     if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
@@ -31,14 +37,15 @@ export function orgRoutes(kit: ConsoleKit) {
       if (!(e instanceof AppError) || cursor === undefined) throw e
       return members(who, request, set, { ...extra, error: errorOf(request, e) }, e.status)
     }
-    return page(await (<MembersPage nav={nav} who={who} members={listed.members} next={listed.next} {...extra} />), { status, secret: extra.link !== undefined })
+    if (cursor !== undefined && listed.members.length === 0) return members(who, request, set, extra, status)
+    return page(await (<MembersPage nav={nav} who={who} members={listed.members} next={listed.next} cursor={cursor} {...extra} />), { status, secret: extra.link !== undefined })
   }
 
   /**
    * Runs a member action; an AppError re-renders the page with its message (`names`: the add
    * form's fields it can be about, refusedField; `form`: the add form as typed, a token left out).
    */
-  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: FormFields = {}, form?: { email: string; role: string }) => {
+  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: FormFields = {}, form?: { email: string; role: string }, cursor?: string) => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
@@ -49,7 +56,7 @@ export function orgRoutes(kit: ConsoleKit) {
       if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
-      if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names), form }, e.status)
+      if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names), form }, e.status, cursor)
       throw e
     }
   }
@@ -62,8 +69,7 @@ export function orgRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const tx = messages(langOf(request))
       const notice = query.done === 'removed' ? tx.noticeMemberRemoved : query.done === 'role' ? tx.noticeRoleChanged : undefined
-      const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
-      return members(who, request, set, { notice }, 200, cursor)
+      return members(who, request, set, { notice }, 200, pageCursor(query))
     }, hidden)
     .post('/org/members', ({ request, set, body }) =>
       act(request, set, body, async (who) => {
@@ -72,21 +78,24 @@ export function orgRoutes(kit: ConsoleKit) {
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
       }, { email: shown('email', (t) => t.email), role: shown('role', (t) => t.role) }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') }), { ...hidden, body: FormBody })
-    .post('/org/members/:userId/role', ({ request, set, body, params }) =>
+    // A member's actions are sent from the page they were shown on (its `cursor`, in the form's
+    // action: MembersPage) and lead back to it: they led to the first page, and an admin working
+    // through a later page lost their place at each change.
+    .post('/org/members/:userId/role', ({ request, set, body, params, query }) =>
       act(request, set, body, async (who) => {
         await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))
-        return redirect('/org/members?done=role')
-      }, { role: shown(`role.${params.userId}`, (t) => t.role) }), { ...hidden, body: FormBody, params: UserParams })
-    .post('/org/members/:userId/remove', ({ request, set, params, body }) =>
+        return redirect(membersPath({ done: 'role' }, pageCursor(query)))
+      }, { role: shown(`role.${params.userId}`, (t) => t.role) }, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
+    .post('/org/members/:userId/remove', ({ request, set, params, body, query }) =>
       act(request, set, body, async (who) => {
         await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
-        return redirect('/org/members?done=removed')
-      }), { ...hidden, body: FormBody, params: UserParams })
-    .post('/org/members/:userId/link', ({ request, set, params, body }) =>
+        return redirect(membersPath({ done: 'removed' }, pageCursor(query)))
+      }, {}, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
+    .post('/org/members/:userId/link', ({ request, set, params, body, query }) =>
       act(request, set, body, async (who) => {
         const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
-        return members(who, request, set, { link: { email, url: kit.publicBase(request) + path } })
-      }), { ...hidden, body: FormBody, params: UserParams })
+        return members(who, request, set, { link: { email, url: kit.publicBase(request) + path } }, 200, pageCursor(query))
+      }, {}, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
     .get('/org/audit', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)

@@ -1,13 +1,15 @@
 import { ROLES } from '../../db/schema'
 import type { PublicAuditEvent } from '../../modules/audit/query'
 import { AUDIT_TYPES } from '../../modules/audit/model'
-import type { MemberRow } from '../members-adapter'
+import { membersPath, type MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
 import { ConfirmButton, CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; next?: string | null; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null; form?: { email: string; role: string } }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; next?: string | null; cursor?: string; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null; form?: { email: string; role: string } }) {
   const { t } = props.nav
+  // A member's actions name this page, to come back to it (src/console/routes/org.tsx).
+  const here = props.cursor ? `?${new URLSearchParams({ cursor: props.cursor })}` : ''
   return (
     <Layout title={t.membersTitle} nav={props.nav}>
       <Notice message={props.notice} />
@@ -61,7 +63,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                     {self ? (
                       <span safe>{roleLabel(t, m.role)}</span>
                     ) : (
-                      <form method="post" action={`/org/members/${m.userId}/role`} class="row">
+                      <form method="post" action={`/org/members/${m.userId}/role${here}`} class="row">
                         <PageOrganization who={props.who} />
                         <label>
                           <span class="sr-only" safe>
@@ -94,7 +96,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                       <>
                         {m.linkAllowed ? (
                           <>
-                            <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
+                            <form method="post" action={`/org/members/${m.userId}/link${here}`} class="inline">
                               <PageOrganization who={props.who} />
                               <button type="submit" aria-label={t.passwordLinkLabel(m.email)}>
                                 {t.passwordLink}
@@ -103,7 +105,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                           </>
                         ) : null}
                         <ConfirmButton
-                          action={`/org/members/${m.userId}/remove`}
+                          action={`/org/members/${m.userId}/remove${here}`}
                           dialog={`remove-${m.userId}`}
                           button={{ text: t.remove, label: t.removeLabel(m.email) }}
                           question={
@@ -129,7 +131,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
       </Table>
       {props.next ? (
         <p>
-          <a href={`/org/members?${new URLSearchParams({ cursor: props.next })}`}>{t.moreMembers}</a>
+          <a href={membersPath({}, props.next)}>{t.moreMembers}</a>
         </p>
       ) : (
         ''
