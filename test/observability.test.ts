@@ -543,6 +543,47 @@ describe('GET /api/health/ready', () => {
     t.rt.close()
   })
 
+  test('an outage probed every second: `not_ready` once, then once a minute (with `repeated`) or when the cause changes; `ready_again` once it answers', async () => {
+    const t = await makeTestApp()
+    const check = t.rt.checkDatabase
+    let failure: Error = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+    t.rt.checkDatabase = async () => {
+      throw failure
+    }
+    const lines = () => parse(t).filter((l) => l.msg === 'not_ready' || l.msg === 'ready_again')
+    const probe = async (n: number, status: number) => {
+      for (let i = 0; i < n; i++) {
+        expect((await t.req('GET', '/api/health/ready')).status).toBe(status)
+        t.clock.advance(1000)
+      }
+    }
+    const start = new Date(t.clock.now()).toISOString()
+    // 59 probes in the first minute: one line.
+    await probe(59, 503)
+    expect(lines()).toEqual([expect.objectContaining({ level: 'error', msg: 'not_ready', check: 'database', error: 'connect ECONNREFUSED 127.0.0.1:5432' })])
+    expect(lines()[0]!.repeated).toBeUndefined()
+    // A minute after it: the next line, with the 59 probes not logged since, and since when.
+    await probe(61, 503)
+    expect(lines().slice(1)).toEqual([expect.objectContaining({ level: 'error', msg: 'not_ready', failingSince: start, repeated: 59 })])
+    // Another cause (the disk full, say): said at once.
+    failure = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })
+    await probe(1, 503)
+    expect(lines().slice(2)).toEqual([expect.objectContaining({ level: 'error', msg: 'not_ready', error: 'database or disk is full', failingSince: start, repeated: 59 })])
+    await probe(5, 503)
+    expect(lines().length).toBe(3)
+    // Back: one info line, how long and how many probes failed; then nothing while it answers.
+    t.rt.checkDatabase = check
+    await probe(10, 200)
+    expect(lines().slice(3)).toEqual([expect.objectContaining({ level: 'info', msg: 'ready_again', check: 'database', notReadyForMs: 126_000, failedProbes: 126 })])
+    // A new outage: said again at once.
+    t.rt.checkDatabase = async () => {
+      throw failure
+    }
+    await probe(3, 503)
+    expect(lines().slice(4)).toEqual([expect.objectContaining({ level: 'error', msg: 'not_ready', error: 'database or disk is full' })])
+    t.rt.checkDatabase = check
+  })
+
   test('the real check fails once the database is closed', async () => {
     const t = await makeTestApp()
     await t.rt.checkDatabase()

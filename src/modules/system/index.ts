@@ -13,6 +13,9 @@ import { organizations } from '../../db/schema'
 import type { Db } from '../../db/connection'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
+import { REPEAT_LOG_INTERVAL_MS } from '../../http/errors'
+import type { Clock } from '../../clock'
+import type { Logger } from '../../logger'
 
 const notReady = errorResponse(
   503,
@@ -39,10 +42,58 @@ teamday_executions_queued 0
 export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.UriTooLong }
 
 /**
- * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
- * driver's message goes to the log, never to the caller, who gets a fixed text of what is known.
+ * What the readiness probe says in the log about the database. A load balancer probing every
+ * second wrote one `not_ready` error line a probe for as long as an outage lasted (3,600 an hour),
+ * burying the rest of the log. Now, as `database_unavailable` (src/http/errors.ts, RepeatedLines):
+ * `not_ready` when the probe starts failing; again when the cause changes (busy, full, read-only,
+ * not answering: databaseUnavailable's fixed text), or a minute (REPEAT_LOG_INTERVAL_MS) after the
+ * last line, with `failingSince` and `repeated` (the failed probes not logged since it); and
+ * `ready_again` (info) at the first probe the database answers, with how long it failed
+ * (`notReadyForMs`) and how many probes did (`failedProbes`). Intervals by the monotonic clock.
  */
-export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { drain?: Runtime['drain']; checkSchema?: Runtime['checkSchema'] }) {
+export class ReadinessLog {
+  private failing: { since: number; sinceMono: number; loggedAt: number; unlogged: number; probes: number; cause: string } | null = null
+
+  constructor(
+    private readonly log: Pick<Logger, 'error' | 'info'>,
+    private readonly clock: Clock,
+  ) {}
+
+  failed(e: unknown): void {
+    const mono = this.clock.monotonic()
+    const cause = databaseUnavailable(e) ?? 'not answering'
+    const f = this.failing
+    if (f === null) {
+      this.failing = { since: this.clock.now(), sinceMono: mono, loggedAt: mono, unlogged: 0, probes: 1, cause }
+      this.log.error('not_ready', { check: 'database', error: errorMessage(e) })
+      return
+    }
+    f.probes++
+    if (cause === f.cause && mono - f.loggedAt < REPEAT_LOG_INTERVAL_MS) {
+      f.unlogged++
+      return
+    }
+    this.log.error('not_ready', { check: 'database', error: errorMessage(e), failingSince: new Date(f.since).toISOString(), repeated: f.unlogged })
+    f.loggedAt = mono
+    f.unlogged = 0
+    f.cause = cause
+  }
+
+  answered(): void {
+    const f = this.failing
+    if (f === null) return
+    this.failing = null
+    this.log.info('ready_again', { check: 'database', notReadyForMs: Math.round(this.clock.monotonic() - f.sinceMono), failedProbes: f.probes })
+  }
+}
+
+/**
+ * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
+ * driver's message goes to the log (ReadinessLog), never to the caller, who gets a fixed text of
+ * what is known.
+ */
+export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log' | 'clock'> & { drain?: Runtime['drain']; checkSchema?: Runtime['checkSchema'] }) {
+  const said = new ReadinessLog(rt.log, rt.clock)
   return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
     '/api/health/ready',
     async () => {
@@ -50,12 +101,13 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { dr
       try {
         await rt.checkDatabase()
       } catch (e) {
-        rt.log.error('not_ready', { check: 'database', error: errorMessage(e) })
+        said.failed(e)
         // What is known of why (busy, full, read-only, its file gone: fixed texts, never the
         // driver's message), else that it does not answer.
         const why = databaseUnavailable(e)
         throw new AppError('service_unavailable', why ? `Not ready: ${why}` : 'Not ready: the database is not answering. Retry in a moment.')
       }
+      said.answered()
       // A newer teamday's migrations are noticed at the probe, not only at serve's next look.
       if (rt.drain && (await rt.checkSchema?.())) throw new AppError('service_unavailable', `Not ready: ${rt.drain.superseded}`)
       return { status: 'ready' as const }
