@@ -188,6 +188,52 @@ describe('a body the client never finishes', () => {
   })
 })
 
+/**
+ * `Expect: 100-continue` (curl sends it with a body over 1 MiB, others over 1 KiB, and then waits
+ * up to a second for the 100 before sending the body anyway): Bun answers `100 Continue` as soon
+ * as the head is read, so no upload waits; a request refused before its body is read (a bad
+ * token: authentication comes first) gets its answer without the body ever being sent. Bun's
+ * behaviour, pinned here: measured on the binary with curl (`-H 'Expect: 100-continue'`, 61 KB
+ * agent: 201 in 20-40 ms, the same as without the header).
+ */
+describe('Expect: 100-continue', () => {
+  /** Writes `head`, waits for what the server sends before any body (at most `ms`), then `body`; what came before and after. */
+  async function exchange(head: string, body: string | null, ms = 2000): Promise<{ before: string; after: string }> {
+    let got = ''
+    const socket = await Bun.connect({ hostname: '127.0.0.1', port: app.server!.port, socket: { data: (_s, d) => void (got += d.toString()) } })
+    socket.write(head)
+    for (const deadline = Date.now() + ms; Date.now() < deadline && !/\r\n\r\n/.test(got); ) await Bun.sleep(5)
+    // The final answer may follow the 100 in the same turn: a moment for it.
+    await Bun.sleep(50)
+    const before = got
+    if (body !== null) socket.write(body)
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !/HTTP\/1\.1 [2-5]\d\d /.test(got); ) await Bun.sleep(5)
+    socket.end()
+    return { before, after: got.slice(before.length) }
+  }
+  const headOf = (token: string, body: string) =>
+    `POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+
+  test('100 Continue comes before the body is sent (within a second, not curl\'s timeout), then the 201', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    // Over 64 KiB: read as it comes, not in one go (README, Request limits).
+    const body = JSON.stringify({ title: 'upload', description: 'x'.repeat(19_000), metadata: { notes: 'y'.repeat(50_000) } })
+    expect(body.length).toBeGreaterThan(65_536)
+    const started = performance.now()
+    const r = await exchange(headOf(a.token, body), body, 1000)
+    expect(r.before).toBe('HTTP/1.1 100 Continue\r\n\r\n')
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(r.after).toStartWith('HTTP/1.1 201 Created\r\n')
+    expect(r.after).toMatch(/\r\nLocation: \/api\/v1\/tasks\/task_/i)
+  })
+
+  test('a bad token: its 401 without the body ever sent', async () => {
+    const body = JSON.stringify({ title: 'never sent' })
+    const r = await exchange(headOf('td_not_a_token', body), null)
+    expect(r.before).toContain('HTTP/1.1 401 Unauthorized\r\n')
+  })
+})
+
 describe('a Host header shorter than four characters', () => {
   /** One raw request; the status line and body of its answer. */
   const raw = async (host: string, path: string): Promise<{ status: number; body: string }> => {
