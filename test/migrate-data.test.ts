@@ -393,6 +393,18 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect((await cli(['migrate-data', '--from', dbFile, '--to', u.toString(), '--replace'])).err).toContain('createdb')
   }, 30_000)
 
+  test('a target not collated as C (ICU en-US): one warning line before the copy, which goes ahead; a C target gets none', async () => {
+    const icu = urlFor(await createTestDatabase({ icuLocale: 'en-US' }))
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', icu])
+    expect(r.code).toBe(0)
+    const warned = r.err.split('\n').filter((l) => l.includes('collat') || l.includes('sorts text'))
+    expect(warned).toEqual([expect.stringMatching(/^warning: .* sorts text by ICU en-US, not as C does \(as SQLite does\): rows created in the same millisecond list in another order .*createdb --locale=C\.UTF-8 --template=template0/)])
+    expect(r.out).toContain("every table's row count")
+    const c = await cli(['migrate-data', '--from', dbFile, '--to', urlFor(await createTestDatabase())])
+    expect(c.code).toBe(0)
+    expect(c.err).not.toContain('sorts text')
+  }, 60_000)
+
   test('refused while a server has the source open (its later writes would be left behind); a copy leaves no -wal or -shm beside it', async () => {
     const beside = () => readdirSync(dir).filter((f) => f.startsWith('teamday.db-'))
     const target = urlFor(await createTestDatabase())

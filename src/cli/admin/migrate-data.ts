@@ -3,7 +3,8 @@ import { resolve } from 'node:path'
 import { describeDatabase, isPostgresUrl, isValidPostgresUrl, normalizeDatabase, POSTGRES_URL_FORM, type Config } from '../../config'
 import { blankKeyWarning, describeKey, keyOfFile, keyVarState, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
-import { openPostgres } from '../../db/pg'
+import { openPostgres, type PgConnection } from '../../db/pg'
+import { collationNotC, DATABASE_LOCALE_SQL, type DatabaseLocale } from '../../db/pg-collation'
 import { databaseUnavailable, unavailableReason } from '../../db/unavailable'
 import { keyOpensCheck } from '../../db/settings'
 import { table, UsageError, type Io } from '../common'
@@ -42,6 +43,10 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
     try {
       // Refused here, before any statement, if a pooler dropped the session's settings; unnamed statements behind one in transaction mode.
       await conn.firstContact(describeDatabase(to))
+      // Said before the copy, once: the copy goes ahead (the data is the same), but the lists
+      // served from there would not page as they did from SQLite.
+      const collation = collationNotC(await targetLocale(conn))
+      if (collation !== null) io.err(`warning: ${describeDatabase(to)} sorts text by ${collation}, not as C does (as SQLite does): ${COLLATION_NOT_C_SHORT}`)
       report = await copySqliteToPostgres(source, conn, { replace: values.replace === true, force: values.force === true })
     } catch (e) {
       if (e instanceof TargetNotEmptyError) {
@@ -79,6 +84,16 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
   for (const t of report.tables) if (t.skipped) io.out(`not copied: ${t.name} (${t.skipped})`)
   if (report.analyzeFailed) io.err(`warning: the copy is complete, but VACUUM (ANALYZE) of the copied tables failed (${report.analyzeFailed}): run ANALYZE on ${describeDatabase(to)} before serving a big organization from it`)
   io.out(keyAdvice(key, configFrom(io, to)))
+}
+
+/** COLLATION_NOT_C (serve's `collation_not_c`) for one line at a copy. */
+const COLLATION_NOT_C_SHORT =
+  'rows created in the same millisecond list in another order than they did, and the large pages the API streams in batches (GET /api/v1/agents, /spaces, /executions near their page limits) may miss or repeat them. Copy into a database created with C collation instead (createdb --locale=C.UTF-8 --template=template0 …; README, Running several instances, Collation)'
+
+/** The target database's locale row (DatabaseLocale). */
+async function targetLocale(conn: PgConnection): Promise<DatabaseLocale> {
+  const [row] = await conn.client.unsafe(DATABASE_LOCALE_SQL)
+  return (row?.db ?? {}) as DatabaseLocale
 }
 
 interface SourceKey {

@@ -30,6 +30,7 @@ import type { SqliteConnection } from '../../db/connection'
 import type { TlsPair } from '../../http/tls-files'
 import { sqliteStartError } from '../../db/client'
 import { errorCodes, WAIT_STOPPED } from '../../db/unavailable'
+import { COLLATION_NOT_C, collationNotC, type DatabaseLocale } from '../../db/pg-collation'
 import type { Io } from '../common'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
@@ -513,26 +514,15 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
 export const AUTOVACUUM_OFF =
   "PostgreSQL's autovacuum is off on this database: nothing removes the dead rows that updates and deletes leave behind, so the tables written all the time bloat and slow down (rate_limit_counters: an update per request; idempotency_keys: written twice per key, purged after 24 h; executions: each running one's lease renewed every few seconds; and what the hourly housekeeping deletes), and nothing keeps the planner's statistics current, so as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run VACUUM (ANALYZE) regularly, e.g. hourly from cron (teamday migrate-data runs ANALYZE once)."
 
-export const COLLATION_NOT_C =
-  'This database does not sort text as C does (ids compare as bytes in teamday, by this collation in the database): the large pages the API streams in batches (GET /api/v1/agents, /spaces, /executions near their page limits) may miss or repeat rows created in the same millisecond. Create the database with C collation (createdb --locale=C.UTF-8 --template=template0 …) and move the data over (pg_dump, then pg_restore into it); see README, Running several instances, Collation.'
-
-/** libc collations that sort as C does: byte order (for UTF-8, code point order). */
-const C_COLLATIONS = new Set(['C', 'POSIX', 'C.UTF-8', 'C.utf8'])
-
 /**
  * What the start warns about in how the database is set up: PostgreSQL's autovacuum off (a
  * setting of the server or of the database), and the database's collation when it is not C's
  * (ICU, or a libc locale such as en_US.UTF-8), else null. One statement.
  */
 async function databaseSetUp(conn: PgConnection): Promise<{ autovacuumOff: boolean; collation: string | null }> {
-  // The database's row as JSON: its locale's columns differ by version (datlocprovider since 15,
-  // daticulocale in 15-16, datlocale from 17), and a column a version lacks must not fail the start.
+  // The database's row as JSON (DatabaseLocale): a column a version lacks must not fail the start.
   const [row] = await conn.client`SELECT current_setting('autovacuum') AS autovacuum, to_jsonb(d) AS db FROM pg_database d WHERE d.datname = current_database()`
-  const db = (row?.db ?? {}) as { datcollate?: string; datlocprovider?: string; daticulocale?: string; datlocale?: string }
-  // Providers: c (libc: datcollate), i (ICU), b (PostgreSQL 17's builtin: C or C.UTF-8, code point order).
-  const provider = db.datlocprovider ?? 'c'
-  const collation = provider === 'b' ? null : provider === 'i' ? `ICU ${db.datlocale ?? db.daticulocale ?? ''}`.trim() : db.datcollate === undefined || C_COLLATIONS.has(db.datcollate) ? null : db.datcollate
-  return { autovacuumOff: row?.autovacuum === 'off', collation }
+  return { autovacuumOff: row?.autovacuum === 'off', collation: collationNotC((row?.db ?? {}) as DatabaseLocale) }
 }
 
 /** TEAMDAY_ADMIN_PASSWORD_FILE's content without its final newline (a Docker secret file). */
