@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AUDIT_EVENT_TYPES } from '../src/audit/log'
+import { AUDIT_EVENT_TYPES, nextEventId } from '../src/audit/log'
+import { idPattern } from '../src/ids'
 import { auditEvents } from '../src/db/schema'
 import { cliOn } from './helpers/cli'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
@@ -73,6 +74,71 @@ describe('audit entries for each token event, none containing a token', () => {
 
     const all = await t.req('GET', '/api/v1/audit-events?limit=200', { token: admin.token })
     for (const s of secrets) expect(all.text).not.toContain(s)
+  })
+})
+
+/**
+ * Events recorded in one millisecond (the test clock stands still: every event here is) list in
+ * the order they happened, newest first, on both backends and across pages: they were ordered by
+ * their random ids, so a member's removal could show some of its tokens revoked before it, and 20 tokens
+ * created one after another came out shuffled.
+ */
+describe('events of one millisecond, in the order they happened', () => {
+  test('20 tokens created one after another: their token.created events newest first, on one page and across pages', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const made: string[] = []
+    for (let i = 0; i < 20; i++) {
+      const r = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: `t${i}` } })
+      expect(r.status).toBe(201)
+      made.push(r.body.id)
+    }
+    const newestFirst = [...made].reverse()
+    const listed = await events(t, admin.token, '?type=token.created&limit=50')
+    expect(listed.events.map((e: any) => e.tokenId)).toEqual(newestFirst)
+    expect(new Set(listed.events.map((e: any) => e.createdAt)).size).toBe(1)
+    // Paged by cursor, 3 a page: the same order.
+    const paged: string[] = []
+    let cursor: string | null = null
+    do {
+      const page: any = await events(t, admin.token, `?type=token.created&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      paged.push(...page.events.map((e: any) => e.tokenId))
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(paged).toEqual(newestFirst)
+  })
+
+  test('nextEventId: within one millisecond each id sorts after the last (carrying past z), in another a random one; every one an evt_ id', () => {
+    const evt = idPattern(['evt'])
+    expect(nextEventId({ at: 5, id: 'evt_00000000000000000009' }, 5)).toBe('evt_0000000000000000000A')
+    expect(nextEventId({ at: 5, id: 'evt_0000000000000000000z' }, 5)).toBe('evt_00000000000000000010')
+    expect(nextEventId({ at: 5, id: 'evt_yzzzzzzzzzzzzzzzzzzz' }, 5)).toBe('evt_z0000000000000000000')
+    let last: { at: number; id: string } | null = null
+    const ids: string[] = []
+    for (let i = 0; i < 2000; i++) {
+      const id = nextEventId(last, 7)
+      last = { at: 7, id }
+      ids.push(id)
+    }
+    for (const id of ids) expect(id).toMatch(evt)
+    // As bytes (SQLite, a C-collated PostgreSQL): in the order made.
+    expect([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(ids)
+    // Another millisecond: a fresh id, never one that starts with z.
+    const fresh = Array.from({ length: 500 }, () => nextEventId({ at: 7, id: ids.at(-1)! }, 8))
+    expect(new Set(fresh).size).toBe(500)
+    for (const id of fresh) expect([evt.test(id), id[4] !== 'z']).toEqual([true, true])
+  })
+
+  test("a member's removal: member.removed, then their six tokens' token.revoked, as recorded (newest first: below them)", async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
+    for (let i = 0; i < 5; i++) await makeToken(t, m)
+    const r = await t.req('DELETE', `/api/v1/organizations/${admin.organizationId}/members/${m.userId}`, { token: admin.token })
+    expect(r.status).toBe(200)
+    const listed = await events(t, admin.token, '?limit=20')
+    const types = listed.events.slice(0, 7).map((e: any) => e.type)
+    expect(types).toEqual([...Array(6).fill('token.revoked'), 'member.removed'])
   })
 })
 

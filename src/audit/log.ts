@@ -6,7 +6,7 @@ import { isSealed, type SecretBox } from '../crypto/secretbox'
 import { connectionOf, type Db } from '../db/connection'
 import { auditEvents, type AuditEvent } from '../db/schema'
 import { insertStatements } from '../db/prepared'
-import { newId } from '../ids'
+import { BASE62, randomBase62 } from '../auth/random'
 import type { Logger } from '../logger'
 
 /**
@@ -91,9 +91,43 @@ const SOURCES: Record<Exclude<Actor['kind'], 'anonymous'>, AuditSource> = { toke
 /** An event's source by who acts: a request's is where it came in (an anonymous one's too); `cli` is the admin CLI on the database. */
 const sourceOf = (actor: Actor): AuditSource => (actor.kind === 'anonymous' ? actor.via : SOURCES[actor.kind])
 
+/**
+ * The id of an event recorded at `at` (ms), given the last one this writer made: lists order
+ * events by (time, id), newest first, and events of one millisecond (a member's removal and
+ * the revocation of each of their tokens, a burst of requests) came out in the order of their
+ * random ids. Within the millisecond of the last id, the next is that id plus one (in base 62,
+ * whose characters sort as bytes: `0-9A-Za-z`, C collation); in another, a random one, as
+ * newId's (20 base62 characters), but for its first character, never `z`, so that adding one
+ * never overflows (62^19 events in one millisecond). As ULIDs' monotonic mode: an id tells no
+ * count, only that the last one of this process was in the same millisecond.
+ * Per process: events of two instances in one millisecond are in no order with each other.
+ */
+export function nextEventId(last: { at: number; id: string } | null, at: number): string {
+  if (last !== null && last.at === at) return incremented(last.id)
+  let first = randomBase62(1)
+  while (first === 'z') first = randomBase62(1)
+  return `evt_${first}${randomBase62(19)}`
+}
+
+/** `id` (`evt_` + base62) plus one. */
+function incremented(id: string): string {
+  const digits = id.split('')
+  for (let i = digits.length - 1; i >= 4; i--) {
+    const d = BASE62.indexOf(digits[i]!)
+    if (d < 61) {
+      digits[i] = BASE62[d + 1]!
+      return digits.join('')
+    }
+    digits[i] = '0'
+  }
+  throw new Error(`audit event id ${id} cannot be incremented`)
+}
+
 /** The audit writer of one runtime; it remembers recently deduplicated events (see recordOnce). */
 export class AuditLog {
   private readonly recent = new Map<string, number>()
+  /** The last event id made, and its millisecond (nextEventId). */
+  private last: { at: number; id: string } | null = null
 
   /**
    * Records an event through the context's database (inside a transaction: the transaction's).
@@ -105,7 +139,9 @@ export class AuditLog {
    */
   async record(scope: AuditScope, e: AuditInput): Promise<void> {
     try {
-      const id = newId('evt')
+      const at = scope.clock.now()
+      const id = nextEventId(this.last, at)
+      this.last = { at, id }
       const { box } = scope
       // Where and with what a token was used is token metadata: sealed like the token's own
       // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
@@ -127,7 +163,7 @@ export class AuditLog {
         userAgent: seal(scope.origin?.userAgent?.slice(0, 512), 'ua'),
         requestId: scope.requestId,
         details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
-        createdAt: new Date(scope.clock.now()),
+        createdAt: new Date(at),
       })
     } catch (err) {
       scope.log.error('audit_write_failed', { type: e.type, error: errorMessage(err) })
