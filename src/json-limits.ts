@@ -1,5 +1,5 @@
 /** Limits on JSON sent by clients; pure functions, used by the HTTP layer and the services. */
-import { cutText } from './text'
+import { clipped } from './text'
 
 /** JSON nesting allowed in a request body: the body object itself is level 1. */
 export const MAX_JSON_DEPTH = 32
@@ -152,7 +152,7 @@ export function firstInJson<R>(value: unknown, visit: (v: unknown, path: string,
       const keys = Object.keys(v)
       for (let i = keys.length - 1; i >= 0; i--) {
         const k = keys[i]!
-        const shown = k.length > 64 ? `${cutText(k, 64)}…` : k
+        const shown = clipped(k, 64, '…')
         stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}`, at: [...at, k] })
       }
     }

@@ -176,9 +176,12 @@ export function cutText(s: string, n: number): string {
   return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n)
 }
 
-/** `s` cut to its first `n` characters (cutText) with `...` after, when it is longer; else `s`. */
-export function clipped(s: string, n: number): string {
-  return s.length > n ? `${cutText(s, n)}...` : s
+/**
+ * `s` cut to its first `n` characters (cutText) with `mark` after (`...`, or `…` where a value is
+ * quoted in a message: a field's name, a key, a coding), when it is longer; else `s`.
+ */
+export function clipped(s: string, n: number, mark: '...' | '…' = '...'): string {
+  return s.length > n ? `${cutText(s, n)}${mark}` : s
 }
 
 /** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents } from '../src/db/schema'
 import { hasLoneSurrogate, jsonMayHaveSurrogate } from '../src/json-limits'
 import { newId } from '../src/ids'
-import { cutText } from '../src/text'
+import { clipped, cutText } from '../src/text'
 import { makeActor, makeTestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -88,6 +88,13 @@ describe('in a value echoed cut to a length', () => {
     expect(cutText('short', 100)).toBe('short')
     expect(cutText('\u{1F600}', 1)).toBe('')
     for (let n = 0; n <= ref.length; n++) expect(cutText(ref, n).isWellFormed()).toBe(true)
+  })
+
+  test('clipped: cut by cutText, its mark (`...` by default, `…` for a quoted name) only after a cut', () => {
+    expect(clipped(ref, 100)).toBe('a' + '\u{1F600}'.repeat(49) + '...')
+    expect(clipped(ref, 100, '…')).toBe('a' + '\u{1F600}'.repeat(49) + '…')
+    expect(clipped('short', 5, '…')).toBe('short')
+    expect(clipped('longer', 5, '…')).toBe('longe…')
   })
 
   test('a not-found id, a secret key, a query parameter: the message holds no half emoji, on either backend', async () => {

@@ -5,7 +5,7 @@ import { secretNamesFirst, secretRefusal, takeSecretsOutOfForm } from './secret-
 import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
-import { cutText } from '../text'
+import { clipped } from '../text'
 import { bodyArrived } from './listen'
 
 /** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it (src/http/routes.ts, listLimits). */
@@ -137,7 +137,7 @@ function refuseNearMisses(body: Record<string, unknown>, fields: readonly string
     if (fields.includes(name)) continue
     const meant = nearestField(name, fields)
     if (meant === null) continue
-    const shown = name.length > 60 ? `${cutText(name, 60)}…` : name
+    const shown = clipped(name, 60, '…')
     const message = `unknown field "${shown}" (did you mean ${meant}?): this route takes ${fields.join(', ')}; a field it does not take is ignored, and this one looks like a misspelt ${meant}`
     throw invalidField(shown, message)
   }
@@ -162,7 +162,7 @@ function refuseBadEscapes(form: string): void {
   if (!form.includes('%')) return
   const bad = firstUndecodablePair(form)
   if (bad === null) return
-  const shown = bad.name.length > 60 ? `${cutText(bad.name, 60)}…` : bad.name
+  const shown = clipped(bad.name, 60, '…')
   throw invalidField(shown || 'body', `${shown || 'the form'}: not valid percent-encoding (a % must start %XX, and the bytes must be UTF-8)`)
 }
 
@@ -214,7 +214,7 @@ const FORM_TRUE = new Set(['true', '1', 'on'])
 const FORM_FALSE = new Set(['false', '0', 'off'])
 
 function formNestingRefused(key: string): AppError {
-  const shown = key.length > 60 ? `${cutText(key, 60)}…` : key
+  const shown = clipped(key, 60, '…')
   const message = `${shown}: a form gives an object's fields one level deep, as name[key]=value; send a JSON object with Content-Type: application/json for anything deeper`
   return invalidField(shown, message)
 }
@@ -440,7 +440,7 @@ function contentCoding(request: Request): string | null {
 }
 
 function encodingRefused(coding: string): AppError {
-  const shown = coding.length > 40 ? `${cutText(coding, 40)}…` : coding
+  const shown = clipped(coding, 40, '…')
   return new AppError('unsupported_media_type', `Unsupported Content-Encoding "${shown}": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.`, {
     // RFC 9110 §15.5.16: the codings a request may use.
     headers: { 'accept-encoding': 'identity' },
@@ -487,13 +487,13 @@ function nulInForm(form: string): BadTextAt {
   for (const [k, v] of Object.entries(fields)) {
     if (k.includes('\0')) return { path: '', key: true }
     const values = Array.isArray(v) ? v : [v]
-    if (values.some((x) => typeof x === 'string' && x.includes('\0'))) return { path: k.length > 64 ? `${cutText(k, 64)}…` : k, key: false }
+    if (values.some((x) => typeof x === 'string' && x.includes('\0'))) return { path: clipped(k, 64, '…'), key: false }
   }
   return null
 }
 
 function duplicateKeyRefused(path: string, key: string): AppError {
-  const shownKey = key.length > 60 ? `${cutText(key, 60)}…` : key
+  const shownKey = clipped(key, 60, '…')
   const field = path ? `${path}.${shownKey}` : shownKey
   const message = `${field} was given more than once in the same JSON object: give it once (JSON keeps only the last, and the others were dropped without a word)`
   return invalidField(field, message)

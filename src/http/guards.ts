@@ -5,7 +5,7 @@ import { newId } from '../ids'
 import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
-import { cutText } from '../text'
+import { clipped, cutText } from '../text'
 import { bodyArrived } from './listen'
 import { validHost } from './host'
 
@@ -169,7 +169,7 @@ function badQueryEscapes(query: string): void {
   const decoded = bad.decodedName
   // A name that does not decode, or none (`?=%ZZ`): said of the query.
   const named = decoded !== null && decoded !== ''
-  const field = !named ? 'query' : decoded.length > 100 ? `${cutText(decoded, 100)}…` : decoded
+  const field = !named ? 'query' : clipped(decoded, 100, '…')
   const message = PERCENT_ENCODING_RULE(named ? field : decoded === null ? 'a query parameter name' : 'a query parameter without a name')
   throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }

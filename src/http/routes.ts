@@ -6,7 +6,7 @@ import { nearestField } from './body-fields'
 import { SERVICE_RULE } from './openapi-publish'
 import { secretFieldsOf } from './secret-fields'
 import { MAX_LIST_ITEMS } from '../json-limits'
-import { cutText } from '../text'
+import { clipped } from '../text'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
@@ -205,7 +205,7 @@ export function refusedQueryParameter(rule: RouteRule | undefined, query: Iterab
   if (allowed === undefined) return null
   const seen = new Set<string>()
   const entries = [...query].map((e) => (typeof e === 'string' ? ([e, undefined] as const) : e))
-  const show = (name: string) => (name.length > 60 ? `${cutText(name, 60)}…` : name)
+  const show = (name: string) => clipped(name, 60, '…')
   for (const [name] of entries) {
     const shown = show(name)
     if (allowed.includes(name)) {
