@@ -142,13 +142,36 @@ describe('serve: the hint when nobody has a console password', () => {
   }, 30_000)
 
   test('the hint\'s commands name the database unless it is the default file; a PostgreSQL URL\'s password is not repeated', async () => {
-    const { dbOption } = await import('../src/cli/admin/runtime')
+    const { dbNote, dbOption } = await import('../src/cli/admin/runtime')
     expect(dbOption('./data/teamday.db')).toBe('')
-    expect(dbOption('/srv/teamday/teamday.db')).toBe(' --db /srv/teamday/teamday.db')
+    expect(dbOption('/srv/teamday/teamday.db', 'linux')).toBe(' --db /srv/teamday/teamday.db')
     expect(dbOption('postgres://app@db:5432/teamday')).toBe(' --db postgres://app@db:5432/teamday')
-    expect(dbOption('postgres://app:s3cret@db:5432/teamday')).toBe(" --db <this database's URL>")
-    expect(noPasswordHint(null, dbOption('/srv/my data/t.db'))).toContain("teamday users set-role --email E --org SLUG --role admin --db '/srv/my data/t.db'.")
+    expect(dbNote('postgres://app@db:5432/teamday')).toBe('')
+    // A URL holding a secret (a password; a client key's passphrase, sslpassword) is never printed
+    // (stdout is docker logs, the journal), nor asked to be typed on a command line: the command
+    // runs where TEAMDAY_DATABASE_URL names the database, as Compose's exec does.
+    for (const url of ['postgres://app:s3cret@db:5432/teamday', 'postgres://app@db/teamday?sslmode=require&sslpassword=KeyPass', 'postgres://app@db/teamday?password=pw']) {
+      expect(dbOption(url)).toBe('')
+      expect(dbNote(url)).toContain('TEAMDAY_DATABASE_URL')
+      expect(dbNote(url)).not.toContain('KeyPass')
+    }
+    expect(noPasswordHint(null, dbOption('/srv/my data/t.db', 'linux'))).toContain("teamday users set-role --email E --org SLUG --role admin --db '/srv/my data/t.db'.")
+    expect(dbOption("/srv/it's/t.db", 'linux')).toBe(` --db '/srv/it'\\''s/t.db'`)
+    // cmd.exe takes no single quotes.
+    expect(dbOption('C:\\teamday\\teamday.db', 'win32')).toBe(' --db C:\\teamday\\teamday.db')
+    expect(dbOption('C:\\Program Data\\teamday.db', 'win32')).toBe(' --db "C:\\Program Data\\teamday.db"')
   })
+
+  test.skipIf(!ON_PG)('on a PostgreSQL URL holding a client key\'s passphrase (sslpassword), no start prints it: the hint says where the command finds the URL', async () => {
+    const db = `${urlFor(await createTestDatabase())}?sslmode=prefer&sslpassword=KeyPassphrase123`
+    const first = await startAndStop(db, {})
+    expect(first).toContain('/setup/')
+    const later = await startAndStop(db, {})
+    for (const out of [first, later]) {
+      expect(out).not.toContain('KeyPassphrase123')
+      expect(out).toContain('Run it where TEAMDAY_DATABASE_URL names this database')
+    }
+  }, 60_000)
 
   test('with no admin left, it says how to find a member and make one admin', () => {
     const hint = noPasswordHint(null)

@@ -12,19 +12,40 @@ export function configFrom(io: Io, db: string | undefined, overrides: Partial<Co
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
 }
 
-/** The --db of a command to run next on the same database (a PostgreSQL URL's password not repeated). */
-export function dbArgument(db: string): string {
-  if (/^postgres(ql)?:\/\/[^/@:]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
+/** Whether a PostgreSQL URL carries a secret: a password, in its user part or as libpq's `password` or `sslpassword` parameter. */
+export function holdsDatabaseSecret(db: string): boolean {
+  if (!isPostgresUrl(db)) return false
+  try {
+    const u = new URL(db)
+    return u.password !== '' || u.searchParams.has('password') || u.searchParams.has('sslpassword')
+  } catch {
+    // Not read as a URL: nothing said of it is safe to repeat.
+    return true
+  }
+}
+
+/** The --db of a command to run next on the same database (a URL holding a secret not repeated), quoted for this system's shell. */
+export function dbArgument(db: string, platform: string = process.platform): string {
+  if (holdsDatabaseSecret(db)) return '<this database\'s URL>'
+  // cmd.exe takes no single quotes; PowerShell takes double quotes too, and a Windows path holds none.
+  if (platform === 'win32') return /^[\w.\\/:@%+=,-]+$/.test(db) ? db : `"${db}"`
   return /^[\w./:@%+=,-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`
 }
 
 /**
  * ` --db X` for a hint's admin command on the database `db`, none on the default file: a server
  * started with --db (or its variable) on another file or on PostgreSQL sent the reader of its
- * hint, run as written, to ./data/teamday.db.
+ * hint, run as written, to ./data/teamday.db. None either for a URL that holds a secret, which a
+ * start-up text (stdout: `docker logs`, the journal) must not show, nor ask to be typed on a
+ * command line: dbNote says where the command finds it.
  */
-export function dbOption(db: string): string {
-  return db === DEFAULT_DB_PATH ? '' : ` --db ${dbArgument(db)}`
+export function dbOption(db: string, platform: string = process.platform): string {
+  return db === DEFAULT_DB_PATH || holdsDatabaseSecret(db) ? '' : ` --db ${dbArgument(db, platform)}`
+}
+
+/** What a hint adds after its commands when dbOption left the database out for its secret. */
+export function dbNote(db: string): string {
+  return holdsDatabaseSecret(db) ? ' (Run it where TEAMDAY_DATABASE_URL names this database, as for this server: its URL holds a password, not repeated here.)' : ''
 }
 
 /**

@@ -22,7 +22,7 @@ import { liveSetupLink } from '../../modules/users/links'
 import { createRuntime, SCHEMA_CHECK_MS, type Runtime, type RuntimeOptions } from '../../runtime'
 import { bareHost, getOnce, getOnceTls, refuseAnotherDatabase, wildcardFamily, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
-import { configFrom, dbOption } from './runtime'
+import { configFrom, dbNote, dbOption } from './runtime'
 import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -297,12 +297,12 @@ export async function serve(
   if (tls && tls.validTo.getTime() <= Date.now()) {
     rt.log.warn('tls_certificate_expired', { cert: resolve(tls.certFile), notAfter: tls.validTo.toISOString(), note: 'browsers and clients refuse this certificate: renew it, then restart teamday (a running server keeps the files it read at start)' })
   }
-  if (first) say(firstStartText(first, base, dbOption(config.dbPath)))
+  if (first) say(firstStartText(first, base, dbOption(config.dbPath) + dbNote(config.dbPath)))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
   else if (counts.withPassword === 0) {
     const db = dbOption(config.dbPath)
-    say(lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin, db) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin, db) : noPasswordHint(counts.firstAdmin, db))
+    say((lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin, db) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin, db) : noPasswordHint(counts.firstAdmin, db)) + dbNote(config.dbPath))
   }
   // A write into a pipe fails after the call returned: what is on its way is awaited, not
   // blocking (a full pipe may take it much later), and a failure said as well.
