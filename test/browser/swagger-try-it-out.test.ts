@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import type { Runtime } from '../../src/runtime'
@@ -134,10 +135,20 @@ if (!browserSuitesRun) {
 
     test('dark mode follows the system setting (Swagger UI\'s dark style); at 320 px an executed operation does not make the page scroll sideways', async () => {
       const ctx = await browser.newContext({ viewport: { width: 320, height: 640 }, colorScheme: 'dark' })
+      // axe-core (the devDependency's script, no network), added as the debugger adds scripts.
+      await ctx.addInitScript({ content: readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8') })
       const page = await authorized(ctx, base, token)
       expect(await page.evaluate("[document.documentElement.classList.contains('dark-mode'), getComputedStyle(document.documentElement).backgroundColor]")).toEqual([true, 'rgb(28, 32, 34)'])
       const self = await tryItOut(page, 'getApiV1TokensSelf')
       expect(self.status).toBe('200')
+      // The responses' header tables (X-Request-Id, RateLimit-*, on every response): Swagger UI's
+      // dark style leaves their cells at 1.5:1 (rgb(59,65,81) on rgb(24,37,54)); WCAG 1.4.3 asks 4.5.
+      const contrast = (await page.evaluate(async () => {
+        const r = await (globalThis as any).axe.run({ include: [['.opblock.is-open table.headers']] }, { runOnly: { type: 'rule', values: ['color-contrast'] }, resultTypes: ['violations'] })
+        return r.violations.flatMap((v: any) => v.nodes.map((n: any) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`))
+      })) as string[]
+      expect(await page.locator('.opblock.is-open table.headers td').count()).toBeGreaterThan(0)
+      expect(contrast).toEqual([])
       expect(await page.evaluate('[document.documentElement.scrollWidth, document.documentElement.clientWidth]')).toEqual([320, 320])
       // Switched while the page is open: it follows.
       await page.emulateMedia({ colorScheme: 'light' })
