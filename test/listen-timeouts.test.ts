@@ -54,7 +54,11 @@ describe.concurrent('a request handled longer than the idle timeout', () => {
     const port = serve(async () => (await sleep(6000), new Response('late')), 12)
     const r = await ask(port)
     expect(r.answer).toContain('late')
-    expect(r.idleClosedAfterMs).toBeGreaterThan(500)
+    // Kept open after the answer (not closed with it), for the 1 s idle timeout at Bun's 4 s look;
+    // counted from when this process read the answer, which a loaded machine delays (CI, with test
+    // files in parallel: 346 ms), so the floor is well under the bound.
+    expect(r.answer).not.toMatch(/connection: close/i)
+    expect(r.idleClosedAfterMs).toBeGreaterThan(100)
     expect(r.idleClosedAfterMs).toBeLessThan(5500)
   }, 20_000)
 
