@@ -327,6 +327,50 @@ describe('error events the provider cannot read', () => {
   }
 })
 
+describe('errors in other shapes than {"type":"error","error":{…}}', () => {
+  // A gateway's {"error": {…}} and the bare error object, under `event: error`: first, they failed
+  // the run 502 ("not part of an answer", the stream "began with" one); in the middle, the
+  // envelope did the same and the bare one was skipped as an event of an unknown kind. The same
+  // bodies as a JSON document at HTTP 200 failed as the error they are.
+  const gateway = { error: { type: 'overloaded_error', message: 'Overloaded' } }
+  const bare = { type: 'overloaded_error', message: 'Overloaded' }
+  const said = 'Model provider error: the provider is overloaded: Overloaded (overloaded_error)'
+  const named = (data: object) => `event: error\ndata: ${JSON.stringify(data)}\n\n`
+  const cases: [string, () => string[]][] = [
+    ['{"error":{…}} first', () => [named(gateway)]],
+    ['the bare error object first', () => [named(bare)]],
+    ['the bare error object after a ping, first', () => [antEv('ping', {}), named(bare)]],
+    ['{"error":{…}} mid-answer', () => [start(), ...text(0, 'Half'), named(gateway)]],
+    ['the bare error object mid-answer', () => [start(), ...text(0, 'Half'), named(bare)]],
+  ]
+  test('the bare error object without a message, first: the error without a message it is', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([named({ type: 'overloaded_error' })])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code, (await getExec(o.t, o.a, r.body.details.executionId)).error]).toEqual([503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'])
+  })
+  for (const [name, events] of cases) {
+    test(`${name}: 503 provider_overloaded, its message and type (sync and stream)`, async () => {
+      const o = await anthropicApp()
+      const { sync, rows } = await runBoth(o, events)
+      expect([sync.status, sync.body.code]).toEqual([503, 'provider_overloaded'])
+      for (const row of rows) expect([row.status, row.errorCode, row.error]).toEqual(['failed', 'provider_overloaded', said])
+    })
+  }
+  test('the bare error object as a JSON document at HTTP 200: the same', async () => {
+    const o = await anthropicApp()
+    p.handler = () => new Response(JSON.stringify(bare), { headers: { 'content-type': 'text/plain' } })
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.code, (await getExec(o.t, o.a, r.body.details.executionId)).error]).toEqual([503, 'provider_overloaded', said])
+  })
+  test('an event named error whose data is an answer\'s event: read as that event', async () => {
+    const o = await anthropicApp()
+    p.handler = () => rawStream([`event: error\ndata: ${JSON.stringify({ type: 'ping' })}\n\n`, start(), ...text(0, 'Hello there'), ...end()])
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Hello there'])
+  })
+})
+
 describe('the tokens of a turn that broke off are counted', () => {
   // The SDK reports a turn's usage only at its message_stop: a run failed mid-turn recorded 0
   // tokens of it, though Anthropic had taken its input (and reported it in its message_start).

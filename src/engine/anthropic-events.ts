@@ -162,19 +162,42 @@ function malformedErrorEvent(error: unknown): ReturnType<typeof streamError> | u
   const err = error as { name?: unknown; value?: unknown } | null
   if (err?.name !== 'AI_TypeValidationError') return undefined
   const value = err.value as { type?: unknown; error?: unknown } | null
-  return value?.type === 'error' ? streamError(value.error) : undefined
+  if (value?.type === 'error') return streamError(value.error)
+  const other = errorOtherwiseSent(value, false)
+  return other === undefined ? undefined : streamError(other)
+}
+
+/**
+ * The error of an error sent in another shape than Anthropic's `{"type": "error", "error": {…}}`,
+ * else undefined: a gateway's `{"error": {…}}` (no `type`), or the error object itself,
+ * `{"type": "overloaded_error", "message": "Overloaded"}`. Under `event: error` (`named`) any
+ * `type` with a `message`, or a type that ends in `_error` (as each of Anthropic's error types
+ * does) without one, is such an error; without the name (in the middle of the stream, where the
+ * provider has read the data without it) only a type that ends in `_error` with a `message`. Such an event failed the run 502, "not part of an answer" (or
+ * skipped as an event of an unknown kind, the bare one in the middle of the stream), where the same
+ * body as a JSON document at HTTP 200 failed as the error it is (overloaded: 503).
+ */
+export function errorOtherwiseSent(value: unknown, named: boolean): unknown {
+  const v = value as { type?: unknown; error?: unknown; message?: unknown } | null
+  if (!v || typeof v !== 'object' || Array.isArray(v) || v.type === 'error') return undefined
+  if (v.type === undefined && v.error !== undefined && v.error !== null) return v.error
+  if (typeof v.type !== 'string') return undefined
+  const errorType = /_error$/.test(v.type)
+  const message = typeof v.message === 'string'
+  return (named && (message || errorType)) || (errorType && message) ? v : undefined
 }
 
 /**
  * An error event before the message_start (the provider reads the first as the request's
  * failure), as the provider reads one: `event: error` whose data is not JSON (a proxy's text),
- * or JSON without an `error` and its `message`. Its first event unread, the provider threw its
+ * JSON without an `error` and its `message`, or an error in another shape (errorOtherwiseSent:
+ * a gateway's `{"error": {…}}`, the bare error object). Its first event unread, the provider threw its
  * own assertion and the run said the stream "began with an event that is not part of an
  * answer": the provider's error and its type were lost. Undefined for an event the provider reads.
  */
 function readableErrorEvent(event: string, type: string | undefined): string | undefined {
   const named = /^event:[ \t]*error[ \t]*$/m.test(event)
-  if (type !== 'error' && !(type === '' && named)) return undefined
+  if (type !== 'error' && !(type !== undefined && named)) return undefined
   const data = dataOf(event) ?? ''
   let value: { error?: unknown } | undefined
   try {
@@ -182,7 +205,11 @@ function readableErrorEvent(event: string, type: string | undefined): string | u
   } catch {
     value = undefined
   }
-  const error = type === 'error' ? value?.error : data.trim() ? data.trim() : undefined
+  // A gateway's {"error": {…}} or the bare error object, under `event: error`: the error it holds.
+  const other = type === 'error' ? undefined : errorOtherwiseSent(value, true)
+  // Another kind of event named `error` (its data an Anthropic event's): as it came.
+  if (type !== 'error' && type !== '' && other === undefined) return undefined
+  const error = type === 'error' ? value?.error : other !== undefined ? other : data.trim() ? data.trim() : undefined
   const e = error as { type?: unknown; message?: unknown } | null | undefined
   if (type === 'error' && typeof e?.type === 'string' && typeof e.message === 'string') return undefined
   const { message, type: errorType } = streamError(error)
@@ -255,7 +282,7 @@ export function messageStartFirst(): TransformStream<Uint8Array, Uint8Array> {
         const event = pending.slice(0, end)
         pending = pending.slice(end)
         const type = eventType(event)
-        const error = type === 'error' || type === '' ? readableErrorEvent(event, type) : undefined
+        const error = type !== undefined && type !== 'message_start' ? readableErrorEvent(event, type) : undefined
         if (type === 'message_start') {
           controller.enqueue(enc.encode(event))
           release(controller)

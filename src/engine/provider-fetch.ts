@@ -1,4 +1,5 @@
 import { clipped } from '../text'
+import { errorOtherwiseSent } from './anthropic-events'
 /**
  * The `fetch` the provider clients use (src/engine/providers.ts): the provider's answer, read no
  * further than a run can use. The AI SDK reads a provider's answer without a bound of its own:
@@ -407,6 +408,9 @@ export function anthropicJsonAsEvents(text: string): string {
   }
   const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
   if (o && (o.type === 'error' || (o.error !== undefined && o.error !== null))) return `event: error\ndata: ${JSON.stringify({ type: 'error', error: o.error ?? null })}\n\n`
+  // The bare error object, {"type": "overloaded_error", "message": …}, as the same under `event: error`.
+  const bare = errorOtherwiseSent(o, false)
+  if (bare !== undefined) return `event: error\ndata: ${JSON.stringify({ type: 'error', error: bare })}\n\n`
   throw new ProviderAnswerRefused(`the provider answered with JSON that is not an event stream, where one was asked: ${shortText(text)}`)
 }
 
