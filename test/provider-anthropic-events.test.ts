@@ -327,6 +327,13 @@ describe('error events the provider cannot read', () => {
   }
 })
 
+test('a stream labelled application/json: read as the stream it is, completed (it failed as a body "that is not JSON")', async () => {
+  const o = await anthropicApp()
+  p.handler = () => new Response(rawStream([start(), ...text(0, 'Hello there'), ...end()]).body, { headers: { 'content-type': 'application/json' } })
+  const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+  expect([r.status, r.body.status, r.body.result]).toEqual([200, 'completed', 'Hello there'])
+})
+
 describe('errors in other shapes than {"type":"error","error":{…}}', () => {
   // A gateway's {"error": {…}} and the bare error object, under `event: error`: first, they failed
   // the run 502 ("not part of an answer", the stream "began with" one); in the middle, the

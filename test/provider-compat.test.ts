@@ -197,6 +197,17 @@ describe('one JSON document where a stream was asked (a proxy dropping `stream`,
     }
   })
 
+  // An event stream labelled JSON (a gateway's content type) is a stream all the same: read whole
+  // as one document, it failed the run as a body "that is not JSON".
+  test('an event stream labelled application/json (its first field or comment split across chunks too): streamed, completed', async () => {
+    const labelled = (chunks: string[]) => new Response(rawStream(chunks).body, { headers: { 'content-type': 'application/json; charset=utf-8' } })
+    const [first, ...rest] = oaiFull('Hello from a stream')
+    for (const chunks of [[first!, ...rest], ['\n', 'da', first!.slice(2), ...rest], [': keep-alive\n\n', first!, ...rest], ['e', `vent: message\n${first!}`, ...rest]]) {
+      const { r, row } = await delegating(() => labelled(chunks))
+      expect([r.status, r.body.result, row.status]).toEqual([200, 'Hello from a stream', 'completed'])
+    }
+  })
+
   test('JSON that is no chat completion: failed, saying what came', async () => {
     const { r, row } = await delegating(() => Response.json({ detail: 'Not Found' }))
     expect([r.status, row.status]).toEqual([502, 'failed'])

@@ -414,24 +414,29 @@ export function anthropicJsonAsEvents(text: string): string {
   throw new ProviderAnswerRefused(`the provider answered with JSON that is not an event stream, where one was asked: ${shortText(text)}`)
 }
 
+/** The most bytes of a beginning looked at (`retry:` and a byte: past the longest SSE field name a stream begins with). */
+const BEGINNING = 7
+
 /**
- * `body` as it came, and whether its first byte other than white space is `{`: read no further
- * than that byte (or than 64 KiB of white space). An event stream begins with a field name
- * (`data:`, `event:`), a comment (`:`) or a blank line, never `{`.
+ * `body` as it came, and what its first bytes other than white space are (read no further than
+ * BEGINNING of them, or than 64 KiB of white space): `{`, a JSON document (an event stream never
+ * begins with it); an SSE field (`data:`, `event:`, `id:`, `retry:`) or comment (`:`), an event
+ * stream; else `other` (nothing, or text).
  */
-async function beginsWithBrace(body: ReadableStream<Uint8Array>): Promise<{ body: ReadableStream<Uint8Array>; brace: boolean }> {
+async function beginning(body: ReadableStream<Uint8Array>): Promise<{ body: ReadableStream<Uint8Array>; begins: 'brace' | 'stream' | 'other' }> {
   const reader = body.getReader()
   const read: Uint8Array[] = []
-  let brace = false
+  let start: Uint8Array | undefined
   for (let seen = 0; seen <= 64 * 1024; ) {
     const { value, done } = await reader.read()
     if (done) break
     read.push(value)
-    const i = value.findIndex((b) => b !== 32 && b !== 9 && b !== 10 && b !== 13)
-    if (i !== -1) {
-      brace = value[i] === 123
-      break
+    if (start) start = Buffer.concat([start, value]).subarray(0, BEGINNING)
+    else {
+      const i = value.findIndex((b) => b !== 32 && b !== 9 && b !== 10 && b !== 13)
+      if (i !== -1) start = value.subarray(i, i + BEGINNING)
     }
+    if (start && kindOf(start) !== undefined) break
     seen += value.length
   }
   const again = new ReadableStream<Uint8Array>({
@@ -445,7 +450,16 @@ async function beginsWithBrace(body: ReadableStream<Uint8Array>): Promise<{ body
     },
     cancel: (reason) => reader.cancel(reason),
   })
-  return { body: again, brace }
+  return { body: again, begins: (start && kindOf(start)) || 'other' }
+}
+
+const FIELDS = ['data:', 'event:', 'id:', 'retry:']
+/** What a body beginning with `start` is, or undefined while `start` may still begin an SSE field (`da`: more is read, so that a stream's first comment or field is not waited on past it). */
+function kindOf(start: Uint8Array): 'brace' | 'stream' | 'other' | undefined {
+  const text = new TextDecoder().decode(start)
+  if (text.startsWith('{')) return 'brace'
+  if (/^(?:data|event|id|retry)?:/.test(text)) return 'stream'
+  return FIELDS.some((f) => f.startsWith(text)) ? undefined : 'other'
 }
 
 /**
@@ -505,8 +519,13 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     let json = /^application\/([\w.-]+\+)?json\b/.test(type)
     // A JSON document labelled otherwise (text/plain, none: a gateway's error at HTTP 200) is JSON
     // all the same: it failed the run as a stream without an event, its message lost. An event
-    // stream (however labelled) passes as it came.
-    if (res.ok && !json && !/^text\/event-stream\b/.test(type)) ({ body, brace: json } = await beginsWithBrace(body))
+    // stream passes as it came, however labelled: one labelled JSON too (read whole as one
+    // document, it failed the run as a body "that is not JSON").
+    if (res.ok && !/^text\/event-stream\b/.test(type)) {
+      let begins: Awaited<ReturnType<typeof beginning>>['begins']
+      ;({ body, begins } = await beginning(body))
+      json = json ? begins !== 'stream' : begins === 'brace'
+    }
     if (res.ok && json) {
       // One JSON document for a stream asked: read (no further than an event may be) as the stream it stands for.
       const text = await boundedText(body, eventBytes, () => eventTooLong(eventBytes))
