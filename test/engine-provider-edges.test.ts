@@ -152,6 +152,20 @@ describe('finish reasons the AI SDK does not know (it maps them to `other`)', ()
       expect([reason, x.row.status, x.row.result, x.logs.map((l: any) => l.event)]).toEqual([reason, 'completed', 'Done.', ['started', 'completed']])
     }
   })
+  test('"stop" in another case (STOP, Stop: gateways in front of Gemini) and "end": whole answers, no answer_cut; a cut in any case still logs one', async () => {
+    const o = await setup()
+    // Each was logged answer_cut (finishReason other): the AI SDK knows only "stop".
+    for (const reason of ['STOP', 'Stop', 'end', 'END']) {
+      p.handler = () => rawStream([oaiText('Done.'), oaiStop(reason), oaiUsage(), oaiDone])
+      const x = await outcome('sync', o)
+      expect([reason, x.row.status, x.row.result, x.logs.map((l: any) => l.event)]).toEqual([reason, 'completed', 'Done.', ['started', 'completed']])
+    }
+    for (const [reason, logged] of [['length', { finishReason: 'length' }], ['LENGTH', { finishReason: 'other', rawFinishReason: 'LENGTH' }], ['max_tokens', { finishReason: 'other', rawFinishReason: 'max_tokens' }], ['MAX_TOKENS', { finishReason: 'other', rawFinishReason: 'MAX_TOKENS' }]] as const) {
+      p.handler = () => rawStream([oaiText('Done.'), oaiStop(reason), oaiUsage(), oaiDone])
+      const x = await outcome('sync', o)
+      expect([reason, x.row.status, x.logs.find((l: any) => l.event === 'answer_cut')?.data]).toEqual([reason, 'completed', logged])
+    }
+  })
 })
 
 describe('tool calls with finish_reason "stop" (some Ollama and llama.cpp versions)', () => {

@@ -206,10 +206,12 @@ function brokenOff(finish: string, raw: string | undefined): boolean {
  * Finish reasons, not OpenAI's, by which an OpenAI-compatible server says its model ended its
  * answer where it meant to (compared without case): text-generation-inference's `eos_token`
  * (before it said `stop`), a gateway's Anthropic words (`end_turn`, `stop_sequence`: LiteLLM in
- * front of some models). The AI SDK maps them to `other`, and each whole answer was logged as
- * one that may have been cut (answer_cut).
+ * front of some models), `end` (some gateways), and `stop` itself in another case (`STOP`,
+ * `Stop`: gateways in front of Gemini, whose own word it is). The AI SDK maps them to `other`
+ * (it knows `stop` only so written), and each whole answer was logged as one that may have been
+ * cut (answer_cut). A cut in any case (`LENGTH`, `MAX_TOKENS`) is none of these: still logged.
  */
-const ENDED = new Set(['eos_token', 'eos', 'end_turn', 'stop_sequence'])
+const ENDED = new Set(['eos_token', 'eos', 'end_turn', 'stop_sequence', 'stop', 'end'])
 /** How much of a provider's finish reason is repeated (in an error, in a log line): it is the provider's string, of any length. */
 const MAX_SHOWN_FINISH = 100
 const shownFinish = (reason: string) => JSON.stringify(reason.slice(0, MAX_SHOWN_FINISH))
