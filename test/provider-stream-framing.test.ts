@@ -104,6 +104,34 @@ describe('events that are not chunks of the answer (OpenAI-compatible)', () => {
   })
 })
 
+describe('an error status whose body is labelled text/event-stream', () => {
+  // Read as a stream's first error event (HTTP 200): the run lost its "(HTTP 429)" and the
+  // server log its providerStatus.
+  const failedLine = (o: { t: { logs: string[] } }, id: string) => o.t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'execution_failed' && l.executionId === id)
+  test("openai: a 429's status kept, in the error and the log", async () => {
+    const o = await scriptedApp(p, KEY)
+    p.handler = () => new Response(JSON.stringify({ error: { message: 'Rate limit reached', type: 'requests' } }), { status: 429, headers: { 'content-type': 'text/event-stream' } })
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([r.status, r.body.code, row.error]).toEqual([503, 'provider_rate_limited', "Model provider error: the provider's rate limit was reached: Rate limit reached (HTTP 429)"])
+    expect(failedLine(o, row.id)).toMatchObject({ providerStatus: 429, providerErrorType: 'requests' })
+  })
+  test("anthropic: a 529's status kept; an error event first (HTTP 200) is still named by its type", async () => {
+    const o = await anthropicApp()
+    const body = JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })
+    p.handler = () => new Response(body, { status: 529, headers: { 'content-type': 'text/event-stream' } })
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    const row = await getExec(o.t, o.a, r.body.details.executionId)
+    expect([r.status, r.body.code, row.error]).toEqual([503, 'provider_overloaded', 'Model provider error: the provider is overloaded: Overloaded (HTTP 529)'])
+    expect(failedLine(o, row.id)).toMatchObject({ providerStatus: 529, providerErrorType: 'overloaded_error' })
+    p.handler = () => rawStream([`event: error\ndata: ${body}\n\n`])
+    const first = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    const firstRow = await getExec(o.t, o.a, first.body.details.executionId)
+    expect([first.status, firstRow.error]).toEqual([503, 'Model provider error: the provider is overloaded: Overloaded (overloaded_error)'])
+    expect(failedLine(o, firstRow.id)).toMatchObject({ providerStatus: null, providerErrorType: 'overloaded_error' })
+  })
+})
+
 describe('[DONE] with white space after it', () => {
   test('openai: completed with the whole answer (it failed: JSON parsing failed)', async () => {
     const o = await scriptedApp(p, KEY)

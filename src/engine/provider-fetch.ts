@@ -41,6 +41,15 @@ export function answerRefusedIn(e: unknown): ProviderAnswerRefused | undefined {
   return undefined
 }
 
+/**
+ * The header boundedProviderFetch adds to each answer it hands over with a body: the provider's
+ * HTTP status. The AI SDK's error keeps an answer's headers but not its status where the stream's
+ * first event is an error (it gives the error a status of its own, from its type: 529 for
+ * `overloaded_error`); src/engine/run.ts streamErrorType tells such an error (HTTP 200) from an
+ * error status (429, 529) whose body was labelled `text/event-stream` by this.
+ */
+export const PROVIDER_STATUS_HEADER = 'x-teamday-provider-status'
+
 /** Redirects followed within the provider's own origin, at most. */
 const MAX_REDIRECTS = 5
 
@@ -509,6 +518,7 @@ export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fe
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')
+    headers.set(PROVIDER_STATUS_HEADER, String(res.status))
     const type = (res.headers.get('content-type') ?? '').toLowerCase()
     const chat = CHAT_COMPLETIONS.test(url.pathname)
     if (res.ok && /^text\/html\b/.test(type)) {

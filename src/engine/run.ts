@@ -19,7 +19,7 @@ import { refusalMessage, runnableNow, visibilityUnder, type RunRefusal } from '.
 import { roleIn } from '../auth/current-role'
 import { canUseAgent } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
-import { answerRefusedIn, CHAT_COMPLETIONS } from './provider-fetch'
+import { answerRefusedIn, CHAT_COMPLETIONS, PROVIDER_STATUS_HEADER } from './provider-fetch'
 import { SKIPPED_KIND, turnUsage, type TurnUsage } from './anthropic-events'
 import { clipped } from '../text'
 import { providerErrorFields } from './provider-log'
@@ -378,14 +378,20 @@ function unreadEvent(e: unknown): string | undefined {
  * for `api_error`): what decides the run's errorCode (providerLimit), but no HTTP status the
  * provider answered. In the middle of the stream the error is the SDK's stream error (no `url`,
  * as an APICallError has); as the stream's first event, an APICallError whose answer was the
- * event stream (its content-type), its body the event's error.
+ * event stream (its content-type) with a successful HTTP status (PROVIDER_STATUS_HEADER), its body
+ * the event's error. An error status whose body was labelled an event stream (a 429 of a
+ * gateway's) is an error status: it lost its "(HTTP 429)" and the log its providerStatus.
  */
 export function streamErrorType(e: unknown): string | undefined {
   const answer = providerAnswer(e) as ({ url?: unknown; responseHeaders?: Record<string, string> } & ReturnType<typeof providerAnswer>) | undefined
   if (!answer) return undefined
   let type: unknown
   if (answer.url === undefined) type = answer.type
-  else if (/^text\/event-stream\b/i.test(answer.responseHeaders?.['content-type'] ?? '') && typeof answer.responseBody === 'string') {
+  else if (
+    /^text\/event-stream\b/i.test(answer.responseHeaders?.['content-type'] ?? '') &&
+    /^2\d\d$/.test(answer.responseHeaders?.[PROVIDER_STATUS_HEADER] ?? '') &&
+    typeof answer.responseBody === 'string'
+  ) {
     try {
       type = (JSON.parse(answer.responseBody) as { type?: unknown } | null)?.type
     } catch {
