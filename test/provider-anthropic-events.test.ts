@@ -316,6 +316,12 @@ describe('error events the provider cannot read', () => {
     ['overloaded_error without a message, first', [antEv('error', { error: { type: 'overloaded_error' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'],
     ['event: error with text, not JSON, first (a proxy\'s)', [antEv('ping', {}), 'event: error\ndata: upstream connect error or disconnect/reset before headers\n\n'], 502, 'bad_gateway', 'Model provider error: upstream connect error or disconnect/reset before headers'],
     ['an error event without an error, first', [antEv('error', {})], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message'],
+    // A blank message is none: the run said the SDK's class name (AI_StreamProviderError,
+    // AI_APICallError) or nothing before the type.
+    ['overloaded_error with an empty message, mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { type: 'overloaded_error', message: '' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'],
+    ['api_error with a blank message, mid-answer', [start(), ...text(0, 'Half'), antEv('error', { error: { type: 'api_error', message: ' \n' } })], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message (api_error)'],
+    ['overloaded_error with an empty message, first', [antEv('error', { error: { type: 'overloaded_error', message: '' } })], 503, 'provider_overloaded', 'Model provider error: the provider is overloaded: the provider sent an error without a message (overloaded_error)'],
+    ['api_error with a blank message, first', [antEv('error', { error: { type: 'api_error', message: ' ' } })], 502, 'bad_gateway', 'Model provider error: the provider sent an error without a message (api_error)'],
   ]
   for (const [name, events, status, code, error] of cases) {
     test(`${name}: ${status} ${code}, saying so (sync and stream)`, async () => {

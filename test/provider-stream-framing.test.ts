@@ -132,6 +132,14 @@ describe('an error status whose body is labelled text/event-stream', () => {
   })
 })
 
+test('an error status whose error has an empty message: said as one without a message, with its status', async () => {
+  const o = await scriptedApp(p, KEY)
+  p.handler = () => Response.json({ error: { message: '', type: 'server_error' } }, { status: 500 })
+  const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+  const row = await getExec(o.t, o.a, r.body.details.executionId)
+  expect([r.status, row.error]).toEqual([502, 'Model provider error: the provider sent an error without a message (HTTP 500)'])
+})
+
 describe('[DONE] with white space after it', () => {
   test('openai: completed with the whole answer (it failed: JSON parsing failed)', async () => {
     const o = await scriptedApp(p, KEY)

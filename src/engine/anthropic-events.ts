@@ -106,7 +106,7 @@ export function skipUnknownEvents(): TransformStream<LanguageModelV4StreamPart, 
           break
       }
       if (part.type === 'error') {
-        const malformed = malformedErrorEvent(part.error)
+        const malformed = malformedErrorEvent(part.error) ?? unsaidErrorEvent(part.error)
         if (malformed) part = { type: 'error', error: malformed }
         const unknown = malformed ? undefined : unknownKindOf(part.error)
         if (unknown) {
@@ -168,6 +168,23 @@ function malformedErrorEvent(error: unknown): ReturnType<typeof streamError> | u
 }
 
 /**
+ * A well-formed error event whose message is blank (`""`, white space): as one without a message
+ * (streamError), its type and status kept. The run said the SDK's class name for it
+ * ("AI_StreamProviderError") or nothing.
+ */
+function unsaidErrorEvent(error: unknown): ReturnType<typeof streamError> | undefined {
+  const e = error as { message?: unknown; type?: unknown; statusCode?: unknown; isRetryable?: unknown; data?: unknown } | null
+  if (!e || typeof e !== 'object' || error instanceof Error || typeof e.message !== 'string' || e.message.trim()) return undefined
+  const said = streamError(typeof e.type === 'string' && e.type ? { type: e.type } : undefined)
+  return {
+    ...said,
+    ...(typeof e.statusCode === 'number' && { statusCode: e.statusCode }),
+    ...(typeof e.isRetryable === 'boolean' && { isRetryable: e.isRetryable }),
+    data: e.data ?? said.data,
+  }
+}
+
+/**
  * The error of an error sent in another shape than Anthropic's `{"type": "error", "error": {…}}`,
  * else undefined: a gateway's `{"error": {…}}` (no `type`), or the error object itself,
  * `{"type": "overloaded_error", "message": "Overloaded"}`. Under `event: error` (`named`) any
@@ -211,7 +228,8 @@ function readableErrorEvent(event: string, type: string | undefined): string | u
   if (type !== 'error' && type !== '' && other === undefined) return undefined
   const error = type === 'error' ? value?.error : other !== undefined ? other : data.trim() ? data.trim() : undefined
   const e = error as { type?: unknown; message?: unknown } | null | undefined
-  if (type === 'error' && typeof e?.type === 'string' && typeof e.message === 'string') return undefined
+  // A blank message is none: the provider would pass it on, and the run say nothing (or the SDK's class name).
+  if (type === 'error' && typeof e?.type === 'string' && typeof e.message === 'string' && e.message.trim()) return undefined
   const { message, type: errorType } = streamError(error)
   return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: errorType, message } })}\n\n`
 }

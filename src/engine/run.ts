@@ -401,13 +401,19 @@ export function streamErrorType(e: unknown): string | undefined {
   return typeof type === 'string' ? clipped(type, MAX_SHOWN_FINISH) : ''
 }
 
+/** What is said of a provider's error without a message (as src/engine/anthropic-events.ts says it). */
+const WITHOUT_MESSAGE = 'the provider sent an error without a message'
+
 /** What a failed run says of a provider's error `e`: scrubbed (scrubProviderMessage), plainly worded, at most 1000 characters. */
 export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
   const refused = answerRefusedIn(e)
   // Scrubbed too: one may quote what the provider sent (a JSON answer that is no chat completion).
   if (refused) return scrubProviderMessage(refused.message, keys)
-  const raw = withoutFetchHint(scrubProviderMessage(unreadEvent(e) ?? (err?.message || String(e)), keys))
+  // A provider's error whose message is blank ("", white space) has none: it said the SDK's class
+  // name ("AI_APICallError"), or nothing before its type.
+  const said = typeof err?.message === 'string' && err.message.trim() ? err.message : providerAnswer(e) ? WITHOUT_MESSAGE : err?.message || String(e)
+  const raw = withoutFetchHint(scrubProviderMessage(unreadEvent(e) ?? said, keys))
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
   if (BROKE_OFF.test(raw)) return CUT
