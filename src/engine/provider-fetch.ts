@@ -365,6 +365,17 @@ async function boundedText(body: ReadableStream<Uint8Array>, limit: number, tooL
 
 const shortText = (s: string): string => clipped(s.replace(/\s+/g, ' ').trim(), 200)
 
+/** A JSON document answered where an event stream was asked: its object (undefined for other JSON), or the run refused saying what came. */
+function jsonObjectOf(text: string): Record<string, unknown> | undefined {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw new ProviderAnswerRefused(`the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: ${shortText(text)}`)
+  }
+  return doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+}
+
 /**
  * A chat completion's answer to a request for a stream that came as one JSON document
  * (`chat.completion`: a proxy or gateway that drops `stream`, a server that does not stream), as
@@ -376,13 +387,7 @@ const shortText = (s: string): string => clipped(s.replace(/\s+/g, ' ').trim(), 
  * JSON that is neither fails the run saying what came.
  */
 export function chatCompletionAsEvents(text: string): string {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch {
-    throw new ProviderAnswerRefused(`the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: ${shortText(text)}`)
-  }
-  const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+  const o = jsonObjectOf(text)
   if (o && ((o.error !== undefined && o.error !== null) || o.object === 'error')) return `data: ${JSON.stringify(o)}\n\n`
   if (!o || !Array.isArray(o.choices) || !o.choices.every((c) => c && typeof c === 'object' && (c as { message?: unknown }).message && typeof (c as { message?: unknown }).message === 'object')) {
     throw new ProviderAnswerRefused(`the provider answered with JSON that is not a chat completion, where an event stream was asked: ${shortText(text)}`)
@@ -409,13 +414,7 @@ export function chatCompletionAsEvents(text: string): string {
  * fails the run saying what came.
  */
 export function anthropicJsonAsEvents(text: string): string {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch {
-    throw new ProviderAnswerRefused(`the provider answered with a body that is not JSON (labelled JSON, or beginning as JSON), where an event stream was asked: ${shortText(text)}`)
-  }
-  const o = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+  const o = jsonObjectOf(text)
   if (o && (o.type === 'error' || (o.error !== undefined && o.error !== null))) return `event: error\ndata: ${JSON.stringify({ type: 'error', error: o.error ?? null })}\n\n`
   // The bare error object, {"type": "overloaded_error", "message": …}, as the same under `event: error`.
   const bare = errorOtherwiseSent(o, false)
