@@ -216,6 +216,11 @@ async function openRuntime(config: Config, opts: RuntimeOptions & { log: Logger 
     // migrated: a start refused for a missing or wrong key had upgraded it first, so the older
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
     if (connection.dialect === 'pg') {
+      connection.onTransactionPoolingFound = (e) =>
+        log.warn('database_transaction_pooling', {
+          error: e instanceof Error ? e.message : String(e),
+          note: "a statement failed as only a pooler in transaction mode makes it fail (a prepared statement missing on the server session it landed on), which the start did not see (PgBouncer's server_round_robin, several PgBouncer processes on one port, another pooler): statements are sent unprepared from now on, and a statement outside a transaction is sent again; add ?prepare=false to the database URL to start so (README: \"Running several instances\", PgBouncer)",
+        })
       const waitMs = opts.waitForDatabaseMs ?? 0
       await connection.waitForDatabase(name, waitMs, startedAt, (why, waitedMs) => {
         if (performance.now() - waiting.at < WAITING_SAID_EVERY_MS) return

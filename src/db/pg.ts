@@ -200,8 +200,10 @@ export class PgConnection implements DbConnection {
    * hears each write that changed a row (its result's count).
    */
   private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void, autoCommits = false, onChanged?: () => void): C {
-    const timed = (q: PromiseLike<unknown>, sql: unknown) => {
-      const bounded = this.deadlined(this.timed(q), onLate)
+    const timed = (q: PromiseLike<unknown>, sql: unknown, again: () => PromiseLike<unknown>) => {
+      let bounded = this.deadlined(this.timed(q), onLate)
+      // Outside a transaction a statement that failed for a name the pooler's session lacked never ran: sent again, unnamed.
+      if (autoCommits) bounded = this.againIfUnnamed(bounded, () => this.deadlined(this.timed(again()), onLate), typeof sql === 'string' && !modifies(sql) && !WRITE.test(sql))
       if (typeof sql !== 'string' || !modifies(sql)) return bounded
       return countChanges(autoCommits && WRITE.test(sql) ? inDoubtOnLoss(bounded) : bounded, onChanged)
     }
@@ -212,10 +214,65 @@ export class PgConnection implements DbConnection {
         return (...args: unknown[]) => {
           const why = refuse()
           if (why) throw new Error(why)
-          return timed((v as Function).apply(target, args), args[0])
+          return timed((v as Function).apply(target, args), args[0], () => (v as Function).apply(target, args))
         }
       },
     }) as C
+  }
+
+  /**
+   * Told once when a statement failed as only a pooler in transaction mode makes it fail (a named
+   * statement missing on the server session it landed on: noticePooledStatement), the pool having
+   * switched to unnamed statements.
+   */
+  onTransactionPoolingFound: ((e: unknown) => void) | null = null
+
+  /**
+   * The safety net behind checkSession: a pooler in transaction mode that the start did not see
+   * (PgBouncer's server_round_robin, several PgBouncer processes on one port, another pooler)
+   * hands a named statement's Bind to a server session that never parsed it: 26000 "prepared
+   * statement … does not exist". The first such failure switches every connection of the pool to
+   * unnamed statements at once (postgres-js reads its options at each statement).
+   */
+  noticePooledStatement(e: unknown, reset = false): boolean {
+    if (!pooledStatementError(e)) return false
+    // A connection ended for it (pacedSocket): a read it failed is sent again for a while.
+    if (reset) this.pooledResetAt = performance.now()
+    const options = this.client.options as { prepare: boolean }
+    if (!options.prepare) return true
+    options.prepare = false
+    this.transactionPooled = true
+    this.onTransactionPoolingFound?.(e)
+    return true
+  }
+
+  /**
+   * `query`, sent once more by `again` when it failed as noticePooledStatement says (then nothing
+   * of it ran: the server found no statement to bind). Patched in place like timed(); what
+   * drizzle chose of the first (`.values()`) is carried to the second.
+   */
+  private pooledResetAt = -Infinity
+
+  private againIfUnnamed<Q extends PromiseLike<unknown>>(query: Q, again: () => PromiseLike<unknown>, read: boolean): Q {
+    const then = query.then
+    const self = this
+    ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
+      return then.call(this, ok, (e: unknown) => {
+        // Its connection ended as pooledErrorIn saw such a failure on it: a read is sent again too.
+        const code = (e as { code?: unknown } | null)?.code
+        const reset = read && typeof code === 'string' && (CONNECTION_ENDED.has(code) || SOCKET_ENDED.has(code)) && code !== 'ETIMEDOUT' && performance.now() - self.pooledResetAt < 5000
+        if (!pooledStatementError(e) && !reset) {
+          if (fail) return fail(e)
+          throw e
+        }
+        self.noticePooledStatement(e)
+        const second = again() as PromiseLike<unknown> & { isRaw?: unknown }
+        const raw = (this as { isRaw?: unknown }).isRaw
+        if (raw !== undefined) second.isRaw = raw
+        return second.then(ok, fail)
+      })
+    }
+    return query
   }
 
   /**
@@ -416,6 +473,7 @@ export class PgConnection implements DbConnection {
           (e) => {
             clearTimeout(timer)
             done()
+            self.noticePooledStatement(e)
             reject(e)
           },
         )
@@ -520,6 +578,16 @@ function wrongSettings(row: SessionRow, check: SessionCheck): string | undefined
     `the database's sessions lack settings teamday gives every connection (${wrong.join('; ')}): a connection pooler between them (PgBouncer) did not pass them on. ` +
     `Set them for the role, as its owner or a superuser: ${alter} then have the pooler open its server connections anew (PgBouncer: RECONNECT in its admin console, or a restart), as open ones keep the old values (README: "Running several instances", PgBouncer); nothing was changed`
   )
+}
+
+/**
+ * A statement's failure as a pooler in transaction mode makes it: its named statement missing on
+ * the server session it landed on (26000 invalid_sql_statement_name), or there already under
+ * another client's use (42P05 duplicate_prepared_statement).
+ */
+function pooledStatementError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code
+  return code === '26000' || code === '42P05'
 }
 
 /** A statement or transaction still waiting for a connection after every attempt for this long failed: failed then (failUnreached). */
@@ -659,7 +727,7 @@ function isCancelRequest(chunk: unknown): boolean {
  * reported to the pacer (seen through `emit`: postgres-js removes every listener of a socket it
  * upgrades to TLS); a cancel request's is not, as such a connection is never accepted.
  */
-function pacedSocket(pacer: ConnectPacer): (o: { host: string[]; port: number[]; path?: string | false }) => Promise<Socket> {
+function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (o: { host: string[]; port: number[]; path?: string | false }) => Promise<Socket> {
   let next = 0
   return async (o) => {
     const wait = pacer.wait()
@@ -679,7 +747,16 @@ function pacedSocket(pacer: ConnectPacer): (o: { host: string[]; port: number[];
         reported = true
         if (!cancel) pacer.ended(token)
       }
-      return emit.call(this, event, ...args)
+      const seen = event === 'data' && onPooledError ? pooledErrorIn(args[0]) : undefined
+      const r = emit.call(this, event, ...args)
+      if (seen) {
+        // postgres-js retries such a statement itself, on a pipeline that then went out of step
+        // (its later statements hung until their deadline): the connection is ended, its
+        // statements fail at once (sent again when they are reads), and the pool connects anew.
+        onPooledError!(seen)
+        setImmediate(() => s.destroy())
+      }
+      return r
     } as Socket['emit']
     if (o.path) {
       s.connect(o.path)
@@ -694,9 +771,31 @@ function pacedSocket(pacer: ConnectPacer): (o: { host: string[]; port: number[];
   }
 }
 
+const POOLED_CODES = ['26000', '42P05'].map((c) => Buffer.from(`\0C${c}\0`))
+
+/**
+ * An ErrorResponse in the bytes a connection received whose SQLSTATE pooledStatementError names,
+ * as an error with its code and message; else undefined. Seen on the socket, before postgres-js
+ * retries the statement (unseen on TLS connections: their bytes are ciphered here).
+ */
+function pooledErrorIn(chunk: unknown): (Error & { code: string }) | undefined {
+  if (!(chunk instanceof Uint8Array)) return undefined
+  const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  for (const pattern of POOLED_CODES) {
+    const at = b.indexOf(pattern)
+    if (at < 0) continue
+    const m = b.indexOf('\0M', at + pattern.length - 1)
+    const end = m < 0 ? -1 : b.indexOf(0, m + 2)
+    const message = m < 0 || end < 0 ? 'prepared statement missing on the server session' : b.subarray(m + 2, end).toString('utf8')
+    return Object.assign(new Error(message), { code: pattern.subarray(2, 7).toString() })
+  }
+  return undefined
+}
+
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const pacer = new ConnectPacer()
+  let conn: PgConnection | undefined
   // sslmode and the TLS files as libpq reads them (src/db/pg-tls.ts), out of the URL.
   const tls = pgTlsSettings(url)
   const connection = {
@@ -709,11 +808,13 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const client = postgres(tls.url, {
     ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}),
     // A documented option of postgres-js that its types leave out.
-    ...({ socket: pacedSocket(pacer) } as {}),
+    ...({ socket: pacedSocket(pacer, (e) => conn?.noticePooledStatement(e, true)) } as {}),
     onparameter: () => pacer.accepted(),
     max: opts.pool,
     onnotice: () => {},
-    prepare: true,
+    // Named statements unless the URL says prepare=false (postgres-js reads it there only when
+    // the option is not given): the operator's switch for a pooler the start cannot see.
+    prepare: urlPrepare(tls.url),
     // No array types to learn: no column or parameter is a PostgreSQL array (JSON is jsonb, IN
     // lists are parameters one by one). postgres-js otherwise asks pg_type on every new
     // connection before its first query (1-10 ms each: every pool connection, every admin command).
@@ -729,7 +830,7 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
     connection,
   })
-  const conn = new PgConnection(client, opts.schema, opts.statementTimeoutMs)
+  conn = new PgConnection(client, opts.schema, opts.statementTimeoutMs)
   conn.session = {
     statementTimeoutMs: opts.statementTimeoutMs,
     searchPath: opts.schema ?? askedSearchPath(tls.url),
@@ -746,6 +847,17 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
   }
   pacer.onFailed = (failingMs) => conn.failUnreached(failingMs)
   return conn
+}
+
+/** Whether a URL lets statements be named: not with `prepare=false` (or `disable`, as postgres-js reads it). */
+export function urlPrepare(url: string): boolean {
+  let v: string | null
+  try {
+    v = new URL(url).searchParams.get('prepare')
+  } catch {
+    return true
+  }
+  return !(v !== null && /^(?:false|disable|off|0|no)$/i.test(v.trim()))
 }
 
 /** The search_path a URL asks for: its `search_path` parameter, or `-c search_path=…` in its `options` (libpq's form). */
