@@ -187,6 +187,22 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
     expect(t!.made).toBe(false)
   })
 
+  const directStart = async (queries: string[]) => {
+    for (const query of queries) {
+      const c = openPostgres(`${direct}?${query}`, { pool: 1, statementTimeoutMs: 30_000 })
+      try {
+        await c.firstContact('postgresql')
+        expect(c.transactionPooled).toBe(false)
+      } finally {
+        await c.close()
+      }
+    }
+  }
+
+  test("direct PostgreSQL: the URL's own timeouts (postgres-js sends them after teamday's) are what the sessions hold, not refused", async () => {
+    await directStart(['statement_timeout=120000', 'idle_in_transaction_session_timeout=2min&statement_timeout=45s'])
+  })
+
   describe('with the role settings README gives', () => {
     let tx: Bouncer
     let a: Served, b: Served

@@ -522,6 +522,12 @@ export class PgConnection implements DbConnection {
 /** What checkSession expects of PostgreSQL's sessions, and how it opens a client of one connection like the pool's. */
 export interface SessionCheck {
   statementTimeoutMs: number
+  /**
+   * The timeouts, in ms, the connections ask for when not statementTimeoutMs: the URL's own
+   * `statement_timeout` or `idle_in_transaction_session_timeout`, which postgres-js sends after
+   * teamday's and which win; null: a value not read here (not checked).
+   */
+  timeouts?: { statement: number | null; idle: number | null }
   /** The search_path asked for (the URL's `search_path` or `options=-c search_path=…`, or a test's schema), as written. */
   searchPath?: string
   open: () => postgres.Sql
@@ -558,15 +564,16 @@ function pathNames(path: string): string {
 /** Why a session `row` lacks what `check` expects (a line saying what to set, and where), or undefined. */
 function wrongSettings(row: SessionRow, check: SessionCheck): string | undefined {
   const ms = String(check.statementTimeoutMs)
+  const { statement, idle } = check.timeouts ?? { statement: check.statementTimeoutMs, idle: check.statementTimeoutMs }
   const wrong: string[] = []
   const set: string[] = []
-  if (row.statement_timeout !== ms) {
-    wrong.push(`statement_timeout ${row.statement_timeout} ms, not TEAMDAY_DB_STATEMENT_TIMEOUT_MS's ${ms}`)
-    set.push(`statement_timeout = ${ms}`)
+  if (statement !== null && row.statement_timeout !== String(statement)) {
+    wrong.push(`statement_timeout ${row.statement_timeout} ms, not ${String(statement) === ms ? "TEAMDAY_DB_STATEMENT_TIMEOUT_MS's" : "the URL's"} ${statement}`)
+    set.push(`statement_timeout = ${statement}`)
   }
-  if (row.idle_timeout !== ms) {
-    wrong.push(`idle_in_transaction_session_timeout ${row.idle_timeout} ms, not ${ms}`)
-    set.push(`idle_in_transaction_session_timeout = ${ms}`)
+  if (idle !== null && row.idle_timeout !== String(idle)) {
+    wrong.push(`idle_in_transaction_session_timeout ${row.idle_timeout} ms, not ${idle}`)
+    set.push(`idle_in_transaction_session_timeout = ${idle}`)
   }
   if (check.searchPath !== undefined && pathNames(row.search_path) !== pathNames(check.searchPath)) {
     wrong.push(`search_path ${row.search_path}, not the URL's ${check.searchPath}`)
@@ -833,6 +840,7 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
   conn = new PgConnection(client, opts.schema, opts.statementTimeoutMs)
   conn.session = {
     statementTimeoutMs: opts.statementTimeoutMs,
+    timeouts: { statement: urlTimeoutMs(tls.url, 'statement_timeout', opts.statementTimeoutMs), idle: urlTimeoutMs(tls.url, 'idle_in_transaction_session_timeout', opts.statementTimeoutMs) },
     searchPath: opts.schema ?? askedSearchPath(tls.url),
     open: () =>
       postgres(tls.url, {
@@ -858,6 +866,28 @@ export function urlPrepare(url: string): boolean {
     return true
   }
   return !(v !== null && /^(?:false|disable|off|0|no)$/i.test(v.trim()))
+}
+
+function urlParam(url: string, name: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get(name) ?? undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The timeout `name` the connections get, in ms: the URL's (it wins over teamday's `fallback`),
+ * read as PostgreSQL reads a time setting (ms by default; us, ms, s, min, h, d); null when it
+ * cannot be read here (then not checked).
+ */
+export function urlTimeoutMs(url: string, name: string, fallback: number): number | null {
+  const v = urlParam(url, name)
+  if (v === undefined) return fallback
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(v)
+  if (!m) return null
+  const n = Number(m[1]) * { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms']
+  return Number.isSafeInteger(n) ? n : null
 }
 
 /** The search_path a URL asks for: its `search_path` parameter, or `-c search_path=…` in its `options` (libpq's form). */
