@@ -359,6 +359,36 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
       expect(s.output()).not.toMatch(/prepared statement|"level":"(?:warn|error)","msg":"database_/)
     })
 
+    test("a mixed-case search_path (?search_path=MyApp) dropped by the pooler is accepted once the role has the advised setting, compared as PostgreSQL reads names", async () => {
+      const [who] = await sql`SELECT quote_ident(current_user) AS role`
+      await sql.unsafe('CREATE SCHEMA IF NOT EXISTS myapp')
+      const lax = await bouncer({ overrides: { ignore_startup_parameters: 'statement_timeout, idle_in_transaction_session_timeout, search_path' } })
+      const open = async (path: string) => {
+        const c = openPostgres(`${via(lax)}?search_path=${encodeURIComponent(path)}`, { pool: 1, statementTimeoutMs: 30_000 })
+        try {
+          await c.firstContact('pgbouncer')
+          return 'ok'
+        } catch (e) {
+          return (e as Error).message
+        } finally {
+          await c.close()
+        }
+      }
+      try {
+        expect(await open('MyApp')).toMatch(/ALTER ROLE \S+ IN DATABASE \S+ SET search_path = MyApp;/)
+        // The advice taken, as written (PostgreSQL stores it lower-cased: myapp).
+        await sql.unsafe(`ALTER ROLE ${who!.role} IN DATABASE ${db} SET search_path = MyApp`)
+        await sql.unsafe('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+        expect(await open('MyApp')).toBe('ok')
+        expect(await open('myapp')).toBe('ok')
+        // A quoted name keeps its case: "MyApp" is another schema than myapp.
+        expect(await open('"MyApp"')).toContain("not the URL's \"MyApp\"")
+      } finally {
+        await sql.unsafe(`ALTER ROLE ${who!.role} IN DATABASE ${db} RESET search_path`)
+        await sql.unsafe('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+      }
+    })
+
     test('session mode: served with prepared statements kept', async () => {
       const session = await bouncer({ overrides: { pool_mode: 'session' } })
       const s = await serve(via(session))

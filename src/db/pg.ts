@@ -553,12 +553,37 @@ interface SessionRow {
   database: string
 }
 
-/** A search_path as PostgreSQL compares it: names without the spaces and quotes around them. */
-function pathNames(path: string): string {
-  return path
-    .split(',')
-    .map((n) => n.trim().replace(/^"(.*)"$/, '$1'))
-    .join(',')
+/**
+ * A search_path as PostgreSQL reads it: names without the spaces around them, an unquoted name
+ * lower-cased, a quoted one kept as written ("" inside it a quote), as SplitIdentifierString does.
+ */
+export function pathNames(path: string): string {
+  const names: string[] = []
+  let i = 0
+  for (;;) {
+    while (i < path.length && /\s/.test(path[i]!)) i++
+    let name = ''
+    if (path[i] === '"') {
+      for (i++; i < path.length; i++) {
+        if (path[i] === '"') {
+          if (path[i + 1] === '"') {
+            name += '"'
+            i++
+          } else break
+        } else name += path[i]
+      }
+      i++
+      while (i < path.length && path[i] !== ',') i++
+    } else {
+      const start = i
+      while (i < path.length && path[i] !== ',') i++
+      name = path.slice(start, i).trim().toLowerCase()
+    }
+    names.push(name)
+    if (i >= path.length) break
+    i++
+  }
+  return names.join(',')
 }
 
 /** Why a session `row` lacks what `check` expects (a line saying what to set, and where), or undefined. */
