@@ -203,6 +203,10 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
     await directStart(['statement_timeout=120000', 'idle_in_transaction_session_timeout=2min&statement_timeout=45s'])
   })
 
+  test('direct PostgreSQL: a libpq-escaped options (a backslash before a space) is read as libpq does, not refused', async () => {
+    await directStart(['options=-c%20search_path%3Dpublic,%5C%20pg_catalog', 'options=-c%20search_path%3D%22Odd%5C%20Name%22,public'])
+  })
+
   describe('with the role settings README gives', () => {
     let tx: Bouncer
     let a: Served, b: Served

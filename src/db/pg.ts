@@ -866,7 +866,8 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
   conn.session = {
     statementTimeoutMs: opts.statementTimeoutMs,
     timeouts: { statement: urlTimeoutMs(tls.url, 'statement_timeout', opts.statementTimeoutMs), idle: urlTimeoutMs(tls.url, 'idle_in_transaction_session_timeout', opts.statementTimeoutMs) },
-    searchPath: opts.schema ?? askedSearchPath(tls.url),
+    // As postgres-js sends them: the URL's search_path after the schema option, libpq's options before both (PostgreSQL applies them first).
+    searchPath: urlParam(tls.url, 'search_path') ?? opts.schema ?? askedSearchPath(tls.url),
     open: () =>
       postgres(tls.url, {
         ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}),
@@ -915,18 +916,49 @@ export function urlTimeoutMs(url: string, name: string, fallback: number): numbe
   return Number.isSafeInteger(n) ? n : null
 }
 
-/** The search_path a URL asks for: its `search_path` parameter, or `-c search_path=…` in its `options` (libpq's form). */
-export function askedSearchPath(url: string): string | undefined {
-  let q: URLSearchParams
-  try {
-    q = new URL(url).searchParams
-  } catch {
-    return undefined
+/**
+ * libpq's `options` split into words as libpq and PostgreSQL do: on spaces, a backslash making
+ * the next character (a space, a backslash) part of the word; undefined when it ends in a lone backslash.
+ */
+export function optionWords(options: string): string[] | undefined {
+  const words: string[] = []
+  let word: string | null = null
+  for (let i = 0; i < options.length; i++) {
+    const c = options[i]!
+    if (c === '\\') {
+      if (i + 1 >= options.length) return undefined
+      word = (word ?? '') + options[++i]
+    } else if (/\s/.test(c)) {
+      if (word !== null) words.push(word)
+      word = null
+    } else {
+      word = (word ?? '') + c
+    }
   }
-  const direct = q.get('search_path')
-  if (direct !== null) return direct
-  const m = /(?:^|\s)-c\s*search_path=(\S+)/.exec(q.get('options') ?? '')
-  return m?.[1]
+  if (word !== null) words.push(word)
+  return words
+}
+
+/**
+ * The search_path a URL asks for: its `search_path` parameter, or `-c search_path=…` (also
+ * `-csearch_path=…`, `--search_path=…`) in its `options`, libpq's escapes read; the last one
+ * given wins, as in PostgreSQL. Undefined when it asks none, or when its options cannot be read.
+ */
+export function askedSearchPath(url: string): string | undefined {
+  const direct = urlParam(url, 'search_path')
+  if (direct !== undefined) return direct
+  const words = optionWords(urlParam(url, 'options') ?? '')
+  if (!words) return undefined
+  let found: string | undefined
+  for (let i = 0; i < words.length; i++) {
+    let setting: string | undefined
+    if (words[i] === '-c') setting = words[++i]
+    else if (words[i]!.startsWith('-c')) setting = words[i]!.slice(2)
+    else if (words[i]!.startsWith('--')) setting = words[i]!.slice(2)
+    const eq = setting?.indexOf('=') ?? -1
+    if (setting !== undefined && eq > 0 && setting.slice(0, eq).replace(/-/g, '_').toLowerCase() === 'search_path') found = setting.slice(eq + 1)
+  }
+  return found
 }
 
 let installed = false
