@@ -393,6 +393,29 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
       }
     })
 
+    test("session mode sized to the pool (default_pool_size = TEAMDAY_DB_POOL = 2): the start's check needs one connection beyond the pool's first, and a pool too small for it says so", async () => {
+      const two = await bouncer({ overrides: { pool_mode: 'session', default_pool_size: '2' } })
+      const c = openPostgres(via(two), { pool: 2, statementTimeoutMs: 30_000 })
+      try {
+        await c.firstContact('pgbouncer', 3000)
+        expect(c.transactionPooled).toBe(false)
+        const rows = await Promise.all([0, 1, 2, 3].map((i) => c.bounded(c.client`SELECT ${i}::int AS n`)))
+        expect(rows.map((r) => r[0]!.n)).toEqual([0, 1, 2, 3])
+      } finally {
+        await c.close()
+      }
+      const one = await bouncer({ overrides: { pool_mode: 'session', default_pool_size: '1' } })
+      const d = openPostgres(via(one), { pool: 1, statementTimeoutMs: 30_000 })
+      try {
+        const e = await d.firstContact('pgbouncer', 2000).then(() => undefined, (e: Error) => e)
+        expect(e?.message).toContain('the second connection teamday opens at start')
+        expect(e?.message).toContain('default_pool_size')
+        expect(e?.message).toContain('TEAMDAY_DB_POOL plus one per instance starting')
+      } finally {
+        await d.close()
+      }
+    })
+
     test('session mode: served with prepared statements kept', async () => {
       const session = await bouncer({ overrides: { pool_mode: 'session' } })
       const s = await serve(via(session))

@@ -368,15 +368,27 @@ export class PgConnection implements DbConnection {
    * migrations take transaction-level advisory locks, and `set_config(…, true)` lasts one statement's transaction.
    */
   private async checkSession(check: SessionCheck, ms: number): Promise<void> {
-    // Two clients of one connection each (postgres-js's reserve() hung on a fresh pool).
-    const [a, b] = [check.open(), check.open()]
-    const end = () => Promise.all([a, b].map((c) => c.end({ timeout: 1 }).catch(() => {})))
+    // The pool's own connection (the first contact's, idle now: each question goes to it) and one
+    // client of one connection more (postgres-js's reserve() hung on a fresh pool): one connection
+    // more than the pool's first at start (three before, which a pooler sized to the pool refused).
+    const b = check.open()
+    const end = () => b.end({ timeout: 1 }).catch(() => {})
     let timer: ReturnType<typeof setTimeout> | undefined
+    let answered = false
     // Within the first contact's time, as its SELECT 1: a server that stops answering fails the start instead of hanging it.
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(noAnswer(ms)), ms)))
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(answered ? noAnswer(ms) : probeRefused(ms)), ms)))
     const pids: [Set<number>, Set<number>] = [new Set(), new Set()]
     const ask = async (j: 0 | 1) => {
-      const [row] = (await [b, a][j]!.unsafe(SESSION_SQL)) as unknown as SessionRow[]
+      let rows: unknown
+      try {
+        // Unnamed, whatever sits between.
+        rows = await (j === 0 ? b.unsafe(SESSION_SQL, [], { prepare: false }) : this.client.unsafe(SESSION_SQL, [], { prepare: false }))
+      } catch (e) {
+        if (j === 0 && !answered && (e as { code?: unknown }).code === '53300') throw probeRefused(ms, e)
+        throw e
+      }
+      if (j === 0) answered = true
+      const [row] = rows as SessionRow[]
       pids[j].add(Number(row!.pid))
       const wrong = wrongSettings(row!, check)
       if (wrong) throw new Error(wrong)
@@ -537,6 +549,20 @@ export interface SessionCheck {
 function ignoredParameters(refused: string): string {
   const ours = ['statement_timeout', 'idle_in_transaction_session_timeout']
   return [...ours, ...(ours.includes(refused) ? [] : [refused])].join(', ')
+}
+
+/**
+ * Why the start's one connection beyond the pool's first (checkSession) failed: refused as too
+ * many (`cause`: 53300), or no answer within `ms` while the first one is served (a pooler whose
+ * pool is full waits for a free server connection; PgBouncer in session mode holds one per client).
+ */
+function probeRefused(ms: number, cause?: unknown): Error {
+  const what = cause ? `was refused: ${(cause as Error).message}` : `got no answer within ${ms / 1000} s while the first is served`
+  return new Error(
+    `the second connection teamday opens at start, to check the database's sessions, ${what}. Too many connections, or a pooler's pool is full: ` +
+      `each start needs its pool's first connection and one more at once; size PgBouncer's default_pool_size (in session mode, a server connection per client) and max_client_conn, or PostgreSQL's max_connections, ` +
+      `for every instance's TEAMDAY_DB_POOL plus one per instance starting and the admin commands (README: "Running several instances", PgBouncer)`,
+  )
 }
 
 /** checkSession's question, in the simple protocol (nothing named). */
