@@ -76,6 +76,10 @@ if (!browserSuitesRun) {
         await way.signOut(page)
         await page.waitForURL(`${base}/login`)
         await back(page)
+        // Restored from the bfcache hidden, it asks the server and reloads: waited for (under load the
+        // restored page was still there when looked at, 5.5 s into a parallel CI pass).
+        await page.waitForURL((u) => u.href.startsWith(`${base}/login`), { timeout: 20_000, waitUntil: 'commit' })
+        await page.waitForFunction(() => (globalThis as any).document.readyState === 'complete', undefined, { timeout: 20_000 })
         // Asked from the server again: its session is gone, so the sign-in page, nothing of Settings → Profile.
         expect(await page.evaluate(() => (globalThis as any).keptInBfcache ?? false)).toBe(false)
         expect(page.url()).toStartWith(`${base}/login`)
