@@ -936,7 +936,8 @@ function urlParam(url: string, name: string): string | undefined {
 export function urlTimeoutMs(url: string, name: string, fallback: number): number | null {
   const v = urlParam(url, name)
   if (v === undefined) return fallback
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(v)
+  // Trimmed first: one run of white space in the expression (two adjacent ones backtrack polynomially).
+  const m = /^(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?$/.exec(v.trim())
   if (!m) return null
   const n = Number(m[1]) * { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms']
   return Number.isSafeInteger(n) ? n : null
