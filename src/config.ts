@@ -441,14 +441,16 @@ function rejectUnknownSslMode(url: string): void {
   }
 }
 
+/** libpq's URL parameters that hold a secret (a password, a client key's passphrase). */
+export const DATABASE_SECRET_PARAMS = ['password', 'sslpassword'] as const
+
 /** A database for messages: a PostgreSQL URL without its password, a file's absolute path. */
 export function describeDatabase(db: string): string {
   if (!isPostgresUrl(db)) return db === ':memory:' ? db : resolve(db)
   try {
     const u = new URL(db)
     if (u.password) u.password = '***'
-    // libpq's URL parameters that hold a secret (a password, a client key's passphrase).
-    for (const name of ['password', 'sslpassword']) if (u.searchParams.has(name)) u.searchParams.set(name, '***')
+    for (const name of DATABASE_SECRET_PARAMS) if (u.searchParams.has(name)) u.searchParams.set(name, '***')
     return u.toString()
   } catch {
     return 'postgres://(unparsable URL)'

@@ -4,7 +4,7 @@ import { operatorContext, type Ctx } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
 import type { Io } from '../common'
-import { DEFAULT_DB_PATH, describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+import { DATABASE_SECRET_PARAMS, DEFAULT_DB_PATH, describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
 import { sqliteStartError } from '../../db/client'
 
 /** The server's settings for an admin command: the environment, and --db when given. */
@@ -17,7 +17,7 @@ export function holdsDatabaseSecret(db: string): boolean {
   if (!isPostgresUrl(db)) return false
   try {
     const u = new URL(db)
-    return u.password !== '' || u.searchParams.has('password') || u.searchParams.has('sslpassword')
+    return u.password !== '' || DATABASE_SECRET_PARAMS.some((name) => u.searchParams.has(name))
   } catch {
     // Not read as a URL: nothing said of it is safe to repeat.
     return true
