@@ -669,6 +669,37 @@ describe('first start and one-time links', () => {
     expect((await c.get('/settings/profile')).status).toBe(303)
   })
 
+  // Found from outside (the binary, curl): the browser that changed the password kept its session
+  // id, so a copy of that cookie (the theft the change was meant to end) went on working after it.
+  test('a password change on Settings → Profile gives this browser a new session id: a copy of its old cookie is signed out', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const stolen = consoleClient(t)
+    stolen.cookie = c.cookie
+    expect((await stolen.get('/settings/profile')).status).toBe(200)
+    const before = c.cookie
+    const changed = await c.post('/settings/password', { current: PASSWORD, password: 'a password after the theft', confirm: 'a password after the theft' })
+    expect(changed.status).toBe(303)
+    expect(changed.headers.get('location')).toBe('/settings/profile?saved=password')
+    // The new cookie carries the session's attributes.
+    expect(changed.headers.get('set-cookie')).toMatch(/^teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax$/)
+    expect(c.cookie).not.toBe(before)
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    const copy = await stolen.get('/settings/profile')
+    expect(copy.status).toBe(303)
+    expect(copy.headers.get('location')).toBe('/login?next=%2Fsettings%2Fprofile')
+    // One session left, the new one; a refused change (wrong current password) keeps the id.
+    expect((await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).length).toBe(1)
+    const kept = c.cookie
+    const wrong = await c.post('/settings/password', { current: 'not the password at all', password: 'yet another password', confirm: 'yet another password' })
+    expect(wrong.status).toBe(403)
+    expect(wrong.headers.get('set-cookie')).toBeNull()
+    expect(c.cookie).toBe(kept)
+    expect((await c.get('/settings/profile')).status).toBe(200)
+  })
+
   /**
    * The user's password is changed (to 'the new password after recovery') while the first password
    * check after this call is verifying: the moment a sign-in loop with the old password can hit.

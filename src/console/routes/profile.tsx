@@ -7,7 +7,7 @@ import { updateProfile } from '../../modules/users/profile'
 import { FormBody, echoedField, field, hidden, pageRefusal, shown, type FormFields } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
-import { endOwnSession, type SignedIn } from '../session'
+import { createSession, endOwnSession, type SignedIn } from '../session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { viewOf } from '../views/tokens'
 import type { ErrorText } from '../views/layout'
@@ -107,12 +107,19 @@ export function profileRoutes(kit: ConsoleKit) {
       if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: { message: messages(langOf(request)).errNewPasswordsDiffer, field: 'password.confirm' } }, 422)
       const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
       if (wrong) return show(who, request, set, { error: { message: wrong, field: 'password.current' } }, 403)
+      // This browser goes on signed in under a new session id (its old cookie, wherever a copy of
+      // it is, ends with the other sessions), in the organization it shows.
+      let renewed: string | undefined
       try {
-        await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), { keepSessionId: who.sessionId, organizationId: who.organization.id })
+        renewed = await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), {
+          organizationId: who.organization.id,
+          renewSession: { id: who.sessionId, renew: async (tx) => (await createSession(tx, who.user.id, who.organization.id)).secret },
+        })
       } catch (e) {
         if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, fields) }, e.status)
         throw e
       }
-      return redirect('/settings/profile?saved=password')
+      // Signed out meanwhile (elsewhere, "sign out everywhere"): the next page asks to sign in.
+      return redirect('/settings/profile?saved=password', renewed === undefined ? {} : { 'set-cookie': kit.sessionCookie(request, renewed) })
     }, { ...hidden, body: FormBody })
 }

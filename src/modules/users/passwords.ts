@@ -85,17 +85,28 @@ export async function checkPassword(ctx: Ctx, email: string, password: string): 
 }
 
 /**
- * Sets a user's password and ends every session of theirs except `keepSessionId` (the one that
- * changed it, when changed in the console); audited as user.password_changed.
+ * Sets a user's password and ends every session of theirs; audited as user.password_changed.
+ * `renewSession`: the console session that changed it, which goes on under a new id: it is ended
+ * with the others and `renew` starts its successor in the same transaction (its result returned;
+ * undefined when that session had ended meanwhile). Kept under its id, a copy of its cookie (the
+ * theft a password change is meant to end) went on working after the change.
  */
-export async function setPassword(ctx: Ctx, userId: string, password: string, opts: { keepSessionId?: string; organizationId?: string | null } = {}): Promise<void> {
+export async function setPassword<T>(
+  ctx: Ctx,
+  userId: string,
+  password: string,
+  opts: { renewSession?: { id: string; renew: (tx: Ctx) => Promise<T> }; organizationId?: string | null } = {},
+): Promise<T | undefined> {
   const hash = await hashPassword(validatePassword(password), ctx.config.passwordHashing)
   const now = new Date(ctx.clock.now())
-  await withTx(ctx, async (tx) => {
+  return withTx(ctx, async (tx) => {
     const updated = await tx.db.update(users).set({ passwordHash: hash, passwordChangedAt: now }).where(eq(users.id, userId)).returning({ id: users.id }).get()
     if (!updated) throw new AppError('not_found', `User ${userId} not found`)
-    const others = opts.keepSessionId ? and(eq(sessions.userId, userId), ne(sessions.id, opts.keepSessionId)) : eq(sessions.userId, userId)
+    const renewing = opts.renewSession
+    const others = renewing ? and(eq(sessions.userId, userId), ne(sessions.id, renewing.id)) : eq(sessions.userId, userId)
     const ended = await tx.db.delete(sessions).where(others).returning({ id: sessions.id }).all()
+    // The session that made the change: ended too, and started again under a new id.
+    const renewed = renewing && (await tx.db.delete(sessions).where(and(eq(sessions.userId, userId), eq(sessions.id, renewing.id))).returning({ id: sessions.id }).get())
     // Terminals signed in through the browser (`teamday login`) end too.
     const cliEnded = await revokeCliSessionsOfUser(tx, userId, 'password_changed')
     // And every unused set-up or set-password link of the user: a password chosen another way
@@ -113,5 +124,6 @@ export async function setPassword(ctx: Ctx, userId: string, password: string, op
         details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length },
       })
     }
+    return renewed ? renewing.renew(tx) : undefined
   })
 }
