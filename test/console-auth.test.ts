@@ -481,14 +481,24 @@ describe('sign-in', () => {
     const two = consoleClient(t)
     await one.signIn(a.email)
     await two.signIn(a.email)
+    // The cookie the browser forgets at sign-out, replayed (a copy of it): ended on the server,
+    // not only cleared in the browser (the client drops a cleared cookie, so `one` alone proved
+    // nothing about the server).
+    const copy = consoleClient(t)
+    copy.cookie = one.cookie
     const out = await one.post('/logout')
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0')
     expect((await one.get('/settings/profile')).status).toBe(303)
+    expect((await copy.get('/settings/profile')).status).toBe(303)
+    expect((await copy.post('/settings/tokens', { name: 'after sign-out', expires: '90', scope: '*' })).status).toBe(303)
     expect((await two.get('/settings/profile')).status).toBe(200)
     const three = consoleClient(t)
     await three.signIn(a.email)
+    const threeCopy = consoleClient(t)
+    threeCopy.cookie = three.cookie
     await three.post('/logout/everywhere')
     expect((await two.get('/settings/profile')).status).toBe(303)
+    expect((await threeCopy.get('/settings/profile')).status).toBe(303)
     expect(await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
   })
 
