@@ -1,21 +1,26 @@
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeToken, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /**
  * Every 201 Created says where the created resource is read (RFC 9110 §15.3.2): `Location`, the
  * resource's GET route as an absolute path, which answers 200 with that resource; the OpenAPI
  * document declares the header on each 201, and an idempotent replay sends it again. The table
  * names each operation the document answers 201 from, so a new one without an entry fails here.
+ * An async execute's 202 Accepted says where its execution is polled, the same way.
  */
 
 type Json = any
 let t: TestApp
 let admin: Actor
+let double: ProviderDouble
 
 beforeAll(async () => {
-  t = await makeTestApp()
+  double = startProviderDouble()
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
   admin = await makeActor(t, { role: 'admin' })
 }, 60_000)
+afterAll(() => double.stop())
 
 interface Create {
   send: () => Promise<Res>
@@ -127,5 +132,44 @@ describe('Location on 201 Created', () => {
     const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: '' } })
     expect(res.status).toBe(422)
     expect(res.headers.get('location')).toBeNull()
+  })
+})
+
+describe('Location on an async execute\'s 202 Accepted', () => {
+  const EXECUTES = ['post /api/v1/execute', 'post /api/v1/agents/{id}/execute']
+
+  test('the document declares Location on the 202s of both execute routes, and on no other 202', async () => {
+    const spec = (await t.req('GET', '/swagger/json')).body
+    const withLocation: string[] = []
+    for (const [path, item] of Object.entries(spec.paths) as [string, Json][])
+      for (const [method, op] of Object.entries(item) as [string, Json][]) if (op.responses?.['202']?.headers?.Location) withLocation.push(`${method} ${path}`)
+    expect(withLocation.sort()).toEqual([...EXECUTES].sort())
+    for (const op of EXECUTES) {
+      const [method, path] = op.split(' ')
+      expect(spec.paths[path][method].responses['202'].headers.Location).toEqual({ $ref: '#/components/headers/Location' })
+    }
+  })
+
+  test('POST /agents/{id}/execute with async: Location is the execution\'s GET route, which answers 200 with it; a replay sends it again', async () => {
+    const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: `Async ${++n}` } })
+    const send = () => t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: admin.token, body: { message: 'hello', async: true }, headers: { 'idempotency-key': 'location-async' } })
+    const res = await send()
+    expect(res.status).toBe(202)
+    const id = res.body.executionId
+    expect(res.headers.get('location')).toBe(`/api/v1/executions/${id}`)
+    // No Content-Location: the body reports the request, it is not the execution's representation.
+    expect(res.headers.get('content-location')).toBeNull()
+    const got = await t.req('GET', res.headers.get('location')!, { token: admin.token })
+    expect([got.status, got.body.execution.id]).toEqual([200, id])
+    const again = await send()
+    expect([again.status, again.headers.get('idempotency-status'), again.headers.get('location')]).toEqual([202, 'replayed', `/api/v1/executions/${id}`])
+  })
+
+  test('POST /execute (the default assistant) with async: Location too; a synchronous execute sends none', async () => {
+    const res = await t.req('POST', '/api/v1/execute', { token: admin.token, body: { message: 'hello', async: true } })
+    expect(res.status).toBe(202)
+    expect(res.headers.get('location')).toBe(`/api/v1/executions/${res.body.executionId}`)
+    const sync = await t.req('POST', '/api/v1/execute', { token: admin.token, body: { message: 'hello' } })
+    expect([sync.status, sync.headers.get('location')]).toEqual([200, null])
   })
 })

@@ -75,7 +75,24 @@ export const API_V1 = '/api/v1'
  */
 export function created(set: { status?: number | string; headers: Record<string, string | number> }, ...segments: string[]): void {
   set.status = 201
-  set.headers.location = `${API_V1}/${segments.map(encodeURIComponent).join('/')}`
+  set.headers.location = apiPath(segments)
+}
+
+/**
+ * Answers 202 Accepted with `Location`: where the work it started is followed (RFC 9110 §15.3.3:
+ * a 202 ought to point to a status monitor), its GET route under API_V1, as `created` writes it
+ * (an async execute: `/api/v1/executions/exec_…`). No `Content-Location`: the 202's body is a
+ * report of the request (`{executionId, status: "pending"}`), not a representation of that
+ * resource (GET answers `{success, execution}`), which is what Content-Location would claim
+ * (RFC 9110 §8.7). Kept on an idempotent replay, as a 201's (src/http/idempotency.ts).
+ */
+export function accepted(set: { status?: number | string; headers: Record<string, unknown> }, ...segments: string[]): void {
+  set.status = 202
+  set.headers.location = apiPath(segments)
+}
+
+function apiPath(segments: string[]): string {
+  return `${API_V1}/${segments.map(encodeURIComponent).join('/')}`
 }
 
 /** What a resource's routes are given by app.ts: the auth macro, the context of a caller, idempotency's withhold, and the watch over a token while an answer is sent. */

@@ -545,7 +545,7 @@ const STANDARD_HEADERS: Record<string, Schema> = {
   },
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
   Location: {
-    description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too.',
+    description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute\'s 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).',
     schema: { type: 'string', format: 'uri-reference' },
     example: '/api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc',
   },
@@ -586,7 +586,7 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
  * `components.responses`) and its 429; Teamday-Token-Expiration likewise on an
  * authenticated route's (src/auth/plugin.ts);
  * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Location on 201 (src/http/context.ts,
- * created); Idempotency-Status on the success
+ * created; an execute's 202 declares its own: `accepted`); Idempotency-Status on the success
  * of an authenticated POST or PATCH (src/http/idempotency.ts). The shared responses (413, 414,
  * 415, 503…) are answered before anything is counted: they get X-Request-Id (and 503 Retry-After)
  * in `components` (publishDocument).

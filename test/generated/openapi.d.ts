@@ -7851,7 +7851,7 @@ export interface components {
          */
         "Retry-After": number;
         /**
-         * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too.
+         * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute's 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).
          * @example /api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc
          */
         Location: string;
@@ -8963,9 +8963,10 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description With `async: true`: the default assistant's run is queued; poll GET /api/v1/executions/{executionId} for its result. */
+            /** @description With `async: true`: the default assistant's run is queued; poll GET /api/v1/executions/{executionId} (its `Location`) for its result. */
             202: {
                 headers: {
+                    Location: components["headers"]["Location"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
@@ -9142,9 +9143,10 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description With `async: true`: the agent's run is queued; poll GET /api/v1/executions/{executionId} for its result. */
+            /** @description With `async: true`: the agent's run is queued; poll GET /api/v1/executions/{executionId} (its `Location`) for its result. */
             202: {
                 headers: {
+                    Location: components["headers"]["Location"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];

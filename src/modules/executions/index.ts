@@ -6,7 +6,7 @@ import { AppError } from '../../errors'
 import { bearerChallenge } from '../../auth/authenticate'
 import { getExecutionRow } from '../../engine/store'
 import { shownMessages } from '../../db/schema'
-import { API_V1, type RouteKit } from '../../http/context'
+import { API_V1, accepted, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { AgentIdParams, ExecuteBody, ExecuteResult, Execution, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
@@ -89,8 +89,13 @@ const streamedExecute = {
     },
   },
 }
-/** The header of a streamed execute's answer (src/modules/executions/sse.ts): its id before the first event is read. */
-const streamedHeaders = {
+/**
+ * The headers of an execute's answers beyond the standard ones: a streamed answer's execution id
+ * before the first event is read (src/modules/executions/sse.ts); an async 202's Location, the
+ * execution to poll (`accepted`, src/http/context.ts).
+ */
+const executeHeaders = {
+  202: { Location: { $ref: '#/components/headers/Location' } },
   200: {
     'X-Execution-Id': {
       description: 'On a streamed answer (text/event-stream): the execution\'s id, also in its `meta` event; to poll or cancel it whatever becomes of the stream.',
@@ -231,7 +236,8 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       // Failed as it was recorded (no configured provider serves its model): said now, as a
       // synchronous execute says it, not a 202 "pending" for a run that will never start.
       if (execution.status === 'failed') throw failureError(execution)
-      set.status = 202
+      // Location: the execution to poll (it was only in the body).
+      accepted(set, 'executions', execution.id)
       return { success: true as const, executionId: execution.id, status: 'pending' as const }
     }
     if (wantsStream) {
@@ -307,13 +313,13 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       detail: {
         [IDEMPOTENCY_WITHHOLDS]: 'stream',
         summary: 'Execute the default assistant',
-        [RESPONSE_DESCRIPTIONS]: { 200: 'The default assistant\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the default assistant\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The default assistant\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the default assistant\'s run is queued; poll GET /api/v1/executions/{executionId} (its `Location`) for its result.' },
         description:
           'Runs the built-in default assistant, for when you choose no agent (TeamDay\'s CLI calls it in an organization without agents): a plain system prompt, the server\'s default model (TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES), no sub-agents. Everything else is POST /agents/{id}/execute: the same body, answers (200 with `result`; `stream: true` or `Accept: text/event-stream` for Server-Sent Events `meta`, `message`, `result` or `error`; `async: true` for 202), Idempotency-Key, queue and limits. ' +
           '`spaceId` (id or slug) runs it in a space you may use (404 otherwise): its instructions join the system prompt. Pass `chatId` (or `sessionId`, the same key: two different values are 422) from an earlier answer to continue that chat (its newest turns that fit in TEAMDAY_MAX_HISTORY_CHARS are sent, as for an agent). ' +
           'Its executions are yours alone (admins see them too): `agentId` null and `agentName` "Assistant" in executions and chats; the `meta` event\'s `agentId` is null.',
         [RESPONSE_CONTENT]: { 200: streamedExecute },
-        [RESPONSE_HEADERS]: streamedHeaders,
+        [RESPONSE_HEADERS]: executeHeaders,
       },
     })
     .post(
@@ -327,7 +333,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         detail: {
           [IDEMPOTENCY_WITHHOLDS]: 'stream',
           summary: 'Execute an agent',
-          [RESPONSE_DESCRIPTIONS]: { 200: 'The agent\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the agent\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The agent\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the agent\'s run is queued; poll GET /api/v1/executions/{executionId} (its `Location`) for its result.' },
           description:
             'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`, `historyTrimmed`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
@@ -338,7 +344,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
             'An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 `delegation_limit` past either, naming it in `details.limit`), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine\'s own requests are taken for a run\'s: no header or field makes a request one. ' +
             'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider\'s rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.',
           [RESPONSE_CONTENT]: { 200: streamedExecute },
-        [RESPONSE_HEADERS]: streamedHeaders,
+        [RESPONSE_HEADERS]: executeHeaders,
         },
       },
     )
