@@ -343,6 +343,27 @@ describe('members (organization admins)', () => {
     expect((await ok(['members', 'remove', '\uff52\uff45\uff4e\u00e9@b\u00fcro.test'])).out).toContain(`removed ${nfc}`)
   })
 
+  test('get: one member by user id or e-mail (in another form too); --json is the API body; not a member: exit 4; members are refused', async () => {
+    const added = await ok(['members', 'add', '--email', 'Getme@Example.com', '--role', 'viewer', '--name', 'Get Me', '--json'])
+    const id = added.json.member.userId
+    const byId = await ok(['members', 'get', id])
+    expect(byId.out).toMatch(/^email\s+getme@example\.com$/m)
+    expect(byId.out).toMatch(new RegExp(`^userId\\s+${id}$`, 'm'))
+    expect(byId.out).toMatch(/^role\s+viewer$/m)
+    expect(byId.out).toMatch(/^lastSignInAt\s+-$/m)
+    const json = await ok(['members', 'get', 'GETME@example.com', '--json'])
+    expect(json.json).toEqual(await api(`/api/v1/organizations/${admin.organizationId}/members/${id}`))
+    expect(json.json.member.name).toBe('Get Me')
+    const stranger = await cli(['members', 'get', 'nobody@example.com'])
+    expect([stranger.code, stranger.out]).toEqual([4, ''])
+    expect(stranger.err).toContain('nobody@example.com is not a member')
+    const gone = await cli(['members', 'get', 'user_doesnotexist000000'])
+    expect(gone.code).toBe(4)
+    const denied = await cli(['members', 'get', id], { who: member })
+    expect(denied.code).toBe(3)
+    expect((await ok(['members', 'remove', id])).out).toContain('removed getme@example.com')
+  })
+
   test('list, add, set-role (by e-mail), remove; members and viewers are refused', async () => {
     const listed = await ok(['members', 'list'])
     expect(listed.out.split('\n')[0]).toMatch(/^EMAIL\s+USER ?ID\s+ROLE/i)

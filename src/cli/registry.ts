@@ -368,6 +368,7 @@ const CLIENT_COMMANDS: Declared[] = [
     usageHeader: 'client mode, over HTTP (organization admins)',
     ...group('members', 'the members of your organization (org admins)', [
       leaf({ name: 'list', summary: 'e-mail, user id, role, name, joined; newest first', options: page, load: () => members().then((m) => m.list) }),
+      leaf({ name: 'get', summary: 'one member: e-mail, user id, role, name, joined, last sign-in', positionals: { synopsis: 'USER', min: 1, max: 1, missing: 'member (user id or e-mail)' }, load: () => members().then((m) => m.get) }),
       leaf({ name: 'add', summary: 'adds the user (created when new) with the role (default member)', options: { email: req('E'), role: str('admin|member|viewer'), name: str('N') }, load: () => members().then((m) => m.add) }),
       leaf({
         name: 'set-role',

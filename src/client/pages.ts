@@ -1,7 +1,7 @@
 import { unexpectedAnswer } from './errors'
 
 /**
- * The most pages a command walks through (`members set-role|remove` by e-mail: 200 members a
+ * The most pages a command walks through (`members get|set-role|remove` by e-mail: 200 members a
  * page, so 200,000 members): a server that keeps giving new cursors without end stops here.
  */
 export const MAX_PAGES = 1000

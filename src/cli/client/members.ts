@@ -2,17 +2,18 @@ import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import { PageWalk } from '../../client/pages'
 import type { ClientValues, Run } from '../spec'
-import { compact, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
+import { compact, details, makeClient, nextPageHint, noun, output, pageFlags, rows } from './common'
 import { enc } from './executions'
 import { emailKey } from '../../text'
 
 /**
- * `teamday members list|add|set-role|remove` over HTTP (organization admins; options and usage:
+ * `teamday members list|get|add|set-role|remove` over HTTP (organization admins; options and usage:
  * src/cli/registry.ts). The organization is the token's own; a member is named by user id or
  * e-mail.
  */
 
 const COLUMNS = ['email', 'userId', 'role', 'name', 'joinedAt']
+const DETAIL = [...COLUMNS, 'lastSignInAt']
 
 /** `/api/v1/organizations/{the token's organization}/members`. */
 async function membersPath(client: ApiClient): Promise<string> {
@@ -44,6 +45,14 @@ export async function list({ values, io }: Run<ClientValues & { limit?: string; 
   const r = await client.request('GET', await membersPath(client), { query, expect: { members: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.members, COLUMNS, 'no members'))
   nextPageHint(io, values.json, { noun: noun('member'), shown: r.body.members.length, offset: query.offset, cursor: query.cursor, next: r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+}
+
+/** One member (GET …/members/{userId}), named by user id or e-mail; not a member: exit 4. */
+export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {
+  const client = await makeClient(io, values)
+  const path = await membersPath(client)
+  const r = await client.request('GET', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { expect: { member: 'object' } })
+  output(io, values.json, r.body, () => details(r.body.member, DETAIL))
 }
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {
