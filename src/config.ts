@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { quotableUrl, trimEndChar, unlessBlank } from './text'
+import { DATABASE_SECRET_PARAMS } from './database-secrets'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
@@ -440,9 +441,6 @@ function rejectUnknownSslMode(url: string): void {
     }
   }
 }
-
-/** libpq's URL parameters that hold a secret (a password, a client key's passphrase). */
-export const DATABASE_SECRET_PARAMS = ['password', 'sslpassword'] as const
 
 /** A database for messages: a PostgreSQL URL without its password, a file's absolute path. */
 export function describeDatabase(db: string): string {

@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args'
 import { UsageError } from '../src/cli/common'
-import { ConfigError } from '../src/config'
+import { ConfigError, describeDatabase } from '../src/config'
+import { DATABASE_SECRET_PARAMS } from '../src/database-secrets'
+import { holdsDatabaseSecret } from '../src/cli/admin/runtime'
 import { databasePasswordWarning, isAdminMode, run, tokenArgumentError } from '../src/cli/run'
 import { recordingIo } from './helpers/cli-io'
 import { normalizeUrl } from '../src/client/config'
@@ -173,6 +175,15 @@ describe('a database password on the command line', () => {
     expect(databasePasswordWarning(['users', 'list', '--org', 'o', `--db=${url}`])).toContain('argument 5 holds a database password')
     expect(databasePasswordWarning(['migrate', '--db', 'postgresql://teamday@db/teamday?password=hunter2'])).toContain('argument 3')
     expect(databasePasswordWarning(['migrate', '--db', 'POSTGRES://teamday:hunter2@db/teamday'])).toContain('argument 3')
+  })
+
+  test("each of the server's secret parameters is warned about, as the server masks it and leaves it out of the commands it suggests (one list)", () => {
+    for (const name of DATABASE_SECRET_PARAMS) {
+      const url = `postgres://teamday@db/teamday?sslmode=require&${name}=hunter2`
+      expect({ name, warning: databasePasswordWarning(['migrate', '--db', url]) }).toEqual({ name, warning: expect.stringContaining('argument 3 holds a database password') })
+      expect({ name, described: describeDatabase(url) }).toEqual({ name, described: `postgres://teamday@db/teamday?sslmode=require&${name}=***` })
+      expect({ name, holds: holdsDatabaseSecret(url) }).toEqual({ name, holds: true })
+    }
   })
 
   test('a URL without one (PGPASSWORD, TEAMDAY_DATABASE_URL) or no URL at all: no warning', () => {

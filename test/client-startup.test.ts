@@ -33,8 +33,9 @@ function closure(inputs: Record<string, BundleInput>, roots: string[]): { module
 
 // The modules a client command may evaluate: the command line, the HTTP client, and some leaves
 // (the redaction of tokens in error output, src/auth/redact.ts and src/auth/token-text.ts, and the text helper they use; the rule for secret names, src/secret-names.ts, which the server checks too;
-// the shape of an execute's result, src/execute-result.ts, which the server answers with).
-const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|auth\/token-text\.ts|text\.ts|retry-after\.ts|secret-names\.ts|execute-result\.ts)$/
+// the shape of an execute's result, src/execute-result.ts, which the server answers with; a database URL's
+// secret parts, src/database-secrets.ts, which the server masks).
+const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|auth\/token-text\.ts|text\.ts|retry-after\.ts|secret-names\.ts|execute-result\.ts|database-secrets\.ts)$/
 
 describe('what a client command loads', () => {
   test('the command line bundle holds no package and no server module; only `login` may import a node: module statically', async () => {
@@ -54,6 +55,10 @@ describe('what a client command loads', () => {
     expect(externals).toEqual([])
     expect(modules).not.toContain('src/config.ts')
     expect(modules).toContain('src/client/http.ts')
+    // The warning of a database password given as an argument (src/cli/run.ts) reads the
+    // server's list of a URL's secret parameters, from its own module (it had its own copy).
+    expect(inputs['src/cli/run.ts']!.imports.map((i) => i.path)).toContain('src/database-secrets.ts')
+    expect(inputs['src/database-secrets.ts']!.imports).toEqual([])
     // `--version` itself evaluates only these before it prints.
     expect(closure(inputs, ['src/main.ts']).modules).toEqual(['src/build-info.ts', 'src/main.ts', 'src/production-mode.ts'])
   })

@@ -3,6 +3,7 @@ import { firstWhere } from '../client/lists'
 import { COMMIT, VERSION, versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
+import { urlHoldsSecret } from '../database-secrets'
 import { loadAdmin } from './admin-bundle'
 import { OutputError, processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
@@ -524,5 +525,6 @@ function hasDatabasePassword(arg: string): boolean {
     return false
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return false
-  return u.password !== '' || u.searchParams.has('password') || u.searchParams.has('sslpassword')
+  // The server's list (src/database-secrets.ts, a file without imports: not src/config.ts).
+  return urlHoldsSecret(u)
 }

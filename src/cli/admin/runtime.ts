@@ -4,7 +4,8 @@ import { operatorContext, type Ctx } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
 import type { Io } from '../common'
-import { DATABASE_SECRET_PARAMS, DEFAULT_DB_PATH, describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+import { DEFAULT_DB_PATH, describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+import { urlHoldsSecret } from '../../database-secrets'
 import { sqliteStartError } from '../../db/client'
 
 /** The server's settings for an admin command: the environment, and --db when given. */
@@ -12,12 +13,11 @@ export function configFrom(io: Io, db: string | undefined, overrides: Partial<Co
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
 }
 
-/** Whether a PostgreSQL URL carries a secret: a password, in its user part or as libpq's `password` or `sslpassword` parameter. */
+/** Whether a PostgreSQL URL carries a secret: a password, in its user part or as one of libpq's secret parameters (DATABASE_SECRET_PARAMS, src/database-secrets.ts). */
 export function holdsDatabaseSecret(db: string): boolean {
   if (!isPostgresUrl(db)) return false
   try {
-    const u = new URL(db)
-    return u.password !== '' || DATABASE_SECRET_PARAMS.some((name) => u.searchParams.has(name))
+    return urlHoldsSecret(new URL(db))
   } catch {
     // Not read as a URL: nothing said of it is safe to repeat.
     return true
