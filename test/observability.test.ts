@@ -584,6 +584,60 @@ describe('GET /api/health/ready', () => {
     t.rt.checkDatabase = check
   })
 
+  test('a stopping or superseded instance\'s 503s are logged too: `not_ready` once per state (stopping: info), again a minute later or when the state changes', async () => {
+    const t = await makeTestApp()
+    const lines = () => parse(t).filter((l) => l.msg === 'not_ready' || l.msg === 'ready_again')
+    const probe = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const r = await t.req('GET', '/api/health/ready')
+        expect(r.status).toBe(503)
+        t.clock.advance(1000)
+      }
+    }
+    const start = new Date(t.clock.now()).toISOString()
+    // The database first (a moment's outage), then a graceful stop begins: said at once, as info.
+    const check = t.rt.checkDatabase
+    t.rt.checkDatabase = async () => {
+      throw new Error('database is locked')
+    }
+    await probe(2)
+    t.rt.checkDatabase = check
+    t.rt.drain.closing = true
+    await probe(5)
+    expect(lines()).toEqual([
+      expect.objectContaining({ level: 'error', msg: 'not_ready', check: 'database' }),
+      expect.objectContaining({ level: 'info', msg: 'not_ready', check: 'stopping', error: expect.stringContaining('this instance is stopping'), failingSince: start, repeated: 1 }),
+    ])
+    // A minute on (a stop that hangs): once more, with the probes not logged since.
+    await probe(60)
+    expect(lines().slice(2)).toEqual([expect.objectContaining({ level: 'info', msg: 'not_ready', check: 'stopping', repeated: 59 })])
+    t.rt.drain.closing = false
+    await t.rt.close()
+
+    // A fresh instance whose database a newer teamday migrated: every readiness 503 is answered
+    // by the readiness route (the request guards turned the later ones away unlogged), and logged
+    // once, then once a minute.
+    const u = await makeTestApp()
+    try {
+      u.rt.drain.superseded = 'This instance runs teamday 0.1.0, and a newer teamday has migrated its database since it started'
+      const notReady = () => parse(u).filter((l) => l.msg === 'not_ready')
+      for (let i = 0; i < 5; i++) {
+        const r = await u.req('GET', '/api/health/ready')
+        expect([r.status, r.body.code, r.body.message]).toEqual([503, 'service_unavailable', `Not ready: ${u.rt.drain.superseded}`])
+        u.clock.advance(1000)
+      }
+      expect(notReady()).toEqual([expect.objectContaining({ level: 'error', check: 'schema', error: u.rt.drain.superseded })])
+      u.clock.advance(60_000)
+      expect((await u.req('GET', '/api/health/ready')).status).toBe(503)
+      expect(notReady().slice(1)).toEqual([expect.objectContaining({ level: 'error', check: 'schema', repeated: 4 })])
+      // The other requests are still refused by the guards, as before.
+      expect((await u.req('GET', '/console/login')).status).toBe(503)
+    } finally {
+      u.rt.drain.superseded = undefined
+      await u.rt.close()
+    }
+  })
+
   test('the real check fails once the database is closed', async () => {
     const t = await makeTestApp()
     await t.rt.checkDatabase()

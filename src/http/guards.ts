@@ -90,9 +90,9 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge'
      */
     limits({ request }: Context): void {
       // A newer teamday migrated the database while this instance served (Runtime.checkSchema):
-      // every request but liveness is refused, readiness included, so a load balancer takes it
-      // out of rotation; it neither misreads what the newer version writes nor writes what that
-      // version cannot read.
+      // every request but liveness is refused, readiness included (by its own route, which logs
+      // it), so a load balancer takes it out of rotation; it neither misreads what the newer
+      // version writes nor writes what that version cannot read.
       if (drain.superseded !== undefined && !answeredWhenSuperseded(request.url)) throw new AppError('service_unavailable', drain.superseded)
       // A Host that is not `host[:port]` (a path, a user, two Host headers, an empty one): 400, as
       // RFC 9112 §3.2 and nginx have it. Taken as it was, it went into the console's links (its
@@ -132,12 +132,14 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes' | 'hstsMaxAge'
  * What an instance turned away by a newer teamday's migrations still answers: liveness (it is
  * alive), and the proof a `serve --reuse-port` start asks of the port's holder (same database?):
  * that start is the newer version's, on this one's port (SQLite's rolling restart), which it
- * refused as "another database" when the proof was a 503.
+ * refused as "another database" when the proof was a 503. Readiness answers its own 503 (its
+ * route, src/modules/system/index.ts): it logs its not-ready states (`not_ready`, once per state),
+ * which this one was the only one refused here without a line.
  */
 function answeredWhenSuperseded(url: string): boolean {
   const q = url.indexOf('?')
   const path = q < 0 ? url.slice(pathStart(url)) : url.slice(pathStart(url), q)
-  return path === '/api/health' || path === '/api/health/database-proof'
+  return path === '/api/health' || path === '/api/health/database-proof' || path === '/api/health/ready'
 }
 
 /**

@@ -41,49 +41,78 @@ teamday_executions_queued 0
 /** The named OpenAPI models of the readiness route (also registered once by createApp: src/app.ts). */
 export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.UriTooLong }
 
+/** Why a readiness probe answered 503: the check that failed, what the log line says of it, and how loud. */
+interface NotReady {
+  check: 'database' | 'stopping' | 'schema'
+  /** Probes with the same check and cause are one state: a new one is logged at once. */
+  cause: string
+  error: string
+  level: 'error' | 'info'
+}
+
 /**
- * What the readiness probe says in the log about the database. A load balancer probing every
+ * What the readiness probe says in the log when it answers 503. A load balancer probing every
  * second wrote one `not_ready` error line a probe for as long as an outage lasted (3,600 an hour),
  * burying the rest of the log. Now, as `database_unavailable` (src/http/errors.ts, RepeatedLines):
- * `not_ready` when the probe starts failing; again when the cause changes (busy, full, read-only,
- * not answering: databaseUnavailable's fixed text), or a minute (REPEAT_LOG_INTERVAL_MS) after the
- * last line, with `failingSince` and `repeated` (the failed probes not logged since it); and
- * `ready_again` (info) at the first probe the database answers, with how long it failed
- * (`notReadyForMs`) and how many probes did (`failedProbes`). Intervals by the monotonic clock.
+ * `not_ready` when the probe starts failing; again when the state changes (the database busy,
+ * full, read-only, not answering: databaseUnavailable's fixed text; the instance stopping; its
+ * database migrated past this build or put back to an older schema), or a minute
+ * (REPEAT_LOG_INTERVAL_MS) after the last line, with `failingSince` and `repeated` (the failed
+ * probes not logged since it); and `ready_again` (info) at the first probe that finds it ready,
+ * with how long it was not (`notReadyForMs`) and how many probes failed (`failedProbes`).
+ * Intervals by the monotonic clock. A graceful stop's 503s are `info` (the stop was asked for);
+ * the others `error`. The stopping and superseded 503s went unlogged: the probe's answer changed
+ * with nothing in the log to say so.
  */
 export class ReadinessLog {
-  private failing: { since: number; sinceMono: number; loggedAt: number; unlogged: number; probes: number; cause: string } | null = null
+  private failing: { since: number; sinceMono: number; loggedAt: number; unlogged: number; probes: number; state: string; check: NotReady['check'] } | null = null
 
   constructor(
     private readonly log: Pick<Logger, 'error' | 'info'>,
     private readonly clock: Clock,
   ) {}
 
+  /** The database check failed with `e`. */
   failed(e: unknown): void {
+    this.notReady({ check: 'database', cause: databaseUnavailable(e) ?? 'not answering', error: errorMessage(e), level: 'error' })
+  }
+
+  /** A graceful stop has begun (Drain.closing). */
+  stopping(): void {
+    this.notReady({ check: 'stopping', cause: 'stopping', error: 'this instance is stopping (a graceful stop has begun): it finishes what it holds and takes nothing new', level: 'info' })
+  }
+
+  /** The database's schema is not this build's (Drain.superseded, its message). */
+  superseded(message: string): void {
+    this.notReady({ check: 'schema', cause: message, error: message, level: 'error' })
+  }
+
+  private notReady(n: NotReady): void {
     const mono = this.clock.monotonic()
-    const cause = databaseUnavailable(e) ?? 'not answering'
+    const state = `${n.check}:${n.cause}`
     const f = this.failing
     if (f === null) {
-      this.failing = { since: this.clock.now(), sinceMono: mono, loggedAt: mono, unlogged: 0, probes: 1, cause }
-      this.log.error('not_ready', { check: 'database', error: errorMessage(e) })
+      this.failing = { since: this.clock.now(), sinceMono: mono, loggedAt: mono, unlogged: 0, probes: 1, state, check: n.check }
+      this.log[n.level]('not_ready', { check: n.check, error: n.error })
       return
     }
     f.probes++
-    if (cause === f.cause && mono - f.loggedAt < REPEAT_LOG_INTERVAL_MS) {
+    if (state === f.state && mono - f.loggedAt < REPEAT_LOG_INTERVAL_MS) {
       f.unlogged++
       return
     }
-    this.log.error('not_ready', { check: 'database', error: errorMessage(e), failingSince: new Date(f.since).toISOString(), repeated: f.unlogged })
+    this.log[n.level]('not_ready', { check: n.check, error: n.error, failingSince: new Date(f.since).toISOString(), repeated: f.unlogged })
     f.loggedAt = mono
     f.unlogged = 0
-    f.cause = cause
+    f.state = state
+    f.check = n.check
   }
 
   answered(): void {
     const f = this.failing
     if (f === null) return
     this.failing = null
-    this.log.info('ready_again', { check: 'database', notReadyForMs: Math.round(this.clock.monotonic() - f.sinceMono), failedProbes: f.probes })
+    this.log.info('ready_again', { check: f.check, notReadyForMs: Math.round(this.clock.monotonic() - f.sinceMono), failedProbes: f.probes })
   }
 }
 
@@ -94,10 +123,20 @@ export class ReadinessLog {
  */
 export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log' | 'clock'> & { drain?: Runtime['drain']; checkSchema?: Runtime['checkSchema'] }) {
   const said = new ReadinessLog(rt.log, rt.clock)
+  const notReadyFor = (superseded: string) => {
+    said.superseded(superseded)
+    return new AppError('service_unavailable', `Not ready: ${superseded}`)
+  }
   return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
     '/api/health/ready',
     async () => {
-      if (rt.drain?.closing) throw new AppError('service_unavailable', 'Not ready: this instance is stopping. Take it out of rotation.')
+      if (rt.drain?.closing) {
+        said.stopping()
+        throw new AppError('service_unavailable', 'Not ready: this instance is stopping. Take it out of rotation.')
+      }
+      // Turned away by a database migrated past this build (or put back under it): the request
+      // guards let this route answer it (src/http/guards.ts), so that it is logged here.
+      if (rt.drain?.superseded !== undefined) throw notReadyFor(rt.drain.superseded)
       try {
         await rt.checkDatabase()
       } catch (e) {
@@ -107,9 +146,9 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log' | 'cloc
         const why = databaseUnavailable(e)
         throw new AppError('service_unavailable', why ? `Not ready: ${why}` : 'Not ready: the database is not answering. Retry in a moment.')
       }
-      said.answered()
       // A newer teamday's migrations are noticed at the probe, not only at serve's next look.
-      if (rt.drain && (await rt.checkSchema?.())) throw new AppError('service_unavailable', `Not ready: ${rt.drain.superseded}`)
+      if (rt.drain && (await rt.checkSchema?.())) throw notReadyFor(rt.drain.superseded ?? 'the database is not at this build\'s schema')
+      said.answered()
       return { status: 'ready' as const }
     },
     {
