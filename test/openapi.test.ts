@@ -751,6 +751,13 @@ describe('Swagger UI, offline', () => {
     expect(slash.text).toContain(`"url":"${url}"`)
   })
 
+  test('the page is Cache-Control: no-cache (asked for again at each use: it names this build\'s versioned files), at /swagger and /swagger/', async () => {
+    for (const path of ['/swagger', '/swagger/']) expect({ path, cache: (await t.req('GET', path)).headers.get('cache-control') }).toEqual({ path, cache: 'no-cache' })
+    // Its files are cached by their versioned names; the document is never kept (its `servers`).
+    expect((await t.req('GET', '/swagger/assets/swagger-init.js')).headers.get('cache-control')).toBe('public, max-age=3600')
+    expect((await t.req('GET', '/swagger/json')).headers.get('cache-control')).toBe('no-store')
+  })
+
   test('no call to the online validator (it would send the spec URL to swagger.io)', () => {
     expect(html).toMatch(/"validatorUrl":"none"/)
   })

@@ -170,9 +170,22 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
     }
   }
   const html = swaggerPage('TeamDay API (self-hosted)')
+  // The page: `no-cache`, a copy is asked for again at each use (1 KB; no validator to answer 304
+  // with, as the API has none). It is the same for everyone and holds nothing secret (the token
+  // pasted into Authorize is never in it, nor kept), but it names this build's versioned files
+  // (PAGE_FILES): a copy kept after an upgrade loaded the previous version's. Not `no-store`, as
+  // the console's pages (which hold a person's data): the page may stay in the back/forward cache.
+  // It had none at all, so how long a cache kept it was each cache's guess.
   const page = () =>
     new Response(html, {
-      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cross-origin-opener-policy': 'same-origin' },
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-cache',
+        'content-security-policy': DOCS_CSP,
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+        'cross-origin-opener-policy': 'same-origin',
+      },
     })
   const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
   const documentation = {
