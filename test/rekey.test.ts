@@ -294,6 +294,10 @@ describe.skipIf(!HAVE_DB)('teamday rekey', () => {
     expect(noK1.code).toBe(1)
     expect(noK1.err).toContain(idOf(k1))
     expect(noK1.err).toContain('TEAMDAY_ENCRYPTION_KEYS_PREVIOUS')
+    // As README says it: the key the database is sealed under (not "created with": a finished
+    // rotation moves it), and the old key listed until rekey has run.
+    expect(noK1.err).toContain('Start with the key the database is sealed under (TEAMDAY_ENCRYPTION_KEY, or the key file): the one it was created with, or the one the last teamday rekey re-sealed it under.')
+    expect(noK1.err).toContain('During a key rotation, until teamday rekey has run, list the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS')
 
     // The check opens (K1) but values sealed under K2 do not: refused, naming K2 and a row; rolled back.
     const noK2 = await cli(['rekey', '--db', db], keys(k3, k1))
@@ -347,6 +351,9 @@ describe.skipIf(!HAVE_DB)('teamday rekey', () => {
         }
       }
       const writers = [1, 2, 3].map(writer)
+      // The server answering before the rekey starts (a loaded machine: a rekey that had finished
+      // before the first answer failed `during > 0`).
+      await until(() => statuses.length > 0)
       const rekey = Bun.spawn([process.execPath, 'src/main.ts', 'rekey', '--db', db], { env, stdout: 'pipe', stderr: 'pipe' })
       const [rOut, rErr, code] = await Promise.all([new Response(rekey.stdout).text(), new Response(rekey.stderr).text(), rekey.exited])
       const during = statuses.length

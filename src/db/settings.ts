@@ -53,6 +53,17 @@ export async function readStartSettings(db: Db): Promise<StartSettings> {
 }
 
 /**
+ * What to do about a key that does not open the database, as README (Keys, Rotating the key) says
+ * it: the key the database is sealed under is the one it was created with only until a rotation
+ * is finished (`teamday rekey` moves it to the new key), and during a rotation the old key is
+ * listed beside the new one (what a `rekey` run without it lacks). It said "the key the database
+ * was created with", wrong after a finished rotation.
+ */
+const WRONG_KEY_ADVICE =
+  'Start with the key the database is sealed under (TEAMDAY_ENCRYPTION_KEY, or the key file): the one it was created with, or the one the last teamday rekey re-sealed it under. ' +
+  'During a key rotation, until teamday rekey has run, list the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS (README: Rotating the key).'
+
+/**
  * Proves that the configured key opens a database's key check value (as read by the caller): a
  * database encrypted under another key is refused with a clear message instead of yielding
  * garbage later.
@@ -64,8 +75,7 @@ export function openKeyCheck(box: SecretBox, stored: string): void {
   } catch (e) {
     const why = e instanceof DecryptionError ? e.message : String(e)
     throw new WrongKeyError(
-      `The encryption key does not match this database (${why}). ` +
-        'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
+      `The encryption key does not match this database (${why}). ${WRONG_KEY_ADVICE}`,
     )
   }
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
@@ -85,8 +95,7 @@ export async function stampKeyCheck(db: Db, box: SecretBox, now: number, sample:
       box.open(sample.nameEnc, `pat.name:${sample.id}`)
     } catch (e) {
       throw new WrongKeyError(
-        `The encryption key does not open this database's sealed data (${e instanceof DecryptionError ? e.message : String(e)}), and its key check is missing. ` +
-          'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
+        `The encryption key does not open this database's sealed data (${e instanceof DecryptionError ? e.message : String(e)}), and its key check is missing. ${WRONG_KEY_ADVICE}`,
       )
     }
   }
