@@ -59,6 +59,10 @@ describe('CORS for listed origins', () => {
     const t = await makeTestApp({ config: { corsOrigins: [DASH] } })
     const a = await makeActor(t, { role: 'admin' })
     for (let i = 0; i < 3; i++) expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: `Task ${i}` } })).status).toBe(201)
+    // A create's Location (where the page reads what it created) is exposed too.
+    const created = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'From the page' }, headers: { origin: DASH } })
+    expect([created.status, created.headers.get('location')]).toEqual([201, `/api/v1/tasks/${created.body.id}`])
+    expect(created.headers.get('access-control-expose-headers')!.split(', ')).toContain('location')
     const list = await t.req('GET', '/api/v1/tasks?limit=1', { token: a.token, headers: { origin: DASH } })
     expect(list.status).toBe(200)
     expect(list.headers.get('access-control-allow-origin')).toBe(DASH)

@@ -5,7 +5,7 @@ import { pathStart } from './url-path'
 /** What a page may send: the token, a JSON body, the retry key, its own request id. */
 const ALLOW_HEADERS = 'authorization, content-type, idempotency-key, x-request-id'
 const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE'
-/** What a page may read beyond the CORS-safelisted headers: paging, limits, ids, expiry, errors. */
+/** What a page may read beyond the CORS-safelisted headers: paging, limits, ids, where a created resource is, expiry, errors. */
 const EXPOSE_HEADERS = [
   'x-request-id',
   'link',
@@ -21,6 +21,9 @@ const EXPOSE_HEADERS = [
   'teamday-token-expiration',
   'idempotency-status',
   'x-execution-id',
+  // Where a 201's resource (or an async execute's 202's execution) is read: not safelisted, so
+  // a page on another origin saw it as null.
+  'location',
   'www-authenticate',
   'allow',
 ].join(', ')
