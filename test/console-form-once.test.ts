@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from 'bun:test'
 import { makeTestApp, makeToken } from './helpers/app'
-import { signedInPerson } from './helpers/console'
+import { PASSWORD, signedInPerson } from './helpers/console'
 import { SESSION_IDLE_MS } from '../src/console/session'
 
 /**
@@ -51,4 +51,22 @@ test('the rotate form re-sent days later in the same session: the token it made 
   expect(again.status).toBe(409)
   expect(tokenOf(again.text)).toBeUndefined()
   expect((await t.req('GET', '/api/v1/tokens/self', { token: successor })).status).toBe(200)
+})
+
+test('the create form re-sent after a password change (which gives the browser a new session id): named as already sent, no second token', async () => {
+  const { a, c } = await signedInPerson(t, { role: 'member' })
+  const key = /name="formKey" value="([0-9a-f-]{36})"/.exec((await c.get('/settings/profile')).text)![1]!
+  const form = { formKey: key, name: 'Sent before a password change', expires: '30', scope: '*' }
+  expect((await c.post('/settings/tokens', form)).status).toBe(201)
+  // Another tab changes the password: the browser goes on under a new session id.
+  const changed = await c.post('/settings/password', { current: PASSWORD, password: 'a password changed meanwhile', confirm: 'a password changed meanwhile' })
+  expect(changed.status).toBe(303)
+  expect((await c.get('/settings/profile')).status).toBe(200)
+  // The first tab's page reloaded: its form sent again, under the new session.
+  const again = await c.post('/settings/tokens', form)
+  expect(again.status).toBe(409)
+  expect(again.text).toContain('This form was already sent')
+  expect(tokenOf(again.text)).toBeUndefined()
+  const mine = (await t.req('GET', '/api/v1/tokens?limit=100', { token: a.token })).body.tokens.filter((x: any) => x.name === 'Sent before a password change')
+  expect(mine).toHaveLength(1)
 })

@@ -10,7 +10,7 @@ import { SESSION_MAX_MS, type SignedIn } from './session'
  * it re-sent the form: a second token nobody saw while the first stayed active, and a rotation
  * sent again more than a minute later was taken for reuse of the old secret and revoked the new
  * token just copied. Each such form carries a random key; the first use is recorded in the
- * Idempotency-Key store (under the console session, the created token's id only, never the page),
+ * Idempotency-Key store (under the signed-in person, the created token's id only, never the page),
  * and a second use is answered by naming what the first made instead of doing it again.
  */
 export const FORM_KEY = 'formKey'
@@ -26,7 +26,7 @@ export type FormUsed = { kind: 'made'; id: string } | { kind: 'busy' | 'changed'
 const KEY_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
- * Runs `act` once per form key of this person's session: `act` returns its answer and the id of
+ * Runs `act` once per form key of this person: `act` returns its answer and the id of
  * what it made (null when it made nothing: a refusal, after which the form may be sent again).
  * A form without a key (a script's POST) just runs.
  */
@@ -40,11 +40,13 @@ export async function onceForm(ctx: Ctx, who: SignedIn, request: Request, body: 
   const { [FORM_KEY]: _, ...rest } = (body ?? {}) as Record<string, unknown>
   let begun
   try {
-    // Kept as long as the session may last (its key is the session's): with the API's 24 hours, the
-    // page left open in a tab and re-sent days later (a reload, a restored tab) made a second token,
-    // or rotated the rotated token again (which then counted as reuse of a leaked secret and revoked
-    // the new token just copied; now a 409 naming the successor).
-    begun = await store.begin({ tokenId: `console:${who.sessionId}`, key, method: 'POST', path, hash: requestHash(ctx.box, 'POST', path, rest), ttlMs: SESSION_MAX_MS })
+    // Kept as long as a session may last: with the API's 24 hours, the page left open in a tab and
+    // re-sent days later (a reload, a restored tab) made a second token, or rotated the rotated
+    // token again (which then counted as reuse of a leaked secret and revoked the new token just
+    // copied; now a 409 naming the successor). Under the person, not the session: a password
+    // change gives the browser a new session id, and the page another tab had open, reloaded
+    // after it, made a second token (a form's key is random, so no one else's form shares it).
+    begun = await store.begin({ tokenId: `console-user:${who.user.id}`, key, method: 'POST', path, hash: requestHash(ctx.box, 'POST', path, rest), ttlMs: SESSION_MAX_MS })
   } catch (e) {
     if (!(e instanceof AppError)) throw e
     if (e.code === 'idempotency_secret_withheld') return used({ kind: 'made', id: String((e.details as { createdId?: unknown } | undefined)?.createdId ?? '') })
