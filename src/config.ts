@@ -92,6 +92,11 @@ export interface Config {
    */
   tlsCert?: string
   tlsKey?: string
+  /**
+   * With TLS: how often (ms) `serve` reads the two files to serve new content without a SIGHUP
+   * (TEAMDAY_TLS_CHECK_MS, default 60000; 0: only on SIGHUP). src/http/tls-reload.ts.
+   */
+  tlsCheckMs: number
   maxBodyBytes: number
   version: string
   /** Requests per token (per IP without a token): TEAMDAY_RATE_LIMIT, e.g. 600/60s; null = off. */
@@ -276,6 +281,7 @@ export function loadConfig(given: Env = process.env, overrides: Partial<Config> 
     dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, defaultDbPool(navigator.hardwareConcurrency), 1, 1000),
     dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
     dbStartWaitMs: parseIntVar('TEAMDAY_DB_START_WAIT_MS', env.TEAMDAY_DB_START_WAIT_MS, 60_000, 0, 3_600_000),
+    tlsCheckMs: parseIntVar('TEAMDAY_TLS_CHECK_MS', env.TEAMDAY_TLS_CHECK_MS, 60_000, 0, 86_400_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
     encryptionKeyBlank: given.TEAMDAY_ENCRYPTION_KEY !== undefined && env.TEAMDAY_ENCRYPTION_KEY === undefined,
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),

@@ -138,7 +138,7 @@ const ADMIN_COMMANDS: Declared[] = [
         'migrates the database first; --port 0 picks a free port; a port in use is an error (exit 1)',
         '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections); a start on a port held by a server on another database, or by one that cannot show which, is refused',
         '--metrics-port P [--metrics-host H]: a second listener serving GET /metrics without a token (default host 127.0.0.1; env TEAMDAY_METRICS_PORT, TEAMDAY_METRICS_HOST)',
-        '--tls-cert FILE --tls-key FILE: serve HTTPS (PEM certificate, its chain after it, and its unencrypted private key; both or neither; env TEAMDAY_TLS_CERT, TEAMDAY_TLS_KEY); read at start: a renewed certificate needs a restart',
+        '--tls-cert FILE --tls-key FILE: serve HTTPS (PEM certificate, its chain after it, and its unencrypted private key; both or neither; env TEAMDAY_TLS_CERT, TEAMDAY_TLS_KEY); read at start, and again on SIGHUP or when their content changes (TEAMDAY_TLS_CHECK_MS): a renewed certificate is served without a restart',
       ],
       options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag, 'metrics-host': str('HOST'), 'metrics-port': str('PORT'), 'tls-cert': str('FILE'), 'tls-key': str('FILE') },
       load: () => serveCommand().then((m) => m.serve),

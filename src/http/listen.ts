@@ -40,12 +40,67 @@ export function listenOnce(adapter: Adapter): Adapter {
       const idle = serve.idleTimeout ?? IDLE_TIMEOUT_S
       // Over teamday's own TLS (serve --tls-cert) a request that names no usable host came over HTTPS all the same.
       const fetch = sentWhole(shortHostsRouted(app.fetch as Fetch, serve.tls ? NO_HOST_ORIGIN_TLS : NO_HOST_ORIGIN))
-      app.server = Bun.serve({ development: false, ...serve, idleTimeout: idle, fetch: handlingTimeout === undefined ? fetch : handlingTime(fetch, idle, handlingTimeout) } as Serve)
+      const serveOptions = { development: false, ...serve, idleTimeout: idle, fetch: handlingTimeout === undefined ? fetch : handlingTime(fetch, idle, handlingTimeout) } as Serve
+      app.server = Bun.serve(serveOptions)
       idleTimeouts.set(app.server, idle)
+      served.set(app.server, serveOptions)
       for (const hook of app.event.start ?? []) hook.fn(app)
       callback?.(app.server)
     },
   }
+}
+
+/** Each listening server's Bun.serve options (listenAgain starts another with them). */
+const served = new WeakMap<object, Serve>()
+
+/**
+ * A second listener on `server`'s port, with `server`'s options and handler but the certificate
+ * and key `tls` (a renewed certificate: Bun's `server.reload` ignores `tls`, and Bun has no other
+ * way to swap it). Both share the port by SO_REUSEPORT (the first must have been started with
+ * `reusePort`): from now on the kernel hands new connections to either, until the caller stops
+ * the first (retire). Throws what Bun.serve throws (an OpenSSL refusal of the files, a port it
+ * cannot bind), `server` untouched.
+ */
+export function listenAgain(server: Bun.Server<unknown>, tls: { cert: string; key: string }): Bun.Server<unknown> {
+  const options = served.get(server)
+  if (!options) throw new Error('listenAgain: this server was not started by listenOnce')
+  const next = { ...options, port: server.port, reusePort: true, tls } as Serve
+  const started = Bun.serve(next)
+  served.set(started, next)
+  const idle = idleTimeouts.get(server)
+  if (idle !== undefined) idleTimeouts.set(started, idle)
+  return started
+}
+
+/**
+ * A listener being replaced (listenAgain): for `closingMs` it still accepts, and every answer it
+ * gives says `Connection: close` (a kept-alive connection on it closes after its answer, rather
+ * than idle under a request its client sends as the listener stops), then it stops accepting and
+ * lets its requests in flight (event streams, synchronous executes) end. Resolves once they have.
+ * Readiness is not touched: the process keeps serving on the new listener.
+ */
+export function retire(server: Bun.Server<unknown>, closingMs: number): Promise<void> {
+  const options = served.get(server)
+  if (options) {
+    const fetch = options.fetch as Fetch
+    server.reload({
+      development: false,
+      fetch: (request: Request, s: Bun.Server<unknown>) => {
+        const answer = fetch(request, s)
+        return answer instanceof Promise ? answer.then(closing) : closing(answer)
+      },
+    } as Serve)
+  }
+  return new Promise<void>((resolve) => setTimeout(resolve, closingMs)).then(() => server.stop().then(() => {}))
+}
+
+function closing(res: Response): Response {
+  try {
+    res.headers.set('connection', 'close')
+  } catch {
+    // Headers that cannot be changed (a response fetched from elsewhere): the stop closes its connection when idle.
+  }
+  return res
 }
 
 /**

@@ -17,6 +17,9 @@ export interface TlsPair {
   /** The certificate's subject and its end of validity (its first one: the server's own, before the chain). */
   subject: string
   validTo: Date
+  /** The certificate's serial number (hex) and SHA-256 fingerprint: which one is served (public, as any client sees them). */
+  serial: string
+  fingerprint256: string
 }
 
 const CERT_BEGIN = /-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----/
@@ -57,7 +60,7 @@ export function readTlsPair(certFile: string, keyFile: string): TlsPair {
     throw new ConfigError(`the TLS key file ${keyFile} (--tls-key, TEAMDAY_TLS_KEY) has a "-----BEGIN PRIVATE KEY-----" line, but what follows is not a private key that can be read (cut short, or not base64)`)
   }
   if (!x509.checkPrivateKey(privateKey)) throw mismatch(certFile, keyFile)
-  return { cert, key, certFile, keyFile, subject: x509.subject.replace(/\n/g, ', '), validTo: new Date(x509.validTo) }
+  return { cert, key, certFile, keyFile, subject: x509.subject.replace(/\n/g, ', '), validTo: new Date(x509.validTo), serial: x509.serialNumber, fingerprint256: x509.fingerprint256 }
 }
 
 /** The key is not the certificate's: the message for it (also for Bun's own ERR_OSSL_X509_KEY_VALUES_MISMATCH). */

@@ -81,6 +81,7 @@ export class PrometheusExporter {
       add(name, help, 'counter', cpu(pick))
     }
     add('teamday_instance_info', 'This process: its instance id (a new one at each start), version and commit; always 1.', 'gauge', () => (m.instance === null ? [] : [{ value: 1, labels: { ...m.instance } }]))
+    add('teamday_tls_certificate_not_after_seconds', "The end of validity of the TLS certificate this process serves (Unix time; serve --tls-cert only): alert on it minus time() falling under 14 days.", 'gauge', () => (m.tlsNotAfter === null ? [] : [{ value: m.tlsNotAfter, labels: {} }]))
     add('teamday_http_requests_total', 'HTTP requests answered, by method, route template and status.', 'counter', () => counterValues(m.requests))
     add('teamday_http_request_duration_seconds', 'Time to answer HTTP requests, by method and route template.', 'histogram', () => histogramValues('teamday_http_request_duration_seconds', m.latency))
     add('teamday_auth_failures_total', 'Refused authentications (401), by error code.', 'counter', () => counterValues(m.authFailures))

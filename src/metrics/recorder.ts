@@ -93,6 +93,11 @@ export class Metrics {
    * and a scrape through a load balancer lands on any of them.
    */
   instance: { instance_id: string; version: string; commit: string } | null = null
+  /**
+   * With teamday's own TLS: the end of validity of the certificate served now (Unix seconds,
+   * `teamday_tls_certificate_not_after_seconds`), set at start and at each reload; null without TLS.
+   */
+  tlsNotAfter: number | null = null
 
   /** Per route template, then method: its latency series and its request counters by status. */
   private readonly routeSeries = new Map<string, Map<string, RouteSeries>>()

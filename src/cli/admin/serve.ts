@@ -204,6 +204,18 @@ export async function serve(
     throw e
   }
   const port = app.server!.port
+  // With TLS, SIGHUP and new content in the files serve a renewed certificate without a restart
+  // (src/http/tls-reload.ts); the module only then.
+  const reloader = tls
+    ? new (require('../../http/tls-reload') as typeof import('../../http/tls-reload')).TlsReloader({
+        pair: tls,
+        app: app as { server: Bun.Server<unknown> | null },
+        log: rt.log,
+        clock: rt.clock,
+        served: (pair) => void (rt.metrics.tlsNotAfter = Math.floor(pair.validTo.getTime() / 1000)),
+        fileCheckMs: config.tlsCheckMs,
+      })
+    : null
   if (2 * Math.ceil(config.dbStatementTimeoutMs / 1000 + 1) + 5 > MAX_TIMEOUT_S) {
     rt.log.warn('statement_timeout_too_long', {
       timeoutMs: config.dbStatementTimeoutMs,
@@ -240,15 +252,12 @@ export async function serve(
       stopping = true
       cancelNormalJit()
       rt.log.info('shutting_down', { signal: sig })
-      // A SIGHUP sent to reload a renewed certificate (ExecReload=kill -HUP, a certbot hook) stops
-      // the server: Bun cannot swap a running server's certificate. Said, with what to do instead.
-      if (tls && sig === 'SIGHUP') {
-        rt.log.warn('tls_not_reloaded', { note: 'SIGHUP stops teamday (as SIGTERM does); the TLS certificate and key are read at start only: to serve a renewed certificate, restart teamday (systemctl restart teamday), and leave systemd ExecReload unset' })
-      }
+      reloader?.stop()
       try {
         // Stops accepting first, closes the database last (src/cli/admin/graceful-stop.ts).
+        // Listeners a reload replaced and that still finish their requests are stopped with the others.
         await gracefulStop({
-          servers: metricsServer ? [app, metricsServer] : [app],
+          servers: [app, ...(metricsServer ? [metricsServer] : []), ...(reloader?.stoppables() ?? [])],
           engine: rt.engine,
           close: async () => {
             await stopBackground()
@@ -278,7 +287,9 @@ export async function serve(
     const onTerm = () => void stop('SIGTERM')
     // The terminal went away (a closed SSH session, a closed window): stopped as gracefully as by
     // SIGTERM, where the default action ended the process mid-request, runs left "running".
-    const onHup = () => void stop('SIGHUP')
+    // With TLS, SIGHUP is a daemon's reload instead (systemd's ExecReload, certbot's deploy hook):
+    // the certificate and key are read again and served to new connections, the server runs on.
+    const onHup = () => (reloader && !stopping ? void reloader.reload('SIGHUP') : void stop('SIGHUP'))
     signals.on('SIGINT', onInt)
     signals.on('SIGTERM', onTerm)
     signals.on('SIGHUP', onHup)
@@ -294,9 +305,8 @@ export async function serve(
     ...startupSummary(rt, config, { listen: `${scheme}://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }),
     ...(tls ? { tls: { cert: resolve(tls.certFile), key: resolve(tls.keyFile), subject: tls.subject, notAfter: tls.validTo.toISOString() } } : {}),
   })
-  if (tls && tls.validTo.getTime() <= Date.now()) {
-    rt.log.warn('tls_certificate_expired', { cert: resolve(tls.certFile), notAfter: tls.validTo.toISOString(), note: 'browsers and clients refuse this certificate: renew it, then restart teamday (a running server keeps the files it read at start)' })
-  }
+  // An expired certificate, or one that ends within 14 days, said now and daily; the files' check begins.
+  reloader?.start()
   if (first) say(firstStartText(first, base, dbOption(config.dbPath) + dbNote(config.dbPath)))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
@@ -487,7 +497,10 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
       port: config.port,
       maxRequestBodySize: config.maxBodyBytes * 16,
       development: false,
-      reusePort,
+      // With TLS always: a reload's listener for a renewed certificate joins this one on the port
+      // before this one stops (src/http/tls-reload.ts). Another process may join only by asking
+      // for SO_REUSEPORT too, as the same user (Linux): a teamday so started checks the database.
+      reusePort: reusePort || tls !== null,
       handlingTimeout: handlingTimeoutOf(config),
       // Only HTTPS on this port: a plain-HTTP request to it is not answered (the handshake fails), never served in clear text.
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
