@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
 import { connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { networkInterfaces, tmpdir } from 'node:os'
@@ -36,12 +37,18 @@ beforeAll(async () => {
 const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
 
 /** A running `serve` in process: what it printed so far, its port, and its stop. */
-async function started(db: string, tls: boolean | { cert: string; key: string }, log?: Logger, host = '127.0.0.1'): Promise<{ port: number; out: () => string; stop: () => Promise<void> }> {
+async function started(
+  db: string,
+  tls: boolean | { cert: string; key: string },
+  log?: Logger,
+  host = '127.0.0.1',
+  extra: { env?: Record<string, string>; values?: Record<string, string> } = {},
+): Promise<{ port: number; out: () => string; stop: () => Promise<void>; signal: (sig: string) => void }> {
   const lines: string[] = []
-  const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
+  const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...extra.env } }
   const signals = new EventEmitter()
   const pair = tls === true ? { cert: certs.certFile, key: certs.keyFile } : tls || null
-  const values = { host, port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}) }
+  const values = { host, port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}), ...extra.values }
   const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
   const deadline = Date.now() + 20_000
   const out = () => lines.join('\n')
@@ -57,6 +64,7 @@ async function started(db: string, tls: boolean | { cert: string; key: string },
       signals.emit('SIGTERM')
       await serving
     },
+    signal: (sig) => void signals.emit(sig),
   }
 }
 
@@ -244,6 +252,145 @@ describe('serve --tls-cert/--tls-key', () => {
   }, 30_000)
 })
 
+describe('a renewed certificate served without a restart (SIGHUP, the files changed)', () => {
+  /** Live copies of the first pair, which the test then replaces, as certbot's deploy hook would. */
+  function liveFiles(name: string): { cert: string; key: string; put: (cert: string, key: string) => void } {
+    const live = { cert: join(dir, `${name}.cert.pem`), key: join(dir, `${name}.key.pem`) }
+    const put = (cert: string, key: string) => {
+      copyFileSync(cert, live.cert)
+      copyFileSync(key, live.key)
+    }
+    put(certs.certFile, certs.keyFile)
+    return { ...live, put }
+  }
+  const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256
+  const notAfterOf = (file: string) => Math.floor(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000)
+  /** The JSON log lines so far, and a wait for one (`msg`, the `nth` of them). */
+  function jsonLog() {
+    const logged: string[] = []
+    const lines = () => logged.map((l) => JSON.parse(l) as Record<string, any>)
+    const until = async (msg: string, nth = 1) => {
+      const deadline = Date.now() + 15_000
+      while (lines().filter((l) => l.msg === msg).length < nth) {
+        if (Date.now() > deadline) throw new Error(`no ${msg} (#${nth}) in the log: ${logged.join('\n')}`)
+        await Bun.sleep(20)
+      }
+      return lines().filter((l) => l.msg === msg)[nth - 1]!
+    }
+    return { logged, lines, until, logger: createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }) }
+  }
+  test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
+    const live = liveFiles('hup')
+    const log = jsonLog()
+    const s = await started(await newDatabase('tls-reload'), live, log.logger, '127.0.0.1', { env: { TEAMDAY_TLS_CHECK_MS: '0' }, values: { 'metrics-port': '0' } })
+    try {
+      const origin = `https://localhost:${s.port}`
+      const both = { ca: [certs.ca, certs.ca2] }
+      // The test certificates are valid one day: said at start, with the expiry.
+      expect(await log.until('tls_certificate_expires_soon')).toMatchObject({ level: 'warn', cert: live.cert, subject: 'CN=localhost', daysLeft: 0 })
+      const metricsUrl = (await log.until('server_started')).metrics as string
+      const notAfter = async () => Number(/^teamday_tls_certificate_not_after_seconds (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1])
+      expect(await notAfter()).toBe(notAfterOf(certs.certFile))
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.certFile))
+
+      // In flight on the old listener as it is replaced: a request whose head is half sent.
+      const inFlight = await halfSent(s.port, 'GET /api/health HTTP/1.1\r\nHost: localhost\r\n')
+      // Clients asking all along, each request on a new connection (where a stopped listener shows at once).
+      let asking = true
+      const failures: string[] = []
+      let answered = 0
+      const loop = async () => {
+        while (asking) {
+          try {
+            const r = await fetch(`${origin}/api/health`, { tls: both, keepalive: false } as RequestInit)
+            await r.text()
+            if (r.status === 200) answered++
+            else failures.push(`status ${r.status}`)
+          } catch (e) {
+            failures.push(String((e as { code?: string }).code ?? e))
+          }
+        }
+      }
+      const loops = [loop(), loop(), loop()]
+      await Bun.sleep(200)
+      live.put(certs.cert2File, certs.key2File)
+      s.signal('SIGHUP')
+      const reloaded = await log.until('tls_reloaded')
+      expect(reloaded).toMatchObject({ level: 'info', trigger: 'SIGHUP', cert: live.cert, key: live.key, subject: 'CN=localhost', fingerprint256: fingerprintOf(certs.cert2File), serial: new X509Certificate(readFileSync(certs.cert2File)).serialNumber })
+      expect(Date.parse(reloaded.notAfter)).toBe(notAfterOf(certs.cert2File) * 1000)
+      // Past the old listener's quarter second of Connection: close and its stop.
+      await Bun.sleep(1000)
+      const before = answered
+      await Bun.sleep(300)
+      asking = false
+      await Promise.all(loops)
+      expect(failures).toEqual([])
+      expect(answered).toBeGreaterThan(before)
+      // The half-sent request is answered on its (old) connection, which then closes.
+      const answer = await inFlight.finish('\r\n')
+      expect(answer).toMatch(/^HTTP\/1\.1 200/)
+      expect(answer.toLowerCase()).toContain('connection: close')
+
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      expect((await fetch(`${origin}/api/health`, { tls: { ca: certs.ca2 } } as RequestInit)).status).toBe(200)
+      await expect(fetch(`${origin}/api/health`, { tls: { ca: certs.ca }, keepalive: false } as RequestInit)).rejects.toThrow()
+      expect(await notAfter()).toBe(notAfterOf(certs.cert2File))
+      expect(log.lines().some((l) => l.msg === 'shutting_down')).toBe(false)
+
+      // A renewal gone wrong: a key that is not the certificate's, then a file missing. Said as
+      // errors; the certificate served until then still is, and the server answers.
+      live.put(certs.certFile, certs.strayKeyFile)
+      s.signal('SIGHUP')
+      expect(await log.until('tls_reload_failed')).toMatchObject({ level: 'error', trigger: 'SIGHUP', cert: live.cert })
+      expect(log.lines().find((l) => l.msg === 'tls_reload_failed')!.error).toContain(`the TLS key file ${live.key} (--tls-key, TEAMDAY_TLS_KEY) is not the private key of the certificate in ${live.cert}`)
+      rmSync(live.cert)
+      s.signal('SIGHUP')
+      expect((await log.until('tls_reload_failed', 2)).error).toContain(`cannot read the TLS certificate file ${live.cert} (--tls-cert, TEAMDAY_TLS_CERT): there is no such file`)
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      expect((await fetch(`${origin}/api/health`, { tls: { ca: certs.ca2 } } as RequestInit)).status).toBe(200)
+      expect(log.lines().filter((l) => l.msg === 'tls_reloaded')).toHaveLength(1)
+      for (const line of [...(await pemBodyLines(certs.keyFile)), ...(await pemBodyLines(certs.key2File)), ...(await pemBodyLines(certs.strayKeyFile))]) expect(log.logged.join('\n')).not.toContain(line)
+    } finally {
+      await s.stop()
+    }
+    // Stopped by SIGTERM as before, the listeners a reload replaced included.
+    expect(log.lines().at(-1)?.msg).toBe('stopped')
+  }, 60_000)
+
+  test('new content in the files is served without a signal (TEAMDAY_TLS_CHECK_MS); a pair that will not do is said once and the old one kept', async () => {
+    const live = liveFiles('poll')
+    const log = jsonLog()
+    const s = await started(await newDatabase('tls-poll'), live, log.logger, '127.0.0.1', { env: { TEAMDAY_TLS_CHECK_MS: '100' } })
+    try {
+      live.put(certs.cert2File, certs.key2File)
+      expect(await log.until('tls_reloaded')).toMatchObject({ trigger: 'file_changed', fingerprint256: fingerprintOf(certs.cert2File) })
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      // Crossed: the first certificate with the second's key.
+      live.put(certs.certFile, certs.key2File)
+      expect(await log.until('tls_reload_failed')).toMatchObject({ level: 'error', trigger: 'file_changed' })
+      await Bun.sleep(600)
+      expect(log.lines().filter((l) => l.msg === 'tls_reload_failed')).toHaveLength(1)
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      // Put right: served.
+      live.put(certs.certFile, certs.keyFile)
+      await log.until('tls_reloaded', 2)
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.certFile))
+    } finally {
+      await s.stop()
+    }
+  }, 60_000)
+
+  test('the expiry warning: expired, within 14 days, or nothing', async () => {
+    const { expiryWarning } = await import('../src/http/tls-reload')
+    const now = Date.parse('2026-06-01T00:00:00Z')
+    const pair = (days: number) => ({ certFile: '/etc/teamday/tls/fullchain.pem', subject: 'CN=teamday.example', validTo: new Date(now + days * 86_400_000) })
+    expect(expiryWarning(pair(15), now)).toBeNull()
+    expect(expiryWarning(pair(13.5), now)).toMatchObject({ msg: 'tls_certificate_expires_soon', fields: { daysLeft: 13, notAfter: '2026-06-14T12:00:00.000Z' } })
+    expect(expiryWarning(pair(0.5), now)?.fields.note).toContain('expires in less than a day')
+    expect(expiryWarning(pair(-1), now)).toMatchObject({ msg: 'tls_certificate_expired' })
+  })
+})
+
 describe('bad TLS settings: exit 2 naming the file and why, before the database is opened, never a byte of the key', () => {
   /** `teamday serve …` in process (it fails before listening): exit code, stderr, whether the database file was made. */
   async function refused(args: string[], env: Record<string, string> = {}) {
@@ -379,6 +526,42 @@ function rawTls(port: number, request: string): Promise<string> {
     socket.on('end', () => resolve(got))
     socket.on('error', reject)
     socket.setTimeout(5000, () => socket.destroy(new Error(`no end within 5 s: ${got}`)))
+  })
+}
+
+/** The SHA-256 fingerprint of the certificate a new TLS connection to 127.0.0.1:`port` is served. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      const fingerprint = socket.getPeerCertificate().fingerprint256
+      socket.destroy()
+      resolve(fingerprint)
+    })
+    socket.on('error', reject)
+    socket.setTimeout(5000, () => socket.destroy(new Error('no handshake within 5 s')))
+  })
+}
+
+/** A TLS connection (trusting the first test CA) that has sent `head`; `finish` sends the rest and resolves with the answer, to the connection's close. */
+function halfSent(port: number, head: string): Promise<{ finish: (rest: string) => Promise<string> }> {
+  return new Promise((resolveSent, reject) => {
+    let got = ''
+    let ended: (text: string) => void = () => {}
+    const done = new Promise<string>((r) => (ended = r))
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca }, () => {
+      socket.write(head)
+      resolveSent({
+        finish: (rest) => {
+          socket.write(rest)
+          return done
+        },
+      })
+    })
+    socket.setEncoding('utf8')
+    socket.on('data', (d: string) => (got += d))
+    socket.on('close', () => ended(got))
+    socket.on('error', reject)
+    socket.setTimeout(15_000, () => socket.destroy())
   })
 }
 
