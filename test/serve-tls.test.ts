@@ -476,11 +476,11 @@ describe('serve --tls-cert with --reuse-port', () => {
   }
 
   /** `serve --reuse-port` in process on `port`: its stop once it listens, or its exit code and output once refused. */
-  async function shared(db: string, port: number, tls: boolean): Promise<{ stop: () => Promise<void> } | { code: number; out: string }> {
+  async function shared(db: string, port: number, tls: boolean, reuse = true): Promise<{ stop: () => Promise<void> } | { code: number; out: string }> {
     const lines: string[] = []
     const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
     const signals = new EventEmitter()
-    const values = { host: '127.0.0.1', port: String(port), db, 'reuse-port': true, ...(tls ? { 'tls-cert': certs.certFile, 'tls-key': certs.keyFile } : {}) }
+    const values = { host: '127.0.0.1', port: String(port), db, 'reuse-port': reuse, ...(tls ? { 'tls-cert': certs.certFile, 'tls-key': certs.keyFile } : {}) }
     let refused: unknown = null
     const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process).catch((e: unknown) => void (refused = e))
     const deadline = Date.now() + 20_000
@@ -510,6 +510,12 @@ describe('serve --tls-cert with --reuse-port', () => {
       // Without TLS, its question in clear text meets a TLS listener: no answer, no proof.
       const plain = await shared(db, port, false)
       expect('out' in plain && plain.out).toContain(`port ${port} on 127.0.0.1 is held by something that does not answer as a teamday`)
+      // With TLS a listener asks for SO_REUSEPORT (a reload's new listener joins it): one started
+      // without --reuse-port still finds the port taken, as without TLS, whatever its database.
+      for (const other of [db, await newDatabase('shared-tls-unasked')]) {
+        const unasked = await shared(other, port, true, false)
+        expect('out' in unasked && unasked.out).toContain(`port ${port} is already in use on 127.0.0.1`)
+      }
     } finally {
       for (const stop of stops) await stop()
     }

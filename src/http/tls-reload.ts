@@ -4,7 +4,6 @@ import { resolve } from 'node:path'
 import type { Clock } from '../clock'
 import { errorMessage } from '../errors'
 import type { Logger } from '../logger'
-import type { Stoppable } from '../cli/admin/graceful-stop'
 import { listenAgain, retire } from './listen'
 import { readTlsPair, tlsListenError, type TlsPair } from './tls-files'
 
@@ -102,7 +101,7 @@ export class TlsReloader {
   }
 
   /** The retired listeners still draining, for the graceful stop (cut with the others when it times out). */
-  stoppables(): Stoppable[] {
+  stoppables(): { stop(closeActiveConnections?: boolean): Promise<unknown> }[] {
     return [...this.retiring].map(([server, done]) => ({ stop: (force?: boolean) => (force ? server.stop(true) : done) }))
   }
 

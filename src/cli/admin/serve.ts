@@ -490,6 +490,11 @@ function listenRefused(e: unknown, host: string, port: number, hostSetting: stri
  */
 function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number; dbStatementTimeoutMs: number }, reusePort: boolean, tls: TlsPair | null): void {
   try {
+    // With TLS the listener asks for SO_REUSEPORT (below), with which a second teamday with TLS
+    // would start on this port beside it: unless the sharing is asked for (--reuse-port, which
+    // checks the database), the port must be free now. (A start at the very same moment as
+    // another could still slip through; --reuse-port's check is the one that holds then.)
+    if (tls && !reusePort && config.port !== 0) Bun.serve({ hostname: config.host, port: config.port, reusePort: false, development: false, fetch: () => new Response(null, { status: 503 }) }).stop(true)
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
     app.listen({
