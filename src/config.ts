@@ -87,7 +87,7 @@ export interface Config {
   metricsHost: string
   /**
    * HTTPS served by teamday itself (TEAMDAY_TLS_CERT / TEAMDAY_TLS_KEY, or --tls-cert / --tls-key):
-   * PEM files of the certificate (its chain after it) and its private key, read at start
+   * PEM files of the certificate (its chain after it) and its private key, read at start and at each reload
    * (src/http/tls-files.ts); both or neither. Unset: plain HTTP.
    */
   tlsCert?: string
