@@ -4,7 +4,7 @@
  * console without a reverse proxy. In process (serve's own code path, its signals an
  * EventEmitter), on a new database of the suite's backend, with a throwaway private CA and
  * certificates made by openssl. The compiled binary's side (client commands trusting the CA,
- * a restart with a renewed certificate): test/serve-tls-binary.test.ts.
+ * a renewed certificate served after SIGHUP): test/serve-tls-binary.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { EventEmitter } from 'node:events'

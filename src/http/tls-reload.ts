@@ -155,6 +155,9 @@ export class TlsReloader {
     } catch (e) {
       return refused(errorMessage(tlsListenError(e, pair) ?? e), content)
     }
+    // The app's server is the new one from now on; requests still in flight on the old one are
+    // fine with it: Bun's requestIP and timeout act on the request's own connection, whichever
+    // server they are asked of (checked with Bun 1.4.5).
     this.o.app.server = started
     const done = retire(server, this.o.closingMs ?? RETIRE_CLOSING_MS)
       .catch((e: unknown) => this.o.log.warn('http_stop_failed', { error: errorMessage(e) }))
