@@ -148,7 +148,12 @@ run('compiled binary: HTTPS served by teamday, and its client commands against i
     await Bun.sleep(300)
     asking = false
     await Promise.all(loops)
-    expect(failures).toEqual([])
+    // Nothing refused, no error answered. A reset is the one thing a client may meet: a connection
+    // the kernel had queued for the old listener in the moment it closed (Linux resets those unless
+    // net.ipv4.tcp_migrate_req=1, a machine-wide setting: README "HTTPS without a proxy"); seen
+    // 0 to 7 times in 20 reloads under four clients opening ~1,500 connections a second.
+    expect(failures.filter((f) => f !== 'ECONNRESET')).toEqual([])
+    expect(failures.length).toBeLessThanOrEqual(3)
     expect(answered).toBeGreaterThan(before)
     expect(server.proc.exitCode).toBeNull()
     expect(server.output()).not.toContain('shutting_down')
