@@ -75,11 +75,12 @@ export function listenAgain(server: Bun.Server<unknown>, tls: { cert: string; ke
 /**
  * A listener being replaced (listenAgain): for `closingMs` it still accepts, and every answer it
  * gives says `Connection: close` (a kept-alive connection on it closes after its answer, rather
- * than idle under a request its client sends as the listener stops), then it stops accepting and
- * lets its requests in flight (event streams, synchronous executes) end. Resolves once they have.
- * Readiness is not touched: the process keeps serving on the new listener.
+ * than idle under a request its client sends as the listener stops), then it stops accepting
+ * (`closed`: from then on every new connection goes to the other listeners) and lets its
+ * requests in flight (event streams, synchronous executes) end (`drained`). Readiness is not
+ * touched: the process keeps serving on the new listener.
  */
-export function retire(server: Bun.Server<unknown>, closingMs: number): Promise<void> {
+export function retire(server: Bun.Server<unknown>, closingMs: number): { closed: Promise<void>; drained: Promise<void> } {
   const options = served.get(server)
   if (options) {
     const fetch = options.fetch as Fetch
@@ -91,7 +92,15 @@ export function retire(server: Bun.Server<unknown>, closingMs: number): Promise<
       },
     } as Serve)
   }
-  return new Promise<void>((resolve) => setTimeout(resolve, closingMs)).then(() => server.stop().then(() => {}))
+  let drained!: Promise<void>
+  const closed = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      // stop() closes the listener at once; its promise is the end of the connections still open.
+      drained = server.stop().then(() => {})
+      resolve()
+    }, closingMs),
+  )
+  return { closed, drained: closed.then(() => drained) }
 }
 
 function closing(res: Response): Response {

@@ -125,7 +125,7 @@ export class TlsReloader {
     return next
   }
 
-  private swap(trigger: ReloadTrigger, sayFailure: boolean): boolean {
+  private async swap(trigger: ReloadTrigger, sayFailure: boolean): Promise<boolean> {
     if (this.stopped) return false
     const { certFile, keyFile } = this.current
     const fields = { trigger, cert: resolve(certFile), key: resolve(keyFile) }
@@ -159,13 +159,14 @@ export class TlsReloader {
     // fine with it: Bun's requestIP and timeout act on the request's own connection, whichever
     // server they are asked of (checked with Bun 1.4.5).
     this.o.app.server = started
-    const done = retire(server, this.o.closingMs ?? RETIRE_CLOSING_MS)
-      .catch((e: unknown) => this.o.log.warn('http_stop_failed', { error: errorMessage(e) }))
-      .finally(() => this.retiring.delete(server))
+    const { closed, drained } = retire(server, this.o.closingMs ?? RETIRE_CLOSING_MS)
+    const done = drained.catch((e: unknown) => this.o.log.warn('http_stop_failed', { error: errorMessage(e) })).finally(() => this.retiring.delete(server))
     this.retiring.set(server, done)
     this.current = pair
     this.seen = content
     this.pending = null
+    // Said once the old listener no longer accepts: from then on every new connection gets the new certificate.
+    await closed
     this.o.log.info('tls_reloaded', { ...fields, subject: pair.subject, notAfter: pair.validTo.toISOString(), serial: pair.serial, fingerprint256: pair.fingerprint256 })
     this.o.served?.(pair)
     this.warnExpiry()
