@@ -24,6 +24,7 @@ import { ClientError } from '../src/client/errors'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 import { makeTestCerts, pemBodyLines, type TestCerts } from './helpers/tls-certs'
 import { randomKey } from './helpers/spawn'
+import { startProviderDouble } from './helpers/providers'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-tls-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -279,10 +280,15 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
     }
     return { logged, lines, until, logger: createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }) }
   }
-  test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
+  test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight, an execution's event stream and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
     const live = liveFiles('hup')
     const log = jsonLog()
-    const s = await started(await newDatabase('tls-reload'), live, log.logger, '127.0.0.1', { env: { TEAMDAY_TLS_CHECK_MS: '0' }, values: { 'metrics-port': '0' } })
+    const double = startProviderDouble()
+    const db = await newDatabase('tls-reload')
+    const s = await started(db, live, log.logger, '127.0.0.1', {
+      env: { TEAMDAY_TLS_CHECK_MS: '0', OPENAI_BASE_URL: double.openaiBaseUrl, OPENAI_API_KEY: 'sk-test', TEAMDAY_DEFAULT_MODEL: 'test-model' },
+      values: { 'metrics-port': '0' },
+    })
     try {
       const origin = `https://localhost:${s.port}`
       const both = { ca: [certs.ca, certs.ca2] }
@@ -293,8 +299,22 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
       expect(await notAfter()).toBe(notAfterOf(certs.certFile))
       expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.certFile))
 
-      // In flight on the old listener as it is replaced: a request whose head is half sent.
+      // In flight on the old listener as it is replaced: a request whose head is half sent, and an
+      // execution's event stream whose model takes 1.5 s.
       const inFlight = await halfSent(s.port, 'GET /api/health HTTP/1.1\r\nHost: localhost\r\n')
+      const minted: string[] = []
+      expect(await run(['tokens', 'create', '--email', 'admin@localhost', '--name', 'reload', '--db', db], { out: (l) => void minted.push(l), err: () => {}, env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } })).toBe(0)
+      const headers = { authorization: `Bearer ${minted.join('').trim()}`, 'content-type': 'application/json' }
+      const agent = await fetch(`${origin}/api/v1/agents`, { method: 'POST', headers, body: JSON.stringify({ name: 'Slow agent', systemPrompt: 'x' }), tls: both } as RequestInit)
+      expect(agent.status).toBe(201)
+      const asked = double.requests.length
+      const stream = fetch(`${origin}/api/v1/agents/${((await agent.json()) as { id: string }).id}/execute`, {
+        method: 'POST',
+        headers: { ...headers, accept: 'text/event-stream' },
+        body: JSON.stringify({ message: 'PAUSE 1500' }),
+        tls: both,
+      } as RequestInit).then(async (r) => ({ status: r.status, text: await r.text() }))
+      for (const end = Date.now() + 10_000; double.requests.length <= asked && Date.now() < end; ) await Bun.sleep(10)
       // Clients asking all along, each request on a new connection (where a stopped listener shows at once).
       let asking = true
       const failures: string[] = []
@@ -331,6 +351,10 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
       expect(failures.filter((f) => f !== 'ECONNRESET')).toEqual([])
       expect(failures.length).toBeLessThanOrEqual(3)
       expect(answered).toBeGreaterThan(before)
+      // The event stream went on to its end across the reload.
+      const streamed = await stream
+      expect(streamed.status).toBe(200)
+      expect(streamed.text).toContain('Echo: PAUSE 1500')
       // The half-sent request is answered on its (old) connection, which then closes.
       const answer = await inFlight.finish('\r\n')
       expect(answer).toMatch(/^HTTP\/1\.1 200/)
@@ -357,6 +381,7 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
       for (const line of [...(await pemBodyLines(certs.keyFile)), ...(await pemBodyLines(certs.key2File)), ...(await pemBodyLines(certs.strayKeyFile))]) expect(log.logged.join('\n')).not.toContain(line)
     } finally {
       await s.stop()
+      double.stop()
     }
     // Stopped by SIGTERM as before, the listeners a reload replaced included.
     expect(log.lines().at(-1)?.msg).toBe('stopped')
