@@ -280,7 +280,7 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
     }
     return { logged, lines, until, logger: createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }) }
   }
-  test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight, an execution's event stream and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
+  test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight, an execution event stream and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
     const live = liveFiles('hup')
     const log = jsonLog()
     const double = startProviderDouble()
