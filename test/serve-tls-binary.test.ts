@@ -54,6 +54,10 @@ run('compiled binary: HTTPS served by teamday, and its client commands against i
     copyFileSync(certs.keyFile, join(dir, 'live.key.pem'))
     server = serve(join(dir, 'live.cert.pem'), join(dir, 'live.key.pem'))
     port = Number((await server.waitFor(LISTENING))[1])
+    // The first start's set-up link comes after the "listening" line (the user count read first):
+    // waited for before the admin CLI makes a user, which would leave it unprinted (a loaded
+    // fresh-clone CI read the output between the two lines).
+    await server.waitFor(/\/setup\/[0-9A-Za-z]{43}/)
     token = adminTokenVia(['./teamday'], 'tls.db', { cwd: dir, env })
   }, 30_000)
 
