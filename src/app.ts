@@ -15,6 +15,7 @@ import { errorsPlugin } from './http/errors'
 import { trackRequestWrites } from './db/request-writes'
 import { requestGuards } from './http/guards'
 import { compressingAdapter } from './http/compression'
+import { basePath } from './http/base-path'
 import { listenOnce } from './http/listen'
 import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
@@ -152,11 +153,16 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
 
   const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
 
-  const app = new Elysia({ normalize: true, adapter: listenOnce(compressingAdapter(rt.config.compression)) })
+  // TEAMDAY_PUBLIC_URL's path (https://example.com/teamday): taken off requests that carry it,
+  // put on every address the server gives out (src/http/base-path.ts).
+  const base = basePath(rt.config.publicUrl)
+  const app = new Elysia({ normalize: true, adapter: listenOnce(compressingAdapter(rt.config.compression, base)) })
     // Before the router reads the path (nothing else runs that early): `%73elf` is `self`, for
-    // every route, the access log and the console alike (src/http/url-path.ts).
+    // every route, the access log and the console alike (src/http/url-path.ts); under a sub-path,
+    // routed without it (a proxy that keeps the prefix).
     .wrap((handle, request) => {
       routeByDecodedPath(request)
+      base.strip(request)
       // Each request with its own record of what its work committed: a 503 for the database
       // then says whether part of it was (src/db/request-writes.ts, src/http/errors.ts).
       return (...args: unknown[]) => trackRequestWrites(() => (handle as (...a: unknown[]) => unknown)(...args))
@@ -204,7 +210,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
-    .use(docsPlugin(rt.config, () => made!))
+    .use(docsPlugin(rt.config, () => made!, base))
     // Every named model, once, in the order the modules register them (the document's order):
     // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })

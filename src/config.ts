@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import { quotableUrl, trimEndChar, unlessBlank } from './text'
 import { DATABASE_SECRET_PARAMS } from './database-secrets'
 import { compileTrustedProxies } from './http/client-address'
+import { servedSegmentOf } from './http/base-path'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
 import { PASSWORD_HASHING, type PasswordHashing } from './modules/users/password-hashing'
@@ -653,6 +654,10 @@ function publicUrlVar(value: string | undefined): string | undefined {
     // and fragment. The whole value was quoted, printing a password to the service's journal.
     const has = [u.username || u.password ? 'credentials' : '', u.search ? 'a query' : '', u.hash ? 'a fragment' : ''].filter(Boolean).join(', ')
     throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${quotableUrl(value)}"${has ? `, with ${has}` : ''})`)
+  }
+  const served = servedSegmentOf(u.pathname)
+  if (served !== null) {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL's path may not start with /${served}, a path teamday serves itself (got "${quotableUrl(value)}"): choose another, such as ${u.origin}/teamday`)
   }
   return `${u.origin}${trimEndChar(u.pathname, '/')}`
 }

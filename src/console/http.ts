@@ -10,6 +10,7 @@ import { AppError } from '../errors'
 import { holdsSecret } from '../auth/tokens'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
 import { browserBase } from '../http/host'
+import { basePathOf } from '../http/base-path'
 
 /**
  * The console's HTTP rules, in one place: the session cookie, the transport check, CSRF (Go
@@ -140,13 +141,20 @@ export function consoleKit(deps: ConsoleDeps) {
   // its port: a browser that addressed a loopback name there connects to its own machine.
   const loopbackPublicPort = publicUrl === undefined ? null : loopbackHttpPort(publicUrl)
   const cookieName = (request: Request) => (secureCookie(request) ? SECURE_COOKIE : COOKIE)
+  // The cookie's Path: `/` for __Host- (browsers require it); the plain one, under a sub-path
+  // (TEAMDAY_PUBLIC_URL=http://host/teamday), only that path's: other sites of a shared host are
+  // not sent it.
+  const cookiePath = (secure: boolean) => (secure ? '/' : basePathOf(publicUrl) || '/')
 
   const signedInOf = new WeakMap<Request, Promise<SignedIn | null>>()
 
+  const publicOrigin = publicUrl === undefined ? null : new URL(publicUrl).origin
   return {
     isHttps,
     engine,
     cookieName,
+    /** crossOriginRefused, with TEAMDAY_PUBLIC_URL's origin as this server's own. */
+    crossOriginRefused: (request: Request) => crossOriginRefused(request, publicOrigin),
     /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
     publicBase(request: Request): string {
       return browserBase(publicUrl, isHttps, request)
@@ -204,15 +212,15 @@ export function consoleKit(deps: ConsoleDeps) {
       return publicHttps || !FORWARDING_HEADERS.some((h) => request.headers.has(h))
     },
 
-    /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/; Secure and __Host- over HTTPS (or at an https public URL). */
+    /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/ (or the public URL's path); Secure, __Host- and Path=/ over HTTPS (or at an https public URL). */
     sessionCookie(request: Request, secret: string): string {
       const secure = secureCookie(request)
-      return `${secure ? SECURE_COOKIE : COOKIE}=${secret}; Path=/; Max-Age=${SESSION_MAX_MS / 1000}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
+      return `${secure ? SECURE_COOKIE : COOKIE}=${secret}; Path=${cookiePath(secure)}; Max-Age=${SESSION_MAX_MS / 1000}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
     },
 
     clearCookie(request: Request): string {
       const secure = secureCookie(request)
-      return `${secure ? SECURE_COOKIE : COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
+      return `${secure ? SECURE_COOKIE : COOKIE}=; Path=${cookiePath(secure)}; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
     },
   }
 }
@@ -222,9 +230,11 @@ export type ConsoleKit = ReturnType<typeof consoleKit>
 /**
  * Go 1.25 CrossOriginProtection: a non-GET/HEAD/OPTIONS request passes when Sec-Fetch-Site is
  * `same-origin` or `none`; without Sec-Fetch-Site, when Origin is absent or its host equals the
- * request's Host. Everything else (a form posted from another site) is refused.
+ * request's Host, or it is `publicOrigin` (TEAMDAY_PUBLIC_URL's: a proxy that passes its own
+ * upstream address as Host, nginx's default). Everything else (a form posted from another site)
+ * is refused.
  */
-export function crossOriginRefused(request: Request): boolean {
+export function crossOriginRefused(request: Request, publicOrigin?: string | null): boolean {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false
   const site = request.headers.get('sec-fetch-site')
   if (site !== null) return site !== 'same-origin' && site !== 'none'
@@ -232,7 +242,8 @@ export function crossOriginRefused(request: Request): boolean {
   if (origin === null) return false
   const host = request.headers.get('host') ?? new URL(request.url).host
   try {
-    return new URL(origin).host !== host
+    const u = new URL(origin)
+    return u.host !== host && u.origin !== publicOrigin
   } catch {
     return true
   }
@@ -264,7 +275,7 @@ export function page(html: string, init: { status?: number; headers?: Record<str
     // Vary: Accept-Language: every page is in the language the request asks for (src/console/i18n.ts).
     headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', vary: 'Accept-Language', ...SECURITY_HEADERS, ...init.headers },
   }
-  return init.secret ? new Response(body, head) : htmlResponse(body, head)
+  return htmlResponse(body, head, !init.secret)
 }
 
 /** Where a signed-in person lands (sign-in, the organization switch, `/`): Settings → Profile. */

@@ -38,7 +38,7 @@ export function consolePlugin(kit: ConsoleKit, limit?: ConsoleRateLimit) {
     .onBeforeHandle(async ({ request, body, set }) => {
       // Already refused before the body was read (crossOriginGuard, below); kept for a path that
       // reaches a console route without matching it as registered.
-      if (crossOriginRefused(request)) return refusedPage(request)
+      if (kit.crossOriginRefused(request)) return refusedPage(request)
       if (request.method === 'POST') return switchedOrganizationPage(kit, request, body, set)
     })
     .use(authRoutes(kit))
@@ -59,7 +59,7 @@ export function createConsole(services: Services & { engine: Engine; limiter: Ra
   const kit = consoleKit({ services, engine: services.engine, clientAddress, isHttps })
   const limit = consoleRateLimit(kit, services.limiter, services.config.consoleRateLimit, () => plugin.routes)
   const plugin = consolePlugin(kit, limit)
-  return { kit, plugin, limit, errorPages: consoleErrorPages(() => plugin.routes), crossOriginGuard: crossOriginGuard(() => plugin.routes) }
+  return { kit, plugin, limit, errorPages: consoleErrorPages(() => plugin.routes), crossOriginGuard: crossOriginGuard(() => plugin.routes, kit.crossOriginRefused) }
 }
 
 /**
@@ -75,7 +75,7 @@ export function createConsole(services: Services & { engine: Engine; limiter: Ra
  * form's path): no route reads its body, and routing answers it 405 with its Allow, as for the
  * API's paths, where it was refused 403 as if the form had been sent.
  */
-export function crossOriginGuard(owned: () => readonly { method: string; path: string }[]) {
+export function crossOriginGuard(owned: () => readonly { method: string; path: string }[], refused: (request: Request) => boolean = crossOriginRefused) {
   let forms: Map<string, RegExp[]> | undefined
   const isForm = (request: Request) => {
     if (!forms) {
@@ -96,6 +96,6 @@ export function crossOriginGuard(owned: () => readonly { method: string; path: s
     return methodForms.some((re) => re.test(path))
   }
   return ({ request }: { request: Request }): void => {
-    if (crossOriginRefused(request) && isForm(request)) throw crossOriginRefusal()
+    if (refused(request) && isForm(request)) throw crossOriginRefusal()
   }
 }

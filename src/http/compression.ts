@@ -3,6 +3,7 @@ import { eachWeighted } from './accept'
 import { asItCameFrom, noteSentBytes } from './listen'
 import { noteJsonBytes, plainJson } from './observe'
 import { jsonBody } from '../json-text'
+import type { BasePath } from './base-path'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -139,14 +140,38 @@ export function packed(text: string | Uint8Array<ArrayBuffer>, coding: Coding, h
 
 /** The text of each HTML page Response (htmlResponse), for the adapter to compress; gone with the Response. */
 const pageTexts = new WeakMap<Response, string>()
+/** The text of each page that is never compressed (htmlResponse's `compressible: false`): a sub-path's links only. */
+const plainPageTexts = new WeakMap<Response, string>()
 
 /**
  * An HTML page (the web console's): a Response, whose text the compressing adapter can send
- * compressed by the same rules as JSON when the request accepts a coding (every browser does).
+ * compressed by the same rules as JSON when the request accepts a coding (every browser does);
+ * `compressible: false` (a page holding a secret), never compressed. Under a sub-path the adapter
+ * puts the base path before the page's links (withBasePath), compressible or not.
  */
-export function htmlResponse(html: string, init: { status: number; headers: Record<string, string> }): Response {
+export function htmlResponse(html: string, init: { status: number; headers: Record<string, string> }, compressible = true): Response {
   const res = new Response(html, init)
-  pageTexts.set(res, html)
+  ;(compressible ? pageTexts : plainPageTexts).set(res, html)
+  return res
+}
+
+/**
+ * `response` as a server under a sub-path sends it (src/http/base-path.ts): its `Location`, when
+ * a path, and the links of a page (htmlResponse) with the base path before them. The headers of a
+ * Response the server made are its own to change; a page is made again, with its new text.
+ */
+function withBasePath(response: Response, basePath: BasePath): Response {
+  const location = response.headers.get('location')
+  if (location !== null) {
+    const based = basePath.href(location)
+    if (based !== location) response.headers.set('location', based)
+  }
+  const compressible = pageTexts.get(response)
+  const html = compressible ?? plainPageTexts.get(response)
+  if (html === undefined) return response
+  const text = basePath.page(html)
+  const res = new Response(text, { status: response.status, headers: response.headers })
+  ;(compressible === undefined ? plainPageTexts : pageTexts).set(res, text)
   return res
 }
 
@@ -177,13 +202,25 @@ type Set = Parameters<MapResponse>[1]
  * it (see above). Everything else takes Elysia's own path unchanged. Hooks before it
  * (idempotency's stored replay) see the value, not the bytes.
  */
-export function compressingAdapter(enabled: boolean): typeof BunAdapter {
+export function compressingAdapter(enabled: boolean, basePath?: BasePath): typeof BunAdapter {
   const base = BunAdapter.handler
-  /** A Response as it is sent: an HTML page compressed when allowed (compressedPage), anything else as it is. */
-  const sendable = (response: Response, request: Request | undefined) =>
-    (enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null) ?? response
+  /**
+   * A Response as it is sent: under a sub-path (src/http/base-path.ts), a `Location` and a page's
+   * links with the base path; then an HTML page compressed when allowed (compressedPage),
+   * anything else as it is.
+   */
+  const sendable = (response: Response, request: Request | undefined) => {
+    const based = basePath === undefined || basePath.path === '' ? response : withBasePath(response, basePath)
+    return (enabled && request?.headers.has('accept-encoding') ? compressedPage(based, request) : null) ?? based
+  }
+  /** The 201's `Location` of the API (created(), in `set`): with the base path too. */
+  const setLocation = (set: Set) => {
+    const location = set.headers.location
+    if (basePath !== undefined && typeof location === 'string') set.headers.location = basePath.href(location)
+  }
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
+    setLocation(set)
     if (response instanceof Response) {
       const res = base.mapResponse(sendable(response, request), set, context)
       asItCameFrom(response, res)
@@ -216,7 +253,9 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
   // What an error handler returns (the JSON envelope) goes this way: compressed too, its size
   // noted for the access log (a 1.6 KB 422 went out as it was, and logged bytes: null).
   const mapEarlyResponse: MapEarlyResponse = (response, set, context) => {
-    if (response instanceof Response || !plainJson(response)) return base.mapEarlyResponse(response, set, context)
+    // An answer of a hook (a redirect to sign in, a refused form's page): the base path, as any other.
+    if (response instanceof Response) return base.mapEarlyResponse(basePath === undefined || basePath.path === '' ? response : withBasePath(response, basePath), set, context)
+    if (!plainJson(response)) return base.mapEarlyResponse(response, set, context)
     return mapResponse(response, set, context) as Response
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {

@@ -9,6 +9,7 @@ import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
 import { validHost } from './host'
 import { versionedHref } from './asset-href'
+import type { BasePath } from './base-path'
 import swaggerUi from 'swagger-ui-dist/package.json' with { type: 'json' }
 
 export const DOCS_PATH = '/swagger'
@@ -93,24 +94,29 @@ const PAGE_STYLE = [
   'html.dark-mode .swagger-ui table.headers td{color:#e4e6e6}',
 ].join('')
 
-function swaggerPage(title: string): string {
+/**
+ * `href`: a path of this server as browsers reach it (BasePath.href, src/http/base-path.ts), for
+ * the page's files and the document's URL: under a sub-path, Swagger UI loaded `/swagger/json`
+ * from the proxy's root.
+ */
+export function swaggerPage(title: string, href: (path: string) => string = (path) => path): string {
   const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
   // JSON inside <script type=application/json>: only "</" could end the block early.
-  const settings = JSON.stringify(SWAGGER_SETTINGS).replace(/</g, '\\u003c')
+  const settings = JSON.stringify({ ...SWAGGER_SETTINGS, url: href(SWAGGER_SETTINGS.url) }).replace(/</g, '\\u003c')
   return `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8" />
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>${esc(title)}</title>
-  <link rel="stylesheet" href="${PAGE_FILES.css}" />
+  <link rel="stylesheet" href="${href(PAGE_FILES.css)}" />
   <style>${PAGE_STYLE}</style>
 </head>
 <body>
   <div id="swagger-ui"></div>
   <script type="application/json" id="swagger-settings">${settings}</script>
-  <script src="${PAGE_FILES.bundle}"></script>
-  <script src="${PAGE_FILES.init}"></script>
+  <script src="${href(PAGE_FILES.bundle)}"></script>
+  <script src="${href(PAGE_FILES.init)}"></script>
 </body>
 </html>
 `
@@ -158,7 +164,7 @@ export const relativeServers = [{ url: '/', description: 'The server that serves
  * generator on its first request, which is also when that package is first evaluated: a start
  * does not pay for it (1–2 ms of evaluating serve's modules in the binary, markers).
  */
-export function docsPlugin(config: Config, documented: () => AnyElysia) {
+export function docsPlugin(config: Config, documented: () => AnyElysia, base?: BasePath) {
   // Swagger UI's files: compressed when the browser accepts it (every browser does), else as they are.
   const asset = (path: string, type: string) => {
     const packed = compressedFile(path)
@@ -169,13 +175,13 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
       return new Response(await packed(coding), { headers: { ...headers, 'content-encoding': coding } })
     }
   }
-  const html = swaggerPage('TeamDay API (self-hosted)')
   // The page: `no-cache`, a copy is asked for again at each use (1 KB; no validator to answer 304
   // with, as the API has none). It is the same for everyone and holds nothing secret (the token
   // pasted into Authorize is never in it, nor kept), but it names this build's versioned files
   // (PAGE_FILES): a copy kept after an upgrade loaded the previous version's. Not `no-store`, as
   // the console's pages (which hold a person's data): the page may stay in the back/forward cache.
   // It had none at all, so how long a cache kept it was each cache's guess.
+  const html = swaggerPage('TeamDay API (self-hosted)', base?.href)
   const page = () =>
     new Response(html, {
       headers: {

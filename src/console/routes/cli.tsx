@@ -6,7 +6,7 @@ import type { Ctx } from '../../context'
 import type { SignedIn } from '../session'
 import type { Nav } from '../views/layout'
 import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
-import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
+import { page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
 import { formView, tokensHref } from '../views/tokens'
@@ -94,7 +94,7 @@ export function cliRoutes(kit: ConsoleKit) {
     .post(
       '/cli/authorize/:code',
       async ({ params: { code }, body, request, set }) => {
-        if (crossOriginRefused(request)) return refused(request)
+        if (kit.crossOriginRefused(request)) return refused(request)
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
         const ctx = kit.ctxOf(who, request, set)
@@ -148,7 +148,7 @@ export function cliRoutes(kit: ConsoleKit) {
     .post(
       '/settings/cli-sessions/:id/revoke',
       async ({ params: { id }, request, set, body }) => {
-        if (crossOriginRefused(request)) return refused(request)
+        if (kit.crossOriginRefused(request)) return refused(request)
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
         // Its hidden fields (the list's view) holding a token, sent twice with different values, a

@@ -1,4 +1,5 @@
 import { Elysia, type Static } from 'elysia'
+import { basePathOf } from '../../http/base-path'
 import { API_V1, created, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
@@ -91,9 +92,12 @@ export function agentsModule({ auth, ctx, watchToken, listening }: RouteKit) {
     .post(
       '',
       async ({ principal, body, request, set }) => {
-        const agent = await createAgent(ctx(principal, request, set), body)
+        const c = ctx(principal, request, set)
+        const agent = await createAgent(c, body)
         created(set, 'agents', agent.id)
-        return { success: true as const, id: agent.id, name: agent.name, slug: agent.slug, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
+        // Under a sub-path (TEAMDAY_PUBLIC_URL=https://example.com/teamday), the page's path there.
+        const chatUrl = `${basePathOf(c.config.publicUrl)}/agents/${agent.id}/chat`
+        return { success: true as const, id: agent.id, name: agent.name, slug: agent.slug, status: 'active' as const, chatUrl, agent }
       },
       {
         auth: 'agents:write',

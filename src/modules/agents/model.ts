@@ -206,7 +206,7 @@ export const CreatedAgent = t.Object(
     status: t.Literal('active', { description: 'Always active: a new agent is not archived' }),
     chatUrl: t.String({
       description:
-        "The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server): signed in to the console, you chat with the agent there and see your chats with it",
+        "The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server; under a sub-path, with TEAMDAY_PUBLIC_URL's path before it: `/teamday/agents/{id}/chat`): signed in to the console, you chat with the agent there and see your chats with it",
     }),
     agent: Agent,
   },

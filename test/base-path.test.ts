@@ -1,0 +1,173 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { loadConfig } from '../src/config'
+import { ConfigError } from '../src/config-error'
+import { basePath, SERVED_SEGMENTS } from '../src/http/base-path'
+import { makeTestApp } from './helpers/app'
+import { consoleClient, createLink, PASSWORD, shownApproval, signedInPerson } from './helpers/console'
+import { makeActor } from './helpers/app'
+
+// Hosting under a sub-path (README "Hosting under a sub-path"): TEAMDAY_PUBLIC_URL with a path,
+// behind a proxy that strips it (nginx `proxy_pass http://up/;`) or keeps it (`proxy_pass http://up;`).
+const PUBLIC = 'http://127.0.0.1:24080/teamday'
+const t = await makeTestApp({ config: { publicUrl: PUBLIC } })
+afterAll(() => t.rt.close())
+
+/** Every address a page names that is a path of this server (href, src, action, formaction). */
+function pathsOf(html: string): string[] {
+  return [...html.matchAll(/ (?:href|src|action|formaction)="(\/[^"]*)"/g)].map((m) => m[1]!)
+}
+
+/** All of a page's paths carry the base path (and there are some: the test sees what it checks). */
+function expectBased(html: string) {
+  const paths = pathsOf(html)
+  expect(paths.length).toBeGreaterThan(0)
+  expect(paths.filter((p) => !p.startsWith('/teamday/'))).toEqual([])
+}
+
+describe('a proxy that strips the prefix (requests arrive at the root)', () => {
+  test("sign-in: the page's files and form, the redirect and the cookie's Path name the sub-path", async () => {
+    const login = await consoleClient(t).get('/login')
+    expect(login.status).toBe(200)
+    expectBased(login.text)
+    expect(pathsOf(login.text)).toContain('/teamday/login')
+    const { c } = await signedInPerson(t, { role: 'admin' })
+    // signedInPerson checked the 303; its answer:
+    const again = await consoleClient(t).signIn('nobody@example.com')
+    expect(pathsOf(again.text)).toContain('/teamday/login')
+    const home = await c.get('/')
+    expect([home.status, home.headers.get('location')]).toEqual([303, '/teamday/settings/profile'])
+    const out = await consoleClient(t).get('/spaces')
+    expect([out.status, out.headers.get('location')]).toEqual([303, '/teamday/login?next=%2Fspaces'])
+  })
+
+  test('the session cookie is Path=/teamday over plain HTTP (not sent to the other sites of the host)', async () => {
+    const { a } = await signedInPerson(t)
+    const res = await consoleClient(t).signIn(a.email)
+    expect(res.headers.get('set-cookie')).toContain('; Path=/teamday;')
+  })
+
+  test('every console page and its forms carry the prefix; so does a compressed page', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Helper', systemPrompt: 'Be brief.', visibility: 'organization' } })
+    expect(agent.status).toBe(201)
+    const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Docs' } })
+    for (const path of ['/settings/profile', '/agents', `/agents/${agent.body.id}/chat`, '/spaces', `/spaces/${space.headers.get('location')!.split('/').pop()}`, '/org/members', '/org/audit', '/settings/nope']) {
+      const res = await c.get(path, { accept: 'text/html' })
+      expect([path, res.status]).toEqual([path, path === '/settings/nope' ? 404 : 200])
+      expectBased(res.text)
+    }
+    const zipped = await t.app.handle(new Request('http://localhost/settings/profile', { headers: { cookie: c.cookie!, 'accept-encoding': 'gzip' } }))
+    expect(zipped.headers.get('content-encoding')).toBe('gzip')
+    expectBased(new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await zipped.arrayBuffer()))))
+  })
+
+  test('a token created and revoked from Settings → Profile: its page, the trash icon, the redirect', async () => {
+    const { c } = await signedInPerson(t)
+    const made = await c.post('/settings/tokens', { name: 'under a sub-path', expires: '30', scope: '*' })
+    expect(made.status).toBe(201)
+    expectBased(made.text)
+    // The curl line names the API where browsers reach it.
+    expect(made.text).toContain(`${PUBLIC}/api/v1/agents`)
+    const list = await c.get('/settings/profile')
+    const revoke = pathsOf(list.text).find((p) => /^\/teamday\/settings\/tokens\/[^/]+\/revoke$/.test(p))
+    expect(revoke).toBeDefined()
+    // The browser posts to the action as it is named: through a stripping proxy, without the prefix.
+    const res = await c.post(revoke!.slice('/teamday'.length), {})
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toStartWith('/teamday/settings/profile?')
+  })
+
+  test("Swagger UI loads its files and the document under the prefix; the document's server is the public URL", async () => {
+    const ui = await t.req('GET', '/swagger')
+    expect(ui.status).toBe(200)
+    expect(ui.text).toContain('"url":"/teamday/swagger/json"')
+    expectBased(ui.text)
+    for (const p of pathsOf(ui.text)) expect([p, (await t.req('GET', p)).status]).toEqual([p, 200])
+    const doc = await t.req('GET', '/teamday/swagger/json')
+    expect(doc.body.servers[0]).toEqual({ url: PUBLIC, description: 'This server' })
+  })
+
+  test("the API's Location and an agent's chatUrl name the sub-path; the Location is served", async () => {
+    const { a } = await signedInPerson(t)
+    const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Located' } })
+    expect(space.status).toBe(201)
+    const location = space.headers.get('location')!
+    expect(location).toMatch(/^\/teamday\/api\/v1\/spaces\/space_[A-Za-z0-9]+$/)
+    const read = await t.req('GET', location, { token: a.token })
+    expect([read.status, read.text]).toEqual([200, expect.stringContaining(location.split('/').pop()!)])
+    const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chatty', systemPrompt: 'Hi.' } })
+    expect(agent.body.chatUrl).toBe(`/teamday/agents/${agent.body.id}/chat`)
+  })
+
+  test('a set-password link: its page and form; the CLI sign-in: authUrl, sign-in on the way, the approval form', async () => {
+    const newbie = await makeActor(t)
+    const link = await createLink(t.ctx, newbie.userId, newbie.organizationId, 'set_password')
+    const set = await consoleClient(t).get(link.path)
+    expect(set.status).toBe(200)
+    expectBased(set.text)
+    expect(pathsOf(set.text)).toContain(`/teamday${link.path}`)
+
+    const { a } = await signedInPerson(t)
+    const { authUrl } = (await t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json' } })).body
+    expect(authUrl).toStartWith(`${PUBLIC}/cli/authorize/tdc_`)
+    const at = new URL(authUrl).pathname.slice('/teamday'.length)
+    const c = consoleClient(t)
+    const toLogin = await c.get(at)
+    expect(toLogin.headers.get('location')).toBe(`/teamday/login?next=${encodeURIComponent(at)}`)
+    const back = await c.post('/login', { email: a.email, password: PASSWORD, next: at })
+    expect(back.headers.get('location')).toBe(`/teamday${at}`)
+    const approval = await c.get(at)
+    expectBased(approval.text)
+    expect(pathsOf(approval.text)).toContain(`/teamday${at}`)
+    const approved = await c.post(at, { ...(await shownApproval(t, c, at)), organizationId: a.organizationId })
+    expect([approved.status, approved.headers.get('location')]).toEqual([303, `/teamday${at}`])
+  })
+})
+
+describe('a proxy that keeps the prefix', () => {
+  test('console, API, docs and health are served under it; the root still answers', async () => {
+    const { a } = await signedInPerson(t)
+    const c = consoleClient(t)
+    expect((await c.get('/teamday/login')).status).toBe(200)
+    const signed = await c.post('/teamday/login', { email: a.email, password: PASSWORD })
+    expect([signed.status, signed.headers.get('location')]).toEqual([303, '/teamday/settings/profile'])
+    const profile = await c.get('/teamday/settings/profile')
+    expect(profile.status).toBe(200)
+    expectBased(profile.text)
+    expect((await c.get('/teamday')).headers.get('location')).toBe('/teamday/settings/profile')
+    expect((await t.req('GET', '/teamday/api/v1/spaces', { token: a.token })).status).toBe(200)
+    expect((await t.req('GET', '/teamday/api/health')).status).toBe(200)
+    expect((await t.req('GET', '/api/health')).status).toBe(200)
+    // Only the prefix as a whole segment is taken off.
+    expect((await t.req('GET', '/teamdayx/api/health')).status).toBe(404)
+  })
+})
+
+test("a form without Sec-Fetch-Site passes with the public URL's Origin (a proxy passing its upstream as Host); another site's is refused", async () => {
+  const { c } = await signedInPerson(t)
+  const form = new URLSearchParams({ name: 'origin check', expires: '30', scope: '*' }).toString()
+  const post = (origin: string) =>
+    t.req('POST', '/settings/tokens', { raw: form, ip: '127.0.0.1', headers: { cookie: c.cookie!, 'content-type': 'application/x-www-form-urlencoded', origin, host: '127.0.0.1:24001' } })
+  expect((await post('http://127.0.0.1:24080')).status).toBe(201)
+  expect((await post('http://evil.example')).status).toBe(403)
+})
+
+test('a public URL whose path starts with a path teamday serves is refused at start', () => {
+  expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/api' })).toThrow(ConfigError)
+  expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/Swagger/x' })).toThrow(/may not start with \/swagger/)
+  expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/apis/' }).publicUrl).toBe('https://example.com/apis')
+})
+
+test("SERVED_SEGMENTS names the first segment of every route the app has", () => {
+  const firsts = new Set(t.app.routes.map((r) => r.path.split('/')[1]!).filter((s) => s !== ''))
+  expect([...firsts].filter((s) => !(SERVED_SEGMENTS as readonly string[]).includes(s))).toEqual([])
+})
+
+test('without a path in the public URL nothing is rewritten', () => {
+  const root = basePath('https://example.com')
+  expect([root.path, root.href('/login'), root.page('<a href="/x">x</a>')]).toEqual(['', '/login', '<a href="/x">x</a>'])
+  const sub = basePath(PUBLIC)
+  expect(sub.page('<a href="/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a>')).toBe(
+    '<a href="/teamday/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a>',
+  )
+})
