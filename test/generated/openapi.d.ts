@@ -2900,7 +2900,7 @@ export interface components {
              * @constant
              */
             status: "active";
-            /** @description The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server): signed in to the console, you chat with the agent there and see your chats with it */
+            /** @description The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server; under a sub-path, with TEAMDAY_PUBLIC_URL's path before it: `/teamday/agents/{id}/chat`): signed in to the console, you chat with the agent there and see your chats with it */
             chatUrl: string;
             agent: components["schemas"]["Agent"];
         };
