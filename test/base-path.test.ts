@@ -95,6 +95,12 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     expect(location).toMatch(/^\/teamday\/api\/v1\/spaces\/space_[A-Za-z0-9]+$/)
     const read = await t.req('GET', location, { token: a.token })
     expect([read.status, read.text]).toEqual([200, expect.stringContaining(location.split('/').pop()!)])
+    // A replay (Idempotency-Key) names it once, as the first answer did.
+    const keyed = () => t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Keyed' }, headers: { 'idempotency-key': 'sub-path-1' } })
+    const [first, again] = [await keyed(), await keyed()]
+    expect(again.headers.get('idempotency-status')).toBe('replayed')
+    expect(again.headers.get('location')).toBe(first.headers.get('location'))
+    expect(first.headers.get('location')).toMatch(/^\/teamday\/api\/v1\/spaces\/space_[A-Za-z0-9]+$/)
     const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chatty', systemPrompt: 'Hi.' } })
     expect(agent.body.chatUrl).toBe(`/teamday/agents/${agent.body.id}/chat`)
   })
@@ -163,11 +169,27 @@ test("SERVED_SEGMENTS names the first segment of every route the app has", () =>
   expect([...firsts].filter((s) => !(SERVED_SEGMENTS as readonly string[]).includes(s))).toEqual([])
 })
 
+test('strip: the prefix as a whole segment, before a path, a query or nothing', () => {
+  const sub = basePath(PUBLIC)
+  const routed = (url: string) => {
+    const request = new Request(url)
+    sub.strip(request)
+    return request.url
+  }
+  expect(routed('http://h/teamday')).toBe('http://h/')
+  expect(routed('http://h/teamday?next=1')).toBe('http://h/?next=1')
+  expect(routed('http://h/teamday/api/health?x=/teamday')).toBe('http://h/api/health?x=/teamday')
+  expect(routed('http://h/teamdayx/login')).toBe('http://h/teamdayx/login')
+  expect(routed('http://h/login?next=/teamday/x')).toBe('http://h/login?next=/teamday/x')
+  expect(routed('http://h/x/teamday/login')).toBe('http://h/x/teamday/login')
+})
+
 test('without a path in the public URL nothing is rewritten', () => {
   const root = basePath('https://example.com')
   expect([root.path, root.href('/login'), root.page('<a href="/x">x</a>')]).toEqual(['', '/login', '<a href="/x">x</a>'])
   const sub = basePath(PUBLIC)
-  expect(sub.page('<a href="/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a>')).toBe(
-    '<a href="/teamday/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a>',
+  expect(sub.page('<a href="/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a><button formaction="/f">f</button><img src="/i.png">')).toBe(
+    '<a href="/teamday/x?a=1&amp;b=2">/y</a><a href="#main">m</a><a href="//evil.example/">e</a><a href="?page=2">p</a><button formaction="/teamday/f">f</button><img src="/teamday/i.png">',
   )
+  expect([sub.href('/x'), sub.href('//evil.example/x'), sub.href('/\\evil.example'), sub.href('https://other.example/x')]).toEqual(['/teamday/x', '//evil.example/x', '/\\evil.example', 'https://other.example/x'])
 })

@@ -155,16 +155,22 @@ export function htmlResponse(html: string, init: { status: number; headers: Reco
   return res
 }
 
+/** Responses and `set.headers` given the base path already (withBasePath, setLocation): never twice. */
+const based = new WeakSet<object>()
+
 /**
  * `response` as a server under a sub-path sends it (src/http/base-path.ts): its `Location`, when
  * a path, and the links of a page (htmlResponse) with the base path before them. The headers of a
- * Response the server made are its own to change; a page is made again, with its new text.
+ * Response the server made are its own to change (no route answers with Response.redirect's,
+ * which cannot be); a page is made again, with its new text.
  */
 function withBasePath(response: Response, basePath: BasePath): Response {
+  if (based.has(response)) return response
+  based.add(response)
   const location = response.headers.get('location')
   if (location !== null) {
-    const based = basePath.href(location)
-    if (based !== location) response.headers.set('location', based)
+    const moved = basePath.href(location)
+    if (moved !== location) response.headers.set('location', moved)
   }
   const compressible = pageTexts.get(response)
   const html = compressible ?? plainPageTexts.get(response)
@@ -172,6 +178,7 @@ function withBasePath(response: Response, basePath: BasePath): Response {
   const text = basePath.page(html)
   const res = new Response(text, { status: response.status, headers: response.headers })
   ;(compressible === undefined ? plainPageTexts : pageTexts).set(res, text)
+  based.add(res)
   return res
 }
 
@@ -209,14 +216,17 @@ export function compressingAdapter(enabled: boolean, basePath?: BasePath): typeo
    * links with the base path; then an HTML page compressed when allowed (compressedPage),
    * anything else as it is.
    */
+  const sub = basePath !== undefined && basePath.path !== '' ? basePath : null
   const sendable = (response: Response, request: Request | undefined) => {
-    const based = basePath === undefined || basePath.path === '' ? response : withBasePath(response, basePath)
-    return (enabled && request?.headers.has('accept-encoding') ? compressedPage(based, request) : null) ?? based
+    const res = sub === null ? response : withBasePath(response, sub)
+    return (enabled && request?.headers.has('accept-encoding') ? compressedPage(res, request) : null) ?? res
   }
   /** The 201's `Location` of the API (created(), in `set`): with the base path too. */
   const setLocation = (set: Set) => {
     const location = set.headers.location
-    if (basePath !== undefined && typeof location === 'string') set.headers.location = basePath.href(location)
+    if (sub === null || typeof location !== 'string' || based.has(set.headers)) return
+    based.add(set.headers)
+    set.headers.location = sub.href(location)
   }
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
@@ -254,7 +264,7 @@ export function compressingAdapter(enabled: boolean, basePath?: BasePath): typeo
   // noted for the access log (a 1.6 KB 422 went out as it was, and logged bytes: null).
   const mapEarlyResponse: MapEarlyResponse = (response, set, context) => {
     // An answer of a hook (a redirect to sign in, a refused form's page): the base path, as any other.
-    if (response instanceof Response) return base.mapEarlyResponse(basePath === undefined || basePath.path === '' ? response : withBasePath(response, basePath), set, context)
+    if (response instanceof Response) return base.mapEarlyResponse(sub === null ? response : withBasePath(response, sub), set, context)
     if (!plainJson(response)) return base.mapEarlyResponse(response, set, context)
     return mapResponse(response, set, context) as Response
   }
