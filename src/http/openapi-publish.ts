@@ -545,7 +545,7 @@ const STANDARD_HEADERS: Record<string, Schema> = {
   },
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
   Location: {
-    description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute\'s 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).',
+    description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`; with TEAMDAY_PUBLIC_URL\'s path before it when the server is hosted under one: `/teamday/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute\'s 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).',
     schema: { type: 'string', format: 'uri-reference' },
     example: '/api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc',
   },

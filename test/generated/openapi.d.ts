@@ -7851,7 +7851,7 @@ export interface components {
          */
         "Retry-After": number;
         /**
-         * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute's 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).
+         * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`; with TEAMDAY_PUBLIC_URL's path before it when the server is hosted under one: `/teamday/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute's 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).
          * @example /api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc
          */
         Location: string;
