@@ -34,6 +34,7 @@ export const AUDIT_EVENT_TYPES = [
   'user.password_changed',
   'user.password_link_created',
   'session.ended',
+  'session.password_confirmed',
   'cli.login_approved',
   'cli.login_denied',
   'cli.token_refreshed',

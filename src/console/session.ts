@@ -33,6 +33,11 @@ export interface SignedIn {
   user: { id: string; email: string; name: string | null; passwordChangedAt: Date | null }
   organization: Organization
   role: Role
+  /**
+   * When the person last proved their password on this session: its sign-in, or a later "Confirm
+   * access" step (src/console/sudo.tsx). A session of an older binary has no confirmation: its sign-in.
+   */
+  passwordProvedAt: Date
   /** The caller the shared services act for (scopes `*`, bounded by the role; no token). */
   caller: Caller
 }
@@ -54,6 +59,7 @@ export async function createSession(ctx: Ctx, userId: string, organizationId: st
     expiresAt: new Date(now + SESSION_MAX_MS),
     ipEnc: ip ? ctx.box.seal(ip, `session.ip:${id}`) : null,
     userAgentEnc: ua ? ctx.box.seal(ua, `session.ua:${id}`) : null,
+    passwordConfirmedAt: null,
   }
   await ctx.db.insert(sessions).values(session).run()
   return { secret, session }
@@ -133,6 +139,7 @@ export async function resolveSession(services: Services, secret: string | null):
     user: { id: user.id, email: user.email, name: user.name, passwordChangedAt: user.passwordChangedAt },
     organization: row.organization,
     role: row.role,
+    passwordProvedAt: session.passwordConfirmedAt ?? session.createdAt,
     caller: { userId: user.id, email: user.email, organizationId: row.organization.id, role: row.role, tokenId: null, scopes: ['*'] },
   }
 }

@@ -29,6 +29,7 @@ import sqlite25 from '../../drizzle/sqlite/0025_token_status_idx.sql' with { typ
 import sqlite26 from '../../drizzle/sqlite/0026_execution_written_by.sql' with { type: 'text' }
 import sqlite27 from '../../drizzle/sqlite/0027_execution_delegated_backfill.sql' with { type: 'text' }
 import sqlite28 from '../../drizzle/sqlite/0028_turn_order_idx.sql' with { type: 'text' }
+import sqlite29 from '../../drizzle/sqlite/0029_session_password_confirmed.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -47,6 +48,7 @@ import pg13 from '../../drizzle/pg/0013_token_status_idx.sql' with { type: 'text
 import pg14 from '../../drizzle/pg/0014_execution_written_by.sql' with { type: 'text' }
 import pg15 from '../../drizzle/pg/0015_execution_delegated_backfill.sql' with { type: 'text' }
 import pg16 from '../../drizzle/pg/0016_turn_order_idx.sql' with { type: 'text' }
+import pg17 from '../../drizzle/pg/0017_session_password_confirmed.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -80,6 +82,7 @@ export const sqliteMigrations = {
     "0026_execution_written_by": sqlite26,
     "0027_execution_delegated_backfill": sqlite27,
     "0028_turn_order_idx": sqlite28,
+    "0029_session_password_confirmed": sqlite29,
   } as Record<string, string>,
 }
 
@@ -103,5 +106,6 @@ export const pgMigrations = {
     "0014_execution_written_by": pg14,
     "0015_execution_delegated_backfill": pg15,
     "0016_turn_order_idx": pg16,
+    "0017_session_password_confirmed": pg17,
   } as Record<string, string>,
 }

@@ -10,6 +10,7 @@ import { page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
 import { formView, tokensHref } from '../views/tokens'
+import { confirmedAccess } from '../sudo'
 import { anonymousNav, errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
 
 const CodeParams = t.Object({ code: t.String({ maxLength: 200 }) })
@@ -129,6 +130,12 @@ export function cliRoutes(kit: ConsoleKit) {
           if (!req) return notFound(request)
           if (req.state !== 'pending') return donePage(ctx, who, nav, req, 409)
           return page(await (<AuthorizePage nav={nav} who={who} req={req} shownAt={shownStamp(ctx, code)} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={nav.t.cliTooSoon} />), { status: 422 })
+        }
+        // An Approve mints a CLI session (its tokens outlive this browser's session): the password
+        // when it was last proved too long ago (src/console/sudo.tsx). Deny goes without.
+        if (decision === 'approve') {
+          const gate = await confirmedAccess(kit, who, request, set, body, `/cli/authorize/${code}`)
+          if (gate instanceof Response) return gate
         }
         try {
           await decideLogin(ctx, code, { userId: who.user.id, organizationId: field(body, 'organizationId') || undefined }, decision)

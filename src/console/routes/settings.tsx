@@ -17,6 +17,7 @@ import { SWITCHER, type ErrorText, type FormError, type Nav } from '../views/lay
 import { PROFILE_ERROR, ProfilePage, type ProfileForm } from '../views/profile'
 import { EXPIRY_CHOICES, formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
 import { GRACE_CHOICES } from '../views/token-row'
+import { confirmedAccess, withoutPassword } from '../sudo'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -181,10 +182,13 @@ export function tokenRoutes(kit: ConsoleKit) {
     .get('/settings', () => redirect('/settings/profile'), hidden)
     .get('/settings/api', ({ request }) => redirect(`/settings/profile${new URL(request.url).search}#personal-access-tokens`), hidden)
     .get('/settings/tokens', ({ request }) => redirect(`/settings/profile${new URL(request.url).search}#personal-access-tokens`), hidden)
-    .post('/settings/tokens', async ({ request, set, body }) => {
+    .post('/settings/tokens', async ({ request, set, body: sentBody }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const ctx = kit.ctxOf(who, request, set)
+      // The form as sent, but a Confirm access step's password (src/console/sudo.tsx): that is
+      // never stored, hashed (the form's key, onceForm) or shown.
+      const body = withoutPassword(sentBody)
       const view = formView(body)
       // The form always sends `scope` (an empty one before its boxes: unticked boxes send nothing),
       // so none ticked is an empty choice, refused as the API refuses `"scopes": []`; a post
@@ -199,6 +203,10 @@ export function tokenRoutes(kit: ConsoleKit) {
       const form = { name: typedField(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: hasField(body, 'scope') ? sent.filter((s) => s !== '') : ['*'] }
       if (pasted) return backToSection(request, who, set, view, pasted, { ...form, name: echoed(form.name) })
       return onceForm(ctx, who, request, body, async () => {
+        // The password, when it was last proved too long ago (src/console/sudo.tsx): asked inside
+        // the form's once-only check, so that a form sent again is named as sent, not asked for.
+        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}))
+        if (gate instanceof Response) return { made: null, answer: gate }
         try {
           if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
           const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
@@ -247,13 +255,18 @@ export function tokenRoutes(kit: ConsoleKit) {
       }
       return redirect(tokensHref(view, { revoked: '1' }))
     }, { ...hidden, body: FormBody, params: IdParams })
-    .post('/settings/tokens/:id/rotate', async ({ request, set, params, body }) => {
+    .post('/settings/tokens/:id/rotate', async ({ request, set, params, body: sentBody }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
+      // The form as sent, but a Confirm access step's password (src/console/sudo.tsx).
+      const body = withoutPassword(sentBody)
       const view = formView(body)
       const pasted = pageRefusal(body)
       if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
+        // The password, when it was last proved too long ago (src/console/sudo.tsx), as the create form's.
+        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}))
+        if (gate instanceof Response) return { made: null, answer: gate }
         try {
           const ctx = kit.ctxOf(who, request, set)
           const r = await rotateToken(ctx, params.id, { gracePeriodSeconds: graceOf(field(body, 'grace')) })

@@ -338,6 +338,12 @@ export const sessions = sqliteTable('sessions', {
   expiresAt: timestamp('expires_at').notNull(),
   ipEnc: text('ip_enc'),
   userAgentEnc: text('user_agent_enc'),
+  /**
+   * When its owner last typed their password on it after the sign-in (a "Confirm access" step,
+   * src/console/sudo.ts); null: not since the sign-in, which createdAt is. Nullable: an older
+   * binary's sessions (a rolling upgrade) have none.
+   */
+  passwordConfirmedAt: timestamp('password_confirmed_at'),
 }, (t) => [uniqueIndex('sessions_secret_hash_unique').on(t.secretHash), index('sessions_user_idx').on(t.userId)])
 
 /**
