@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { operatorContext, systemContext } from '../../src/context'
 import { messages } from '../../src/console/i18n'
+import { sessions } from '../../src/db/schema'
+import { CONFIRM_WINDOW_MS } from '../../src/console/sudo'
 import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
 import { createToken } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
@@ -135,6 +137,17 @@ if (!browserSuitesRun) {
         await page.locator('form[data-confirm] button.icon').first().click()
         await page.locator('dialog[open]').waitFor()
         await check(page, 'revoke dialog', lang)
+        // Confirm access (src/console/sudo.tsx): the session's sign-in made older than its window.
+        await rt.db.update(sessions).set({ createdAt: new Date(Date.now() - CONFIRM_WINDOW_MS - 60_000) }).run()
+        await page.goto(`${base}/settings/profile`)
+        await page.locator('#personal-access-tokens input[name="name"]').fill(`confirmed ${lang}`)
+        await page.locator('#personal-access-tokens button[type="submit"]').first().click()
+        await page.locator('input[name="confirmAccessPassword"]').waitFor()
+        await check(page, 'confirm access', lang)
+        await page.locator('input[name="confirmAccessPassword"]').fill('not the password')
+        await page.locator('main form button[type="submit"]').click()
+        await page.getByRole('alert').waitFor()
+        await check(page, 'confirm access refused', lang)
         await page.context().close()
         expect(found).toEqual([])
       })

@@ -4,6 +4,10 @@ import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
 import { generateToken } from '../../src/auth/tokens'
 import { messages } from '../../src/console/i18n'
+import { eq } from 'drizzle-orm'
+import { sessions } from '../../src/db/schema'
+import { CONFIRM_WINDOW_MS } from '../../src/console/sudo'
+import { PASSWORD } from '../helpers/console'
 import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
 import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
@@ -261,6 +265,29 @@ if (!browserSuitesRun) {
       expect(await page.evaluate("document.activeElement && document.activeElement.getAttribute('name')")).toBe('name')
       expect(await page.locator('#new-token').count()).toBe(0)
       expect(await section.getByLabel(/^Name/).inputValue()).toBe('no scope at all')
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+
+    // Sudo mode (src/console/sudo.tsx): a session whose password was last typed more than the
+    // window ago is asked for it before a token is made; what was typed into the form goes on.
+    test('Create Token on a session signed in hours ago: Confirm access (focused), a wrong password said on the field, the right one makes the token as typed', async () => {
+      const page = await signedIn('en-GB')
+      await rt.db.update(sessions).set({ createdAt: new Date(Date.now() - CONFIRM_WINDOW_MS - 60_000) }).where(eq(sessions.userId, ada.userId)).run()
+      const section = page.locator('#personal-access-tokens')
+      await section.getByLabel(/^Name/).fill('made after confirming')
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.getByRole('heading', { name: 'Confirm access' }).waitFor()
+      await page.waitForFunction(() => (globalThis as any).document.activeElement?.getAttribute('name') === 'confirmAccessPassword')
+      await page.keyboard.type('not the password')
+      await page.keyboard.press('Enter')
+      await page.getByRole('alert').filter({ hasText: 'The password is wrong' }).waitFor()
+      await page.waitForFunction(() => (globalThis as any).document.activeElement?.getAttribute('role') === 'alert')
+      expect(await page.getByLabel('Password').getAttribute('aria-invalid')).toBe('true')
+      await page.getByLabel('Password').fill(PASSWORD)
+      await page.getByRole('button', { name: 'Confirm password' }).click()
+      await page.locator('#new-token').waitFor()
+      expect(await page.locator('main').textContent()).toContain('made after confirming')
       expect(problems).toEqual([])
       await page.context().close()
     })

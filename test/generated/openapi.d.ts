@@ -6317,7 +6317,7 @@ export interface components {
         AuditEvent: {
             /** @description Event id (evt_…) */
             id: string;
-            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked, execution.created, execution.cancelled, agent.created, agent.updated, agent.archived, space.created, space.updated, space.archived, task.deleted, user.profile_updated, audit.pruned */
+            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, session.password_confirmed, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked, execution.created, execution.cancelled, agent.created, agent.updated, agent.archived, space.created, space.updated, space.archived, task.deleted, user.profile_updated, audit.pruned */
             type: string;
             /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;
@@ -10976,7 +10976,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only this event type, e.g. token.revoked; an unknown type is refused (422), not answered with no events */
-                type?: "token.created" | "token.rotated" | "token.revoked" | "token.leak_reported" | "token.family_revoked" | "token.scope_denied" | "token.expired_used" | "token.new_ip" | "secret.set" | "secret.deleted" | "member.added" | "member.role_changed" | "member.removed" | "user.signed_in" | "user.sign_in_failed" | "user.password_changed" | "user.password_link_created" | "session.ended" | "cli.login_approved" | "cli.login_denied" | "cli.token_refreshed" | "cli.session_revoked" | "execution.created" | "execution.cancelled" | "agent.created" | "agent.updated" | "agent.archived" | "space.created" | "space.updated" | "space.archived" | "task.deleted" | "user.profile_updated" | "audit.pruned";
+                type?: "token.created" | "token.rotated" | "token.revoked" | "token.leak_reported" | "token.family_revoked" | "token.scope_denied" | "token.expired_used" | "token.new_ip" | "secret.set" | "secret.deleted" | "member.added" | "member.role_changed" | "member.removed" | "user.signed_in" | "user.sign_in_failed" | "user.password_changed" | "user.password_link_created" | "session.ended" | "session.password_confirmed" | "cli.login_approved" | "cli.login_denied" | "cli.token_refreshed" | "cli.session_revoked" | "execution.created" | "execution.cancelled" | "agent.created" | "agent.updated" | "agent.archived" | "space.created" | "space.updated" | "space.archived" | "task.deleted" | "user.profile_updated" | "audit.pruned";
                 /** @description Only events about this token */
                 tokenId?: string;
                 /** @description Only events by this user (the actor) */
