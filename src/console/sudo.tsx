@@ -7,9 +7,8 @@ import { typedField } from './form'
 import { page, type ConsoleKit } from './http'
 import type { SignedIn } from './session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from './throttle'
-import { navOf } from './routes/settings'
 import { ConfirmAccessPage } from './views/sudo'
-import type { ErrorText } from './views/layout'
+import type { ErrorText, Nav } from './views/layout'
 import { recordAudit } from '../audit/log'
 import { langOf, messages } from './i18n'
 
@@ -62,15 +61,16 @@ export function withoutPassword(body: unknown): unknown {
  * The gate of a form that mints a credential: the body to go on with (the password proved within
  * the window, or just now with the confirmation's field), or the Confirm access page to answer
  * with (asked; a wrong password: 403, the session untouched; too many wrong ones: 429, throttled
- * with sign-in's counts, src/console/throttle.ts). `cancel`: where the page's Cancel leads.
+ * with sign-in's counts, src/console/throttle.ts). `cancel`: where the page's Cancel leads;
+ * `navOf`: the page header's (src/console/routes/settings.tsx, which calls this).
  */
-export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string): Promise<{ body: unknown } | Response> {
+export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string, navOf: () => Promise<Nav>): Promise<{ body: unknown } | Response> {
   const ctx = kit.ctxOf(who, request, set)
   const now = ctx.clock.now()
   const typed = Object.hasOwn((body ?? {}) as object, CONFIRM_FIELD)
   if (!typed && passwordRecent(who, now)) return { body }
   const ask = async (error: ErrorText | undefined, status: number) => {
-    const nav = await navOf(kit, who, request, set)
+    const nav = await navOf()
     const action = new URL(request.url).pathname
     return page(await (<ConfirmAccessPage nav={nav} email={who.user.email} action={action} fields={carried(body)} cancel={cancel} error={error} />), { status })
   }

@@ -134,7 +134,7 @@ export function cliRoutes(kit: ConsoleKit) {
         // An Approve mints a CLI session (its tokens outlive this browser's session): the password
         // when it was last proved too long ago (src/console/sudo.tsx). Deny goes without.
         if (decision === 'approve') {
-          const gate = await confirmedAccess(kit, who, request, set, body, `/cli/authorize/${code}`)
+          const gate = await confirmedAccess(kit, who, request, set, body, `/cli/authorize/${code}`, async () => nav)
           if (gate instanceof Response) return gate
         }
         try {

@@ -205,7 +205,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       return onceForm(ctx, who, request, body, async () => {
         // The password, when it was last proved too long ago (src/console/sudo.tsx): asked inside
         // the form's once-only check, so that a form sent again is named as sent, not asked for.
-        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}))
+        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
         if (gate instanceof Response) return { made: null, answer: gate }
         try {
           if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
@@ -265,7 +265,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         // The password, when it was last proved too long ago (src/console/sudo.tsx), as the create form's.
-        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}))
+        const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
         if (gate instanceof Response) return { made: null, answer: gate }
         try {
           const ctx = kit.ctxOf(who, request, set)
