@@ -116,6 +116,17 @@ describe('Confirm access before minting a token', () => {
     expect(done.status).toBe(201)
   })
 
+  test('a proof stamped hours after now (the clock since set back) counts as none; a minute\'s difference between instances does not', async () => {
+    const { c } = await signedInPerson(t, { role: 'member' })
+    t.clock.step(-60_000)
+    expect((await c.post('/settings/tokens', { formKey: await createKey(c), name: 'skew', expires: '30', scope: '*' })).status).toBe(201)
+    t.clock.step(-CONFIRM_WINDOW_MS)
+    const asked = await c.post('/settings/tokens', { formKey: await createKey(c), name: 'set back', expires: '30', scope: '*' })
+    t.clock.step(CONFIRM_WINDOW_MS + 60_000)
+    expect(asked.status).toBe(403)
+    expect(asked.text).toContain('<title>Confirm access')
+  })
+
   test('in German', async () => {
     const { c } = await signedInPerson(t, { role: 'member', headers: DE })
     t.clock.advance(CONFIRM_WINDOW_MS)
