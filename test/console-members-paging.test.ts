@@ -49,7 +49,8 @@ test('the audit log names an older member of such an organization by e-mail, and
   const email = /member-0-[a-z0-9]+@example\.com/
   const log = await c.get('/org/audit')
   expect(log.status).toBe(200)
-  expect(log.text).toMatch(new RegExp(`<td>${email.source}</td>`))
+  // Named by e-mail, a link to the log filtered on them (the filter's choices are the newest members only).
+  expect(log.text).toMatch(new RegExp(`<td><a href="/org/audit\\?person=${oldest}">${email.source}</a></td>`))
   expect(log.text).not.toContain(`<td>${oldest}</td>`)
   const filtered = await c.get(`/org/audit?person=${oldest}`)
   expect(filtered.status).toBe(200)

@@ -38,39 +38,31 @@ export function membersPath(params: Record<string, string>, cursor?: string | nu
  */
 export async function listMembers(ctx: Ctx, who: SignedIn, cursor?: string): Promise<{ members: MemberRow[]; next: string | null }> {
   const page = await listOfOrganization(ctx, who.organization.id, { limit: MEMBERS_PAGE, offset: 0, cursor })
-  const allowed = await linkableUsers(ctx, who.organization.id)
+  const allowed = await linkableUsers(ctx, who.organization.id, page.members.map((m) => m.userId))
   return { members: page.members.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) })), next: page.nextCursor }
 }
 
 /**
  * The people of an audit log page, e-mail by id: its person filter's choices, the newest
  * PEOPLE_CHOICES members (a longer list is no choice to scroll), and the members among `also` (the
- * page's actors and the person it filters on), wherever they are in the list. Those came only
- * from the first 2,000: in a larger organization an older member's events showed a user id.
+ * page's actors and the person it filters on), wherever they are in the list; each actor's e-mail
+ * on the page links to the log filtered on them (AuditPage). The choices were the newest 2,000:
+ * an organization of 2,000 members or more read ten pages of members for every page of the log,
+ * and sent 150 KB of `<option>`s with it.
  */
 export async function memberChoices(ctx: Ctx, who: SignedIn, also: readonly string[] = []): Promise<PublicMember[]> {
-  const out = await newestMembers(ctx, who)
+  const out = (await listOfOrganization(ctx, who.organization.id, { limit: PEOPLE_CHOICES, offset: 0 })).members
   const known = new Set(out.map((m) => m.userId))
   const missing = [...new Set(also)].filter((id) => !known.has(id))
   return missing.length === 0 ? out : [...out, ...(await membersAmong(ctx, who.organization.id, missing))]
 }
 
-async function newestMembers(ctx: Ctx, who: SignedIn): Promise<PublicMember[]> {
-  const out: PublicMember[] = []
-  let cursor: string | undefined
-  do {
-    const page = await listOfOrganization(ctx, who.organization.id, { limit: 200, offset: 0, cursor })
-    out.push(...page.members)
-    cursor = page.nextCursor ?? undefined
-  } while (cursor && out.length < PEOPLE_CHOICES)
-  return out
-}
-
-const PEOPLE_CHOICES = 2000
+/** The newest members an audit log page's person filter offers (beside its actors and the person filtered on). */
+export const PEOPLE_CHOICES = 100
 
 /** Null when an admin of `organizationId` may give `userId` a password link; else why not. */
 async function linkRefused(ctx: Ctx, organizationId: string, userId: string, email: string): Promise<string | null> {
-  if ((await linkableUsers(ctx, organizationId, userId)).has(userId)) return null
+  if ((await linkableUsers(ctx, organizationId, [userId])).has(userId)) return null
   return `No password link for ${email}: they already have a password or belong to another organization too, so only they can set it (Settings → Profile) or the operator (teamday users set-password --email ${email}).`
 }
 

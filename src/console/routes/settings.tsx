@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { createTokenForCaller, rotateToken } from '../../modules/tokens/lifecycle'
-import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
+import { countTokens, getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
@@ -100,18 +100,10 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
   let list = await read(view.page)
   // A page past the end (its last token revoked, a page number typed in): the last page there is.
   if (list.tokens.length === 0 && view.page > 1) {
-    let last = Math.max(1, Math.ceil(list.total / TOKENS_PAGE_SIZE))
-    // Past 1,000 the total is "at least" (TOTAL_CAP): the last page lies between the one it gives
-    // and the one asked for, found by halving (each step one page's read).
-    if (list.totalIsEstimate) {
-      let hi = view.page - 1
-      while (last < hi) {
-        const mid = Math.ceil((last + hi) / 2)
-        if ((await read(mid)).tokens.length > 0) last = mid
-        else hi = mid - 1
-      }
-    }
-    view = { ...view, page: last }
+    // Past 1,000 the total is "at least" (TOTAL_CAP): counted again up to the offset asked, which
+    // the page's own read walked already (every token lies before it).
+    const total = list.totalIsEstimate ? await countTokens(ctx, { organization: all, ...(asked.inactive ? {} : { status: 'active' as const }) }, (view.page - 1) * TOKENS_PAGE_SIZE) : list.total
+    view = { ...view, page: Math.max(1, Math.ceil(total / TOKENS_PAGE_SIZE)) }
     list = await read(view.page)
   }
   const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)

@@ -156,8 +156,8 @@ function visibleControls(json: string): string {
 export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people: { id: string; email: string }[]; type: string; person: string; next: string | null; paged: boolean; error?: string | null }) {
   const emailOf = new Map(props.people.map((p) => [p.id, p.email]))
   const { t } = props.nav
-  const qs = (cursor?: string) => {
-    const q = new URLSearchParams({ ...(props.type ? { type: props.type } : {}), ...(props.person ? { person: props.person } : {}), ...(cursor ? { cursor } : {}) }).toString()
+  const qs = (cursor?: string, person = props.person) => {
+    const q = new URLSearchParams({ ...(props.type ? { type: props.type } : {}), ...(person ? { person } : {}), ...(cursor ? { cursor } : {}) }).toString()
     return `/org/audit${q ? `?${q}` : ''}`
   }
   return (
@@ -200,7 +200,17 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
                   <td>
                     <code safe>{e.type}</code>
                   </td>
-                  <td safe>{e.actorUserId ? (emailOf.get(e.actorUserId) ?? e.actorUserId) : '-'}</td>
+                  {/* The person filter offers the newest members only (PEOPLE_CHOICES): anyone the log
+                      names is one click from their own events, whenever they joined. */}
+                  {e.actorUserId && e.actorUserId !== props.person ? (
+                    <td>
+                      <a href={qs(undefined, e.actorUserId)} safe>
+                        {emailOf.get(e.actorUserId) ?? e.actorUserId}
+                      </a>
+                    </td>
+                  ) : (
+                    <td safe>{e.actorUserId ? (emailOf.get(e.actorUserId) ?? e.actorUserId) : '-'}</td>
+                  )}
                   <td safe>{e.actorTokenId ? `${e.source} (${e.actorTokenId})` : e.source}</td>
                   <td safe>{e.targetId ? `${e.targetType ?? ''} ${e.targetId}` : '-'}</td>
                   <td class="mono" safe>

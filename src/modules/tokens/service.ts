@@ -271,6 +271,24 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
 }
 
 /**
+ * How many tokens listTokens lists with these options, counted up to `cap` (on the list's own
+ * index, stopping there): where the last page is, for a page asked past the end (the console's
+ * `?page=N`). Its total stops at TOTAL_CAP; halving between it and the page asked read up to 17
+ * deep pages (100,000 tokens: 400 ms), one count up to the offset asked reads no more than that
+ * page did.
+ */
+export async function countTokens(ctx: Ctx, opts: Pick<ListTokensOptions, 'organization' | 'status'>, cap: number): Promise<number> {
+  const principal = callerOf(ctx)
+  if (opts.organization && !mayListOrganizationTokens(principal)) {
+    throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
+  }
+  const all = !!opts.organization
+  const q = prepared(ctx.db, `tokens.list.${Number(all)}.${opts.status ?? 'any'}`, () => listStatements(ctx.db, all, opts.status))
+  const params = { org: principal.organizationId, user: principal.userId, now: dbTime(ctx.clock.now()) }
+  return (await q.count.get({ ...params, cap }))?.n ?? 0
+}
+
+/**
  * The caller's own tokens or (all) the organization's, optionally of one status, on
  * pat_user_org_idx / pat_org_idx. The status depends on the time: a filter on the rows the index
  * yields, not an index range; written on the columns (as tokenStatus decides it), so that
