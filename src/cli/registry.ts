@@ -146,7 +146,7 @@ const ADMIN_COMMANDS: Declared[] = [
   ),
   top('admin', 'users', () =>
     group('users', 'list and add members (and organizations), change roles, remove members', [
-      leaf({ name: 'list', summary: 'the members of the organization: e-mail, user id, role, name, joined', options: { org: req('SLUG'), json: flag, ...db }, load: () => users().then((m) => m.list) }),
+      leaf({ name: 'list', summary: 'the members of the organization, newest first: e-mail, user id, role, name, joined', notes: ['a page of --limit (default 100, at most 1000); the next: --cursor, printed on stderr after the page'], options: { org: req('SLUG'), limit: str('N'), cursor: str('C'), json: flag, ...db }, load: () => users().then((m) => m.list) }),
       leaf({ name: 'create', summary: 'adds the user to the organization, created when missing', options: { email: req('E'), org: req('SLUG'), role: str('admin|member|viewer'), name: str('N'), ...db }, load: () => users().then((m) => m.create) }),
       leaf({ name: 'set-role', summary: 'applies to their tokens from the next request', options: { email: req('E'), org: req('SLUG'), role: req('admin|member|viewer'), ...db }, load: () => users().then((m) => m.setRole) }),
       leaf({ name: 'remove', summary: 'also revokes their tokens of that organization', options: { email: req('E'), org: req('SLUG'), ...db }, load: () => users().then((m) => m.remove) }),
@@ -169,7 +169,7 @@ const ADMIN_COMMANDS: Declared[] = [
         options: { email: req('E'), org: str('SLUG'), name: req('N'), 'expires-in-days': str('D (7-365)'), scopes: str('a,b'), ...db },
         load: () => adminTokens().then((m) => m.create),
       }),
-      leaf({ name: 'list', summary: 'masked, never the token', options: { email: req('E'), json: flag, ...db }, load: () => adminTokens().then((m) => m.list) }),
+      leaf({ name: 'list', summary: 'masked, never the token; every organization of the user, newest first', notes: ['a page of --limit (default 100, at most 1000); the next: --cursor, printed on stderr after the page'], options: { email: req('E'), limit: str('N'), cursor: str('C'), json: flag, ...db }, load: () => adminTokens().then((m) => m.list) }),
       leaf({
         name: 'revoke',
         summary: 'refused from the next request on',

@@ -1,8 +1,8 @@
-import { AppError } from '../../errors'
 import { parseInstant } from '../../instants'
 import { organizationIdBySlug, queryAuditEvents } from '../../modules/audit/query'
 import { pruneAuditEvents } from '../../modules/audit/retention'
 import { table, UsageError } from '../common'
+import { cursorRefusal, limitOf } from './paging'
 import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
@@ -11,9 +11,7 @@ import type { Run } from '../spec'
  * the database file (options and usage: src/cli/registry.ts; over HTTP: src/cli/client/audit.ts).
  */
 export function list({ values, io }: Run<{ org?: string; type?: string; 'token-id'?: string; 'user-id'?: string; since?: string; until?: string; limit?: string; cursor?: string; json?: boolean; db?: string }>): Promise<void> {
-  const limitRaw = values.limit ?? '50'
-  const limit = Number(limitRaw)
-  if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number 1-1000')
+  const limit = limitOf(values.limit, 50)
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const organizationId = values.org ? await organizationIdBySlug(ctx, values.org) : null
     const { events, total, totalIsEstimate, nextCursor } = await queryAuditEvents(ctx, {
@@ -26,12 +24,8 @@ export function list({ values, io }: Run<{ org?: string; type?: string; 'token-i
       limit,
       offset: 0,
       cursor: values.cursor,
-    }).catch((e) => {
       // The API's words name its query parameter and nextCursor: here it is --cursor, as printed below.
-      const bad = e instanceof AppError && (e.details as { field?: string }[] | undefined)?.[0]?.field === 'cursor'
-      if (!bad) throw e
-      throw new UsageError(`--cursor ${(e.details as { message: string }[])[0]!.message}: pass the --cursor value a previous "teamday audit list" printed, with the same options, or leave --cursor out for the newest events`)
-    })
+    }).catch((e) => cursorRefusal(e, 'teamday audit list', 'the newest events'))
     if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate, nextCursor }, null, 2))
     else if (events.length === 0) io.out('no audit events')
     else {

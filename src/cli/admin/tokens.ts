@@ -7,6 +7,7 @@ import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
 import { printToken, table, tokenRows, UsageError } from '../common'
+import { cursorRefusal, limitOf, nextPageNote } from './paging'
 import { dbArgument, withRuntime } from './runtime'
 import type { Run } from '../spec'
 
@@ -55,14 +56,18 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
   })
 }
 
-export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: string }>): Promise<void> {
+/** One page of the user's tokens in every organization, newest first (--limit, --cursor: src/cli/admin/paging.ts). */
+export function list({ values, io }: Run<{ email?: string; limit?: string; cursor?: string; json?: boolean; db?: string }>): Promise<void> {
   const email = values.email!
+  const limit = limitOf(values.limit, 100)
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const user = await requireUser(ctx, email)
-    const tokens = await listTokensOfUser(ctx, user.id, user.email)
-    if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
+    const page = await listTokensOfUser(ctx, user.id, user.email, { limit, cursor: values.cursor }).catch((e) => cursorRefusal(e, `teamday tokens list --email ${user.email}`, 'the newest tokens'))
+    const { tokens } = page
+    if (values.json) io.out(JSON.stringify({ tokens, total: page.total, totalIsEstimate: page.totalIsEstimate, nextCursor: page.nextCursor }, null, 2))
     else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
     else io.out(table(tokenRows(tokens) as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt', 'lastUsedIp']))
+    nextPageNote(io, tokens.length, 'tokens', page)
   })
 }
 

@@ -1,10 +1,11 @@
-import { listMembers, type PublicMember } from '../../modules/members/service'
+import { listMembers } from '../../modules/members/service'
 import { emailKey } from '../../text'
 import { recordAudit } from '../../audit/log'
 import { setPassword } from '../../modules/users/passwords'
 import { createUser, removeMember, requireOrganization, requireUser, setRole as setMemberRole } from '../../modules/users/service'
 import { table } from '../common'
 import { readSecret } from '../read-secret'
+import { cursorRefusal, limitOf, nextPageNote } from './paging'
 import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
@@ -46,21 +47,18 @@ export function remove({ values, io }: Member): Promise<void> {
   })
 }
 
-/** Every member of the organization, newest first (members/service.ts listMembers, page by page). */
-export function list({ values, io }: Run<{ org?: string; json?: boolean; db?: string }>): Promise<void> {
+/** One page of the organization's members, newest first (--limit, --cursor: src/cli/admin/paging.ts). */
+export function list({ values, io }: Run<{ org?: string; limit?: string; cursor?: string; json?: boolean; db?: string }>): Promise<void> {
   const org = values.org!
+  const limit = limitOf(values.limit, 100)
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const o = await requireOrganization(ctx, org)
-    const members: PublicMember[] = []
-    let cursor: string | undefined
-    do {
-      const page = await listMembers(ctx, o.id, { limit: 200, offset: 0, cursor })
-      members.push(...page.members)
-      cursor = page.nextCursor ?? undefined
-    } while (cursor)
-    if (values.json) io.out(JSON.stringify({ organization: { id: o.id, slug: o.slug }, members }, null, 2))
+    const page = await listMembers(ctx, o.id, { limit, offset: 0, cursor: values.cursor }).catch((e) => cursorRefusal(e, `teamday users list --org ${o.slug}`, 'the newest members'))
+    const { members } = page
+    if (values.json) io.out(JSON.stringify({ organization: { id: o.id, slug: o.slug }, members, total: page.total, totalIsEstimate: page.totalIsEstimate, nextCursor: page.nextCursor }, null, 2))
     else if (members.length === 0) io.out(`no members in ${o.slug}`)
     else io.out(table(members as unknown as Record<string, unknown>[], ['email', 'userId', 'role', 'name', 'joinedAt']))
+    nextPageNote(io, members.length, 'members', page)
   })
 }
 

@@ -79,6 +79,9 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
   index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
   index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
+  // A user's tokens in every organization, newest first: the admin CLI's `tokens list --email`,
+  // a page at a time (it read and sorted every token of the user: 5,000 tokens 820 KB, 220 ms).
+  index('pat_user_time_idx').on(t.userId, t.createdAt, t.id),
   // The same lists of the tokens that may still work (status active or expired; the console's
   // token page lists the active ones), and the count of a user's working tokens against
   // TEAMDAY_MAX_TOKENS_PER_USER at every creation: without the revoked history, which stays for

@@ -403,8 +403,26 @@ export function findTokenById(ctx: Ctx, id: string): Promise<PersonalAccessToken
   ).get({ id })
 }
 
-/** Every token of a user across organizations (admin CLI). */
-export async function listTokensOfUser(ctx: Ctx, userId: string, email: string): Promise<PublicToken[]> {
-  const rows = await ctx.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.userId, userId)).orderBy(desc(personalAccessTokens.createdAt)).all()
-  return rows.map((row) => toPublicToken(ctx, row, email))
+/**
+ * A user's tokens in every organization, newest first, one page (admin CLI `tokens list --email`),
+ * on pat_user_time_idx, with the total counted up to TOTAL_CAP as the API's lists. It read and
+ * sorted every token of the user (5,000: 820 KB printed, 220 ms; the CI job's token per run piles up).
+ */
+export async function listTokensOfUser(ctx: Ctx, userId: string, email: string, req: { limit: number; cursor?: string }): Promise<{ tokens: PublicToken[] } & ListPage> {
+  const q = prepared(ctx.db, 'tokens.ofUser', () => {
+    const t = personalAccessTokens
+    const where = [eq(t.userId, sql.placeholder('user'))]
+    return {
+      ...keysetPages(() => ctx.db.select({ token: shownColumns() }).from(t).$dynamic(), t, where),
+      counted: countedPages(ctx.db, (n) => ctx.db.select({ token: shownColumns(), n }).from(t).$dynamic(), t, where),
+      count: cappedCount(ctx.db, t, and(...where)),
+    }
+  })
+  const page = await readPage('user-tokens', { user: userId }, { limit: req.limit, offset: 0, cursor: req.cursor }, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ user: userId, ...afterParams(after), limit, offset }),
+    counted: q.counted && (async (limit, offset, cap) => (await q.counted!.all({ user: userId, limit, offset, cap })).map(({ token, n }) => ({ row: { token }, n }))),
+    count: async (cap) => (await q.count.get({ user: userId, cap }))?.n ?? 0,
+    position: (r) => ({ t: r.token.createdAt.getTime(), id: r.token.id }),
+  })
+  return { tokens: page.rows.map((r) => toPublicToken(ctx, r.token, email)), ...listPage(page) }
 }
