@@ -304,6 +304,11 @@ export const auditEvents = pgTable('audit_events', {
   index('audit_token_idx').on(t.tokenId, t.createdAt, t.id),
   index('audit_actor_idx').on(t.organizationId, t.actorUserId, t.createdAt, t.id),
   index('audit_time_idx').on(t.createdAt, t.id),
+  // The operator's `teamday audit list` of every organization (no --org) by type or by person,
+  // newest first: the organization's indexes above start with it, so the page or its count sorted
+  // every match (a person's 100,000 events: 230 ms).
+  index('audit_type_time_idx').on(t.type, t.createdAt, t.id),
+  index('audit_actor_time_idx').on(t.actorUserId, t.createdAt, t.id),
 ])
 
 /** Stored first responses of requests sent with an Idempotency-Key, replayed for 24 h. */
