@@ -3,6 +3,8 @@ import { eq, fillPlaceholders } from 'drizzle-orm'
 import { PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { seedAgents, seedAudit, seedExecutions, seedMembers, seedSpaces, seedTasks, seedTokens } from '../bench/seed'
 import { TOTAL_CAP } from '../src/db/paging'
+import { queryAuditEvents } from '../src/modules/audit/query'
+import { listTokensOfUser } from '../src/modules/tokens/service'
 import { preparedQueries } from '../src/db/prepared'
 import { dbTime, spaces } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -150,6 +152,10 @@ interface Case {
   console?: boolean
   /** Columns the page must not read (a console list shows none of them: src/modules/agents/service.ts, listAgentSummaries). */
   without?: string[]
+  /** An admin CLI listing: instead of a request, the service call its command makes (with the operator's ctx, as the command has). */
+  run?: () => Promise<unknown>
+  /** A list of every row of the table (the admin CLI's audit list of every organization): its first page walks its index from its end (SQLite: SCAN … USING INDEX), a later page searches it from the cursor. */
+  unfiltered?: boolean
 }
 
 /** What an agent or a space holds that can be large: the API's lists send it, the console's do not read it. */
@@ -208,6 +214,14 @@ const cases: Case[] = [
   { name: 'audit by actor', path: () => `/api/v1/audit-events?userId=${admin.userId}`, table: 'audit_events', index: ['audit_actor_idx'] },
   { name: 'members', path: () => `/api/v1/organizations/${admin.organizationId}/members`, table: 'memberships', index: ['memberships_org_time_idx'] },
   { name: 'audit since', path: '/api/v1/audit-events?since=2026-01-01T00:00:00Z', table: 'audit_events', index: ['audit_org_time_idx'] },
+  // The admin CLI's listings (src/cli/admin/): `users list` pages the members list above; `tokens
+  // list --email` a user's tokens in every organization; `audit list` without --org every
+  // organization's events, by each filter. They read and sorted whole before (every token of the
+  // user; a person's events in every organization).
+  { name: 'admin CLI tokens list --email', path: 'teamday tokens list', table: 'personal_access_tokens', index: ['pat_user_time_idx'], without: UNSHOWN_TOKEN_COLUMNS, run: () => listTokensOfUser(t.ctx, admin.userId, admin.email, { limit: 100 }) },
+  { name: 'admin CLI audit list', path: 'teamday audit list', table: 'audit_events', index: ['audit_time_idx'], unfiltered: true, run: () => queryAuditEvents(t.ctx, { organizationId: null, limit: 50, offset: 0 }) },
+  { name: 'admin CLI audit list --type', path: 'teamday audit list --type', table: 'audit_events', index: ['audit_type_time_idx'], run: () => queryAuditEvents(t.ctx, { organizationId: null, type: 'token.created', limit: 50, offset: 0 }) },
+  { name: 'admin CLI audit list --user-id', path: 'teamday audit list --user-id', table: 'audit_events', index: ['audit_actor_time_idx'], run: () => queryAuditEvents(t.ctx, { organizationId: null, userId: admin.userId, limit: 50, offset: 0 }) },
 ]
 
 /** A person of the admin's organization signed in to the web console, one per role (the console cases). */
@@ -231,9 +245,10 @@ const statements = new Map<string, { pages: Statement[]; counted?: Statement; co
 function checkPageSqlite(c: Case, sql: string) {
   const p = plan(sql)
   const where = `${c.name}: ${p.join(' | ')}`
-  expect(p.some((l) => c.index.some((i) => new RegExp(`^SEARCH ${c.table} USING (COVERING )?INDEX ${i} \\(`).test(l))), where).toBe(true)
+  const walk = c.unfiltered ? (i: string) => new RegExp(`^(SCAN ${c.table} USING (COVERING )?INDEX ${i}$|SEARCH ${c.table} USING (COVERING )?INDEX ${i} \\()`) : (i: string) => new RegExp(`^SEARCH ${c.table} USING (COVERING )?INDEX ${i} \\(`)
+  expect(p.some((l) => c.index.some((i) => walk(i).test(l))), where).toBe(true)
   expect(p.some((l) => l.includes('TEMP B-TREE')), where).toBe(false)
-  expect(p.some((l) => l.startsWith(`SCAN ${c.table}`)), where).toBe(false)
+  expect(p.some((l) => l.startsWith(`SCAN ${c.table}`) && !(c.unfiltered && c.index.some((i) => walk(i).test(l)))), where).toBe(false)
   // A space's secrets (the console's count) on their own index, never by a scan.
   expect(p.some((l) => l.startsWith('SCAN secrets')), where).toBe(false)
   // A visibility rule that looks at the row's space does so by primary key, never by a scan.
@@ -243,8 +258,9 @@ function checkPageSqlite(c: Case, sql: string) {
 function checkCountSqlite(c: Case, sql: string) {
   const p = plan(sql)
   const where = `${c.name} (count): ${p.join(' | ')}`
-  expect(p.some((l) => new RegExp(`^SEARCH ${c.table} USING (COVERING )?INDEX `).test(l)), where).toBe(true)
-  expect(p.some((l) => l.startsWith(`SCAN ${c.table}`)), where).toBe(false)
+  const walk = c.unfiltered ? new RegExp(`^SCAN ${c.table} USING (COVERING )?INDEX `) : new RegExp(`^SEARCH ${c.table} USING (COVERING )?INDEX `)
+  expect(p.some((l) => walk.test(l)), where).toBe(true)
+  expect(p.some((l) => l.startsWith(`SCAN ${c.table}`) && !walk.test(l)), where).toBe(false)
 }
 
 // ── PostgreSQL ──────────────────────────────────────────────────────────────────────────────
@@ -331,8 +347,11 @@ describe('each list walks its own index, without sorting or scanning the table',
       const browser = c.console ? await consolePerson(c.actor === 'member' ? 'member' : 'admin') : null
       const before = preparedStatements()
       const token = c.actor === 'none' ? undefined : c.actor === 'member' ? member.token : admin.token
-      const res = browser ? await browser.get(typeof c.path === 'string' ? c.path : c.path()) : await t.req('GET', typeof c.path === 'string' ? c.path : c.path(), { token })
-      expect(res.status).toBe(200)
+      if (c.run) await c.run()
+      else {
+        const res = browser ? await browser.get(typeof c.path === 'string' ? c.path : c.path()) : await t.req('GET', typeof c.path === 'string' ? c.path : c.path(), { token })
+        expect(res.status).toBe(200)
+      }
       const fresh = [...preparedStatements()].filter(([key]) => !before.has(key)).flatMap(([, qs]) => qs)
       const mine = fresh.filter((q) => sqlOf(q).includes(`from "${c.table}"`))
       const countOnly = (q: Statement) => /^select count\(\*\)/i.test(sqlOf(q))
