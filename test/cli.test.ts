@@ -7,6 +7,7 @@ import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { run } from '../src/main'
 import { createRuntime, sqliteConnection } from '../src/runtime'
+import { seedMembers, seedTokens } from '../bench/seed'
 
 /** The admin CLI, run in-process through `run(argv, io)` against a real database file. */
 
@@ -119,6 +120,41 @@ describe('users', () => {
     expect(missing.code).toBe(1)
     expect(missing.err).toContain('not found')
     expect((await tcli('users', 'list')).code).toBe(2)
+  })
+
+  test('list prints a page (100, --limit up to 1000), newest first; the next page by the --cursor it prints on stderr; every member once', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
+    const first = JSON.parse(await ok('users', 'list', '--org', 'acme', '--json'))
+    const rt = await createRuntime(loadConfig(env, { dbPath: db }))
+    await seedMembers(sqliteConnection(rt).sync, { organizationId: first.organization.id, userId: first.members[0].userId }, 249, { now: Date.now() - 60_000, step: 7 })
+    await rt.close()
+    // A table of 100 rows; how many there are and the next page's cursor on stderr (stdout: the rows only).
+    const plain = await tcli('users', 'list', '--org', 'acme')
+    expect(plain.code).toBe(0)
+    expect(plain.out.trim().split('\n')).toHaveLength(101)
+    const note = /100 of 250 members shown; older: the same command with --cursor (\S+)\n$/.exec(plain.err)
+    expect(note).not.toBeNull()
+    // Every member once, newest first, through the cursors (--json carries them).
+    const seen: { email: string; joinedAt: string }[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const page: any = JSON.parse(await ok('users', 'list', '--org', 'acme', '--json', '--limit', '40', ...(cursor ? ['--cursor', cursor] : [])))
+      expect(page.total).toBe(250)
+      seen.push(...page.members)
+      cursor = page.nextCursor
+      expect(++pages).toBeLessThan(20)
+    } while (cursor)
+    expect(pages).toBe(7)
+    expect(new Set(seen.map((m) => m.email)).size).toBe(250)
+    expect(seen.map((m) => m.joinedAt)).toEqual(seen.map((m) => m.joinedAt).sort().reverse())
+    expect((await ok('users', 'list', '--org', 'acme', '--cursor', note![1]!)).trim().split('\n')).toHaveLength(101)
+    // A --limit out of range, a cursor no listing printed: exit 2, nothing listed.
+    for (const bad of [['--limit', '1001'], ['--limit', '0'], ['--cursor', 'bm90LWEtY3Vyc29y']]) {
+      const r = await tcli('users', 'list', '--org', 'acme', ...bad)
+      expect([bad, r.code, r.out]).toEqual([bad, 2, ''])
+      expect(r.err).toContain(bad[0]!)
+    }
   })
 
   test('create of an existing member fails with exit 1 and says "already"', async () => {
@@ -325,6 +361,37 @@ describe('tokens', () => {
     expect(JSON.parse(none.out).tokens).toHaveLength(1)
     await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme')
     expect(await ok('tokens', 'list', '--email', 'bob@example.com')).toContain('has no tokens')
+  })
+
+  test('list prints a page of the user\'s tokens in every organization (100, --limit up to 1000), newest first; the next by --cursor', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'beta')
+    const members = async (org: string) => JSON.parse(await ok('users', 'list', '--org', org, '--json'))
+    const [acme, beta] = [await members('acme'), await members('beta')]
+    const userId = acme.members[0].userId
+    const rt = await createRuntime(loadConfig(env, { dbPath: db }))
+    // Interleaved in time: the list's order is the tokens', not the organizations'.
+    await seedTokens(sqliteConnection(rt).sync, rt.box, { organizationId: acme.organization.id, userId }, 80, { now: Date.now() - 60_000, step: 10 })
+    await seedTokens(sqliteConnection(rt).sync, rt.box, { organizationId: beta.organization.id, userId }, 80, { now: Date.now() - 60_005, step: 10 })
+    await rt.close()
+    const plain = await tcli('tokens', 'list', '--email', 'ada@example.com')
+    expect(plain.code).toBe(0)
+    expect(plain.out.trim().split('\n')).toHaveLength(101)
+    expect(plain.err).toMatch(/100 of 160 tokens shown; older: the same command with --cursor \S+\n$/)
+    const seen: { id: string; createdAt: string; organizationId: string }[] = []
+    let cursor: string | null = null
+    do {
+      const page: any = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json', '--limit', '70', ...(cursor ? ['--cursor', cursor] : [])))
+      expect(page.total).toBe(160)
+      seen.push(...page.tokens)
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(new Set(seen.map((tk) => tk.id)).size).toBe(160)
+    expect(seen.map((tk) => tk.createdAt)).toEqual(seen.map((tk) => tk.createdAt).sort().reverse())
+    expect(new Set(seen.slice(0, 10).map((tk) => tk.organizationId)).size).toBe(2)
+    const bad = await tcli('tokens', 'list', '--email', 'ada@example.com', '--cursor', 'bm90LWEtY3Vyc29y')
+    expect([bad.code, bad.out]).toEqual([2, ''])
+    expect(bad.err).toContain('--cursor')
   })
 
   test('revoke: the token is refused by the HTTP app with token_revoked', async () => {
