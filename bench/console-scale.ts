@@ -6,8 +6,8 @@
 //
 //   npm run build && bun bench/console-scale.ts [dist/teamday]
 //   BENCH_SIZES=1000,100000 BENCH_REPEAT=11 BENCH_PORT=24100
-//   BENCH_PG_URL=postgres://postgres@127.0.0.1/NAME: the largest organization copied there (a
-//   database of your own: it is migrated and filled), and measured there as well.
+//   BENCH_PG_URLS=postgres://…/NAME_1k,postgres://…/NAME_100k: each size copied into its database
+//   (one per size, of your own and empty: each is migrated and filled) and measured there too.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,7 +23,7 @@ const BIN = process.argv[2] ?? 'dist/teamday'
 const SIZES = (process.env.BENCH_SIZES ?? '1000,100000').split(',').map(Number)
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 11)
 const PORT = Number(process.env.BENCH_PORT ?? 24100)
-const PG_URL = process.env.BENCH_PG_URL
+const PG_URLS = process.env.BENCH_PG_URLS?.split(',').filter(Boolean) ?? []
 const KEY = process.env.BENCH_KEY ?? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
 const EMAIL = 'bench@example.com'
 const PASSWORD = 'correct horse battery staple'
@@ -214,16 +214,20 @@ try {
     targets.push({ s, server, db: s.db })
   }
   print('SQLite', await measure(targets, true), SIZES)
-  if (PG_URL) {
-    const big = seeded[seeded.length - 1]!
-    const rt = await createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: KEY }, { dbPath: big.db, logLevel: 'silent' }), { log: createLogger('silent') })
-    const t0 = performance.now()
-    await copyToPostgres(sqliteConnection(rt).sync, PG_URL)
-    await rt.close()
-    console.log(`\ncopied ${big.n} to PostgreSQL in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    const server = await serve(PG_URL, PORT + 10)
-    servers.push(server)
-    print(`PostgreSQL (${big.n} rows only)`, await measure([{ s: big, server, db: PG_URL }], true), [big.n])
+  if (PG_URLS.length > 0) {
+    if (PG_URLS.length !== seeded.length) throw new Error(`BENCH_PG_URLS: one database per size (${SIZES.join(', ')})`)
+    const pgTargets = []
+    for (const [i, s] of seeded.entries()) {
+      const rt = await createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: KEY }, { dbPath: s.db, logLevel: 'silent' }), { log: createLogger('silent') })
+      const t0 = performance.now()
+      await copyToPostgres(sqliteConnection(rt).sync, PG_URLS[i]!)
+      await rt.close()
+      console.log(`  ${s.n} rows copied to PostgreSQL in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      const server = await serve(PG_URLS[i]!, PORT + 10 + i)
+      servers.push(server)
+      pgTargets.push({ s, server, db: PG_URLS[i]! })
+    }
+    print('PostgreSQL', await measure(pgTargets, true), SIZES)
   }
 } finally {
   for (const s of servers) s.proc.kill()
