@@ -2,7 +2,7 @@ import type { Clock } from './clock'
 import type { Config } from './config'
 import { deleteEndedSessions } from './console/session'
 import { deleteStaleSignInFailures } from './console/throttle'
-import type { Db } from './db/connection'
+import { connectionOf, SqliteConnection, type Db } from './db/connection'
 import { errorMessage } from './errors'
 import { deleteStaleLiveProbes } from './db/settings'
 import { deleteExpiredIdempotencyKeys } from './idempotency/service'
@@ -20,7 +20,8 @@ import { deleteSpentLinks } from './modules/users/links'
  * Idempotency-Keys and sign-in failure counts that no longer count, which were otherwise deleted
  * only as new ones came in; the `serve --reuse-port` probes a start that crashed left behind) and, when the operator asked for it, audit events older than
  * TEAMDAY_AUDIT_RETENTION_DAYS and finished executions (with their logs) older than
- * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them.
+ * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them. On SQLite it then brings the
+ * planner's statistics up to date where a table changed a lot (SqliteConnection.optimize).
  *
  * It rides on the lease sweep's timer (src/engine/leases.ts, every half lease), which tells it of
  * each tick; it runs at the first tick (the start) and then at the first tick an hour or more
@@ -111,6 +112,16 @@ export class Housekeeping {
       reusePortProbes: await this.drain('reusePortProbes', BATCH, (n) => deleteStaleLiveProbes(db, n)),
       auditEvents: audit === null ? 0 : await this.drain('auditEvents', AUDIT_PRUNE_BATCH, async (n) => (await deleteAuditEventsBefore(db, now - audit * DAY_MS, n)).length),
       executions: runs === null ? 0 : await this.drain('executions', EXECUTION_PRUNE_BATCH, (n) => deleteExecutionTreesBefore(db, now - runs * DAY_MS, n)),
+    }
+    // SQLite's statistics, taken anew where a table changed a lot (PostgreSQL's autovacuum
+    // analyzes its tables itself; serve warns when it is off).
+    const conn = connectionOf(db)
+    if (conn instanceof SqliteConnection && !this.stopping) {
+      try {
+        conn.optimize()
+      } catch (e) {
+        log.warn('housekeeping_failed', { kind: 'optimize', error: errorMessage(e) })
+      }
     }
     if (Object.values(counts).some((n) => n > 0)) {
       log.info('housekeeping', { deleted: counts, durationMs: Math.round(performance.now() - started), auditRetentionDays: audit, executionRetentionDays: runs })

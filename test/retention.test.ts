@@ -32,7 +32,7 @@ import { createRuntime } from '../src/runtime'
 import * as pgTables from '../src/db/schema/pg'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { consoleClient, signedInPerson } from './helpers/console'
-import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+import { createTestDatabase, ON_PG, sqliteOnly, urlFor } from './helpers/pg'
 import { describePlan, explainPg, nodesOf } from './helpers/pg-plans'
 import { startProviderDouble } from './helpers/providers'
 import { agent, exec } from './helpers/scripted-provider'
@@ -56,6 +56,33 @@ async function cliSignIn(t: TestApp, who: Actor) {
 }
 const refresh = (t: TestApp, refreshToken: string) => t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken } })
 const agentsWith = (t: TestApp, token: string) => t.req('GET', '/api/v1/agents', { token })
+
+describe('SQLite\'s planner statistics', () => {
+  // They were taken only at close (PRAGMA optimize): a server started on an empty table planned by
+  // "one row" for as long as it ran, and the console's session look-up read every session.
+  test.skipIf(sqliteOnly("SQLite's own statistics (sqlite_stat1); PostgreSQL's autovacuum analyzes its tables itself"))('are taken anew by the housekeeping where a table grew: the console\'s session look-up then walks its index', async () => {
+    const t = await makeTestApp()
+    const { a } = await signedInPerson(t)
+    const client = t.db.$client
+    // Statistics of a server's first close: one session.
+    client.exec('ANALYZE')
+    const stat = () => Number(String((client.query("SELECT stat FROM sqlite_stat1 WHERE idx = 'sessions_secret_hash_unique'").get() as { stat: string }).stat).split(' ')[0])
+    expect(stat()).toBe(1)
+    // A big organization's browsers signed in since.
+    const now = t.clock.now()
+    const add = client.prepare('INSERT INTO sessions (id, secret_hash, user_id, organization_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    client.transaction(() => {
+      for (let i = 0; i < 5000; i++) add.run(`ses_many${i}`, `hash${i}`, a.userId, a.organizationId, now, now, now + DAY)
+    })()
+    // The look-up of src/console/session.ts: four tables joined on the session's hash.
+    const lookup = 'SELECT sessions.id FROM sessions INNER JOIN users ON users.id = sessions.user_id INNER JOIN organizations ON organizations.id = sessions.organization_id INNER JOIN memberships ON (memberships.user_id = sessions.user_id AND memberships.organization_id = sessions.organization_id) WHERE sessions.secret_hash = ?'
+    await housekeeping(t).runIfDue()
+    expect(stat()).toBeGreaterThanOrEqual(5000)
+    const plan = (client.query(`EXPLAIN QUERY PLAN ${lookup}`).all() as { detail: string }[]).map((r) => r.detail)
+    expect(plan.some((l) => l.startsWith('SEARCH sessions USING INDEX sessions_secret_hash_unique')), plan.join(' | ')).toBe(true)
+    expect(plan.some((l) => l.startsWith('SCAN sessions')), plan.join(' | ')).toBe(false)
+  })
+})
 
 describe('the sweep runs once an hour, by the runtime clock', () => {
   test('at the first tick, then at the first tick an hour or more later; one run at a time; none after stop', async () => {
