@@ -24,7 +24,7 @@ export function list({ values, io }: Run<{ org?: string; type?: string; 'token-i
       limit,
       offset: 0,
       cursor: values.cursor,
-      // The API's words name its query parameter and nextCursor: here it is --cursor, as printed below.
+      // A refused cursor in the API's words names its query parameter and nextCursor: here it is --cursor, as printed below.
     }).catch((e) => cursorRefusal(e, 'teamday audit list', 'the newest events'))
     if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate, nextCursor }, null, 2))
     else if (events.length === 0) io.out('no audit events')
