@@ -87,7 +87,7 @@ export async function findLink(ctx: Ctx, purpose: LinkPurpose, secret: string): 
  * a password, so for anyone else it would hand one organization's admins another person's account.
  * Asked for the people a page shows (one page of Members, one person): it asked for the whole
  * organization, every passwordless member's id bound into one statement (20,000 members: 150 ms a
- * page; past SQLite's 32,766 variables or PostgreSQL's 65,535 parameters an error, a 500 page).
+ * page; past PostgreSQL's 65,535 parameters (250,000 variables in Bun's SQLite) an error, a 500 page).
  */
 export async function linkableUsers(ctx: Ctx, organizationId: string, userIds: readonly string[]): Promise<Set<string>> {
   if (userIds.length === 0) return new Set()
