@@ -30,6 +30,7 @@ import sqlite26 from '../../drizzle/sqlite/0026_execution_written_by.sql' with {
 import sqlite27 from '../../drizzle/sqlite/0027_execution_delegated_backfill.sql' with { type: 'text' }
 import sqlite28 from '../../drizzle/sqlite/0028_turn_order_idx.sql' with { type: 'text' }
 import sqlite29 from '../../drizzle/sqlite/0029_session_password_confirmed.sql' with { type: 'text' }
+import sqlite30 from '../../drizzle/sqlite/0030_admin_listing_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -49,6 +50,7 @@ import pg14 from '../../drizzle/pg/0014_execution_written_by.sql' with { type: '
 import pg15 from '../../drizzle/pg/0015_execution_delegated_backfill.sql' with { type: 'text' }
 import pg16 from '../../drizzle/pg/0016_turn_order_idx.sql' with { type: 'text' }
 import pg17 from '../../drizzle/pg/0017_session_password_confirmed.sql' with { type: 'text' }
+import pg18 from '../../drizzle/pg/0018_admin_listing_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -83,6 +85,7 @@ export const sqliteMigrations = {
     "0027_execution_delegated_backfill": sqlite27,
     "0028_turn_order_idx": sqlite28,
     "0029_session_password_confirmed": sqlite29,
+    "0030_admin_listing_idx": sqlite30,
   } as Record<string, string>,
 }
 
@@ -107,5 +110,6 @@ export const pgMigrations = {
     "0015_execution_delegated_backfill": pg15,
     "0016_turn_order_idx": pg16,
     "0017_session_password_confirmed": pg17,
+    "0018_admin_listing_idx": pg18,
   } as Record<string, string>,
 }
