@@ -4,7 +4,9 @@ import { ConfigError } from '../src/config-error'
 import { basePath, SERVED_SEGMENTS } from '../src/http/base-path'
 import { makeTestApp } from './helpers/app'
 import { consoleClient, createLink, PASSWORD, shownApproval, signedInPerson } from './helpers/console'
-import { makeActor } from './helpers/app'
+import { insertWriter, makeActor } from './helpers/app'
+import { executions } from '../src/db/schema'
+import { newId } from '../src/ids'
 
 // Hosting under a sub-path (README "Hosting under a sub-path"): TEAMDAY_PUBLIC_URL with a path,
 // behind a proxy that strips it (nginx `proxy_pass http://up/;`) or keeps it (`proxy_pass http://up;`).
@@ -103,6 +105,32 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     expect(first.headers.get('location')).toMatch(/^\/teamday\/api\/v1\/spaces\/space_[A-Za-z0-9]+$/)
     const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chatty', systemPrompt: 'Hi.' } })
     expect(agent.body.chatUrl).toBe(`/teamday/agents/${agent.body.id}/chat`)
+  })
+
+  test('a list\'s `Link: <…>; rel="next"` names the sub-path, as Location does, and is served; so does a streamed page\'s', async () => {
+    const { a } = await signedInPerson(t)
+    for (const title of ['first', 'second']) expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title } })).status).toBe(201)
+    const page = await t.req('GET', '/api/v1/tasks?limit=1', { token: a.token })
+    const next = /^<([^>]+)>; rel="next"$/.exec(page.headers.get('link') ?? '')?.[1]
+    expect(next).toStartWith('/teamday/api/v1/tasks?limit=1&cursor=')
+    // A proxy that keeps the prefix passes it on as it is; one that strips it, without.
+    for (const path of [next!, next!.slice('/teamday'.length)]) {
+      const second = await t.req('GET', path, { token: a.token })
+      expect([second.status, [page.body[0].title, second.body[0]?.title].sort()]).toEqual([200, ['first', 'second']])
+    }
+    // A page of large executions is sent as it is read (src/http/streamed-json.ts): the same header.
+    const agentId = await insertWriter(t, a)
+    const answer = 'lorem ipsum '.repeat(40_000)
+    for (let i = 0; i < 4; i++) {
+      const id = newId('exec')
+      const at = new Date(Date.parse('2026-06-01T12:00:00.000Z') + i * 1000)
+      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'Writer', agentVisibility: 'organization', chatId: id, sessionId: id, status: 'completed', message: `m${i}`, result: answer, messages: [], toolCalls: [], createdAt: at, updatedAt: at })
+    }
+    const res = await t.app.handle(new Request(`http://localhost/teamday/api/v1/executions?agentId=${agentId}&limit=3`, { headers: { authorization: `Bearer ${a.token}` } }))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-length')).toBeNull()
+    expect((await res.json()).length).toBe(3)
+    expect(res.headers.get('link')).toStartWith(`</teamday/api/v1/executions?agentId=${agentId}&limit=3&cursor=`)
   })
 
   test('a set-password link: its page and form; the CLI sign-in: authUrl, sign-in on the way, the approval form', async () => {

@@ -182,6 +182,16 @@ function withBasePath(response: Response, basePath: BasePath): Response {
   return res
 }
 
+/**
+ * A `Link` header value whose reference is a path (`</api/v1/tasks?…>; rel="next"`, the one link
+ * the server sends) with the base path before it; any other value as it is.
+ */
+export function linkWithBasePath(link: string, basePath: BasePath): string {
+  const end = link.indexOf('>')
+  if (link.charCodeAt(0) !== 60 || end < 0) return link
+  return `<${basePath.href(link.slice(1, end))}${link.slice(end)}`
+}
+
 /** A page made by htmlResponse, compressed for `request` when it accepts a coding; else null. */
 function compressedPage(response: Response, request: Request): Response | null {
   const html = pageTexts.get(response)
@@ -221,12 +231,17 @@ export function compressingAdapter(enabled: boolean, basePath?: BasePath): typeo
     const res = sub === null ? response : withBasePath(response, sub)
     return (enabled && request?.headers.has('accept-encoding') ? compressedPage(res, request) : null) ?? res
   }
-  /** The 201's `Location` of the API (created(), in `set`): with the base path too. */
+  /**
+   * The 201's `Location` of the API (created(), in `set`) and a list's `Link: <…>; rel="next"`
+   * (setPagingHeaders, in `set` too, also before a streamed page): with the base path too.
+   */
   const setLocation = (set: Set) => {
-    const location = set.headers.location
-    if (sub === null || typeof location !== 'string' || based.has(set.headers)) return
+    if (sub === null || based.has(set.headers)) return
+    const { location, link } = set.headers
+    if (typeof location !== 'string' && typeof link !== 'string') return
     based.add(set.headers)
-    set.headers.location = sub.href(location)
+    if (typeof location === 'string') set.headers.location = sub.href(location)
+    if (typeof link === 'string') set.headers.link = linkWithBasePath(link, sub)
   }
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined

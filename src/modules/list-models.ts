@@ -72,8 +72,9 @@ export interface HeaderPage {
  * - `X-Total-Count`: the matching items, by the capped-count rule of src/db/paging.ts (counted up
  *   to TOTAL_CAP; above that it is TOTAL_CAP and `X-Total-Count-Estimate: true`);
  * - `Link: </api/v1/tasks?…&cursor=…>; rel="next"` (RFC 8288; a reference relative to the
- *   request's origin, so it holds behind a proxy): the request's own query with `cursor` set and
- *   `offset` dropped (a cursor already says where the page starts);
+ *   request's origin, so it holds behind a proxy; under a sub-path the sending adapter puts the
+ *   base path before it, as on `Location`: src/http/compression.ts): the request's own query
+ *   with `cursor` set and `offset` dropped (a cursor already says where the page starts);
  * - `X-Next-Cursor`: the same cursor alone.
  * No next page: neither Link nor X-Next-Cursor.
  */
