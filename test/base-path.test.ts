@@ -89,6 +89,28 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     expect(doc.body.servers[0]).toEqual({ url: PUBLIC, description: 'This server' })
   })
 
+  test('Swagger UI opened at another name of the server: its second server and the one "Try it out" selects carry the sub-path', async () => {
+    // The public URL says 127.0.0.1:24080; the page is opened at localhost:24080 (through the proxy).
+    const doc = { body: await (await t.app.handle(new Request('http://localhost:24080/teamday/swagger/json'))).json() }
+    expect(doc.body.servers.map((s: { url: string }) => s.url)).toEqual([PUBLIC, 'http://localhost:24080/teamday'])
+    // The page's init script, run against a stand-in of the page and of Swagger UI: it selects
+    // the entry of the page's origin and base path (the origin alone sent the calls to the proxy's root).
+    const ui = await t.req('GET', '/swagger')
+    const init = pathsOf(ui.text).find((p) => p.includes('/swagger-init.js'))!
+    const script = (await t.req('GET', init)).text
+    const settings = /<script type="application\/json" id="swagger-settings">([^<]*)<\/script>/.exec(ui.text)![1]!
+    const selected: string[] = []
+    const window: Record<string, unknown> = { matchMedia: () => ({ matches: false, addEventListener() {} }) }
+    const document = { documentElement: { classList: { toggle() {} } }, getElementById: () => ({ textContent: settings }) }
+    const SwaggerUIBundle = (s: { onComplete(): void }) => {
+      window.ui = { specSelectors: { servers: () => doc.body.servers.map((x: { url: string }) => new Map([['url', x.url]])) }, oas3Actions: { setSelectedServer: (u: string) => selected.push(u) } }
+      s.onComplete()
+      return window.ui
+    }
+    new Function('window', 'document', 'location', 'SwaggerUIBundle', script)(window, document, { origin: 'http://localhost:24080' }, SwaggerUIBundle)
+    expect(selected).toEqual(['http://localhost:24080/teamday'])
+  })
+
   test("the API's Location and an agent's chatUrl name the sub-path; the Location is served", async () => {
     const { a } = await signedInPerson(t)
     const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Located' } })

@@ -9,7 +9,7 @@ import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
 import { validHost } from './host'
 import { versionedHref } from './asset-href'
-import type { BasePath } from './base-path'
+import { basePathOf, type BasePath } from './base-path'
 import swaggerUi from 'swagger-ui-dist/package.json' with { type: 'json' }
 
 export const DOCS_PATH = '/swagger'
@@ -50,7 +50,9 @@ const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, vali
 //   TEAMDAY_PUBLIC_URL when set; a page opened at another name of this server (127.0.0.1 where
 //   the public URL says localhost, the address a proxy passes on) sent every request cross-origin,
 //   which CORS (off by default) blocks: "Failed to fetch". The entry that is this page's own
-//   origin, when there is one, is chosen instead.
+//   origin, when there is one, is chosen instead; under a sub-path (src/http/base-path.ts) that
+//   origin with the base path, which the document's URL in the settings starts with
+//   (`/teamday/swagger/json`): the entry of the origin alone sent the calls to the proxy's root.
 const SWAGGER_INIT = `(function () {
   var dark = window.matchMedia('(prefers-color-scheme: dark)');
   var scheme = function () { document.documentElement.classList.toggle('dark-mode', dark.matches); };
@@ -59,7 +61,8 @@ const SWAGGER_INIT = `(function () {
   var settings = JSON.parse(document.getElementById('swagger-settings').textContent);
   settings.onComplete = function () {
     var servers = (window.ui.specSelectors.servers() || []).map(function (s) { return s.get('url'); });
-    if (servers.indexOf(location.origin) > 0) window.ui.oas3Actions.setSelectedServer(location.origin);
+    var own = location.origin + settings.url.slice(0, settings.url.length - ${JSON.stringify(`${DOCS_PATH}/json`)}.length);
+    if (servers.indexOf(own) > 0) window.ui.oas3Actions.setSelectedServer(own);
   };
   window.ui = SwaggerUIBundle(settings);
 })();
@@ -136,10 +139,12 @@ export function servedServers(request: Request, behindProxy = false, publicUrl?:
     // The page opened at another name of this server (http://127.0.0.1:8080 where the public URL
     // says http://localhost:8080): that origin second, so that "Try it out" can stay same-origin
     // (CORS is off by default). Not the same host in another scheme: that is the proxy's side.
+    // Under a sub-path with it (the page's links carry it, so it was reached with it; the server
+    // serves a request with the prefix as one without: src/http/base-path.ts).
     const reached = requestOrigin(request, behindProxy)
     const pub = new URL(publicUrl)
     const other = new URL(reached).host !== pub.host
-    return [{ url: publicUrl, description: 'This server' }, ...(other ? [{ url: reached, description: 'This server, as this page reached it' }] : [])]
+    return [{ url: publicUrl, description: 'This server' }, ...(other ? [{ url: reached + basePathOf(publicUrl), description: 'This server, as this page reached it' }] : [])]
   }
   return [{ url: requestOrigin(request, behindProxy), description: 'This server' }]
 }
