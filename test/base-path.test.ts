@@ -194,6 +194,8 @@ describe('a proxy that keeps the prefix', () => {
     expect((await t.req('GET', '/teamday/api/v1/spaces', { token: a.token })).status).toBe(200)
     expect((await t.req('GET', '/teamday/api/health')).status).toBe(200)
     expect((await t.req('GET', '/api/health')).status).toBe(200)
+    // A client whose base URL ends in `/` (`…/teamday/` + `/api/v1/spaces`, as TeamDay's CLI joins them).
+    expect((await t.req('GET', '/teamday//api/v1/spaces', { token: a.token })).status).toBe(200)
     // Only the prefix as a whole segment is taken off.
     expect((await t.req('GET', '/teamdayx/api/health')).status).toBe(404)
   })
@@ -232,6 +234,10 @@ test('strip: the prefix as a whole segment, before a path, a query or nothing', 
   expect(routed('http://h/teamdayx/login')).toBe('http://h/teamdayx/login')
   expect(routed('http://h/login?next=/teamday/x')).toBe('http://h/login?next=/teamday/x')
   expect(routed('http://h/x/teamday/login')).toBe('http://h/x/teamday/login')
+  // A base URL ending in `/` joined with `/api/…` (TeamDay's CLI): the slashes merged, as at the root.
+  expect(routed('http://h/teamday//api/v1/spaces?x=//y')).toBe('http://h/api/v1/spaces?x=//y')
+  expect(routed('http://h/teamday///login')).toBe('http://h/login')
+  expect(routed('http://h/teamday//')).toBe('http://h/')
 })
 
 test('without a path in the public URL nothing is rewritten', () => {

@@ -82,7 +82,13 @@ export function basePath(publicUrl: string | undefined): BasePath {
       const after = url.charCodeAt(start + base.length)
       // `/teamday`, `/teamday/…`, `/teamday?…`; not `/teamdayx`.
       if (!(Number.isNaN(after) || after === 47 || after === 63)) return
-      const rest = url.slice(start + base.length)
+      // A client's base URL with a trailing slash (`https://host/teamday/` + `/api/v1/spaces`, as
+      // TeamDay's CLI joins them) through a proxy that keeps the prefix: `/teamday//api/v1/spaces`.
+      // Its slashes merged, as the server merges them at the root (shortHostsRouted, src/http/listen.ts,
+      // which ran before the prefix was taken off).
+      let from = start + base.length
+      while (url.charCodeAt(from) === 47 && url.charCodeAt(from + 1) === 47) from++
+      const rest = url.slice(from)
       const stripped = url.slice(0, start) + (rest === '' || rest.charCodeAt(0) === 63 ? '/' + rest : rest)
       Object.defineProperty(request, 'url', { value: stripped, configurable: true })
     },
