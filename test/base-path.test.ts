@@ -7,6 +7,7 @@ import { consoleClient, createLink, PASSWORD, shownApproval, signedInPerson } fr
 import { insertWriter, makeActor } from './helpers/app'
 import { executions } from '../src/db/schema'
 import { newId } from '../src/ids'
+import { CHAT_JS } from '../src/console/assets'
 
 // Hosting under a sub-path (README "Hosting under a sub-path"): TEAMDAY_PUBLIC_URL with a path,
 // behind a proxy that strips it (nginx `proxy_pass http://up/;`) or keeps it (`proxy_pass http://up;`).
@@ -91,7 +92,7 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
 
   test('Swagger UI opened at another name of the server: its second server and the one "Try it out" selects carry the sub-path', async () => {
     // The public URL says 127.0.0.1:24080; the page is opened at localhost:24080 (through the proxy).
-    const doc = { body: await (await t.app.handle(new Request('http://localhost:24080/teamday/swagger/json'))).json() }
+    const doc = { body: (await (await t.app.handle(new Request('http://localhost:24080/teamday/swagger/json'))).json()) as { servers: { url: string }[] } }
     expect(doc.body.servers.map((s: { url: string }) => s.url)).toEqual([PUBLIC, 'http://localhost:24080/teamday'])
     // The page's init script, run against a stand-in of the page and of Swagger UI: it selects
     // the entry of the page's origin and base path (the origin alone sent the calls to the proxy's root).
@@ -109,6 +110,42 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     }
     new Function('window', 'document', 'location', 'SwaggerUIBundle', script)(window, document, { origin: 'http://localhost:24080' }, SwaggerUIBundle)
     expect(selected).toEqual(['http://localhost:24080/teamday'])
+  })
+
+  test("a chat page's poll sent to the sign-in page under the sub-path says the session ended (not that the answer arrived)", async () => {
+    const { a, c } = await signedInPerson(t)
+    const agentId = await insertWriter(t, a, { slug: 'poller' })
+    const chatId = newId('exec')
+    const at = new Date(t.clock.now())
+    await t.db.insert(executions).values({ id: chatId, organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'Writer', agentVisibility: 'organization', chatId, sessionId: chatId, status: 'running', message: 'hello', messages: [], toolCalls: [], createdAt: at, updatedAt: at })
+    const chat = `/agents/${agentId}/chat?chat=${chatId}`
+    const page = await c.get(chat)
+    expect([page.status, page.text]).toEqual([200, expect.stringContaining('data-refresh=')])
+    const attrs = new Map<string, string>()
+    new HTMLRewriter().on('#chat-status', { element: (el) => void [...el.attributes].forEach(([k, v]) => attrs.set(k, v)) }).transform(page.text)
+    expect(attrs.get('data-href')).toBe('/teamday/login')
+    // The page's chat script, against a stand-in of the page: a turn runs; its poll is
+    // redirected (the session ended) to the sign-in page as the server names it.
+    const state = new Map<string, string>([...attrs])
+    const status = { textContent: '', getAttribute: (k: string) => state.get(k) ?? null, setAttribute: (k: string, v: string) => state.set(k, v), appendChild() {} }
+    const document = {
+      querySelectorAll: () => [],
+      querySelector: (q: string) => (q === '[data-refresh]' && !state.has('stopped') ? { getAttribute: () => null, remove: () => state.set('stopped', '1') } : null),
+      getElementById: (id: string) => (id === 'chat-status' ? status : null),
+      createElement: () => ({}),
+      createTextNode: () => ({}),
+    }
+    const login = `${PUBLIC}/login?next=${encodeURIComponent(chat)}`
+    const fetch = async () => ({ redirected: true, url: login, status: 200, ok: true, text: async () => '<!doctype html><p>Sign in</p>' })
+    class DOMParser {
+      parseFromString = () => ({ getElementById: () => null, querySelector: () => null })
+    }
+    const timers: (() => void)[] = []
+    const window = { fetch, DOMParser }
+    new Function('window', 'document', 'location', 'fetch', 'DOMParser', 'setTimeout', CHAT_JS)(window, document, { href: PUBLIC + chat }, fetch, DOMParser, (f: () => void) => timers.push(f))
+    timers.shift()!()
+    for (let i = 0; i < 10 && state.get('data-state') === undefined; i++) await Bun.sleep(1)
+    expect([state.get('data-state'), status.textContent]).toEqual(['ended', attrs.get('data-text-ended')])
   })
 
   test("the API's Location and an agent's chatUrl name the sub-path; the Location is served", async () => {
@@ -151,7 +188,7 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     const res = await t.app.handle(new Request(`http://localhost/teamday/api/v1/executions?agentId=${agentId}&limit=3`, { headers: { authorization: `Bearer ${a.token}` } }))
     expect(res.status).toBe(200)
     expect(res.headers.get('content-length')).toBeNull()
-    expect((await res.json()).length).toBe(3)
+    expect(((await res.json()) as unknown[]).length).toBe(3)
     expect(res.headers.get('link')).toStartWith(`</teamday/api/v1/executions?agentId=${agentId}&limit=3&cursor=`)
   })
 

@@ -214,7 +214,8 @@ document.querySelectorAll('form[data-confirm]').forEach(function (f) {
  * the focus on an element of a swapped part (the same element of the new part). What happens
  * is said in #chat-status (role=status, outside the swapped part), in the texts the page gives it
  * (data-text-*, its language): the answer arrived; the session ended (the poll was sent to the
- * sign-in page: a link to sign in again, and it stops); 429, 5xx and network errors: it says it
+ * sign-in page, the status's data-href: `/login`, under a sub-path `/teamday/login`; a link to
+ * sign in again, and it stops); 429, 5xx and network errors: it says it
  * retries, after 2, 4, 8, 16 then every 30 seconds; 404 (the chat or its agent gone): it says so
  * and stops. Without it the page refreshes itself (a <noscript> meta refresh). A sent form's
  * button is disabled, so that one click starts one turn.
@@ -234,6 +235,7 @@ document.querySelectorAll('form.chat-form').forEach(function (f) {
   var version = live.getAttribute('data-version') || '';
   var failures = 0;
   var text = function (k) { return status.getAttribute('data-text-' + k) || ''; };
+  var signIn = new URL(status.getAttribute('data-href') || '/login', location.href).pathname;
   var say = function (k, link) {
     status.textContent = k ? text(k) : '';
     status.setAttribute('data-state', k || '');
@@ -296,7 +298,7 @@ document.querySelectorAll('form.chat-form').forEach(function (f) {
     fetch(location.href, { credentials: 'same-origin', cache: 'no-store', headers: headers })
       .then(function (r) {
         var to = new URL(r.url, location.href);
-        if (r.redirected && to.pathname === '/login') return stop('ended', to.pathname + to.search);
+        if (r.redirected && to.pathname === signIn) return stop('ended', to.pathname + to.search);
         if (r.status === 204) { answered(); setTimeout(tick, every); return; }
         if (r.status === 404) return stop('gone');
         if (r.status === 429 || r.status >= 500) return retry();

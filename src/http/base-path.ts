@@ -10,10 +10,10 @@
  *   and `proxy_pass http://up;` (it keeps it), as Grafana's serve_from_sub_path; a request
  *   without it (curl of the server itself, a health check) is served as before;
  * - going out, every address the server gives a browser or client carries it: a `Location` that
- *   is a path (redirects, the API's 201), and the `href`, `src`, `action` and `formaction` of a
- *   console page that are paths (`page`, through an HTML parser: Bun's HTMLRewriter, never a
- *   regular expression over the markup), Swagger UI's files and its document's URL (docs.ts),
- *   an agent's `chatUrl`. Links within a page (`#main`), query-only links (`?page=2`) and
+ *   is a path (redirects, the API's 201, a list's `Link`), and the `href`, `src`, `action`,
+ *   `formaction` and `data-href` (an address a page's script uses) of a console page that are
+ *   paths (`page`, through an HTML parser: Bun's HTMLRewriter, never a regular expression over
+ *   the markup), Swagger UI's files and its document's URL (docs.ts), an agent's `chatUrl`. Links within a page (`#main`), query-only links (`?page=2`) and
  *   scheme-relative ones (`//host/…`) are left as they are.
  * With no path in the public URL (or none set) all of this is the identity, and costs nothing.
  * Under one, a page's rewrite costs about 0.4 ms for 22 KB with a hundred forms (measured here).
@@ -54,8 +54,11 @@ function isServerPath(value: string): boolean {
   return value.charCodeAt(0) === 47 && value.charCodeAt(1) !== 47 && value.charCodeAt(1) !== 92
 }
 
-/** The attributes of a page that name an address a browser goes to or loads. */
-const LINK_ATTRIBUTES = ['href', 'src', 'action', 'formaction'] as const
+/**
+ * The attributes of a page that name an address a browser goes to or loads; `data-href`, one a
+ * page's script compares with or goes to (the chat page's sign-in page, src/console/assets.ts).
+ */
+const LINK_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'data-href'] as const
 
 const IDENTITY: BasePath = { path: '', href: (p) => p, strip: () => {}, page: (html) => html }
 

@@ -192,6 +192,9 @@ export function AgentChatPage(props: AgentChatProps) {
           data-text-retrying={t.chatRetrying}
           data-text-gone={t.chatGone}
           data-text-failed={t.chatRefreshFailed}
+          // The sign-in page, where a poll of an ended session is sent (under a sub-path with it:
+          // the page's links are given the base path, this one too; src/http/base-path.ts).
+          data-href="/login"
         ></p>
       ) : (
         ''
