@@ -655,6 +655,18 @@ function publicUrlVar(value: string | undefined): string | undefined {
     const has = [u.username || u.password ? 'credentials' : '', u.search ? 'a query' : '', u.hash ? 'a fragment' : ''].filter(Boolean).join(', ')
     throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${quotableUrl(value)}"${has ? `, with ${has}` : ''})`)
   }
+  // The path as the base path of every link and the prefix taken off requests (src/http/base-path.ts):
+  // no empty segment (`http://host//teamday` made links `//teamday/…`, scheme-relative: another
+  // host), and no percent-escape (a space or `é` is written as one by the URL parser): a request's
+  // escape may come decoded or in the other case, and `/%61pi` would be `/api`.
+  if (u.pathname.includes('//')) {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL's path may not hold an empty segment, two slashes in a row (got "${quotableUrl(value)}"): such as ${u.origin}/teamday`)
+  }
+  if (u.pathname.includes('%')) {
+    throw new ConfigError(
+      `TEAMDAY_PUBLIC_URL's path may not hold a percent-escape, nor a character a URL writes as one (a space, a non-ASCII letter) (got "${quotableUrl(value)}"): choose one of letters, digits and - . _ ~, such as ${u.origin}/teamday`,
+    )
+  }
   const served = servedSegmentOf(u.pathname)
   if (served !== null) {
     throw new ConfigError(`TEAMDAY_PUBLIC_URL's path may not start with /${served}, a path teamday serves itself (got "${quotableUrl(value)}"): choose another, such as ${u.origin}/teamday`)

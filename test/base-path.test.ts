@@ -251,6 +251,15 @@ test('a public URL whose path starts with a path teamday serves is refused at st
   expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/api' })).toThrow(ConfigError)
   expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/Swagger/x' })).toThrow(/may not start with \/swagger/)
   expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/apis/' }).publicUrl).toBe('https://example.com/apis')
+  // An empty segment made the base path `//teamday`: links scheme-relative, to the host "teamday".
+  for (const url of ['https://example.com//teamday', 'https://example.com/team//day', 'https://example.com/teamday//', 'https://example.com//']) {
+    expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: url })).toThrow(`TEAMDAY_PUBLIC_URL's path may not hold an empty segment, two slashes in a row (got "${url}"): such as https://example.com/teamday`)
+  }
+  // A percent-escape: `/%61pi` is `/api`, and a request may bring an escape decoded (src/http/url-path.ts) or not.
+  for (const url of ['https://example.com/%61pi', 'https://example.com/team%2Dday', 'https://example.com/caf\u00e9', 'https://example.com/my team']) {
+    expect(() => loadConfig({ TEAMDAY_PUBLIC_URL: url })).toThrow(/^TEAMDAY_PUBLIC_URL's path may not hold a percent-escape, nor a character a URL writes as one \(a space, a non-ASCII letter\) \(got "[^"]+"\): choose one of letters, digits and - \. _ ~, such as https:\/\/example\.com\/teamday$/)
+  }
+  expect(loadConfig({ TEAMDAY_PUBLIC_URL: 'https://example.com/Team-Day_1.x~/' }).publicUrl).toBe('https://example.com/Team-Day_1.x~')
 })
 
 test("SERVED_SEGMENTS names the first segment of every route the app has", () => {
