@@ -43,6 +43,16 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
     expect([out.status, out.headers.get('location')]).toEqual([303, '/teamday/login?next=%2Fspaces'])
   })
 
+  test("console and Swagger UI pages name their icon under the sub-path (browsers asked the root's /favicon.ico: another site's)", async () => {
+    for (const path of ['/login', '/swagger']) {
+      const page = await t.req('GET', path)
+      const icon = /<link rel="icon" href="([^"]+)"/.exec(page.text)?.[1]
+      expect([path, icon]).toEqual([path, expect.stringMatching(/^\/teamday\/favicon\.ico\?v=/)])
+      const res = await t.req('GET', icon!)
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, 'image/x-icon'])
+    }
+  })
+
   test('the session cookie is Path=/teamday over plain HTTP (not sent to the other sites of the host)', async () => {
     const { a } = await signedInPerson(t)
     const res = await consoleClient(t).signIn(a.email)

@@ -179,7 +179,8 @@ describe('the committed openapi/openapi.json', () => {
     const res = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'internal.example.org:8080' } })
     expect(res.body.servers).toEqual([
       { url: 'https://td.example.org/teamday', description: 'This server' },
-      { url: 'http://internal.example.org:8080', description: 'This server, as this page reached it' },
+      // With the public URL's path: the page was reached under it (the proxy keeps or strips it).
+      { url: 'http://internal.example.org:8080/teamday', description: 'This server, as this page reached it' },
     ])
     const same = await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'td.example.org' } })
     expect(same.body.servers).toEqual([{ url: 'https://td.example.org/teamday', description: 'This server' }])
@@ -729,12 +730,12 @@ describe('Swagger UI, offline', () => {
     html = res.text
   }, 60_000)
 
-  test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', async () => {
+  test('the page loads its script and stylesheet from /swagger/assets and its icon from /favicon.ico, never from a CDN', async () => {
     const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1])
     const styles = [...html.matchAll(/<link[^>]*\shref="([^"]+)"/g)].map((m) => m[1])
     // Named with a version (`?v=`) that changes with the file: a browser's copy of the previous version's is not used.
     expect(scripts.map((s) => s!.replace(/\?v=[0-9a-z.]+$/, ''))).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-init.js'])
-    expect(styles.map((s) => s!.replace(/\?v=[0-9a-z.]+$/, ''))).toEqual(['/swagger/assets/swagger-ui.css'])
+    expect(styles.map((s) => s!.replace(/\?v=[0-9a-z.]+$/, ''))).toEqual(['/favicon.ico', '/swagger/assets/swagger-ui.css'])
     expect([...scripts, ...styles].every((u) => /\?v=[0-9a-z.]+$/.test(u!))).toBe(true)
     expect(scripts[0]).toBe(`/swagger/assets/swagger-ui-bundle.js?v=${swaggerUiVersion}`)
     for (const u of [...scripts, ...styles]) expect([u, (await t.req('GET', u!)).status]).toEqual([u, 200])

@@ -9,6 +9,7 @@ import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
 import { validHost } from './host'
 import { versionedHref } from './asset-href'
+import { ASSET_HREF } from '../console/assets'
 import { basePathOf, type BasePath } from './base-path'
 import swaggerUi from 'swagger-ui-dist/package.json' with { type: 'json' }
 
@@ -81,6 +82,9 @@ const PAGE_FILES = {
   init: versionedHref(`${ASSETS}/swagger-init.js`, SWAGGER_INIT),
 }
 
+/** The console's icon (src/console/assets.ts), named by the page: under a sub-path, the browser's guess, /favicon.ico at the root, is another site's. */
+const FAVICON_HREF = ASSET_HREF['/favicon.ico']!
+
 /**
  * Beside Swagger UI's style (the CSP allows inline style, which Swagger UI itself needs): at 320 px
  * an operation's responses tables (Code, Description, Links) were 364 px wide, as wide as their
@@ -112,6 +116,7 @@ export function swaggerPage(title: string, href: (path: string) => string = (pat
   <meta charset="utf-8" />
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>${esc(title)}</title>
+  <link rel="icon" href="${href(FAVICON_HREF)}" />
   <link rel="stylesheet" href="${href(PAGE_FILES.css)}" />
   <style>${PAGE_STYLE}</style>
 </head>

@@ -65,6 +65,8 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title safe>{`${props.documentTitle ?? isolate(props.title)} - teamday`}</title>
         <link rel="stylesheet" href={ASSET_HREF['/console/assets/console.css']} />
+        {/* Named, not left to the browser's guess at the root: under a sub-path, the root is another site's (src/http/base-path.ts). */}
+        <link rel="icon" href={ASSET_HREF['/favicon.ico']} />
         <script src={ASSET_HREF['/console/assets/console.js']} defer></script>
         {props.script ? <script src={props.script} defer></script> : ''}
         {props.refresh ? (
