@@ -21,6 +21,14 @@ if (!browserSuitesRun) {
   /** Where browsers reach teamday: the proxy's /teamday. */
   let pub: string
   const problems: string[] = []
+  /**
+   * What the browser asked of the proxy's host and got a status of 400 or more for: a file or a
+   * page it loaded by itself (a stylesheet, a script, the icon) from the root, the proxy's 404.
+   * Chromium's console says only "Failed to load resource", which watchedPage passes over; and
+   * its favicon requests reach no page event, so the proxy notes them (a browser's requests carry
+   * Sec-Fetch-Mode, this file's own fetch calls do not).
+   */
+  const failedLoads: string[] = []
 
   beforeAll(async () => {
     let upstream = ''
@@ -28,17 +36,22 @@ if (!browserSuitesRun) {
       hostname: '127.0.0.1',
       port: 0,
       async fetch(request) {
-        const u = new URL(request.url)
-        if (u.pathname !== '/teamday' && !u.pathname.startsWith('/teamday/')) return new Response('Not Found (proxy)', { status: 404 })
-        const headers = new Headers(request.headers)
-        // Bun's fetch asks for compression itself, then decompresses the answer and keeps its
-        // Content-Encoding: ask for none.
-        headers.set('accept-encoding', 'identity')
-        const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer()
-        const res = await fetch(`${upstream}${u.pathname.slice('/teamday'.length) || '/'}${u.search}`, { method: request.method, headers, body, redirect: 'manual' })
-        return new Response(res.body, { status: res.status, headers: res.headers })
+        const res = await forward(request)
+        if (res.status >= 400 && request.headers.has('sec-fetch-mode')) failedLoads.push(`${res.status} ${request.method} ${new URL(request.url).pathname}`)
+        return res
       },
     })
+    async function forward(request: Request): Promise<Response> {
+      const u = new URL(request.url)
+      if (u.pathname !== '/teamday' && !u.pathname.startsWith('/teamday/')) return new Response('Not Found (proxy)', { status: 404 })
+      const headers = new Headers(request.headers)
+      // Bun's fetch asks for compression itself, then decompresses the answer and keeps its
+      // Content-Encoding: ask for none.
+      headers.set('accept-encoding', 'identity')
+      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer()
+      const res = await fetch(`${upstream}${u.pathname.slice('/teamday'.length) || '/'}${u.search}`, { method: request.method, headers, body, redirect: 'manual' })
+      return new Response(res.body, { status: res.status, headers: res.headers })
+    }
     pub = `http://127.0.0.1:${proxy.port}/teamday`
     served = await listeningApp({ publicUrl: pub })
     upstream = served.base
@@ -55,6 +68,9 @@ if (!browserSuitesRun) {
   describe('behind a proxy at /teamday/ that strips the prefix', () => {
     test('sign in, create a token, revoke it with the trash icon', async () => {
       const page = await watchedPage(browser, problems, { locale: 'en-GB' })
+      page.on('response', (r) => {
+        if (new URL(r.url()).origin === new URL(pub).origin && r.status() >= 400) failedLoads.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} (page)`)
+      })
       await page.goto(`${pub}/settings/profile`)
       await page.waitForURL(`${pub}/login?next=%2Fsettings%2Fprofile`)
       await submitSignIn(page, 'ada@example.com')
@@ -80,6 +96,7 @@ if (!browserSuitesRun) {
       // files and document; Swagger UI's rendering of the document takes seconds here).
       expect(await page.getByRole('link', { name: 'API docs' }).getAttribute('href')).toBe('/teamday/swagger')
       expect(problems).toEqual([])
+      expect(failedLoads).toEqual([])
       await page.context().close()
     })
   })
