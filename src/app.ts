@@ -10,7 +10,7 @@ import { readBody } from './http/body'
 import { clientAddressResolver, httpsResolver, type PeerAddress } from './http/client-address'
 import { createConsole } from './console'
 import { requestContexts, type RouteKit } from './http/context'
-import { docsPlugin } from './http/docs'
+import { DOCS_PATH, docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { trackRequestWrites } from './db/request-writes'
 import { requestGuards } from './http/guards'
@@ -169,7 +169,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
-    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages, (request, route) => refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url))))
+    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages, (request, route) => refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url)), base.href(DOCS_PATH)))
     .onRequest(guards.head)
     // A console form from another site: its 403 page before anything reads the body (src/console/index.ts).
     .onRequest(webConsole.crossOriginGuard)

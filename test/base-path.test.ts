@@ -8,6 +8,7 @@ import { insertWriter, makeActor } from './helpers/app'
 import { executions } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { CHAT_JS } from '../src/console/assets'
+import { firstStartText } from '../src/cli/admin/serve'
 
 // Hosting under a sub-path (README "Hosting under a sub-path"): TEAMDAY_PUBLIC_URL with a path,
 // behind a proxy that strips it (nginx `proxy_pass http://up/;`) or keeps it (`proxy_pass http://up;`).
@@ -275,6 +276,13 @@ test('a public URL whose path starts with a path teamday serves is refused at st
 test("SERVED_SEGMENTS names the first segment of every route the app has", () => {
   const firsts = new Set(t.app.routes.map((r) => r.path.split('/')[1]!).filter((s) => s !== ''))
   expect([...firsts].filter((s) => !(SERVED_SEGMENTS as readonly string[]).includes(s))).toEqual([])
+})
+
+test('messages name the sub-path: a 404 the API reference, the first start where tokens are made', async () => {
+  const missing = await t.req('GET', '/teamday/api/v1/nope')
+  expect([missing.status, missing.body.message]).toEqual([404, 'No route GET /api/v1/nope. See /teamday/swagger for the API reference.'])
+  const first = firstStartText({ kind: 'password_file', email: 'ops@example.com', org: 'default' }, PUBLIC)
+  expect(first).toContain(` Sign in at ${PUBLIC}/login\n Then create a token on Settings → Profile → Personal Access Tokens (/teamday/settings/tokens),\n`)
 })
 
 test('strip: the prefix as a whole segment, before a path, a query or nothing', () => {

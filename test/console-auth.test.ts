@@ -991,7 +991,10 @@ describe('throttling per IP and the set-password command', () => {
       expect(Bun.spawnSync([process.execPath, main, 'users', 'create', '--email', 'ops@example.com', '--org', 'default', '--role', 'admin', '--db', db], { env }).exitCode).toBe(0)
       const set = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('a password from stdin\n') })
       expect(set.exitCode).toBe(0)
-      expect(set.stdout.toString()).toContain('password set for ops@example.com')
+      expect(set.stdout.toString()).toContain('password set for ops@example.com; their console sessions have ended. Sign in at /login\n')
+      // With TEAMDAY_PUBLIC_URL, where browsers reach the console (a sub-path's with it: it said /login).
+      const sub = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env: { ...env, TEAMDAY_PUBLIC_URL: 'https://example.com/teamday/' }, stdin: new TextEncoder().encode('a password from stdin\n') })
+      expect([sub.exitCode, sub.stdout.toString()]).toEqual([0, expect.stringContaining('. Sign in at https://example.com/teamday/login\n')])
       const empty = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('') })
       expect(empty.exitCode).toBe(2)
       const f = await makeTestApp({ dbPath: db, key })

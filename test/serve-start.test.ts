@@ -126,6 +126,7 @@ describe('serve: what a start prints', () => {
     writeFileSync(file, 'a long enough password\n', { mode: 0o600 })
     const withFile = await startAndStop(await newDatabase('public-password'), { ...env, TEAMDAY_PUBLIC_URL: 'https://td.example.org/teamday', TEAMDAY_ADMIN_PASSWORD_FILE: file })
     expect(withFile).toContain(' Sign in at https://td.example.org/teamday/login\n')
+    expect(withFile).toContain(' Then create a token on Settings → Profile → Personal Access Tokens (/teamday/settings/tokens),\n')
     expect(withFile).toContain('Console: https://td.example.org/teamday/login   API docs: https://td.example.org/teamday/swagger')
     // Unset: the address it listens on, as before.
     expect(await startAndStop(await newDatabase('no-public-link'))).toMatch(/^ {3}http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]+$/m)

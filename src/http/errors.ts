@@ -151,7 +151,9 @@ export type ErrorRenderer = (e: ErrorAnswer) => Response | null | Promise<Respon
 /**
  * `routes` lists the app's routes once they are all registered (for 405 Allow); `clientAddress`
  * names where a refused authentication came from, in the log; `render`: the errors of requests
- * another part owns answered its way (the console's paths as its pages), JSON otherwise.
+ * another part owns answered its way (the console's paths as its pages), JSON otherwise;
+ * `docsHref`: Swagger UI's path as clients reach it, which a 404 names (under a sub-path,
+ * `/teamday/swagger`: src/http/base-path.ts).
  */
 export function errorsPlugin(
   log: Logger,
@@ -161,6 +163,7 @@ export function errorsPlugin(
   onAuthFailure: (code: string) => void = () => {},
   render?: ErrorRenderer,
   queryRefusal?: (request: Request, route: string) => AppError | null,
+  docsHref = '/swagger',
 ) {
   let matchers: { method: string; path: string; re: RegExp }[] | undefined
   const outage = new RepeatedLines(clock)
@@ -227,7 +230,7 @@ export function errorsPlugin(
         } else {
           status = 404
           errCode = 'route_not_found'
-          message = `No route ${request.method} ${shown}. See /swagger for the API reference.`
+          message = `No route ${request.method} ${shown}. See ${docsHref} for the API reference.`
         }
       } else if (code === 'INVALID_COOKIE_SIGNATURE') {
         status = 400

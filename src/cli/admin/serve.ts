@@ -10,6 +10,7 @@ import { requestsLogged } from '../../http/observe'
 import { recordPendingKeys } from '../../http/idempotency'
 import { IDLE_TIMEOUT_S, MAX_TIMEOUT_S, type ListenOptions } from '../../http/listen'
 import { watchDescriptors } from '../../http/descriptor-watch'
+import { basePathOf } from '../../http/base-path'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -574,14 +575,18 @@ async function namingSettings<T>(make: () => Promise<T>): Promise<T> {
  * What the first start prints: never a credential that lasts. The set-up link works once, for
  * an hour; the server keeps only its hash.
  */
-/** Where tokens are made, in the words of TeamDay's docs (Settings → Profile → Personal Access Tokens), and without a browser. */
-const CREATE_TOKEN = [' Then create a token on Settings → Profile → Personal Access Tokens (/settings/tokens),', ' or headless: teamday tokens create --email E --name NAME']
+/**
+ * Where tokens are made, in the words of TeamDay's docs (Settings → Profile → Personal Access
+ * Tokens), its path with the base path of `base` (`/teamday/settings/tokens` under a sub-path,
+ * src/http/base-path.ts), and without a browser.
+ */
+const createToken = (base: string) => [` Then create a token on Settings → Profile → Personal Access Tokens (${basePathOf(base)}/settings/tokens),`, ' or headless: teamday tokens create --email E --name NAME']
 
 export function firstStartText(first: Bootstrap, base: string, db = ''): string {
   const rule = '================================================================================'
   const lines =
     first.kind === 'password_file'
-      ? [` First start: created organization "${first.org}" and admin ${first.email} with the password from TEAMDAY_ADMIN_PASSWORD_FILE.`, ` Sign in at ${base}/login`, ...CREATE_TOKEN]
+      ? [` First start: created organization "${first.org}" and admin ${first.email} with the password from TEAMDAY_ADMIN_PASSWORD_FILE.`, ` Sign in at ${base}/login`, ...createToken(base)]
       : [
           ` First start: created organization "${first.org}" and admin user ${first.email}.`,
           ' Choose the admin password here (one use, expires in 1 hour):',
@@ -589,7 +594,7 @@ export function firstStartText(first: Bootstrap, base: string, db = ''): string 
           `   ${base}${first.path}`,
           '',
           ` Expires: ${first.expiresAt.toISOString()}. Missed it? teamday users set-password --email ${first.email}${db}`,
-          ...CREATE_TOKEN,
+          ...createToken(base),
         ]
   return ['', rule, ...lines, rule, ''].join('\n')
 }

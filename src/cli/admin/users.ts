@@ -69,9 +69,10 @@ export function list({ values, io }: Run<{ org?: string; limit?: string; cursor?
 export async function setUserPassword({ values, io }: Member): Promise<void> {
   const email = values.email!
   const password = await readSecret('New password: ', 'Repeat it: ')
-  await withRuntime(io, values.db, async (_rt, ctx) => {
+  await withRuntime(io, values.db, async (rt, ctx) => {
     const user = await requireUser(ctx, email)
     await setPassword(ctx, user.id, password)
-    io.out(`password set for ${user.email}; their console sessions have ended. Sign in at /login`)
+    // Where browsers reach the console when TEAMDAY_PUBLIC_URL says (a sub-path's too); else its path.
+    io.out(`password set for ${user.email}; their console sessions have ended. Sign in at ${rt.config.publicUrl ?? ''}/login`)
   })
 }
