@@ -126,7 +126,7 @@ async function expectCleanCommittedAndServed(prefix: string, config?: Parameters
   const servedPublic = await pub.app.handle(new Request('http://127.0.0.1:3000/swagger/json'))
   expect(((await servedPublic.clone().json()) as { servers: unknown }).servers).toEqual([
     { url: 'https://teamday.internal/td', description: 'This server' },
-    { url: 'http://127.0.0.1:3000', description: 'This server, as this page reached it' },
+    { url: 'http://127.0.0.1:3000/td', description: 'This server, as this page reached it' },
   ])
   const [committed, live, livePublic] = await Promise.all([
     lint(`${prefix}committed.json`, readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8'), config),
