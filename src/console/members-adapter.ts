@@ -3,6 +3,7 @@ import { addMember as addToOrganization, listMembers as listOfOrganization, memb
 import { createLink, linkableUsers } from '../modules/users/links'
 import { AppError } from '../errors'
 import { endSessionsInOrganization, type SignedIn } from './session'
+import { ConfirmationNeeded } from './sudo'
 
 /**
  * The Members page over the members service of /api/v1/organizations/{orgId}/members
@@ -69,11 +70,16 @@ async function linkRefused(ctx: Ctx, organizationId: string, userId: string, ema
 /**
  * Adds a member; a person without a password and in no other organization gets a one-time "set
  * your password" link (72 h); `noLink` says why a person without a password got none.
+ * `proved`: whether the admin's password was proved within Confirm access's window
+ * (src/console/sudo.tsx); without it, an add that would hand out a link throws
+ * ConfirmationNeeded, its transaction (the membership, the account) rolled back. A stolen admin
+ * session added its thief's address as an admin with a link, and so a password of their own.
  */
-export async function addMember(ctx: Ctx, who: SignedIn, email: string, role: string): Promise<{ email: string; link: string | null; noLink?: string }> {
+export async function addMember(ctx: Ctx, who: SignedIn, email: string, role: string, proved: boolean): Promise<{ email: string; link: string | null; noLink?: string }> {
   return withTx(ctx, async (tx) => {
     const r = await addToOrganization(tx, who.organization.id, { email, role })
     const refused = await linkRefused(tx, who.organization.id, r.user.id, r.user.email)
+    if (refused === null && !proved) throw new ConfirmationNeeded()
     const link = refused === null ? (await createLink(tx, r.user.id, who.organization.id, 'set_password')).path : null
     return { email: r.user.email, link, ...(r.user.passwordHash === null && refused !== null ? { noLink: refused } : {}) }
   })
@@ -100,12 +106,14 @@ export async function removeMemberNow(ctx: Ctx, who: SignedIn, userId: string): 
 
 /**
  * A new "set your password" link for a member without a password who belongs to no other
- * organization (replaces an unused one); ends nothing until used. Anyone else: 403.
+ * organization (replaces an unused one); ends nothing until used. Anyone else: 403. `proved`: as
+ * addMember's (ConfirmationNeeded, once the link would be given, before it is made).
  */
-export async function passwordLink(ctx: Ctx, who: SignedIn, userId: string): Promise<{ email: string; path: string }> {
+export async function passwordLink(ctx: Ctx, who: SignedIn, userId: string, proved: boolean): Promise<{ email: string; path: string }> {
   notSelf(who, userId)
   const member = await getMember(ctx, who.organization.id, userId)
   const refused = await linkRefused(ctx, who.organization.id, userId, member.email)
   if (refused !== null) throw new AppError('forbidden', refused)
+  if (!proved) throw new ConfirmationNeeded()
   return { email: member.email, path: (await createLink(ctx, userId, who.organization.id, 'set_password')).path }
 }

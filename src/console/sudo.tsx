@@ -2,8 +2,9 @@ import { eq } from 'drizzle-orm'
 import { audited } from '../context'
 import { sessions } from '../db/schema'
 import { checkPassword } from '../modules/users/passwords'
-import { TAKEN_OUT } from '../http/secret-fields'
-import { typedField } from './form'
+import { CONFIRM_ACCESS_FIELD, TAKEN_OUT } from '../http/secret-fields'
+import { holdsSecret } from '../auth/tokens'
+import { echoed, typedField } from './form'
 import { page, type ConsoleKit } from './http'
 import type { SignedIn } from './session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from './throttle'
@@ -14,7 +15,8 @@ import { langOf, messages } from './i18n'
 
 /**
  * "Sudo mode" (GitHub's name): what mints a credential that outlives the session (creating or
- * rotating a Personal Access Token, approving a CLI sign-in) asks for the password again when the
+ * rotating a Personal Access Token, approving a CLI sign-in, an admin's one-time "set your
+ * password" link for a member: adding one who gets it, or its Password link button) asks for the password again when the
  * session's owner last proved it (the sign-in, or such a confirmation) longer ago than
  * CONFIRM_WINDOW_MS. A stolen session cookie alone then mints nothing: a token made with it
  * outlived the owner's password change and "sign out everywhere" (tokens are not sessions).
@@ -24,8 +26,12 @@ import { langOf, messages } from './i18n'
  */
 export const CONFIRM_WINDOW_MS = 2 * 3_600_000
 
-/** The Confirm access page's password field (a form's own fields are never named so). */
-export const CONFIRM_FIELD = 'confirmAccessPassword'
+/**
+ * The Confirm access page's password field (a form's own fields are never named so). Exempt from
+ * the body reader's secret check on each route it gates (src/http/secret-fields.ts SECRET_FIELDS):
+ * a password may look like a token.
+ */
+export const CONFIRM_FIELD = CONFIRM_ACCESS_FIELD
 
 /**
  * A proof stamped later than now by more than this counts as none (made by a clock since set
@@ -39,13 +45,18 @@ export function passwordRecent(who: SignedIn, now: number): boolean {
   return age >= -CLOCK_SLACK_MS && age < CONFIRM_WINDOW_MS
 }
 
-/** A form body's fields as sent but the confirmation's password, for the page to carry on (hidden). */
+/**
+ * A form body's fields as sent but the confirmation's password, for the page to carry on (hidden).
+ * A secret is never among them: a value holding one goes as a refused form shows it again
+ * (echoed: redacted), a field whose name holds one not at all. Each gated form refuses such a
+ * value before it asks (a token in the new token's name was carried on in clear).
+ */
 function carried(body: unknown): [string, string][] {
   if (body === null || typeof body !== 'object') return []
   const out: [string, string][] = []
   for (const [name, v] of Object.entries(body)) {
-    if (name === CONFIRM_FIELD) continue
-    for (const x of Array.isArray(v) ? v : [v]) if (typeof x === 'string' && x !== TAKEN_OUT) out.push([name, x])
+    if (name === CONFIRM_FIELD || holdsSecret(name)) continue
+    for (const x of Array.isArray(v) ? v : [v]) if (typeof x === 'string' && x !== TAKEN_OUT) out.push([name, holdsSecret(x) ? echoed(x, x.length) : x])
   }
   return out
 }
@@ -71,8 +82,11 @@ export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: R
   if (!typed && passwordRecent(who, now)) return { body }
   const ask = async (error: ErrorText | undefined, status: number) => {
     const nav = await navOf()
-    const action = new URL(request.url).pathname
-    return page(await (<ConfirmAccessPage nav={nav} email={who.user.email} action={action} fields={carried(body)} cancel={cancel} error={error} />), { status })
+    // The form's own address, its query too (a Members page's `cursor`), never one holding a secret.
+    const url = new URL(request.url)
+    const action = holdsSecret(url.search) ? url.pathname : url.pathname + url.search
+    // Sent as a page holding a secret is (never compressed, BREACH): it repeats what was typed.
+    return page(await (<ConfirmAccessPage nav={nav} email={who.user.email} action={action} fields={carried(body)} cancel={cancel} error={error} />), { status, secret: true })
   }
   if (!typed) return ask(undefined, 403)
   const t = messages(langOf(request))
@@ -96,4 +110,36 @@ export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: R
   if (!proved) return kit.toSignIn(request)
   who.passwordProvedAt = new Date(now)
   return { body: withoutPassword(body) }
+}
+
+/**
+ * Thrown by an action that would hand out a credential (a password link) without the password
+ * proved within the window: it rolls the action's transaction back, and withConfirmedAccess asks
+ * for the password (the page carrying the form on) instead.
+ */
+export class ConfirmationNeeded extends Error {
+  constructor() {
+    super('Confirm access: the password is needed first')
+  }
+}
+
+/**
+ * The gate of a form that hands out a credential only in some cases (adding a member who gets a
+ * password link): `act` runs told whether the password was proved within the window, and throws
+ * ConfirmationNeeded (before anything is handed out) when that is needed; then the gate
+ * (confirmedAccess) asks, and `act` runs again with the proof. A form sent with the confirmation's
+ * password (from the Confirm access page) has it checked first. `act`'s own refusals come before
+ * any asking, as they would without the gate. Its answer, or the Confirm access page's.
+ */
+export async function withConfirmedAccess<T>(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string, navOf: () => Promise<Nav>, act: (proved: boolean) => Promise<T>): Promise<T | Response> {
+  if (!Object.hasOwn((body ?? {}) as object, CONFIRM_FIELD)) {
+    try {
+      return await act(passwordRecent(who, kit.ctxOf(who, request, set).clock.now()))
+    } catch (e) {
+      if (!(e instanceof ConfirmationNeeded)) throw e
+    }
+  }
+  const gate = await confirmedAccess(kit, who, request, set, body, cancel, navOf)
+  if (gate instanceof Response) return gate
+  return act(true)
 }

@@ -15,6 +15,12 @@ import { isSecretKey, SECRET_KEY_RULE } from '../secret-names'
  * The fields designed to receive a secret are exempt, all named here, by route (`METHOD path`, as
  * Elysia lists it) and field path (`*`: any key or index there):
  */
+/**
+ * The Confirm access page's password field (src/console/sudo.tsx CONFIRM_FIELD), sent with the
+ * form it gates: a password, checked against its hash and never stored, shown or carried on.
+ */
+export const CONFIRM_ACCESS_FIELD = 'confirmAccessPassword'
+
 export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   // A space's or the organization's secret values: sealed at rest, never shown (a TEAMDAY_TOKEN is the documented use).
   'POST /api/v1/spaces/:id/secrets': ['secrets.*'],
@@ -36,6 +42,14 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   'POST /settings/password': ['current', 'password', 'confirm'],
   'POST /settings/profile': ['current'],
   'POST /spaces/:id/secrets': ['value'],
+  // The forms Confirm access gates (src/console/sudo.tsx): its password, with the form's own fields.
+  // A password shaped like a token (`td_` and 37 letters) was taken out, and the right one counted
+  // as a wrong one (audited, throttled toward locking sign-in).
+  'POST /settings/tokens': [CONFIRM_ACCESS_FIELD],
+  'POST /settings/tokens/:id/rotate': [CONFIRM_ACCESS_FIELD],
+  'POST /cli/authorize/:code': [CONFIRM_ACCESS_FIELD],
+  'POST /org/members': [CONFIRM_ACCESS_FIELD],
+  'POST /org/members/:userId/link': [CONFIRM_ACCESS_FIELD],
 }
 
 /**

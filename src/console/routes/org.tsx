@@ -12,6 +12,7 @@ import { errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
 import { SWITCHER } from '../views/layout'
 import { HOME } from '../http'
 import { cutText } from '../../text'
+import { withConfirmedAccess, withoutPassword } from '../sudo'
 
 const UserParams = t.Object({ userId: t.String() })
 
@@ -71,13 +72,23 @@ export function orgRoutes(kit: ConsoleKit) {
       const notice = query.done === 'removed' ? tx.noticeMemberRemoved : query.done === 'role' ? tx.noticeRoleChanged : undefined
       return members(who, request, set, { notice }, 200, pageCursor(query))
     }, hidden)
-    .post('/org/members', ({ request, set, body }) =>
-      act(request, set, body, async (who) => {
-        const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
+    // Adding a member who gets a password link (an account's keys) asks for the admin's password
+    // when it was last proved too long ago (src/console/sudo.tsx), as creating a token does: the
+    // form carried on, a refusal of the add itself said first. `body`: the form without that
+    // password (never stored or shown).
+    .post('/org/members', ({ request, set, body: sentBody }) => {
+      const body = withoutPassword(sentBody)
+      return act(request, set, body, async (who) => {
+        const ctx = kit.ctxOf(who, request, set)
+        const r = await withConfirmedAccess(kit, who, request, set, sentBody, membersPath({}), () => navOf(kit, who, request, set, '/org/members'), (proved) =>
+          addMember(ctx, who, field(body, 'email'), field(body, 'role') || 'member', proved),
+        )
+        if (r instanceof Response) return r
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
-      }, { email: shown('email', (t) => t.email), role: shown('role', (t) => t.role) }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') }), { ...hidden, body: FormBody })
+      }, { email: shown('email', (t) => t.email), role: shown('role', (t) => t.role) }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') })
+    }, { ...hidden, body: FormBody })
     // A member's actions are sent from the page they were shown on (its `cursor`, in the form's
     // action: MembersPage) and lead back to it: they led to the first page, and an admin working
     // through a later page lost their place at each change.
@@ -91,11 +102,18 @@ export function orgRoutes(kit: ConsoleKit) {
         await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
         return redirect(membersPath({ done: 'removed' }, pageCursor(query)))
       }, {}, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
-    .post('/org/members/:userId/link', ({ request, set, params, body, query }) =>
-      act(request, set, body, async (who) => {
-        const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
-        return members(who, request, set, { link: { email, url: kit.publicBase(request) + path } }, 200, pageCursor(query))
-      }, {}, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
+    // A password link asks for the admin's password as adding a member with one does.
+    .post('/org/members/:userId/link', ({ request, set, params, body: sentBody, query }) => {
+      const body = withoutPassword(sentBody)
+      return act(request, set, body, async (who) => {
+        const ctx = kit.ctxOf(who, request, set)
+        const r = await withConfirmedAccess(kit, who, request, set, sentBody, membersPath({}, pageCursor(query)), () => navOf(kit, who, request, set, '/org/members'), (proved) =>
+          passwordLink(ctx, who, params.userId, proved),
+        )
+        if (r instanceof Response) return r
+        return members(who, request, set, { link: { email: r.email, url: kit.publicBase(request) + r.path } }, 200, pageCursor(query))
+      }, {}, undefined, pageCursor(query))
+    }, { ...hidden, body: FormBody, params: UserParams })
     .get('/org/audit', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { createTokenForCaller, rotateToken } from '../../modules/tokens/lifecycle'
+import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from '../../modules/tokens/validation'
 import { countTokens, getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
@@ -129,6 +130,34 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
 }
 
 /**
+ * The create form's token as createTokenForCaller takes it, checked as that will check it (its
+ * scopes, name and expiry, in that order: src/modules/tokens/validation.ts) and by the form's own
+ * rules (a scope ticked, one of the offered periods, a custom date only with "Custom date"): an
+ * AppError for the form to show, before the password is asked for or anything is made.
+ */
+function tokenInput(form: { name: string; expires: string; date: string; scopes: string[] }, now: number): CreateTokenInput {
+  if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
+  const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
+  let expiry: { expiresInDays?: number; expiresAt?: string }
+  if (form.expires === 'custom') {
+    if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate, { details: [{ field: 'expiresAt', message: 'choose a date' }] })
+    expiry = { expiresAt: form.date }
+  } else {
+    // A date typed in while a period stays chosen (no script to tick "Custom date" for
+    // it): which one was meant is unknown, so neither is used in silence.
+    if (form.date.trim() !== '') throw new AppError('validation_failed', messages('en').errDateNotChosen, { details: [{ field: 'expiresAt', message: 'a date is filled in, but another period is chosen' }] })
+    // Only the periods the form offers: Number() took `1e1`, `0x1e` or ` 30 ` as days.
+    const choice = EXPIRY_CHOICES.find((c) => String(c.days) === form.expires)
+    if (!choice) throw new AppError('validation_failed', messages('en').errExpiryChoice, { details: [{ field: 'expires', message: 'choose one of the offered periods' }] })
+    expiry = { expiresInDays: choice.days }
+  }
+  validateScopes(scopes)
+  validateTokenName(form.name)
+  resolveExpiry(expiry, now)
+  return { name: form.name, scopes, ...expiry }
+}
+
+/**
  * The token forms of Settings → Profile → Personal Access Tokens (the same services as
  * /api/v1/tokens). GET /settings/tokens (and /settings/api) of earlier versions lead to that
  * section, their query kept.
@@ -195,27 +224,22 @@ export function tokenRoutes(kit: ConsoleKit) {
       const form = { name: typedField(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: hasField(body, 'scope') ? sent.filter((s) => s !== '') : ['*'] }
       if (pasted) return backToSection(request, who, set, view, pasted, { ...form, name: echoed(form.name) })
       return onceForm(ctx, who, request, body, async () => {
+        // The form's own checks (its name, scopes and expiry) before the password is asked for:
+        // a refused form never reaches Confirm access (a token typed into the name was carried
+        // on there, in clear).
+        let input: CreateTokenInput
+        try {
+          input = tokenInput(form, ctx.clock.now())
+        } catch (e) {
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, { ...form, name: echoed(form.name) }) }
+          throw e
+        }
         // The password, when it was last proved too long ago (src/console/sudo.tsx): asked inside
         // the form's once-only check, so that a form sent again is named as sent, not asked for.
         const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
         if (gate instanceof Response) return { made: null, answer: gate }
         try {
-          if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
-          const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
-          let expiry: { expiresInDays?: number; expiresAt?: string }
-          if (form.expires === 'custom') {
-            if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate, { details: [{ field: 'expiresAt', message: 'choose a date' }] })
-            expiry = { expiresAt: form.date }
-          } else {
-            // A date typed in while a period stays chosen (no script to tick "Custom date" for
-            // it): which one was meant is unknown, so neither is used in silence.
-            if (form.date.trim() !== '') throw new AppError('validation_failed', messages('en').errDateNotChosen, { details: [{ field: 'expiresAt', message: 'a date is filled in, but another period is chosen' }] })
-            // Only the periods the form offers: Number() took `1e1`, `0x1e` or ` 30 ` as days.
-            const choice = EXPIRY_CHOICES.find((c) => String(c.days) === form.expires)
-            if (!choice) throw new AppError('validation_failed', messages('en').errExpiryChoice, { details: [{ field: 'expires', message: 'choose one of the offered periods' }] })
-            expiry = { expiresInDays: choice.days }
-          }
-          const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
+          const { token, row } = await createTokenForCaller(ctx, input)
           const nav = await navOf(kit, who, request, set, '/settings/profile')
           // Back to the list as it was, on its first page: where the new token is, the newest.
           const back = { ...view, page: 1 }
@@ -256,12 +280,20 @@ export function tokenRoutes(kit: ConsoleKit) {
       const pasted = pageRefusal(body)
       if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
+        // The form's own check (its grace period) before the password is asked for, as the create form's.
+        let gracePeriodSeconds: number
+        try {
+          gracePeriodSeconds = graceOf(field(body, 'grace'))
+        } catch (e) {
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, undefined, rotateFields(params.id)) }
+          throw e
+        }
         // The password, when it was last proved too long ago (src/console/sudo.tsx), as the create form's.
         const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
         if (gate instanceof Response) return { made: null, answer: gate }
         try {
           const ctx = kit.ctxOf(who, request, set)
-          const r = await rotateToken(ctx, params.id, { gracePeriodSeconds: graceOf(field(body, 'grace')) })
+          const r = await rotateToken(ctx, params.id, { gracePeriodSeconds })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
           const { name } = await getToken(ctx, r.row.id)
           const old = await getToken(ctx, params.id)
