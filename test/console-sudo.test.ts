@@ -2,14 +2,18 @@
 // and approving a CLI sign-in ask for the password again when the session's owner last proved it
 // more than CONFIRM_WINDOW_MS ago. A stolen session cookie alone minted a 365-day token, which
 // outlived the owner's password change and "sign out everywhere" (found from outside on the binary).
+// So do an admin's one-time set-password links (adding a member who gets one, the Password link
+// button): a stolen admin session added its thief's address with one, who set a password and
+// made a token (found in review).
 import { afterAll, describe, expect, test } from 'bun:test'
 import { and, eq } from 'drizzle-orm'
-import { auditEvents, sessions } from '../src/db/schema'
+import { auditEvents, sessions, users } from '../src/db/schema'
 import { openAuditFields } from '../src/audit/log'
 import { CONFIRM_FIELD, CONFIRM_WINDOW_MS } from '../src/console/sudo'
 import { THROTTLE } from '../src/console/throttle'
 import { makeTestApp } from './helpers/app'
-import { PASSWORD, shownApproval, signedInPerson } from './helpers/console'
+import { generateToken } from '../src/auth/tokens'
+import { PASSWORD, consoleClient, givePassword, shownApproval, signedInPerson } from './helpers/console'
 
 const t = await makeTestApp()
 afterAll(() => t.rt.close())
@@ -154,5 +158,120 @@ describe('Confirm access before approving a CLI sign-in', () => {
     const approved = await c.post(path, { ...carried(asked.text), [CONFIRM_FIELD]: PASSWORD })
     expect({ status: approved.status, error: /role="alert"[^>]*>([^<]*)/.exec(approved.text)?.[1] }).toEqual({ status: 303, error: undefined })
     expect((await c.get(path)).text).not.toContain('name="decision" value="approve"')
+  })
+})
+
+describe('Confirm access before handing out a password link', () => {
+  const linkOf = (html: string) => /\/set-password\/[0-9A-Za-z]{43}/.exec(html)?.[0]
+  const userByEmail = async (email: string) => await t.db.select().from(users).where(eq(users.email, email)).get()
+
+  test('adding a member who gets a link asks; nothing is added until the password is right; then the link, which works', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin', org: 'sudo-add' })
+    t.clock.advance(CONFIRM_WINDOW_MS + 60_000)
+    const asked = await c.post('/org/members', { email: 'mallory@evil.example', role: 'admin' })
+    expect(asked.status).toBe(403)
+    expect(asked.text).toContain('<title>Confirm access')
+    expect(asked.text).toContain('giving someone a password link')
+    expect(asked.text).toContain('action="/org/members"')
+    expect(linkOf(asked.text)).toBeUndefined()
+    expect(carried(asked.text)).toEqual({ email: 'mallory@evil.example', role: 'admin' })
+    // Rolled back whole: no account, no membership, no event.
+    expect(await userByEmail('mallory@evil.example')).toBeUndefined()
+    expect(await eventsOf('member.added', a.userId)).toHaveLength(0)
+    // A refusal of the add itself comes first (an address already a member), never the prompt.
+    const again = await c.post('/org/members', { email: a.email, role: 'member' })
+    expect(again.status).toBe(409)
+    expect(again.text).not.toContain('<title>Confirm access')
+    const wrong = await c.post('/org/members', { ...carried(asked.text), [CONFIRM_FIELD]: 'not the password' })
+    expect(wrong.status).toBe(403)
+    expect(await userByEmail('mallory@evil.example')).toBeUndefined()
+    const done = await c.post('/org/members', { ...carried(wrong.text), [CONFIRM_FIELD]: PASSWORD })
+    expect(done.status).toBe(201)
+    const link = linkOf(done.text)!
+    expect(link).toBeDefined()
+    expect(await eventsOf('session.password_confirmed', a.userId)).toHaveLength(1)
+    expect((await consoleClient(t).post(link, { password: 'mallory password 123', confirm: 'mallory password 123' })).status).toBe(303)
+  })
+
+  test('the Password link button asks as well, the page it was sent from kept; in German', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin', org: 'sudo-link', headers: DE })
+    const added = await c.post('/org/members', { email: 'passwordless@example.com', role: 'member' })
+    expect(linkOf(added.text)).toBeDefined()
+    const id = (await userByEmail('passwordless@example.com'))!.id
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const path = `/org/members/${id}/link`
+    const asked = await c.post(path, {})
+    expect(asked.status).toBe(403)
+    expect(asked.text).toContain('<title>Zugriff bestätigen')
+    expect(asked.text).toContain('jemandem einen Passwort-Link geben')
+    expect(asked.text).toContain(`action="${path}"`)
+    expect(linkOf(asked.text)).toBeUndefined()
+    const links = await t.db.select().from(auditEvents).where(and(eq(auditEvents.type, 'user.password_link_created'), eq(auditEvents.targetId, id))).all()
+    const done = await c.post(path, { ...carried(asked.text), [CONFIRM_FIELD]: PASSWORD })
+    expect(done.status).toBe(200)
+    expect(linkOf(done.text)).toBeDefined()
+    const after = await t.db.select().from(auditEvents).where(and(eq(auditEvents.type, 'user.password_link_created'), eq(auditEvents.targetId, id))).all()
+    expect(after.length).toBe(links.length + 1)
+    void a
+  })
+})
+
+describe('a refused form never reaches Confirm access, which shows no secret and goes out uncompressed', () => {
+  test('a token typed into the name: the form again, the token redacted; no Confirm access page', async () => {
+    const { c } = await signedInPerson(t, { role: 'member', org: 'sudo-name' })
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const secret = generateToken()
+    const refused = await c.post('/settings/tokens', { formKey: await createKey(c), name: `ci ${secret}`, expires: '30', scope: '*' })
+    expect(refused.status).toBe(422)
+    expect(refused.text).not.toContain('<title>Confirm access')
+    expect(refused.text).not.toContain(secret.slice(3, 20))
+    // So are the form's other checks (an expiry not offered, a rotation's grace period not offered).
+    const expiry = await c.post('/settings/tokens', { formKey: await createKey(c), name: 'ok', expires: '1000', scope: '*' })
+    expect(expiry.status).toBe(422)
+    expect(expiry.text).not.toContain('<title>Confirm access')
+  })
+
+  test('a rotation with a grace period the form does not offer: refused, not asked', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'sudo-grace' })
+    const id = (await myTokens(a.token))[0]!.id
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const refused = await c.post(`/settings/tokens/${id}/rotate`, { grace: '12345' })
+    expect(refused.status).toBe(422)
+    expect(refused.text).not.toContain('<title>Confirm access')
+  })
+
+  test('the Confirm access page is never compressed, and never stored', async () => {
+    const { c } = await signedInPerson(t, { role: 'member', org: 'sudo-zip' })
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const asked = await c.post('/settings/tokens', { formKey: await createKey(c), name: 'zipped', expires: '30', scope: '*' }, { 'accept-encoding': 'gzip, br' })
+    expect(asked.status).toBe(403)
+    expect(asked.headers.get('content-encoding')).toBeNull()
+    expect(asked.headers.get('cache-control')).toBe('no-store')
+    expect(asked.text).toContain('<title>Confirm access')
+  })
+})
+
+describe('a password that looks like a token passes Confirm access', () => {
+  test('on each form it gates: creating a token, approving a CLI sign-in, adding a member with a link', async () => {
+    const { a } = await signedInPerson(t, { role: 'admin', org: 'sudo-tdpw' })
+    const pw = 'td_' + 'Abcdefghij'.repeat(4).slice(0, 37)
+    await givePassword(t, a.userId, pw)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email, pw)).status).toBe(303)
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const asked = await c.post('/settings/tokens', { formKey: await createKey(c), name: 'td password', expires: '30', scope: '*' })
+    expect(asked.status).toBe(403)
+    const made = await c.post('/settings/tokens', { ...carried(asked.text), [CONFIRM_FIELD]: pw })
+    expect(made.status).toBe(201)
+    expect(made.text).not.toContain(pw)
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const path = new URL((await t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json' } })).body.authUrl).pathname
+    const approved = await c.post(path, { ...(await shownApproval(t, c, path)), [CONFIRM_FIELD]: pw })
+    expect({ status: approved.status, error: /role="alert"[^>]*>([^<]*)/.exec(approved.text)?.[1] }).toEqual({ status: 303, error: undefined })
+    t.clock.advance(CONFIRM_WINDOW_MS)
+    const added = await c.post('/org/members', { email: 'tdpw-new@example.com', role: 'member', [CONFIRM_FIELD]: pw })
+    expect(added.status).toBe(201)
+    expect(await t.db.select().from(auditEvents).where(and(eq(auditEvents.type, 'user.sign_in_failed'), eq(auditEvents.targetId, a.userId))).all()).toHaveLength(0)
+    expect(JSON.stringify(await t.db.select().from(auditEvents).all())).not.toContain(pw)
   })
 })
