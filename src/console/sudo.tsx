@@ -14,12 +14,15 @@ import { recordAudit } from '../audit/log'
 import { langOf, messages } from './i18n'
 
 /**
- * "Sudo mode" (GitHub's name): what mints a credential that outlives the session (creating or
+ * "Sudo mode" (GitHub's name): what hands out a credential that outlives the session (creating or
  * rotating a Personal Access Token, approving a CLI sign-in, an admin's one-time "set your
- * password" link for a member: adding one who gets it, or its Password link button) asks for the password again when the
- * session's owner last proved it (the sign-in, or such a confirmation) longer ago than
- * CONFIRM_WINDOW_MS. A stolen session cookie alone then mints nothing: a token made with it
- * outlived the owner's password change and "sign out everywhere" (tokens are not sessions).
+ * password" link: adding a member who gets one, or the Password link button) asks for the
+ * password again when the session's owner last proved it (the sign-in, or such a confirmation)
+ * longer ago than CONFIRM_WINDOW_MS. A stolen session cookie alone then mints nothing: a token
+ * made with it outlived the owner's password change and "sign out everywhere" (tokens are not
+ * sessions), and so did the account a stolen admin session gave its thief with a link. Changing a
+ * member's role or removing one hands out no credential (a member signs in with their own
+ * password) and does not ask.
  * The form is answered with a "Confirm access" page carrying what was sent (hidden fields, the
  * password never among them); its password right, the same request goes on as sent. Revoking stays
  * one click. The /api/v1 bearer tokens never meet this (sessions never authenticate the API).
@@ -73,7 +76,9 @@ export function withoutPassword(body: unknown): unknown {
  * the window, or just now with the confirmation's field), or the Confirm access page to answer
  * with (asked; a wrong password: 403, the session untouched; too many wrong ones: 429, throttled
  * with sign-in's counts, src/console/throttle.ts). `cancel`: where the page's Cancel leads;
- * `navOf`: the page header's (src/console/routes/settings.tsx, which calls this).
+ * `navOf`: the page header's. Called by the token forms (src/console/routes/settings.tsx), the
+ * CLI sign-in's Approve (cli.tsx) and, through withConfirmedAccess, the Members page's links
+ * (org.tsx); each runs its form's own checks first, so that a refused form is never asked for.
  */
 export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string, navOf: () => Promise<Nav>): Promise<{ body: unknown } | Response> {
   const ctx = kit.ctxOf(who, request, set)
