@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { and, eq } from 'drizzle-orm'
 import { auditEvents, sessions, users } from '../src/db/schema'
 import { openAuditFields } from '../src/audit/log'
-import { CONFIRM_FIELD, CONFIRM_WINDOW_MS } from '../src/console/sudo'
+import { carried as carriedOn, CONFIRM_FIELD, CONFIRM_WINDOW_MS } from '../src/console/sudo'
 import { THROTTLE } from '../src/console/throttle'
 import { makeTestApp } from './helpers/app'
 import { generateToken } from '../src/auth/tokens'
@@ -238,6 +238,14 @@ describe('a refused form never reaches Confirm access, which shows no secret and
     const refused = await c.post(`/settings/tokens/${id}/rotate`, { grace: '12345' })
     expect(refused.status).toBe(422)
     expect(refused.text).not.toContain('<title>Confirm access')
+  })
+
+  test('what the page carries on never holds a secret: a value holding one redacted, a name holding one left out', () => {
+    const secret = generateToken()
+    const kept = carriedOn({ name: `ci ${secret}`, scope: ['*', secret.slice(3)], [secret]: 'x', [CONFIRM_FIELD]: PASSWORD, expires: '30' })
+    expect(JSON.stringify(kept)).not.toContain(secret.slice(3, 20))
+    expect(JSON.stringify(kept)).not.toContain(PASSWORD)
+    expect(kept).toEqual([['name', 'ci td_…[redacted]'], ['scope', '*'], ['scope', ''], ['expires', '30']])
   })
 
   test('the Confirm access page is never compressed, and never stored', async () => {

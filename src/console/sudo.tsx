@@ -54,7 +54,7 @@ export function passwordRecent(who: SignedIn, now: number): boolean {
  * (echoed: redacted), a field whose name holds one not at all. Each gated form refuses such a
  * value before it asks (a token in the new token's name was carried on in clear).
  */
-function carried(body: unknown): [string, string][] {
+export function carried(body: unknown): [string, string][] {
   if (body === null || typeof body !== 'object') return []
   const out: [string, string][] = []
   for (const [name, v] of Object.entries(body)) {
