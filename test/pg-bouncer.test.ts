@@ -328,19 +328,35 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
           const rs = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => ask(named, i)))
           failed.push(rs.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason?.message)))
         }
-        console.log(`pg-bouncer: round robin, failed statements per round of 200: ${failed.map((f) => f.length).join(', ')}`)
-        // Failures, if any, only until the first one was seen; then none.
-        expect(found).toHaveLength(1)
-        expect(failed.slice(-2)).toEqual([[], []])
-        expect((named.client.options as { prepare: boolean }).prepare).toBe(false)
-        expect(named.transactionPooled).toBe(true)
-        expect(['26000', '42P05']).toContain(String((found[0] as { code?: string }).code))
-        // Transactions too, from then on.
-        for (let i = 0; i < 5; i++) expect(await named.transaction(async (tx) => (tx as any).all(q`SELECT ${i}::int AS n`))).toEqual([[i]])
+        console.log(`pg-bouncer: round robin, failed statements per round of 200: ${failed.map((f) => f.length).join(', ')}; net ${found.length ? 'switched' : 'not needed'}`)
+        if (found.length === 0) {
+          // Round robin over the one server session PgBouncer had opened (quick statements on a fast
+          // machine need no second): every statement met its own name, nothing failed, nothing to
+          // switch (a loaded fresh-clone CI saw 8 clean rounds). A failure unseen fails here.
+          expect(failed.flat()).toEqual([])
+        } else {
+          // Failures, if any, only until the first one was seen; then none.
+          expect(found).toHaveLength(1)
+          expect(failed.slice(-2)).toEqual([[], []])
+          expect((named.client.options as { prepare: boolean }).prepare).toBe(false)
+          expect(named.transactionPooled).toBe(true)
+          expect(['26000', '42P05']).toContain(String((found[0] as { code?: string }).code))
+          // Transactions too, from then on.
+          for (let i = 0; i < 5; i++) expect(await named.transaction(async (tx) => (tx as any).all(q`SELECT ${i}::int AS n`))).toEqual([[i]])
+        }
       } finally {
         await named.close()
       }
-      // The operator's switch: unnamed from the first statement, nothing fails.
+      // The operator's switch: unnamed from the first statement, nothing fails, also with several
+      // server sessions in PgBouncer's pool for round robin to hand out (five transactions held
+      // open at once, each on one of its own): there named statements fail for certain.
+      const warm = postgres(via(rr), { max: 5, prepare: false, onnotice: () => {} })
+      try {
+        await Promise.all(Array.from({ length: 5 }, () => warm.begin((tx) => tx`SELECT pg_sleep(0.2)`)))
+      } finally {
+        await warm.end()
+      }
+      const foundBefore = found.length
       const unnamed = openPostgres(`${via(rr)}?prepare=false`, { pool: 5, statementTimeoutMs: 2000 })
       unnamed.session = undefined
       unnamed.onTransactionPoolingFound = (e) => found.push(e)
@@ -351,7 +367,7 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
           const rs = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => ask(unnamed, i)))
           expect(rs.filter((r) => r.status === 'rejected')).toEqual([])
         }
-        expect(found).toHaveLength(1)
+        expect(found).toHaveLength(foundBefore)
       } finally {
         await unnamed.close()
       }
