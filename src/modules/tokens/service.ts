@@ -252,7 +252,8 @@ export interface ListTokensOptions {
   cursor?: string
 }
 
-export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ tokens: PublicToken[] } & ListPage> {
+/** The caller's token list statements for these options, and their parameters: admins only for the organization's. */
+function tokenList(ctx: Ctx, opts: Pick<ListTokensOptions, 'organization' | 'status'>) {
   const principal = callerOf(ctx)
   if (opts.organization && !mayListOrganizationTokens(principal)) {
     throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
@@ -260,6 +261,11 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
   const all = !!opts.organization
   const q = prepared(ctx.db, `tokens.list.${Number(all)}.${opts.status ?? 'any'}`, () => listStatements(ctx.db, all, opts.status))
   const params = { org: principal.organizationId, user: principal.userId, now: dbTime(ctx.clock.now()) }
+  return { principal, all, q, params }
+}
+
+export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ tokens: PublicToken[] } & ListPage> {
+  const { principal, all, q, params } = tokenList(ctx, opts)
   const page = await readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     // A row with its token and owner's e-mail (drizzle nests a table one level only).
@@ -278,13 +284,7 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
  * page did.
  */
 export async function countTokens(ctx: Ctx, opts: Pick<ListTokensOptions, 'organization' | 'status'>, cap: number): Promise<number> {
-  const principal = callerOf(ctx)
-  if (opts.organization && !mayListOrganizationTokens(principal)) {
-    throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
-  }
-  const all = !!opts.organization
-  const q = prepared(ctx.db, `tokens.list.${Number(all)}.${opts.status ?? 'any'}`, () => listStatements(ctx.db, all, opts.status))
-  const params = { org: principal.organizationId, user: principal.userId, now: dbTime(ctx.clock.now()) }
+  const { q, params } = tokenList(ctx, opts)
   return (await q.count.get({ ...params, cap }))?.n ?? 0
 }
 
