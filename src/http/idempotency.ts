@@ -11,8 +11,8 @@ type State = { id: string; role: string } | 'replayed'
 /** Called by a route whose response holds a secret or is a stream; `createdId` is what it created. */
 export type WithholdFromReplay = (request: Request, createdId: string, kind?: WithheldKind) => void
 
-/** Response headers worth replaying besides the body. */
-const KEPT_HEADERS = ['location', 'teamday-execution-id']
+/** Response headers worth replaying besides the body (a stream, whose x-execution-id names its run, is never replayed). */
+const KEPT_HEADERS = ['location']
 
 let seq = 0
 /** Methods a route serves only to requests that carry no key (a key counts on POST and PATCH only). */
