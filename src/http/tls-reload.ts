@@ -10,8 +10,10 @@ import { readTlsPair, tlsListenError, type TlsPair } from './tls-files'
 /**
  * A renewed certificate served without a restart (`serve --tls-cert/--tls-key`): on SIGHUP, and
  * when the files' content changes (read every TEAMDAY_TLS_CHECK_MS), the files are read and
- * checked as at start; a pair that will not do is logged (`tls_reload_failed`) and the
- * certificate served until then goes on being served. A good one gets a listener of its own on
+ * checked as at start; a pair that will not do (a file missing or unreadable included) is logged
+ * (`tls_reload_failed`; by the check once it finds the same fault twice in a row, then not again
+ * until it changes) and the certificate served until then goes on being served. Files that hold
+ * what is served already change nothing (`tls_unchanged`). A new good pair gets a listener of its own on
  * the same port (SO_REUSEPORT), and the previous listener is retired: it stops accepting a
  * quarter of a second later and lets what is in flight on it (event streams, synchronous
  * executes) end on the previous certificate (src/http/listen.ts listenAgain, retire). Bun's
@@ -66,14 +68,22 @@ export class TlsReloader {
   private chain: Promise<unknown> = Promise.resolve()
   private stopped = false
   private timers: ReturnType<typeof setInterval>[] = []
-  /** The digest of the files' content last served, or last refused and said (not said again). */
+  /** The digest of the content served (a swap that finds the files holding it again changes nothing). */
+  private served: string
+  /**
+   * What the files held at the last reload (filesState: their digest, or which one could not be
+   * read and why): served, or refused and said. A check that finds the same again does nothing.
+   */
   private seen: string
-  /** Content found by a check that would not do, said only if the next check finds it unchanged (a renewal may be half-written). */
+  /** What a check found that would not do, said only if the next check finds it unchanged (a renewal may be half-written). */
   private pending: string | null = null
+  /** Reloads queued or running: a check meanwhile queues none (it looks again at its next turn). */
+  private busy = 0
 
   constructor(private readonly o: TlsReloaderOptions) {
     this.current = o.pair
-    this.seen = digest(o.pair.cert, o.pair.key)
+    this.served = digest(o.pair.cert, o.pair.key)
+    this.seen = this.served
   }
 
   /** The start's expiry warning, the daily one, and the files' check. */
@@ -86,11 +96,12 @@ export class TlsReloader {
     for (const t of this.timers) (t as { unref?: () => void }).unref?.()
   }
 
-  /** Reads the files and serves them (one reload at a time); false when they would not do (said in the log). */
+  /**
+   * Reads the files and serves them (one reload at a time); false when they would not do (said in
+   * the log). Files that hold the certificate and key already served change nothing (`tls_unchanged`).
+   */
   reload(trigger: ReloadTrigger): Promise<boolean> {
-    const next = this.chain.then(() => this.swap(trigger, true))
-    this.chain = next.catch(() => {})
-    return next
+    return this.queue(trigger)
   }
 
   /** A stop: no more reloads or checks. */
@@ -110,31 +121,33 @@ export class TlsReloader {
     if (w) this.o.log.warn(w.msg, w.fields)
   }
 
-  private checkFiles(): Promise<boolean> | void {
-    if (this.stopped) return
-    let d: string
-    try {
-      d = digest(readFileSync(this.current.certFile, 'utf8'), readFileSync(this.current.keyFile, 'utf8'))
-    } catch {
-      // Unreadable for now (a renewal replacing the files): a SIGHUP says why; the next check looks again.
-      return
-    }
-    if (d === this.seen) return
-    const next = this.chain.then(() => this.swap('file_changed', d === this.pending))
+  private queue(trigger: ReloadTrigger): Promise<boolean> {
+    this.busy++
+    const next = this.chain.then(() => this.swap(trigger)).finally(() => this.busy--)
     this.chain = next.catch(() => {})
     return next
   }
 
-  private async swap(trigger: ReloadTrigger, sayFailure: boolean): Promise<boolean> {
+  private checkFiles(): Promise<boolean> | void {
+    // While a reload is queued or running, nothing: what the files hold then is compared once it is over.
+    if (this.stopped || this.busy > 0) return
+    // An unreadable file (a renewal replacing it, a permission changed) is a state as any content:
+    // said, as a pair that will not do, once the next check finds it the same.
+    if (filesState(this.current.certFile, this.current.keyFile) === this.seen) return
+    return this.queue('file_changed')
+  }
+
+  private async swap(trigger: ReloadTrigger): Promise<boolean> {
     if (this.stopped) return false
     const { certFile, keyFile } = this.current
     const fields = { trigger, cert: resolve(certFile), key: resolve(keyFile) }
-    const refused = (error: string, content: string | null) => {
-      if (!sayFailure) {
-        if (content !== null) this.pending = content
+    const refused = (error: string, state: string) => {
+      // A check says what it found only when the check before found the same (not a file mid-write); a SIGHUP always.
+      if (trigger === 'file_changed' && state !== this.pending) {
+        this.pending = state
         return false
       }
-      if (content !== null) this.seen = content
+      this.seen = state
       this.pending = null
       this.o.log.error('tls_reload_failed', { ...fields, error, note: 'the certificate served until now is still served: fix the files, then send SIGHUP again' })
       return false
@@ -143,10 +156,20 @@ export class TlsReloader {
     try {
       pair = readTlsPair(certFile, keyFile)
     } catch (e) {
-      // What the files held, if they can be read (a check that finds them again unchanged says so once).
-      return refused(errorMessage(e), contentDigest(certFile, keyFile))
+      return refused(errorMessage(e), filesState(certFile, keyFile))
     }
     const content = digest(pair.cert, pair.key)
+    if (content === this.served) {
+      // The files hold what is served already (a second SIGHUP, one sent during the start, files
+      // put back after a failure): no new listener. Said for a SIGHUP and after a failure said.
+      const wasRefused = this.seen !== this.served
+      this.seen = content
+      this.pending = null
+      const said = { ...fields, subject: pair.subject, notAfter: pair.validTo.toISOString(), serial: pair.serial, fingerprint256: pair.fingerprint256, note: 'the files hold the certificate and key already served: nothing to reload' }
+      if (trigger === 'SIGHUP' || wasRefused) this.o.log.info('tls_unchanged', said)
+      else this.o.log.debug('tls_unchanged', said)
+      return true
+    }
     const server = this.o.app.server
     if (!server) return false
     let started: Bun.Server<unknown>
@@ -163,6 +186,7 @@ export class TlsReloader {
     const done = drained.catch((e: unknown) => this.o.log.warn('http_stop_failed', { error: errorMessage(e) })).finally(() => this.retiring.delete(server))
     this.retiring.set(server, done)
     this.current = pair
+    this.served = content
     this.seen = content
     this.pending = null
     // Said once the old listener no longer accepts: from then on every new connection gets the new certificate.
@@ -179,10 +203,22 @@ function digest(cert: string, key: string): string {
   return createHash('sha256').update(cert).update('\0').update(key).digest('hex')
 }
 
-function contentDigest(certFile: string, keyFile: string): string | null {
-  try {
-    return digest(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'))
-  } catch {
-    return null
+/**
+ * What the two files hold now: their content's digest, or which of them cannot be read and why
+ * (its error code), so that a file missing or unreadable is told apart from another fault.
+ */
+function filesState(certFile: string, keyFile: string): string {
+  const texts: string[] = []
+  for (const [file, which] of [
+    [certFile, 'certificate'],
+    [keyFile, 'key'],
+  ] as const) {
+    try {
+      texts.push(readFileSync(file, 'utf8'))
+    } catch (e) {
+      const code = (e as { code?: unknown } | null)?.code
+      return `unreadable ${which}: ${typeof code === 'string' ? code : errorMessage(e)}`
+    }
   }
+  return digest(texts[0]!, texts[1]!)
 }

@@ -53,9 +53,15 @@ export async function gracefulStop(p: StopParts): Promise<void> {
     p.closing.drain.closing = true
     await sleep(p.closing.closingMs)
   }
+  // Which listeners have drained: the cut below is only for the others (an Elysia app asked to
+  // stop once it has stopped prints "Elysia isn't running" and a stack trace to stdout).
+  const done = new Set<Stoppable>()
   const stopped = p.servers.map((s) =>
     s.stop().then(
-      () => 'drained' as const,
+      () => {
+        done.add(s)
+        return 'drained' as const
+      },
       (e) => {
         p.log.warn('http_stop_failed', { error: errorMessage(e) })
         return 'drained' as const
@@ -70,7 +76,7 @@ export async function gracefulStop(p: StopParts): Promise<void> {
   const drained = await Promise.race([Promise.all(stopped), sleep(p.drainMs)])
   if (drained === 'timeout') {
     p.log.warn('http_drain_timeout', { afterMs: p.drainMs, note: 'requests still in flight were cut' })
-    await Promise.all(p.servers.map((s) => s.stop(true).catch(() => {})))
+    await Promise.all(p.servers.filter((s) => !done.has(s)).map((s) => s.stop(true).catch(() => {})))
     // The cut connections' handlers may still be running: give them a moment to see it.
     await Promise.race([Promise.all(stopped), sleep(1000)])
   }

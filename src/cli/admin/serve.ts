@@ -52,16 +52,17 @@ const DATABASE_FILE_CHECK_MS = 2_000
 const SHARED_PORT_ROUNDS = 8
 
 /**
- * The runtime of a start, or null when SIGINT, SIGTERM or SIGHUP came while it waited for its
- * PostgreSQL (TEAMDAY_DB_START_WAIT_MS): the wait ends at once and nothing is started. Without a
- * handler then, a container's teamday (PID 1, where a signal without one is ignored) sat out
- * `docker stop`'s grace period for the rest of the wait and was killed. A signal that comes once
- * the wait is over, as the start goes on, stops it as soon as the runtime is open.
+ * The runtime of a start, or null when one of `stops` (SIGINT, SIGTERM, and SIGHUP without TLS)
+ * came while it waited for its PostgreSQL (TEAMDAY_DB_START_WAIT_MS): the wait ends at once and
+ * nothing is started. Without a handler then, a container's teamday (PID 1, where a signal
+ * without one is ignored) sat out `docker stop`'s grace period for the rest of the wait and was
+ * killed. A signal that comes once the wait is over, as the start goes on, stops it as soon as
+ * the runtime is open.
  */
-async function startRuntime(config: Config, runtime: RuntimeOptions, signals: NodeJS.Process): Promise<Runtime | null> {
+async function startRuntime(config: Config, runtime: RuntimeOptions, signals: NodeJS.Process, stops: readonly NodeJS.Signals[]): Promise<Runtime | null> {
   if (!isPostgresUrl(config.dbPath) || config.dbStartWaitMs === 0) return createRuntime(config, runtime)
   const starting = new AbortController()
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => starting.abort(sig)] as const)
+  const handlers = stops.map((sig) => [sig, () => starting.abort(sig)] as const)
   for (const [sig, on] of handlers) signals.on(sig, on)
   try {
     const rt = await createRuntime(config, { waitForDatabaseMs: config.dbStartWaitMs, stop: starting.signal, ...runtime })
@@ -77,7 +78,8 @@ async function startRuntime(config: Config, runtime: RuntimeOptions, signals: No
 }
 
 /**
- * `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop.
+ * `teamday serve`: starts the server; resolves after SIGINT/SIGTERM (SIGHUP too without TLS: with
+ * TLS it reloads the certificate) and a graceful stop.
  * `probe`: how `--reuse-port` asks whoever is on the port (src/cli/admin/port-holder.ts getOnce).
  */
 export async function serve(
@@ -99,8 +101,25 @@ export async function serve(
   // not do changes nothing there); the module only when they are set (a start without TLS loads none of it).
   const tls = config.tlsCert && config.tlsKey ? (require('../../http/tls-files') as typeof import('../../http/tls-files')).readTlsPair(config.tlsCert, config.tlsKey) : null
   const scheme = tls ? 'https' : 'http'
+  // With TLS, SIGHUP is a reload (systemd's ExecReload, certbot's deploy hook), never a stop, from
+  // here on: one that comes while the start goes on (the wait for PostgreSQL, the migrations, the
+  // listen) is kept and the files are read again once the reloader runs (files still holding the
+  // certificate read above change nothing). Without a handler until then, its default action
+  // killed the process (exit 129), which systemd's Restart=on-failure does not restart after a
+  // reload; and the wait for PostgreSQL took it for a stop. Never removed, as SIGINT's and
+  // SIGTERM's are not: one during the stop, or as a failed start exits, is no kill either.
+  let stopping = false
+  let hupPending = false
+  let reloadNow: (() => void) | null = null
+  if (tls) {
+    signals.on('SIGHUP', () => {
+      if (stopping) return
+      if (reloadNow) reloadNow()
+      else hupPending = true
+    })
+  }
   // A PostgreSQL not up yet (compose or systemd starting teamday first) is waited for; admin commands fail at once.
-  const rt = await startRuntime(config, runtime, signals)
+  const rt = await startRuntime(config, runtime, signals, tls ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'])
   if (rt === null) {
     io.out('teamday stopped')
     return
@@ -247,7 +266,6 @@ export async function serve(
   // the handlers in place (otherwise it kills the process outright).
   let cancelNormalJit = () => {}
   const stopped = new Promise<void>((resolve) => {
-    let stopping = false
     const stop = async (sig: string) => {
       if (stopping) return
       stopping = true
@@ -286,14 +304,13 @@ export async function serve(
     // process group, and npm's forwarded copy); a second one must not kill the graceful stop.
     const onInt = () => void stop('SIGINT')
     const onTerm = () => void stop('SIGTERM')
-    // The terminal went away (a closed SSH session, a closed window): stopped as gracefully as by
-    // SIGTERM, where the default action ended the process mid-request, runs left "running".
-    // With TLS, SIGHUP is a daemon's reload instead (systemd's ExecReload, certbot's deploy hook):
-    // the certificate and key are read again and served to new connections, the server runs on.
-    const onHup = () => (reloader && !stopping ? void reloader.reload('SIGHUP') : void stop('SIGHUP'))
     signals.on('SIGINT', onInt)
     signals.on('SIGTERM', onTerm)
-    signals.on('SIGHUP', onHup)
+    // The terminal went away (a closed SSH session, a closed window): stopped as gracefully as by
+    // SIGTERM, where the default action ended the process mid-request, runs left "running".
+    // With TLS, SIGHUP is a daemon's reload instead (its handler above, from the start on): the
+    // certificate and key are read again and served to new connections, the server runs on.
+    if (!reloader) signals.on('SIGHUP', () => void stop('SIGHUP'))
   })
   // Stdout carries the start-up text only; a write there that fails (its reader gone:
   // `teamday serve | head -1`, a log pipe whose reader died; a full disk) must not end the
@@ -308,6 +325,10 @@ export async function serve(
   })
   // An expired certificate, or one that ends within 14 days, said now and daily; the files' check begins.
   reloader?.start()
+  if (reloader) {
+    reloadNow = () => void reloader.reload('SIGHUP')
+    if (hupPending) reloadNow()
+  }
   if (first) say(firstStartText(first, base, dbOption(config.dbPath) + dbNote(config.dbPath)))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
