@@ -43,14 +43,16 @@ async function started(
   tls: boolean | { cert: string; key: string },
   log?: Logger,
   host = '127.0.0.1',
-  extra: { env?: Record<string, string>; values?: Record<string, string> } = {},
+  extra: { env?: Record<string, string>; values?: Record<string, string>; signals?: EventEmitter; onCall?: () => void } = {},
 ): Promise<{ port: number; out: () => string; stop: () => Promise<void>; signal: (sig: string) => void }> {
   const lines: string[] = []
   const io: ClientIo = { out: (s) => void lines.push(s), err: (s) => void lines.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...extra.env } }
-  const signals = new EventEmitter()
+  const signals = extra.signals ?? new EventEmitter()
   const pair = tls === true ? { cert: certs.certFile, key: certs.keyFile } : tls || null
   const values = { host, port: '0', db, ...(pair ? { 'tls-cert': pair.cert, 'tls-key': pair.key } : {}), ...extra.values }
   const serving = serve({ values, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
+  // What happens as serve has begun (its first await), before anything else runs.
+  extra.onCall?.()
   const deadline = Date.now() + 20_000
   const out = () => lines.join('\n')
   while (!/\/setup\/\S+/.test(out()) && Date.now() < deadline) {
@@ -266,8 +268,8 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
   }
   const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256
   const notAfterOf = (file: string) => Math.floor(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000)
-  /** The JSON log lines so far, and a wait for one (`msg`, the `nth` of them). */
-  function jsonLog() {
+  /** The JSON log lines so far, and a wait for one (`msg`, the `nth` of them); `onLine` sees each line as it is logged. */
+  function jsonLog(onLine?: (line: string) => void) {
     const logged: string[] = []
     const lines = () => logged.map((l) => JSON.parse(l) as Record<string, any>)
     const until = async (msg: string, nth = 1) => {
@@ -278,8 +280,53 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
       }
       return lines().filter((l) => l.msg === msg)[nth - 1]!
     }
-    return { logged, lines, until, logger: createLogger('info', (l) => void logged.push(l), Date.now, { format: 'json' }) }
+    const sink = (l: string) => {
+      logged.push(l)
+      onLine?.(l)
+    }
+    return { logged, lines, until, logger: createLogger('info', sink, Date.now, { format: 'json' }) }
   }
+  /** A process's signals: one sent with no handler for it would have killed the process (its default action), recorded. */
+  class ProcessSignals extends EventEmitter {
+    unhandled: string[] = []
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (typeof event === 'string' && this.listenerCount(event) === 0) this.unhandled.push(event)
+      return super.emit(event, ...args)
+    }
+  }
+
+  // Under systemd (Restart=on-failure) a teamday killed by a reload stayed down: SIGHUP during the
+  // start ended the wait for PostgreSQL as a stop, and after it had no handler until the server
+  // ran (exit 129). certbot's deploy hook reloads whenever a renewal lands.
+  test('SIGHUP during the start is a reload, never a stop: kept, and the files read again once the server runs (one reload for two signals); files unchanged since change nothing', async () => {
+    const live = liveFiles('early')
+    const signals = new ProcessSignals()
+    let renewed = false
+    // After the listen and before the stop's handlers are in place (the server's first log line
+    // after its listen): the renewal lands, and its SIGHUP.
+    const log = jsonLog((line) => {
+      if (renewed || !line.includes('"msg":"http_mode"')) return
+      renewed = true
+      live.put(certs.cert2File, certs.key2File)
+      signals.emit('SIGHUP')
+    })
+    // The first one as serve begins: on PostgreSQL, while it waits for (or opens) its database.
+    const s = await started(await newDatabase('tls-early-hup'), live, log.logger, '127.0.0.1', { env: { TEAMDAY_TLS_CHECK_MS: '0' }, signals, onCall: () => signals.emit('SIGHUP') })
+    try {
+      expect(renewed).toBe(true)
+      expect(await log.until('tls_reloaded')).toMatchObject({ trigger: 'SIGHUP', fingerprint256: fingerprintOf(certs.cert2File) })
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      // Another SIGHUP, the files as served: no new listener, said.
+      s.signal('SIGHUP')
+      expect(await log.until('tls_unchanged')).toMatchObject({ level: 'info', trigger: 'SIGHUP', cert: live.cert, fingerprint256: fingerprintOf(certs.cert2File) })
+      expect(log.lines().filter((l) => l.msg === 'tls_reloaded')).toHaveLength(1)
+      expect(log.lines().some((l) => l.msg === 'shutting_down')).toBe(false)
+      expect(signals.unhandled).toEqual([])
+    } finally {
+      await s.stop()
+    }
+  }, 60_000)
+
   test('SIGHUP: new connections get the new certificate, the server never stops; a request in flight, an execution event stream and a request loop across the reload get their answers; a bad pair keeps the old one; expiry in the log and /metrics', async () => {
     const live = liveFiles('hup')
     const log = jsonLog()
@@ -387,24 +434,41 @@ describe('a renewed certificate served without a restart (SIGHUP, the files chan
     expect(log.lines().at(-1)?.msg).toBe('stopped')
   }, 60_000)
 
-  test('new content in the files is served without a signal (TEAMDAY_TLS_CHECK_MS); a pair that will not do is said once and the old one kept', async () => {
+  test('new content in the files is served without a signal (TEAMDAY_TLS_CHECK_MS), once per change; a pair that will not do, or a file missing, is said once per fault and the old one kept', async () => {
     const live = liveFiles('poll')
     const log = jsonLog()
     const s = await started(await newDatabase('tls-poll'), live, log.logger, '127.0.0.1', { env: { TEAMDAY_TLS_CHECK_MS: '100' } })
+    const said = (msg: string) => log.lines().filter((l) => l.msg === msg)
     try {
       live.put(certs.cert2File, certs.key2File)
       expect(await log.until('tls_reloaded')).toMatchObject({ trigger: 'file_changed', fingerprint256: fingerprintOf(certs.cert2File) })
       expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
+      // A change the checks notice while a reload runs (its old listener closing, a quarter of a
+      // second): served once, not once per check that saw it meanwhile.
+      live.put(certs.certFile, certs.keyFile)
+      s.signal('SIGHUP')
+      await Bun.sleep(20)
+      live.put(certs.cert2File, certs.key2File)
+      expect(await log.until('tls_reloaded', 3)).toMatchObject({ trigger: 'file_changed', fingerprint256: fingerprintOf(certs.cert2File) })
       // Crossed: the first certificate with the second's key.
       live.put(certs.certFile, certs.key2File)
       expect(await log.until('tls_reload_failed')).toMatchObject({ level: 'error', trigger: 'file_changed' })
       await Bun.sleep(600)
-      expect(log.lines().filter((l) => l.msg === 'tls_reload_failed')).toHaveLength(1)
+      expect(said('tls_reloaded').map((l) => l.trigger)).toEqual(['file_changed', 'SIGHUP', 'file_changed'])
+      expect(said('tls_reload_failed')).toHaveLength(1)
       expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
-      // Put right: served.
-      live.put(certs.certFile, certs.keyFile)
-      await log.until('tls_reloaded', 2)
-      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.certFile))
+      // A file gone (said, where the checks passed over it in silence), then the other too: each fault once.
+      rmSync(live.key)
+      expect((await log.until('tls_reload_failed', 2)).error).toContain(`cannot read the TLS private key file ${live.key} (--tls-key, TEAMDAY_TLS_KEY): there is no such file`)
+      rmSync(live.cert)
+      expect((await log.until('tls_reload_failed', 3)).error).toContain(`cannot read the TLS certificate file ${live.cert} (--tls-cert, TEAMDAY_TLS_CERT): there is no such file`)
+      await Bun.sleep(400)
+      expect(said('tls_reload_failed')).toHaveLength(3)
+      // Put right with the pair served: nothing to reload, said (the errors above are over).
+      live.put(certs.cert2File, certs.key2File)
+      expect(await log.until('tls_unchanged')).toMatchObject({ level: 'info', trigger: 'file_changed', fingerprint256: fingerprintOf(certs.cert2File) })
+      expect(said('tls_reloaded')).toHaveLength(3)
+      expect(await servedFingerprint(s.port)).toBe(fingerprintOf(certs.cert2File))
     } finally {
       await s.stop()
     }
