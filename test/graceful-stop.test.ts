@@ -8,6 +8,7 @@
  * the suite's backend: the wiring, not only the function.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
+import { Elysia } from 'elysia'
 import { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -183,8 +184,15 @@ describe('graceful stop', () => {
     expect(await knock(base)).toBe('ECONNREFUSED')
   })
 
-  test('a request still in flight after the drain bound is cut, and the stop ends', async () => {
+  test('a request still in flight after the drain bound is cut, and the stop ends; a listener already stopped is left alone', async () => {
     const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Promise<Response>(() => {}) })
+    // Beside it, an idle Elysia app (serve's API listener once a certificate reload has moved its
+    // requests to another): stopped at once. Asked to stop again with the cut, it printed
+    // "Elysia isn't running…" and a stack trace to stdout.
+    const idle = new Elysia().get('/', () => 'ok').listen({ hostname: '127.0.0.1', port: 0 })
+    const printed: unknown[][] = []
+    const consoleLog = console.log
+    console.log = (...args: unknown[]) => void printed.push(args)
     const hanging = fetch(`http://127.0.0.1:${server.port}/`).then(
       (r) => r.status,
       (e) => String((e as { code?: string }).code ?? e),
@@ -197,10 +205,15 @@ describe('graceful stop', () => {
     // 10 s, as a loaded machine can be seconds late).
     let timer: ReturnType<typeof setTimeout> | undefined
     const ended = await Promise.race([
-      gracefulStop({ servers: [server], engine: { shutdown: async () => {} }, close: async () => void (closed = true), log: createLogger('debug', (l) => logs.push(l)), graceMs: 0, drainMs: 300 }).then(() => 'stopped'),
+      gracefulStop({ servers: [idle, server], engine: { shutdown: async () => {} }, close: async () => void (closed = true), log: createLogger('debug', (l) => logs.push(l)), graceMs: 0, drainMs: 300 }).then(() => 'stopped'),
       new Promise<string>((r) => (timer = setTimeout(() => r('still stopping after 10 s'), 10_000))),
-    ]).finally(() => clearTimeout(timer))
+    ]).finally(() => {
+      clearTimeout(timer)
+      console.log = consoleLog
+    })
     expect(ended).toBe('stopped')
+    expect(printed.map((args) => String(args[0]))).toEqual([])
+    expect(idle.server).toBeNull()
     expect(closed).toBe(true)
     expect(await hanging).toBe('ECONNRESET')
     expect(logs.some((l) => l.includes('http_drain_timeout'))).toBe(true)
