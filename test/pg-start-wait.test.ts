@@ -9,10 +9,13 @@
  * (test/helpers/relay.ts) that refuses connections until restored. Needs PostgreSQL.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { resolve } from 'node:path'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
 import { startRelay } from './helpers/relay'
 import { LISTENING, randomKey, spawnCollected } from './helpers/spawn'
+import { makeTestCerts } from './helpers/tls-certs'
 
 const HAVE_PG = await needPostgres('test/pg-start-wait.test.ts')
 const MAIN = resolve(import.meta.dir, '../src/main.ts')
@@ -41,16 +44,31 @@ function serve(url: string, extra: Record<string, string> = {}, command = ['serv
 }
 
 describe.skipIf(!HAVE_PG)('serve started before PostgreSQL is up', () => {
-  test('waits, saying so with the URL masked and why, and starts once the database answers', async () => {
+  // With TLS (serve's own HTTPS), whose SIGHUP is a certificate reload: one sent during the wait
+  // (certbot's deploy hook, `systemctl reload`) ended it as a stop, and systemd left it stopped.
+  test('waits, saying so with the URL masked and why, and starts once the database answers; with TLS a SIGHUP meanwhile is the reload it asks for, not a stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-wait-tls-'))
+    stops.push(() => rmSync(dir, { recursive: true, force: true }))
+    const certs = await makeTestCerts(dir)
+    const live = { TEAMDAY_TLS_CERT: join(dir, 'live.cert.pem'), TEAMDAY_TLS_KEY: join(dir, 'live.key.pem') }
+    copyFileSync(certs.certFile, live.TEAMDAY_TLS_CERT)
+    copyFileSync(certs.keyFile, live.TEAMDAY_TLS_KEY)
     const db = await databaseNotUpYet()
-    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '30000' })
+    const child = serve(db.url, { TEAMDAY_DB_START_WAIT_MS: '30000', ...live, TEAMDAY_TLS_CHECK_MS: '0', TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ACCESS_LOG: 'off' })
     // Before: exit 1 here, "The database is not answering. (connect ECONNREFUSED …)".
     await child.waitFor(/database_waiting/, 15_000)
+    // A renewal lands: new files, and SIGHUP.
+    copyFileSync(certs.cert2File, live.TEAMDAY_TLS_CERT)
+    copyFileSync(certs.key2File, live.TEAMDAY_TLS_KEY)
+    child.proc.kill('SIGHUP')
     await Bun.sleep(2500)
     expect(child.proc.exitCode).toBeNull()
+    expect(child.output()).not.toContain('teamday stopped')
     db.up()
     const port = Number((await child.waitFor(LISTENING, 30_000))[1])
-    const health = await fetch(`http://127.0.0.1:${port}/api/health/ready`)
+    // The files are read again once it serves: the renewed certificate, said.
+    expect((await child.waitFor(/"msg":"tls_reloaded".*"trigger":"SIGHUP"/, 15_000))[0]).toBeDefined()
+    const health = await fetch(`https://localhost:${port}/api/health/ready`, { tls: { ca: certs.ca2 } } as RequestInit)
     expect(health.status).toBe(200)
     const waiting = child
       .output()
