@@ -232,6 +232,8 @@ interface ConsoleRow {
   type: string | null
   none?: string
   targetType?: string
+  /** What the event's details hold (at least). */
+  details?: Record<string, unknown>
   send: () => Promise<Sent>
 }
 
@@ -328,6 +330,8 @@ const consoleRows: ConsoleRow[] = [
     route: 'POST /settings/password',
     type: 'user.password_changed',
     targetType: 'user',
+    // The session that changed it is not counted as ended: it goes on under a new id.
+    details: { sessionsEnded: 0, cliSessionsEnded: 0, sessionRenewed: true },
     send: async () => {
       const { a, c } = await signedIn()
       const form = { current: PASSWORD, password: NEW_PASSWORD, confirm: NEW_PASSWORD }
@@ -487,6 +491,7 @@ describe("audit matrix: the console's forms", () => {
         ip: '127.0.0.1',
         userAgent: UA,
       })
+      if (row.details) expect(opened.details).toMatchObject(row.details)
       // Signed in or not (a sign-in, a link's holder): the console's.
       expect({ route: row.route, source: e.source }).toEqual({ route: row.route, source: 'console' })
       // No token, password, link or cookie secret, nor a secret's value, in clear: not in the

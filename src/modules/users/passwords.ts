@@ -121,7 +121,9 @@ export async function setPassword<T>(
         organizationId,
         targetType: 'user',
         targetId: userId,
-        details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length },
+        // sessionsEnded: the user's other sessions; the one that made the change (console
+        // Settings → Password) is not among them: it goes on under a new id (sessionRenewed).
+        details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length, ...(renewed ? { sessionRenewed: true } : {}) },
       })
     }
     return renewed ? renewing.renew(tx) : undefined
