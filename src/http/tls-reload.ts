@@ -133,8 +133,9 @@ export class TlsReloader {
     if (this.stopped || this.busy > 0) return
     // An unreadable file (a renewal replacing it, a permission changed) is a state as any content:
     // said, as a pair that will not do, once the next check finds it the same.
-    if (filesState(this.current.certFile, this.current.keyFile) === this.seen) return
-    return this.queue('file_changed')
+    if (filesState(this.current.certFile, this.current.keyFile) !== this.seen) return this.queue('file_changed')
+    // As before: a fault found once meanwhile (and not said) is forgotten, to be found twice again.
+    this.pending = null
   }
 
   private async swap(trigger: ReloadTrigger): Promise<boolean> {
