@@ -13,6 +13,7 @@ import * as liteSchema from '../../src/db/schema/sqlite'
 import { decideLogin } from '../../src/modules/cli-auth/service'
 import type { Actor, TestApp } from './app'
 import { consoleClient, createLink, givePassword, PASSWORD } from './console'
+import { CONFIRM_FIELD, CONFIRM_WINDOW_MS } from '../../src/console/sudo'
 
 type TableName = (typeof TABLE_NAMES)[number]
 
@@ -91,7 +92,12 @@ export async function everyColumnSet(t: TestApp, o: { admin: Actor; member: Acto
   const link = await createLink(t.ctx, named.member?.userId ?? named.userId, admin.organizationId, 'set_password')
   expect((await consoleClient(t).post(link.path, { password: PASSWORD, confirm: PASSWORD })).status).toBe(303)
   await givePassword(t, admin.userId)
-  expect((await consoleClient(t, { headers: { 'user-agent': 'Mozilla/5.0 (console probe)' } }).signIn(admin.email)).status).toBe(303)
+  const signedIn = consoleClient(t, { headers: { 'user-agent': 'Mozilla/5.0 (console probe)' } })
+  expect((await signedIn.signIn(admin.email)).status).toBe(303)
+  // Its password proved again more than two hours on, to make a token (Confirm access): the
+  // session's password_confirmed_at.
+  t.clock.advance(CONFIRM_WINDOW_MS + 60_000)
+  expect((await signedIn.post('/settings/tokens', { name: 'Made after Confirm access', expires: '30', scope: '*', [CONFIRM_FIELD]: PASSWORD })).status).toBe(201)
   await givePassword(t, member.userId)
   for (let i = 0; i < 5; i++) await consoleClient(t).signIn(member.email, 'not the password')
   // CLI sign-ins: one refreshed, one revoked.
