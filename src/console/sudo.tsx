@@ -72,19 +72,19 @@ export function withoutPassword(body: unknown): unknown {
 }
 
 /**
- * The gate of a form that mints a credential: the body to go on with (the password proved within
- * the window, or just now with the confirmation's field), or the Confirm access page to answer
- * with (asked; a wrong password: 403, the session untouched; too many wrong ones: 429, throttled
+ * The gate of a form that mints a credential: null to go on (the password proved within the
+ * window, or just now with the confirmation's field; the form goes on with its body
+ * withoutPassword), or the Confirm access page to answer with (asked; a wrong password: 403, the session untouched; too many wrong ones: 429, throttled
  * with sign-in's counts, src/console/throttle.ts). `cancel`: where the page's Cancel leads;
  * `navOf`: the page header's. Called by the token forms (src/console/routes/settings.tsx), the
  * CLI sign-in's Approve (cli.tsx) and, through withConfirmedAccess, the Members page's links
  * (org.tsx); each runs its form's own checks first, so that a refused form is never asked for.
  */
-export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string, navOf: () => Promise<Nav>): Promise<{ body: unknown } | Response> {
+export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: Request, set: any, body: unknown, cancel: string, navOf: () => Promise<Nav>): Promise<Response | null> {
   const ctx = kit.ctxOf(who, request, set)
   const now = ctx.clock.now()
   const typed = Object.hasOwn((body ?? {}) as object, CONFIRM_FIELD)
-  if (!typed && passwordRecent(who, now)) return { body }
+  if (!typed && passwordRecent(who, now)) return null
   const ask = async (error: ErrorText | undefined, status: number) => {
     const nav = await navOf()
     // The form's own address, its query too (a Members page's `cursor`), never one holding a secret.
@@ -114,7 +114,7 @@ export async function confirmedAccess(kit: ConsoleKit, who: SignedIn, request: R
   )
   if (!proved) return kit.toSignIn(request)
   who.passwordProvedAt = new Date(now)
-  return { body: withoutPassword(body) }
+  return null
 }
 
 /**
@@ -144,7 +144,5 @@ export async function withConfirmedAccess<T>(kit: ConsoleKit, who: SignedIn, req
       if (!(e instanceof ConfirmationNeeded)) throw e
     }
   }
-  const gate = await confirmedAccess(kit, who, request, set, body, cancel, navOf)
-  if (gate instanceof Response) return gate
-  return act(true)
+  return (await confirmedAccess(kit, who, request, set, body, cancel, navOf)) ?? act(true)
 }

@@ -135,7 +135,7 @@ export function cliRoutes(kit: ConsoleKit) {
         // when it was last proved too long ago (src/console/sudo.tsx). Deny goes without.
         if (decision === 'approve') {
           const gate = await confirmedAccess(kit, who, request, set, body, `/cli/authorize/${code}`, async () => nav)
-          if (gate instanceof Response) return gate
+          if (gate) return gate
         }
         try {
           await decideLogin(ctx, code, { userId: who.user.id, organizationId: field(body, 'organizationId') || undefined }, decision)

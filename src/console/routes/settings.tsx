@@ -237,7 +237,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         // The password, when it was last proved too long ago (src/console/sudo.tsx): asked inside
         // the form's once-only check, so that a form sent again is named as sent, not asked for.
         const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
-        if (gate instanceof Response) return { made: null, answer: gate }
+        if (gate) return { made: null, answer: gate }
         try {
           const { token, row } = await createTokenForCaller(ctx, input)
           const nav = await navOf(kit, who, request, set, '/settings/profile')
@@ -290,7 +290,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         }
         // The password, when it was last proved too long ago (src/console/sudo.tsx), as the create form's.
         const gate = await confirmedAccess(kit, who, request, set, sentBody, tokensHref(view, {}), () => navOf(kit, who, request, set))
-        if (gate instanceof Response) return { made: null, answer: gate }
+        if (gate) return { made: null, answer: gate }
         try {
           const ctx = kit.ctxOf(who, request, set)
           const r = await rotateToken(ctx, params.id, { gracePeriodSeconds })
