@@ -211,7 +211,10 @@ const cases: Case[] = [
   { name: 'audit', path: '/api/v1/audit-events', table: 'audit_events', index: ['audit_org_time_idx'] },
   { name: 'audit by type', path: '/api/v1/audit-events?type=token.created', table: 'audit_events', index: ['audit_org_type_idx'] },
   { name: 'audit by token', path: () => `/api/v1/audit-events?tokenId=${fx.token}`, table: 'audit_events', index: ['audit_token_idx'], pgAlso: ['audit_org_time_idx'] },
-  { name: 'audit by actor', path: () => `/api/v1/audit-events?userId=${admin.userId}`, table: 'audit_events', index: ['audit_actor_idx'] },
+  // PostgreSQL may walk the admin CLI's index of a person's events in every organization instead
+  // (in order too, the organization a filter): here the admin's events are all in one organization,
+  // so both are as selective. Picked since that index came (the forty-fourth session).
+  { name: 'audit by actor', path: () => `/api/v1/audit-events?userId=${admin.userId}`, table: 'audit_events', index: ['audit_actor_idx'], pgAlso: ['audit_actor_time_idx'] },
   { name: 'members', path: () => `/api/v1/organizations/${admin.organizationId}/members`, table: 'memberships', index: ['memberships_org_time_idx'] },
   { name: 'audit since', path: '/api/v1/audit-events?since=2026-01-01T00:00:00Z', table: 'audit_events', index: ['audit_org_time_idx'] },
   // The admin CLI's listings (src/cli/admin/): `users list` pages the members list above; `tokens
