@@ -226,6 +226,37 @@ describe('one instance', () => {
     expect(t.rt.engine.queued).toBe(0)
   }, 30_000)
 
+  test("a tick during graceful shutdown does not log or count a queued run's failure a second time", async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const ag = await newAgent(t, a)
+    const running = await enqueue(t, a, ag, 'HANG')
+    const queued: string[] = []
+    for (const m of ['x', 'y', 'z', 'w']) {
+      t.clock.advance(1)
+      queued.push(await enqueue(t, a, ag, m))
+    }
+    await until(async () => (await statusOf(t, running)) === 'running' && t.rt.engine.queued <= 4)
+    const waits = queued.map((id) => t.rt.engine.wait(id)!)
+    // The engine's watcher ticks every second; here one tick after another while the stop fails
+    // the queue (each tick checks the queued rows: a row the stop just failed looked ended
+    // elsewhere to it, and it logged that failure too).
+    const engine = t.rt.engine as unknown as { tick(): Promise<void> }
+    let stopped = false
+    const ticks = (async () => {
+      while (!stopped) {
+        await engine.tick()
+        await new Promise((r) => setTimeout(r, 0))
+      }
+    })()
+    await t.rt.engine.shutdown(100)
+    stopped = true
+    await ticks
+    for (const row of await Promise.all(waits)) expect(row).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
+    const failedLines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'execution_failed').map((l) => l.executionId)
+    expect(failedLines.sort()).toEqual([running, ...queued].sort())
+  }, 30_000)
+
   test('the claim walks indexes: waiting rows in organization order, running counts and latest starts by seeks', async () => {
     const t = await app()
     const conn = t.rt.connection

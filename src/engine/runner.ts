@@ -858,12 +858,20 @@ export class Engine {
     // A claim under way ends first (it starts nothing once stopping is set).
     await this.pumping
     for (const [id, q] of [...this.queue.entries()]) {
+      // Taken off the queue before the first await: a tick meanwhile (its check of the queued
+      // rows) would otherwise find the row this loop just failed, take it for ended elsewhere,
+      // and log and count its failure a second time (seen under load on PostgreSQL). A cancel
+      // meanwhile leaves its count to this loop, which finds the row cancelled.
+      if (!this.queue.delete(id)) continue
       const now = clock.now()
       const failed = await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
       if (failed) this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
       const row = (await getExecutionRow(db, id))!
-      // Ended elsewhere and not yet let go here: its end is counted here (as tick() does).
-      if (this.settleQueued(id, row) && !failed) this.endedElsewhere(row)
+      // Ended elsewhere (or cancelled) before this loop's write: its end is counted here (as tick() does).
+      if (!failed) this.endedElsewhere(row)
+      this.emit(id, { type: 'done', execution: row })
+      this.listeners.delete(id)
+      q.settle(row)
     }
     const all = () => Promise.allSettled([...this.done.values()])
     const timer = new Promise((r) => setTimeout(r, graceMs))
