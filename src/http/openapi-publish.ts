@@ -29,6 +29,8 @@ import {
   IDEMPOTENCY_400,
   IDEMPOTENCY_409,
   IDEMPOTENCY_CONFLICT,
+  INVALID_HOST,
+  INVALID_HOST_400,
   INVALID_IDEMPOTENCY_KEY,
   INVALID_PATH_PARAMETER,
   INVALID_PATH_PARAMETER_422,
@@ -43,6 +45,9 @@ import { MAX_BODY_MEMBERS } from '../json-limits'
 
 type Json = any
 type Schema = Record<string, Json>
+
+/** An operation's own 400, or the Idempotency-Key's, names the Host case too (withRequestLimits). */
+const HOST_400 = 'Or the Host header is not `host[:port]` (`bad_request`).'
 
 export const isObject = (v: unknown): v is Schema => !!v && typeof v === 'object' && !Array.isArray(v)
 
@@ -266,13 +271,22 @@ function withResponseContent(op: Schema): Schema {
  * those with a path parameter (malformed percent-encoding, src/http/errors.ts). An operation's own
  * response of that status stays; its own 422 names the path parameter case in its description.
  */
-function withRequestLimits(path: string, op: Schema): Schema {
+function withRequestLimits(path: string, method: string, op: Schema): Schema {
   const responses: Schema = { ...op.responses }
+  // A POST, PUT or PATCH that takes no body still reads one sent without a Content-Length
+  // (chunked), once its token is known or its public budget counted (src/app.ts onParse,
+  // guards.undeclaredBody): that 413 is counted, as a body-taking route's own 413 is. It
+  // referred to the shared PayloadTooLarge, whose headers are X-Request-Id's alone.
+  const counted = (Array.isArray(op.security) && op.security.length > 0) || !unlimitedRoute(path)
+  if (counted && BODY_METHODS.has(method) && responses['413'] === undefined) responses['413'] = { description: 'The body is over 1 MiB.', content: { 'application/json': { schema: ref('PayloadTooLarge') } } }
   const add = (status: string, name: string, alsoOwn?: string) => {
     const own = responses[status]
     if (own === undefined) responses[status] = { $ref: `#/components/responses/${name}` }
     else if (alsoOwn && isObject(own) && own.$ref === undefined) responses[status] = { ...own, description: `${own.description ?? ''} ${alsoOwn}`.trim() }
   }
+  // A Host that is not host[:port] (src/http/guards.ts, limits): any route, before it runs. Only the
+  // routes with a 400 of their own said so much as a 400.
+  add('400', INVALID_HOST, HOST_400)
   add('413', 'PayloadTooLarge')
   add('414', 'UriTooLong')
   if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
@@ -292,6 +306,7 @@ function withRequestLimits(path: string, op: Schema): Schema {
 
 /** What withRequestLimits refers to, in `components.responses`. */
 const REQUEST_LIMIT_COMPONENTS = {
+  [INVALID_HOST]: { description: INVALID_HOST_400, content: { 'application/json': { schema: ref(INVALID_HOST) } } },
   PayloadTooLarge: {
     description:
       `The body is over 1 MiB, as declared (Content-Length) or as sent, or holds more than ${MAX_BODY_MEMBERS.toLocaleString('en-US')} object members (keys, in every object of a JSON body) or form fields (\`payload_too_large\`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed.`,
@@ -320,7 +335,8 @@ function withIdempotency(method: string, op: Schema): Schema {
   const responses: Schema = { ...op.responses }
   const add = (status: string, name: string, codes: string) => {
     const own = responses[status]
-    responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} Or, with an Idempotency-Key, ${codes} (see ${name}).`.trim() } : { $ref: `#/components/responses/${name}` }
+    // A 400 that was only the Host's (withRequestLimits): InvalidIdempotencyKey, which names it too.
+    responses[status] = isObject(own) && own.$ref === undefined ? { ...own, description: `${own.description ?? ''} Or, with an Idempotency-Key, ${codes} (see ${name}).`.trim() } : { $ref: `#/components/responses/${name}` }
   }
   // The codes this route's retry can get: a route's own 409 named all five, where only a route
   // answering a new secret withholds it and only an execute's stream is never replayed.
@@ -357,7 +373,8 @@ const IDEMPOTENCY_COMPONENTS = {
   },
   responses: {
     [IDEMPOTENCY_CONFLICT]: { description: IDEMPOTENCY_409, content: { 'application/json': { schema: ref(IDEMPOTENCY_CONFLICT) } } },
-    [INVALID_IDEMPOTENCY_KEY]: { description: IDEMPOTENCY_400, content: { 'application/json': { schema: ref(INVALID_IDEMPOTENCY_KEY) } } },
+    // Referred to where an operation has no 400 of its own, which any answers for a bad Host (withRequestLimits).
+    [INVALID_IDEMPOTENCY_KEY]: { description: `${IDEMPOTENCY_400} ${HOST_400}`, content: { 'application/json': { schema: ref(INVALID_IDEMPOTENCY_KEY) } } },
   },
 }
 
@@ -522,7 +539,7 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     example: 'req_dnVmljNkiF3TPgjOJo4W',
   },
   'X-RateLimit-Limit': {
-    description: 'Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation\'s successes, its own 4xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).',
+    description: 'Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication or, on a public route, once its address is counted; errors too: declared on each operation\'s successes, its own 4xx, an authenticated one\'s own 5xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).',
     schema: { type: 'integer' },
     example: 1200,
   },
@@ -575,6 +592,9 @@ function withHeaders(res: Json, names: string[]): Json {
  */
 export const ENDS_CALLING_TOKEN = 'x-ends-calling-token'
 
+/** The methods whose body the server reads (src/http/guards.ts). */
+const BODY_METHODS = new Set(['post', 'put', 'patch'])
+
 const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit']
 
 /**
@@ -619,7 +639,11 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
     // Every answer counted against a budget: a success, a 429, and an authenticated operation's
     // own 4xx (given once the token is known and counted: a 403, 404, 409, 422…); an error shared
     // by several operations is one response in `components` (sharedErrorResponses).
-    const counted = limited && (status.startsWith('2') || status === '429' || (authenticated && status.startsWith('4')))
+    // An authenticated operation's own 5xx (an execute's 501, 502, 504: the provider's failure,
+    // known once the run is over) is counted too: it said only X-Request-Id.
+    // A public route's own 4xx too: its per-address budget is counted before its body is read
+    // (src/app.ts onParse; ipLimit), so a refused body or login code carries the headers.
+    const counted = limited && (status.startsWith('2') || status.startsWith('4') || (authenticated && status.startsWith('5')))
     if (counted) names.push(...RATE_LIMIT_HEADERS)
     if (authenticated && counted && !(endsCaller && status.startsWith('2'))) names.push('Teamday-Token-Expiration')
     if (status === '401' || (authenticated && status === '403')) names.push('WWW-Authenticate')
@@ -722,7 +746,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     Object.entries(doc.paths).map(([path, item]) => [
       path,
       Object.fromEntries(
-        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseDescriptions(withResponseContent(withResponseHeaders(withOperationId(op))))))))) : op]),
+        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, m, withParameterDescriptions(withOpenRequestBody(withResponseDescriptions(withResponseContent(withResponseHeaders(withOperationId(op))))))))) : op]),
       ),
     ]),
   )
@@ -751,7 +775,11 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
   doc.components.schemas = withTypedRootItems(doc.components.schemas)
   const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses, [ERROR_MODEL]: DEFAULT_ERROR_RESPONSE }
-  for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
+  // An Idempotency-Key's 400 and 409 come after authentication (the key is the token's: src/http/idempotency.ts),
+  // counted against the token's budgets like the operation's own 4xx: they said only X-Request-Id.
+  const afterAuthentication = new Set<string>(Object.keys(IDEMPOTENCY_COMPONENTS.responses))
+  for (const [name, res] of Object.entries(responses))
+    responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : afterAuthentication.has(name) ? ['X-Request-Id', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration'] : ['X-Request-Id'])
   const rateLimited = rateLimitedResponse(doc.components.schemas)
   if (rateLimited) responses[RATE_LIMITED] = rateLimited
   const unauthorized = unauthorizedResponse(doc.components.schemas)

@@ -112,6 +112,9 @@ export const INVALID_PATH_PARAMETER_422 =
 export const NUL_IN_QUERY = 'NulInQuery'
 export const NUL_IN_QUERY_422 =
   'A query parameter holds the NUL character (%00), which no id, slug or filter can hold, or its name or value is not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence: write a % itself as %25) (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.'
+export const INVALID_HOST = 'InvalidHost'
+export const INVALID_HOST_400 =
+  'The Host header is not a host name or IP address with an optional port (`host[:port]`: a path, a user, a space, an empty one), or was sent twice (`bad_request`, RFC 9112 §3.2); any route answers this, before it runs.'
 /** The message of a path parameter that is not valid percent-encoding (src/http/errors.ts). */
 export const PERCENT_ENCODING_RULE = (field: string) => `${field} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25`
 
@@ -140,6 +143,7 @@ export const sharedModels = named({
     { committed: 'none' },
   ),
   [INVALID_PATH_PARAMETER]: errorResponse(422, 'validation_failed', INVALID_PATH_PARAMETER_422, `Validation failed: ${PERCENT_ENCODING_RULE('id')}`, [{ field: 'id', message: PERCENT_ENCODING_RULE('id') }]),
+  [INVALID_HOST]: errorResponse(400, 'bad_request', INVALID_HOST_400, 'Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.'),
   [NUL_IN_QUERY]: errorResponse(422, 'validation_failed', NUL_IN_QUERY_422, 'Validation failed: x must not contain the NUL character (%00)', [{ field: 'x', message: 'must not contain the NUL character (%00)' }]),
   // Added to every authenticated POST and PATCH by the published document (src/http/openapi-publish.ts, withIdempotency).
   [IDEMPOTENCY_CONFLICT]: errorResponse(

@@ -1588,6 +1588,51 @@ export interface components {
             details?: unknown;
         };
         /**
+         * @description The Host header is not a host name or IP address with an optional port (`host[:port]`: a path, a user, a space, an empty one), or was sent twice (`bad_request`, RFC 9112 §3.2); any route answers this, before it runs.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 400,
+         *       "statusMessage": "Bad Request",
+         *       "code": "bad_request",
+         *       "message": "Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        InvalidHost: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Request
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example bad_request
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Bad request: the Host header must be a host name or IP address with an optional port (host[:port]), sent once.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
          * @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold, or its name or value is not valid percent-encoding (`%ZZ`, a lone `%`, a cut UTF-8 sequence: write a % itself as %25) (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.
          * @example {
          *       "error": true,
@@ -7211,6 +7256,16 @@ export interface components {
         };
     };
     responses: {
+        /** @description The Host header is not a host name or IP address with an optional port (`host[:port]`: a path, a user, a space, an empty one), or was sent twice (`bad_request`, RFC 9112 §3.2); any route answers this, before it runs. */
+        InvalidHost: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidHost"];
+            };
+        };
         /** @description The body is over 1 MiB, as declared (Content-Length) or as sent, or holds more than 20,000 object members (keys, in every object of a JSON body) or form fields (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed. */
         PayloadTooLarge: {
             headers: {
@@ -7276,16 +7331,28 @@ export interface components {
         IdempotencyConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                 [name: string]: unknown;
             };
             content: {
                 "application/json": components["schemas"]["IdempotencyConflict"];
             };
         };
-        /** @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`). */
+        /** @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`). Or the Host header is not `host[:port]` (`bad_request`). */
         InvalidIdempotencyKey: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                 [name: string]: unknown;
             };
             content: {
@@ -7330,7 +7397,7 @@ export interface components {
                 "application/json": components["schemas"]["Unauthorized"];
             };
         };
-        /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
+        /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. Or the Host header is not `host[:port]` (`bad_request`). */
         BadCursor: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7363,7 +7430,7 @@ export interface components {
                 "application/json": components["schemas"]["Forbidden"];
             };
         };
-        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or the Host header is not `host[:port]` (`bad_request`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
         InvalidJson: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7526,6 +7593,71 @@ export interface components {
                 "application/json": components["schemas"]["ExecutionCancelled"];
             };
         };
+        /** @description No model provider is configured on this server. */
+        NoModelProvider: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["NoModelProvider"];
+            };
+        };
+        /** @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message. */
+        ProviderFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ProviderFailed"];
+            };
+        };
+        /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again). */
+        ExecuteUnavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExecuteUnavailable"];
+            };
+        };
+        /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
+        ExecutionTimedOut: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExecutionTimedOut"];
+            };
+        };
         /** @description Not found: no such execution, or not visible to you, or in another organization. */
         ExecutionNotFound: {
             headers: {
@@ -7623,7 +7755,7 @@ export interface components {
                 "application/json": components["schemas"]["SecretsInvalid"];
             };
         };
-        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or the Host header is not `host[:port]` (`bad_request`). */
         InvalidJson400: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7770,6 +7902,51 @@ export interface components {
                 "application/json": components["schemas"]["TaskNotFound"];
             };
         };
+        /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or the Host header is not `host[:port]` (`bad_request`). */
+        InvalidJson400_2: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidJson"];
+            };
+        };
+        /** @description The body is over 1 MiB. */
+        PayloadTooLarge413_2: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["PayloadTooLarge"];
+            };
+        };
+        /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        ValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ValidationFailed"];
+            };
+        };
         /** @description Too many requests from this address: initiate, refresh and revoke share TEAMDAY_CLI_LOGIN_RATE_LIMIT (default 30 a minute), polls have TEAMDAY_CLI_POLL_RATE_LIMIT (default 120 a minute). A poll also when its code was polled 6 times in the last 10 s (one poll every 2 s always passes). `Retry-After` says when to retry. */
         CliRateLimited: {
             headers: {
@@ -7816,7 +7993,7 @@ export interface components {
          */
         "X-Request-Id": string;
         /**
-         * @description Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too: declared on each operation's successes, its own 4xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).
+         * @description Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication or, on a public route, once its address is counted; errors too: declared on each operation's successes, its own 4xx, an authenticated one's own 5xx and its 429); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).
          * @example 1200
          */
         "X-RateLimit-Limit": number;
@@ -7897,6 +8074,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["InvalidHost"];
             413: components["responses"]["PayloadTooLarge"];
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
@@ -7931,6 +8109,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             413: components["responses"]["PayloadTooLarge"];
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
@@ -7987,6 +8166,7 @@ export interface operations {
                     "application/json": components["schemas"]["SameDatabaseProof"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             413: components["responses"]["PayloadTooLarge"];
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
@@ -8175,6 +8355,7 @@ export interface operations {
                     "application/json": components["schemas"]["SelfTokenEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
@@ -8208,6 +8389,7 @@ export interface operations {
                     "application/json": components["schemas"]["SelfTokenEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             /** @description Forbidden (`insufficient_scope`), only for an agent run's `teamday_api` call: the credential that started the run lacks scopes the space's token has (`details.missingScopes`), and a run may not end a token broader than its starter. Any other caller may always revoke the token it sends, whatever its role and scopes. */
             403: {
@@ -8443,6 +8625,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TokenNotFound"];
@@ -8482,6 +8665,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["TokenScopeForbidden"];
             404: components["responses"]["TokenNotFound"];
@@ -8710,6 +8894,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentWithCharacter"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["AgentNotFound"];
@@ -8749,6 +8934,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentArchived"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["AgentForbidden"];
             404: components["responses"]["AgentNotFound"];
@@ -8930,6 +9116,11 @@ export interface operations {
                      * @example exec_8Kq2LmX9vB3nR8kT1wYz
                      */
                     "X-Execution-Id"?: string;
+                    /**
+                     * @description On a streamed answer (text/event-stream): `no`, so that a proxy in front (nginx) passes each event on as it comes instead of buffering the stream.
+                     * @example no
+                     */
+                    "X-Accel-Buffering"?: "no";
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
@@ -9021,47 +9212,10 @@ export interface operations {
                 };
             };
             429: components["responses"]["RateLimited"];
-            /** @description No model provider is configured on this server. */
-            501: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["NoModelProvider"];
-                };
-            };
-            /** @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message. */
-            502: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ProviderFailed"];
-                };
-            };
-            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again). */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecuteUnavailable"];
-                };
-            };
-            /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
-            504: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionTimedOut"];
-                };
-            };
+            501: components["responses"]["NoModelProvider"];
+            502: components["responses"]["ProviderFailed"];
+            503: components["responses"]["ExecuteUnavailable"];
+            504: components["responses"]["ExecutionTimedOut"];
             default: components["responses"]["Error"];
         };
     };
@@ -9110,6 +9264,11 @@ export interface operations {
                      * @example exec_8Kq2LmX9vB3nR8kT1wYz
                      */
                     "X-Execution-Id"?: string;
+                    /**
+                     * @description On a streamed answer (text/event-stream): `no`, so that a proxy in front (nginx) passes each event on as it comes instead of buffering the stream.
+                     * @example no
+                     */
+                    "X-Accel-Buffering"?: "no";
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
@@ -9201,47 +9360,10 @@ export interface operations {
                 };
             };
             429: components["responses"]["RateLimited"];
-            /** @description No model provider is configured on this server. */
-            501: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["NoModelProvider"];
-                };
-            };
-            /** @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message. */
-            502: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ProviderFailed"];
-                };
-            };
-            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again). */
-            503: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecuteUnavailable"];
-                };
-            };
-            /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
-            504: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionTimedOut"];
-                };
-            };
+            501: components["responses"]["NoModelProvider"];
+            502: components["responses"]["ProviderFailed"];
+            503: components["responses"]["ExecuteUnavailable"];
+            504: components["responses"]["ExecutionTimedOut"];
             default: components["responses"]["Error"];
         };
     };
@@ -9351,6 +9473,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ExecutionNotFound"];
@@ -9390,6 +9513,7 @@ export interface operations {
                     "application/json": components["schemas"]["TreeEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ExecutionNotFound"];
@@ -9429,6 +9553,7 @@ export interface operations {
                     "application/json": components["schemas"]["LogsEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ExecutionNotFound"];
@@ -9508,7 +9633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionFinished"];
                 };
             };
-            413: components["responses"]["PayloadTooLarge"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
             429: components["responses"]["RateLimited"];
@@ -9608,6 +9733,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ChatNotFound"];
@@ -9647,6 +9773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatMessages"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ChatNotFound"];
@@ -9839,6 +9966,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["SpaceNotFound"];
@@ -9878,6 +10006,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceArchived"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["SpaceForbidden"];
             404: components["responses"]["SpaceNotFound"];
@@ -10031,6 +10160,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceSecretNames"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["SpaceNotFound"];
@@ -10175,6 +10305,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrgSecretNames"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["OrganizationForbidden"];
             404: components["responses"]["OrganizationNotFound"];
@@ -10460,6 +10591,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberEnvelope"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["MemberForbidden"];
             404: components["responses"]["MemberNotFound"];
@@ -10501,6 +10633,7 @@ export interface operations {
                     "application/json": components["schemas"]["RemovedMember"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["MemberForbidden"];
             404: components["responses"]["MemberNotFound"];
@@ -10815,6 +10948,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
@@ -10854,6 +10988,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskDeleted"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["TaskForbidden"];
             404: components["responses"]["TaskNotFound"];
@@ -11072,38 +11207,11 @@ export interface operations {
                     "application/json": components["schemas"]["RevokeCredentialsAccepted"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            400: components["responses"]["InvalidJson400_2"];
+            413: components["responses"]["PayloadTooLarge413_2"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ValidationFailed"];
-                };
-            };
+            422: components["responses"]["ValidationFailed"];
             /** @description Too many reports from this address (a strict per-IP limit, 10 per minute by default). */
             429: {
                 headers: {
@@ -11155,10 +11263,15 @@ export interface operations {
                     "application/json": components["schemas"]["PublicAgentList"];
                 };
             };
-            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
+            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. Or the Host header is not `host[:port]` (`bad_request`). */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11171,6 +11284,11 @@ export interface operations {
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11222,6 +11340,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
@@ -11256,7 +11375,8 @@ export interface operations {
                     "application/json": components["schemas"]["CliInitiated"];
                 };
             };
-            413: components["responses"]["PayloadTooLarge"];
+            400: components["responses"]["InvalidHost"];
+            413: components["responses"]["PayloadTooLarge413_2"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["NulInQuery"];
             429: components["responses"]["CliRateLimited"];
@@ -11294,10 +11414,15 @@ export interface operations {
                     "application/json": components["schemas"]["CliPollAnswer"];
                 };
             };
-            /** @description The code will never be authorized: `invalid_login_code` (not issued here, or finished over an hour ago), `login_code_expired` (not approved within 300 s), `login_denied` (denied in the browser), `login_code_used` (its tokens were already delivered: nothing secret is sent again). Stop polling. TeamDay's CLI ignores error answers and keeps polling until its own time is up (expiresIn seconds), then reports a timeout. */
+            /** @description The code will never be authorized: `invalid_login_code` (not issued here, or finished over an hour ago), `login_code_expired` (not approved within 300 s), `login_denied` (denied in the browser), `login_code_used` (its tokens were already delivered: nothing secret is sent again). Stop polling. TeamDay's CLI ignores error answers and keeps polling until its own time is up (expiresIn seconds), then reports a timeout. Or the Host header is not `host[:port]` (`bad_request`). */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -11306,16 +11431,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ValidationFailed"];
-                };
-            };
+            422: components["responses"]["ValidationFailed"];
             429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -11356,20 +11472,16 @@ export interface operations {
                     "application/json": components["schemas"]["CliRefreshed"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
+            400: components["responses"]["InvalidJson400_2"];
             /** @description The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again. */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
@@ -11377,28 +11489,10 @@ export interface operations {
                     "application/json": components["schemas"]["CliRefreshFailed"];
                 };
             };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            413: components["responses"]["PayloadTooLarge413_2"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ValidationFailed"];
-                };
-            };
+            422: components["responses"]["ValidationFailed"];
             429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -11439,38 +11533,11 @@ export interface operations {
                     "application/json": components["schemas"]["CliRevoked"];
                 };
             };
-            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
-            400: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidJson"];
-                };
-            };
-            /** @description The body is over 1 MiB. */
-            413: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayloadTooLarge"];
-                };
-            };
+            400: components["responses"]["InvalidJson400_2"];
+            413: components["responses"]["PayloadTooLarge413_2"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: `details` names each invalid field. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ValidationFailed"];
-                };
-            };
+            422: components["responses"]["ValidationFailed"];
             429: components["responses"]["CliRateLimited"];
             503: components["responses"]["DatabaseUnavailable"];
             default: components["responses"]["Error"];
@@ -11587,6 +11654,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenList"];
                 };
             };
+            400: components["responses"]["InvalidHost"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["AliasOrgForbidden"];
             413: components["responses"]["PayloadTooLarge"];
@@ -11664,7 +11732,7 @@ export interface operations {
                 };
             };
             409: components["responses"]["IdempotencyConflict"];
-            413: components["responses"]["PayloadTooLarge"];
+            413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
             429: components["responses"]["RateLimited"];

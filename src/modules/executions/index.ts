@@ -102,6 +102,11 @@ const executeHeaders = {
       schema: { type: 'string' },
       example: 'exec_8Kq2LmX9vB3nR8kT1wYz',
     },
+    'X-Accel-Buffering': {
+      description: 'On a streamed answer (text/event-stream): `no`, so that a proxy in front (nginx) passes each event on as it comes instead of buffering the stream.',
+      schema: { type: 'string', enum: ['no'] },
+      example: 'no',
+    },
   },
 }
 const cancelConflict = errorResponse(
