@@ -561,6 +561,11 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     example: '2027-03-03T15:00:00.000Z',
   },
   'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
+  'Accept-Encoding': {
+    description: 'On a 415 for a compressed body: `identity`, the one coding this server reads request bodies in (RFC 7694).',
+    schema: { type: 'string', enum: ['identity'] },
+    example: 'identity',
+  },
   Location: {
     description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`; with TEAMDAY_PUBLIC_URL\'s path before it when the server is hosted under one: `/teamday/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute\'s 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).',
     schema: { type: 'string', format: 'uri-reference' },
@@ -776,10 +781,16 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   doc.components.schemas = withTypedRootItems(doc.components.schemas)
   const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses, [ERROR_MODEL]: DEFAULT_ERROR_RESPONSE }
   // An Idempotency-Key's 400 and 409 come after authentication (the key is the token's: src/http/idempotency.ts),
-  // counted against the token's budgets like the operation's own 4xx: they said only X-Request-Id.
-  const afterAuthentication = new Set<string>(Object.keys(IDEMPOTENCY_COMPONENTS.responses))
-  for (const [name, res] of Object.entries(responses))
-    responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : afterAuthentication.has(name) ? ['X-Request-Id', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration'] : ['X-Request-Id'])
+  // and a compressed body's 415 once the body is read (src/http/body.ts: after authentication, or
+  // a public route's per-address count), counted like the operation's own 4xx: they said only X-Request-Id.
+  const counted = new Set<string>([...Object.keys(IDEMPOTENCY_COMPONENTS.responses), UNSUPPORTED_CONTENT_ENCODING])
+  const headersOf = (name: string) =>
+    name === DATABASE_UNAVAILABLE
+      ? ['X-Request-Id', 'Retry-After']
+      : counted.has(name)
+        ? ['X-Request-Id', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration', ...(name === UNSUPPORTED_CONTENT_ENCODING ? ['Accept-Encoding'] : [])]
+        : ['X-Request-Id']
+  for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, headersOf(name))
   const rateLimited = rateLimitedResponse(doc.components.schemas)
   if (rateLimited) responses[RATE_LIMITED] = rateLimited
   const unauthorized = unauthorizedResponse(doc.components.schemas)

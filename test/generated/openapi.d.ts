@@ -7290,6 +7290,13 @@ export interface components {
         UnsupportedContentEncoding: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                "Accept-Encoding": components["headers"]["Accept-Encoding"];
                 [name: string]: unknown;
             };
             content: {
@@ -8027,6 +8034,11 @@ export interface components {
          * @example 42
          */
         "Retry-After": number;
+        /**
+         * @description On a 415 for a compressed body: `identity`, the one coding this server reads request bodies in (RFC 7694).
+         * @example identity
+         */
+        "Accept-Encoding": "identity";
         /**
          * @description Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`; with TEAMDAY_PUBLIC_URL's path before it when the server is hosted under one: `/teamday/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute's 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).
          * @example /api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc
