@@ -784,9 +784,11 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   // and a compressed body's 415 once the body is read (src/http/body.ts: after authentication, or
   // a public route's per-address count), counted like the operation's own 4xx: they said only X-Request-Id.
   const counted = new Set<string>([...Object.keys(IDEMPOTENCY_COMPONENTS.responses), UNSUPPORTED_CONTENT_ENCODING])
+  // The database's 503 comes before anything is counted, or after (a write failing once the token
+  // is known and counted): the rate-limit headers when it does; it declared X-Request-Id and Retry-After.
   const headersOf = (name: string) =>
     name === DATABASE_UNAVAILABLE
-      ? ['X-Request-Id', 'Retry-After']
+      ? ['X-Request-Id', 'Retry-After', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration']
       : counted.has(name)
         ? ['X-Request-Id', ...RATE_LIMIT_HEADERS, 'Teamday-Token-Expiration', ...(name === UNSUPPORTED_CONTENT_ENCODING ? ['Accept-Encoding'] : [])]
         : ['X-Request-Id']
