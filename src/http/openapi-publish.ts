@@ -535,6 +535,8 @@ const DEFAULT_ERROR_RESPONSE = {
 const STANDARD_HEADERS: Record<string, Schema> = {
   'X-Request-Id': {
     description: "The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead, unless it holds a token (it is then replaced, never echoed).",
+    // On every answer (guards.head): required, so a generated client may count on it.
+    required: true,
     schema: { type: 'string' },
     example: 'req_dnVmljNkiF3TPgjOJo4W',
   },
@@ -560,7 +562,8 @@ const STANDARD_HEADERS: Record<string, Schema> = {
     schema: { type: 'string', format: 'date-time' },
     example: '2027-03-03T15:00:00.000Z',
   },
-  'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
+  // Declared on 429 and 503 only: every 429 names its wait, and a 503 without one gets 5 (src/http/errors.ts).
+  'Retry-After': { description: 'Seconds to wait before trying again.', required: true, schema: { type: 'integer' }, example: 42 },
   'Accept-Encoding': {
     description: 'On a 415 for a compressed body: `identity`, the one coding this server reads request bodies in (RFC 7694).',
     schema: { type: 'string', enum: ['identity'] },
@@ -568,6 +571,8 @@ const STANDARD_HEADERS: Record<string, Schema> = {
   },
   Location: {
     description: 'Where the resource this request created is read (RFC 9110 §15.3.2): its GET route, as an absolute path (`/api/v1/agents/char_…`; with TEAMDAY_PUBLIC_URL\'s path before it when the server is hosted under one: `/teamday/api/v1/agents/char_…`). On every 201 Created, a replayed one too; and on an async execute\'s 202 Accepted, the execution to poll (`/api/v1/executions/exec_…`).',
+    // Declared on 201 and an execute's 202 only, each of which sends it.
+    required: true,
     schema: { type: 'string', format: 'uri-reference' },
     example: '/api/v1/agents/char_9Tr4Kx2LmQ7vB1nZ8wYc',
   },
