@@ -84,6 +84,8 @@ function mismatches(method: string, route: string, res: Res): string[] {
   const listed = op.responses[status]
   const raw = listed ?? (res.status >= 500 ? op.responses.default : undefined)
   if (!raw) return [`${method} ${path} answered ${status} (${res.body?.code ?? res.text.slice(0, 80)}), which it does not document`]
+  // `default` documents the envelope of a 500, which no scenario here should meet.
+  if (res.status === 500) return [`${method} ${path} answered 500: ${res.text.slice(0, 200)}`]
   seen.add(`${method} ${path} ${listed ? status : 'default'}`)
   const doc = resolveRef(raw)
   const out: string[] = []
@@ -303,7 +305,20 @@ describe('every answer conforms to the document', () => {
       expect((await conforms(route, () => send(route, 'memberA', { body: { message: 'hi', async: true } }))).status).toBe(202)
       expect((await conforms(route, () => send(route, 'memberA', { body: { message: 'FAIL' } }))).status).toBe(502)
       await conforms(route, () => send(route, 'memberA', { body: { message: 'hi', spaceId: 'space_unknown0000000000' } }))
+      // Asked for by Accept rather than `stream`.
+      const accepted = await conforms(route, () => send(route, 'memberA', { body: { message: 'hi' }, headers: { accept: 'text/event-stream' } }))
+      expect(accepted.headers.get('content-type')).toStartWith('text/event-stream')
     }
+    // What the runs left: failed and cancelled executions, as lists and one by one.
+    const failed = (await send('POST /api/v1/execute', 'memberA', { body: { message: 'FAIL', async: true } })).body.executionId as string
+    const cancelled = await w.runningExecution(w.who.memberA)
+    await send('POST /api/v1/executions/:id/cancel', 'memberA', { path: `/api/v1/executions/${cancelled}/cancel` })
+    for (let i = 0; i < 200 && (await send('GET /api/v1/executions/:id', 'memberA', { path: `/api/v1/executions/${failed}` })).body.execution.status !== 'failed'; i++) await Bun.sleep(10)
+    for (const id of [failed, cancelled])
+      for (const route of ['GET /api/v1/executions/:id', 'GET /api/v1/executions/:id/tree', 'GET /api/v1/executions/:id/logs'])
+        await conforms(route, () => send(route, 'memberA', { path: route.split(' ')[1]!.replace(':id', id) }))
+    for (const route of ['GET /api/v1/executions', 'GET /api/v1/chats', 'GET /api/v1/audit-events', 'GET /api/public/agents']) await conforms(route, () => send(route, 'adminA'))
+    await conforms('GET /api/v1/executions', () => send('GET /api/v1/executions', 'adminA', { path: '/api/v1/executions?status=failed' }))
     noMismatches()
   }, 120_000)
 })
