@@ -233,7 +233,14 @@ describe('every answer conforms to the document', () => {
       const { path } = await REQUESTS[route]!(w, w.who.memberA)
       const sep = path.includes('?') ? '&' : '?'
       if (names.includes('cursor')) await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}cursor=not-a-cursor` }))
-      if (names.includes('limit')) await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}limit=100000` }))
+      if (names.includes('limit')) {
+        await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}limit=100000` }))
+        // A page of one, and the next one (Link, X-Next-Cursor where the route sends them).
+        const first = await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}limit=1` }))
+        const cursor = first.body?.nextCursor ?? first.headers.get('x-next-cursor')
+        if (typeof cursor === 'string' && names.includes('cursor')) await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}limit=1&cursor=${encodeURIComponent(cursor)}` }))
+      }
+      if (names.includes('all')) await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}all=true` }))
       await conforms(route, () => send(route, 'adminA', { path: `${path}${sep}unknownParameter=1` }))
     }
     noMismatches()
