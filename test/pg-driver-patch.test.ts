@@ -1,5 +1,5 @@
 /**
- * Two fixes to postgres-js 3.4.9, in patches/postgres+3.4.9.patch.
+ * Fixes to postgres-js 3.4.9, in patches/postgres+3.4.9.patch.
  *
  * postgres-js 3.4.9 cancels a closed connection's pending write without forgetting it: a
  * connection closed while a query waited for its write (a backend terminated, a reset) could
@@ -17,9 +17,14 @@
  * under load, found from outside, 2026-12-05); once the pool had connected it again for other
  * queries, outside the transaction (committed, though the transaction had failed and rolled
  * back), or inside another request's transaction (its ROLLBACK or COMMIT ending that one).
+ *
+ * And a statement that learns its parameters' types first (Parse, Describe, Flush: no Sync)
+ * written behind statements still answering on its connection: PgBouncer 1.18 in transaction
+ * mode dropped its answers and it waited for ever (test/pg-bouncer.test.ts); it now waits for them.
  */
 import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import postgres from 'postgres'
 import { needPostgres, PG_ADMIN_URL, urlFor, createTestDatabase } from './helpers/pg'
@@ -116,6 +121,74 @@ describe.skipIf(!HAVE_PG)('a transaction whose connection is terminated while it
       process.off('uncaughtException', onUncaught)
       await sql.end({ timeout: 1 })
       await admin.end({ timeout: 1 })
+    }
+  }, 30_000)
+})
+
+describe.skipIf(!HAVE_PG)("a statement that learns its parameters' types first (Parse, Describe, Flush: no Sync)", () => {
+  // Written behind statements still answering, its answers came after their ReadyForQuery: a
+  // pooler in transaction mode (PgBouncer 1.18) had handed the server session back by then and
+  // dropped them, and the statement waited for ever (test/pg-bouncer.test.ts, README). It is now
+  // written once those before it are answered.
+  test('is written only once the statements before it on its connection are answered; cancelled while it waits, it fails 57014 unsent and the connection serves on', async () => {
+    const url = urlFor(await createTestDatabase())
+    // Each write of the pool's one connection: whether it carried a Flush ('H'), and how many statements were unanswered before it.
+    const writes: { flush: boolean; unanswered: number }[] = []
+    let unanswered = 0
+    const kinds = (b: Buffer) => {
+      const out: string[] = []
+      for (let i = 0; i + 5 <= b.length; i += 1 + b.readUInt32BE(i + 1)) out.push(String.fromCharCode(b[i]!))
+      return out
+    }
+    const socket = () => {
+      const s = new Socket()
+      const u = new URL(url)
+      // Hooked after connect(): Bun's sets the socket's own write.
+      s.connect(Number(u.port || 5432), u.hostname)
+      const write = s.write
+      s.write = function (this: Socket, ...a: unknown[]) {
+        const b = Buffer.from(a[0] as Uint8Array)
+        if (b[0] !== 0) {
+          // Each Sync ('S') and simple query ('Q') is answered by a ReadyForQuery ('Z').
+          const k = kinds(b)
+          const h = k.indexOf('H')
+          writes.push({ flush: h >= 0, unanswered: unanswered + k.slice(0, h < 0 ? 0 : h).filter((x) => x === 'S' || x === 'Q').length })
+          unanswered += k.filter((x) => x === 'S' || x === 'Q').length
+        }
+        return (write as (...x: unknown[]) => boolean).apply(this, a)
+      } as Socket['write']
+      s.on('data', (d: Buffer) => (unanswered -= kinds(d).filter((x) => x === 'Z').length))
+      return s
+    }
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false, prepare: false, ...({ socket } as {}) })
+    try {
+      await sql`SELECT 1`
+      for (const kept of [true, false]) {
+        // The connection idle (its login's ReadyForQuery came unasked).
+        writes.length = 0
+        unanswered = 0
+        // Sent whole (a Sync, simple protocol: no parameters), then one with a parameter behind it on the one connection.
+        // (execute(): sent now, in this order; a query is otherwise sent when first awaited.)
+        const first = sql.unsafe('SELECT pg_sleep(0.2), 1 AS n').execute()
+        const second = sql.unsafe('SELECT $1::int AS n', [2]).execute()
+        const late = second.then(
+          (r) => r[0]!.n as number,
+          (e: { code?: string }) => e.code ?? 'failed',
+        )
+        if (!kept) {
+          await Bun.sleep(50)
+          // Cancelled while it waits for the first (as teamday's deadline does): never sent.
+          second.cancel()
+        }
+        expect((await first)[0]!.n).toBe(1)
+        expect(await late).toBe(kept ? 2 : '57014')
+        // On the old driver its Parse, Describe and Flush went in the write after the first's Sync, unanswered.
+        expect(writes.filter((w) => w.flush && w.unanswered > 0)).toEqual([])
+        expect(writes.filter((w) => w.flush)).toHaveLength(kept ? 1 : 0)
+        expect((await sql.unsafe('SELECT $1::int AS n', [3]))[0]!.n).toBe(3)
+      }
+    } finally {
+      await sql.end({ timeout: 1 })
     }
   }, 30_000)
 })
