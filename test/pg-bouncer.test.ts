@@ -237,7 +237,7 @@ describe.skipIf(!HAVE)('teamday behind PgBouncer', () => {
         await locked
         expect({ prepare, answers: settled.map((r) => (r.status === 'fulfilled' ? (r.value as { n: number }[])[0]!.n : String((r.reason as Error).message))) }).toEqual({ prepare, answers: [1, 0] })
         // The connection still serves (it stayed stuck on the lost answer: every later statement to its deadline).
-        expect(await c.bounded(c.client.unsafe('SELECT $1::int AS n', [7], { prepare }))).toEqual([{ n: 7 }])
+        expect((await c.bounded(c.client.unsafe('SELECT $1::int AS n', [7], { prepare })))[0]!.n).toBe(7)
       } finally {
         await c.close()
       }
