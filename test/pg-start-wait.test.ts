@@ -9,6 +9,7 @@
  * (test/helpers/relay.ts) that refuses connections until restored. Needs PostgreSQL.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
+import postgres from 'postgres'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -35,10 +36,13 @@ async function databaseNotUpYet() {
   return { url: url.toString(), up: () => relay.restore() }
 }
 
+/** `teamday` as the test runs it: the compiled binary (TEAMDAY_TEST_BINARY), else the sources under this Bun. */
+const TEAMDAY = process.env.TEAMDAY_TEST_BINARY ? [resolve(process.env.TEAMDAY_TEST_BINARY)] : [process.execPath, '--no-env-file', MAIN]
+
 function serve(url: string, extra: Record<string, string> = {}, command = ['serve', '--port', '0', '--host', '127.0.0.1']) {
   const env = { ...process.env, TEAMDAY_ENCRYPTION_KEY: randomKey(), TEAMDAY_LOG_FORMAT: 'json', TEAMDAY_LOG_LEVEL: 'warn', ...extra }
   delete (env as Record<string, string | undefined>).TEAMDAY_DATABASE_URL
-  const child = spawnCollected([process.execPath, '--no-env-file', MAIN, ...command, '--db', url], { env })
+  const child = spawnCollected([...TEAMDAY, ...command, '--db', url], { env })
   stops.push(() => child.proc.kill('SIGKILL'))
   return child
 }
@@ -113,6 +117,58 @@ describe.skipIf(!HAVE_PG)('serve started before PostgreSQL is up', () => {
     expect(child.output()).toContain('teamday stopped')
     expect(child.output()).not.toMatch(LISTENING)
   }, 60_000)
+
+  // Between the end of the wait and the stop's handlers (the migrations, the first writes, the
+  // listen, the first admin) a signal had no handler: its default action killed the process mid-start.
+  test('SIGTERM once the wait is over, as the start goes on (here its first write, held by a lock): a clean stop, exit 0, nothing served', async () => {
+    const url = urlFor(await createTestDatabase())
+    const key = randomKey()
+    // One connection holds the lock, the other watches.
+    const sql = postgres(url, { max: 2, onnotice: () => {} })
+    try {
+      // Migrated, with its first admin: a later start.
+      const once = serve(url, { TEAMDAY_ENCRYPTION_KEY: key })
+      await once.waitFor(LISTENING, 30_000)
+      once.proc.kill('SIGTERM')
+      expect(await once.exited(20_000)).toBe(0)
+      for (const [table, step] of [['executions', 'its lease sweep, before it listens'], ['users', 'its users counted, once it listens']] as const) {
+        const { promise: release, resolve: go } = Promise.withResolvers<void>()
+        const { promise: locked, resolve: held } = Promise.withResolvers<void>()
+        const holder = sql.begin(async (tx) => {
+          await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+          held()
+          await release
+        })
+        await locked
+        const child = serve(url, { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'info' })
+        try {
+          // The start waits on the lock: past its wait for the database and its migrations.
+          const deadline = Date.now() + 20_000
+          let waiting: string | undefined
+          while (!waiting && Date.now() < deadline) {
+            const rows = await sql`SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'teamday' AND wait_event_type = 'Lock'`
+            waiting = rows[0]?.query
+            if (!waiting) await Bun.sleep(50)
+          }
+          expect({ step, waiting: waiting?.includes(table) }).toEqual({ step, waiting: true })
+          child.proc.kill('SIGTERM')
+          await Bun.sleep(300)
+          go()
+          await holder
+          // Before: killed by the signal (no exit code).
+          expect({ step, code: await child.exited(20_000), signal: child.proc.signalCode }).toEqual({ step, code: 0, signal: null })
+          expect(child.output()).toContain('teamday stopped')
+          if (table === 'executions') expect(child.output()).not.toMatch(LISTENING)
+          else expect(child.output()).toContain('"msg":"shutting_down","signal":"SIGTERM"')
+        } finally {
+          go()
+          await holder.catch(() => {})
+        }
+      }
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+  }, 90_000)
 
   test('exits 1 saying so once its wait is over, within about that wait', async () => {
     const db = await databaseNotUpYet()

@@ -52,28 +52,23 @@ const DATABASE_FILE_CHECK_MS = 2_000
 const SHARED_PORT_ROUNDS = 8
 
 /**
- * The runtime of a start, or null when one of `stops` (SIGINT, SIGTERM, and SIGHUP without TLS)
- * came while it waited for its PostgreSQL (TEAMDAY_DB_START_WAIT_MS): the wait ends at once and
- * nothing is started. Without a handler then, a container's teamday (PID 1, where a signal
- * without one is ignored) sat out `docker stop`'s grace period for the rest of the wait and was
- * killed. A signal that comes once the wait is over, as the start goes on, stops it as soon as
- * the runtime is open.
+ * The runtime of a start, or null when `stop` (SIGINT, SIGTERM, and SIGHUP without TLS: serve's
+ * handlers from its first line) was aborted as it opened: while it waited for its PostgreSQL
+ * (TEAMDAY_DB_START_WAIT_MS) the wait ends at once and nothing is started. Without a handler
+ * then, a container's teamday (PID 1, where a signal without one is ignored) sat out `docker
+ * stop`'s grace period for the rest of the wait and was killed. A signal that comes once the
+ * wait is over (the migrations, the key's check) stops the start as soon as the runtime is open.
  */
-async function startRuntime(config: Config, runtime: RuntimeOptions, signals: NodeJS.Process, stops: readonly NodeJS.Signals[]): Promise<Runtime | null> {
-  if (!isPostgresUrl(config.dbPath) || config.dbStartWaitMs === 0) return createRuntime(config, runtime)
-  const starting = new AbortController()
-  const handlers = stops.map((sig) => [sig, () => starting.abort(sig)] as const)
-  for (const [sig, on] of handlers) signals.on(sig, on)
+async function startRuntime(config: Config, runtime: RuntimeOptions, stop: AbortSignal): Promise<Runtime | null> {
+  const waits = isPostgresUrl(config.dbPath) && config.dbStartWaitMs > 0
   try {
-    const rt = await createRuntime(config, { waitForDatabaseMs: config.dbStartWaitMs, stop: starting.signal, ...runtime })
-    if (!starting.signal.aborted) return rt
+    const rt = await createRuntime(config, waits ? { waitForDatabaseMs: config.dbStartWaitMs, stop, ...runtime } : runtime)
+    if (!stop.aborted) return rt
     await rt.close()
     return null
   } catch (e) {
     if (errorCodes(e).includes(WAIT_STOPPED)) return null
     throw e
-  } finally {
-    for (const [sig, on] of handlers) signals.off(sig, on)
   }
 }
 
@@ -118,12 +113,27 @@ export async function serve(
       else hupPending = true
     })
   }
-  // A PostgreSQL not up yet (compose or systemd starting teamday first) is waited for; admin commands fail at once.
-  const rt = await startRuntime(config, runtime, signals, tls ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'])
-  if (rt === null) {
-    io.out('teamday stopped')
-    return
+  // A stop signal at any moment of the start is heard: it ends the start at its next step, or,
+  // once the server listens, stops it gracefully as soon as the stop's handlers are in place.
+  // Handlers were only in place while the start waited for PostgreSQL and once it served: one
+  // that came in between (the migrations, the first admin, the listen) took its default action
+  // and the process died mid-start (exit 143 or 130, a set-up link made and never shown).
+  const starting = new AbortController()
+  const early = (tls ? (['SIGINT', 'SIGTERM'] as const) : (['SIGINT', 'SIGTERM', 'SIGHUP'] as const)).map((sig) => [sig, () => starting.abort(sig)] as const)
+  for (const [sig, on] of early) signals.on(sig, on)
+  const unhookEarly = () => {
+    for (const [sig, on] of early) signals.off(sig, on)
   }
+  const stoppedEarly = () => {
+    unhookEarly()
+    io.out('teamday stopped')
+  }
+  // A PostgreSQL not up yet (compose or systemd starting teamday first) is waited for; admin commands fail at once.
+  const rt = await startRuntime(config, runtime, starting.signal).catch((e: unknown) => {
+    unhookEarly()
+    throw e
+  })
+  if (rt === null) return stoppedEarly()
   // Executions a crash left pending or running can never finish: recorded as failed once their
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
@@ -189,6 +199,12 @@ export async function serve(
     clearInterval(schemaWatch)
     stopDescriptorWatch()
   }
+  // Stopped before it listens: what runs in the background, then the database.
+  if (starting.signal.aborted) {
+    await stopBackground()
+    await rt.close()
+    return stoppedEarly()
+  }
   let metricsServer: ReturnType<typeof listenMetrics> | null = null
   try {
     // A port is shared only with processes on the same database: whoever holds it is asked
@@ -218,6 +234,7 @@ export async function serve(
     }
     metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config)
   } catch (e) {
+    unhookEarly()
     if (app.server) await app.stop()
     await stopBackground()
     await rt.close()
@@ -244,15 +261,17 @@ export async function serve(
   }
   // After listening: a first start that cannot listen must not use up the one set-up link.
   let counts = await userCounts(systemContext(rt))
-  const first = counts.users === 0 ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
+  // A stop asked for by now: no first admin is made (the next start makes it), no hint said.
+  const stopAsked = starting.signal.aborted
+  const first = counts.users === 0 && !stopAsked ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
   // No user when counted, and no first admin made here: another instance on this database
   // (several started together on an empty one) made it meanwhile. Counted again: the counts
   // above, read before it existed, printed "make one admin first" beside that admin's set-up link.
-  const lostFirstStart = counts.users === 0 && first === null
+  const lostFirstStart = counts.users === 0 && first === null && !stopAsked
   if (lostFirstStart) counts = await userCounts(systemContext(rt))
   // Only a start where nobody can sign in yet, and that made no admin, pays this second statement
   // (a trial restarted within the hour, a second replica started once the first had made the admin).
-  const setupLink = first === null && !lostFirstStart && counts.withPassword === 0 ? await liveSetupLink(systemContext(rt)) : null
+  const setupLink = first === null && !lostFirstStart && !stopAsked && counts.withPassword === 0 ? await liveSetupLink(systemContext(rt)) : null
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
@@ -311,6 +330,9 @@ export async function serve(
     // With TLS, SIGHUP is a daemon's reload instead (its handler above, from the start on): the
     // certificate and key are read again and served to new connections, the server runs on.
     if (!reloader) signals.on('SIGHUP', () => void stop('SIGHUP'))
+    unhookEarly()
+    // One that came as the start went on: now (a first admin made meanwhile still has its set-up link said below).
+    if (starting.signal.aborted) void stop(String(starting.signal.reason))
   })
   // Stdout carries the start-up text only; a write there that fails (its reader gone:
   // `teamday serve | head -1`, a log pipe whose reader died; a full disk) must not end the
@@ -332,7 +354,7 @@ export async function serve(
   if (first) say(firstStartText(first, base, dbOption(config.dbPath) + dbNote(config.dbPath)))
   // A hint, after the server is listening; whom it names came with the counts (one statement:
   // no read of the database after the listening line, which an outage at that moment failed).
-  else if (counts.withPassword === 0) {
+  else if (counts.withPassword === 0 && !stopAsked) {
     const db = dbOption(config.dbPath)
     say((lostFirstStart ? firstStartElsewhereHint(counts.firstAdmin, db) : setupLink ? liveSetupLinkHint(setupLink, counts.firstAdmin, db) : noPasswordHint(counts.firstAdmin, db)) + dbNote(config.dbPath))
   }
