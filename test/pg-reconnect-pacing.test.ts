@@ -85,3 +85,30 @@ describe.skipIf(!HAVE_PG)('a pool whose database address answers as something el
     }, 60_000)
   }
 })
+
+describe.skipIf(!HAVE_PG)("a statement's cancel request", () => {
+  // Sent on a connection of its own that PostgreSQL closes unaccepted: not a failed attempt. Bun's
+  // socket.connect() sets the socket's own write, so the pacer's look at the first bytes, hooked
+  // before it, saw nothing, and each cancel (a statement past its deadline) counted as a failed
+  // connection attempt: later connections paced, and after 3 s of them, waiting statements failed
+  // "could not connect to the database" while it answered.
+  test('is not counted as a failed connection attempt', async () => {
+    const c = openPostgres(PG_ADMIN_URL, { pool: 2, statementTimeoutMs: 30_000 })
+    const failing: number[] = []
+    c.failUnreached = (ms: number) => void failing.push(ms)
+    try {
+      await c.firstContact('postgresql')
+      // Past its deadline (a probe's: 2 s): cancelled by a request of its own.
+      const e = await c.probe(c.client`SELECT pg_sleep(4)`).then(
+        () => null,
+        (e: { code?: string }) => e.code,
+      )
+      expect(e).toBe('ETIMEDOUT')
+      // The cancel request's connection opened and closed.
+      await Bun.sleep(500)
+      expect(failing).toEqual([])
+    } finally {
+      await c.close()
+    }
+  }, 20_000)
+})

@@ -793,11 +793,6 @@ function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (
     const token = pacer.started()
     const s = new Socket() as Socket & { host?: string; port?: number }
     let cancel: boolean | undefined
-    const write = s.write
-    s.write = function (this: Socket, ...args: unknown[]) {
-      cancel ??= isCancelRequest(args[0])
-      return (write as (...a: unknown[]) => boolean).apply(this, args)
-    } as Socket['write']
     let reported = false
     const emit = s.emit
     s.emit = function (this: Socket, event: string | symbol, ...args: unknown[]) {
@@ -825,6 +820,13 @@ function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (
       s.port = o.port[i] ?? o.port[0]!
       s.connect(s.port, s.host)
     }
+    // Hooked once connecting: Bun's connect() sets the socket's own write, and one hooked before
+    // it saw nothing (each cancel request was then counted as a failed attempt).
+    const write = s.write
+    s.write = function (this: Socket, ...args: unknown[]) {
+      cancel ??= isCancelRequest(args[0])
+      return (write as (...a: unknown[]) => boolean).apply(this, args)
+    } as Socket['write']
     return s
   }
 }
