@@ -126,8 +126,8 @@ describe('initiate and poll', () => {
     const thief = await t.req('GET', `/api/auth/cli/poll?code=${code}`, { ip: '203.0.113.66' })
     expect(thief.body.status).toBe('authorized')
     expect((await t.req('GET', '/api/v1/agents', { token: thief.body.accessToken })).status).toBe(200)
-    // In the seconds before the terminal polls, the thief mints a long-lived `*` token, and with it another.
-    const minted = await t.req('POST', '/api/v1/tokens', { token: thief.body.accessToken, body: { name: 'keep', scopes: ['*'], expiresInDays: 365 } })
+    // In the seconds before the terminal polls, the thief mints a long-lived `*` token (as long as the sign-in lasts), and with it another.
+    const minted = await t.req('POST', '/api/v1/tokens', { token: thief.body.accessToken, body: { name: 'keep', scopes: ['*'], expiresInDays: 60 } })
     expect(minted.status).toBe(201)
     const second = await t.req('POST', '/api/v1/tokens', { token: minted.body.token, body: { name: 'keep too' } })
     expect(second.status).toBe(201)
@@ -482,8 +482,8 @@ describe('leak reports', () => {
     const admin = await makeActor(t, { role: 'admin' })
     for (const leak of ['accessToken', 'refreshToken'] as const) {
       const s = await signIn(t, admin)
-      // A year-long PAT minted with the 15-minute access token, and one minted with that PAT.
-      const made = (await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: `minted ${leak}`, expiresInDays: 365 } })).body
+      // A 60-day PAT minted with the 15-minute access token (no longer than its 90-day sign-in), and one minted with that PAT.
+      const made = (await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: `minted ${leak}`, expiresInDays: 60 } })).body
       const grand = (await t.req('POST', '/api/v1/tokens', { token: made.token, body: { name: `grand ${leak}` } })).body
       expect((await t.req('GET', '/api/v1/agents', { token: made.token })).status).toBe(200)
       expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [s[leak]] } })).status).toBe(202)

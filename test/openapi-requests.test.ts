@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { openapiDocument } from '../src/cli/admin/openapi'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble } from './helpers/providers'
 
 /**
@@ -176,7 +176,8 @@ describe('every request example of the document', () => {
     const double = startProviderDouble()
     const app = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', userRateLimit: null } })
     try {
-      const me = await makeActor(app, { role: 'admin' })
+      // A year-long token: the examples' expiries (a rotation's `2027-03-01`) are within it.
+      const me = await makeActor(app, { role: 'admin', token: { expiresInDays: 365 } })
       const ok = async (method: string, path: string, body?: Json, token = me.token) => {
         const r = await app.req(method, path, { token, body })
         if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`)
@@ -190,8 +191,9 @@ describe('every request example of the document', () => {
         if (p.startsWith('/api/v1/agents/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/agents', { name: `Example ${++n.i}` })).id)
         if (p.startsWith('/api/v1/spaces/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/spaces', { name: `Example ${++n.i}` })).space.id)
         if (p.startsWith('/api/v1/tasks/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/tasks', { title: `Example ${++n.i}` })).id)
-        if (p.includes('/tokens/{id}')) p = p.replace('{id}', (await ok('POST', '/api/v1/tokens', { name: `Example ${++n.i}` })).id)
-        if (p === '/api/v1/tokens/self/rotate') token = (await ok('POST', '/api/v1/tokens', { name: `Example ${++n.i}` })).token
+        // Tokens a person made (the console's): a token made by a token rotates no later than that one expired.
+        if (p.includes('/tokens/{id}')) p = p.replace('{id}', (await makeToken(app, me, { name: `Example ${++n.i}` })).id)
+        if (p === '/api/v1/tokens/self/rotate') token = (await makeToken(app, me, { name: `Example ${++n.i}` })).token
         return { path: p, token }
       }
       const first = ['post /api/v1/agents', 'post /api/v1/spaces']

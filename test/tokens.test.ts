@@ -138,7 +138,8 @@ describe('a token pasted in the wrong place is never echoed or logged', () => {
 
 describe('expiry range 7–365 days', async () => {
   const t = await makeTestApp()
-  const a = await makeActor(t)
+  // A year-long token: a token creates none that outlives it.
+  const a = await makeActor(t, { token: { expiresInDays: 365 } })
   const create = (body: Record<string, unknown>) => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'x', ...body } })
 
   for (const days of [7, 30, 90, 180, 365]) {
@@ -435,5 +436,72 @@ describe('two revocations of one token at once revoke it once', async () => {
     const del = await t.req('DELETE', `/api/v1/tokens/${old.id}`, { token: admin.token })
     expect(del.body.token.revokedAt).toBe(new Date(t.clock.now()).toISOString())
     expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(401)
+  })
+})
+
+describe('a token-made token never outlives the credential that made it', () => {
+  test('create: an asked expiry past the calling token is 422 naming the limit; the default ends with it', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const short = await makeToken(t, a, { expiresInDays: 7 })
+    const end = new Date(t.clock.now() + 7 * DAY).toISOString()
+    for (const body of [{ expiresInDays: 365 }, { expiresInDays: 8 }, { expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() }]) {
+      const res = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'longer', ...body } })
+      const field = Object.keys(body)[0]
+      expect([res.status, res.body.code, res.body.details?.[0]?.field, res.body.details?.[0]?.latestExpiresAt]).toEqual([422, 'validation_failed', field, end])
+      expect(res.body.message).toContain('outlives')
+    }
+    const within = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'within', expiresAt: end } })
+    expect([within.status, within.body.expiresAt]).toEqual([201, end])
+    t.clock.advance(DAY)
+    // Six days left: the default ends with it (shorter than the 7 days an asked expiry needs).
+    const plain = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'default' } })
+    expect([plain.status, plain.body.expiresAt]).toEqual([201, end])
+    // A token made by that one is bound by it in turn (its expiry is the parent's).
+    const grand = await t.req('POST', '/api/v1/tokens', { token: plain.body.token, body: { name: 'grand', expiresInDays: 30 } })
+    expect([grand.status, grand.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    // A long-lived token may still make long-lived tokens.
+    const long = await makeToken(t, a, { expiresInDays: 365 })
+    const year = await t.req('POST', '/api/v1/tokens', { token: long.token, body: { name: 'year', expiresInDays: 365 } })
+    expect([year.status, Date.parse(year.body.expiresAt) - t.clock.now()]).toEqual([201, 365 * DAY])
+  })
+
+  test('rotation: a token-made token rotated keeps its maker\'s limit; another token rotating one is its limit too', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const short = await makeToken(t, a, { expiresInDays: 7 })
+    const end = new Date(t.clock.now() + 7 * DAY).toISOString()
+    const child = (await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'child' } })).body
+    t.clock.advance(DAY)
+    const longer = await t.req('POST', '/api/v1/tokens/self/rotate', { token: child.token, body: { expiresInDays: 365 } })
+    expect([longer.status, longer.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    // By default its old lifetime (7 days from now) would end a day after the line's limit: it ends there.
+    const renewed = await t.req('POST', '/api/v1/tokens/self/rotate', { token: child.token })
+    expect([renewed.status, renewed.body.expiresAt]).toEqual([201, end])
+    const again = await t.req('POST', `/api/v1/tokens/${renewed.body.id}/rotate`, { token: renewed.body.token })
+    expect([again.status, again.body.expiresAt]).toEqual([201, end])
+    // A person's token (no maker) rotated by a short-lived token: the new one is made by that token.
+    const mine = await makeToken(t, a, { expiresInDays: 90 })
+    const byShort = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token, body: { expiresInDays: 90 } })
+    expect([byShort.status, byShort.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    const byShortDefault = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token })
+    expect([byShortDefault.status, byShortDefault.body.expiresAt]).toEqual([201, end])
+    // A person's token rotating itself renews its lifetime as before.
+    const own = await makeToken(t, a, { expiresInDays: 30 })
+    const ownRotated = await t.req('POST', '/api/v1/tokens/self/rotate', { token: own.token, body: { expiresInDays: 365 } })
+    expect([ownRotated.status, Date.parse(ownRotated.body.expiresAt) - t.clock.now()]).toEqual([201, 365 * DAY])
+  })
+
+  test('a terminal sign-in (teamday login) makes no token that outlives the sign-in', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const s = await cliLogin(t, a)
+    const end = new Date(t.clock.now() + 90 * DAY).toISOString()
+    t.clock.advance(10 * 60_000) // its access token lasts 15 minutes
+    const year = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'year', expiresInDays: 365 } })
+    expect([year.status, year.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    expect(year.body.message).toContain('teamday login')
+    const plain = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'default' } })
+    expect([plain.status, plain.body.expiresAt]).toEqual([201, end])
   })
 })

@@ -9,7 +9,7 @@ import { activeFamilyMember, assertMayEndItself, assertMayManage, scopesForNewTo
 import { assertCredentialUnrevoked, revocationInForce, ROTATED_GRACE, ROTATED_NOW, wasRotated } from '../../auth/revoked'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken, type RevokeReason } from './service'
-import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
+import { askedExpiry, DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry, type MakerLimit } from './validation'
 
 export const MAX_GRACE_SECONDS = 86_400
 
@@ -94,6 +94,10 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   if (old.expiresAt.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} expired on ${old.expiresAt.toISOString()} and cannot be rotated; create a new token.`)
   }
+  const limit = await lineLimit(ctx, family)
+  if (limit && limit.at.getTime() <= now) {
+    throw new AppError('invalid_state', `Token ${old.id} continues a rotation line whose first token was made by another token to expire on ${limit.at.toISOString()}: rotating renews a secret, not its lifetime, and that time has passed. Create a new token.`)
+  }
   const grace = input.gracePeriodSeconds ?? 0
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
     throw new AppError('validation_failed', `Validation failed: gracePeriodSeconds must be an integer between 0 and ${MAX_GRACE_SECONDS}`, {
@@ -117,7 +121,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     if (!claimed) throw lost
     const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0 })
+    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0, asked: askedExpiry(input), limit })
   }, (made): AuditInput => ({
     type: 'token.rotated',
     tokenId: old.id,
@@ -134,6 +138,19 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     throw e === lost || selfRevoked ? await concurrentlyRevoked(ctx, old) : e
   })
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason } }
+}
+
+/**
+ * How late a rotation line may run: a line whose first token was made by another token (or a
+ * terminal's sign-in) was bound to expire no later than its maker, and its rotations keep that
+ * expiry as their limit (rotating renews the secret, not the lifetime), or a leaked short-lived
+ * token's child rotated itself into a year. A line begun by a person (the console, the admin CLI)
+ * has none: its rotations may renew it for as long as creation allows. Rows never change expiry.
+ */
+async function lineLimit(ctx: Ctx, familyId: string): Promise<MakerLimit | null> {
+  const t = personalAccessTokens
+  const first = await ctx.db.select({ expiresAt: t.expiresAt, createdBy: t.createdByTokenId }).from(t).where(eq(t.id, familyId)).get()
+  return first?.createdBy ? { at: first.expiresAt, source: 'line' } : null
 }
 
 /**

@@ -12,7 +12,7 @@ import { cliSessions, dbTime, dialect, personalAccessTokens, type PersonalAccess
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, canSeeToken, liveTokenSql, mayListOrganizationTokens, visibleTokensSql } from './access'
-import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
+import { askedExpiry, earliestLimit, resolveExpiry, validateScopes, validateTokenName, withinMakerLimit, type CreateTokenInput, type MakerLimit } from './validation'
 import type { Token } from './model'
 import { cutText } from '../../text'
 
@@ -156,11 +156,21 @@ export async function createToken(
   owner: { userId: string; organizationId: string; createdByTokenId?: string | null },
   input: CreateTokenInput,
   /** A rotation's successor: same family, a link to its predecessor, an expiry already decided; whether the predecessor keeps working a while. */
-  lineage?: { familyId: string; rotatedFromId: string; expiresAt: Date; graceful?: boolean },
+  lineage?: {
+    familyId: string
+    rotatedFromId: string
+    expiresAt: Date
+    graceful?: boolean
+    /** The expiry field the rotation asked for (null: the old token's lifetime, by default). */
+    asked: 'expiresInDays' | 'expiresAt' | null
+    /** The rotation line's own limit (its first token was made by another credential): rotateToken. */
+    limit: MakerLimit | null
+  },
 ): Promise<{ token: string; row: PersonalAccessToken }> {
   const name = validateTokenName(input.name)
   const now = ctx.clock.now()
-  const expiresAt = lineage?.expiresAt ?? resolveExpiry(input, now)
+  const asked = lineage ? lineage.asked : askedExpiry(input)
+  const requested = lineage?.expiresAt ?? resolveExpiry(input, now)
   const scopes = validateScopes(input.scopes)
   return withTx(ctx, async (tx) => {
     // The time once this transaction holds the write lock, not before it waited for it: a leak
@@ -169,7 +179,10 @@ export async function createToken(
     // with three processes on one file); tokens revoked meanwhile counted against the cap.
     const at = tx.clock.now()
     // The rotated token itself was claimed (still unrevoked) in this very transaction.
-    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, at, lineage ? 'rotate' : 'create')
+    const creator = owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId ? await assertCreatorActive(tx, owner.createdByTokenId, at, lineage ? 'rotate' : 'create') : null
+    // A token made by a token (or a terminal's sign-in) never outlives it, nor does a rotation
+    // outlive the line it continues: a leaked 7-day token must not become a year of access.
+    const expiresAt = withinMakerLimit(requested, earliestLimit(creator, lineage?.limit), asked)
     // A rotation replaces a token: only new tokens count against the per-user cap, and a
     // rotation's grace period may go one past it (assertRoomForGrace).
     if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, at)
@@ -184,12 +197,12 @@ export async function createToken(
  * token and then everything it created (revokeCreatedBy, in a transaction these exclude), and a
  * token created in between must not outlive it. 401 token_revoked, as its next request would get.
  */
-async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, action: 'create' | 'rotate'): Promise<void> {
+async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, action: 'create' | 'rotate'): Promise<MakerLimit | null> {
   const t = personalAccessTokens
   const s = cliSessions
-  const row =
-    (await ctx.db.select({ revokedAt: t.revokedAt, reason: t.revokedReason }).from(t).where(eq(t.id, creatorId)).get()) ??
-    (await ctx.db.select({ revokedAt: s.revokedAt, reason: sql<string | null>`null` }).from(s).where(eq(s.id, creatorId)).get())
+  const pat = await ctx.db.select({ revokedAt: t.revokedAt, reason: t.revokedReason, end: t.expiresAt }).from(t).where(eq(t.id, creatorId)).get()
+  const session = pat ? undefined : await ctx.db.select({ revokedAt: s.revokedAt, reason: sql<string | null>`null`, end: s.refreshExpiresAt }).from(s).where(eq(s.id, creatorId)).get()
+  const row = pat ?? session
   // Only a rotation's grace period revokes ahead of time: any other revocation is in force once
   // committed, whatever the clock of the instance that made it said (another machine's may run ahead).
   if (row && revocationInForce({ revokedAt: row.revokedAt, revokedReason: row.reason }, now)) {
@@ -200,6 +213,8 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, act
   // In its grace period: it works on, but makes no token (checked here, under the write lock, so
   // that a rotation committed while this request waited counts too).
   if (row) await assertNotSuperseded(ctx.db, creatorId, action, ctx.clock.now(), row)
+  // Its own end: a token's expiry, a terminal sign-in's (its refresh token's: teamday login).
+  return row ? { at: row.end, source: pat ? 'creator' : 'sign-in' } : null
 }
 
 async function insertToken(

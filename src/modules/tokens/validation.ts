@@ -102,3 +102,46 @@ export function validateScopes(scopes: string[] | undefined): string[] {
   return scopes.includes('*') ? ['*'] : [...new Set(scopes)]
 }
 
+
+/**
+ * The latest a token made by another credential may expire, and why: a token (or a terminal's
+ * sign-in) never makes one that outlives it, so that a leaked 7-day token is not a year of access.
+ */
+export interface MakerLimit {
+  at: Date
+  /** creator: the calling token's expiry; sign-in: the end of the calling terminal's sign-in; line: the first token of a rotation line made by another token. */
+  source: 'creator' | 'sign-in' | 'line'
+}
+
+const LIMIT_REASON: Record<MakerLimit['source'], string> = {
+  creator: 'when the token this request authenticated with expires: a token cannot create a token that outlives it',
+  'sign-in': "when this terminal's sign-in (teamday login) ends: it cannot create a token that outlives it",
+  line: 'the expiry of the first token of this rotation line, which another token made: rotating renews the secret, not the lifetime',
+}
+
+/** The earliest of some limits (null: none). */
+export function earliestLimit(...limits: (MakerLimit | null | undefined)[]): MakerLimit | null {
+  let first: MakerLimit | null = null
+  for (const l of limits) if (l && (!first || l.at.getTime() < first.at.getTime())) first = l
+  return first
+}
+
+/**
+ * `expiresAt` within the maker's limit. An expiry that was asked for (expiresInDays or expiresAt)
+ * and lies past it is refused (422 naming the limit), never silently cut, as resolveExpiry refuses
+ * one past 365 days; a default one (nothing asked) ends with the maker instead, even sooner than
+ * the 7 days an asked one needs (a default that failed would fail every plain create).
+ */
+export function withinMakerLimit(expiresAt: Date, limit: MakerLimit | null, asked: 'expiresInDays' | 'expiresAt' | null): Date {
+  if (!limit || expiresAt.getTime() <= limit.at.getTime()) return expiresAt
+  if (asked === null) return limit.at
+  const message = `must not be later than ${limit.at.toISOString()}, ${LIMIT_REASON[limit.source]} (leave ${asked} out for a token that expires then; a person signed in to the console may create a longer-lived one)`
+  throw new AppError('validation_failed', `Validation failed: ${asked} ${message}`, {
+    details: [{ field: asked, message, latestExpiresAt: limit.at.toISOString() }],
+  })
+}
+
+/** Which expiry field a request asked for, if any. */
+export function askedExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>): 'expiresInDays' | 'expiresAt' | null {
+  return input.expiresAt !== undefined ? 'expiresAt' : input.expiresInDays !== undefined ? 'expiresInDays' : null
+}
