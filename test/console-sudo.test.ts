@@ -7,11 +7,11 @@
 // made a token (found in review).
 import { afterAll, describe, expect, test } from 'bun:test'
 import { and, eq } from 'drizzle-orm'
-import { auditEvents, sessions, users } from '../src/db/schema'
+import { auditEvents, memberships, sessions, users } from '../src/db/schema'
 import { openAuditFields } from '../src/audit/log'
 import { carried as carriedOn, CONFIRM_FIELD, CONFIRM_WINDOW_MS } from '../src/console/sudo'
 import { THROTTLE } from '../src/console/throttle'
-import { makeTestApp } from './helpers/app'
+import { makeActor, makeTestApp } from './helpers/app'
 import { generateToken } from '../src/auth/tokens'
 import { PASSWORD, consoleClient, givePassword, shownApproval, signedInPerson } from './helpers/console'
 
@@ -213,6 +213,49 @@ describe('Confirm access before handing out a password link', () => {
     const after = await t.db.select().from(auditEvents).where(and(eq(auditEvents.type, 'user.password_link_created'), eq(auditEvents.targetId, id))).all()
     expect(after.length).toBe(links.length + 1)
     void a
+  })
+})
+
+describe('Confirm access before granting access: any add, a raised role', () => {
+  const membership = async (userId: string, orgId: string) => await t.db.select().from(memberships).where(and(eq(memberships.userId, userId), eq(memberships.organizationId, orgId))).get()
+
+  test('re-adding a former member who has a password (no link) asks; nothing is added until the password is right', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin', org: 'sudo-readd' })
+    const former = await makeActor(t, { role: 'member', org: 'sudo-readd' })
+    await givePassword(t, former.userId, 'former member password 1')
+    expect((await c.post(`/org/members/${former.userId}/remove`, {})).status).toBe(303)
+    t.clock.advance(CONFIRM_WINDOW_MS + 60_000)
+    const asked = await c.post('/org/members', { email: former.email, role: 'admin' })
+    expect(asked.status).toBe(403)
+    expect(asked.text).toContain('<title>Confirm access')
+    expect(asked.text).toContain('adding a member')
+    expect(carried(asked.text)).toEqual({ email: former.email, role: 'admin' })
+    expect(await membership(former.userId, a.organizationId)).toBeUndefined()
+    const done = await c.post('/org/members', { ...carried(asked.text), [CONFIRM_FIELD]: PASSWORD })
+    expect(done.status).toBe(201)
+    expect((await membership(former.userId, a.organizationId))?.role).toBe('admin')
+  })
+
+  test('raising a role asks (to admin, or a viewer to member); lowering one does not; the page it was sent from kept', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'admin', org: 'sudo-role' })
+    const m = await makeActor(t, { role: 'member', org: 'sudo-role' })
+    t.clock.advance(CONFIRM_WINDOW_MS + 60_000)
+    const path = `/org/members/${m.userId}/role?cursor=abc`
+    const asked = await c.post(path, { role: 'admin' })
+    expect(asked.status).toBe(403)
+    expect(asked.text).toContain('<title>Confirm access')
+    expect(asked.text).toContain(`action="/org/members/${m.userId}/role?cursor=abc"`)
+    expect(carried(asked.text)).toEqual({ role: 'admin' })
+    expect((await membership(m.userId, a.organizationId))?.role).toBe('member')
+    expect(await eventsOf('member.role_changed', a.userId)).toHaveLength(0)
+    // Lowering takes away: no prompt.
+    expect((await c.post(`/org/members/${m.userId}/role`, { role: 'viewer' })).status).toBe(303)
+    expect((await membership(m.userId, a.organizationId))?.role).toBe('viewer')
+    expect((await c.post(`/org/members/${m.userId}/role`, { role: 'member' })).text).toContain('<title>Confirm access')
+    expect((await membership(m.userId, a.organizationId))?.role).toBe('viewer')
+    const done = await c.post(path, { ...carried(asked.text), [CONFIRM_FIELD]: PASSWORD })
+    expect([done.status, done.headers.get('location')]).toEqual([303, '/org/members?done=role&cursor=abc'])
+    expect((await membership(m.userId, a.organizationId))?.role).toBe('admin')
   })
 })
 

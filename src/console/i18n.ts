@@ -149,7 +149,7 @@ function english() {
     errNewPasswordsDiffer: 'The two new passwords differ.',
     confirmAccessTitle: 'Confirm access',
     confirmAccessIntro:
-      'Creating or rotating a Personal Access Token, approving a CLI sign-in and giving someone a password link need your password when you last typed it more than 2 hours ago. Type it to go on: what you sent is kept and goes through once the password is right, and you will not be asked again for 2 hours.',
+      'Creating or rotating a Personal Access Token, approving a CLI sign-in, adding a member, raising a member\'s role and giving someone a password link need your password when you last typed it more than 2 hours ago. Type it to go on: what you sent is kept and goes through once the password is right, and you will not be asked again for 2 hours.',
     confirmAccessAs: (email: string) => `Signed in as ${isolate(email)}`,
     confirmAccessButton: 'Confirm password',
     errWrongPassword: 'The password is wrong. You are still signed in; try again.',
@@ -565,7 +565,7 @@ function german() {
     errNewPasswordsDiffer: 'Die beiden neuen Passwörter stimmen nicht überein.',
     confirmAccessTitle: 'Zugriff bestätigen',
     confirmAccessIntro:
-      'Ein Token unter API-Zugriff erstellen oder rotieren, eine CLI-Anmeldung genehmigen und jemandem einen Passwort-Link geben erfordert Ihr Passwort, wenn Sie es zuletzt vor mehr als 2 Stunden eingegeben haben. Geben Sie es ein, um fortzufahren: Ihre Eingabe bleibt erhalten und wird ausgeführt, sobald das Passwort stimmt, und Sie werden 2 Stunden lang nicht erneut gefragt.',
+      'Ein Token unter API-Zugriff erstellen oder rotieren, eine CLI-Anmeldung genehmigen, ein Mitglied hinzufügen, die Rolle eines Mitglieds erhöhen und jemandem einen Passwort-Link geben erfordert Ihr Passwort, wenn Sie es zuletzt vor mehr als 2 Stunden eingegeben haben. Geben Sie es ein, um fortzufahren: Ihre Eingabe bleibt erhalten und wird ausgeführt, sobald das Passwort stimmt, und Sie werden 2 Stunden lang nicht erneut gefragt.',
     confirmAccessAs: (email: string) => `Angemeldet als ${isolate(email)}`,
     confirmAccessButton: 'Passwort bestätigen',
     errWrongPassword: 'Das Passwort ist falsch. Sie bleiben angemeldet; versuchen Sie es erneut.',

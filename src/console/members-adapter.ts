@@ -1,4 +1,5 @@
 import { withTx, type Ctx } from '../context'
+import type { Role } from '../db/schema'
 import { addMember as addToOrganization, listMembers as listOfOrganization, membersAmong, removeMember, setMemberRole, getMember, type PublicMember } from '../modules/members/service'
 import { createLink, linkableUsers } from '../modules/users/links'
 import { AppError } from '../errors'
@@ -71,15 +72,17 @@ async function linkRefused(ctx: Ctx, organizationId: string, userId: string, ema
  * Adds a member; a person without a password and in no other organization gets a one-time "set
  * your password" link (72 h); `noLink` says why a person without a password got none.
  * `proved`: whether the admin's password was proved within Confirm access's window
- * (src/console/sudo.tsx); without it, an add that would hand out a link throws
- * ConfirmationNeeded, its transaction (the membership, the account) rolled back. A stolen admin
- * session added its thief's address as an admin with a link, and so a password of their own.
+ * (src/console/sudo.tsx); without it, every add throws ConfirmationNeeded once its own refusals
+ * are passed, its transaction (the membership, the account) rolled back. A stolen admin session
+ * added its thief's address as an admin with a link, and so a password of their own; one without
+ * a link (a former member re-added, an account with a password of its own) gave its thief's own
+ * account lasting access just as well, without being asked.
  */
 export async function addMember(ctx: Ctx, who: SignedIn, email: string, role: string, proved: boolean): Promise<{ email: string; link: string | null; noLink?: string }> {
   return withTx(ctx, async (tx) => {
     const r = await addToOrganization(tx, who.organization.id, { email, role })
     const refused = await linkRefused(tx, who.organization.id, r.user.id, r.user.email)
-    if (refused === null && !proved) throw new ConfirmationNeeded()
+    if (!proved) throw new ConfirmationNeeded()
     const link = refused === null ? (await createLink(tx, r.user.id, who.organization.id, 'set_password')).path : null
     return { email: r.user.email, link, ...(r.user.passwordHash === null && refused !== null ? { noLink: refused } : {}) }
   })
@@ -89,9 +92,20 @@ function notSelf(who: SignedIn, userId: string): void {
   if (userId === who.user.id) throw new AppError('forbidden', 'You cannot change your own membership here; ask another admin (access denied)')
 }
 
-export async function changeRole(ctx: Ctx, who: SignedIn, userId: string, role: string): Promise<void> {
+const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2 }
+
+/**
+ * Changes a member's role. `proved`: as addMember's: a change that raises the role (a viewer
+ * made a member, anyone made an admin: GitHub asks for sudo to make an owner) throws
+ * ConfirmationNeeded once its own refusals are passed, rolled back; one that lowers it (taking
+ * away, as removing and revoking) never asks.
+ */
+export async function changeRole(ctx: Ctx, who: SignedIn, userId: string, role: string, proved: boolean): Promise<void> {
   notSelf(who, userId)
-  await setMemberRole(ctx, who.organization.id, userId, role)
+  await withTx(ctx, async (tx) => {
+    const r = await setMemberRole(tx, who.organization.id, userId, role)
+    if (!proved && RANK[r.member.role] > RANK[r.previousRole]) throw new ConfirmationNeeded()
+  })
 }
 
 /** Removes a member: their tokens of this organization are revoked and their sessions in it end, at once. */

@@ -72,8 +72,8 @@ export function orgRoutes(kit: ConsoleKit) {
       const notice = query.done === 'removed' ? tx.noticeMemberRemoved : query.done === 'role' ? tx.noticeRoleChanged : undefined
       return members(who, request, set, { notice }, 200, pageCursor(query))
     }, hidden)
-    // Adding a member who gets a password link (an account's keys) asks for the admin's password
-    // when it was last proved too long ago (src/console/sudo.tsx), as creating a token does: the
+    // Adding a member (access that outlives the session; with a password link, an account's keys)
+    // asks for the admin's password when it was last proved too long ago (src/console/sudo.tsx), as creating a token does: the
     // form carried on, a refusal of the add itself said first. `body`: the form without that
     // password (never stored or shown).
     .post('/org/members', ({ request, set, body: sentBody }) => {
@@ -92,11 +92,19 @@ export function orgRoutes(kit: ConsoleKit) {
     // A member's actions are sent from the page they were shown on (its `cursor`, in the form's
     // action: MembersPage) and lead back to it: they led to the first page, and an admin working
     // through a later page lost their place at each change.
-    .post('/org/members/:userId/role', ({ request, set, body, params, query }) =>
-      act(request, set, body, async (who) => {
-        await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))
+    // Raising a role (to admin above all) asks for the admin's password as adding a member does;
+    // lowering one does not (src/console/members-adapter.ts changeRole).
+    .post('/org/members/:userId/role', ({ request, set, body: sentBody, params, query }) => {
+      const body = withoutPassword(sentBody)
+      return act(request, set, body, async (who) => {
+        const ctx = kit.ctxOf(who, request, set)
+        const r = await withConfirmedAccess(kit, who, request, set, sentBody, membersPath({}, pageCursor(query)), () => navOf(kit, who, request, set, '/org/members'), (proved) =>
+          changeRole(ctx, who, params.userId, field(body, 'role'), proved),
+        )
+        if (r instanceof Response) return r
         return redirect(membersPath({ done: 'role' }, pageCursor(query)))
-      }, { role: shown(`role.${params.userId}`, (t) => t.role) }, undefined, pageCursor(query)), { ...hidden, body: FormBody, params: UserParams })
+      }, { role: shown(`role.${params.userId}`, (t) => t.role) }, undefined, pageCursor(query))
+    }, { ...hidden, body: FormBody, params: UserParams })
     .post('/org/members/:userId/remove', ({ request, set, params, body, query }) =>
       act(request, set, body, async (who) => {
         await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
