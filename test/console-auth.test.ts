@@ -925,6 +925,28 @@ describe('sessions and the API', () => {
     void oldBrowser
   })
 
+  test('without Sec-Fetch-Site, Origin must be this server\'s own scheme, host and port: http://host is not https://host', async () => {
+    const p = await makeTestApp({ config: { trustedProxies: ['10.0.0.0/8'] } })
+    const a = await makeActor(p)
+    await givePassword(p, a.userId)
+    const login = (origin: string, headers: Record<string, string>, ip: string) =>
+      p.req('POST', '/login', { headers: { origin, 'content-type': 'application/x-www-form-urlencoded', ...headers }, raw: new URLSearchParams({ email: a.email, password: PASSWORD }).toString(), ip })
+    const https = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '127.0.0.1' }
+    // Over HTTPS (a trusted proxy says so): a page on plain http://localhost (anyone on the
+    // network may write one) is another origin; so is another port.
+    for (const origin of ['http://localhost', 'https://localhost:8443', 'http://localhost:443']) {
+      const r = await login(origin, https, '10.1.2.3')
+      expect([origin, r.status, r.text.includes('Cross-origin request refused')]).toEqual([origin, 403, true])
+    }
+    for (const [origin, headers] of [['https://localhost', https], ['https://localhost', { ...https, host: 'localhost:443' }]] as const) {
+      expect([origin, (await login(origin, headers, '10.1.2.3')).status]).toEqual([origin, 303])
+    }
+    // Over plain HTTP: its own origin, and an https page of the same host (a TLS proxy not
+    // declared in TEAMDAY_TRUSTED_PROXIES: the browser's side is HTTPS, a stranger cannot serve it).
+    for (const origin of ['http://localhost', 'https://localhost']) expect([origin, (await login(origin, {}, '127.0.0.1')).status]).toEqual([origin, 303])
+    expect((await login('http://localhost:8080', {}, '127.0.0.1')).status).toBe(403)
+  })
+
   test('every console page has the CSP, frame, referrer and no-store headers', async () => {
     for (const path of ['/login', '/settings/profile']) {
       const res = await t.req('GET', path, { ip: '127.0.0.1' })

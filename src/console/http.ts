@@ -154,7 +154,7 @@ export function consoleKit(deps: ConsoleDeps) {
     engine,
     cookieName,
     /** crossOriginRefused, with TEAMDAY_PUBLIC_URL's origin as this server's own. */
-    crossOriginRefused: (request: Request) => crossOriginRefused(request, publicOrigin),
+    crossOriginRefused: (request: Request) => crossOriginRefused(request, publicOrigin, isHttps),
     /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
     publicBase(request: Request): string {
       return browserBase(publicUrl, isHttps, request)
@@ -229,12 +229,16 @@ export type ConsoleKit = ReturnType<typeof consoleKit>
 
 /**
  * Go 1.25 CrossOriginProtection: a non-GET/HEAD/OPTIONS request passes when Sec-Fetch-Site is
- * `same-origin` or `none`; without Sec-Fetch-Site, when Origin is absent or its host equals the
- * request's Host, or it is `publicOrigin` (TEAMDAY_PUBLIC_URL's: a proxy that passes its own
- * upstream address as Host, nginx's default). Everything else (a form posted from another site)
- * is refused.
+ * `same-origin` or `none`; without Sec-Fetch-Site (an older browser), when Origin is absent or is
+ * this server's own origin: scheme, host and port (the request's Host, its scheme `isHttps`
+ * says), or `publicOrigin` (TEAMDAY_PUBLIC_URL's: a proxy that passes its own upstream address as
+ * Host, nginx's default). Go compares the host only: a page on http://host (which anyone on the
+ * network may write) posted to https://host as its own. An https Origin of the request's own
+ * host passes a request that arrived in clear text (a TLS proxy not declared in
+ * TEAMDAY_TRUSTED_PROXIES: the browser's side is HTTPS, and no stranger serves https://host).
+ * Everything else (a form posted from another site) is refused.
  */
-export function crossOriginRefused(request: Request, publicOrigin?: string | null): boolean {
+export function crossOriginRefused(request: Request, publicOrigin?: string | null, isHttps: (request: Request) => boolean = (r) => r.url.startsWith('https:')): boolean {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false
   const site = request.headers.get('sec-fetch-site')
   if (site !== null) return site !== 'same-origin' && site !== 'none'
@@ -242,8 +246,12 @@ export function crossOriginRefused(request: Request, publicOrigin?: string | nul
   if (origin === null) return false
   const host = request.headers.get('host') ?? new URL(request.url).host
   try {
-    const u = new URL(origin)
-    return u.host !== host && u.origin !== publicOrigin
+    const given = new URL(origin).origin
+    if (given === publicOrigin) return false
+    // Normalised as Origin is (a default port left out: Host `example.com:443` over HTTPS).
+    const own = (scheme: 'http' | 'https') => new URL(`${scheme}://${host}`).origin
+    const secure = isHttps(request)
+    return given !== own(secure ? 'https' : 'http') && (secure || given !== own('https'))
   } catch {
     return true
   }
