@@ -169,7 +169,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
-    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages, (request, route) => refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url)), base.href(DOCS_PATH)))
+    .use(errorsPlugin(rt.log, rt.clock, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages, (request, route) => refusedQueryParameter(routes.get(request.method, route), queryEntries(request.url)), base.href(DOCS_PATH), base.href))
     .onRequest(guards.head)
     // A console form from another site: its 403 page before anything reads the body (src/console/index.ts).
     .onRequest(webConsole.crossOriginGuard)

@@ -3,12 +3,13 @@ import { loadConfig } from '../src/config'
 import { ConfigError } from '../src/config-error'
 import { basePath, SERVED_SEGMENTS } from '../src/http/base-path'
 import { makeTestApp } from './helpers/app'
-import { consoleClient, createLink, PASSWORD, shownApproval, signedInPerson } from './helpers/console'
+import { consoleClient, createLink, givePassword, PASSWORD, shownApproval, signedInPerson } from './helpers/console'
 import { insertWriter, makeActor } from './helpers/app'
 import { executions } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { CHAT_JS } from '../src/console/assets'
 import { firstStartText } from '../src/cli/admin/serve'
+import { cliLogin } from './helpers/world'
 
 // Hosting under a sub-path (README "Hosting under a sub-path"): TEAMDAY_PUBLIC_URL with a path,
 // behind a proxy that strips it (nginx `proxy_pass http://up/;`) or keeps it (`proxy_pass http://up;`).
@@ -228,6 +229,27 @@ describe('a proxy that strips the prefix (requests arrive at the root)', () => {
   })
 })
 
+test('sign-in with a next that names the sub-path goes there once (no doubled prefix), never off the site', async () => {
+  const a = await makeActor(t)
+  await givePassword(t, a.userId)
+  for (const [next, to] of [
+    ['/teamday/spaces?x=1', '/teamday/spaces?x=1'],
+    ['/teamday', '/teamday/'],
+    ['/spaces', '/teamday/spaces'],
+    ['/teamday//evil.example', '/teamday/settings/profile'],
+    ['/teamday/..//evil.example', '/teamday/settings/profile'],
+    ['/teamday/teamday/spaces', '/teamday/teamday/spaces'],
+    ['/teamdayx', '/teamday/teamdayx'],
+  ]) {
+    const c = consoleClient(t)
+    const r = await c.post('/login', { email: a.email, password: PASSWORD, next: next! })
+    expect([next, r.status, r.headers.get('location')]).toEqual([next, 303, to])
+    // Signed in already: the sign-in page's GET goes the same way.
+    const again = await c.get(`/login?next=${encodeURIComponent(next!)}`)
+    expect([next, again.headers.get('location')]).toEqual([next, to])
+  }
+})
+
 describe('a proxy that keeps the prefix', () => {
   test('console, API, docs and health are served under it; the root still answers', async () => {
     const { a } = await signedInPerson(t)
@@ -278,9 +300,25 @@ test("SERVED_SEGMENTS names the first segment of every route the app has", () =>
   expect([...firsts].filter((s) => !(SERVED_SEGMENTS as readonly string[]).includes(s))).toEqual([])
 })
 
-test('messages name the sub-path: a 404 the API reference, the first start where tokens are made', async () => {
-  const missing = await t.req('GET', '/teamday/api/v1/nope')
-  expect([missing.status, missing.body.message]).toEqual([404, 'No route GET /api/v1/nope. See /teamday/swagger for the API reference.'])
+test('messages name the sub-path: a 404 the path asked for and the API reference, a 401 where tokens are made, the first start', async () => {
+  // The path as the client reaches it, whether the proxy kept the prefix or took it off.
+  for (const path of ['/teamday/api/v1/nope', '/api/v1/nope']) {
+    const missing = await t.req('GET', path)
+    expect([path, missing.status, missing.body.message]).toEqual([path, 404, 'No route GET /teamday/api/v1/nope. See /teamday/swagger for the API reference.'])
+  }
+  const wrong = await t.req('PUT', '/teamday/api/health')
+  expect([wrong.status, wrong.body.message]).toEqual([405, 'Method PUT is not allowed on /teamday/api/health; use GET, HEAD.'])
+  for (const headers of [{} as Record<string, string>, { authorization: 'Bearer td_your-token-here' }, { authorization: `Bearer td_${'A'.repeat(43)}` }]) {
+    const r = await t.req('GET', '/teamday/api/v1/agents', { headers })
+    expect([r.status, r.body.message.includes('Personal Access Tokens, /teamday/settings/tokens)'), r.body.message.includes(' /settings/tokens')]).toEqual([401, true, false])
+  }
+  // A terminal sign-in's access token, expired: where to refresh it.
+  const own = await makeTestApp({ config: { publicUrl: PUBLIC } })
+  const s = await cliLogin(own, await makeActor(own))
+  own.clock.advance(16 * 60_000)
+  const cli = await own.req('GET', '/teamday/api/v1/agents', { token: s.accessToken })
+  expect([cli.status, cli.body.code, cli.body.message.includes(' /api/auth/cli/refresh'), cli.body.message.includes('(POST /teamday/api/auth/cli/refresh)')]).toEqual([401, 'token_expired', false, true])
+  own.rt.close()
   const first = firstStartText({ kind: 'password_file', email: 'ops@example.com', org: 'default' }, PUBLIC)
   expect(first).toContain(` Sign in at ${PUBLIC}/login\n Then create a token on Settings → Profile → Personal Access Tokens (/teamday/settings/tokens),\n`)
 })

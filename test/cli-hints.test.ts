@@ -69,9 +69,16 @@ describe('the no-token hint', () => {
     expect(r.code).toBe(3)
     expect(r.err).toContain('no token configured')
     // The path as TeamDay's docs give it: Settings → Profile → Personal Access Tokens.
-    expect(r.err).toContain('Settings > Profile > Personal Access Tokens (/settings/tokens)')
+    expect(r.err).toContain(`Settings > Profile > Personal Access Tokens (${DEAD}/settings/tokens)`)
     expect(r.err).toContain('teamday tokens create --email YOU --name NAME')
     expect(r.err).not.toContain('printed at first start')
+  })
+
+  test('names the page at the server\'s address, a sub-path included (it said /settings/tokens: the root of the host, another site)', async () => {
+    for (const url of [`${DEAD}/teamday`, `${DEAD}/teamday/`, `${DEAD}/teamday/api/v1`]) {
+      const r = await cli(['agents', 'list', '--url', url])
+      expect([url, r.code, r.err.includes(`Personal Access Tokens (${DEAD}/teamday/settings/tokens)`)]).toEqual([url, 3, true])
+    }
   })
 
   // TeamDay's German docs: "Oder in .env Datei (für lokale Entwicklung) TEAMDAY_TOKEN=td_…". teamday

@@ -1,6 +1,7 @@
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError, type ErrorCode } from '../errors'
+import { basePathOf } from '../http/base-path'
 import { authRowNow, touchLastUsed, type AuthRow } from './lookup'
 import type { CountedHits, CountedLookup } from './pg-lookup'
 import type { Principal } from './principal'
@@ -43,7 +44,9 @@ const SEPARATOR = /^[ \t]+/
  */
 const PLAIN_BEARER = /^Bearer (tdo?_[A-Za-z0-9_-]{43})$/
 
-const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).'
+/** Where the console makes tokens, as the messages name it: atPublicPaths puts a sub-path before it. */
+const TOKENS_PAGE = 'Personal Access Tokens, /settings/tokens)'
+const FIX = `Create a new token in the web console (Settings → Profile → ${TOKENS_PAGE} or on the server (\`teamday tokens create --email … --name …\`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with \`teamday login\` (TeamDay's CLI: \`teamday auth login\`).`
 /** An unset variable expands to nothing: `-H "Authorization: Bearer $TEAMDAY_TOKEN"` sends "Bearer " alone. */
 const EMPTY_VARIABLE = 'If the token comes from a variable ("Bearer $TEAMDAY_TOKEN"), it is empty or unset in this shell: export TEAMDAY_TOKEN="td_…" first.'
 
@@ -84,7 +87,22 @@ function docsExampleSaid(credentials: string): { reason: string; message: string
 }
 
 const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
-const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
+const REFRESH = '(POST /api/auth/cli/refresh)'
+const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token ${REFRESH}.`
+
+/**
+ * A refusal of authentication with the paths it names (the console's token page, the CLI's
+ * refresh) as clients reach them: under a sub-path (TEAMDAY_PUBLIC_URL=https://example.com/teamday),
+ * with its prefix (src/http/base-path.ts); they sent people to the root, another site of the host.
+ * Any other error as it is.
+ */
+export function atPublicPaths(e: unknown, publicUrl: string | undefined): unknown {
+  if (!(e instanceof AppError) || e.status !== 401) return e
+  const base = basePathOf(publicUrl)
+  if (base === '') return e
+  e.message = e.message.replace(TOKENS_PAGE, TOKENS_PAGE.replace(' /', ` ${base}/`)).replace(REFRESH, REFRESH.replace(' /', ` ${base}/`))
+  return e
+}
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */
 export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | null, description?: string): string {

@@ -4,7 +4,7 @@ import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError } from '../errors'
 import { loggedPath } from '../http/observe'
-import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
+import { atPublicPaths, authenticate, bearerChallenge, type TokenLookup } from './authenticate'
 import { missingTokenSaid } from './misplaced'
 import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
@@ -91,7 +91,9 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     try {
       ;({ principal, counted } = await authenticate(ctx, request.headers.get('authorization'), options.lookup))
       ;(request as Authenticated)[AUTHENTICATED] = principal
-    } catch (e) {
+    } catch (thrown) {
+      // Its message naming the console's token page as clients reach it (a sub-path's prefix).
+      const e = atPublicPaths(thrown, ctx.config.publicUrl)
       // Brute force: only attempts that presented a credential count.
       if (e instanceof AppError && e.code !== 'missing_token') {
         const counted = options.onRefused?.(ctx.origin)

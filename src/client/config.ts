@@ -184,5 +184,10 @@ export function normalizeUrl(raw: string, from: string): string {
 
 export const NO_TOKEN_MESSAGE =
   'no token configured: sign in with "teamday login", set TEAMDAY_TOKEN (export TEAMDAY_TOKEN=td_..., or a CI secret) or pass --token-file FILE'
-export const NO_TOKEN_HINT =
-  'Create a new token: sign in to the web console and open Settings > Profile > Personal Access Tokens (/settings/tokens), or on the server host run "teamday tokens create --email YOU --name NAME"; never pass a token as an argument.'
+/**
+ * Where to make a token, at the server's own address (`baseUrl`, as clientBaseUrl keeps it):
+ * under a sub-path (https://example.com/teamday) its prefix too; `/settings/tokens` alone sent
+ * people to the root of the host, another site.
+ */
+export const noTokenHint = (baseUrl: string) =>
+  `Create a new token: sign in to the web console and open Settings > Profile > Personal Access Tokens (${baseUrl}/settings/tokens), or on the server host run "teamday tokens create --email YOU --name NAME"; never pass a token as an argument.`

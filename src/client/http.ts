@@ -4,7 +4,7 @@ import { certificateHint, ClientError, errorFromResponse, EXECUTION_FAILURE_CODE
 export { readText, undecodable, undecodableAnswer } from './errors'
 
 export { networkReason }
-import { NO_TOKEN_HINT, noTokenMessage, type ClientConfig } from './config'
+import { noTokenHint, noTokenMessage, type ClientConfig } from './config'
 import { retryAfterMs } from '../retry-after'
 import { allAre } from './lists'
 
@@ -187,7 +187,7 @@ export class ApiClient {
     if (o.auth !== false) {
       // A stored sign-in refreshes its access token when it has expired.
       const token = login ? await login.accessToken() : this.opts.token
-      if (!token) throw new ClientError('auth', noTokenMessage(this.opts.blankToken), NO_TOKEN_HINT, undefined, 'no_token')
+      if (!token) throw new ClientError('auth', noTokenMessage(this.opts.blankToken), noTokenHint(this.opts.baseUrl), undefined, 'no_token')
       headers.authorization = `Bearer ${token}`
     }
     let refreshed = false

@@ -105,9 +105,18 @@ const CLI_APPROVAL_PAGE = /^\/cli\/authorize\/tdc_[A-Za-z0-9]{43}$/
  * A same-origin relative path to return to after sign-in, or null: one leading slash, no
  * scheme, no `//` or `/\` (protocol-relative) before or after dot segments are resolved, no
  * control characters, no secret but the CLI approval page's login code; at most 512 characters.
+ * `base`: the public URL's sub-path (`/teamday`, src/http/base-path.ts): a path that starts with
+ * it (copied from the address bar) is taken without it, once, and then checked as any other, as
+ * every Location gets the prefix on the way out: it went to `/teamday/teamday/…`.
  */
-export function safeNext(next: unknown): string | null {
-  if (typeof next !== 'string' || next.length === 0 || next.length > 512) return null
+export function safeNext(given: unknown, base = ''): string | null {
+  if (typeof given !== 'string' || given.length === 0 || given.length > 512) return null
+  let next = given
+  if (base !== '' && next.startsWith(base)) {
+    const rest = next.slice(base.length)
+    if (rest === '' || rest.startsWith('?')) next = '/' + rest
+    else if (rest.startsWith('/')) next = rest
+  }
   if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || /[\u0000-\u001f\u007f\\]/.test(next)) return null
   try {
     const u = new URL(next, 'http://console.invalid')
@@ -153,7 +162,9 @@ export function consoleKit(deps: ConsoleDeps) {
     isHttps,
     engine,
     cookieName,
-    /** crossOriginRefused, with TEAMDAY_PUBLIC_URL's origin as this server's own. */
+    /** safeNext, a path under TEAMDAY_PUBLIC_URL's sub-path taken without it. */
+    safeNext: (next: unknown) => safeNext(next, basePathOf(publicUrl)),
+        /** crossOriginRefused, with TEAMDAY_PUBLIC_URL's origin as this server's own. */
     crossOriginRefused: (request: Request) => crossOriginRefused(request, publicOrigin, isHttps),
     /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
     publicBase(request: Request): string {

@@ -153,7 +153,9 @@ export type ErrorRenderer = (e: ErrorAnswer) => Response | null | Promise<Respon
  * names where a refused authentication came from, in the log; `render`: the errors of requests
  * another part owns answered its way (the console's paths as its pages), JSON otherwise;
  * `docsHref`: Swagger UI's path as clients reach it, which a 404 names (under a sub-path,
- * `/teamday/swagger`: src/http/base-path.ts).
+ * `/teamday/swagger`: src/http/base-path.ts); `publicPath`: a path of the server as clients reach
+ * it (BasePath.href), as a 404 or 405 names the path asked for (it named `/api/v1/nope` for a
+ * request of `/teamday/api/v1/nope`).
  */
 export function errorsPlugin(
   log: Logger,
@@ -164,6 +166,7 @@ export function errorsPlugin(
   render?: ErrorRenderer,
   queryRefusal?: (request: Request, route: string) => AppError | null,
   docsHref = '/swagger',
+  publicPath: (path: string) => string = (path) => path,
 ) {
   let matchers: { method: string; path: string; re: RegExp }[] | undefined
   const outage = new RepeatedLines(clock)
@@ -221,7 +224,7 @@ export function errorsPlugin(
         if (allowed.includes('GET') && !allowed.includes('HEAD') && !matching.some((m) => m.method === 'GET' && GET_WITHOUT_HEAD.has(m.path))) allowed.splice(allowed.indexOf('GET') + 1, 0, 'HEAD')
         // The path as the access log writes it: a token in it is redacted even when
         // percent-encoded (`td%5F…`), which the redaction of the body below would not see.
-        const shown = loggedPath(request.url)
+        const shown = publicPath(loggedPath(request.url))
         if (allowed.length > 0 && !allowed.includes(request.method)) {
           status = 405
           errCode = 'method_not_allowed'

@@ -6,7 +6,7 @@ import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { ASSETS } from '../assets'
 import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
-import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
+import { HOME, page, redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endAllSessions, endSession, endSessionBySecret, pruneSessions, startSignedInSession } from '../session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
@@ -107,7 +107,7 @@ export function authRoutes(kit: ConsoleKit) {
   // would have every route added twice more, once here and once by the console.
   return (app: Elysia) => assetRoutes(app)
     .get('/login', async ({ request, query }) => {
-      const next = safeNext(query.next)
+      const next = kit.safeNext(query.next)
       if (await kit.signedIn(request)) return redirect(next ?? HOME)
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, error: tx.needsHttps }, 400)
@@ -118,7 +118,7 @@ export function authRoutes(kit: ConsoleKit) {
       // empty (src/http/secret-fields.ts). `next` may hold one (a CLI sign-in's approval path). A
       // field sent twice with different values, a body that is no form: the same (src/http/page-form.ts).
       const pasted = pageRefusal(body)
-      const next = safeNext(typedField(body, 'next'))
+      const next = kit.safeNext(typedField(body, 'next'))
       const email = typedField(body, 'email').trim()
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)

@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
 import { echoedField, FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
-import { page, redirect, safeNext, type ConsoleKit } from '../http'
+import { page, redirect, type ConsoleKit } from '../http'
 import { addMember, changeRole, listMembers, memberChoices, membersPath, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
@@ -154,6 +154,6 @@ export function orgRoutes(kit: ConsoleKit) {
       await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
       // Back to the page it was sent from when that page asked (Nav.back): a same-origin path
       // only, by the sign-in's rule (safeNext); else Settings → Profile.
-      return redirect(safeNext(typedField(body, 'next')) ?? HOME)
+      return redirect(kit.safeNext(typedField(body, 'next')) ?? HOME)
     }, { ...hidden, body: FormBody })
 }
