@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashToken } from '../src/auth/tokens'
 import { cliLogin } from './helpers/world'
+import { signedInPerson } from './helpers/console'
+
+const myTokens = async (t: Awaited<ReturnType<typeof makeTestApp>>, token: string) => (await t.req('GET', '/api/v1/tokens?limit=100', { token })).body.tokens as { id: string; name: string; status: string; expiresAt: string }[]
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 import { atRestApp, expectNoPlaintext, plaintexts, readAtRest, sensitiveWorkload } from './helpers/at-rest'
 
@@ -490,6 +493,20 @@ describe('a token-made token never outlives the credential that made it', () => 
     const own = await makeToken(t, a, { expiresInDays: 30 })
     const ownRotated = await t.req('POST', '/api/v1/tokens/self/rotate', { token: own.token, body: { expiresInDays: 365 } })
     expect([ownRotated.status, Date.parse(ownRotated.body.expiresAt) - t.clock.now()]).toEqual([201, 365 * DAY])
+  })
+
+  test('a person rotating a token-made token in the console renews it (the line\'s limit binds tokens only)', async () => {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t)
+    const short = await makeToken(t, a, { expiresInDays: 7 })
+    const child = (await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'child' } })).body
+    t.clock.advance(3_600_000) // within the session's idle time
+    const page = (await c.get('/settings/profile')).text
+    const key = new RegExp(`action="/settings/tokens/${child.id}/rotate"[^>]*>\\s*<input type="hidden" name="formKey" value="([0-9a-f-]{36})"`).exec(page)![1]!
+    expect((await c.post(`/settings/tokens/${child.id}/rotate`, { formKey: key, grace: '0' })).status).toBe(201)
+    const renewed = (await myTokens(t, a.token)).find((x) => x.name === 'child' && x.status === 'active')!
+    // Its old lifetime (7 days) from now, past the hour its line began to expire.
+    expect(Date.parse(renewed.expiresAt) - t.clock.now()).toBe(7 * DAY)
   })
 
   test('a terminal sign-in (teamday login) makes no token that outlives the sign-in', async () => {

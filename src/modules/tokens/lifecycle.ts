@@ -94,7 +94,8 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   if (old.expiresAt.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} expired on ${old.expiresAt.toISOString()} and cannot be rotated; create a new token.`)
   }
-  const limit = await lineLimit(ctx, family)
+  // A person signed in to the console may make any token, so may renew any: only a token is held to the line's limit.
+  const limit = principal.tokenId === null ? null : await lineLimit(ctx, family)
   if (limit && limit.at.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} continues a rotation line whose first token was made by another token to expire on ${limit.at.toISOString()}: rotating renews a secret, not its lifetime, and that time has passed. Create a new token.`)
   }
