@@ -266,6 +266,17 @@ describe('Profile', () => {
     expect((await other.get('/settings/profile')).status).toBe(303)
     expect((await consoleClient(t).signIn(a.email, 'a new long password')).status).toBe(303)
   })
+
+  test("another account's address: said only once the current password is right (a stolen session cannot probe which addresses have accounts)", async () => {
+    const { c } = await signedIn()
+    const { a: other } = await signedIn()
+    for (const current of ['', 'wrong password!']) {
+      const r = await c.post('/settings/profile', { name: 'G', email: other.email, current })
+      expect([current, r.status, r.text.includes('belongs to another user')]).toEqual([current, 403, false])
+    }
+    const told = await c.post('/settings/profile', { name: 'G', email: other.email, current: PASSWORD })
+    expect([told.status, told.text.includes('belongs to another user')]).toEqual([409, true])
+  })
 })
 
 describe('Organization pages', () => {
