@@ -1,4 +1,5 @@
 import { receiving } from './http/listen'
+import { countBody, IncomingBodies } from './http/incoming-bodies'
 import { Elysia, t, type AnyElysia } from 'elysia'
 import './http/elysia-models' // before any model is registered
 import './http/formats' // numeric strings are decimal
@@ -114,6 +115,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   let made: AnyElysia | undefined
   const peer: PeerAddress = opts.peerAddress ?? ((r) => made?.server?.requestIP(r)?.address ?? null)
   const clientAddress = clientAddressResolver(rt.config, peer)
+  const incomingBodies = new IncomingBodies()
   // The web console (src/console/): its own sessions, never accepted by /api/v1.
   // Whether a request came over HTTPS (a trusted proxy's X-Forwarded-Proto counts): the console's links and cookies, the CLI sign-in's authUrl.
   const isHttps = httpsResolver(rt.config, peer)
@@ -181,8 +183,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // an unauthenticated request never has its body read, parsed or validated.
     .onParse(async ({ request, route, set }) => {
       const rule = routes.get(request.method, route)
-      if (rule?.auth) await authorizer.principal(request, set, rule.auth)
+      // Whose the body is, for the memory bodies still arriving may hold (src/http/incoming-bodies.ts).
+      let sender: string
+      if (rule?.auth) sender = `user ${(await authorizer.principal(request, set, rule.auth)).userId}`
       else {
+        sender = `address ${clientAddress(request) ?? 'unknown'}`
         // Public routes: their per-address budget, before the body is read (a promise only on PostgreSQL).
         const counting = ipLimit.count(request, route, set)
         if (counting) await counting
@@ -197,6 +202,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       // here made Elysia define a getter on every request's context, GETs included
       // (test/elysia-inference.test.ts).
       const received = receiving(made?.server, request)
+      const counted = countBody(incomingBodies, request, sender)
       try {
         // A body without a Content-Length (chunked) is counted only now, after authentication:
         // counted before it, an unauthenticated client made the server take in and hold up to
@@ -204,6 +210,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         await guards.undeclaredBody({ request })
         return await readBody(request, rule?.body ?? 'required', rule)
       } finally {
+        counted()
         received()
       }
     })

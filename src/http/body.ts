@@ -6,6 +6,7 @@ import { unreadableForm } from './page-form'
 import { firstUndecodablePair } from './url-path'
 import { firstBadText, firstDuplicateKey, firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_BODY_MEMBERS, MAX_JSON_DEPTH, parsedMemberCount, scanJson } from '../json-limits'
 import { clipped } from '../text'
+import { bodyChunkKept } from './incoming-bodies'
 import { bodyArrived } from './listen'
 
 /** A top-level array field's longest list (its schema's `maxItems`, else MAX_LIST_ITEMS) and the 422 message past it (src/http/routes.ts, listLimits). */
@@ -394,6 +395,13 @@ async function readBytes(request: Request): Promise<Uint8Array> {
   for (;;) {
     const { done, value } = await reader.read()
     if (done) break
+    try {
+      bodyChunkKept(request, value.byteLength)
+    } catch (e) {
+      // Not awaited: the client may never send the rest; its connection is let go with the answer.
+      reader.cancel().catch(() => {})
+      throw e
+    }
     parts.push(value)
     size += value.byteLength
     bodyArrived(request)

@@ -6,6 +6,7 @@ import { abortedBody } from './body'
 import { withoutSecrets } from '../auth/tokens'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 import { clipped, cutText } from '../text'
+import { bodyChunkKept } from './incoming-bodies'
 import { bodyArrived } from './listen'
 import { validHost } from './host'
 
@@ -189,6 +190,13 @@ async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
     }
     const { done, value } = read
     if (done) return false
+    try {
+      // The clone's other branch keeps what this one reads until the parser takes it.
+      bodyChunkKept(request, value.byteLength)
+    } catch (e) {
+      reader.cancel().catch(() => {})
+      throw e
+    }
     bodyArrived(request)
     total += value.byteLength
     if (total > limit) {
