@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { AppError } from '../src/errors'
-import { BODY_BYTES_PER_SENDER, IncomingBodies } from '../src/http/incoming-bodies'
+import { BODY_BYTES_PER_SENDER, BODY_STREAMS_PER_SENDER, IncomingBodies } from '../src/http/incoming-bodies'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 /**
@@ -57,6 +57,27 @@ describe('IncomingBodies', () => {
     expect(b.holding()).toBe(100)
   })
 
+  test('bodies arriving a byte at a time: at most streamsPerSender of one sender, whatever their bytes', () => {
+    const b = new IncomingBodies(1000, 1000, 2)
+    const rs = [req(), req(), req()]
+    const ends = rs.map((r) => b.begin(r, 'a'))
+    b.arrived(rs[0]!, 1)
+    b.arrived(rs[1]!, 1)
+    b.arrived(rs[1]!, 1)
+    let caught: unknown
+    try {
+      b.arrived(rs[2]!, 1)
+    } catch (e) {
+      caught = e
+    }
+    expect((caught as AppError).code).toBe('rate_limited')
+    expect([b.streams('a'), b.holding('a')]).toEqual([2, 3])
+    ends[0]!()
+    b.arrived(rs[2]!, 1)
+    for (const end of ends) end()
+    expect([b.streams('a'), b.holding(), b.senders]).toEqual([0, 0, 0])
+  })
+
   test('a request not begun (a body the app does not count) is not counted', () => {
     const b = new IncomingBodies(10, 10)
     b.arrived(req(), 1000)
@@ -105,15 +126,56 @@ describe('bodies held back by their client, through HTTP', () => {
     return { body, all, finish: release, sentBytes: () => sent }
   }
 
-  function post(token: string, body: ReadableStream<Uint8Array>) {
+  function post(token: string, body: ReadableStream<Uint8Array>, length = LENGTH) {
     return t.app.handle(
       new Request('http://localhost/api/v1/tasks', {
         method: 'POST',
         body,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(LENGTH) },
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(length) },
       }),
     )
   }
+
+  /** A body declaring 100,000 bytes that sends one and then waits until `finish()` (which ends it short). */
+  function trickle() {
+    let sent = false
+    let reached!: () => void
+    const all = new Promise<void>((resolve) => (reached = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          if (!sent) {
+            sent = true
+            c.enqueue(new TextEncoder().encode('{'))
+            return
+          }
+          reached()
+          await released
+          c.close()
+        },
+      },
+      { highWaterMark: 0 },
+    )
+    return { body, all, finish: release }
+  }
+
+  test('bodies trickling a byte at a time hold a connection each: at most BODY_STREAMS_PER_SENDER of one user at once, the next refused 429', async () => {
+    const bodies = Array.from({ length: BODY_STREAMS_PER_SENDER }, trickle)
+    const answers = bodies.map((b) => post(admin.token, b.body, 100_000))
+    await Promise.all(bodies.map((b) => b.all))
+    const more = trickle()
+    const refused = await post(admin.token, more.body, 100_000)
+    expect({ status: refused.status, code: ((await refused.json()) as { code: string }).code }).toEqual({ status: 429, code: 'rate_limited' })
+    for (const b of bodies) b.finish()
+    for (const a of await Promise.all(answers)) expect(a.status).toBe(400)
+    const again = trickle()
+    const answer = post(admin.token, again.body, 100_000)
+    await again.all
+    again.finish()
+    expect((await answer).status).toBe(400)
+  }, 30_000)
 
   test("one user's bodies held back take at most their share: the next is refused 429 and its body left unread; another user's goes on; once given back, the user may send again", async () => {
     const held = Math.floor(BODY_BYTES_PER_SENDER / (LENGTH - 4096))
