@@ -168,6 +168,7 @@ describe('bodies held back by their client, through HTTP', () => {
     const more = trickle()
     const refused = await post(admin.token, more.body, 100_000)
     expect({ status: refused.status, code: ((await refused.json()) as { code: string }).code }).toEqual({ status: 429, code: 'rate_limited' })
+    expect(refused.headers.get('connection')).toBe('close')
     for (const b of bodies) b.finish()
     for (const a of await Promise.all(answers)) expect(a.status).toBe(400)
     const again = trickle()
@@ -188,6 +189,8 @@ describe('bodies held back by their client, through HTTP', () => {
     const json = (await refused.json()) as { code: string; message: string }
     expect({ status: refused.status, code: json.code }).toEqual({ status: 429, code: 'rate_limited' })
     expect(refused.headers.get('retry-after')).toBe('5')
+    // Its connection closes with the answer: a client still sending kept it as long as it went on.
+    expect(refused.headers.get('connection')).toBe('close')
     expect(more.sentBytes()).toBeLessThan(LENGTH - 4096)
 
     // Another user of the same organization is not held up by them.

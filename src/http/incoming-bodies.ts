@@ -69,7 +69,7 @@ export class IncomingBodies {
       throw senderRefused(`request bodies from this sender still arriving hold more than ${this.perSender} bytes of the server's memory`)
     }
     if (this.total + n > this.totalBytes) {
-      throw new AppError('service_unavailable', 'Service unavailable: too many request bodies are arriving at once; retry in a few seconds')
+      throw new AppError('service_unavailable', 'Service unavailable: too many request bodies are arriving at once; retry in a few seconds', { headers: { 'retry-after': '5', connection: 'close' } })
     }
     this.bySender.set(h.sender, mine)
     this.total += n
@@ -108,7 +108,9 @@ export class IncomingBodies {
 }
 
 function senderRefused(why: string): AppError {
-  return new AppError('rate_limited', `Rate limit exceeded: ${why}; wait for your other uploads to finish (send bodies at a steady pace), then retry`, { headers: { 'retry-after': '5' } })
+  // Connection: close: the refused body is never read, and a client still sending it kept its
+  // connection (Bun reads and drops the rest) for as long as it went on.
+  return new AppError('rate_limited', `Rate limit exceeded: ${why}; wait for your other uploads to finish (send bodies at a steady pace), then retry`, { headers: { 'retry-after': '5', connection: 'close' } })
 }
 
 /** The app's IncomingBodies, per request (set by begin's caller in src/app.ts), for the readers that see chunks. */
