@@ -162,7 +162,7 @@ interface Case {
 const LARGE_AGENT_COLUMNS = ['system_prompt', 'tags', 'advanced_tools', 'allowed_tools', 'disallowed_tools', 'mcp_types', 'mcp_instance_ids', 'subagent_ids']
 const LARGE_SPACE_COLUMNS = ['description', 'instructions', 'agent_refs', 'key']
 /** What a token list never reads (SHOWN_TOKEN_COLUMNS): its hash, and the revocation's and rotation's bookkeeping (why it was revoked it reads: its status needs it). */
-const UNSHOWN_TOKEN_COLUMNS = ['token_hash', 'revoked_by', 'family_id', 'rotated_from_id']
+const UNSHOWN_TOKEN_COLUMNS = ['token_hash', 'revoked_by', 'family_id', 'rotated_from_id', 'expires_limit_at']
 
 const cases: Case[] = [
   { name: 'tasks', path: '/api/v1/tasks', table: 'tasks', index: ['tasks_org_idx'] },

@@ -37,6 +37,7 @@ async function insertRevoked(t: TestApp, who: Actor, n: number): Promise<void> {
       familyId: id,
       rotatedFromId: null,
       createdByTokenId: null,
+      expiresLimitAt: null,
     })
   }
   await t.db.insert(personalAccessTokens).values(rows)

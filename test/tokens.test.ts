@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashToken } from '../src/auth/tokens'
+import { eq } from 'drizzle-orm'
+import { personalAccessTokens } from '../src/db/schema'
 import { cliLogin } from './helpers/world'
 import { signedInPerson } from './helpers/console'
 
@@ -495,6 +497,53 @@ describe('a token-made token never outlives the credential that made it', () => 
     expect([ownRotated.status, Date.parse(ownRotated.body.expiresAt) - t.clock.now()]).toEqual([201, 365 * DAY])
   })
 
+  test('a token that a short-lived token rotated keeps that limit for its own rotations, and a sign-in\'s (the limit was read from its line\'s first token only)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const person = await makeToken(t, a, { expiresInDays: 90 })
+    const short = await makeToken(t, a, { expiresInDays: 7 })
+    const end = new Date(t.clock.now() + 7 * DAY).toISOString()
+    const rotated = await t.req('POST', `/api/v1/tokens/${person.id}/rotate`, { token: short.token })
+    expect([rotated.status, rotated.body.expiresAt]).toEqual([201, end])
+    const stored = async (id: string) => (await t.db.select({ at: personalAccessTokens.expiresLimitAt }).from(personalAccessTokens).where(eq(personalAccessTokens.id, id)))[0]!.at
+    expect([await stored(person.id), (await stored(rotated.body.id))?.toISOString()]).toEqual([null, end])
+    t.clock.advance(DAY)
+    const year = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token, body: { expiresInDays: 365 } })
+    expect([year.status, year.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    // A terminal's sign-in (90 days) rotating it by id is bound by the same limit.
+    const s = await cliLogin(t, a)
+    const bySignIn = await t.req('POST', `/api/v1/tokens/${rotated.body.id}/rotate`, { token: s.accessToken, body: { expiresInDays: 30 } })
+    expect([bySignIn.status, bySignIn.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    const plain = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token })
+    expect([plain.status, plain.body.expiresAt, (await stored(plain.body.id))?.toISOString()]).toEqual([201, end, end])
+    // What it makes is bound by it too.
+    const made = await t.req('POST', '/api/v1/tokens', { token: plain.body.token, body: { name: 'made', expiresInDays: 30 } })
+    expect([made.status, made.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    t.clock.ms = Date.parse(end) - 60_000
+    const last = await t.req('POST', '/api/v1/tokens/self/rotate', { token: plain.body.token })
+    expect([last.status, last.body.expiresAt]).toEqual([201, end])
+  })
+
+  test('an expiresAt at the 422\'s latestExpiresAt is accepted, also under 7 days away (it was moved to 7 days within the slack, then refused)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const short = await makeToken(t, a, { expiresInDays: 7 })
+    const end = new Date(t.clock.now() + 7 * DAY).toISOString()
+    t.clock.advance(2 * 60_000)
+    const refused = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'week', expiresInDays: 7 } })
+    expect([refused.status, refused.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    const at = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'at', expiresAt: end } })
+    expect([at.status, at.body.expiresAt]).toEqual([201, end])
+    t.clock.advance(4 * DAY)
+    const later = await t.req('POST', '/api/v1/tokens/self/rotate', { token: at.body.token, body: { expiresAt: end } })
+    expect([later.status, later.body.expiresAt]).toEqual([201, end])
+    // Still no shorter asked lifetime than the maker has left (beyond the slack), none past it.
+    const sooner = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'sooner', expiresAt: new Date(Date.parse(end) - 3_600_000).toISOString() } })
+    expect([sooner.status, sooner.body.details?.[0]?.field]).toEqual([422, 'expiresAt'])
+    const past = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'past', expiresAt: new Date(Date.parse(end) + 60_000).toISOString() } })
+    expect([past.status, past.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+  })
+
   test('a person rotating a token-made token in the console renews it (the line\'s limit binds tokens only)', async () => {
     const t = await makeTestApp()
     const { a, c } = await signedInPerson(t)
@@ -503,10 +552,18 @@ describe('a token-made token never outlives the credential that made it', () => 
     t.clock.advance(3_600_000) // within the session's idle time
     const page = (await c.get('/settings/profile')).text
     const key = new RegExp(`action="/settings/tokens/${child.id}/rotate"[^>]*>\\s*<input type="hidden" name="formKey" value="([0-9a-f-]{36})"`).exec(page)![1]!
-    expect((await c.post(`/settings/tokens/${child.id}/rotate`, { formKey: key, grace: '0' })).status).toBe(201)
+    const shown = await c.post(`/settings/tokens/${child.id}/rotate`, { formKey: key, grace: '0' })
+    expect(shown.status).toBe(201)
+    const secret = /td_[A-Za-z0-9_-]{43}/.exec(shown.text)![0]
     const renewed = (await myTokens(t, a.token)).find((x) => x.name === 'child' && x.status === 'active')!
     // Its old lifetime (7 days) from now, past the hour its line began to expire.
     expect(Date.parse(renewed.expiresAt) - t.clock.now()).toBe(7 * DAY)
+    // It stays renewed: its own rotations are no longer cut back to its maker's end, nor refused after it.
+    const longer = await t.req('POST', '/api/v1/tokens/self/rotate', { token: secret, body: { expiresInDays: 30 } })
+    expect([longer.status, Date.parse(longer.body.expiresAt) - t.clock.now()]).toEqual([201, 30 * DAY])
+    t.clock.advance(8 * DAY)
+    const after = await t.req('POST', '/api/v1/tokens/self/rotate', { token: longer.body.token })
+    expect([after.status, Date.parse(after.body.expiresAt) - t.clock.now()]).toEqual([201, 30 * DAY])
   })
 
   test('a terminal sign-in (teamday login) makes no token that outlives the sign-in', async () => {

@@ -31,6 +31,7 @@ import sqlite27 from '../../drizzle/sqlite/0027_execution_delegated_backfill.sql
 import sqlite28 from '../../drizzle/sqlite/0028_turn_order_idx.sql' with { type: 'text' }
 import sqlite29 from '../../drizzle/sqlite/0029_session_password_confirmed.sql' with { type: 'text' }
 import sqlite30 from '../../drizzle/sqlite/0030_admin_listing_idx.sql' with { type: 'text' }
+import sqlite31 from '../../drizzle/sqlite/0031_token_expires_limit.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -51,6 +52,7 @@ import pg15 from '../../drizzle/pg/0015_execution_delegated_backfill.sql' with {
 import pg16 from '../../drizzle/pg/0016_turn_order_idx.sql' with { type: 'text' }
 import pg17 from '../../drizzle/pg/0017_session_password_confirmed.sql' with { type: 'text' }
 import pg18 from '../../drizzle/pg/0018_admin_listing_idx.sql' with { type: 'text' }
+import pg19 from '../../drizzle/pg/0019_token_expires_limit.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -86,6 +88,7 @@ export const sqliteMigrations = {
     "0028_turn_order_idx": sqlite28,
     "0029_session_password_confirmed": sqlite29,
     "0030_admin_listing_idx": sqlite30,
+    "0031_token_expires_limit": sqlite31,
   } as Record<string, string>,
 }
 
@@ -111,5 +114,6 @@ export const pgMigrations = {
     "0016_turn_order_idx": pg16,
     "0017_session_password_confirmed": pg17,
     "0018_admin_listing_idx": pg18,
+    "0019_token_expires_limit": pg19,
   } as Record<string, string>,
 }

@@ -75,6 +75,13 @@ export const personalAccessTokens = pgTable('personal_access_tokens', {
    * transitively, the tokens it created.
    */
   createdByTokenId: text('created_by_token_id'),
+  /**
+   * The latest this token, and any token it makes or rotates into, may expire: set when another
+   * token or a terminal's sign-in made or rotated it (the earliest of that maker's expiry, the
+   * maker's own limit and, on rotation, the old token's limit); kept when it rotates itself; null
+   * when a person made or rotated it (the console, the admin CLI), and on rows from before 0031.
+   */
+  expiresLimitAt: timestamp('expires_limit_at'),
 }, (t) => [
   uniqueIndex('pat_token_hash_unique').on(t.tokenHash),
   index('pat_family_idx').on(t.familyId),

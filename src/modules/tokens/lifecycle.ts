@@ -65,9 +65,11 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   await assertMayManage(ctx, old, 'rotate')
   const now = ctx.clock.now()
   // The new lifetime as creation decides it (7-365 days, `expiresInDays` or `expiresAt`, not
-  // both), refused before anything changes; without either, the old token's (within 7-365 days).
+  // both), refused before anything changes (createToken, within the limits it reads); without
+  // either, the old token's (within 7-365 days).
   const lifetime = Math.min(MAX_EXPIRY_DAYS * DAY_MS, Math.max(MIN_EXPIRY_DAYS * DAY_MS, old.expiresAt.getTime() - old.createdAt.getTime()))
-  const expiresAt = input.expiresInDays !== undefined || input.expiresAt !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays, expiresAt: input.expiresAt }, now) : new Date(now + lifetime)
+  const expiry = { expiresInDays: input.expiresInDays, expiresAt: input.expiresAt }
+  if (askedExpiry(expiry) !== null) resolveExpiry(expiry, now, principal.tokenId === null ? Infinity : now)
   const family = old.familyId ?? old.id
   if (revocationInForce(old, now)) {
     // This request authenticated with the very token, so it was valid when the request came in:
@@ -94,10 +96,11 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   if (old.expiresAt.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} expired on ${old.expiresAt.toISOString()} and cannot be rotated; create a new token.`)
   }
-  // A person signed in to the console may make any token, so may renew any: only a token is held to the line's limit.
-  const limit = principal.tokenId === null ? null : await lineLimit(ctx, family)
+  // A person signed in to the console may make any token, so may renew any (the new token has no
+  // limit): only a token or a sign-in is held to the limit the old token was made with.
+  const limit: MakerLimit | null = principal.tokenId === null || !old.expiresLimitAt ? null : { at: old.expiresLimitAt, source: 'rotated' }
   if (limit && limit.at.getTime() <= now) {
-    throw new AppError('invalid_state', `Token ${old.id} continues a rotation line whose first token was made by another token to expire on ${limit.at.toISOString()}: rotating renews a secret, not its lifetime, and that time has passed. Create a new token.`)
+    throw new AppError('invalid_state', `Token ${old.id} was made by another token or a sign-in to expire no later than ${limit.at.toISOString()}: rotating renews a secret, not its lifetime, and that time has passed. Create a new token.`)
   }
   const grace = input.gracePeriodSeconds ?? 0
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
@@ -122,7 +125,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     if (!claimed) throw lost
     const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0, asked: askedExpiry(input), limit })
+    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiry, lifetimeMs: lifetime, graceful: grace > 0, limit })
   }, (made): AuditInput => ({
     type: 'token.rotated',
     tokenId: old.id,
@@ -139,19 +142,6 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     throw e === lost || selfRevoked ? await concurrentlyRevoked(ctx, old) : e
   })
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason } }
-}
-
-/**
- * How late a rotation line may run: a line whose first token was made by another token (or a
- * terminal's sign-in) was bound to expire no later than its maker, and its rotations keep that
- * expiry as their limit (rotating renews the secret, not the lifetime), or a leaked short-lived
- * token's child rotated itself into a year. A line begun by a person (the console, the admin CLI)
- * has none: its rotations may renew it for as long as creation allows. Rows never change expiry.
- */
-async function lineLimit(ctx: Ctx, familyId: string): Promise<MakerLimit | null> {
-  const t = personalAccessTokens
-  const first = await ctx.db.select({ expiresAt: t.expiresAt, createdBy: t.createdByTokenId }).from(t).where(eq(t.id, familyId)).get()
-  return first?.createdBy ? { at: first.expiresAt, source: 'line' } : null
 }
 
 /**

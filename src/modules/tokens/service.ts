@@ -12,7 +12,7 @@ import { cliSessions, dbTime, dialect, personalAccessTokens, type PersonalAccess
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace, canSeeToken, liveTokenSql, mayListOrganizationTokens, visibleTokensSql } from './access'
-import { askedExpiry, earliestLimit, resolveExpiry, validateScopes, validateTokenName, withinMakerLimit, type CreateTokenInput, type MakerLimit } from './validation'
+import { askedExpiry, earliestLimit, expiryWithin, resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput, type MakerLimit } from './validation'
 import type { Token } from './model'
 import { cutText } from '../../text'
 
@@ -155,22 +155,24 @@ export async function createToken(
   /** `createdByTokenId`: the token whose request makes this one (none from the admin CLI). */
   owner: { userId: string; organizationId: string; createdByTokenId?: string | null },
   input: CreateTokenInput,
-  /** A rotation's successor: same family, a link to its predecessor, an expiry already decided; whether the predecessor keeps working a while. */
+  /** A rotation's successor: same family, a link to its predecessor, the expiry asked for; whether the predecessor keeps working a while. */
   lineage?: {
     familyId: string
     rotatedFromId: string
-    expiresAt: Date
+    /** The rotation's expiresInDays / expiresAt (neither: `lifetimeMs`, the old token's lifetime). */
+    expiry: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>
+    lifetimeMs: number
     graceful?: boolean
-    /** The expiry field the rotation asked for (null: the old token's lifetime, by default). */
-    asked: 'expiresInDays' | 'expiresAt' | null
-    /** The rotation line's own limit (its first token was made by another credential): rotateToken. */
+    /** The rotated token's own limit (expires_limit_at), when a token rotates it: rotateToken. */
     limit: MakerLimit | null
   },
 ): Promise<{ token: string; row: PersonalAccessToken }> {
   const name = validateTokenName(input.name)
   const now = ctx.clock.now()
-  const asked = lineage ? lineage.asked : askedExpiry(input)
-  const requested = lineage?.expiresAt ?? resolveExpiry(input, now)
+  // Refused before the transaction when invalid whatever the maker's limit (read in it): a
+  // token or a sign-in may make one for less than 7 days, up to its own end (resolveExpiry).
+  const expiry = lineage?.expiry ?? input
+  if (askedExpiry(expiry) !== null) resolveExpiry(expiry, now, owner.createdByTokenId || lineage?.limit ? now : Infinity)
   const scopes = validateScopes(input.scopes)
   return withTx(ctx, async (tx) => {
     // The time once this transaction holds the write lock, not before it waited for it: a leak
@@ -181,13 +183,15 @@ export async function createToken(
     // The rotated token itself was claimed (still unrevoked) in this very transaction.
     const creator = owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId ? await assertCreatorActive(tx, owner.createdByTokenId, at, lineage ? 'rotate' : 'create') : null
     // A token made by a token (or a terminal's sign-in) never outlives it, nor does a rotation
-    // outlive the line it continues: a leaked 7-day token must not become a year of access.
-    const expiresAt = withinMakerLimit(requested, earliestLimit(creator, lineage?.limit), asked)
+    // outlive the limit of the token it replaces: a leaked 7-day token must not become a year of
+    // access. The limit is stored with the token, for what it makes and its own rotations.
+    const limit = earliestLimit(creator, lineage?.limit)
+    const expiresAt = expiryWithin(expiry, at, limit, lineage?.lifetimeMs)
     // A rotation replaces a token: only new tokens count against the per-user cap, and a
     // rotation's grace period may go one past it (assertRoomForGrace).
     if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, at)
     else if (lineage.graceful) await assertRoomForGrace(tx, owner.userId, owner.organizationId, at)
-    return insertToken(tx, owner, name, scopes, at, expiresAt, lineage)
+    return insertToken(tx, owner, name, scopes, at, expiresAt, limit?.at ?? null, lineage)
   })
 }
 
@@ -200,7 +204,7 @@ export async function createToken(
 async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, action: 'create' | 'rotate'): Promise<MakerLimit | null> {
   const t = personalAccessTokens
   const s = cliSessions
-  const pat = await ctx.db.select({ revokedAt: t.revokedAt, reason: t.revokedReason, end: t.expiresAt }).from(t).where(eq(t.id, creatorId)).get()
+  const pat = await ctx.db.select({ revokedAt: t.revokedAt, reason: t.revokedReason, end: t.expiresAt, limit: t.expiresLimitAt }).from(t).where(eq(t.id, creatorId)).get()
   const session = pat ? undefined : await ctx.db.select({ revokedAt: s.revokedAt, reason: sql<string | null>`null`, end: s.refreshExpiresAt }).from(s).where(eq(s.id, creatorId)).get()
   const row = pat ?? session
   // Only a rotation's grace period revokes ahead of time: any other revocation is in force once
@@ -213,8 +217,10 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, act
   // In its grace period: it works on, but makes no token (checked here, under the write lock, so
   // that a rotation committed while this request waited counts too).
   if (row) await assertNotSuperseded(ctx.db, creatorId, action, ctx.clock.now(), row)
-  // Its own end: a token's expiry, a terminal sign-in's (its refresh token's: teamday login).
-  return row ? { at: row.end, source: pat ? 'creator' : 'sign-in' } : null
+  // Its own end: a token's expiry (or its own limit, were that sooner), a terminal sign-in's (its
+  // refresh token's: teamday login).
+  if (pat) return { at: pat.limit && pat.limit.getTime() < pat.end.getTime() ? pat.limit : pat.end, source: 'creator' }
+  return session ? { at: session.end, source: 'sign-in' } : null
 }
 
 async function insertToken(
@@ -224,6 +230,7 @@ async function insertToken(
   scopes: string[],
   now: number,
   expiresAt: Date,
+  expiresLimitAt: Date | null,
   lineage?: { familyId: string; rotatedFromId: string },
 ): Promise<{ token: string; row: PersonalAccessToken }> {
   const token = generateToken()
@@ -247,6 +254,7 @@ async function insertToken(
     familyId: lineage?.familyId ?? id,
     rotatedFromId: lineage?.rotatedFromId ?? null,
     createdByTokenId: owner.createdByTokenId ?? null,
+    expiresLimitAt,
   }
   await ctx.db.insert(personalAccessTokens).values(row).run()
   return { token, row }

@@ -23,8 +23,13 @@ export const DEFAULT_EXPIRY_DAYS = 90
 const EXPIRES_AT_SLACK_MS = 5 * 60_000
 export const MAX_NAME_LENGTH = 100
 
-/** Resolves `expiresInDays` / `expiresAt` to an expiry instant within 7–365 days. */
-export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number): Date {
+/**
+ * Resolves `expiresInDays` / `expiresAt` to an expiry instant within 7–365 days. `ceiling`: the
+ * maker's limit (withinMakerLimit), when a token or a sign-in makes the token; when that is under
+ * 7 days away, an `expiresAt` at it (the 422's `latestExpiresAt`), or within the slack before it,
+ * is accepted as it: the shortest lifetime is then the maker's own.
+ */
+export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number, ceiling = Infinity): Date {
   const range = `between ${MIN_EXPIRY_DAYS} and ${MAX_EXPIRY_DAYS} days`
   if (input.expiresInDays !== undefined && input.expiresAt !== undefined) {
     throw new AppError('validation_failed', 'Validation failed: send either expiresInDays or expiresAt, not both', {
@@ -45,7 +50,8 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
         details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
       })
     }
-    const short = at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS
+    const floor = Math.min(now + MIN_EXPIRY_DAYS * DAY_MS, ceiling)
+    const short = at < floor - EXPIRES_AT_SLACK_MS
     if (short || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
       // Rounded away from the range, so the figure never looks like an allowed value ("got 7.0 days").
       const days = ((short ? Math.floor : Math.ceil)(((at - now) / DAY_MS) * 100) / 100).toFixed(2)
@@ -54,8 +60,9 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
       })
     }
     // Within the slack (clock skew between the client and this server), the instant is moved
-    // onto the range's edge: no token lives longer than 365 days or is made for less than 7.
-    return new Date(Math.min(Math.max(at, now + MIN_EXPIRY_DAYS * DAY_MS), limit))
+    // onto the range's edge: no token lives longer than 365 days or is made for less than 7
+    // (or, when its maker ends sooner, for less than its maker has left).
+    return new Date(Math.min(Math.max(at, floor), limit))
   }
   const d = input.expiresInDays ?? DEFAULT_EXPIRY_DAYS
   if (!Number.isInteger(d) || d < MIN_EXPIRY_DAYS || d > MAX_EXPIRY_DAYS) {
@@ -109,14 +116,14 @@ export function validateScopes(scopes: string[] | undefined): string[] {
  */
 export interface MakerLimit {
   at: Date
-  /** creator: the calling token's expiry; sign-in: the end of the calling terminal's sign-in; line: the first token of a rotation line made by another token. */
-  source: 'creator' | 'sign-in' | 'line'
+  /** creator: the calling token's expiry or own limit; sign-in: the end of the calling terminal's sign-in; rotated: the limit the rotated token was made with (expires_limit_at). */
+  source: 'creator' | 'sign-in' | 'rotated'
 }
 
 const LIMIT_REASON: Record<MakerLimit['source'], string> = {
-  creator: 'when the token this request authenticated with expires: a token cannot create a token that outlives it',
+  creator: 'when the token this request authenticated with expires, or the limit it was made with: a token cannot create a token that outlives it',
   'sign-in': "when this terminal's sign-in (teamday login) ends: it cannot create a token that outlives it",
-  line: 'the expiry of the first token of this rotation line, which another token made: rotating renews the secret, not the lifetime',
+  rotated: 'the limit of the token rotated, set when another token or a sign-in made or rotated it: rotating renews the secret, not the lifetime',
 }
 
 /** The earliest of some limits (null: none). */
@@ -144,4 +151,15 @@ export function withinMakerLimit(expiresAt: Date, limit: MakerLimit | null, aske
 /** Which expiry field a request asked for, if any. */
 export function askedExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>): 'expiresInDays' | 'expiresAt' | null {
   return input.expiresAt !== undefined ? 'expiresAt' : input.expiresInDays !== undefined ? 'expiresInDays' : null
+}
+
+/**
+ * The expiry of a token made at `now` within its maker's limit (null: a person's, none): the one
+ * asked for (resolveExpiry up to the limit, withinMakerLimit past it), else `fallback` (90 days,
+ * or a rotation's old lifetime), ending with the maker if that is sooner.
+ */
+export function expiryWithin(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number, limit: MakerLimit | null, fallbackMs = DEFAULT_EXPIRY_DAYS * DAY_MS): Date {
+  const asked = askedExpiry(input)
+  const expiresAt = asked === null ? new Date(now + fallbackMs) : resolveExpiry(input, now, limit?.at.getTime())
+  return withinMakerLimit(expiresAt, limit, asked)
 }

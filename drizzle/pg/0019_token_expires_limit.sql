@@ -1,0 +1,1 @@
+ALTER TABLE "personal_access_tokens" ADD COLUMN "expires_limit_at" timestamp (3) with time zone;
