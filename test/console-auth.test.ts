@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config'
 import { createUser } from '../src/modules/users/service'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
+import { crossOriginRefused } from '../src/console/http'
 import { auditEvents, memberships, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
 import { SqliteConnection } from '../src/db/connection'
 import type { PgConnection } from '../src/db/pg'
@@ -945,6 +946,24 @@ describe('sessions and the API', () => {
     // declared in TEAMDAY_TRUSTED_PROXIES: the browser's side is HTTPS, a stranger cannot serve it).
     for (const origin of ['http://localhost', 'https://localhost']) expect([origin, (await login(origin, {}, '127.0.0.1')).status]).toEqual([origin, 303])
     expect((await login('http://localhost:8080', {}, '127.0.0.1')).status).toBe(403)
+  })
+
+  test('at an https TEAMDAY_PUBLIC_URL, an http Origin of its host is refused even when the request arrived in clear text (a proxy not declared)', async () => {
+    const post = (origin: string, host = 'example.com') => new Request(`http://${host}/login`, { method: 'POST', headers: { host, origin } })
+    const plain = () => false
+    expect(crossOriginRefused(post('http://example.com'), 'https://example.com', plain)).toBe(true)
+    expect(crossOriginRefused(post('http://example.com'), null, plain)).toBe(false)
+    expect(crossOriginRefused(post('https://example.com'), 'https://example.com', plain)).toBe(false)
+    // Its proxy passes its upstream address as Host: the public origin passes, the upstream's http one not.
+    expect(crossOriginRefused(post('https://example.com', '127.0.0.1:24700'), 'https://example.com', plain)).toBe(false)
+    expect(crossOriginRefused(post('http://127.0.0.1:24700', '127.0.0.1:24700'), 'https://example.com', plain)).toBe(true)
+    const p = await makeTestApp({ config: { publicUrl: 'https://localhost' } })
+    const a = await makeActor(p)
+    await givePassword(p, a.userId)
+    const login = (origin: string) =>
+      p.req('POST', '/login', { headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, raw: new URLSearchParams({ email: a.email, password: PASSWORD }).toString(), ip: '127.0.0.1' })
+    expect((await login('http://localhost')).status).toBe(403)
+    expect((await login('https://localhost')).status).toBe(303)
   })
 
   test('every console page has the CSP, frame, referrer and no-store headers', async () => {

@@ -246,8 +246,9 @@ export type ConsoleKit = ReturnType<typeof consoleKit>
  * Host, nginx's default). Go compares the host only: a page on http://host (which anyone on the
  * network may write) posted to https://host as its own. An https Origin of the request's own
  * host passes a request that arrived in clear text (a TLS proxy not declared in
- * TEAMDAY_TRUSTED_PROXIES: the browser's side is HTTPS, and no stranger serves https://host).
- * Everything else (a form posted from another site) is refused.
+ * TEAMDAY_TRUSTED_PROXIES: the browser's side is HTTPS, and no stranger serves https://host),
+ * unless TEAMDAY_PUBLIC_URL is https: then the request counts as HTTPS, and an http Origin is
+ * refused. Everything else (a form posted from another site) is refused.
  */
 export function crossOriginRefused(request: Request, publicOrigin?: string | null, isHttps: (request: Request) => boolean = (r) => r.url.startsWith('https:')): boolean {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false
@@ -261,7 +262,10 @@ export function crossOriginRefused(request: Request, publicOrigin?: string | nul
     if (given === publicOrigin) return false
     // Normalised as Origin is (a default port left out: Host `example.com:443` over HTTPS).
     const own = (scheme: 'http' | 'https') => new URL(`${scheme}://${host}`).origin
-    const secure = isHttps(request)
+    // Served at an https TEAMDAY_PUBLIC_URL, the browser's side is HTTPS whatever the request
+    // says (a proxy not declared in TEAMDAY_TRUSTED_PROXIES), as for the cookie (secureCookie):
+    // a page on http://host is not this server.
+    const secure = publicOrigin?.startsWith('https:') === true || isHttps(request)
     return given !== own(secure ? 'https' : 'http') && (secure || given !== own('https'))
   } catch {
     return true
