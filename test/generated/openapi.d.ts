@@ -79,7 +79,7 @@ export interface paths {
         put?: never;
         /**
          * Create a personal access token
-         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. A token never outlives the token (or `teamday login` sign-in) that makes it: an expiry asked past the caller's own is 422 `validation_failed` (`details[0].latestExpiresAt`), never cut; by default it ends with the caller if that is sooner. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
+         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. Made by a token or a sign-in that ends within 7 days, it may end with it (by default, or at its `latestExpiresAt`). A token never outlives the token (or `teamday login` sign-in) that makes it: an expiry asked past the caller's own is 422 `validation_failed` (`details[0].latestExpiresAt`), never cut; by default it ends with the caller if that is sooner. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
          */
         post: operations["postApiV1Tokens"];
         delete?: never;
@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. The new token never outlives a calling token other than the old one, nor, rotated by a token, the expiry of its rotation line's first token if a token made that one (rotating renews the secret, not the lifetime): asked past it, 422 `validation_failed` (`details[0].latestExpiresAt`); by default it ends there; once passed, 409 `invalid_state`. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming the token to rotate instead, the active one at the end of its rotations (its successor, or a later one when that was rotated in turn), or saying to create a new token when none is active, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. The new token never outlives a calling token other than the old one, nor, rotated by a token or a sign-in, the limit the old token was given when a token or a sign-in made or rotated it (rotating renews the secret, not the lifetime; a person's rotation in the console clears it): asked past it, 422 `validation_failed` (`details[0].latestExpiresAt`); by default it ends there; once passed, 409 `invalid_state`. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming the token to rotate instead, the active one at the end of its rotations (its successor, or a later one when that was rotated in turn), or saying to create a new token when none is active, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -2513,7 +2513,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated, or when its rotation line's limit has passed (see POST /tokens/{id}/rotate).
+         * @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated, or when the limit its maker set has passed (see POST /tokens/{id}/rotate).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -8299,11 +8299,11 @@ export interface operations {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
-                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
+                     * @description Lifetime in days, 7-365 (default 90, or the calling token's or sign-in's end when that is sooner, even under 7 days). Numeric strings are accepted.
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or, when the calling token or sign-in ends within 7 days, up to its end (`latestExpiresAt`); a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
@@ -8448,9 +8448,9 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
+                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime, ending at its limit when a token rotates one that a token or sign-in made, even under 7 days) */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or up to the limit (`latestExpiresAt`) when that is sooner; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
                     /**
                      * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
@@ -8498,7 +8498,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenSelfRotateForbidden"];
                 };
             };
-            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated, or when its rotation line's limit has passed (see POST /tokens/{id}/rotate). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_secret_withheld` (see IdempotencyConflict). */
+            /** @description Conflict: `invalid_state` when the calling token was already rotated (its grace period is running: rotate its successor) or was rotated by a concurrent request (a retry racing its first attempt: the message names the successor), or when the request was sent with a terminal's browser sign-in (`teamday login`), which is no personal access token and is not rotated, or when the limit its maker set has passed (see POST /tokens/{id}/rotate). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted` or `idempotency_secret_withheld` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8540,9 +8540,9 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
+                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime, ending at its limit when a token rotates one that a token or sign-in made, even under 7 days) */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
+                    /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or up to the limit (`latestExpiresAt`) when that is sooner; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
                     /**
                      * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
@@ -11578,11 +11578,11 @@ export interface operations {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
-                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
+                     * @description Lifetime in days, 7-365 (default 90, or the calling token's or sign-in's end when that is sooner, even under 7 days). Numeric strings are accepted.
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge); a date alone (`2027-03-01`) is the end of that day, UTC */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or, when the calling token or sign-in ends within 7 days, up to its end (`latestExpiresAt`); a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
