@@ -192,3 +192,47 @@ describe.skipIf(!HAVE_PG)("a statement that learns its parameters' types first (
     }
   }, 30_000)
 })
+
+describe.skipIf(!HAVE_PG)('a statement cancelled after it was sent, while statements before it still answer', () => {
+  // postgres-js skipped it at the ReadyForQuery before its own: the next statement took its
+  // answers (its rows, or its 57014), each later one the answers of the one before, and it
+  // waited for ever: under load one request could receive another request's rows.
+  test('settles with its own answers (57014 or its rows), and the statements after it get theirs', async () => {
+    const url = urlFor(await createTestDatabase())
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    const settle = (p: Promise<postgres.Row[]>) =>
+      Promise.race([
+        p.then(
+          (r) => JSON.stringify(r.map((x) => ({ ...x }))),
+          (e: { code?: string }) => e.code ?? 'failed',
+        ),
+        Bun.sleep(5000).then(() => 'hung'),
+      ])
+    try {
+      await sql`SELECT 1`
+      // No parameters: each sent whole at once, one behind the other on the one connection.
+      const first = sql.unsafe('SELECT pg_sleep(0.3), 1 AS a').execute()
+      const second = sql.unsafe('SELECT 2 AS x').execute()
+      const third = sql.unsafe('SELECT 3 AS y').execute()
+      const results = [settle(first), settle(second), settle(third)]
+      await Bun.sleep(50)
+      // Sent, not yet the connection's current statement: the cancel is held until it is.
+      second.cancel()
+      const [a, x, y] = await Promise.all(results)
+      expect(a).toBe('[{"pg_sleep":"","a":1}]')
+      // Its cancel reaches the server while it or nothing runs: 57014, or its rows if it was quicker.
+      expect(['57014', '[{"x":2}]']).toContain(x)
+      expect(y).toBe('[{"y":3}]')
+      expect(await settle(sql.unsafe('SELECT 4 AS z').execute())).toBe('[{"z":4}]')
+
+      // A statement that failed after some of its rows: the next one's rows start at 0.
+      const broken = settle(sql.unsafe('SELECT i, 1/(4-i) AS boom FROM generate_series(1,10) i').execute())
+      const after = sql.unsafe('SELECT x FROM generate_series(1,2) x').execute()
+      expect(await broken).toBe('22012')
+      const rows = await after
+      expect({ length: rows.length, rows: [...rows].map((r) => r?.x) }).toEqual({ length: 2, rows: [1, 2] })
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+  }, 30_000)
+})
