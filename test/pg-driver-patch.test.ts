@@ -236,3 +236,61 @@ describe.skipIf(!HAVE_PG)('a statement cancelled after it was sent, while statem
     }
   }, 30_000)
 })
+
+describe.skipIf(!HAVE_PG)('a statement the driver retries itself (its prepared plan changed: cached plan must not change result type)', () => {
+  // postgres-js wrote it again at once, ahead of the statements already sent behind it, and
+  // queued it last: the next statement took its answers, and it and every one after it waited
+  // for ever (its connection lost to the pool). Another instance's migration altering a column
+  // is enough.
+  test('is written again in its turn, and it and the statements behind it get their own answers', async () => {
+    const url = urlFor(await createTestDatabase())
+    const admin = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    const settle = (p: Promise<postgres.Row[]>) =>
+      Promise.race([
+        p.then(
+          (r) => JSON.stringify(r.map((x) => ({ ...x }))),
+          (e: { code?: string }) => e.code ?? 'failed',
+        ),
+        Bun.sleep(5000).then(() => 'hung'),
+      ])
+    const read = () => sql.unsafe('SELECT * FROM t WHERE id = $1', [1], { prepare: true })
+    try {
+      await admin`CREATE TABLE t (id int, a int)`
+      await admin`INSERT INTO t VALUES (1, 10)`
+      expect(await settle(read().execute())).toBe('[{"id":1,"a":10}]')
+      let column = 0
+      for (const behind of ['held back', 'sent', 'arriving later'] as const) {
+        // The prepared plan's result type changes (as another instance's migration would).
+        await admin.unsafe(`ALTER TABLE t ADD COLUMN b${column++} int`)
+        const columns = Object.fromEntries(Array.from({ length: column }, (_, i) => [`b${i}`, null]))
+        const expected = JSON.stringify([{ id: 1, a: 10, ...columns }])
+        if (behind === 'held back') {
+          // Behind it at once: one with a parameter (held back until those before it answer).
+          const retried = settle(read().execute())
+          const next = settle(sql.unsafe('SELECT $1::int + 1 AS n', [41]).execute())
+          expect(await retried).toBe(expected)
+          expect(await next).toBe('[{"n":42}]')
+        } else if (behind === 'sent') {
+          // Behind it at once: one without parameters (sent at once).
+          const retried = settle(read().execute())
+          const sent = settle(sql.unsafe('SELECT pg_sleep(0.2), 5 AS five').execute())
+          // Handed to the connection while the retried one waits for its turn: it waits too
+          // (written at once, its answers came first and went to the retried one).
+          await Bun.sleep(100)
+          const later = settle(sql.unsafe('SELECT 6 AS six').execute())
+          expect(await retried).toBe(expected)
+          expect(await sent).toBe('[{"pg_sleep":"","five":5}]')
+          expect(await later).toBe('[{"six":6}]')
+        } else {
+          const retried = settle(read().execute())
+          expect(await retried).toBe(expected)
+        }
+        expect(await settle(sql.unsafe('SELECT 7 AS seven').execute())).toBe('[{"seven":7}]')
+      }
+    } finally {
+      await sql.end({ timeout: 1 })
+      await admin.end({ timeout: 1 })
+    }
+  }, 30_000)
+})
