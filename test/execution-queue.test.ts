@@ -257,6 +257,36 @@ describe('one instance', () => {
     expect(failedLines.sort()).toEqual([running, ...queued].sort())
   }, 30_000)
 
+  test('graceful shutdown with the database down settles the queued runs anyway (failed, service_unavailable)', async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const ag = await newAgent(t, a)
+    const running = await enqueue(t, a, ag, 'HANG')
+    t.clock.advance(1)
+    const x = await enqueue(t, a, ag, 'x')
+    t.clock.advance(1)
+    const queued = [x, await enqueue(t, a, ag, 'y')]
+    await until(async () => (await statusOf(t, running)) === 'running' && t.rt.engine.queued <= 2)
+    const waits = queued.map((id) =>
+      Promise.race([t.rt.engine.wait(id)!, sleep(5000).then(() => 'never settled' as const)]),
+    )
+    const done: string[] = []
+    for (const id of queued) t.rt.engine.subscribe(id, (e) => e.type === 'done' && done.push(id))
+    // Every statement of the stop fails: the database went away as the server stopped. On the
+    // old code the first queued run, already off the queue, was never settled, and the stop threw.
+    const deps = (t.rt.engine as unknown as { deps: { db: unknown } }).deps
+    const db = deps.db
+    deps.db = new Proxy({}, { get: () => { throw new Error('database down') } })
+    try {
+      await t.rt.engine.shutdown(0)
+    } finally {
+      deps.db = db
+    }
+    for (const row of await Promise.all(waits)) expect(row).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable' })
+    expect(done.sort()).toEqual([...queued].sort())
+    expect(t.rt.engine.queued).toBe(0)
+  }, 30_000)
+
   test('the claim walks indexes: waiting rows in organization order, running counts and latest starts by seeks', async () => {
     const t = await app()
     const conn = t.rt.connection

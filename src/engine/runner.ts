@@ -864,11 +864,22 @@ export class Engine {
       // meanwhile leaves its count to this loop, which finds the row cancelled.
       if (!this.queue.delete(id)) continue
       const now = clock.now()
-      const failed = await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
-      if (failed) this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
-      const row = (await getExecutionRow(db, id))!
-      // Ended elsewhere (or cancelled) before this loop's write: its end is counted here (as tick() does).
-      if (!failed) this.endedElsewhere(row)
+      const end = { status: 'failed' as const, error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) }
+      let row: Execution
+      try {
+        const failed = await finishExecution(db, id, end)
+        if (failed) this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
+        row = (await getExecutionRow(db, id))!
+        // Ended elsewhere (or cancelled) before this loop's write: its end is counted here (as tick() does).
+        if (!failed) this.endedElsewhere(row)
+      } catch (e) {
+        // The database down during the stop: off the queue already, its waiter and its stream
+        // were never settled (a request held until the process ended) and the loop stopped
+        // there. They get the end this loop meant to write; the row, left pending, is failed by
+        // the lease sweep of another instance (or of this one started again).
+        this.deps.log.warn('execution_record_failed', { executionId: id, error: errorMessage(e) })
+        row = { ...q.job.execution, ...end }
+      }
       this.emit(id, { type: 'done', execution: row })
       this.listeners.delete(id)
       q.settle(row)
