@@ -92,6 +92,38 @@ describe.skipIf(!HAVE_PG)("a statement's cancel request", () => {
   // before it, saw nothing, and each cancel (a statement past its deadline) counted as a failed
   // connection attempt: later connections paced, and after 3 s of them, waiting statements failed
   // "could not connect to the database" while it answered.
+  // Over TLS (sslmode=prefer: the test server has none, but the driver asks first) its first
+  // bytes are an SSLRequest, then ciphered: each cancel was counted as a failed attempt again.
+  // The driver now says which connection is a cancel request's (patches/).
+  for (const [what, url] of [
+    ['plain', PG_ADMIN_URL],
+    ['sslmode=prefer', `${PG_ADMIN_URL}?sslmode=prefer`],
+  ] as const) {
+    test(`${what}: not counted as a failed connection attempt, that of a statement sent behind another either`, async () => {
+      const c = openPostgres(url, { pool: 1, statementTimeoutMs: 30_000 })
+      const failing: number[] = []
+      c.failUnreached = (ms: number) => void failing.push(ms)
+      try {
+        await c.firstContact('postgresql')
+        // Both past their deadline (a probe's: 2 s) on the pool's one connection: the first
+        // cancelled at once, the second (sent behind it) once the first has answered.
+        const late = (q: Promise<unknown>) =>
+          q.then(
+            () => null,
+            (e: { code?: string }) => e.code,
+          )
+        const [a, b] = await Promise.all([late(c.probe(c.client`SELECT pg_sleep(4)`)), late(c.probe(c.client`SELECT pg_sleep(4)`))])
+        expect([a, b]).toEqual(['ETIMEDOUT', 'ETIMEDOUT'])
+        // The cancel requests' connections opened and closed (the second's, a moment later).
+        await Bun.sleep(1000)
+        expect(failing).toEqual([])
+        expect((await c.client`SELECT 1 AS one`)[0]!.one).toBe(1)
+      } finally {
+        await c.close()
+      }
+    }, 20_000)
+  }
+
   test('is not counted as a failed connection attempt', async () => {
     const c = openPostgres(PG_ADMIN_URL, { pool: 2, statementTimeoutMs: 30_000 })
     const failing: number[] = []

@@ -773,26 +773,23 @@ export class ConnectPacer {
   }
 }
 
-/** The first bytes of a cancel request (length 16, code 80877102): a connection that is never accepted. */
-function isCancelRequest(chunk: unknown): boolean {
-  return chunk instanceof Uint8Array && chunk.length === 16 && chunk[4] === 0x04 && chunk[5] === 0xd2 && chunk[6] === 0x16 && chunk[7] === 0x2e
-}
-
 /**
  * postgres-js's `socket` option: a TCP (or Unix) socket to the pool's next host, opened after the
  * pacer's wait, still connecting when handed over (postgres-js writes its first message at once;
  * the socket sends it once connected, and TLS is negotiated over it as over its own). Its end is
  * reported to the pacer (seen through `emit`: postgres-js removes every listener of a socket it
- * upgrades to TLS); a cancel request's is not, as such a connection is never accepted.
+ * upgrades to TLS); a cancel request's is not, as such a connection is never accepted. The
+ * driver says which is a cancel request's (`cancel`, patches/): its first bytes told it until TLS,
+ * where they are an SSLRequest and then ciphered, and every cancel was counted a failed attempt.
  */
-function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (o: { host: string[]; port: number[]; path?: string | false }) => Promise<Socket> {
+function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (o: { host: string[]; port: number[]; path?: string | false; cancel?: boolean }) => Promise<Socket> {
   let next = 0
   return async (o) => {
+    const cancel = o.cancel === true
     const wait = pacer.wait()
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
     const token = pacer.started()
     const s = new Socket() as Socket & { host?: string; port?: number }
-    let cancel: boolean | undefined
     let reported = false
     const emit = s.emit
     s.emit = function (this: Socket, event: string | symbol, ...args: unknown[]) {
@@ -820,13 +817,6 @@ function pacedSocket(pacer: ConnectPacer, onPooledError?: (e: Error) => void): (
       s.port = o.port[i] ?? o.port[0]!
       s.connect(s.port, s.host)
     }
-    // Hooked once connecting: Bun's connect() sets the socket's own write, and one hooked before
-    // it saw nothing (each cancel request was then counted as a failed attempt).
-    const write = s.write
-    s.write = function (this: Socket, ...args: unknown[]) {
-      cancel ??= isCancelRequest(args[0])
-      return (write as (...a: unknown[]) => boolean).apply(this, args)
-    } as Socket['write']
     return s
   }
 }
