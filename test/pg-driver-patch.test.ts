@@ -260,7 +260,7 @@ describe.skipIf(!HAVE_PG)('a statement the driver retries itself (its prepared p
       await admin`INSERT INTO t VALUES (1, 10)`
       expect(await settle(read().execute())).toBe('[{"id":1,"a":10}]')
       let column = 0
-      for (const behind of ['held back', 'sent', 'arriving later'] as const) {
+      for (const behind of ['held back', 'sent', 'arriving later', 'cancelled while it waits'] as const) {
         // The prepared plan's result type changes (as another instance's migration would).
         await admin.unsafe(`ALTER TABLE t ADD COLUMN b${column++} int`)
         const columns = Object.fromEntries(Array.from({ length: column }, (_, i) => [`b${i}`, null]))
@@ -282,6 +282,16 @@ describe.skipIf(!HAVE_PG)('a statement the driver retries itself (its prepared p
           expect(await retried).toBe(expected)
           expect(await sent).toBe('[{"pg_sleep":"","five":5}]')
           expect(await later).toBe('[{"six":6}]')
+        } else if (behind === 'cancelled while it waits') {
+          const retried = read().execute()
+          const sent = settle(sql.unsafe('SELECT pg_sleep(0.3), 5 AS five').execute())
+          const result = settle(retried)
+          // Cancelled while it waits for its turn: it fails unsent; the cancel, sent at once,
+          // cancelled the statement running then instead (the one before it).
+          await Bun.sleep(150)
+          retried.cancel()
+          expect(await result).toBe('57014')
+          expect(await sent).toBe('[{"pg_sleep":"","five":5}]')
         } else {
           const retried = settle(read().execute())
           expect(await retried).toBe(expected)
