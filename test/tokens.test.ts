@@ -445,16 +445,18 @@ describe('two revocations of one token at once revoke it once', async () => {
 })
 
 describe('a token-made token never outlives the credential that made it', () => {
-  test('create: an asked expiry past the calling token is 422 naming the limit; the default ends with it', async () => {
+  test('create: an expiresAt past the calling token is 422 naming the limit; expiresInDays and the default end with it', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
     const short = await makeToken(t, a, { expiresInDays: 7 })
     const end = new Date(t.clock.now() + 7 * DAY).toISOString()
-    for (const body of [{ expiresInDays: 365 }, { expiresInDays: 8 }, { expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() }]) {
-      const res = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'longer', ...body } })
-      const field = Object.keys(body)[0]
-      expect([res.status, res.body.code, res.body.details?.[0]?.field, res.body.details?.[0]?.latestExpiresAt]).toEqual([422, 'validation_failed', field, end])
-      expect(res.body.message).toContain('outlives')
+    const past = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'longer', expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() } })
+    expect([past.status, past.body.code, past.body.details?.[0]?.field, past.body.details?.[0]?.latestExpiresAt]).toEqual([422, 'validation_failed', 'expiresAt', end])
+    expect(past.body.message).toContain('outlives')
+    // A lifetime in days is "at most": it ends with the maker (the answer says when).
+    for (const days of [365, 8]) {
+      const res = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: `in ${days} days`, expiresInDays: days } })
+      expect([res.status, res.body.expiresAt]).toEqual([201, end])
     }
     const within = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'within', expiresAt: end } })
     expect([within.status, within.body.expiresAt]).toEqual([201, end])
@@ -464,7 +466,7 @@ describe('a token-made token never outlives the credential that made it', () => 
     expect([plain.status, plain.body.expiresAt]).toEqual([201, end])
     // A token made by that one is bound by it in turn (its expiry is the parent's).
     const grand = await t.req('POST', '/api/v1/tokens', { token: plain.body.token, body: { name: 'grand', expiresInDays: 30 } })
-    expect([grand.status, grand.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
+    expect([grand.status, grand.body.expiresAt]).toEqual([201, end])
     // A long-lived token may still make long-lived tokens.
     const long = await makeToken(t, a, { expiresInDays: 365 })
     const year = await t.req('POST', '/api/v1/tokens', { token: long.token, body: { name: 'year', expiresInDays: 365 } })
@@ -478,7 +480,7 @@ describe('a token-made token never outlives the credential that made it', () => 
     const end = new Date(t.clock.now() + 7 * DAY).toISOString()
     const child = (await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'child' } })).body
     t.clock.advance(DAY)
-    const longer = await t.req('POST', '/api/v1/tokens/self/rotate', { token: child.token, body: { expiresInDays: 365 } })
+    const longer = await t.req('POST', '/api/v1/tokens/self/rotate', { token: child.token, body: { expiresAt: new Date(t.clock.now() + 365 * DAY).toISOString() } })
     expect([longer.status, longer.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
     // By default its old lifetime (7 days from now) would end a day after the line's limit: it ends there.
     const renewed = await t.req('POST', '/api/v1/tokens/self/rotate', { token: child.token })
@@ -487,10 +489,10 @@ describe('a token-made token never outlives the credential that made it', () => 
     expect([again.status, again.body.expiresAt]).toEqual([201, end])
     // A person's token (no maker) rotated by a short-lived token: the new one is made by that token.
     const mine = await makeToken(t, a, { expiresInDays: 90 })
-    const byShort = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token, body: { expiresInDays: 90 } })
+    const byShort = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token, body: { expiresAt: new Date(t.clock.now() + 90 * DAY).toISOString() } })
     expect([byShort.status, byShort.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
-    const byShortDefault = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token })
-    expect([byShortDefault.status, byShortDefault.body.expiresAt]).toEqual([201, end])
+    const byShortDays = await t.req('POST', `/api/v1/tokens/${mine.id}/rotate`, { token: short.token, body: { expiresInDays: 90 } })
+    expect([byShortDays.status, byShortDays.body.expiresAt]).toEqual([201, end])
     // A person's token rotating itself renews its lifetime as before.
     const own = await makeToken(t, a, { expiresInDays: 30 })
     const ownRotated = await t.req('POST', '/api/v1/tokens/self/rotate', { token: own.token, body: { expiresInDays: 365 } })
@@ -508,16 +510,20 @@ describe('a token-made token never outlives the credential that made it', () => 
     const stored = async (id: string) => (await t.db.select({ at: personalAccessTokens.expiresLimitAt }).from(personalAccessTokens).where(eq(personalAccessTokens.id, id)))[0]!.at
     expect([await stored(person.id), (await stored(rotated.body.id))?.toISOString()]).toEqual([null, end])
     t.clock.advance(DAY)
-    const year = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token, body: { expiresInDays: 365 } })
+    const yearAt = new Date(t.clock.now() + 365 * DAY).toISOString()
+    const year = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token, body: { expiresAt: yearAt } })
     expect([year.status, year.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
     // A terminal's sign-in (90 days) rotating it by id is bound by the same limit.
     const s = await cliLogin(t, a)
-    const bySignIn = await t.req('POST', `/api/v1/tokens/${rotated.body.id}/rotate`, { token: s.accessToken, body: { expiresInDays: 30 } })
+    const bySignIn = await t.req('POST', `/api/v1/tokens/${rotated.body.id}/rotate`, { token: s.accessToken, body: { expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() } })
     expect([bySignIn.status, bySignIn.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
-    const plain = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token })
+    // A year asked in days ends there too.
+    const yearInDays = await t.req('POST', '/api/v1/tokens/self/rotate', { token: rotated.body.token, body: { expiresInDays: 365 } })
+    expect([yearInDays.status, yearInDays.body.expiresAt]).toEqual([201, end])
+    const plain = await t.req('POST', '/api/v1/tokens/self/rotate', { token: yearInDays.body.token })
     expect([plain.status, plain.body.expiresAt, (await stored(plain.body.id))?.toISOString()]).toEqual([201, end, end])
     // What it makes is bound by it too.
-    const made = await t.req('POST', '/api/v1/tokens', { token: plain.body.token, body: { name: 'made', expiresInDays: 30 } })
+    const made = await t.req('POST', '/api/v1/tokens', { token: plain.body.token, body: { name: 'made', expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() } })
     expect([made.status, made.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
     t.clock.ms = Date.parse(end) - 60_000
     const last = await t.req('POST', '/api/v1/tokens/self/rotate', { token: plain.body.token })
@@ -530,7 +536,7 @@ describe('a token-made token never outlives the credential that made it', () => 
     const short = await makeToken(t, a, { expiresInDays: 7 })
     const end = new Date(t.clock.now() + 7 * DAY).toISOString()
     t.clock.advance(2 * 60_000)
-    const refused = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'week', expiresInDays: 7 } })
+    const refused = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'week', expiresAt: new Date(t.clock.now() + 7 * DAY).toISOString() } })
     expect([refused.status, refused.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
     const at = await t.req('POST', '/api/v1/tokens', { token: short.token, body: { name: 'at', expiresAt: end } })
     expect([at.status, at.body.expiresAt]).toEqual([201, end])
@@ -566,15 +572,27 @@ describe('a token-made token never outlives the credential that made it', () => 
     expect([after.status, Date.parse(after.body.expiresAt) - t.clock.now()]).toEqual([201, 30 * DAY])
   })
 
+  test("TeamDay's CLI `auth create-token` (expiresInDays: 90 by default) with a 90-day token made a moment before: 201, ending with that token (it was 422, a few seconds past it)", async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const mine = await makeToken(t, a, { expiresInDays: 90 })
+    const end = new Date(t.clock.now() + 90 * DAY).toISOString()
+    t.clock.advance(5_000)
+    const made = await t.req('POST', '/api/tokens/create', { token: mine.token, body: { name: 'ci', expiresInDays: 90, organizationId: a.organizationId } })
+    expect([made.status, made.body.expiresAt]).toEqual([201, end])
+  })
+
   test('a terminal sign-in (teamday login) makes no token that outlives the sign-in', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
     const s = await cliLogin(t, a)
     const end = new Date(t.clock.now() + 90 * DAY).toISOString()
     t.clock.advance(10 * 60_000) // its access token lasts 15 minutes
-    const year = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'year', expiresInDays: 365 } })
+    const year = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'year', expiresAt: new Date(t.clock.now() + 365 * DAY).toISOString() } })
     expect([year.status, year.body.details?.[0]?.latestExpiresAt]).toEqual([422, end])
     expect(year.body.message).toContain('teamday login')
+    const yearInDays = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'year in days', expiresInDays: 365 } })
+    expect([yearInDays.status, yearInDays.body.expiresAt]).toEqual([201, end])
     const plain = await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'default' } })
     expect([plain.status, plain.body.expiresAt]).toEqual([201, end])
   })

@@ -337,7 +337,7 @@ const CLIENT_COMMANDS: Declared[] = [
       leaf({
         name: 'create',
         summary: 'prints only the new token on stdout (store it now: it is never shown again)',
-        notes: ['--scopes: at most your token\'s own (the default)', '--expires-in-days: not past your token\'s (or teamday login\'s) own expiry; without it, 90 days or until then'],
+        notes: ['--scopes: at most your token\'s own (the default)', '--expires-in-days: at most until your token (or teamday login) expires: a new token ends then if that is sooner (default 90 days)'],
         options: { name: req('N'), 'expires-in-days': str('D (7-365)'), scopes: str('a,b') },
         load: () => tokens().then((m) => m.create),
       }),

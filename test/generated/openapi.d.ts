@@ -79,7 +79,7 @@ export interface paths {
         put?: never;
         /**
          * Create a personal access token
-         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. Made by a token or a sign-in that ends within 7 days, it may end with it (by default, or at its `latestExpiresAt`). A token never outlives the token (or `teamday login` sign-in) that makes it: an expiry asked past the caller's own is 422 `validation_failed` (`details[0].latestExpiresAt`), never cut; by default it ends with the caller if that is sooner. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
+         * @description Creates a token for the calling user in the calling token's organization. It inherits the user's current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. Made by a token or a sign-in that ends within 7 days, it may end with it (by default, or at its `latestExpiresAt`). A token never outlives the token (or `teamday login` sign-in) that makes it: with `expiresInDays` (TeamDay's CLI sends 90) or by default it ends with the caller if that is sooner (the answer's `expiresAt` says when); an `expiresAt` past the caller's own expiry is 422 `validation_failed` (`details[0].latestExpiresAt`), never moved. `scopes` (default: the calling token's own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user's current role: a token never exceeds its user. A token in a rotation's grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.
          */
         post: operations["postApiV1Tokens"];
         delete?: never;
@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. The new token never outlives a calling token other than the old one, nor, rotated by a token or a sign-in, the limit the old token was given when a token or a sign-in made or rotated it (rotating renews the secret, not the lifetime; a person's rotation in the console clears it): asked past it, 422 `validation_failed` (`details[0].latestExpiresAt`); by default it ends there; once passed, 409 `invalid_state`. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming the token to rotate instead, the active one at the end of its rotations (its successor, or a later one when that was rotated in turn), or saying to create a new token when none is active, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new token's lifetime is `expiresInDays` (7-365) or `expiresAt` (an instant 7-365 days ahead, a date alone meaning the end of that day, UTC), with the rules and errors of creation (422 `validation_failed` naming the field; both together are 422), else the old token's; an invalid one rotates nothing. The new token never outlives a calling token other than the old one, nor, rotated by a token or a sign-in, the limit the old token was given when a token or a sign-in made or rotated it (rotating renews the secret, not the lifetime; a person's rotation in the console clears it): an `expiresAt` past it is 422 `validation_failed` (`details[0].latestExpiresAt`); with `expiresInDays` or by default it ends there; once passed, 409 `invalid_state`. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation's grace period rotates none (403 `forbidden`). Rotating a token that is no longer active (already rotated or revoked) is 409 `invalid_state` naming the token to rotate instead, the active one at the end of its rotations (its successor, or a later one when that was rotated in turn), or saying to create a new token when none is active, and revokes nothing: the request presents another credential than the old secret (which authentication refuses), so it shows a stale page or script, not a leak. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -2399,7 +2399,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an expiry past the caller's: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization.
+         * @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an `expiresAt` past the caller's expiry: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -7492,7 +7492,7 @@ export interface components {
                 "application/json": components["schemas"]["PayloadTooLarge"];
             };
         };
-        /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an expiry past the caller's: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+        /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an `expiresAt` past the caller's expiry: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
         TokenCreateInvalid: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8299,7 +8299,7 @@ export interface operations {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
-                     * @description Lifetime in days, 7-365 (default 90, or the calling token's or sign-in's end when that is sooner, even under 7 days). Numeric strings are accepted.
+                     * @description Lifetime in days, 7-365 (default 90); made by a token or a sign-in that ends sooner, it ends with it (even under 7 days; the answer's expiresAt says when). Numeric strings are accepted.
                      * @example 90
                      */
                     expiresInDays?: number;
@@ -8448,7 +8448,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime, ending at its limit when a token rotates one that a token or sign-in made, even under 7 days) */
+                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime); it ends at its limit when that is sooner (rotated by a token or sign-in, or made by one: even under 7 days) */
                     expiresInDays?: number;
                     /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or up to the limit (`latestExpiresAt`) when that is sooner; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
@@ -8540,7 +8540,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime, ending at its limit when a token rotates one that a token or sign-in made, even under 7 days) */
+                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime); it ends at its limit when that is sooner (rotated by a token or sign-in, or made by one: even under 7 days) */
                     expiresInDays?: number;
                     /** @description Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or up to the limit (`latestExpiresAt`) when that is sooner; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime) */
                     expiresAt?: string;
@@ -8594,7 +8594,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge413"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an expiry past the caller's: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it) (an `expiresAt` past the caller's expiry: `latestExpiresAt`); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00, or is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11578,7 +11578,7 @@ export interface operations {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
-                     * @description Lifetime in days, 7-365 (default 90, or the calling token's or sign-in's end when that is sooner, even under 7 days). Numeric strings are accepted.
+                     * @description Lifetime in days, 7-365 (default 90); made by a token or a sign-in that ends sooner, it ends with it (even under 7 days; the answer's expiresAt says when). Numeric strings are accepted.
                      * @example 90
                      */
                     expiresInDays?: number;

@@ -71,7 +71,7 @@ export const CreateTokenBody = t.Object(
       ...serviceRule({ pattern: namePattern(100) }),
     }),
     expiresInDays: t.Optional(
-      t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90, or the calling token\'s or sign-in\'s end when that is sooner, even under 7 days). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
+      t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90); made by a token or a sign-in that ends sooner, it ends with it (even under 7 days; the answer\'s expiresAt says when). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
     expiresAt: expiresAtField('Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or, when the calling token or sign-in ends within 7 days, up to its end (`latestExpiresAt`); a date alone (`2027-03-01`) is the end of that day, UTC'),
     scopes: t.Optional(
@@ -141,7 +141,7 @@ export const TokenIdParams = t.Object({ id: t.String({ description: 'Token id (p
 export const RotateTokenBody = t.Object(
   {
     expiresInDays: t.Optional(
-      t.Integer({ minimum: 7, maximum: 365, description: "Lifetime of the new token in days, 7-365 (default: the old token's lifetime, ending at its limit when a token rotates one that a token or sign-in made, even under 7 days)", error: 'expiresInDays must be an integer between 7 and 365' }),
+      t.Integer({ minimum: 7, maximum: 365, description: "Lifetime of the new token in days, 7-365 (default: the old token's lifetime); it ends at its limit when that is sooner (rotated by a token or sign-in, or made by one: even under 7 days)", error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
     expiresAt: expiresAtField(
       "Alternative to expiresInDays: when the new token expires, an ISO-8601 instant 7-365 days ahead (up to 5 minutes outside, for clock skew, is stored on the nearer edge), or up to the limit (`latestExpiresAt`) when that is sooner; a date alone (`2027-03-01`) is the end of that day, UTC (as for a new token; not both; default: the old token's lifetime)",

@@ -134,14 +134,17 @@ export function earliestLimit(...limits: (MakerLimit | null | undefined)[]): Mak
 }
 
 /**
- * `expiresAt` within the maker's limit. An expiry that was asked for (expiresInDays or expiresAt)
- * and lies past it is refused (422 naming the limit), never silently cut, as resolveExpiry refuses
- * one past 365 days; a default one (nothing asked) ends with the maker instead, even sooner than
- * the 7 days an asked one needs (a default that failed would fail every plain create).
+ * `expiresAt` within the maker's limit. An `expiresAt` past it, an instant the caller named, is
+ * refused (422 naming the limit), never silently moved, as resolveExpiry refuses one past 365
+ * days. A lifetime in days (`expiresInDays`) or the default ends with the maker instead, even
+ * sooner than the 7 days an asked one needs: TeamDay's CLI sends `expiresInDays: 90` with every
+ * `auth create-token` unless told otherwise, and a 90-day token made a moment before asks a few
+ * seconds past itself, so refusing it failed that command's plain use (the answer's `expiresAt`
+ * says when the token ends, and the CLI prints it).
  */
 export function withinMakerLimit(expiresAt: Date, limit: MakerLimit | null, asked: 'expiresInDays' | 'expiresAt' | null): Date {
   if (!limit || expiresAt.getTime() <= limit.at.getTime()) return expiresAt
-  if (asked === null) return limit.at
+  if (asked !== 'expiresAt') return limit.at
   const message = `must not be later than ${limit.at.toISOString()}, ${LIMIT_REASON[limit.source]} (leave ${asked} out for a token that expires then; a person signed in to the console may create a longer-lived one)`
   throw new AppError('validation_failed', `Validation failed: ${asked} ${message}`, {
     details: [{ field: asked, message, latestExpiresAt: limit.at.toISOString() }],
