@@ -87,10 +87,9 @@ export const CreateTokenBody = t.Object(
       }),
     ),
   },
-  // 30 days, not the docs' recommended 90: a token makes none that outlives it, and the example
-  // Swagger UI fills in, run with a 90-day console token made a moment ago, asked for a few
-  // seconds more than that token has (422).
-  { examples: [{ name: 'CI Pipeline', expiresInDays: 30 }, { name: 'Read-only dashboard', scopes: ['agents:read', 'tasks:read'] }] },
+  // The docs' recommended 90 days: run in Swagger UI with a 90-day token made a moment before, it
+  // ends with that token (expiresInDays is "at most" for a token-made token).
+  { examples: [{ name: 'CI Pipeline', expiresInDays: 90 }, { name: 'Read-only dashboard', scopes: ['agents:read', 'tasks:read'] }] },
 )
 
 export const CreatedToken = t.Object(
