@@ -220,7 +220,8 @@ describe.skipIf(!HAVE_PG)('a statement cancelled after it was sent, while statem
       second.cancel()
       const [a, x, y] = await Promise.all(results)
       expect(a).toBe('[{"pg_sleep":"","a":1}]')
-      // Its cancel reaches the server while it or nothing runs: 57014, or its rows if it was quicker.
+      // With a statement written behind it, no cancel is sent (it would stop that one): its rows;
+      // alone, its cancel reaches the server while it or nothing runs: 57014, or its rows.
       expect(['57014', '[{"x":2}]']).toContain(x)
       expect(y).toBe('[{"y":3}]')
       expect(await settle(sql.unsafe('SELECT 4 AS z').execute())).toBe('[{"z":4}]')
@@ -298,6 +299,63 @@ describe.skipIf(!HAVE_PG)('a statement the driver retries itself (its prepared p
         }
         expect(await settle(sql.unsafe('SELECT 7 AS seven').execute())).toBe('[{"seven":7}]')
       }
+    } finally {
+      await sql.end({ timeout: 1 })
+      await admin.end({ timeout: 1 })
+    }
+  }, 30_000)
+})
+
+describe.skipIf(!HAVE_PG)('two more found by a review of the patch (2026-12-07)', () => {
+  const settle = (p: Promise<postgres.Row[]>) =>
+    Promise.race([
+      p.then(
+        (r) => JSON.stringify(r.map((x) => ({ ...x }))),
+        (e: { code?: string }) => e.code ?? 'failed',
+      ),
+      Bun.sleep(5000).then(() => 'hung'),
+    ])
+
+  test("a statement cancelled while it waits behind another, with a third written behind it: the third is not the one cancelled", async () => {
+    // Its cancel was sent when it became the current statement: the server had answered it
+    // already (with the first's ReadyForQuery) and was running the third, which failed 57014.
+    const url = urlFor(await createTestDatabase())
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    try {
+      await sql`SELECT 1`
+      const first = sql.unsafe("SELECT pg_sleep(0.5), 'A' AS n").execute()
+      const second = sql.unsafe("SELECT 'B' AS n").execute()
+      const third = sql.unsafe("SELECT pg_sleep(0.5), 'C' AS n").execute()
+      const results = [settle(first), settle(second), settle(third)]
+      await Bun.sleep(100)
+      second.cancel()
+      const [a, b, c] = await Promise.all(results)
+      expect(a).toBe('[{"pg_sleep":"","n":"A"}]')
+      expect(['57014', '[{"n":"B"}]']).toContain(b)
+      expect(c).toBe('[{"pg_sleep":"","n":"C"}]')
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+  }, 30_000)
+
+  test("after a terminated backend, the first statement on the connection made again does not fail with the old session's error", async () => {
+    // closed() kept the error response (57P01): the ReadyForQuery ending the new connection's
+    // start-up failed its first statement with it.
+    const url = urlFor(await createTestDatabase())
+    const admin = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    try {
+      const [{ pid }] = await sql`SELECT pg_backend_pid() AS pid`
+      const a = sql.unsafe("SELECT pg_sleep(2), 'A' AS who").execute()
+      const b = sql.unsafe('SELECT $1::text AS who', ['B']).execute()
+      const c = sql.unsafe("SELECT 'C' AS who").execute()
+      const results = [settle(a), settle(b), settle(c)]
+      await Bun.sleep(200)
+      await admin`SELECT pg_terminate_backend(${pid})`
+      const [ra, rb, rc] = await Promise.all(results)
+      expect(['57P01', 'CONNECTION_CLOSED']).toContain(ra)
+      expect(['57P01', 'CONNECTION_CLOSED']).toContain(rb)
+      expect(rc).toBe('[{"who":"C"}]')
     } finally {
       await sql.end({ timeout: 1 })
       await admin.end({ timeout: 1 })
