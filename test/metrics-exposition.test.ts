@@ -234,7 +234,10 @@ describe('event loop delay', () => {
     const [none, first, again] = JSON.parse(child.stdout.toString()) as [string, string, string]
     const names = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((n) => `nodejs_eventloop_lag_${n}_seconds`)
     expect(none).not.toMatch(/ nan$/im)
-    expect(names.flatMap((name) => parseExposition(none).get(name)?.samples ?? [])).toEqual([])
+    // Mostly none; a scrape that took longer than the monitor's 10 ms resolution from its start
+    // (a loaded machine: seen in CI) has the delays of that time, true ones, never the empty
+    // histogram's 292 years.
+    for (const s of names.flatMap((name) => parseExposition(none).get(name)?.samples ?? [])) expect({ name: s.name, sane: s.value >= 0 && s.value < 60 }).toEqual({ name: s.name, sane: true })
     expect(first).not.toMatch(/ nan$/im)
     const figures = parseExposition(first)
     for (const name of names) {
