@@ -395,13 +395,7 @@ async function readBytes(request: Request): Promise<Uint8Array> {
   for (;;) {
     const { done, value } = await reader.read()
     if (done) break
-    try {
-      bodyChunkKept(request, value.byteLength)
-    } catch (e) {
-      // Not awaited: the client may never send the rest; its connection is let go with the answer.
-      reader.cancel().catch(() => {})
-      throw e
-    }
+    bodyChunkKept(request, value.byteLength, reader)
     parts.push(value)
     size += value.byteLength
     bodyArrived(request)

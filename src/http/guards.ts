@@ -190,13 +190,8 @@ async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
     }
     const { done, value } = read
     if (done) return false
-    try {
-      // The clone's other branch keeps what this one reads until the parser takes it.
-      bodyChunkKept(request, value.byteLength)
-    } catch (e) {
-      reader.cancel().catch(() => {})
-      throw e
-    }
+    // The clone's other branch keeps what this one reads until the parser takes it.
+    bodyChunkKept(request, value.byteLength, reader)
     bodyArrived(request)
     total += value.byteLength
     if (total > limit) {

@@ -126,7 +126,16 @@ export function countBody(bodies: IncomingBodies, request: Request, sender: stri
   }
 }
 
-/** A chunk of `n` bytes of `request`'s body is kept (src/http/body.ts, src/http/guards.ts): throws past a bound (IncomingBodies.arrived). */
-export function bodyChunkKept(request: Request, n: number): void {
-  owners.get(request)?.arrived(request, n)
+/**
+ * A chunk of `n` bytes of `request`'s body, read by `reader`, is kept (src/http/body.ts,
+ * src/http/guards.ts): past a bound (IncomingBodies.arrived) the reader is cancelled, not awaited
+ * (the client may never send the rest; its connection is let go with the answer), and it throws.
+ */
+export function bodyChunkKept(request: Request, n: number, reader: { cancel(): Promise<void> }): void {
+  try {
+    owners.get(request)?.arrived(request, n)
+  } catch (e) {
+    reader.cancel().catch(() => {})
+    throw e
+  }
 }
